@@ -1,0 +1,1 @@
+"""Everything DAW-facing: the CLI, the engine client, files placed into projects."""

@@ -1,0 +1,48 @@
+"""Atomic file writes: a temp file in the same folder, fsync, rename, fsync of the folder.
+
+A reader (or a crash) sees either no file or the whole file, never half of one.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temp path to write; on success it becomes ``path``. Refuses to replace a file
+    unless ``overwrite`` is set."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        if not overwrite and path.exists():
+            raise FileExistsError(f"{path} appeared while writing; refusing to overwrite it")
+        os.replace(tmp_path, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes, overwrite: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path, overwrite) as tmp:
+        tmp.write_bytes(data)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

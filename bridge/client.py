@@ -1,0 +1,153 @@
+"""The engine's gRPC client, and starting an engine process when none answers."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from protos.cadenza.v1 import engine_pb2 as pb
+from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
+
+ProgressFn = Callable[[pb.Progress], None]
+CONNECT_TIMEOUT_SECONDS = 5.0
+ENGINE_START_TIMEOUT_SECONDS = 60.0
+
+
+class EngineUnavailable(ConnectionError):
+    """No engine answers at the target."""
+
+
+class RequestRejected(ValueError):
+    """The engine refused the request (INVALID_ARGUMENT and the like); the text says why."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+
+
+@dataclass
+class RenderedAudio:
+    """Stems as they came over the wire: name -> (frames, channels) float32."""
+
+    sample_rate: int
+    parts: dict[str, np.ndarray]
+    mix: np.ndarray
+
+
+def _translate(error: grpc.RpcError, target: str) -> Exception:
+    code = error.code()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return EngineUnavailable(f"no engine answers at {target} ({error.details()})")
+    return RequestRejected(code, error.details() or code.name)
+
+
+class EngineClient:
+    """Describe, Generate and Render against one engine target."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.channel = grpc.insecure_channel(target)
+        self.stub = pb_grpc.EngineStub(self.channel)
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def check(self, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+        """Raise EngineUnavailable unless the engine's health service says SERVING."""
+        try:
+            reply = health_pb2_grpc.HealthStub(self.channel).Check(
+                health_pb2.HealthCheckRequest(service="cadenza.v1.Engine"), timeout=timeout,
+                wait_for_ready=True)
+        except grpc.RpcError as error:
+            raise EngineUnavailable(
+                f"no engine answers at {self.target} within {timeout:g} s "
+                f"(start one with `cadenza serve`, or leave out --engine to start one for this call)"
+            ) from None
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            raise EngineUnavailable(f"the engine at {self.target} is not serving")
+
+    def describe(self, prompt: str, overrides: pb.Overrides | None = None) -> pb.MusicSpec:
+        try:
+            return self.stub.Describe(pb.DescribeRequest(prompt=prompt, overrides=overrides))
+        except grpc.RpcError as error:
+            raise _translate(error, self.target) from None
+
+    def generate(self, prompt: str, overrides: pb.Overrides | None = None,
+                 on_progress: ProgressFn | None = None) -> pb.GenerateResult:
+        """The resolved spec and SMF bytes; progress events go to ``on_progress``."""
+        result = None
+        try:
+            for event in self.stub.Generate(pb.GenerateRequest(prompt=prompt, overrides=overrides)):
+                if event.HasField("progress") and on_progress:
+                    on_progress(event.progress)
+                elif event.HasField("result"):
+                    result = event.result
+        except grpc.RpcError as error:
+            raise _translate(error, self.target) from None
+        if result is None:
+            raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no result")
+        return result
+
+    def render(self, midi: bytes, sample_rate: int = 0, on_progress: ProgressFn | None = None) -> RenderedAudio:
+        """Stems for SMF bytes, reassembled from the engine's chunks."""
+        header = None
+        buffers: dict[str, np.ndarray] = {}
+        try:
+            for event in self.stub.Render(pb.RenderRequest(midi=midi, sample_rate=sample_rate)):
+                if event.HasField("progress") and on_progress:
+                    on_progress(event.progress)
+                elif event.HasField("header"):
+                    header = event.header
+                    for name in [*header.parts, "mix"]:
+                        buffers[name] = np.zeros((header.frames, header.channels), dtype=np.float32)
+                elif event.HasField("chunk"):
+                    chunk = event.chunk
+                    block = np.frombuffer(chunk.samples, dtype="<f4").reshape(-1, header.channels)
+                    buffers[chunk.part][chunk.start_frame:chunk.start_frame + len(block)] = block
+        except grpc.RpcError as error:
+            raise _translate(error, self.target) from None
+        if header is None:
+            raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no audio")
+        mix = buffers.pop("mix")
+        return RenderedAudio(sample_rate=header.sample_rate, parts=buffers, mix=mix)
+
+
+class EngineProcess:
+    """An engine started for one CLI call: `cadenza serve --port 0` as a child process."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        line = self.process.stdout.readline()
+        if "listening on" not in line:
+            error = self.process.stderr.read() if self.process.poll() is not None else ""
+            self.close()
+            raise EngineUnavailable(f"could not start an engine: {line.strip() or error.strip()}")
+        self.target = line.rsplit(" ", 1)[1].strip()
+
+    def __enter__(self) -> EngineProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()

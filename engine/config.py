@@ -1,0 +1,47 @@
+"""Every limit and default of the engine, in one place.
+
+Bad input is judged against these numbers, and error messages quote them, so the
+accepted ranges a user reads are the ones the code enforces.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TEMPO_MIN_BPM = 20.0
+TEMPO_MAX_BPM = 400.0
+BARS_MIN = 1
+BARS_MAX = 256
+PROMPT_MAX_CHARS = 2000
+METER_NUMERATOR_MAX = 32
+METER_DENOMINATORS = (1, 2, 4, 8, 16, 32)
+START_BAR_MIN = 1
+START_BAR_MAX = 9999
+SEED_MAX = 2**63 - 1
+MIDI_MAX_BYTES = 4 * 1024 * 1024
+PARTS_MAX = 64
+
+SAMPLE_RATES = (22050, 44100, 48000, 88200, 96000)
+DEFAULT_SAMPLE_RATE = 48000
+# Audio chunk size over gRPC: 256k frames x 2 channels x 4 bytes = 2 MiB, under the 4 MiB limit.
+AUDIO_CHUNK_FRAMES = 256 * 1024
+
+TICKS_PER_QUARTER = 480
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What the engine assumes when neither the prompt nor the DAW says."""
+
+    tempo_bpm: float = 110.0
+    tonic: str = "C"
+    mode: str = "major"
+    meter: tuple[int, int] = (4, 4)
+    bars: int = 8
+    start_bar: int = 1
+    style: str = "pop"
+    mood: str = "neutral"
+    arc: str = "steady"
+    seed: int = 0
+
+
+DEFAULTS = Defaults()

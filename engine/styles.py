@@ -1,0 +1,54 @@
+"""The style catalogue (engine/data/styles.toml): grooves, idioms, tempo ranges as data."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Style:
+    """What the arranger needs to know about a style."""
+
+    name: str
+    keywords: tuple[str, ...]
+    tempo: tuple[float, float]
+    core_roles: tuple[str, ...]
+    default_parts: tuple[str, ...]
+    progressions: tuple[tuple[int, ...], ...]
+    swing: bool
+    bass_idiom: str
+    patterns: dict[str, str]  # kick, snare, hat, ride, bass, comp: 16-step strings for 4/4
+
+    @property
+    def typical_tempo(self) -> float:
+        return round((self.tempo[0] + self.tempo[1]) / 2)
+
+
+_PATTERN_KEYS = ("kick", "snare", "hat", "ride", "bass", "comp")
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, Style]:
+    """Every style the arranger knows, by name."""
+    raw = tomllib.loads(resources.files("engine.data").joinpath("styles.toml").read_text())
+    styles = {}
+    for entry in raw["style"]:
+        styles[entry["name"]] = Style(
+            name=entry["name"],
+            keywords=tuple(entry["keywords"]),
+            tempo=(float(entry["tempo"][0]), float(entry["tempo"][1])),
+            core_roles=tuple(entry["core_roles"]),
+            default_parts=tuple(entry["default_parts"]),
+            progressions=tuple(tuple(p) for p in entry["progressions"]),
+            swing=entry.get("swing", False),
+            bass_idiom=entry.get("bass_idiom", "pattern"),
+            patterns={k: entry[k] for k in _PATTERN_KEYS if k in entry},
+        )
+    return styles
+
+
+def get(name: str) -> Style:
+    """The named style; KeyError if unknown."""
+    return catalogue()[name]

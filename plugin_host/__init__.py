@@ -1,0 +1,1 @@
+"""Score -> Stems: instruments and the mix."""

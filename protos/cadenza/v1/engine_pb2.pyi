@@ -1,0 +1,192 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Source(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SOURCE_UNSPECIFIED: _ClassVar[Source]
+    SOURCE_EXPLICIT: _ClassVar[Source]
+    SOURCE_CONTEXT: _ClassVar[Source]
+    SOURCE_INFERRED: _ClassVar[Source]
+    SOURCE_DEFAULT: _ClassVar[Source]
+SOURCE_UNSPECIFIED: Source
+SOURCE_EXPLICIT: Source
+SOURCE_CONTEXT: Source
+SOURCE_INFERRED: Source
+SOURCE_DEFAULT: Source
+
+class Key(_message.Message):
+    __slots__ = ("tonic", "mode")
+    TONIC_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    tonic: str
+    mode: str
+    def __init__(self, tonic: _Optional[str] = ..., mode: _Optional[str] = ...) -> None: ...
+
+class Meter(_message.Message):
+    __slots__ = ("numerator", "denominator")
+    NUMERATOR_FIELD_NUMBER: _ClassVar[int]
+    DENOMINATOR_FIELD_NUMBER: _ClassVar[int]
+    numerator: int
+    denominator: int
+    def __init__(self, numerator: _Optional[int] = ..., denominator: _Optional[int] = ...) -> None: ...
+
+class Part(_message.Message):
+    __slots__ = ("name", "role", "instrument", "program", "is_drum", "low", "high")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
+    PROGRAM_FIELD_NUMBER: _ClassVar[int]
+    IS_DRUM_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    instrument: str
+    program: int
+    is_drum: bool
+    low: int
+    high: int
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., instrument: _Optional[str] = ..., program: _Optional[int] = ..., is_drum: _Optional[bool] = ..., low: _Optional[int] = ..., high: _Optional[int] = ...) -> None: ...
+
+class MusicSpec(_message.Message):
+    __slots__ = ("prompt", "tempo_bpm", "key", "meter", "bars", "start_bar", "parts", "style", "mood", "arc", "swing", "seed", "sources", "notes")
+    class SourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Source
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Source, str]] = ...) -> None: ...
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    METER_FIELD_NUMBER: _ClassVar[int]
+    BARS_FIELD_NUMBER: _ClassVar[int]
+    START_BAR_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    MOOD_FIELD_NUMBER: _ClassVar[int]
+    ARC_FIELD_NUMBER: _ClassVar[int]
+    SWING_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    tempo_bpm: float
+    key: Key
+    meter: Meter
+    bars: int
+    start_bar: int
+    parts: _containers.RepeatedCompositeFieldContainer[Part]
+    style: str
+    mood: str
+    arc: str
+    swing: bool
+    seed: int
+    sources: _containers.ScalarMap[str, Source]
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, prompt: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., key: _Optional[_Union[Key, _Mapping]] = ..., meter: _Optional[_Union[Meter, _Mapping]] = ..., bars: _Optional[int] = ..., start_bar: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[Part, _Mapping]]] = ..., style: _Optional[str] = ..., mood: _Optional[str] = ..., arc: _Optional[str] = ..., swing: _Optional[bool] = ..., seed: _Optional[int] = ..., sources: _Optional[_Mapping[str, Source]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Overrides(_message.Message):
+    __slots__ = ("tempo_bpm", "key", "meter", "bars", "seed", "start_bar")
+    TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    METER_FIELD_NUMBER: _ClassVar[int]
+    BARS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    START_BAR_FIELD_NUMBER: _ClassVar[int]
+    tempo_bpm: float
+    key: str
+    meter: str
+    bars: int
+    seed: int
+    start_bar: int
+    def __init__(self, tempo_bpm: _Optional[float] = ..., key: _Optional[str] = ..., meter: _Optional[str] = ..., bars: _Optional[int] = ..., seed: _Optional[int] = ..., start_bar: _Optional[int] = ...) -> None: ...
+
+class DescribeRequest(_message.Message):
+    __slots__ = ("prompt", "overrides")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    overrides: Overrides
+    def __init__(self, prompt: _Optional[str] = ..., overrides: _Optional[_Union[Overrides, _Mapping]] = ...) -> None: ...
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("prompt", "overrides")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    overrides: Overrides
+    def __init__(self, prompt: _Optional[str] = ..., overrides: _Optional[_Union[Overrides, _Mapping]] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("stage", "fraction", "message")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    fraction: float
+    message: str
+    def __init__(self, stage: _Optional[str] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+
+class GenerateResult(_message.Message):
+    __slots__ = ("spec", "midi")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    MIDI_FIELD_NUMBER: _ClassVar[int]
+    spec: MusicSpec
+    midi: bytes
+    def __init__(self, spec: _Optional[_Union[MusicSpec, _Mapping]] = ..., midi: _Optional[bytes] = ...) -> None: ...
+
+class GenerateEvent(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: GenerateResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[GenerateResult, _Mapping]] = ...) -> None: ...
+
+class RenderRequest(_message.Message):
+    __slots__ = ("midi", "sample_rate")
+    MIDI_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    midi: bytes
+    sample_rate: int
+    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ...) -> None: ...
+
+class StemsHeader(_message.Message):
+    __slots__ = ("sample_rate", "channels", "frames", "parts")
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    sample_rate: int
+    channels: int
+    frames: int
+    parts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AudioChunk(_message.Message):
+    __slots__ = ("part", "start_frame", "samples")
+    PART_FIELD_NUMBER: _ClassVar[int]
+    START_FRAME_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    part: str
+    start_frame: int
+    samples: bytes
+    def __init__(self, part: _Optional[str] = ..., start_frame: _Optional[int] = ..., samples: _Optional[bytes] = ...) -> None: ...
+
+class RenderEvent(_message.Message):
+    __slots__ = ("progress", "header", "chunk")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    header: StemsHeader
+    chunk: AudioChunk
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., header: _Optional[_Union[StemsHeader, _Mapping]] = ..., chunk: _Optional[_Union[AudioChunk, _Mapping]] = ...) -> None: ...
