@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
-from bridge.atomic import atomic_path, write_bytes
+from bridge.atomic import write_bytes
+from bridge.bwf import write_bwf
 
 WAV_SUBTYPE = "PCM_24"
 
@@ -28,19 +28,14 @@ def check_free(out_dir: Path, overwrite: bool) -> None:
         raise ClipExists(f"{out_dir} already holds a clip (clip.mid); choose another --out or pass --force")
 
 
-def write_wav(path: Path, audio: np.ndarray, sample_rate: int, overwrite: bool) -> None:
-    with atomic_path(path, overwrite) as tmp:
-        soundfile.write(tmp, audio, sample_rate, subtype=WAV_SUBTYPE, format="WAV")
-
-
 def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
                stems: dict[str, np.ndarray], mix: np.ndarray, overwrite: bool = False) -> list[Path]:
     """Write the clip folder; returns the paths written."""
     out_dir = Path(out_dir)
     check_free(out_dir, overwrite)
     for name, audio in stems.items():
-        write_wav(out_dir / "stems" / f"{name}.wav", audio, sample_rate, overwrite)
-    write_wav(out_dir / "mix.wav", mix, sample_rate, overwrite)
+        write_bwf(out_dir / "stems" / f"{name}.wav", audio, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
+    write_bwf(out_dir / "mix.wav", mix, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
     write_bytes(out_dir / "spec.json", (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
     # clip.mid last: its presence marks a complete folder.
     write_bytes(out_dir / "clip.mid", midi, overwrite)

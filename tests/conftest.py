@@ -1,0 +1,74 @@
+"""Fixtures for real resources: an engine process on a free loopback port, a JACK server."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from bridge.client import EngineClient, EngineProcess
+
+
+@pytest.fixture(scope="session")
+def engine_process() -> Iterator[EngineProcess]:
+    """`cadenza serve --port 0` as a real subprocess, shared by the session's tests."""
+    with EngineProcess() as process:
+        yield process
+
+
+@pytest.fixture()
+def engine(engine_process: EngineProcess) -> Iterator[EngineClient]:
+    """A client of the shared engine process, checked healthy."""
+    with EngineClient(engine_process.target) as client:
+        client.check()
+        yield client
+
+
+@pytest.fixture(scope="session")
+def jack_server() -> Iterator[str]:
+    """A real JACK server with the dummy backend, under a name of its own.
+
+    Sets JACK_DEFAULT_SERVER for this process and its children; yields the server name.
+    """
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2); .ci/run installs it")
+    name = f"cadenza-test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
+    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    previous = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        probe = subprocess.run(["jack_lsp", "-s", name], capture_output=True, text=True)
+        if probe.returncode == 0 and "system:" in probe.stdout:
+            break
+        if process.poll() is not None:
+            pytest.fail(f"jackd exited: {process.stderr.read().decode(errors='replace')}")
+        time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("jackd did not come up within 10 s")
+    try:
+        yield name
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if previous is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = previous
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `cadenza ARGS` as a user would, in a subprocess; returns the completed process."""
+    return subprocess.run([sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
