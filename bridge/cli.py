@@ -107,7 +107,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_free(out, args.force)
     with _Engine(args.engine) as client, tqdm(total=100, unit="%", desc="starting",
                                                bar_format="{desc:<10} {bar} {percentage:3.0f}%",
-                                               disable=args.quiet) as bar:
+                                               disable=True if args.quiet else None) as bar:
         def progress(weight_from: float, weight: float):
             def update(event) -> None:
                 bar.set_description_str(event.stage)

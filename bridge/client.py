@@ -69,7 +69,7 @@ class EngineClient:
             reply = health_pb2_grpc.HealthStub(self.channel).Check(
                 health_pb2.HealthCheckRequest(service="cadenza.v1.Engine"), timeout=timeout,
                 wait_for_ready=True)
-        except grpc.RpcError as error:
+        except grpc.RpcError:
             raise EngineUnavailable(
                 f"no engine answers at {self.target} within {timeout:g} s "
                 f"(start one with `cadenza serve`, or leave out --engine to start one for this call)"

@@ -100,7 +100,8 @@ class EngineServicer(pb_grpc.EngineServicer):
         yield pb.RenderEvent(progress=_progress("render", 1.0, "done"))
 
 
-def build_server(host: str = DEFAULT_HOST, port: int = 0, max_workers: int = 4) -> tuple[grpc.Server, int, health.HealthServicer]:
+def build_server(host: str = DEFAULT_HOST, port: int = 0,
+                 max_workers: int = 4) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started server on ``host:port`` (0 = any free port); returns it, its port and its health."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"))
     pb_grpc.add_EngineServicer_to_server(EngineServicer(), server)

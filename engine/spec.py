@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from engine.theory import Key, Meter
 
 
-class Source(str, enum.Enum):
+class Source(enum.StrEnum):
     """Where a resolved field's value came from."""
 
     EXPLICIT = "explicit"  # said in the prompt or given as an override
