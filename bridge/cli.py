@@ -85,7 +85,7 @@ def _print_spec(data: dict) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.server import serve
 
-    return serve(args.host, args.port)
+    return serve(args.host, args.port, workers=args.workers, queue_size=args.queue)
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the engine (gRPC, loopback only by default)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=50051, help="port (0 = any free port; default 50051)")
+    serve.add_argument("--workers", type=int, default=2, help="requests worked on at once (default 2)")
+    serve.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker (default 8)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")

@@ -126,9 +126,9 @@ class EngineClient:
 class EngineProcess:
     """An engine started for one CLI call: `cadenza serve --port 0` as a child process."""
 
-    def __init__(self) -> None:
+    def __init__(self, *serve_args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0"],
+            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", *serve_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         line = self.process.stdout.readline()

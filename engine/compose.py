@@ -7,6 +7,7 @@ Grooves, bass and comping patterns come from engine/data/styles.toml.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine import styles
 from engine.config import TICKS_PER_QUARTER
+from engine.errors import Cancelled
 from engine.spec import MusicSpec, Part
 from engine.theory import Meter
 
@@ -225,8 +227,11 @@ def _melody(w: _Writer, part: Part, grid: Grid, chords: list[int], rng: np.rando
             w.add(bar, step, max(1, length - 0.25), pitch, 86 + int(rng.integers(-8, 9)))
 
 
-def compose(spec: MusicSpec) -> Score:
-    """A Score for the spec: one named track per part, tempo, meter and key written in."""
+def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> Score:
+    """A Score for the spec: one named track per part, tempo, meter and key written in.
+
+    ``should_stop`` is polled between parts; when it returns true the work ends with Cancelled.
+    """
     rng = np.random.default_rng(spec.seed)
     style = styles.get(spec.style)
     grid = Grid.of(spec.meter)
@@ -240,6 +245,8 @@ def compose(spec: MusicSpec) -> Score:
     score.time_signatures.append(TimeSignature(0, spec.meter.numerator, spec.meter.denominator))
     score.key_signatures.append(KeySignature(0, spec.key.fifths(), 0 if spec.key.mode == "major" else 1))
     for part in spec.parts:
+        if should_stop and should_stop():
+            raise Cancelled(f"stopped after {len(score.tracks)} of {len(spec.parts)} parts")
         track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
         writer = _Writer(spec, grid, track)
         part_rng = np.random.default_rng([spec.seed, len(score.tracks)])

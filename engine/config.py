@@ -27,6 +27,11 @@ AUDIO_CHUNK_FRAMES = 256 * 1024
 
 TICKS_PER_QUARTER = 480
 
+# Requests working at once (one per core) and waiting beyond them; the rest get RESOURCE_EXHAUSTED.
+ENGINE_WORKERS = 2
+ENGINE_QUEUE = 8
+SHUTDOWN_GRACE_SECONDS = 10.0
+
 
 @dataclass(frozen=True)
 class Defaults:

@@ -13,3 +13,7 @@ class SpecError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class Cancelled(RuntimeError):
+    """The caller went away (cancelled, or its deadline passed); the work was stopped."""

@@ -5,22 +5,31 @@ and on SIGTERM/SIGINT stops taking requests and lets in-flight ones finish.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 
 import grpc
 import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from engine.admission import Admission, Busy, Closed
 from engine.compose import compose
-from engine.config import AUDIO_CHUNK_FRAMES, DEFAULT_SAMPLE_RATE, SAMPLE_RATES
+from engine.config import (
+    AUDIO_CHUNK_FRAMES,
+    DEFAULT_SAMPLE_RATE,
+    ENGINE_QUEUE,
+    ENGINE_WORKERS,
+    SAMPLE_RATES,
+    SHUTDOWN_GRACE_SECONDS,
+)
 from engine.convert import overrides_from_pb, spec_to_pb
-from engine.errors import SpecError
+from engine.errors import Cancelled, SpecError
 from engine.midi import score_to_smf, smf_to_score
 from engine.understand import understand
 from protos.cadenza.v1 import engine_pb2 as pb
@@ -29,7 +38,6 @@ from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
 log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "127.0.0.1"
-SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
@@ -45,91 +53,125 @@ def _check_sample_rate(rate: int) -> int:
 
 
 class EngineServicer(pb_grpc.EngineServicer):
-    """Answers Describe, Generate and Render; bad requests get INVALID_ARGUMENT."""
+    """Answers Describe, Generate and Render.
 
-    def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext) -> pb.MusicSpec:
+    Bad requests get INVALID_ARGUMENT naming the field; requests beyond the admission
+    limits get RESOURCE_EXHAUSTED; a caller that cancels or passes its deadline stops the work.
+    """
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+    @contextlib.contextmanager
+    def _serving(self, context: grpc.ServicerContext) -> Iterator[Callable[[], bool]]:
+        """Admit the request and turn domain errors into statuses; yields a should-stop check."""
+        gone = threading.Event()
+        context.add_callback(gone.set)  # runs when the RPC ends: done, cancelled or past its deadline
         try:
-            return spec_to_pb(understand(request.prompt, overrides_from_pb(request.overrides)))
+            with self.admission.slot(still_wanted=lambda: not gone.is_set()):
+                yield gone.is_set
+        except Busy as error:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
+        except Closed as error:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         except SpecError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except Cancelled as error:
+            log.info("request stopped: %s", error)
+            context.abort(grpc.StatusCode.CANCELLED, f"stopped: {error}")
+
+    def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext) -> pb.MusicSpec:
+        with self._serving(context):
+            return spec_to_pb(understand(request.prompt, overrides_from_pb(request.overrides)))
 
     def Generate(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> Iterator[pb.GenerateEvent]:
-        try:
+        with self._serving(context) as should_stop:
             yield pb.GenerateEvent(progress=_progress("understand", 0.0, "reading the prompt"))
             spec = understand(request.prompt, overrides_from_pb(request.overrides))
             yield pb.GenerateEvent(progress=_progress("compose", 0.3, f"composing {spec.bars} bars"))
-            midi = score_to_smf(compose(spec))
+            midi = score_to_smf(compose(spec, should_stop=should_stop))
             yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
             yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=midi))
-        except SpecError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
         from plugin_host.render import render  # heavy: loaded on first render only
 
-        try:
+        with self._serving(context) as should_stop:
             sample_rate = _check_sample_rate(request.sample_rate)
             score = smf_to_score(request.midi)
-        except SpecError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        events: queue.Queue = queue.Queue()
-        outcome: dict = {}
+            events: queue.Queue = queue.Queue()
+            outcome: dict = {}
 
-        def work() -> None:
-            try:
-                outcome["stems"] = render(score, sample_rate, progress=lambda f: events.put(f))
-            except Exception as error:  # reported to the client below, not lost in a thread
-                outcome["error"] = error
-            events.put(None)
+            def work() -> None:
+                try:
+                    outcome["stems"] = render(score, sample_rate, progress=events.put, should_stop=should_stop)
+                except Exception as error:  # reported to the client below, not lost in a thread
+                    outcome["error"] = error
+                events.put(None)
 
-        threading.Thread(target=work, name="render", daemon=True).start()
-        yield pb.RenderEvent(progress=_progress("render", 0.0, f"rendering {len(score.tracks)} parts"))
-        while (fraction := events.get()) is not None:
-            yield pb.RenderEvent(progress=_progress("render", 0.9 * fraction))
-        if "error" in outcome:
-            log.exception("render failed", exc_info=outcome["error"])
-            context.abort(grpc.StatusCode.INTERNAL, f"render failed: {outcome['error']}")
-        stems = outcome["stems"]
-        names = list(stems.parts)
-        yield pb.RenderEvent(header=pb.StemsHeader(sample_rate=stems.sample_rate, channels=stems.channels,
-                                                   frames=stems.frames, parts=names))
-        for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
-            for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
-                block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
-                yield pb.RenderEvent(chunk=pb.AudioChunk(part=name, start_frame=start, samples=block.tobytes()))
-        yield pb.RenderEvent(progress=_progress("render", 1.0, "done"))
-
-
-def build_server(host: str = DEFAULT_HOST, port: int = 0,
-                 max_workers: int = 4) -> tuple[grpc.Server, int, health.HealthServicer]:
-    """A started server on ``host:port`` (0 = any free port); returns it, its port and its health."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"))
-    pb_grpc.add_EngineServicer_to_server(EngineServicer(), server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)")
-    server.start()
-    for service in ("", SERVICE_NAME):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    return server, bound, health_servicer
+            threading.Thread(target=work, name="render", daemon=True).start()
+            yield pb.RenderEvent(progress=_progress("render", 0.0, f"rendering {len(score.tracks)} parts"))
+            while (fraction := events.get()) is not None:
+                yield pb.RenderEvent(progress=_progress("render", 0.9 * fraction))
+            if isinstance(outcome.get("error"), Cancelled):
+                raise outcome["error"]
+            if "error" in outcome:
+                log.error("render failed", exc_info=outcome["error"])
+                context.abort(grpc.StatusCode.INTERNAL, f"render failed: {outcome['error']}")
+            stems = outcome["stems"]
+            yield pb.RenderEvent(header=pb.StemsHeader(sample_rate=stems.sample_rate, channels=stems.channels,
+                                                       frames=stems.frames, parts=list(stems.parts)))
+            for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
+                for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
+                    block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
+                    yield pb.RenderEvent(chunk=pb.AudioChunk(part=name, start_frame=start, samples=block.tobytes()))
+            yield pb.RenderEvent(progress=_progress("render", 1.0, "done"))
 
 
-def serve(host: str = DEFAULT_HOST, port: int = 0) -> int:
-    """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on."""
-    server, bound, health_servicer = build_server(host, port)
-    stopping = threading.Event()
+class Engine:
+    """A running engine: the gRPC server, its admission control and its health."""
 
-    def stop(signum, frame) -> None:
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
+                 queue_size: int = ENGINE_QUEUE) -> None:
+        # Threads for the admitted requests, the waiting ones, the refused ones and health checks.
+        threads = workers + queue_size + 8
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"))
+        self.admission = Admission(workers, queue_size)
+        pb_grpc.add_EngineServicer_to_server(EngineServicer(self.admission), self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise OSError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)")
+        self.server.start()
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def _set_health(self, status: int) -> None:
         for service in ("", SERVICE_NAME):
-            health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
-        stopping.set()
+            self.health.set(service, status)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"cadenza engine listening on {host}:{bound}", flush=True)
+    def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """NOT_SERVING at once, new requests UNAVAILABLE, in-flight ones get ``grace`` seconds."""
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.admission.close()
+        if not self.admission.wait_idle(grace):
+            log.warning("requests still running after %.0f s; cancelling them", grace)
+        self.server.stop(0).wait()
+
+
+def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
+          queue_size: int = ENGINE_QUEUE) -> int:
+    """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
+
+    On a signal, health turns NOT_SERVING, new requests get UNAVAILABLE, and in-flight ones
+    have SHUTDOWN_GRACE_SECONDS to finish; the exit code is 0.
+    """
+    engine = Engine(host, port, workers, queue_size)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    print(f"cadenza engine listening on {host}:{engine.port}", flush=True)
     stopping.wait()
-    server.stop(SHUTDOWN_GRACE_SECONDS).wait()
+    engine.shutdown()
     print("cadenza engine stopped", file=sys.stderr, flush=True)
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from symusic import Score
 
+from engine.errors import Cancelled
 from plugin_host.soundfont import SoundFontInstrument
 from plugin_host.stems import Stems
 
@@ -43,15 +44,21 @@ def _tick_to_second(score: Score, tick: int) -> float:
 
 
 def render(score: Score, sample_rate: int = 48000, soundfont: Path | None = None,
-           progress: Callable[[float], None] | None = None) -> Stems:
-    """Render every track to a stem of the clip's exact length, then a peak-safe mix."""
+           progress: Callable[[float], None] | None = None,
+           should_stop: Callable[[], bool] | None = None) -> Stems:
+    """Render every track to a stem of the clip's exact length, then a peak-safe mix.
+
+    ``should_stop`` is polled between tracks; when it returns true the work ends with Cancelled.
+    """
     frames = round(clip_seconds(score) * sample_rate)
     instrument = SoundFontInstrument(soundfont, sample_rate)
     parts: dict[str, np.ndarray] = {}
     for index, track in enumerate(score.tracks):
+        if should_stop and should_stop():
+            raise Cancelled(f"render stopped after {index} of {len(score.tracks)} tracks")
         notes = [(_tick_to_second(score, n.time), _tick_to_second(score, n.time + n.duration), n.pitch, n.velocity)
                  for n in track.notes]
-        audio = instrument.render(track, notes, frames)
+        audio = instrument.render(track, notes, frames, should_stop)
         _fade_out(audio, round(FADE_SECONDS * sample_rate))
         parts[_unique(track.name or f"track{index + 1}", parts)] = audio
         if progress:

@@ -1,12 +1,15 @@
 """A SoundFont instrument: renders one track's notes through tinysoundfont."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import tinysoundfont
 from symusic import Track
+
+from engine.errors import Cancelled
 
 
 def default_soundfont() -> Path:
@@ -23,8 +26,12 @@ class SoundFontInstrument:
             raise FileNotFoundError(f"SoundFont not found: {self.path} (give an existing .sf2 or .sf3 file)")
         self.sample_rate = sample_rate
 
-    def render(self, track: Track, note_seconds: list[tuple[float, float, int, int]], frames: int) -> np.ndarray:
-        """Render (start s, end s, pitch, velocity) notes into a (frames, 2) float32 buffer."""
+    def render(self, track: Track, note_seconds: list[tuple[float, float, int, int]], frames: int,
+               should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+        """Render (start s, end s, pitch, velocity) notes into a (frames, 2) float32 buffer.
+
+        ``should_stop`` is polled every few hundred events; when true the render ends with Cancelled.
+        """
         synth = tinysoundfont.Synth(samplerate=self.sample_rate)
         sfid = synth.sfload(str(self.path))
         bank = 128 if track.is_drum else 0
@@ -39,7 +46,9 @@ class SoundFontInstrument:
         events.sort()
         out = np.zeros((frames, 2), dtype=np.float32)
         at = 0
-        for frame, is_on, pitch, velocity in events:
+        for index, (frame, is_on, pitch, velocity) in enumerate(events):
+            if should_stop and index % 256 == 0 and should_stop():
+                raise Cancelled(f"render of {track.name!r} stopped")
             frame = min(frame, frames)
             if frame > at:
                 out[at:frame] = _generate(synth, frame - at)
