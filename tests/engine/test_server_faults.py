@@ -87,23 +87,23 @@ def test_shutdown_on_sigterm_finishes_in_flight_work_refuses_new_and_exits_zero(
     client = EngineClient(process.target)
     client.check()
     midi = client.generate(LONG_PROMPT, pb.Overrides(bars=16, tempo_bpm=60, seed=3)).midi
-    outcome: dict[str, object] = {}
-
-    def render() -> None:
-        outcome["frames"] = client.render(midi).mix.shape[0]
-
-    worker = threading.Thread(target=render)
-    worker.start()
-    time.sleep(0.5)
+    in_flight = pb_grpc.EngineStub(client.channel).Render(pb.RenderRequest(midi=midi))
+    assert next(in_flight).HasField("progress")  # admitted and working
     process.process.send_signal(signal.SIGTERM)
     health = health_pb2_grpc.HealthStub(client.channel)
-    status = health.Check(health_pb2.HealthCheckRequest(service="cadenza.v1.Engine"), timeout=2).status
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the signal is handled asynchronously
+        status = health.Check(health_pb2.HealthCheckRequest(service="cadenza.v1.Engine"), timeout=2).status
+        if status != health_pb2.HealthCheckResponse.SERVING:
+            break
+        time.sleep(0.02)
     assert status == health_pb2.HealthCheckResponse.NOT_SERVING
     with pytest.raises(grpc.RpcError) as caught:
         pb_grpc.EngineStub(grpc.insecure_channel(process.target)).Describe(
             pb.DescribeRequest(prompt="disco"), timeout=2)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    worker.join(timeout=30)
-    assert outcome.get("frames", 0) > 0, "the in-flight render did not finish"
+    rest = list(in_flight)
+    assert any(event.HasField("header") for event in rest), "the in-flight render did not finish"
+    assert rest[-1].progress.fraction == 1.0
     assert process.process.wait(timeout=30) == 0
     client.close()
