@@ -38,6 +38,7 @@ from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
 log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "127.0.0.1"
+STATUS_FLUSH_SECONDS = 2.0
 
 
 def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
@@ -156,7 +157,8 @@ class Engine:
         self.admission.close()
         if not self.admission.wait_idle(grace):
             log.warning("requests still running after %.0f s; cancelling them", grace)
-        self.server.stop(0).wait()
+        # A finished handler's last message and status may still be on their way: let them go.
+        self.server.stop(STATUS_FLUSH_SECONDS).wait()
 
 
 def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
@@ -171,7 +173,8 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
     print(f"cadenza engine listening on {host}:{engine.port}", flush=True)
-    stopping.wait()
+    while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
+        pass
     engine.shutdown()
     print("cadenza engine stopped", file=sys.stderr, flush=True)
     return 0
