@@ -8,6 +8,7 @@ import numpy as np
 
 from bridge.atomic import write_bytes
 from bridge.bwf import write_bwf
+from bridge.paths import confine, safe_name
 
 WAV_SUBTYPE = "PCM_24"
 
@@ -16,10 +17,9 @@ class ClipExists(FileExistsError):
     """The folder already holds a clip and overwriting was not asked for."""
 
 
-def clip_paths(out_dir: Path, part_names: list[str]) -> list[Path]:
-    """Every file a clip folder will hold."""
-    return [out_dir / "clip.mid", out_dir / "spec.json", out_dir / "mix.wav",
-            *(out_dir / "stems" / f"{name}.wav" for name in part_names)]
+def stem_file(out_dir: Path, part_name: str) -> Path:
+    """Where a part's stem goes: stems/<safe name>.wav, always inside ``out_dir``."""
+    return confine(out_dir, Path("stems") / f"{safe_name(part_name)}.wav")
 
 
 def check_free(out_dir: Path, overwrite: bool) -> None:
@@ -33,10 +33,15 @@ def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
     """Write the clip folder; returns the paths written."""
     out_dir = Path(out_dir)
     check_free(out_dir, overwrite)
+    written = []
     for name, audio in stems.items():
-        write_bwf(out_dir / "stems" / f"{name}.wav", audio, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
-    write_bwf(out_dir / "mix.wav", mix, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
-    write_bytes(out_dir / "spec.json", (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
-    # clip.mid last: its presence marks a complete folder.
-    write_bytes(out_dir / "clip.mid", midi, overwrite)
-    return clip_paths(out_dir, list(stems))
+        path = stem_file(out_dir, name)
+        if path in written:
+            raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
+        write_bwf(path, audio, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
+        written.append(path)
+    mix_path, spec_path, midi_path = (confine(out_dir, name) for name in ("mix.wav", "spec.json", "clip.mid"))
+    write_bwf(mix_path, mix, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
+    write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
+    write_bytes(midi_path, midi, overwrite)  # last: its presence marks a complete folder
+    return [*written, mix_path, spec_path, midi_path]
