@@ -20,6 +20,10 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
     parser.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one for this call)")
+    parser.add_argument("--tls-ca", metavar="PEM", help="certificate authority of a remote engine (TLS)")
+    parser.add_argument("--token-file", metavar="FILE",
+                        help="bearer token of a remote engine (default with --tls-ca: $CADENZA_TOKEN, "
+                             "else the token in your Cadenza config folder)")
 
 
 def _overrides(args: argparse.Namespace):
@@ -30,14 +34,28 @@ def _overrides(args: argparse.Namespace):
     return pb.Overrides(**{k: v for k, v in fields.items() if v is not None})
 
 
+def _token(args: argparse.Namespace) -> str:
+    import os
+
+    from engine.security import TOKEN_FILE, config_dir
+
+    if args.token_file:
+        return Path(args.token_file).read_text().strip()
+    if os.environ.get("CADENZA_TOKEN"):
+        return os.environ["CADENZA_TOKEN"]
+    return (config_dir() / TOKEN_FILE).read_text().strip()
+
+
 class _Engine:
     """The engine for this call: the one named by --engine, or one started here."""
 
-    def __init__(self, target: str | None) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         from bridge.client import EngineClient, EngineProcess
 
-        self.process = None if target else EngineProcess()
-        self.client = EngineClient(target or self.process.target)
+        tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
+        token = _token(args) if tls_ca is not None else None
+        self.process = None if args.engine else EngineProcess()
+        self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)
         self.client.check()
 
     def __enter__(self):
@@ -83,13 +101,22 @@ def _print_spec(data: dict) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from engine.security import InsecureBind
     from engine.server import serve
 
-    return serve(args.host, args.port, workers=args.workers, queue_size=args.queue)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("cadenza: error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return EXIT_USAGE
+    tls = (Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
+    try:
+        return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls)
+    except InsecureBind as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    with _Engine(args.engine) as client:
+    with _Engine(args) as client:
         data = _spec_json(client.describe(args.prompt, _overrides(args)))
     if args.json:
         print(json.dumps(data, indent=2))
@@ -105,7 +132,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_free(out, args.force)
-    with _Engine(args.engine) as client, tqdm(total=100, unit="%", desc="starting",
+    with _Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
                                                bar_format="{desc:<10} {bar} {percentage:3.0f}%",
                                                disable=True if args.quiet else None) as bar:
         def progress(weight_from: float, weight: float):
@@ -137,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the engine (gRPC, loopback only by default)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--host", default="localhost",
+                       help="address to listen on (default localhost: 127.0.0.1 and ::1; others need TLS)")
+    serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate, needed to listen beyond loopback")
+    serve.add_argument("--tls-key", metavar="PEM", help="TLS private key for --tls-cert")
     serve.add_argument("--port", type=int, default=50051, help="port (0 = any free port; default 50051)")
     serve.add_argument("--workers", type=int, default=2, help="requests worked on at once (default 2)")
     serve.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker (default 8)")

@@ -47,11 +47,22 @@ def _translate(error: grpc.RpcError, target: str) -> Exception:
 
 
 class EngineClient:
-    """Describe, Generate and Render against one engine target."""
+    """Describe, Generate and Render against one engine target.
 
-    def __init__(self, target: str) -> None:
+    A remote engine is reached over TLS (``tls_ca``: the PEM that signed its certificate,
+    or the certificate itself) with its bearer ``token``.
+    """
+
+    def __init__(self, target: str, tls_ca: bytes | None = None, token: str | None = None) -> None:
         self.target = target
-        self.channel = grpc.insecure_channel(target)
+        if tls_ca is not None or token:
+            credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca)
+            if token:
+                credentials = grpc.composite_channel_credentials(
+                    credentials, grpc.access_token_call_credentials(token))
+            self.channel = grpc.secure_channel(target, credentials)
+        else:
+            self.channel = grpc.insecure_channel(target)
         self.stub = pb_grpc.EngineStub(self.channel)
 
     def __enter__(self) -> EngineClient:

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -31,13 +32,14 @@ from engine.config import (
 from engine.convert import overrides_from_pb, spec_to_pb
 from engine.errors import Cancelled, SpecError
 from engine.midi import score_to_smf, smf_to_score
+from engine.security import InsecureBind, TokenInterceptor, is_loopback, load_or_create_token, server_credentials
 from engine.understand import understand
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
 
 log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
-DEFAULT_HOST = "127.0.0.1"
+DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
 STATUS_FLUSH_SECONDS = 2.0
 
 
@@ -130,22 +132,45 @@ class EngineServicer(pb_grpc.EngineServicer):
 
 
 class Engine:
-    """A running engine: the gRPC server, its admission control and its health."""
+    """A running engine: the gRPC server, its admission control and its health.
+
+    On loopback it is open to local clients. Any other address needs TLS (``tls`` = cert and
+    key PEM paths) and a bearer ``token`` checked on every RPC; without both it refuses to start.
+    """
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
-                 queue_size: int = ENGINE_QUEUE) -> None:
+                 queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
+                 token: str | None = None) -> None:
+        if not is_loopback(host) and (tls is None or not token):
+            raise InsecureBind(f"refusing to listen on {host} without TLS and a token: pass --tls-cert and "
+                               "--tls-key (the token is made for you), or listen on 127.0.0.1")
         # Threads for the admitted requests, the waiting ones, the refused ones and health checks.
         threads = workers + queue_size + 8
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"))
+        interceptors = [TokenInterceptor(token)] if token else []
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
+                                  interceptors=interceptors)
         self.admission = Admission(workers, queue_size)
         pb_grpc.add_EngineServicer_to_server(EngineServicer(self.admission), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
-        if self.port == 0:
-            raise OSError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)")
+        self.port = self._bind(host, port, server_credentials(*tls) if tls else None)
         self.server.start()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def _bind(self, host: str, port: int, credentials: grpc.ServerCredentials | None) -> int:
+        """Listen on ``host`` (localhost = 127.0.0.1 and ::1, on one port); returns the port."""
+        def add(address: str) -> int:
+            if credentials:
+                return self.server.add_secure_port(address, credentials)
+            return self.server.add_insecure_port(address)
+
+        first = "127.0.0.1" if host == "localhost" else host
+        bound = add(f"{first}:{port}" if ":" not in first else f"[{first.strip('[]')}]:{port}")
+        if bound == 0:
+            raise OSError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)")
+        if host == "localhost" and add(f"[::1]:{bound}") == 0:
+            log.warning("IPv6 loopback [::1]:%d is not available; listening on 127.0.0.1 only", bound)
+        return bound
 
     def _set_health(self, status: int) -> None:
         for service in ("", SERVICE_NAME):
@@ -162,17 +187,19 @@ class Engine:
 
 
 def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
-          queue_size: int = ENGINE_QUEUE) -> int:
+          queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None) -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
 
     On a signal, health turns NOT_SERVING, new requests get UNAVAILABLE, and in-flight ones
     have SHUTDOWN_GRACE_SECONDS to finish; the exit code is 0.
     """
-    engine = Engine(host, port, workers, queue_size)
+    token = load_or_create_token() if not is_loopback(host) else None
+    engine = Engine(host, port, workers, queue_size, tls=tls, token=token)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
-    print(f"cadenza engine listening on {host}:{engine.port}", flush=True)
+    shown = "127.0.0.1" if host == "localhost" else host
+    print(f"cadenza engine listening on {shown}:{engine.port}", flush=True)
     while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
         pass
     engine.shutdown()
