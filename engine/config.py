@@ -21,6 +21,8 @@ MIDI_MAX_BYTES = 4 * 1024 * 1024
 PARTS_MAX = 64
 
 SAMPLE_RATES = (22050, 44100, 48000, 88200, 96000)
+# Longest clip the engine renders: 256 bars of 4/4 at 60 BPM. Bounds memory per stem.
+RENDER_MAX_SECONDS = 1024.0
 DEFAULT_SAMPLE_RATE = 48000
 # Audio chunk size over gRPC: 256k frames x 2 channels x 4 bytes = 2 MiB, under the 4 MiB limit.
 AUDIO_CHUNK_FRAMES = 256 * 1024

@@ -26,6 +26,7 @@ from engine.config import (
     DEFAULT_SAMPLE_RATE,
     ENGINE_QUEUE,
     ENGINE_WORKERS,
+    RENDER_MAX_SECONDS,
     SAMPLE_RATES,
     SHUTDOWN_GRACE_SECONDS,
 )
@@ -45,6 +46,14 @@ STATUS_FLUSH_SECONDS = 2.0
 
 def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
     return pb.Progress(stage=stage, fraction=fraction, message=message)
+
+
+def _check_render_length(score) -> None:
+    from plugin_host.render import clip_seconds
+
+    seconds = clip_seconds(score)
+    if seconds > RENDER_MAX_SECONDS:
+        raise SpecError("midi", f"the clip lasts {seconds:.0f} s; at most {RENDER_MAX_SECONDS:.0f} s are rendered")
 
 
 def _check_sample_rate(rate: int) -> int:
@@ -102,6 +111,7 @@ class EngineServicer(pb_grpc.EngineServicer):
         with self._serving(context) as should_stop:
             sample_rate = _check_sample_rate(request.sample_rate)
             score = smf_to_score(request.midi)
+            _check_render_length(score)
             events: queue.Queue = queue.Queue()
             outcome: dict = {}
 
