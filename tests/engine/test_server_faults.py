@@ -17,7 +17,7 @@ from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
 
 LONG_PROMPT = "jazz with piano, sax, trumpet, strings, guitar, vibes, bass and drums"
-LONG = pb.Overrides(bars=256, tempo_bpm=40, seed=1)  # about 0.2 s to compose, minutes to render
+LONG = pb.Overrides(bars=256, tempo_bpm=60, seed=1)  # about 0.2 s to compose, minutes to render
 BUSY = pb.Overrides(bars=32, tempo_bpm=60, seed=1)   # a few seconds to render
 
 
