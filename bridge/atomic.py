@@ -34,6 +34,15 @@ def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def sweep_leftovers(folder: Path) -> list[Path]:
+    """Remove temp files an interrupted write left in ``folder`` (ours by name: .NAME.*.part)."""
+    removed = []
+    for leftover in Path(folder).glob(".*.part"):
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
 def write_bytes(path: Path, data: bytes, overwrite: bool = False) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path, overwrite) as tmp:

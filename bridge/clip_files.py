@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.atomic import write_bytes
+from bridge.atomic import sweep_leftovers, write_bytes
 from bridge.bwf import write_bwf
 from bridge.paths import confine, safe_name
 
@@ -30,9 +30,16 @@ def check_free(out_dir: Path, overwrite: bool) -> None:
 
 def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
                stems: dict[str, np.ndarray], mix: np.ndarray, overwrite: bool = False) -> list[Path]:
-    """Write the clip folder; returns the paths written."""
+    """Write the clip folder; returns the paths written.
+
+    A folder without clip.mid holds at most an unfinished clip (clip.mid is written last),
+    so its clip files are replaced; a finished clip is replaced only with ``overwrite``.
+    """
     out_dir = Path(out_dir)
     check_free(out_dir, overwrite)
+    overwrite = True  # past check_free: either asked for, or what is there is an unfinished clip
+    for folder in (out_dir, out_dir / "stems"):  # an earlier run killed mid-write
+        sweep_leftovers(folder)
     written = []
     for name, audio in stems.items():
         path = stem_file(out_dir, name)
