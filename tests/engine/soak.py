@@ -39,8 +39,8 @@ class SoakResult:
 
 def sample(pid: int, at: float) -> ProcessSample:
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return ProcessSample(at=at, rss_kib=int(status["VmRSS"].split()[0]), fds=len(list(Path(f"/proc/{pid}/fd").iterdir())),
-                         threads=int(status["Threads"]))
+    fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    return ProcessSample(at=at, rss_kib=int(status["VmRSS"].split()[0]), fds=fds, threads=int(status["Threads"]))
 
 
 def soak(seconds: float, clients: int = 4, seed: int = 0) -> SoakResult:
