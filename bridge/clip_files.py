@@ -29,13 +29,16 @@ def check_free(out_dir: Path, overwrite: bool) -> None:
 
 
 def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
-               stems: dict[str, np.ndarray], mix: np.ndarray, overwrite: bool = False) -> list[Path]:
-    """Write the clip folder; returns the paths written."""
+               stems: dict[str, np.ndarray], mix: np.ndarray, overwrite: bool = False,
+               time_reference: int = 0) -> list[Path]:
+    """Write the clip folder; returns the paths written. ``time_reference`` is the stems' and mix's
+    bext position in samples (the clip's bar on the project timeline)."""
     out_dir = Path(out_dir)
     check_free(out_dir, overwrite)
     for name, audio in stems.items():
-        write_bwf(out_dir / "stems" / f"{name}.wav", audio, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
-    write_bwf(out_dir / "mix.wav", mix, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
+        write_bwf(out_dir / "stems" / f"{name}.wav", audio, sample_rate, time_reference, WAV_SUBTYPE,
+                  overwrite=overwrite)
+    write_bwf(out_dir / "mix.wav", mix, sample_rate, time_reference, WAV_SUBTYPE, overwrite=overwrite)
     write_bytes(out_dir / "spec.json", (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
     # clip.mid last: its presence marks a complete folder.
     write_bytes(out_dir / "clip.mid", midi, overwrite)

@@ -25,6 +25,7 @@ from lxml import etree
 from bridge.atomic import write_bytes
 from bridge.bwf import write_bwf
 from bridge.timeline.clip import Clip
+from bridge.timeline.errors import TimelineError
 from bridge.timeline.tempo_map import MeterChange, TempoChange, TempoMap, TempoMapError
 
 SUPERCLOCK_RATE = 282240000  # superclock ticks per second (Ardour 7's audio time unit)
@@ -33,7 +34,7 @@ LUA_TIMEOUT_S = 120
 ARDOUR_LUA = "ardour7-lua"
 
 
-class ArdourError(RuntimeError):
+class ArdourError(TimelineError, RuntimeError):
     """Ardour is missing, failed, or the session cannot take the clip."""
 
 

@@ -15,13 +15,14 @@ from pathlib import Path
 import mido
 import soundfile
 
+from bridge.timeline.errors import TimelineError
 from bridge.timeline.tempo_map import TempoMap
 
 # Meta events that belong to the project's tempo map, not to a part: the project supplies them.
 CONDUCTOR_META = frozenset({"set_tempo", "time_signature", "key_signature", "smpte_offset", "end_of_track"})
 
 
-class ClipFolderError(ValueError):
+class ClipFolderError(TimelineError, ValueError):
     """A clip folder that is missing a file or holds one that cannot be read."""
 
 

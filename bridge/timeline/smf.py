@@ -51,11 +51,15 @@ def _part_events(part: MidiPart, offset_beats: float, tpq: int,
     return events
 
 
-def clip_smf(tempo_map: TempoMap, parts: Sequence[MidiPart], at_bar: int, tpq: int = TICKS_PER_QUARTER) -> bytes:
-    """A new type 1 SMF: ``tempo_map`` in the first track, ``parts`` starting at the downbeat of ``at_bar``."""
+def clip_smf(tempo_map: TempoMap, parts: Sequence[MidiPart], at_bar: int, tpq: int = TICKS_PER_QUARTER,
+             key: str | None = None) -> bytes:
+    """A new type 1 SMF: ``tempo_map`` (and ``key``, a mido key name such as "Am") in the first track,
+    ``parts`` starting at the downbeat of ``at_bar``."""
     offset = tempo_map.bar_to_beat(at_bar)
     smf = mido.MidiFile(type=1, ticks_per_beat=tpq)
     conductor = _tempo_events(tempo_map, tpq)
+    if key is not None:
+        conductor.append((0, mido.MetaMessage("key_signature", key=key)))
     if not parts:
         smf.tracks.append(_track("tempo", conductor))
     for index, part in enumerate(parts):
@@ -64,6 +68,12 @@ def clip_smf(tempo_map: TempoMap, parts: Sequence[MidiPart], at_bar: int, tpq: i
     out = io.BytesIO()
     smf.save(file=out)
     return out.getvalue()
+
+
+def key_of_smf(data: bytes) -> str | None:
+    """The first key signature an SMF declares (mido's name, e.g. "Am"), or None."""
+    smf = mido.MidiFile(file=io.BytesIO(data))
+    return next((m.key for track in smf.tracks for m in track if m.type == "key_signature"), None)
 
 
 def tempo_map_from_smf(data: bytes) -> TempoMap | None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
+from bridge.timeline.errors import TimelineError
+
 TEMPO_MIN_BPM = 1.0
 TEMPO_MAX_BPM = 1000.0
 METER_DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 
 
-class TempoMapError(ValueError):
+class TempoMapError(TimelineError, ValueError):
     """A tempo map that cannot be used (tempo out of range, change off order, bad meter)."""
 
 
