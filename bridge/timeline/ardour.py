@@ -35,7 +35,11 @@ ARDOUR_LUA = "ardour7-lua"
 
 
 class ArdourError(TimelineError, RuntimeError):
-    """Ardour is missing, failed, or the session cannot take the clip."""
+    """Ardour is missing or failed."""
+
+
+class ArdourSessionError(TimelineError, ValueError):
+    """The path named is not a session Cadenza can add to (the message says what is accepted)."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,13 @@ def find_session(project: Path) -> ArdourSession | None:
         snapshots = sorted(project.glob("*.ardour"))
         if len(snapshots) == 1:
             return ArdourSession(project, snapshots[0].stem)
-        raise ArdourError(f"{project} has {len(snapshots)} .ardour snapshots and none named {project.name}.ardour;"
-                          " pass the snapshot file itself")
+        if snapshots:
+            raise ArdourSessionError(f"{project} has {len(snapshots)} .ardour snapshots and none named "
+                                     f"{project.name}.ardour; pass the snapshot file itself")
+        if any(project.iterdir()):
+            raise ArdourSessionError(f"{project} is not an Ardour session (it holds no .ardour file) and is not "
+                                     "empty; refusing to write into it. Name a session folder, a .ardour file, "
+                                     "or a folder that does not exist yet")
     return None
 
 
@@ -206,35 +215,59 @@ def place_into_ardour(clip: Clip, project: Path, at_bar: int, tempo_map: TempoMa
     own tempo map decides where the bar is (the clip's spec when the session is created here).
     """
     if not clip.stems:
-        raise ArdourError(f"{clip.folder} has no stems/*.wav to place in an Ardour session")
+        raise ArdourSessionError(f"{clip.folder} has no stems/*.wav to place in an Ardour session")
     rates = {stem.sample_rate for stem in clip.stems}
     if len(rates) != 1:
-        raise ArdourError(f"the stems of {clip.folder} have different sample rates {sorted(rates)}")
+        raise ArdourSessionError(f"the stems of {clip.folder} have different sample rates {sorted(rates)}")
     stem_rate = rates.pop()
     session = find_session(project)
     create = session is None
     if create:
         folder = Path(project).with_suffix("") if Path(project).suffix == ".ardour" else Path(project)
         if folder.exists() and any(folder.iterdir()):
-            raise ArdourError(f"{folder} exists and is not an Ardour session; refusing to write into it")
+            raise ArdourSessionError(f"{folder} exists and is not an Ardour session; refusing to write into it")
         session = ArdourSession(folder, folder.name)
         new_snapshot = session.snapshot
         names = [f"cadenza {stem.name}" for stem in clip.stems]
+        rate = stem_rate
+        tempo_map = clip.tempo_map if tempo_map is None else tempo_map
     else:
         new_snapshot = _free_snapshot(session.folder, session.snapshot)
         names = _free_track_names(session.file, [f"cadenza {stem.name}" for stem in clip.stems])
+        rate = int(etree.parse(str(session.file)).getroot().get("sample-rate"))
+        tempo_map = tempo_map_from_session(session.file) or tempo_map or clip.tempo_map
+    # Everything that can refuse is checked before Ardour writes anything.
+    if stem_rate != rate:
+        raise ArdourSessionError(f"the stems of {clip.folder} are at {stem_rate} Hz but the session runs at {rate} "
+                                 f"Hz; generate the clip with --sample-rate {rate}")
+    position = tempo_map.bar_to_sample(at_bar, rate)
+    if create and (len(tempo_map.tempos) > 1 or len(tempo_map.meters) > 1):
+        raise ArdourSessionError("a new Ardour session gets the clip's constant tempo; a tempo map with changes "
+                                 "is not written into new Ardour sessions")
     tracks = [(name, stem.channels) for name, stem in zip(names, clip.stems, strict=True)]
+    existed = session.folder.exists()
     run_lua(_add_tracks_lua(session, new_snapshot, tracks, stem_rate, create))
     out = ArdourSession(session.folder, new_snapshot)
+    try:
+        placed = _add_stems(out, clip, names, tempo_map if create else None, position, rate)
+    except BaseException:
+        # Only what this call made is removed: the new snapshot, or the session it created.
+        if create and not existed:
+            shutil.rmtree(session.folder, ignore_errors=True)
+        elif not create:
+            out.file.unlink(missing_ok=True)
+        raise
+    return ArdourPlacement(out.file, placed)
+
+
+def _add_stems(out: ArdourSession, clip: Clip, names: Sequence[str], new_tempo_map: TempoMap | None,
+               position: int, rate: int) -> tuple[tuple[str, int, tuple[Path, ...]], ...]:
+    """Write mono source files and add Source/Region entries to the snapshot ``out`` (a file Ardour just
+    saved for this call, so it is replaced in place, atomically)."""
     tree = etree.parse(str(out.file))
     root = tree.getroot()
-    rate = int(root.get("sample-rate"))
-    if create:
-        tempo_map = clip.tempo_map if tempo_map is None else tempo_map
-        _write_tempo_map(root, tempo_map)
-    else:
-        tempo_map = tempo_map_from_session(out.file) or tempo_map or clip.tempo_map
-    position = tempo_map.bar_to_sample(at_bar, rate)
+    if new_tempo_map is not None:
+        _write_tempo_map(root, new_tempo_map)
     counter = [int(root.get("id-counter"))]
 
     def new_id() -> str:
@@ -244,10 +277,7 @@ def place_into_ardour(clip: Clip, project: Path, at_bar: int, tempo_map: TempoMa
     placed = []
     end = position
     for name, stem in zip(names, clip.stems, strict=True):
-        audio, file_rate = soundfile.read(str(stem.path), dtype="float32", always_2d=True)
-        if file_rate != rate:
-            raise ArdourError(f"{stem.path} is at {file_rate} Hz but the session runs at {rate} Hz; generate the "
-                              f"clip with --sample-rate {rate}")
+        audio, _ = soundfile.read(str(stem.path), dtype="float32", always_2d=True)
         files = []
         for channel in range(audio.shape[1]):
             path = _free_file(out.audiofiles, f"{name.replace(' ', '_')}-{channel}")
@@ -259,7 +289,7 @@ def place_into_ardour(clip: Clip, project: Path, at_bar: int, tempo_map: TempoMa
     _cover_session_range(root, position, end, rate, new_id)
     root.set("id-counter", str(counter[0] + 1))
     write_bytes(out.file, etree.tostring(tree, xml_declaration=True, encoding="UTF-8"), overwrite=True)
-    return ArdourPlacement(out.file, tuple(placed))
+    return tuple(placed)
 
 
 def _region(name: str, sources: Sequence[str], start: int, length: int, position: int, region_id: str,
@@ -324,10 +354,7 @@ def _cover_session_range(root: etree._Element, start: int, end: int, rate: int, 
 
 
 def _write_tempo_map(root: etree._Element, tempo_map: TempoMap) -> None:
-    """Give a session created here the clip's tempo map (only a single tempo and meter are written)."""
-    if len(tempo_map.tempos) > 1 or len(tempo_map.meters) > 1:
-        raise ArdourError("a new Ardour session gets the clip's constant tempo; a tempo map with changes is "
-                          "not written into Ardour sessions yet")
+    """Give a session created here the clip's tempo map (a single tempo and meter; checked by the caller)."""
     node = root.find("TempoMap")
     tempo = node.find("Tempos/Tempo")
     bpm = tempo_map.tempos[0].bpm

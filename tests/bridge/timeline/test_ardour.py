@@ -14,7 +14,13 @@ import pytest
 import soundfile
 from wavinfo import WavInfoReader
 
-from bridge.timeline.ardour import find_session, region_positions_lua, run_lua, tempo_map_from_session
+from bridge.timeline.ardour import (
+    ArdourSessionError,
+    find_session,
+    region_positions_lua,
+    run_lua,
+    tempo_map_from_session,
+)
 from bridge.timeline.place import place
 
 pytestmark = [
@@ -90,6 +96,10 @@ close_session()
 print("CADENZA-OK")
 """)
     original = (folder / "existing.ardour").read_bytes()
+
+    with pytest.raises(ArdourSessionError, match="44100 Hz but the session runs at 48000 Hz"):
+        place(clip_folder(sample_rate=44100), folder, 2)
+    assert sorted(p.name for p in folder.glob("*.ardour")) == ["existing.ardour"], "a refusal leaves nothing"
 
     placement = place(clip_folder(tempo_bpm=90.0), folder, 6)
 

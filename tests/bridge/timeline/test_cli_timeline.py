@@ -53,6 +53,11 @@ def test_place_refuses_bad_input_with_the_reason(tmp_path: Path, clip_folder) ->
         done = cadenza(*args, timeout=60)
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"not a session")
+    done = cadenza("place", str(clip), "--into", str(tmp_path / "photos"), timeout=60)
+    assert done.returncode == 2 and "is not an Ardour session" in done.stderr
+    assert [p.name for p in (tmp_path / "photos").iterdir()] == ["cat.jpg"]
     (tmp_path / "broken.dawproject").write_bytes(b"PK not a zip")
     done = cadenza("place", str(clip), "--into", str(tmp_path / "broken.dawproject"), timeout=60)
     assert done.returncode == 2 and "not a readable .dawproject" in done.stderr
@@ -71,3 +76,14 @@ def test_an_existing_project_is_never_overwritten(tmp_path: Path, clip_folder) -
         written.append(second.stdout.split(": ", 1)[1].splitlines()[0])
     assert [Path(path).name for path in written] == ["song-cadenza.mid", "song-cadenza.RPP",
                                                      "song-cadenza.dawproject"]
+
+
+def test_place_says_when_the_project_tempo_differs_from_the_clip(tmp_path: Path, clip_folder) -> None:
+    clip = clip_folder(tempo_bpm=100.0)
+    first = cadenza("place", str(clip), "--into", str(tmp_path / "song.mid"), timeout=60)
+    assert first.returncode == 0 and "note:" not in first.stdout
+    slower = clip_folder(tempo_bpm=80.0, meter=(3, 4))
+    done = cadenza("place", str(slower), "--into", str(tmp_path / "song.mid"), "--at", "3", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "rendered at 80 BPM but the project runs at 100 BPM at bar 3" in done.stdout
+    assert "the clip is in 3/4 but the project is in 4/4" in done.stdout
