@@ -28,7 +28,8 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("ardour7-lua") is None or shutil.which("ardour7-export") is None,
                        reason="Ardour 7 is not installed (apt-get install ardour); .ci/run installs it"),
 ]
-EXPORT_TIMEOUT_S = 180
+EXPORT_TIMEOUT_S = 60  # a good export takes about 5 s
+EXPORT_ATTEMPTS = 3
 CLICK_THRESHOLD = 0.05  # the click is 0.5 full scale; everything else is digital silence
 
 
@@ -45,17 +46,39 @@ def _regions(folder: Path, snapshot: str) -> dict[str, tuple[int, int]]:
     return regions
 
 
-def _first_click(folder: Path, snapshot: str, out: Path) -> int:
-    """Export the snapshot with Ardour and return the first sample above the click threshold."""
-    done = subprocess.run(["ardour7-export", "-o", str(out), str(folder), snapshot], capture_output=True,
-                          text=True, timeout=EXPORT_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    # 7.3's exporter sometimes crashes at exit after writing the file (PLATFORM.md): judge by the file.
-    assert out.is_file(), f"ardour7-export wrote nothing (exit {done.returncode}): {done.stderr[-2000:]}"
+def _export_first_click(folder: Path, snapshot: str, out: Path) -> int | None:
+    """One `ardour7-export` run: the first sample above the click threshold, or None if it gave no audio."""
+    try:
+        done = subprocess.run(["ardour7-export", "-o", str(out), str(folder), snapshot], capture_output=True,
+                              text=True, timeout=EXPORT_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:  # run() has killed the hung exporter
+        return None
+    if not out.is_file() or soundfile.info(str(out)).frames == 0:
+        print(f"ardour7-export gave no audio (exit {done.returncode}): {done.stderr[-300:]}")
+        return None
     audio, rate = soundfile.read(str(out), always_2d=True)
     assert rate == 48000
     hits = np.flatnonzero(np.abs(audio).max(axis=1) > CLICK_THRESHOLD)
     assert hits.size, "the export is silent"
     return int(hits[0])
+
+
+def _assert_export_click_at(folder: Path, snapshot: str, out: Path, expected: int) -> None:
+    """Ardour's export of the snapshot has its first click at ``expected`` (+/-1 sample).
+
+    7.3's headless exporter is not fully deterministic: on this machine 1 export in 15 of one
+    unchanged session came out 16 samples early as a whole, and some runs hang in its butler
+    thread or crash at exit after writing (PLATFORM.md). So a run that gives no audio, or one
+    that misses, is repeated, up to EXPORT_ATTEMPTS runs; every result is in the failure message.
+    The regions' positions themselves are asserted exactly, from Ardour's session model.
+    """
+    results = []
+    for attempt in range(EXPORT_ATTEMPTS):
+        first = _export_first_click(folder, snapshot, out.with_name(f"{out.stem}-{attempt}{out.suffix}"))
+        results.append(first)
+        if first is not None and abs(first - expected) <= 1:
+            return
+    raise AssertionError(f"expected the first click at sample {expected}; exports gave {results}")
 
 
 def test_new_session_holds_the_stems_at_the_bar(tmp_path: Path, clip_folder) -> None:
@@ -74,7 +97,7 @@ def test_new_session_holds_the_stems_at_the_bar(tmp_path: Path, clip_folder) -> 
     tempo = tempo_map_from_session(placement.project)
     assert tempo.tempos[0].bpm == 100.0
 
-    assert abs(_first_click(tmp_path / "song", "song", tmp_path / "export.wav") - expected) <= 1
+    _assert_export_click_at(tmp_path / "song", "song", tmp_path / "export.wav", expected)
 
 
 def test_existing_session_with_a_tempo_change_gets_a_new_snapshot(tmp_path: Path, clip_folder) -> None:
@@ -111,7 +134,7 @@ print("CADENZA-OK")
     regions = _regions(folder, "existing-cadenza")
     assert {track: position for track, (position, _) in regions.items()} == \
         {"cadenza bass": expected, "cadenza drums": expected}
-    assert abs(_first_click(folder, "existing-cadenza", tmp_path / "export.wav") - expected) <= 1
+    _assert_export_click_at(folder, "existing-cadenza", tmp_path / "export.wav", expected)
 
     again = place(clip_folder(tempo_bpm=90.0), folder, 7)
     assert again.project == folder / "existing-cadenza-2.ardour"
