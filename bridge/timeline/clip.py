@@ -128,6 +128,11 @@ def read_clip(folder: Path) -> Clip:
         parts = midi_parts((folder / "clip.mid").read_bytes(), offset)
     except (OSError, ValueError, EOFError) as error:
         raise ClipFolderError(f"{folder / 'clip.mid'} is not a readable Standard MIDI File: {error}") from None
+    early = [part.name for part in parts if any(beat < -1e-9 for beat, _ in part.events)]
+    if early:
+        raise ClipFolderError(f"{folder / 'clip.mid'} has events of {', '.join(early)} before bar "
+                              f"{spec.get('start_bar') or 1}, where spec.json says the clip starts; clip.mid "
+                              "must hold the clip at that bar (as `cadenza generate --at` writes it)")
     stems = tuple(_stem(path.stem, path) for path in sorted((folder / "stems").glob("*.wav")))
     mix = _stem("mix", folder / "mix.wav") if (folder / "mix.wav").is_file() else None
     return Clip(folder, spec, parts, stems, mix)

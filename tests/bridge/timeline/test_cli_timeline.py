@@ -1,6 +1,7 @@
 """`cadenza generate --at BAR` and `cadenza place`, run as a user runs them (subprocesses, a real engine)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,11 @@ def test_place_refuses_bad_input_with_the_reason(tmp_path: Path, clip_folder) ->
     done = cadenza("place", str(clip), "--into", str(tmp_path / "photos"), timeout=60)
     assert done.returncode == 2 and "is not an Ardour session" in done.stderr
     assert [p.name for p in (tmp_path / "photos").iterdir()] == ["cat.jpg"]
+    moved = clip_folder(start_bar=1)
+    spec = json.loads((moved / "spec.json").read_text())
+    (moved / "spec.json").write_text(json.dumps({**spec, "start_bar": 3}))  # clip.mid still starts at bar 1
+    done = cadenza("place", str(moved), "--into", str(tmp_path / "b.mid"), timeout=60)
+    assert done.returncode == 2 and "before bar 3, where spec.json says the clip starts" in done.stderr
     (tmp_path / "broken.dawproject").write_bytes(b"PK not a zip")
     done = cadenza("place", str(clip), "--into", str(tmp_path / "broken.dawproject"), timeout=60)
     assert done.returncode == 2 and "not a readable .dawproject" in done.stderr
