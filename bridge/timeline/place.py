@@ -167,6 +167,9 @@ def _place_reaper(clip: Clip, project: Path, at_bar: int) -> Placement:
         items.append(reaper.ReaperItem(f"cadenza {stem.name}", str(path.relative_to(out.parent)), seconds,
                                        stem.frames / stem.sample_rate))
     reaper.add_items(document, items)
+    start_beat = tempo_map.bar_to_beat(at_bar)
+    reaper.add_midi_items(document, [MidiPart(f"cadenza {p.name} (MIDI)", p.events) for p in clip.parts], seconds,
+                          tempo_map.beat_to_seconds(start_beat + clip.beats) - seconds, clip.beats)
     write_bytes(out, reaper.dump(document).encode())
     return Placement("reaper", out, at_bar, tempo_map.bar_to_beat(at_bar), seconds,
                      tuple(path for path, _ in media), tuple(_mismatch_notes(clip, tempo_map, at_bar)))

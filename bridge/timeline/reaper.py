@@ -16,6 +16,7 @@ from pathlib import Path
 import rpp
 from rpp import Element
 
+from bridge.timeline.clip import MidiPart
 from bridge.timeline.errors import TimelineError
 from bridge.timeline.tempo_map import MeterChange, TempoChange, TempoMap, TempoMapError
 
@@ -140,6 +141,41 @@ def add_items(project: Element, items: Sequence[ReaperItem]) -> None:
             ["SOFFS", "0"],
             Element("SOURCE", ["WAVE"], [["FILE", item.file]]),
         ]))
+
+
+REAPER_TICKS_PER_QUARTER = 960
+
+
+def add_midi_items(project: Element, parts: Sequence[MidiPart], position: float, length: float,
+                   beats: float) -> None:
+    """One track per MIDI part with an in-project MIDI item at ``position`` seconds.
+
+    REAPER stores the events inside the item (``<SOURCE MIDI``, ``HASDATA 1 960 QN``, then
+    ``E delta status data1 data2`` rows in hex): they are in quarter notes, so they follow the
+    project's tempo map like any MIDI item; the item spans ``beats`` quarters (``length`` seconds).
+    """
+    for part in parts:
+        rows: list = [["HASDATA", "1", str(REAPER_TICKS_PER_QUARTER), "QN"]]
+        now = 0
+        for beat, message in sorted(part.events, key=lambda event: event[0]):
+            if message.is_meta:
+                continue
+            tick = round(beat * REAPER_TICKS_PER_QUARTER)
+            rows.append(["E", str(tick - now), *(f"{byte:02x}" for byte in message.bytes())])
+            now = tick
+        end = round(beats * REAPER_TICKS_PER_QUARTER)
+        channel = next((m.channel for _, m in part.events if not m.is_meta and hasattr(m, "channel")), 0)
+        rows.append(["E", str(max(end - now, 0)), f"b{channel:x}", "7b", "00"])  # all notes off at the end
+        project.append(Element("TRACK", [_guid()], [["NAME", part.name], ["TRACKID", _guid()], Element("ITEM", [], [
+            ["POSITION", _fmt(position)],
+            ["SNAPOFFS", "0"],
+            ["LENGTH", _fmt(length)],
+            ["LOOP", "0"],
+            ["NAME", part.name],
+            ["IGUID", _guid()],
+            ["SOFFS", "0"],
+            Element("SOURCE", ["MIDI"], rows),
+        ])]))
 
 
 def load(data: str) -> Element:

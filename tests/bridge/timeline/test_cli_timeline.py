@@ -38,9 +38,9 @@ def test_generate_at_a_bar_then_place_it_in_a_reaper_project(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert "bar 3" in done.stdout
     project = rpp.loads((tmp_path / "song.RPP").read_text())
-    positions = [float(item.find("POSITION")[1]) for item in project.iter("ITEM")]
-    assert len(positions) == len(stems)
-    assert positions == pytest.approx([expected_seconds] * len(stems))
+    items = list(project.iter("ITEM"))
+    assert len(items) == 2 * len(stems)  # an audio item per stem and a MIDI item per part
+    assert [float(item.find("POSITION")[1]) for item in items] == pytest.approx([expected_seconds] * len(items))
 
 
 def test_place_refuses_bad_input_with_the_reason(tmp_path: Path, clip_folder) -> None:

@@ -35,13 +35,34 @@ EXISTING = """<REAPER_PROJECT 0.1 "7.0/linux-x86_64" 1700000000
 
 
 def _items(path: Path) -> dict[str, tuple[float, float, str]]:
+    """Audio items: {track: (position, length, file)}."""
     project = rpp.loads(path.read_text())
     found = {}
     for track in project.findall("TRACK"):
         name = track.find("NAME")[1]
         for item in track.findall("ITEM"):
-            found[name] = (float(item.find("POSITION")[1]), float(item.find("LENGTH")[1]),
-                           item.find("SOURCE").find("FILE")[1])
+            if item.find("SOURCE").attrib == ["WAVE"]:
+                found[name] = (float(item.find("POSITION")[1]), float(item.find("LENGTH")[1]),
+                               item.find("SOURCE").find("FILE")[1])
+    return found
+
+
+def _midi_items(path: Path) -> dict[str, tuple[float, float, list[tuple[int, str]]]]:
+    """MIDI items: {track: (position, length, [(tick from the item start, status byte), ...])}."""
+    project = rpp.loads(path.read_text())
+    found = {}
+    for track in project.findall("TRACK"):
+        for item in track.findall("ITEM"):
+            source = item.find("SOURCE")
+            if source.attrib != ["MIDI"]:
+                continue
+            assert source.find("HASDATA")[1:] == ["1", "960", "QN"]
+            tick, events = 0, []
+            for row in source:
+                if isinstance(row, list) and row[0] == "E":
+                    tick += int(row[1])
+                    events.append((tick, row[2]))
+            found[track.find("NAME")[1]] = (float(item.find("POSITION")[1]), float(item.find("LENGTH")[1]), events)
     return found
 
 
@@ -64,6 +85,13 @@ def test_items_at_the_bar_under_the_project_tempo_map(tmp_path: Path, clip_folde
         assert media.is_file()
         # The stem is a Broadcast WAV spotted at the same place: 8.6666... s * 48000
         assert WavInfoReader(str(media)).bext.time_reference == round(expected * 48000)
+    midi = _midi_items(placement.project)
+    assert set(midi) == {"cadenza bass (MIDI)", "cadenza drums (MIDI)"}
+    for name, (position, length, events) in midi.items():
+        assert position == pytest.approx(expected, abs=1e-9), name
+        assert length == pytest.approx(4.0, abs=1e-9)          # 6 quarters at 90 BPM
+        assert events[0][0] == 0 and events[-1][0] == 6 * 960  # from the downbeat to the clip's end
+    assert [status for _, status in midi["cadenza drums (MIDI)"][2] if status.startswith("9")][0] == "99"
     parsed = rpp.loads(placement.project.read_text())
     assert parsed.find("TEMPO")[1:] == ["120", "4", "4"]
     assert [t.find("NAME")[1] for t in parsed.findall("TRACK")][0] == "Vocals"
