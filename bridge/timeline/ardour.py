@@ -349,7 +349,9 @@ def _cover_session_range(root: etree._Element, start: int, end: int, rate: int, 
             "id": new_id(), "name": "session", "start": "a0", "end": f"a{superclock(end, rate)}",
             "flags": "IsSessionRange", "locked": "0", "timestamp": "0", "cue": "0"})
         return
+    old_start = int(re.sub(r"\D", "", session.get("start", "a0")) or 0)
     old_end = int(re.sub(r"\D", "", session.get("end", "a0")) or 0)
+    session.set("start", f"a{min(old_start, superclock(start, rate))}")
     session.set("end", f"a{max(old_end, superclock(end, rate))}")
 
 
@@ -358,8 +360,8 @@ def _write_tempo_map(root: etree._Element, tempo_map: TempoMap) -> None:
     node = root.find("TempoMap")
     tempo = node.find("Tempos/Tempo")
     bpm = tempo_map.tempos[0].bpm
-    tempo.set("npm", f"{bpm:g}")
-    tempo.set("enpm", f"{bpm:g}")
+    tempo.set("npm", repr(bpm))
+    tempo.set("enpm", repr(bpm))
     tempo.set("note-type", "4")
     meter = node.find("Meters/Meter")
     meter.set("divisions-per-bar", str(tempo_map.meters[0].numerator))
@@ -367,14 +369,18 @@ def _write_tempo_map(root: etree._Element, tempo_map: TempoMap) -> None:
 
 
 def region_positions_lua(session: ArdourSession, sample_rate: int = 48000) -> str:
-    """A Lua script printing `REGION <track>\\t<position samples>\\t<length samples>` for every region."""
+    """A Lua script printing, as Ardour's own model sees the session, `TEMPO <quarters per minute at 0>` and
+    `REGION <track>\\t<position samples>\\t<length samples>\\t<bar|beat|tick>` for every region."""
     return "\n".join([
         _LUA_PRELUDE.format(rate=sample_rate),
         f"local s = load_session({_lua_string(str(session.folder))}, {_lua_string(session.snapshot)})",
         'assert(s, "could not open the session")',
+        "local tm = Temporal.TempoMap.read()",
+        'print("TEMPO " .. tm:quarters_per_minute_at(Temporal.timepos_t(0)))',
         "for t in s:get_tracks():iter() do",
         "  for r in t:to_track():playlist():region_list():iter() do",
-        '    print("REGION " .. t:name() .. "\\t" .. r:position():samples() .. "\\t" .. r:length():samples())',
+        '    print("REGION " .. t:name() .. "\\t" .. r:position():samples() .. "\\t" .. r:length():samples()',
+        '          .. "\\t" .. tm:bbt_at(r:position()):str())',
         "  end",
         "end",
         "close_session()",

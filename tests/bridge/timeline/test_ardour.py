@@ -15,6 +15,7 @@ import soundfile
 from wavinfo import WavInfoReader
 
 from bridge.timeline.ardour import (
+    ArdourSession,
     ArdourSessionError,
     find_session,
     region_positions_lua,
@@ -33,17 +34,18 @@ EXPORT_ATTEMPTS = 3
 CLICK_THRESHOLD = 0.05  # the click is 0.5 full scale; everything else is digital silence
 
 
-def _regions(folder: Path, snapshot: str) -> dict[str, tuple[int, int]]:
-    """{track: (position, length)} in samples, as Ardour reports them after loading the snapshot."""
-    from bridge.timeline.ardour import ArdourSession
-
+def _regions(folder: Path, snapshot: str) -> tuple[float, dict[str, tuple[int, int, str]]]:
+    """(tempo at 0, {track: (position samples, length samples, "bar|beat|tick")}) as Ardour reports them
+    after loading the snapshot."""
     out = run_lua(region_positions_lua(ArdourSession(folder, snapshot)))
-    regions = {}
+    tempo, regions = None, {}
     for line in out.splitlines():
+        if line.startswith("TEMPO "):
+            tempo = float(line.removeprefix("TEMPO "))
         if line.startswith("REGION "):
-            track, position, length = line.removeprefix("REGION ").split("\t")
-            regions[track] = (int(position), int(length))
-    return regions
+            track, position, length, bbt = line.removeprefix("REGION ").split("\t")
+            regions[track] = (int(position), int(length), bbt)
+    return tempo, regions
 
 
 def _export_first_click(folder: Path, snapshot: str, out: Path) -> int | None:
@@ -87,11 +89,13 @@ def test_new_session_holds_the_stems_at_the_bar(tmp_path: Path, clip_folder) -> 
     assert placement.project == tmp_path / "song" / "song.ardour"
     expected = 230400  # bar 3 at 100 BPM in 4/4: 8 beats = 4.8 s = 230400 samples at 48 kHz
 
-    regions = _regions(tmp_path / "song", "song")
+    tempo, regions = _regions(tmp_path / "song", "song")
+    assert tempo == 100.0
     assert set(regions) == {"cadenza bass", "cadenza drums"}
-    for track, (position, length) in regions.items():
+    for track, (position, length, bbt) in regions.items():
         assert position == expected, track
         assert length == round(4.8 * 48000), track  # 2 bars at 100 BPM
+        assert bbt == "3|1|0", track                # Ardour's own bar|beat|tick of the region
     for path in placement.media:
         assert WavInfoReader(str(path)).bext.time_reference == expected
     tempo = tempo_map_from_session(placement.project)
@@ -131,12 +135,13 @@ print("CADENZA-OK")
     assert find_session(folder).snapshot == "existing"
     # bar 6 = beat 20: 16 beats at 120 (8 s) + 4 at 90 (2.666... s) = 10.666... s = 512000 samples
     expected = 512000
-    regions = _regions(folder, "existing-cadenza")
-    assert {track: position for track, (position, _) in regions.items()} == \
-        {"cadenza bass": expected, "cadenza drums": expected}
+    tempo, regions = _regions(folder, "existing-cadenza")
+    assert tempo == 120.0
+    assert {track: (position, bbt) for track, (position, _, bbt) in regions.items()} == \
+        {"cadenza bass": (expected, "6|1|0"), "cadenza drums": (expected, "6|1|0")}
     _assert_export_click_at(folder, "existing-cadenza", tmp_path / "export.wav", expected)
 
     again = place(clip_folder(tempo_bpm=90.0), folder, 7)
     assert again.project == folder / "existing-cadenza-2.ardour"
     # built from the user's snapshot again (not from the first result), so the plain track names are free
-    assert set(_regions(folder, "existing-cadenza-2")) == {"cadenza bass", "cadenza drums"}
+    assert set(_regions(folder, "existing-cadenza-2")[1]) == {"cadenza bass", "cadenza drums"}
