@@ -21,6 +21,7 @@ from bridge.timeline import dawproject, reaper, smf
 from bridge.timeline.clip import Clip, MidiPart, midi_parts, read_clip
 from bridge.timeline.errors import TimelineError
 from bridge.timeline.tempo_map import TempoMap
+from engine.config import START_BAR_MAX, START_BAR_MIN
 
 WAV_SUBTYPE = "PCM_24"
 FORMATS = {".mid": "smf", ".midi": "smf", ".rpp": "reaper", ".dawproject": "dawproject", ".ardour": "ardour"}
@@ -120,8 +121,9 @@ def place(clip_dir: Path, project: Path, at_bar: int | None = None) -> Placement
     """Place the clip in ``clip_dir`` into ``project`` at ``at_bar`` (default: the bar it was made for)."""
     clip = read_clip(Path(clip_dir))
     at_bar = clip.start_bar if at_bar is None else at_bar
-    if at_bar < 1:
-        raise PlaceError(f"--at must be a bar number >= 1 (bars count from 1), got {at_bar}")
+    if not START_BAR_MIN <= at_bar <= START_BAR_MAX:
+        raise PlaceError(f"--at must be a bar number {START_BAR_MIN}-{START_BAR_MAX} (bars count from 1), "
+                         f"got {at_bar}")
     project = Path(project)
     kind = project_kind(project)
     handler = {"smf": _place_smf, "reaper": _place_reaper, "dawproject": _place_dawproject,
