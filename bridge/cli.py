@@ -129,6 +129,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bridge.clip_files import check_free, write_clip
+    from bridge.timeline.place import clip_at_bar
 
     out = Path(args.out)
     check_free(out, args.force)
@@ -146,7 +147,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65))
         bar.set_description_str("write")
         spec = _spec_json(result.spec)
-        paths = write_clip(out, spec, result.midi, audio.sample_rate, audio.parts, audio.mix, args.force)
+        # The clip lands on its bar: clip.mid at the bar, stems' bext time reference = the bar's sample.
+        midi, time_reference = clip_at_bar(spec, result.midi, audio.sample_rate)
+        paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
+                           time_reference=time_reference)
         bar.n = 100
         bar.set_description_str("done")
         bar.refresh()
@@ -156,6 +160,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
               f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
         for path in paths:
             print(f"  {path}")
+    return 0
+
+
+def cmd_place(args: argparse.Namespace) -> int:
+    from bridge.timeline.place import place
+
+    placement = place(Path(args.dir), Path(args.into), args.at)
+    print(f"placed {args.dir} at bar {placement.at_bar} (beat {placement.beat:g}, {placement.seconds:.6f} s) "
+          f"in {placement.kind}: {placement.project}")
+    for path in placement.media:
+        print(f"  {path}")
+    for note in placement.notes:
+        print(f"  note: {note}")
     return 0
 
 
@@ -188,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _add_overrides(generate)
     generate.set_defaults(func=cmd_generate)
+
+    place = commands.add_parser("place", help="put a clip folder into a DAW project at a bar")
+    place.add_argument("dir", metavar="DIR", help="a clip folder written by `cadenza generate --out`")
+    place.add_argument("--into", required=True, metavar="PROJECT",
+                       help="a .dawproject, .RPP, .mid, .ardour file or Ardour session folder; an existing "
+                            "project is never overwritten: the result is written beside it")
+    place.add_argument("--at", type=int, metavar="BAR", help="project bar (default: the bar the clip was made for)")
+    place.set_defaults(func=cmd_place)
     return parser
 
 
@@ -195,9 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bridge.client import EngineUnavailable, RequestRejected
     from bridge.clip_files import ClipExists
+    from bridge.timeline.errors import TimelineError
 
     try:
         return args.func(args)
+    except TimelineError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, ValueError) else EXIT_FAILURE
     except RequestRejected as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -29,8 +29,10 @@ def check_free(out_dir: Path, overwrite: bool) -> None:
 
 
 def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
-               stems: dict[str, np.ndarray], mix: np.ndarray, overwrite: bool = False) -> list[Path]:
-    """Write the clip folder; returns the paths written.
+               stems: dict[str, np.ndarray], mix: np.ndarray, overwrite: bool = False,
+               time_reference: int = 0) -> list[Path]:
+    """Write the clip folder; returns the paths written. ``time_reference`` is the stems' and mix's
+    bext position in samples (the clip's bar on the project timeline).
 
     A folder without clip.mid holds at most an unfinished clip (clip.mid is written last),
     so its clip files are replaced; a finished clip is replaced only with ``overwrite``.
@@ -45,10 +47,10 @@ def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
         path = stem_file(out_dir, name)
         if path in written:
             raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
-        write_bwf(path, audio, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
+        write_bwf(path, audio, sample_rate, time_reference, WAV_SUBTYPE, overwrite=overwrite)
         written.append(path)
     mix_path, spec_path, midi_path = (confine(out_dir, name) for name in ("mix.wav", "spec.json", "clip.mid"))
-    write_bwf(mix_path, mix, sample_rate, 0, WAV_SUBTYPE, overwrite=overwrite)
+    write_bwf(mix_path, mix, sample_rate, time_reference, WAV_SUBTYPE, overwrite=overwrite)
     write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
     write_bytes(midi_path, midi, overwrite)  # last: its presence marks a complete folder
     return [*written, mix_path, spec_path, midi_path]
