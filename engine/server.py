@@ -117,6 +117,9 @@ def build_server(host: str = DEFAULT_HOST, port: int = 0, max_workers: int = 4) 
 
 def serve(host: str = DEFAULT_HOST, port: int = 0) -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on."""
+    from engine import embed
+
+    embed.start_loading()  # the text model loads in the background; the first Describe waits for it
     server, bound, health_servicer = build_server(host, port)
     stopping = threading.Event()
 
