@@ -151,10 +151,15 @@ def measure_ticks(score: Score) -> int:
 
 
 METRICS = ("pitch_class_entropy", "scale_consistency", "groove_consistency", "empty_beat_rate", "polyphony")
+# MusPy's default resolution (time steps per beat); groove consistency depends on it, so every
+# score is measured at this one, whatever its own ticks per quarter.
+RESOLUTION = 24
 
 
 def musicality(score: Score) -> dict[str, float]:
-    """All five metrics of one score, by name (groove measured on its own bar length)."""
+    """All five metrics of one score at MusPy's resolution, by name (groove on the score's bar length)."""
+    if score.ticks_per_quarter != RESOLUTION:
+        score = score.resample(RESOLUTION, min_dur=1)
     return {
         "pitch_class_entropy": pitch_class_entropy(score),
         "scale_consistency": scale_consistency(score),
