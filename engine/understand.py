@@ -135,7 +135,7 @@ _SOLO_RE = re.compile(r"\b(solo|unaccompanied|alone|only|just)\b")
 # prompt with its description, plus a bonus when the prompt says one of its keywords (longer
 # keywords a little more: "funky disco" names disco more precisely than "funky" names funk).
 STYLE_KEYWORD_BONUS = 0.25
-KEYWORD_LENGTH_BONUS = 0.01      # per character of the longest keyword found
+KEYWORD_LENGTH_BONUS = 0.02      # per character of the longest keyword found
 # With no keyword, the nearest style is taken if it is at least this similar and more similar
 # than a plain "a piece of music" is (so "piano piece" stays the default style, "tango" goes latin).
 STYLE_MIN_SIMILARITY = 0.35
@@ -324,11 +324,14 @@ def _style(text: str, prompt: str) -> tuple[styles.Style, Source, tuple[int, int
     catalogue = list(styles.catalogue().values())
     similarity = embed.rank(prompt, tuple(s.description for s in catalogue) + (GENERIC_MUSIC,))
     generic, similarity = float(similarity[-1]), similarity[:-1]
+    # Keywords are matched over all styles at once, longest first, so a word inside a longer
+    # keyword ("funky" in "funky disco") does not also count for another style.
+    owner = {word: style.name for style in reversed(catalogue) for word in style.keywords}
     hits: dict[str, tuple[int, int, str]] = {}
-    for style in catalogue:
-        found = _find_words(text, list(style.keywords))
-        if found:
-            hits[style.name] = max(found, key=lambda hit: hit[1] - hit[0])
+    for hit in _find_words(text, list(owner)):
+        name = owner[hit[2]]
+        if name not in hits or hit[1] - hit[0] > hits[name][1] - hits[name][0]:
+            hits[name] = hit
     scores = [float(sim) + (STYLE_KEYWORD_BONUS + KEYWORD_LENGTH_BONUS * len(hits[s.name][2])
                             if s.name in hits else 0.0)
               for s, sim in zip(catalogue, similarity, strict=True)]
