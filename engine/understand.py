@@ -141,6 +141,9 @@ KEYWORD_LENGTH_BONUS = 0.02      # per character of the longest keyword found
 STYLE_MIN_SIMILARITY = 0.35
 GENERIC_MUSIC = "a piece of music"
 GENERIC_MARGIN = 0.02
+# ... and if it is nearer than the next style by this much: a near tie ("Rhodes and french horns":
+# reggae 0.41, bossa nova 0.41) says the prompt names no style, so the default is kept.
+STYLE_MIN_LEAD = 0.03
 MOOD_WORD_BONUS = 0.3
 NEUTRAL_MOOD_MARGIN = 0.05       # a mood no word names must beat "neutral" by this much
 MOOD_MIN_SIMILARITY = 0.35       # ... and be at least this similar to the prompt
@@ -340,8 +343,9 @@ def _style(text: str, prompt: str) -> tuple[styles.Style, Source, tuple[int, int
     if style.name in hits:
         start, end, _ = hits[style.name]
         return style, Source.INFERRED, (start, end), None
-    if similarity[best] >= max(STYLE_MIN_SIMILARITY, generic - GENERIC_MARGIN):
-        runner_up = max((i for i in range(len(catalogue)) if i != best), key=scores.__getitem__)
+    runner_up = max((i for i in range(len(catalogue)) if i != best), key=scores.__getitem__)
+    if (similarity[best] >= max(STYLE_MIN_SIMILARITY, generic - GENERIC_MARGIN)
+            and similarity[best] - similarity[runner_up] >= STYLE_MIN_LEAD):
         return style, Source.INFERRED, (0, 0), (
             f"no style I know is named; nearest by meaning: {style.name} (similarity {similarity[best]:.2f}; "
             f"next {catalogue[runner_up].name} {similarity[runner_up]:.2f})")

@@ -244,7 +244,8 @@ def test_styles_named_by_keyword(prompt: str, style: str) -> None:
 @pytest.mark.parametrize(("prompt", "style"), [
     ("an argentine tango with bandoneon", "latin"),
     ("a fantasy film battle scene", "cinematic"),
-    ("platformer level music for a handheld console", "chiptune"),
+    ("retro handheld console platformer game music", "chiptune"),
+    ("a Jamaican dancehall riddim", "reggae"),
     ("Jamaican offbeat organ and deep bass", "reggae"),
 ])
 def test_styles_no_keyword_names_fall_to_the_nearest_by_meaning_and_say_so(prompt: str, style: str) -> None:
@@ -253,9 +254,11 @@ def test_styles_no_keyword_names_fall_to_the_nearest_by_meaning_and_say_so(promp
     assert any("nearest by meaning" in note and style in note for note in spec.notes)
 
 
-def test_a_prompt_naming_no_style_keeps_the_default() -> None:
-    spec = understand("something in C major, 8 bars")
-    assert spec.sources["style"] is Source.DEFAULT and not spec.notes
+@pytest.mark.parametrize("prompt", ["something in C major, 8 bars", "piano piece", "Rhodes and french horns, ♩=100"])
+def test_a_prompt_naming_no_style_keeps_the_default(prompt: str) -> None:
+    spec = understand(prompt)
+    assert spec.sources["style"] is Source.DEFAULT
+    assert not any("nearest by meaning" in note for note in spec.notes)
 
 
 @pytest.mark.parametrize(("prompt", "mood"), [
