@@ -25,7 +25,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import mido
@@ -175,6 +175,7 @@ class Check:
     expected: str
     found: str
     ok: bool
+    seed: int = 0
 
 
 def find_key(clip: MidiClip) -> tuple[int, str] | None:
@@ -364,14 +365,16 @@ class NoveltyIndex:
 
 @dataclass
 class ClipResult:
+    """One prompt's clips (one per seed): the checks of all of them, per-seed figures, seed 0's spec."""
+
     prompt: str
     line: int
     spec: dict
     checks: list[Check]
-    musicality: dict[str, float]
-    latency_s: float
+    musicality: list[dict[str, float]]  # per seed
+    latency_s: list[float]              # per seed
     diversity: float
-    novelty_n: int
+    novelty_n: list[int]                # per seed
 
 
 @dataclass
@@ -403,7 +406,7 @@ def _generate(prompt: str, seed: int, generator: Generator) -> tuple[MusicSpec, 
 
 def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | None = None,
              reference_path: str | None = None, progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Generate every prompt with seeds 0..seeds-1 and judge the clips; seed 0's clip is the one checked."""
+    """Generate every prompt with seeds 0..seeds-1 and judge every clip."""
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     if generator is None:
@@ -418,15 +421,17 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
     index = NoveltyIndex(p.score for p in pieces)
     clips = []
     for number, case in enumerate(cases):
-        spec, data, latency = _generate(case.prompt, 0, generator)
-        scores = [Score.from_midi(data)]
-        for seed in range(1, seeds):
-            scores.append(Score.from_midi(_generate(case.prompt, seed, generator)[1]))
-        clip = read_midi(data)
+        checks, scores, latencies, first_spec = [], [], [], None
+        for seed in range(seeds):
+            spec, data, latency = _generate(case.prompt, seed, generator)
+            first_spec = first_spec or spec
+            checks += [replace(check, seed=seed) for check in check_clip(case.expect, spec, read_midi(data))]
+            scores.append(Score.from_midi(data))
+            latencies.append(latency)
         clips.append(ClipResult(
-            prompt=case.prompt, line=case.line, spec=spec.to_json(), checks=check_clip(case.expect, spec, clip),
-            musicality=metrics.musicality(scores[0]), latency_s=latency,
-            diversity=diversity(scores), novelty_n=index.longest_shared(scores[0]),
+            prompt=case.prompt, line=case.line, spec=first_spec.to_json(), checks=checks,
+            musicality=[metrics.musicality(s) for s in scores], latency_s=latencies,
+            diversity=diversity(scores), novelty_n=[index.longest_shared(s) for s in scores],
         ))
         if progress:
             progress(number + 1, len(cases))
@@ -447,7 +452,7 @@ def musicality_table(result: EvalResult) -> list[tuple[str, float, float, float,
     """(metric, generated mean, sd, reference mean, sd, gap = generated - reference) per metric."""
     rows = []
     for name in metrics.METRICS:
-        g, gs = _mean_sd(c.musicality[name] for c in result.clips)
+        g, gs = _mean_sd(m[name] for c in result.clips for m in c.musicality)
         r, rs = _mean_sd(m[name] for m in result.reference_musicality)
         rows.append((name, g, gs, r, rs, g - r))
     return rows
@@ -476,7 +481,7 @@ def _plots(result: EvalResult, out: Path) -> list[str]:
 
     fig, axes = plt.subplots(1, len(metrics.METRICS), figsize=(14, 3.2))
     for ax, name in zip(axes, metrics.METRICS, strict=True):
-        generated = [c.musicality[name] for c in result.clips if not math.isnan(c.musicality[name])]
+        generated = [m[name] for c in result.clips for m in c.musicality if not math.isnan(m[name])]
         real = [m[name] for m in result.reference_musicality if not math.isnan(m[name])]
         ax.boxplot([generated, real], tick_labels=["generated", "reference"])
         ax.set_title(name.replace("_", " "), fontsize=9)
@@ -486,7 +491,7 @@ def _plots(result: EvalResult, out: Path) -> list[str]:
     files.append("musicality.png")
 
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.hist([c.latency_s * 1000 for c in result.clips], bins=20, color="#55a868")
+    ax.hist([s * 1000 for c in result.clips for s in c.latency_s], bins=20, color="#55a868")
     ax.set_xlabel("ms per clip (understand + compose + SMF)")
     ax.set_ylabel("clips")
     ax.set_title("Latency per clip")
@@ -505,7 +510,7 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
     """The report as markdown (plots referenced by file name)."""
     accuracy = result.accuracy()
     lines = [f"# Cadenza evaluation: {prompts_file}", "",
-             f"{len(result.clips)} prompts, {result.seeds} seed(s) each; the seed-0 clip of each prompt is checked. "
+             f"{len(result.clips)} prompts, {result.seeds} seed(s) each; every clip is checked. "
              "Generation in-process (understand -> compose -> SMF bytes); every check reads the SMF back with mido, "
              "the key with music21's Krumhansl-Schmuckler finder, instruments by pretty_midi's General MIDI names. "
              "Genre and mood are judged on the spec (what was understood).", "",
@@ -516,8 +521,9 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
     failed = [(c, k) for c in result.clips for k in c.checks if not k.ok]
     lines += ["", "![control accuracy](control_accuracy.png)", "", "### Failed checks", ""]
     if failed:
-        lines += ["| line | prompt | attribute | expected | found |", "|---:|---|---|---|---|"]
-        lines += [f"| {c.line} | {c.prompt} | {k.attribute} | {k.expected} | {k.found} |" for c, k in failed]
+        lines += ["| line | prompt | seed | attribute | expected | found |", "|---:|---|---:|---|---|---|"]
+        lines += [f"| {c.line} | {c.prompt} | {k.seed} | {k.attribute} | {k.expected} | {k.found} |"
+                  for c, k in failed]
     else:
         lines.append("None.")
     lines += ["", "## Musicality (MusPy's metrics) against the reference set", "",
@@ -529,8 +535,8 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
         lines.append(f"| {name} | {_fmt(g)} ({_fmt(gs)}) | {_fmt(r)} ({_fmt(rs)}) | {_fmt(gap, 3)} |")
     lines += ["", "![musicality](musicality.png)", ""]
     div = [c.diversity for c in result.clips if not math.isnan(c.diversity)]
-    nov = [c.novelty_n for c in result.clips]
-    lat = sorted(c.latency_s * 1000 for c in result.clips)
+    nov = [n for c in result.clips for n in c.novelty_n]
+    lat = sorted(s * 1000 for c in result.clips for s in c.latency_s)
     lines += ["## Diversity and novelty", ""]
     if div:
         lines.append(f"- Diversity across {result.seeds} seeds (mean pairwise Jaccard distance of (instrument, "
@@ -546,12 +552,14 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
               f"p90 {lat[min(len(lat) - 1, int(0.9 * len(lat)))]:.1f} ms, max {lat[-1]:.1f} ms.",
               f"- First call in this process (loads the text model): {result.first_call_s:.2f} s.", "",
               "![latency](latency.png)", "", "## Per prompt", "",
-              "| line | prompt | style | mood | checks passed | ms | diversity | novelty n |",
+              "| line | prompt | style (seed 0) | mood | checks passed (all seeds) | median ms | diversity | "
+              "max novelty n |",
               "|---:|---|---|---|---:|---:|---:|---:|"]
     for c in result.clips:
         ok = sum(k.ok for k in c.checks)
         lines.append(f"| {c.line} | {c.prompt} | {c.spec['style']} | {c.spec['mood']} | {ok}/{len(c.checks)} | "
-                     f"{c.latency_s * 1000:.1f} | {_fmt(c.diversity, 2)} | {c.novelty_n} |")
+                     f"{statistics.median(c.latency_s) * 1000:.1f} | {_fmt(c.diversity, 2)} | "
+                     f"{max(c.novelty_n)} |")
     return "\n".join(lines) + "\n"
 
 

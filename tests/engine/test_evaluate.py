@@ -55,8 +55,10 @@ def test_evaluate_a_few_prompts_and_write_the_report(tmp_path: Path) -> None:
     ok, total = accuracy["overall"]
     assert total == sum(len(c.checks) for c in result.clips) and ok >= total - 2
     for clip in result.clips:
-        assert 0.0 <= clip.musicality["scale_consistency"] <= 1.0
-        assert 0.0 <= clip.diversity <= 1.0 and clip.latency_s > 0
+        assert len(clip.musicality) == len(clip.latency_s) == len(clip.novelty_n) == 2
+        assert {check.seed for check in clip.checks} == {0, 1}
+        assert all(0.0 <= m["scale_consistency"] <= 1.0 for m in clip.musicality)
+        assert 0.0 <= clip.diversity <= 1.0 and min(clip.latency_s) > 0
     report = evaluate.write_report(result, tmp_path / "out", "p.jsonl")
     text = report.read_text()
     assert "| **overall** |" in text and "pitch_class_entropy" in text
