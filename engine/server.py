@@ -117,9 +117,10 @@ def build_server(host: str = DEFAULT_HOST, port: int = 0, max_workers: int = 4) 
 
 def serve(host: str = DEFAULT_HOST, port: int = 0) -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on."""
-    from engine import embed
+    from engine.understand import warm_up
 
-    embed.start_loading()  # the text model loads in the background; the first Describe waits for it
+    # The text model loads in the background, so SERVING does not wait; the first Describe may.
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     server, bound, health_servicer = build_server(host, port)
     stopping = threading.Event()
 

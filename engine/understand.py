@@ -424,6 +424,16 @@ def _instrument_for_role(style: styles.Style, role: str) -> instruments.Instrume
                                "melody": "synth lead", "pad": "pad"}[role])
 
 
+def warm_up() -> None:
+    """Load the text model and embed every style and mood description now, not on the first request.
+
+    The server runs this in a background thread at start, so it reports SERVING at once and the
+    first Describe finds the model (or waits only for what is left of the load).
+    """
+    _style("", GENERIC_MUSIC)
+    _mood("", GENERIC_MUSIC)
+
+
 def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     """Resolve a prompt and overrides into a MusicSpec; SpecError names any bad field."""
     prompt = check_prompt(prompt)

@@ -235,6 +235,7 @@ def test_swing(prompt: str, swing: bool) -> None:
     ("80s synth pop with arpeggiated bass", "synthwave"),
     ("Country shuffle with pedal steel", "country"),
     ("drum and bass with a reese", "drum and bass"),
+    ("a D&B track in D minor", "drum and bass"),
 ])
 def test_styles_named_by_keyword(prompt: str, style: str) -> None:
     spec = understand(prompt)
