@@ -69,6 +69,7 @@ def _print_spec(data: dict) -> None:
         ("start bar", str(data["start_bar"]), sources.get("start_bar")),
         ("style", data["style"], sources.get("style")),
         ("mood", data["mood"], sources.get("mood")),
+        ("energy", f"{data.get('energy', 0.5):.2f}", sources.get("energy")),
         ("dynamics", data["arc"], sources.get("arc")),
         ("swing", "yes" if data["swing"] else "no", sources.get("swing")),
         ("seed", str(data["seed"]), sources.get("seed")),

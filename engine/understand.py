@@ -147,6 +147,12 @@ STYLE_MIN_LEAD = 0.03
 MOOD_WORD_BONUS = 0.3
 NEUTRAL_MOOD_MARGIN = 0.05       # a mood no word names must beat "neutral" by this much
 MOOD_MIN_SIMILARITY = 0.35       # ... and be at least this similar to the prompt
+# Energy: the lean (high minus low similarity) of a typical prompt is about -0.03; leaning
+# +-0.17 either way (a lullaby, a rave) spans the 0-1 scale. Within +-0.02 it says nothing.
+ENERGY_CENTRE = -0.03
+ENERGY_SCALE = 3.0
+ENERGY_MIN_LEAN = 0.02
+DEFAULTS_ENERGY = 0.5
 
 
 def _word_number(token: str) -> float:
@@ -164,8 +170,12 @@ def _find_words(text: str, words: list[str]) -> list[tuple[int, int, str]]:
 
 
 @lru_cache(maxsize=1)
+def _mood_data() -> dict:
+    return tomllib.loads(resources.files("engine.data").joinpath("moods.toml").read_text())
+
+
 def _moods() -> list[dict]:
-    return tomllib.loads(resources.files("engine.data").joinpath("moods.toml").read_text())["mood"]
+    return _mood_data()["mood"]
 
 
 def check_prompt(prompt: str) -> str:
@@ -424,6 +434,17 @@ def _instrument_for_role(style: styles.Style, role: str) -> instruments.Instrume
                                "melody": "synth lead", "pad": "pad"}[role])
 
 
+def _energy(prompt: str) -> tuple[float, Source]:
+    """Energy 0-1 by meaning: nearer the "high" sentences than the "low" ones means more."""
+    anchors = _mood_data()["energy"]
+    low, high = tuple(anchors["low"]), tuple(anchors["high"])
+    similarity = embed.rank(prompt, low + high)
+    lean = float(similarity[len(low):].mean() - similarity[:len(low)].mean()) - ENERGY_CENTRE
+    if abs(lean) < ENERGY_MIN_LEAN:
+        return DEFAULTS_ENERGY, Source.DEFAULT
+    return round(min(1.0, max(0.0, 0.5 + lean * ENERGY_SCALE)), 2), Source.INFERRED
+
+
 def warm_up() -> None:
     """Load the text model and embed every style and mood description now, not on the first request.
 
@@ -432,6 +453,7 @@ def warm_up() -> None:
     """
     _style("", GENERIC_MUSIC)
     _mood("", GENERIC_MUSIC)
+    _energy(GENERIC_MUSIC)
 
 
 def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
@@ -446,6 +468,7 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     if style_note:
         notes.append(style_note)
     mood, sources["mood"] = _mood(text, fuzzy)
+    energy, sources["energy"] = _energy(fuzzy)
 
     if overrides.tempo_bpm is not None:
         tempo, sources["tempo_bpm"] = check_tempo(overrides.tempo_bpm), Source.EXPLICIT
@@ -520,5 +543,5 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     return MusicSpec(
         prompt=prompt, tempo_bpm=tempo, key=key, meter=meter, bars=bars, start_bar=start_bar,
         parts=parts, style=style.name, mood=mood["name"], arc=arc, swing=swing, seed=seed,
-        sources=sources, notes=notes,
+        energy=energy, sources=sources, notes=notes,
     )

@@ -13,6 +13,7 @@ def test_describe_returns_fields_sources_and_notes(engine) -> None:
     assert spec.sources["key"] == pb.SOURCE_EXPLICIT and spec.sources["bars"] == pb.SOURCE_DEFAULT
     assert any("nearest by meaning: latin" in note for note in spec.notes)
     assert all(not part.is_drum for part in spec.parts)
+    assert 0.0 <= spec.energy <= 1.0 and "energy" in spec.sources
 
 
 def test_cadenza_describe_prints_each_source() -> None:

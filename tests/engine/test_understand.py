@@ -285,3 +285,12 @@ def test_every_field_has_a_source() -> None:
     spec = understand("Dark techno at 130 BPM in A minor, 16 bars")
     assert set(spec.sources) >= {"tempo_bpm", "key", "meter", "bars", "start_bar", "style", "mood", "arc",
                                  "swing", "seed", "parts"}
+
+
+def test_energy_by_meaning_orders_prompts_as_a_listener_would() -> None:
+    calm = [understand(p).energy for p in ("a soft lullaby", "slow melancholic piano ballad", "peaceful ambient drone")]
+    intense = [understand(p).energy for p in ("aggressive thrash metal at full tilt", "hard techno rave",
+                                               "epic trailer music building to an explosive climax")]
+    assert all(0.0 <= e <= 1.0 for e in calm + intense)
+    assert max(calm) < 0.4 < 0.6 < min(intense)
+    assert understand("a soft lullaby").sources["energy"] is Source.INFERRED
