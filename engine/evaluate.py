@@ -423,13 +423,17 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
     for number, case in enumerate(cases):
         checks, scores, latencies, first_spec = [], [], [], None
         for seed in range(seeds):
-            spec, data, latency = _generate(case.prompt, seed, generator)
+            try:
+                spec, data, latency = _generate(case.prompt, seed, generator)
+            except SpecError as error:  # a prompt the engine refuses fails every expectation, visibly
+                checks.append(Check("accepted", "a clip", f"refused: {error}", False, seed))
+                continue
             first_spec = first_spec or spec
             checks += [replace(check, seed=seed) for check in check_clip(case.expect, spec, read_midi(data))]
             scores.append(Score.from_midi(data))
             latencies.append(latency)
         clips.append(ClipResult(
-            prompt=case.prompt, line=case.line, spec=first_spec.to_json(), checks=checks,
+            prompt=case.prompt, line=case.line, spec=first_spec.to_json() if first_spec else {}, checks=checks,
             musicality=[metrics.musicality(s) for s in scores], latency_s=latencies,
             diversity=diversity(scores), novelty_n=[index.longest_shared(s) for s in scores],
         ))
@@ -544,19 +548,25 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
                      f"min {min(div):.3f}; identical pairs: {sum(d == 0 for d in div)} prompts.")
     else:
         lines.append("- Diversity: needs at least 2 seeds.")
-    lines += [f"- Novelty: longest melody run (interval n-gram of each part's top line, transposition-invariant, "
-              f"rhythm ignored) shared with the reference set, in notes: median {statistics.median(nov):g}, "
-              f"max {max(nov)}. The reference set stands in for the training set, which is not available here.",
-              "", "## Latency", "",
-              f"- Per clip, in-process, text model warm: median {statistics.median(lat):.1f} ms, "
-              f"p90 {lat[min(len(lat) - 1, int(0.9 * len(lat)))]:.1f} ms, max {lat[-1]:.1f} ms.",
-              f"- First call in this process (loads the text model): {result.first_call_s:.2f} s.", "",
+    if nov:
+        lines.append("- Novelty: longest melody run (interval n-gram of each part's top line, "
+                     "transposition-invariant, rhythm ignored) shared with the reference set, in notes: "
+                     f"median {statistics.median(nov):g}, max {max(nov)}. The reference set stands in for the "
+                     "training set, which is not available here.")
+    lines += ["", "## Latency", ""]
+    if lat:
+        lines.append(f"- Per clip, in-process, text model warm: median {statistics.median(lat):.1f} ms, "
+                     f"p90 {lat[min(len(lat) - 1, int(0.9 * len(lat)))]:.1f} ms, max {lat[-1]:.1f} ms.")
+    lines += [f"- First call in this process (loads the text model): {result.first_call_s:.2f} s.", "",
               "![latency](latency.png)", "", "## Per prompt", "",
               "| line | prompt | style (seed 0) | mood | checks passed (all seeds) | median ms | diversity | "
               "max novelty n |",
               "|---:|---|---|---|---:|---:|---:|---:|"]
     for c in result.clips:
         ok = sum(k.ok for k in c.checks)
+        if not c.latency_s:
+            lines.append(f"| {c.line} | {c.prompt} | refused | | 0/{len(c.checks)} | | | |")
+            continue
         lines.append(f"| {c.line} | {c.prompt} | {c.spec['style']} | {c.spec['mood']} | {ok}/{len(c.checks)} | "
                      f"{statistics.median(c.latency_s) * 1000:.1f} | {_fmt(c.diversity, 2)} | "
                      f"{max(c.novelty_n)} |")

@@ -77,6 +77,15 @@ def test_checks_fail_when_the_clip_does_not_obey(tmp_path: Path) -> None:
     assert failed == {"tempo", "key", "meter", "bars", "roles_absent", "instruments", "genre", "swing", "arc"}
 
 
+def test_a_refused_prompt_fails_its_checks_and_the_report_says_why(tmp_path: Path) -> None:
+    entries = [{"prompt": "techno at 1000 bpm", "expect": {"tempo_bpm": 1000}}, PROMPTS[0]]
+    result = evaluate.evaluate(evaluate.load_prompts(write_prompts(tmp_path / "r.jsonl", entries)), seeds=1)
+    refused = result.clips[0].checks
+    assert [(c.attribute, c.ok) for c in refused] == [("accepted", False)] and "20-400" in refused[0].found
+    text = evaluate.write_report(result, tmp_path / "out", "r.jsonl").read_text()
+    assert "refused" in text
+
+
 def clip_of(notes: list[tuple[int, int, int, int]], *, channel: int = 0, program: int = 0,
             tpb: int = 480) -> evaluate.MidiClip:
     """A one-track SMF written by mido from (start, end, pitch, velocity), read back by the evaluator."""
