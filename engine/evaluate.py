@@ -372,7 +372,8 @@ class ClipResult:
     spec: dict
     checks: list[Check]
     musicality: list[dict[str, float]]  # per seed
-    latency_s: list[float]              # per seed
+    latency_s: list[float]              # per seed: understand + compose + SMF
+    understand_s: list[float]           # per seed: the understand part of it
     diversity: float
     novelty_n: list[int]                # per seed
 
@@ -397,11 +398,13 @@ class EvalResult:
         return {k: (v[0], v[1]) for k, v in table.items()}
 
 
-def _generate(prompt: str, seed: int, generator: Generator) -> tuple[MusicSpec, bytes, float]:
+def _generate(prompt: str, seed: int, generator: Generator) -> tuple[MusicSpec, bytes, float, float]:
+    """Spec, SMF bytes, and seconds spent understanding and composing (+ writing the SMF)."""
     began = time.perf_counter()
     spec = understand(prompt, Overrides(seed=seed))
+    understood = time.perf_counter()
     data = score_to_smf(generator(spec))
-    return spec, data, time.perf_counter() - began
+    return spec, data, understood - began, time.perf_counter() - understood
 
 
 def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | None = None,
@@ -421,20 +424,21 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
     index = NoveltyIndex(p.score for p in pieces)
     clips = []
     for number, case in enumerate(cases):
-        checks, scores, latencies, first_spec = [], [], [], None
+        checks, scores, latencies, understand_times, first_spec = [], [], [], [], None
         for seed in range(seeds):
             try:
-                spec, data, latency = _generate(case.prompt, seed, generator)
+                spec, data, understand_s, compose_s = _generate(case.prompt, seed, generator)
             except SpecError as error:  # a prompt the engine refuses fails every expectation, visibly
                 checks.append(Check("accepted", "a clip", f"refused: {error}", False, seed))
                 continue
             first_spec = first_spec or spec
             checks += [replace(check, seed=seed) for check in check_clip(case.expect, spec, read_midi(data))]
             scores.append(Score.from_midi(data))
-            latencies.append(latency)
+            latencies.append(understand_s + compose_s)
+            understand_times.append(understand_s)
         clips.append(ClipResult(
             prompt=case.prompt, line=case.line, spec=first_spec.to_json() if first_spec else {}, checks=checks,
-            musicality=[metrics.musicality(s) for s in scores], latency_s=latencies,
+            musicality=[metrics.musicality(s) for s in scores], latency_s=latencies, understand_s=understand_times,
             diversity=diversity(scores), novelty_n=[index.longest_shared(s) for s in scores],
         ))
         if progress:
@@ -555,8 +559,10 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
                      "training set, which is not available here.")
     lines += ["", "## Latency", ""]
     if lat:
+        und = [s * 1000 for c in result.clips for s in c.understand_s]
         lines.append(f"- Per clip, in-process, text model warm: median {statistics.median(lat):.1f} ms, "
-                     f"p90 {lat[min(len(lat) - 1, int(0.9 * len(lat)))]:.1f} ms, max {lat[-1]:.1f} ms.")
+                     f"p90 {lat[min(len(lat) - 1, int(0.9 * len(lat)))]:.1f} ms, max {lat[-1]:.1f} ms; "
+                     f"of which understanding the prompt: median {statistics.median(und):.1f} ms.")
     lines += [f"- First call in this process (loads the text model): {result.first_call_s:.2f} s.", "",
               "![latency](latency.png)", "", "## Per prompt", "",
               "| line | prompt | style (seed 0) | mood | checks passed (all seeds) | median ms | diversity | "
