@@ -95,6 +95,11 @@ _TEMPO_RES = (
     re.compile(r"\bbpm\s*(?:of\s*|=\s*|:\s*)?(\d+(?:\.\d+)?)\b"),
     re.compile(r"\btempo\s*(?:of\s*|=\s*|:\s*|at\s*|is\s*)?(\d+(?:\.\d+)?)\b"),
 )
+# "house at 124": a bare number after "at" is a tempo, unless a unit follows it.
+_AT_NUMBER_RE = re.compile(
+    r"\bat\s+(\d{2,3}(?:\.\d+)?)(?![\d.]|\s*(?:%|-|/|bars?\b|measures?\b|seconds?\b|secs?\b|s\b|minutes?\b"
+    r"|mins?\b|hz\b|khz\b|db\b|ms\b|percent\b|o'clock\b|am\b|pm\b))"
+)
 _METRONOME_RE = re.compile(
     r"(" + "|".join(re.escape(u) for u in sorted(_BEAT_UNITS, key=len, reverse=True)) + r")\s*=\s*(\d+(?:\.\d+)?)"
 )
@@ -109,7 +114,8 @@ _METER_WORDS_RE = re.compile(
 _ACCIDENTAL = r"(?:#|♯|b|♭|[\s-]*sharp|[\s-]*flat)"
 _MODE_NAMES = "|".join(sorted(set(MODES) | {"maj", "min", "ionian", "aeolian"}, key=len, reverse=True))
 # "a minor key" means some minor key, not A minor: an article before these words is no tonic.
-_NOT_A_TONIC_AFTER = r"\s+(?:key|tonality|feel|vibe|mood|tone|sound|chord|progression|seventh|sixth|third|twist|change)"
+_NOT_A_TONIC_AFTER = (r"[\s-]+(?:key|tonality|feel|vibe|mood|tone|sound|chord|progression|seventh|sixth|third"
+                      r"|twist|change)")
 _KEY_WITH_MODE_RE = re.compile(r"(?<![\w#♯♭])([a-g]" + _ACCIDENTAL + r"?)[\s-]*(" + _MODE_NAMES + r")\b")
 _KEY_SHORT_RE = re.compile(r"(?<![\w#♯♭])([A-G](?:#|♯|b|♭)?)m(?![\w#♯♭])")
 _KEY_AFTER_IN_RE = re.compile(
@@ -118,16 +124,18 @@ _KEY_AFTER_IN_RE = re.compile(
 _KEY_IN_LOWER_RE = re.compile(r"\b(?:in(?: the key of)?|key(?: of)?:?)\s+[a-g](?:#|♯|b|♭)?m?(?=[\s,.;:!]|$)")
 _KEY_BARE_RE = re.compile(r"(?<![\w#♯♭])([A-G](?:#|♯|b|♭))(?![\w#♯♭])")
 _MODE_ONLY_RE = re.compile(
-    r"\b(?:in\s+)?(?:an?\s+)?(minor|major)(?:\s+key|\s+tonality|\s+mode)\b|\bin\s+(minor|major)\b"
+    r"\b(?:in\s+)?(?:an?\s+)?(minor|major)[\s-]+(?:key|tonality|mode)\b|\bin\s+(minor|major)\b"
 )
 # Words that may follow a bare "in A" without making "A" an article ("in A with strings").
 _AFTER_BARE_TONIC = r"(?:with|and|at|for|on|in|over|please|time|key)\b"
-# A negated list: "no drums", "without drums or bass", "no drums and no bass".
+# A negated list: "no drums", "without drums or bass", "no drums, bass or piano", "no drums and no bass".
+# A comma continues the list only when an "or"/"nor" closes it ("no drums, rhodes and bass" negates drums).
+_ITEM = r"(?:any\s+)?[a-z0-9][a-z0-9\- ]*?"
 _NEGATION_RE = re.compile(
-    r"\b(?:no|without|minus|sans)\s+(?:any\s+)?([a-z0-9][a-z0-9\- ]*?"
-    r"(?:\s*(?:,|\bor\b|\bnor\b|\band no\b|\band without\b|\band\s+(?=\w+\s+(?:either|too)\b))\s*(?:any\s+)?"
-    r"[a-z0-9][a-z0-9\- ]*?)*)"
-    r"(?=[,.;:!()]|$| and | or | in | at | with | but | please )"
+    r"\b(?:no|without|minus|sans)\s+("
+    + _ITEM + r"(?:\s*,\s*" + _ITEM + r")*\s*,?\s+n?or\s+" + _ITEM
+    + r"|" + _ITEM + r"(?:\s+and\s+(?:no|without)\s+" + _ITEM + r")*"
+    + r")(?=[,.;:!()]|$| and | or | in | at | with | but | please )"
 )
 _SOLO_RE = re.compile(r"\b(solo|unaccompanied|alone|only|just)\b")
 
@@ -224,6 +232,9 @@ def _parse_tempo(text: str) -> tuple[float | None, Source | None]:
         match = pattern.search(text)
         if match:
             return check_tempo(float(match.group(1))), Source.EXPLICIT
+    match = _AT_NUMBER_RE.search(text)
+    if match and TEMPO_MIN_BPM <= float(match.group(1)) <= TEMPO_MAX_BPM:
+        return float(match.group(1)), Source.EXPLICIT
     found = _find_words(text, list(TEMPO_WORDS))
     if found:
         return TEMPO_WORDS[found[0][2]], Source.INFERRED
@@ -238,8 +249,10 @@ def _parse_key(text: str, original: str) -> tuple[Key | None, Source | None]:
     """
     for match in _KEY_WITH_MODE_RE.finditer(text):
         tonic = original[match.start(1):match.end(1)]
-        # "a minor key", "a major chord": the article, not the note A.
-        if tonic == "a" and re.match(_NOT_A_TONIC_AFTER, text[match.end():]):
+        # "a minor key", "A minor-key elegy", "a major chord": the article, not the note A
+        # (an upper-case A counts as the article only where a sentence starts).
+        article = tonic == "a" or (tonic == "A" and re.search(r"(^|[.!?]\s+)$", original[:match.start(1)]))
+        if article and re.match(_NOT_A_TONIC_AFTER, text[match.end():]):
             continue
         if tonic == "a" and match.group(2) in ("maj", "min"):
             continue

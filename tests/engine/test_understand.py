@@ -39,9 +39,16 @@ def programs(spec) -> set[int]:
     ("very slow pads", 60),
     ("moderato, in C", 108),
     ("an uptempo rock song", 130),
+    ("dubstep drop with wobble bass at 140", 140),
+    ("house at 124, 8 bars", 124),
 ])
 def test_tempo_phrasings(prompt: str, bpm: float) -> None:
     assert understand(prompt).tempo_bpm == pytest.approx(bpm)
+
+
+@pytest.mark.parametrize("prompt", ["ambient at 30 seconds in", "meet me at 12 bars", "mixed at 50% wet"])
+def test_at_a_number_with_a_unit_is_no_tempo(prompt: str) -> None:
+    assert understand(prompt).sources["tempo_bpm"] is not Source.EXPLICIT
 
 
 def test_tempo_number_is_explicit_and_word_is_inferred() -> None:
@@ -92,7 +99,7 @@ def test_an_article_a_is_not_the_key_of_a() -> None:
 
 
 @pytest.mark.parametrize("prompt", ["a sad piano piece in a minor key", "something in minor",
-                                    "melody in a minor tonality"])
+                                    "melody in a minor tonality", "A minor-key elegy for strings"])
 def test_a_minor_key_without_a_tonic_is_a_mode_not_a_minor_explicitly(prompt: str) -> None:
     spec = understand(prompt)
     assert spec.key.mode == "minor"
@@ -196,9 +203,16 @@ def test_no_drums_and_no_bass(prompt: str) -> None:
     assert not roles(spec) & {"drums", "bass"} and spec.parts
 
 
-def test_a_negation_does_not_swallow_what_follows() -> None:
-    spec = understand("no drums, with piano and bass")
-    assert "drums" not in roles(spec) and {"bass", "keys"} & roles(spec)
+@pytest.mark.parametrize("prompt", ["no drums, with piano and bass", "no drums, rhodes and upright bass",
+                                    "120 BPM, F# dorian, no drums, piano and bass"])
+def test_a_negation_does_not_swallow_what_follows(prompt: str) -> None:
+    spec = understand(prompt)
+    assert "drums" not in roles(spec) and "bass" in roles(spec) and len(spec.parts) == 2
+
+
+def test_a_negated_list_closed_by_or() -> None:
+    spec = understand("jazz without drums, bass or piano, just sax")
+    assert [p.name for p in spec.parts] == ["sax"]
 
 
 def test_excluding_everything_is_a_clear_error() -> None:
@@ -236,6 +250,7 @@ def test_swing(prompt: str, swing: bool) -> None:
     ("Country shuffle with pedal steel", "country"),
     ("drum and bass with a reese", "drum and bass"),
     ("a D&B track in D minor", "drum and bass"),
+    ("jazz waltz in Bb", "jazz"),
 ])
 def test_styles_named_by_keyword(prompt: str, style: str) -> None:
     spec = understand(prompt)
