@@ -109,7 +109,8 @@ _SECONDS_RE = re.compile(r"(?<![\w.])" + _NUM + r"(?:[\s-]*(?:seconds?|secs?)\b|
 _MINUTES_RE = re.compile(r"(?<![\w.])(half a|" + _NUM[1:-1] + r")[\s-]*(?:minutes?|mins?)\b")
 _METER_RE = re.compile(r"(?<![\d/])(\d{1,3})\s*/\s*(\d{1,3})(?![\d/])(\s*(?:time|meter|signature))?")
 _METER_WORDS_RE = re.compile(
-    r"\b(two|three|four|five|six|seven|nine|eleven|twelve)[\s-](two|four|eight|sixteen)(?:\s+time)\b"
+    r"\b(two|three|four|five|six|seven|nine|eleven|twelve)(?:[\s-](two|four|eight|sixteen)\s+time\b"
+    r"|-(two|four|eight|sixteen)\b(?!\s*(?:bars?|measures?|beats?|notes?)\b))"
 )
 _ACCIDENTAL = r"(?:#|♯|b|♭|[\s-]*sharp|[\s-]*flat)"
 _MODE_NAMES = "|".join(sorted(set(MODES) | {"maj", "min", "ionian", "aeolian"}, key=len, reverse=True))
@@ -281,7 +282,8 @@ def _parse_meter(text: str) -> tuple[Meter | None, Source | None]:
         return check_meter(numerator, denominator), Source.EXPLICIT
     match = _METER_WORDS_RE.search(text)
     if match:
-        return check_meter(int(_word_number(match.group(1))), int(_word_number(match.group(2)))), Source.EXPLICIT
+        denominator = match.group(2) or match.group(3)
+        return check_meter(int(_word_number(match.group(1))), int(_word_number(denominator))), Source.EXPLICIT
     found = _find_words(text, list(TIME_WORDS))
     if found:
         return Meter(*TIME_WORDS[found[0][2]]), Source.EXPLICIT

@@ -120,6 +120,8 @@ def test_a_major_key_without_a_tonic() -> None:
     ("a slip jig", Meter(9, 8)),
     ("march in cut time", Meter(2, 2)),
     ("something in six-eight time", Meter(6, 8)),
+    ("sixteen bars in eleven-eight", Meter(11, 8)),
+    ("a three-four waltz", Meter(3, 4)),
     ("a 12/8 blues", Meter(12, 8)),
 ])
 def test_meter_phrasings(prompt: str, meter: Meter) -> None:
@@ -251,6 +253,7 @@ def test_swing(prompt: str, swing: bool) -> None:
     ("drum and bass with a reese", "drum and bass"),
     ("a D&B track in D minor", "drum and bass"),
     ("jazz waltz in Bb", "jazz"),
+    ("soft jazz ballad with brushes", "jazz"),
 ])
 def test_styles_named_by_keyword(prompt: str, style: str) -> None:
     spec = understand(prompt)
