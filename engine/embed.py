@@ -33,6 +33,7 @@ class EmbeddingUnavailable(RuntimeError):
 
 
 _lock = threading.Lock()
+_encode_lock = threading.Lock()
 _loaded: _Model | None = None
 _loader: threading.Thread | None = None
 _load_error: BaseException | None = None
@@ -105,10 +106,13 @@ def encode(sentences: Sequence[str]) -> np.ndarray:
     if not sentences:
         return np.zeros((0, 384), dtype=np.float32)
     loaded = _model()
-    batch = loaded.tokenizer(list(sentences), padding=True, truncation=True, max_length=MAX_TOKENS,
-                             return_tensors="pt")
-    with torch.inference_mode():
-        tokens = loaded.model(**batch).last_hidden_state          # (B, T, 384)
+    # A fast tokenizer is not safe to call from several threads at once ("Already borrowed"), and
+    # the server answers requests on a thread pool: one encode at a time (each takes milliseconds).
+    with _encode_lock:
+        batch = loaded.tokenizer(list(sentences), padding=True, truncation=True, max_length=MAX_TOKENS,
+                                 return_tensors="pt")
+        with torch.inference_mode():
+            tokens = loaded.model(**batch).last_hidden_state      # (B, T, 384)
     mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)   # (B, T, 1)
     pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)   # (B, 384)
     pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
