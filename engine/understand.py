@@ -345,7 +345,8 @@ def fuzzy_text(text: str) -> str:
 def _style(text: str, prompt: str) -> tuple[styles.Style, Source, tuple[int, int], str | None]:
     """The style the prompt means, its source, the span of the keyword that named it, and a note.
 
-    Every style's description is compared with the prompt by sentence embedding; a keyword
+    ``text`` is the lower-cased prompt (for keywords), ``prompt`` what the embedding judges
+    (`fuzzy_text`). Every style's description is compared with it by sentence embedding; a keyword
     the prompt says adds a bonus. With no keyword, the nearest style is taken when it is close
     enough, and the note says so; otherwise the default style.
     """
