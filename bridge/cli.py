@@ -87,6 +87,7 @@ def _print_spec(data: dict) -> None:
         ("start bar", str(data["start_bar"]), sources.get("start_bar")),
         ("style", data["style"], sources.get("style")),
         ("mood", data["mood"], sources.get("mood")),
+        ("energy", f"{data.get('energy', 0.5):.2f}", sources.get("energy")),
         ("dynamics", data["arc"], sources.get("arc")),
         ("swing", "yes" if data["swing"] else "no", sources.get("swing")),
         ("seed", str(data["seed"]), sources.get("seed")),
@@ -176,6 +177,30 @@ def cmd_place(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.evaluate import evaluate, load_prompts, write_report
+
+    try:
+        cases = load_prompts(Path(args.prompts))
+    except ValueError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.seeds < 1:
+        print(f"cadenza: error: --seeds must be at least 1, got {args.seeds}", file=sys.stderr)
+        return EXIT_USAGE
+    with tqdm(total=len(cases), unit="prompt", desc="eval", disable=args.quiet) as bar:
+        result = evaluate(cases, seeds=args.seeds, reference_path=args.reference,
+                          progress=lambda done, total: bar.update(done - bar.n))
+    report = write_report(result, Path(args.out), Path(args.prompts).name)
+    if not args.quiet:
+        for name, (ok, total) in result.accuracy().items():
+            print(f"  {name:<14} {ok:>4}/{total:<4} {ok / total:.3f}")
+        print(f"  report: {report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cadenza", description="Music from a sentence, into your DAW session.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -213,6 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "project is never overwritten: the result is written beside it")
     place.add_argument("--at", type=int, metavar="BAR", help="project bar (default: the bar the clip was made for)")
     place.set_defaults(func=cmd_place)
+
+    evaluate = commands.add_parser("eval", help="generate for a prompts file and report control accuracy, "
+                                                "musicality, diversity, latency")
+    evaluate.add_argument("--prompts", required=True, metavar="FILE",
+                          help="JSONL: {\"prompt\": ..., \"expect\": {...}}")
+    evaluate.add_argument("--out", default="eval-report", metavar="DIR", help="folder for report.md, plots, "
+                                                                               "results.json (default eval-report)")
+    evaluate.add_argument("--seeds", type=int, default=3, metavar="N",
+                          help="seeds per prompt, for diversity (default 3)")
+    evaluate.add_argument("--reference", metavar="FILE", help="reference set (default: the one engine/data ships)")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    evaluate.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -33,7 +33,7 @@ def spec_to_pb(spec: MusicSpec) -> pb.MusicSpec:
         bars=spec.bars, start_bar=spec.start_bar,
         parts=[pb.Part(name=p.name, role=p.role, instrument=p.instrument, program=p.program,
                        is_drum=p.is_drum, low=p.low, high=p.high) for p in spec.parts],
-        style=spec.style, mood=spec.mood, arc=spec.arc, swing=spec.swing, seed=spec.seed,
+        style=spec.style, mood=spec.mood, arc=spec.arc, swing=spec.swing, seed=spec.seed, energy=spec.energy,
         sources={name: _SOURCE_TO_PB[source] for name, source in spec.sources.items()},
         notes=spec.notes,
     )
@@ -50,7 +50,7 @@ def spec_from_pb(message: pb.MusicSpec) -> MusicSpec:
         parts=[Part(name=p.name, role=p.role, instrument=p.instrument, program=p.program,
                     is_drum=p.is_drum, low=p.low, high=p.high) for p in message.parts],
         style=message.style, mood=message.mood, arc=message.arc, swing=message.swing,
-        seed=message.seed,
+        seed=message.seed, energy=message.energy,
         sources={name: _SOURCE_FROM_PB[value] for name, value in message.sources.items()},
         notes=list(message.notes),
     )

@@ -203,6 +203,10 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     On a signal, health turns NOT_SERVING, new requests get UNAVAILABLE, and in-flight ones
     have SHUTDOWN_GRACE_SECONDS to finish; the exit code is 0.
     """
+    from engine.understand import warm_up
+
+    # The text model loads in the background, so SERVING does not wait; the first Describe may.
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     token = load_or_create_token() if not is_loopback(host) else None
     engine = Engine(host, port, workers, queue_size, tls=tls, token=token)
     stopping = threading.Event()

@@ -49,6 +49,7 @@ class MusicSpec:
     arc: str
     swing: bool
     seed: int
+    energy: float = 0.5  # 0 calm and sparse .. 1 intense and driving, judged from the prompt's meaning
     sources: dict[str, Source] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 

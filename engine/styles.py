@@ -20,6 +20,7 @@ class Style:
     swing: bool
     bass_idiom: str
     patterns: dict[str, str]  # kick, snare, hat, ride, bass, comp: 16-step strings for 4/4
+    description: str = ""     # what a prompt is compared with (sentence embedding) to pick the style
 
     @property
     def typical_tempo(self) -> float:
@@ -45,6 +46,7 @@ def catalogue() -> dict[str, Style]:
             swing=entry.get("swing", False),
             bass_idiom=entry.get("bass_idiom", "pattern"),
             patterns={k: entry[k] for k in _PATTERN_KEYS if k in entry},
+            description=entry.get("description", entry["name"]),
         )
     return styles
 

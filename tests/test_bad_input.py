@@ -25,7 +25,7 @@ BAD_PROMPTS = [
     ("   ", "prompt", "empty"),
     ("x" * 2001, "prompt", "2000"),
     ("disco at 900 bpm", "tempo", "20-400"),
-    ("a waltz in 3/5", "meter", "impossible meter"),
+    ("a waltz in 3/5 time", "meter", "impossible meter"),
     ("300 bars of techno", "bars", "1-256"),
 ]
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/cadenza/v1/engine.proto\x12\ncadenza.v1\"\"\n\x03Key\x12\r\n\x05tonic\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\"/\n\x05Meter\x12\x11\n\tnumerator\x18\x01 \x01(\x05\x12\x13\n\x0b\x64\x65nominator\x18\x02 \x01(\x05\"s\n\x04Part\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\ninstrument\x18\x03 \x01(\t\x12\x0f\n\x07program\x18\x04 \x01(\x05\x12\x0f\n\x07is_drum\x18\x05 \x01(\x08\x12\x0b\n\x03low\x18\x06 \x01(\x05\x12\x0c\n\x04high\x18\x07 \x01(\x05\"\xff\x02\n\tMusicSpec\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x01\x12\x1c\n\x03key\x18\x03 \x01(\x0b\x32\x0f.cadenza.v1.Key\x12 \n\x05meter\x18\x04 \x01(\x0b\x32\x11.cadenza.v1.Meter\x12\x0c\n\x04\x62\x61rs\x18\x05 \x01(\x05\x12\x11\n\tstart_bar\x18\x06 \x01(\x05\x12\x1f\n\x05parts\x18\x07 \x03(\x0b\x32\x10.cadenza.v1.Part\x12\r\n\x05style\x18\x08 \x01(\t\x12\x0c\n\x04mood\x18\t \x01(\t\x12\x0b\n\x03\x61rc\x18\n \x01(\t\x12\r\n\x05swing\x18\x0b \x01(\x08\x12\x0c\n\x04seed\x18\x0c \x01(\x04\x12\x33\n\x07sources\x18\r \x03(\x0b\x32\".cadenza.v1.MusicSpec.SourcesEntry\x12\r\n\x05notes\x18\x0e \x03(\t\x1a\x42\n\x0cSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12!\n\x05value\x18\x02 \x01(\x0e\x32\x12.cadenza.v1.Source:\x02\x38\x01\"\xc7\x01\n\tOverrides\x12\x16\n\ttempo_bpm\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03key\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05meter\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x11\n\x04\x62\x61rs\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x04\x88\x01\x01\x12\x16\n\tstart_bar\x18\x06 \x01(\x05H\x05\x88\x01\x01\x42\x0c\n\n_tempo_bpmB\x06\n\x04_keyB\x08\n\x06_meterB\x07\n\x05_barsB\x07\n\x05_seedB\x0c\n\n_start_bar\"K\n\x0f\x44\x65scribeRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12(\n\toverrides\x18\x02 \x01(\x0b\x32\x15.cadenza.v1.Overrides\"K\n\x0fGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12(\n\toverrides\x18\x02 \x01(\x0b\x32\x15.cadenza.v1.Overrides\"<\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\"C\n\x0eGenerateResult\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.cadenza.v1.MusicSpec\x12\x0c\n\x04midi\x18\x02 \x01(\x0c\"p\n\rGenerateEvent\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.cadenza.v1.ProgressH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.cadenza.v1.GenerateResultH\x00\x42\x07\n\x05\x65vent\"2\n\rRenderRequest\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\x13\n\x0bsample_rate\x18\x02 \x01(\x05\"S\n\x0bStemsHeader\x12\x13\n\x0bsample_rate\x18\x01 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x02 \x01(\x05\x12\x0e\n\x06\x66rames\x18\x03 \x01(\x03\x12\r\n\x05parts\x18\x04 \x03(\t\"@\n\nAudioChunk\x12\x0c\n\x04part\x18\x01 \x01(\t\x12\x13\n\x0bstart_frame\x18\x02 \x01(\x03\x12\x0f\n\x07samples\x18\x03 \x01(\x0c\"\x94\x01\n\x0bRenderEvent\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.cadenza.v1.ProgressH\x00\x12)\n\x06header\x18\x02 \x01(\x0b\x32\x17.cadenza.v1.StemsHeaderH\x00\x12\'\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x16.cadenza.v1.AudioChunkH\x00\x42\x07\n\x05\x65vent*r\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSOURCE_EXPLICIT\x10\x01\x12\x12\n\x0eSOURCE_CONTEXT\x10\x02\x12\x13\n\x0fSOURCE_INFERRED\x10\x03\x12\x12\n\x0eSOURCE_DEFAULT\x10\x04\x32\xce\x01\n\x06\x45ngine\x12>\n\x08\x44\x65scribe\x12\x1b.cadenza.v1.DescribeRequest\x1a\x15.cadenza.v1.MusicSpec\x12\x44\n\x08Generate\x12\x1b.cadenza.v1.GenerateRequest\x1a\x19.cadenza.v1.GenerateEvent0\x01\x12>\n\x06Render\x12\x19.cadenza.v1.RenderRequest\x1a\x17.cadenza.v1.RenderEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/cadenza/v1/engine.proto\x12\ncadenza.v1\"\"\n\x03Key\x12\r\n\x05tonic\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\"/\n\x05Meter\x12\x11\n\tnumerator\x18\x01 \x01(\x05\x12\x13\n\x0b\x64\x65nominator\x18\x02 \x01(\x05\"s\n\x04Part\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\ninstrument\x18\x03 \x01(\t\x12\x0f\n\x07program\x18\x04 \x01(\x05\x12\x0f\n\x07is_drum\x18\x05 \x01(\x08\x12\x0b\n\x03low\x18\x06 \x01(\x05\x12\x0c\n\x04high\x18\x07 \x01(\x05\"\x8f\x03\n\tMusicSpec\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x01\x12\x1c\n\x03key\x18\x03 \x01(\x0b\x32\x0f.cadenza.v1.Key\x12 \n\x05meter\x18\x04 \x01(\x0b\x32\x11.cadenza.v1.Meter\x12\x0c\n\x04\x62\x61rs\x18\x05 \x01(\x05\x12\x11\n\tstart_bar\x18\x06 \x01(\x05\x12\x1f\n\x05parts\x18\x07 \x03(\x0b\x32\x10.cadenza.v1.Part\x12\r\n\x05style\x18\x08 \x01(\t\x12\x0c\n\x04mood\x18\t \x01(\t\x12\x0b\n\x03\x61rc\x18\n \x01(\t\x12\r\n\x05swing\x18\x0b \x01(\x08\x12\x0c\n\x04seed\x18\x0c \x01(\x04\x12\x33\n\x07sources\x18\r \x03(\x0b\x32\".cadenza.v1.MusicSpec.SourcesEntry\x12\r\n\x05notes\x18\x0e \x03(\t\x12\x0e\n\x06\x65nergy\x18\x0f \x01(\x01\x1a\x42\n\x0cSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12!\n\x05value\x18\x02 \x01(\x0e\x32\x12.cadenza.v1.Source:\x02\x38\x01\"\xc7\x01\n\tOverrides\x12\x16\n\ttempo_bpm\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03key\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05meter\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x11\n\x04\x62\x61rs\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x04\x88\x01\x01\x12\x16\n\tstart_bar\x18\x06 \x01(\x05H\x05\x88\x01\x01\x42\x0c\n\n_tempo_bpmB\x06\n\x04_keyB\x08\n\x06_meterB\x07\n\x05_barsB\x07\n\x05_seedB\x0c\n\n_start_bar\"K\n\x0f\x44\x65scribeRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12(\n\toverrides\x18\x02 \x01(\x0b\x32\x15.cadenza.v1.Overrides\"K\n\x0fGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12(\n\toverrides\x18\x02 \x01(\x0b\x32\x15.cadenza.v1.Overrides\"<\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\"C\n\x0eGenerateResult\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.cadenza.v1.MusicSpec\x12\x0c\n\x04midi\x18\x02 \x01(\x0c\"p\n\rGenerateEvent\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.cadenza.v1.ProgressH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.cadenza.v1.GenerateResultH\x00\x42\x07\n\x05\x65vent\"2\n\rRenderRequest\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\x13\n\x0bsample_rate\x18\x02 \x01(\x05\"S\n\x0bStemsHeader\x12\x13\n\x0bsample_rate\x18\x01 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x02 \x01(\x05\x12\x0e\n\x06\x66rames\x18\x03 \x01(\x03\x12\r\n\x05parts\x18\x04 \x03(\t\"@\n\nAudioChunk\x12\x0c\n\x04part\x18\x01 \x01(\t\x12\x13\n\x0bstart_frame\x18\x02 \x01(\x03\x12\x0f\n\x07samples\x18\x03 \x01(\x0c\"\x94\x01\n\x0bRenderEvent\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.cadenza.v1.ProgressH\x00\x12)\n\x06header\x18\x02 \x01(\x0b\x32\x17.cadenza.v1.StemsHeaderH\x00\x12\'\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x16.cadenza.v1.AudioChunkH\x00\x42\x07\n\x05\x65vent*r\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSOURCE_EXPLICIT\x10\x01\x12\x12\n\x0eSOURCE_CONTEXT\x10\x02\x12\x13\n\x0fSOURCE_INFERRED\x10\x03\x12\x12\n\x0eSOURCE_DEFAULT\x10\x04\x32\xce\x01\n\x06\x45ngine\x12>\n\x08\x44\x65scribe\x12\x1b.cadenza.v1.DescribeRequest\x1a\x15.cadenza.v1.MusicSpec\x12\x44\n\x08Generate\x12\x1b.cadenza.v1.GenerateRequest\x1a\x19.cadenza.v1.GenerateEvent0\x01\x12>\n\x06Render\x12\x19.cadenza.v1.RenderRequest\x1a\x17.cadenza.v1.RenderEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MUSICSPEC_SOURCESENTRY']._loaded_options = None
   _globals['_MUSICSPEC_SOURCESENTRY']._serialized_options = b'8\001'
-  _globals['_SOURCE']._serialized_start=1589
-  _globals['_SOURCE']._serialized_end=1703
+  _globals['_SOURCE']._serialized_start=1605
+  _globals['_SOURCE']._serialized_end=1719
   _globals['_KEY']._serialized_start=46
   _globals['_KEY']._serialized_end=80
   _globals['_METER']._serialized_start=82
@@ -42,29 +42,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PART']._serialized_start=131
   _globals['_PART']._serialized_end=246
   _globals['_MUSICSPEC']._serialized_start=249
-  _globals['_MUSICSPEC']._serialized_end=632
-  _globals['_MUSICSPEC_SOURCESENTRY']._serialized_start=566
-  _globals['_MUSICSPEC_SOURCESENTRY']._serialized_end=632
-  _globals['_OVERRIDES']._serialized_start=635
-  _globals['_OVERRIDES']._serialized_end=834
-  _globals['_DESCRIBEREQUEST']._serialized_start=836
-  _globals['_DESCRIBEREQUEST']._serialized_end=911
-  _globals['_GENERATEREQUEST']._serialized_start=913
-  _globals['_GENERATEREQUEST']._serialized_end=988
-  _globals['_PROGRESS']._serialized_start=990
-  _globals['_PROGRESS']._serialized_end=1050
-  _globals['_GENERATERESULT']._serialized_start=1052
-  _globals['_GENERATERESULT']._serialized_end=1119
-  _globals['_GENERATEEVENT']._serialized_start=1121
-  _globals['_GENERATEEVENT']._serialized_end=1233
-  _globals['_RENDERREQUEST']._serialized_start=1235
-  _globals['_RENDERREQUEST']._serialized_end=1285
-  _globals['_STEMSHEADER']._serialized_start=1287
-  _globals['_STEMSHEADER']._serialized_end=1370
-  _globals['_AUDIOCHUNK']._serialized_start=1372
-  _globals['_AUDIOCHUNK']._serialized_end=1436
-  _globals['_RENDEREVENT']._serialized_start=1439
-  _globals['_RENDEREVENT']._serialized_end=1587
-  _globals['_ENGINE']._serialized_start=1706
-  _globals['_ENGINE']._serialized_end=1912
+  _globals['_MUSICSPEC']._serialized_end=648
+  _globals['_MUSICSPEC_SOURCESENTRY']._serialized_start=582
+  _globals['_MUSICSPEC_SOURCESENTRY']._serialized_end=648
+  _globals['_OVERRIDES']._serialized_start=651
+  _globals['_OVERRIDES']._serialized_end=850
+  _globals['_DESCRIBEREQUEST']._serialized_start=852
+  _globals['_DESCRIBEREQUEST']._serialized_end=927
+  _globals['_GENERATEREQUEST']._serialized_start=929
+  _globals['_GENERATEREQUEST']._serialized_end=1004
+  _globals['_PROGRESS']._serialized_start=1006
+  _globals['_PROGRESS']._serialized_end=1066
+  _globals['_GENERATERESULT']._serialized_start=1068
+  _globals['_GENERATERESULT']._serialized_end=1135
+  _globals['_GENERATEEVENT']._serialized_start=1137
+  _globals['_GENERATEEVENT']._serialized_end=1249
+  _globals['_RENDERREQUEST']._serialized_start=1251
+  _globals['_RENDERREQUEST']._serialized_end=1301
+  _globals['_STEMSHEADER']._serialized_start=1303
+  _globals['_STEMSHEADER']._serialized_end=1386
+  _globals['_AUDIOCHUNK']._serialized_start=1388
+  _globals['_AUDIOCHUNK']._serialized_end=1452
+  _globals['_RENDEREVENT']._serialized_start=1455
+  _globals['_RENDEREVENT']._serialized_end=1603
+  _globals['_ENGINE']._serialized_start=1722
+  _globals['_ENGINE']._serialized_end=1928
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,143 @@
+"""The evaluation on a few prompts: checks that pass when the clip obeys and fail when it does not."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import mido
+import pytest
+from tests.conftest import run_cli
+
+from engine import evaluate
+
+PROMPTS = [
+    {"prompt": "Dark techno at 130 BPM in A minor, 4 bars",
+     "expect": {"tempo_bpm": 130, "key": "A minor", "meter": "4/4", "bars": 4, "roles": ["drums", "bass"],
+                "genre": "techno"}},
+    {"prompt": "A cheerful Irish jig on fiddle and tin whistle in G major, 6/8, 4 bars",
+     "expect": {"key": "G major", "meter": "6/8", "instruments": ["fiddle", "whistle"], "roles_absent": ["drums"],
+                "genre": "folk", "mood": "happy"}},
+    {"prompt": "Lo-fi hip hop beat, 85 bpm, electric piano in Bb major, laid back swing, 4 bars",
+     "expect": {"tempo_bpm": 85, "instruments": ["electric piano"], "swing": True}},
+]
+
+
+def write_prompts(path: Path, entries: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(e) for e in entries) + "\n", encoding="utf-8")
+    return path
+
+
+def test_load_prompts_reads_the_schema(tmp_path: Path) -> None:
+    cases = evaluate.load_prompts(write_prompts(tmp_path / "p.jsonl", PROMPTS))
+    assert [c.line for c in cases] == [1, 2, 3] and cases[0].expect["tempo_bpm"] == 130
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("not json", ":1: not JSON"),
+    ('{"expect": {}}', 'needs a non-empty "prompt"'),
+    ('{"prompt": "x", "expect": {"tempo": 120}}', "unknown expect field(s) tempo; accepted: tempo_bpm"),
+    ('{"prompt": "x", "expect": {"roles": ["lead"]}}', "unknown role(s) lead in roles"),
+])
+def test_load_prompts_names_the_bad_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        evaluate.load_prompts(path)
+
+
+def test_evaluate_a_few_prompts_and_write_the_report(tmp_path: Path) -> None:
+    cases = evaluate.load_prompts(write_prompts(tmp_path / "p.jsonl", PROMPTS))
+    result = evaluate.evaluate(cases, seeds=2)
+    accuracy = result.accuracy()
+    assert {"tempo", "key", "meter", "bars", "roles", "roles_absent", "instruments", "swing", "genre",
+            "mood"} <= set(accuracy)
+    ok, total = accuracy["overall"]
+    assert total == sum(len(c.checks) for c in result.clips) and ok >= total - 2
+    for clip in result.clips:
+        assert len(clip.musicality) == len(clip.latency_s) == len(clip.novelty_n) == 2
+        assert {check.seed for check in clip.checks} == {0, 1}
+        assert all(0.0 <= m["scale_consistency"] <= 1.0 for m in clip.musicality)
+        assert 0.0 <= clip.diversity <= 1.0 and min(clip.latency_s) > 0
+    report = evaluate.write_report(result, tmp_path / "out", "p.jsonl")
+    text = report.read_text()
+    assert "| **overall** |" in text and "pitch_class_entropy" in text
+    for png in ("control_accuracy.png", "musicality.png", "latency.png"):
+        assert (tmp_path / "out" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["accuracy"]["overall"] == {"passed": ok, "checks": total}
+
+
+def test_checks_fail_when_the_clip_does_not_obey(tmp_path: Path) -> None:
+    wrong = [{"prompt": "Dark techno at 130 BPM in A minor, 4 bars",
+              "expect": {"tempo_bpm": 100, "key": "F# major", "meter": "7/8", "bars": 9, "roles_absent": ["drums"],
+                         "instruments": ["banjo"], "genre": "ambient", "swing": True, "arc": "crescendo"}}]
+    result = evaluate.evaluate(evaluate.load_prompts(write_prompts(tmp_path / "w.jsonl", wrong)), seeds=1)
+    failed = {c.attribute for c in result.clips[0].checks if not c.ok}
+    assert failed == {"tempo", "key", "meter", "bars", "roles_absent", "instruments", "genre", "swing", "arc"}
+
+
+def test_a_refused_prompt_fails_its_checks_and_the_report_says_why(tmp_path: Path) -> None:
+    entries = [{"prompt": "techno at 1000 bpm", "expect": {"tempo_bpm": 1000}}, PROMPTS[0]]
+    result = evaluate.evaluate(evaluate.load_prompts(write_prompts(tmp_path / "r.jsonl", entries)), seeds=1)
+    refused = result.clips[0].checks
+    assert [(c.attribute, c.ok) for c in refused] == [("accepted", False)] and "20-400" in refused[0].found
+    text = evaluate.write_report(result, tmp_path / "out", "r.jsonl").read_text()
+    assert "refused" in text
+
+
+def clip_of(notes: list[tuple[int, int, int, int]], *, channel: int = 0, program: int = 0,
+            tpb: int = 480) -> evaluate.MidiClip:
+    """A one-track SMF written by mido from (start, end, pitch, velocity), read back by the evaluator."""
+    midi = mido.MidiFile(ticks_per_beat=tpb)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.Message("program_change", program=program, channel=channel, time=0))
+    events = sorted([(s, 1, p, v) for s, _, p, v in notes] + [(e, 0, p, 0) for _, e, p, _ in notes])
+    now = 0
+    for tick, on, pitch, velocity in events:
+        kind = "note_on" if on else "note_off"
+        track.append(mido.Message(kind, note=pitch, velocity=velocity, channel=channel, time=tick - now))
+        now = tick
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return evaluate.read_midi(buffer.getvalue())
+
+
+def test_swing_is_detected_from_off_beat_positions() -> None:
+    straight = clip_of([(i * 240, i * 240 + 200, 60, 80) for i in range(16)])
+    swung = clip_of([(b * 480 + off, b * 480 + off + 100, 60, 80) for b in range(8) for off in (0, 320)])
+    assert not evaluate.swing_detected(straight) and evaluate.swing_detected(swung)
+
+
+def test_arc_is_detected_from_velocities() -> None:
+    bar = 1920
+    rising = clip_of([(b * bar, b * bar + 400, 60, 40 + 8 * b) for b in range(9)])
+    falling = clip_of([(b * bar, b * bar + 400, 60, 110 - 8 * b) for b in range(9)])
+    steady = clip_of([(b * bar, b * bar + 400, 60, 90) for b in range(9)])
+    assert [evaluate.arc_detected(c, bar) for c in (rising, falling, steady)] == ["crescendo", "decrescendo", "steady"]
+
+
+def test_roles_and_instruments_from_programs_and_pitches() -> None:
+    drums = clip_of([(0, 100, 36, 100)], channel=9)
+    bass = clip_of([(0, 400, 36, 90), (480, 900, 40, 90)], program=33)
+    strings = clip_of([(0, 900, 60, 80), (0, 900, 64, 80), (960, 1800, 62, 80), (960, 1800, 65, 80)], program=48)
+    assert evaluate.roles_present(drums) == {"drums"} and evaluate.roles_present(bass) == {"bass"}
+    assert evaluate.roles_present(strings) == {"chords"}
+    assert evaluate.instrument_present(strings, "strings") and not evaluate.instrument_present(strings, "piano")
+    assert evaluate.instrument_present(bass, "electric bass")
+
+
+def test_key_finder_reads_a_scale_with_its_tonic() -> None:
+    e_minor = [64, 66, 67, 69, 71, 72, 74, 76, 64, 67, 71, 64]
+    clip = clip_of([(i * 480, i * 480 + 450, p, 80) for i, p in enumerate(e_minor)])
+    assert evaluate.find_key(clip) == (4, "minor")
+
+
+def test_cadenza_eval_command(tmp_path: Path) -> None:
+    prompts = write_prompts(tmp_path / "p.jsonl", PROMPTS[:2])
+    done = run_cli("eval", "--prompts", str(prompts), "--out", str(tmp_path / "report"), "--seeds", "1")
+    assert done.returncode == 0, done.stderr
+    assert "overall" in done.stdout and (tmp_path / "report" / "report.md").exists()
+    bad = run_cli("eval", "--prompts", str(tmp_path / "missing.jsonl"))
+    assert bad.returncode == 2 and "cannot read prompts file" in bad.stderr

@@ -1,0 +1,42 @@
+"""The style and mood catalogues as data: every entry complete and usable by the arranger."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine import instruments, styles
+from engine.compose import compose
+from engine.understand import Overrides, _moods, understand
+
+DEV_PROMPTS = Path("/work/shared/eval/dev_prompts.jsonl")
+
+
+@pytest.mark.parametrize("style", sorted(styles.catalogue()))
+def test_every_style_is_complete_and_composes(style: str) -> None:
+    entry = styles.get(style)
+    assert entry.description and entry.description != entry.name, "a description to compare prompts with"
+    assert entry.keywords and entry.tempo[0] <= entry.tempo[1]
+    for word in entry.default_parts:
+        instruments.lookup(word)  # KeyError names a part the instrument catalogue does not know
+    for name, pattern in entry.patterns.items():
+        assert len(pattern) == 16 and set(pattern) <= set("Xxg-R58"), (name, pattern)
+    assert all(1 <= degree <= 7 for progression in entry.progressions for degree in progression)
+    spec = understand(f"{entry.keywords[0]}, 4 bars", Overrides(seed=1))
+    assert spec.style == style
+    score = compose(spec)
+    assert sum(len(track.notes) for track in score.tracks) > 0
+
+
+def test_every_mood_has_a_description_and_words() -> None:
+    for mood in _moods():
+        assert mood["description"]
+        assert mood["words"] or mood["name"] == "neutral"
+
+
+def test_the_dev_prompts_styles_are_all_in_the_catalogue() -> None:
+    if not DEV_PROMPTS.exists():
+        pytest.skip(f"{DEV_PROMPTS} is not on this machine")
+    genres = {json.loads(line)["expect"].get("genre") for line in DEV_PROMPTS.read_text().splitlines() if line}
+    assert genres - {None} <= set(styles.catalogue())
