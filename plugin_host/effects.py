@@ -1,0 +1,85 @@
+"""Per-role effect chains built from pedalboard's built-ins, chosen by style data (data/effects.toml).
+
+The style picks a chain by looking it up, never by an ``if style == ...`` branch: a style that
+the data file does not mention gets the role defaults.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import pedalboard
+
+# The built-ins a chain may name. Anything else in the data file is an error naming this list.
+ALLOWED = ("HighpassFilter", "LowpassFilter", "HighShelfFilter", "LowShelfFilter", "PeakFilter", "LadderFilter",
+           "Compressor", "Limiter", "NoiseGate", "Gain", "Reverb", "Delay", "Chorus", "Phaser", "Distortion",
+           "Bitcrush", "Clipping")
+FALLBACK_ROLE = "chords"
+
+
+class EffectsDataError(ValueError):
+    """effects.toml (or a chain given to ``build_chain``) names something pedalboard cannot build."""
+
+
+@dataclass(frozen=True)
+class RoleMix:
+    """How one role sounds in one style: its effect chain (as data) and its fader."""
+
+    role: str
+    gain_db: float
+    effects: tuple[dict, ...]
+
+
+@lru_cache(maxsize=1)
+def _data() -> dict:
+    return tomllib.loads(resources.files("plugin_host.data").joinpath("effects.toml").read_text())
+
+
+def roles() -> tuple[str, ...]:
+    """The roles the data file has default chains for."""
+    return tuple(_data()["role"])
+
+
+def styles() -> tuple[str, ...]:
+    """The styles that change some role's chain."""
+    return tuple(_data().get("style", {}))
+
+
+def role_for_program(program: int, is_drum: bool) -> str:
+    """The role a track takes when the request names none: drum channel, else GM program ranges."""
+    if is_drum:
+        return "drums"
+    for role, ranges in _data()["program_roles"].items():
+        if any(low <= program <= high for low, high in ranges):
+            return role
+    return FALLBACK_ROLE
+
+
+def role_mix(role: str, style: str | None) -> RoleMix:
+    """The chain and gain for ``role`` in ``style``; unknown roles fall back to the chords chain."""
+    data = _data()
+    base = data["role"].get(role) or data["role"][FALLBACK_ROLE]
+    override = data.get("style", {}).get(style or "", {}).get("role", {}).get(role, {})
+    return RoleMix(role=role, gain_db=float(override.get("gain_db", base.get("gain_db", 0.0))),
+                   effects=tuple(override.get("effects", base.get("effects", []))))
+
+
+def build_chain(effects: tuple[dict, ...] | list[dict], tempo_bpm: float) -> list[pedalboard.Plugin]:
+    """pedalboard plugins for a chain given as data; ``delay_beats`` becomes seconds at ``tempo_bpm``."""
+    chain = []
+    for entry in effects:
+        params = dict(entry)
+        kind = params.pop("type", None)
+        if kind not in ALLOWED:
+            raise EffectsDataError(f"effect type {kind!r} is not one of {', '.join(ALLOWED)}")
+        if "delay_beats" in params:
+            params["delay_seconds"] = float(params.pop("delay_beats")) * 60.0 / tempo_bpm
+        if kind == "LadderFilter" and isinstance(params.get("mode"), str):
+            params["mode"] = getattr(pedalboard.LadderFilter.Mode, params["mode"])
+        try:
+            chain.append(getattr(pedalboard, kind)(**params))
+        except TypeError as error:
+            raise EffectsDataError(f"{kind}: {error}") from None
+    return chain
