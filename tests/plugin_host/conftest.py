@@ -1,0 +1,12 @@
+"""Fixtures of the plugin host tests: a score made note by note (clip_scores.py)."""
+from __future__ import annotations
+
+import pytest
+from clip_scores import make_score
+from symusic import Score
+
+
+@pytest.fixture(scope="session")
+def score() -> Score:
+    """4 bars of 4/4 at 123 BPM: drums, bass, chords, melody from the first downbeat to the last bar line."""
+    return make_score()
