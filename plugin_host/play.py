@@ -38,6 +38,9 @@ def play(path: Path, device: str | int | None = None, stem: str | None = None) -
                             f"{device if device is not None else 'the default device'}: {error} "
                             f"(a JACK server must run at the file's rate; devices: "
                             f"{', '.join(d['name'] for d in sounddevice.query_devices()) or 'none'})") from None
-    sounddevice.play(np.ascontiguousarray(audio), rate, device=device)
-    sounddevice.wait()
+    # A blocking stream: PortAudio's own thread feeds the device from a ring buffer in C, so the
+    # Python interpreter (GIL, garbage collector) never runs in the audio callback and cannot glitch it.
+    with sounddevice.OutputStream(samplerate=rate, channels=audio.shape[1], dtype="float32", device=device,
+                                  latency="high") as stream:
+        stream.write(np.ascontiguousarray(audio))
     return audio_path, len(audio) / rate
