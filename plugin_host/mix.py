@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyloudnorm
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
+from scipy.ndimage import convolve1d, minimum_filter1d, uniform_filter1d
 from scipy.signal import firwin
 
 from plugin_host.config import (
@@ -50,7 +50,6 @@ def _true_peak_phases() -> np.ndarray:
 
 _PHASES = _true_peak_phases()
 _TAPS_PER_PHASE = _PHASES.shape[1]
-_DELAY = round((TRUE_PEAK_TAPS - 1) / 2 / TRUE_PEAK_OVERSAMPLE)  # filter delay, in original samples
 # No interpolated value can exceed the largest input magnitude in its window times this.
 _OVERSHOOT_BOUND = float(np.abs(_PHASES).sum(axis=1).max())
 
@@ -68,17 +67,36 @@ def true_peak_envelope(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:
     x = np.asarray(audio, dtype=np.float32)
     envelope = np.abs(x).max(axis=1)
     block = TRUE_PEAK_BLOCK
-    for start in range(0, frames, block):
-        stop = min(frames, start + block)
-        lo, hi = max(0, start - _TAPS_PER_PHASE), min(frames, stop + _TAPS_PER_PHASE)
-        if float(envelope[lo:hi].max()) * _OVERSHOOT_BOUND <= floor:
-            continue  # nothing in reach of this block can interpolate up to the floor
-        for channel in range(x.shape[1]):
-            for phase in _PHASES:
-                # phase sample n = sum_k h[k] x[n + DELAY - k]: full convolution, shifted by the delay
-                y = np.convolve(x[lo:hi, channel], phase)[start - lo + _DELAY:stop - lo + _DELAY]
-                np.maximum(envelope[start:start + len(y)], np.abs(y), out=envelope[start:start + len(y)])
+    blocks = -(-frames // block)
+    block_peak = np.zeros(blocks * block, dtype=np.float32)
+    block_peak[:frames] = envelope
+    block_peak = block_peak.reshape(blocks, block).max(axis=1)
+    # a block needs interpolating if it, or a neighbour within the filter's reach, is loud enough
+    reach = np.maximum(block_peak, np.maximum(np.roll(block_peak, 1), np.roll(block_peak, -1)))
+    loud = np.flatnonzero(reach * _OVERSHOOT_BOUND > floor)
+    if loud.size == 0:
+        return envelope
+    # runs of consecutive loud blocks, each interpolated in one go
+    breaks = np.flatnonzero(np.diff(loud) > 1)
+    for first, last in zip(np.r_[loud[0], loud[breaks + 1]], np.r_[loud[breaks], loud[-1]], strict=True):
+        start, stop = int(first) * block, min(frames, (int(last) + 1) * block)
+        envelope[start:stop] = np.maximum(envelope[start:stop], _interpolated_peak(x, start, stop))
     return envelope
+
+
+def _interpolated_peak(x: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """max over channels and the 4 phases of the interpolated signal, for frames start..stop."""
+    # phase sample n = sum_k h[k] x[n + DELAY - k]; convolve1d centres a 12-tap filter exactly there
+    # (DELAY = 6 = 12 // 2), and the margin keeps the filter's reach inside real samples.
+    margin = _TAPS_PER_PHASE
+    lo, hi = max(0, start - margin), min(x.shape[0], stop + margin)
+    peak = np.zeros(stop - start, dtype=np.float32)
+    for channel in range(x.shape[1]):
+        signal = np.ascontiguousarray(x[lo:hi, channel])
+        for phase in _PHASES:
+            y = convolve1d(signal, phase, mode="constant")[start - lo:stop - lo]
+            np.maximum(peak, np.abs(y), out=peak)
+    return peak
 
 
 def true_peak_dbtp(audio: np.ndarray) -> float:
@@ -96,16 +114,16 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
     return float(pyloudnorm.Meter(sample_rate).integrated_loudness(audio.astype(np.float64)))
 
 
-def limiter_gain(audio: np.ndarray, sample_rate: int, ceiling: float) -> np.ndarray:
-    """A smooth per-sample gain (<= 1) that keeps the oversampled peak of ``audio`` under ``ceiling``.
+def limiter_gain(envelope: np.ndarray, sample_rate: int, ceiling: float) -> np.ndarray:
+    """A smooth per-sample gain (<= 1) that keeps a true-peak ``envelope`` under ``ceiling``.
 
     Look-ahead: the gain starts falling ``LIMITER_LOOKAHEAD_SECONDS`` before a peak and recovers
     over ``LIMITER_RELEASE_SECONDS``; a centred minimum filter followed by a shorter moving average
     never lets the gain at any sample exceed what that sample needs.
     """
-    need = np.minimum(1.0, ceiling / np.maximum(true_peak_envelope(audio, floor=ceiling), 1e-12))
+    need = np.minimum(1.0, ceiling / np.maximum(envelope.astype(np.float64), 1e-12))
     if need.min() >= 1.0:
-        return np.ones(audio.shape[0])
+        return np.ones(envelope.shape[0])
     hold = max(1, round(LIMITER_RELEASE_SECONDS * sample_rate))
     smooth = max(1, round(LIMITER_LOOKAHEAD_SECONDS * sample_rate))
     held = minimum_filter1d(need, size=2 * hold + 1, mode="nearest")
@@ -119,34 +137,110 @@ def sum_stems(parts: dict[str, np.ndarray], gains_db: dict[str, float]) -> tuple
     return scaled, mix
 
 
+class _LoudnessModel:
+    """BS.1770-4 integrated loudness of ``mix`` under a slowly varying gain curve, without re-filtering.
+
+    The K-weighting filters run once; the loudness of ``gain(t) * mix`` is then taken as the gated
+    loudness of ``gain(t)^2 * power(t)``, where power is the K-weighted power of the mix. That is
+    exact for a constant gain and very close for a limiter's gain curve (it moves over
+    milliseconds; K-weighting's high-pass is at 38 Hz). ``master`` checks the result with pyloudnorm.
+    """
+
+    def __init__(self, mix: np.ndarray, sample_rate: int) -> None:
+        weighted = mix.astype(np.float64)
+        stages = (pyloudnorm.IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+                  pyloudnorm.IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"))
+        for stage in stages:
+            for channel in range(weighted.shape[1]):
+                weighted[:, channel] = stage.apply_filter(weighted[:, channel])
+        self.power = np.square(weighted).sum(axis=1)
+        block = round(0.4 * sample_rate)
+        step = round(0.1 * sample_rate)
+        count = (len(self.power) - block) // step + 1
+        self.starts = np.arange(max(0, count)) * step
+        self.block = block
+
+    def loudness(self, gain: np.ndarray | float) -> float:
+        weighted = self.power * np.square(gain)
+        if self.starts.size == 0:
+            return float("-inf")
+        total = np.concatenate([[0.0], np.cumsum(weighted)])
+        z = (total[self.starts + self.block] - total[self.starts]) / self.block
+        with np.errstate(divide="ignore"):
+            levels = -0.691 + 10 * np.log10(z)
+        gated = z[levels >= -70.0]
+        if gated.size == 0:
+            return float("-inf")
+        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+        kept = z[(levels >= -70.0) & (levels > relative)]
+        return float(-0.691 + 10 * np.log10(kept.mean())) if kept.size else float("-inf")
+
+
+def _gain_curve(model: _LoudnessModel, envelope: np.ndarray, sample_rate: int, target_lufs: float,
+                ceiling: float) -> tuple[float, np.ndarray]:
+    """The make-up gain (dB) and limiter curve whose product brings the model's loudness to the target."""
+    def evaluate(gain_db: float) -> tuple[float, np.ndarray]:
+        gain = db_to_gain(gain_db)
+        limit = limiter_gain(envelope * gain, sample_rate, ceiling)
+        return model.loudness(gain * limit), limit
+
+    unity = model.loudness(1.0)
+    low_db = target_lufs - unity  # the gain that would do it without any limiting
+    low_level, limit = evaluate(low_db)
+    if abs(low_level - target_lufs) < 0.02:
+        return low_db, limit
+    # limiting only ever lowers the loudness: search upwards by secant steps
+    high_db = low_db + (target_lufs - low_level) * 2.0
+    high_level, limit = evaluate(high_db)
+    for _ in range(MASTER_PASSES * 3):
+        if abs(high_level - target_lufs) < 0.02 or high_level == low_level:
+            break
+        next_db = high_db + (target_lufs - high_level) * (high_db - low_db) / (high_level - low_level)
+        low_db, low_level = high_db, high_level
+        high_db = next_db
+        high_level, limit = evaluate(high_db)
+    return high_db, limit
+
+
 def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, target_lufs: float,
            ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP) -> tuple[dict[str, np.ndarray], np.ndarray, MasterReport]:
-    """Bring ``mix`` to ``target_lufs`` with its true peak under ``ceiling_dbtp``; stems follow every gain."""
+    """Bring ``mix`` to ``target_lufs`` with its true peak under ``ceiling_dbtp``; stems follow every gain.
+
+    One make-up gain and one look-ahead limiter curve, found together: the true-peak envelope
+    scales with the gain, so it is measured once, and the loudness under a gain curve comes from
+    the K-weighted power measured once (_LoudnessModel). The result is then measured for real
+    (pyloudnorm, oversampled peak); if the loudness is off by more than 0.1 LU the target is
+    corrected and the search repeated.
+    """
     ceiling = db_to_gain(ceiling_dbtp - TRUE_PEAK_MARGIN_DB)
-    gain = np.ones(mix.shape[0])
-    total_db, deepest = 0.0, 1.0
     work = mix.astype(np.float64)
+    model = _LoudnessModel(work, sample_rate) if work.shape[0] > round(0.4 * sample_rate) else None
+    loudness = model.loudness(1.0) if model else float("-inf")
+    if not np.isfinite(loudness) or loudness < SILENCE_LUFS:
+        report = MasterReport(loudness, true_peak_dbtp(work), 0.0, 0.0)
+        return {n: a.astype(np.float32) for n, a in parts.items()}, work.astype(np.float32), report
+    # The make-up gain is at least what reaches the target unlimited; only where the envelope can
+    # come within 6 dB of the ceiling under that gain does the interpolation need computing.
+    envelope = true_peak_envelope(work, floor=ceiling / db_to_gain(target_lufs - loudness) / 2.0)
+    aim = target_lufs
     for _ in range(MASTER_PASSES):
-        loudness = integrated_loudness(work, sample_rate)
-        if not np.isfinite(loudness) or loudness < SILENCE_LUFS:
+        gain_db, limit = _gain_curve(model, envelope, sample_rate, aim, ceiling)
+        curve = db_to_gain(gain_db) * limit
+        out = work * curve[:, None]
+        loudness = integrated_loudness(out, sample_rate)
+        if abs(loudness - target_lufs) <= 0.1:
             break
-        step = target_lufs - loudness
-        if abs(step) < 0.05 and true_peak_dbtp(work) <= ceiling_dbtp - TRUE_PEAK_MARGIN_DB / 2:
-            break
-        total_db += step
-        work = work * db_to_gain(step)
-        gain = gain * db_to_gain(step)
-        limit = limiter_gain(work, sample_rate, ceiling)
-        deepest = min(deepest, float(limit.min()))
-        work = work * limit[:, None]
-        gain = gain * limit
-    # A last safety pass so the ceiling holds whatever the loudness loop left.
-    limit = limiter_gain(work, sample_rate, ceiling)
-    work, gain = work * limit[:, None], gain * limit
-    deepest = min(deepest, float(limit.min()))
-    out_parts = {name: (audio * gain[:, None]).astype(np.float32) for name, audio in parts.items()}
-    out_mix = work.astype(np.float32)
-    report = MasterReport(loudness_lufs=integrated_loudness(out_mix, sample_rate),
-                          true_peak_dbtp=true_peak_dbtp(out_mix), gain_db=total_db,
-                          limited_db=20.0 * np.log10(max(deepest, 1e-12)))
-    return out_parts, out_mix, report
+        aim += target_lufs - loudness
+    # exact wherever it can reach the ceiling or the sample peak, so its maximum is the true peak
+    peak_envelope = true_peak_envelope(out, floor=min(ceiling, float(np.abs(out).max())))
+    peak_dbtp = 20.0 * np.log10(max(float(peak_envelope.max()), 1e-12))
+    if peak_dbtp > ceiling_dbtp:  # interpolation slack beyond the margin: limit again
+        extra = limiter_gain(peak_envelope, sample_rate, ceiling)
+        curve, out = curve * extra, out * extra[:, None]
+        limit = limit * extra
+        loudness = integrated_loudness(out, sample_rate)
+        peak_dbtp = true_peak_dbtp(out)
+    out_parts = {name: (audio * curve[:, None]).astype(np.float32) for name, audio in parts.items()}
+    report = MasterReport(loudness_lufs=loudness, true_peak_dbtp=peak_dbtp, gain_db=gain_db,
+                          limited_db=20.0 * np.log10(max(float(limit.min()), 1e-12)))
+    return out_parts, out.astype(np.float32), report
