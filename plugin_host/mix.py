@@ -202,9 +202,19 @@ def _gain_curve(model: _LoudnessModel, envelope: np.ndarray, sample_rate: int, t
     return high_db, limit
 
 
+def _joint_envelope(mix: np.ndarray, parts: dict[str, np.ndarray], floor: float) -> np.ndarray:
+    """Per sample, the highest true-peak envelope of the mix and of every stem."""
+    envelope = true_peak_envelope(mix, floor=floor)
+    for audio in parts.values():
+        np.maximum(envelope, true_peak_envelope(audio, floor=floor), out=envelope)
+    return envelope
+
+
 def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, target_lufs: float,
            ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP) -> tuple[dict[str, np.ndarray], np.ndarray, MasterReport]:
-    """Bring ``mix`` to ``target_lufs`` with its true peak under ``ceiling_dbtp``; stems follow every gain.
+    """Bring ``mix`` to ``target_lufs`` with its true peak, and every stem's, under ``ceiling_dbtp``.
+
+    The stems get exactly the mix's gain curve, so they still add up to it.
 
     One make-up gain and one look-ahead limiter curve, found together: the true-peak envelope
     scales with the gain, so it is measured once, and the loudness under a gain curve comes from
@@ -221,7 +231,10 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
         return {n: a.astype(np.float32) for n, a in parts.items()}, work.astype(np.float32), report
     # The make-up gain is at least what reaches the target unlimited; only where the envelope can
     # come within 6 dB of the ceiling under that gain does the interpolation need computing.
-    envelope = true_peak_envelope(work, floor=ceiling / db_to_gain(target_lufs - loudness) / 2.0)
+    # Stems are limited too: one shared envelope (the mix's and every stem's, whichever is higher)
+    # keeps each stem under the ceiling, since a stem can peak higher than the mix where parts cancel.
+    floor = ceiling / db_to_gain(target_lufs - loudness) / 2.0
+    envelope = _joint_envelope(work, parts, floor)
     aim = target_lufs
     for _ in range(MASTER_PASSES):
         gain_db, limit = _gain_curve(model, envelope, sample_rate, aim, ceiling)
@@ -231,16 +244,16 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
         if abs(loudness - target_lufs) <= 0.1:
             break
         aim += target_lufs - loudness
-    # exact wherever it can reach the ceiling or the sample peak, so its maximum is the true peak
-    peak_envelope = true_peak_envelope(out, floor=min(ceiling, float(np.abs(out).max())))
-    peak_dbtp = 20.0 * np.log10(max(float(peak_envelope.max()), 1e-12))
-    if peak_dbtp > ceiling_dbtp:  # interpolation slack beyond the margin: limit again
+    out_parts = {name: (audio * curve[:, None]).astype(np.float32) for name, audio in parts.items()}
+    # exact wherever it can reach the ceiling, so anything over it is found
+    peak_envelope = _joint_envelope(out, out_parts, ceiling)
+    if float(peak_envelope.max()) > db_to_gain(ceiling_dbtp):  # interpolation slack beyond the margin
         extra = limiter_gain(peak_envelope, sample_rate, ceiling)
-        curve, out = curve * extra, out * extra[:, None]
+        out = out * extra[:, None]
+        out_parts = {name: (audio * extra[:, None]).astype(np.float32) for name, audio in out_parts.items()}
         limit = limit * extra
         loudness = integrated_loudness(out, sample_rate)
-        peak_dbtp = true_peak_dbtp(out)
-    out_parts = {name: (audio * curve[:, None]).astype(np.float32) for name, audio in parts.items()}
+    peak_dbtp = true_peak_dbtp(out)
     report = MasterReport(loudness_lufs=loudness, true_peak_dbtp=peak_dbtp, gain_db=gain_db,
                           limited_db=20.0 * np.log10(max(float(limit.min()), 1e-12)))
     return out_parts, out.astype(np.float32), report

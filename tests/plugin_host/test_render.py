@@ -75,6 +75,13 @@ def test_mix_loudness_and_true_peak(cut):
     assert cut.true_peak_dbtp <= -1.0
 
 
+def test_every_stem_is_under_the_true_peak_ceiling_too(cut, ring, loop):
+    # a stem can peak above the mix where parts cancel; the shared limiter curve must catch that
+    for stems in (cut, ring, loop):
+        for name, audio in stems.parts.items():
+            assert _independent_true_peak_dbtp(audio) <= -1.0 + 0.1, name
+
+
 def test_loudness_target_is_an_option(score):
     quiet = _render(score, loudness_lufs=-23.0)
     assert abs(pyloudnorm.Meter(RATE).integrated_loudness(quiet.mix.astype(np.float64)) + 23.0) <= 0.5
