@@ -25,10 +25,10 @@ class EffectsDataError(ValueError):
 
 @dataclass(frozen=True)
 class RoleMix:
-    """How one role sounds in one style: its effect chain (as data) and its fader."""
+    """How one role sounds in one style: its effect chain (as data) and its stem loudness in the mix."""
 
     role: str
-    gain_db: float
+    level_lufs: float
     effects: tuple[dict, ...]
 
 
@@ -58,11 +58,11 @@ def role_for_program(program: int, is_drum: bool) -> str:
 
 
 def role_mix(role: str, style: str | None) -> RoleMix:
-    """The chain and gain for ``role`` in ``style``; unknown roles fall back to the chords chain."""
+    """The chain and level for ``role`` in ``style``; unknown roles fall back to the chords chain."""
     data = _data()
     base = data["role"].get(role) or data["role"][FALLBACK_ROLE]
     override = data.get("style", {}).get(style or "", {}).get("role", {}).get(role, {})
-    return RoleMix(role=role, gain_db=float(override.get("gain_db", base.get("gain_db", 0.0))),
+    return RoleMix(role=role, level_lufs=float(override.get("level_lufs", base["level_lufs"])),
                    effects=tuple(override.get("effects", base.get("effects", []))))
 
 

@@ -130,8 +130,23 @@ def limiter_gain(envelope: np.ndarray, sample_rate: int, ceiling: float) -> np.n
     return np.minimum(uniform_filter1d(held, size=min(smooth, hold) + 1, mode="nearest"), need)
 
 
+def stage_gains(parts: dict[str, np.ndarray], levels_lufs: dict[str, float], sample_rate: int) -> dict[str, float]:
+    """Per stem, the gain (dB) that brings its integrated loudness to its role's level; 0 for silent stems.
+
+    Gain staging by loudness, not by fixed faders: General MIDI samples differ by 10 dB and more
+    in level from one program to the next, so a fixed fader cannot keep a bass next to its kick.
+    """
+    gains = {}
+    for name, audio in parts.items():
+        loudness = integrated_loudness(audio, sample_rate)
+        level = levels_lufs.get(name)
+        gains[name] = level - loudness if level is not None and np.isfinite(loudness) and loudness > SILENCE_LUFS \
+            else 0.0
+    return gains
+
+
 def sum_stems(parts: dict[str, np.ndarray], gains_db: dict[str, float]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Apply each stem's fader and add them up; returns (stems at gain, mix)."""
+    """Apply each stem's gain and add them up; returns (stems at gain, mix)."""
     scaled = {name: audio * np.float32(db_to_gain(gains_db.get(name, 0.0))) for name, audio in parts.items()}
     mix = np.sum(list(scaled.values()), axis=0, dtype=np.float64) if scaled else np.zeros((0, 2))
     return scaled, mix

@@ -23,7 +23,7 @@ from plugin_host.config import (
     TRUE_PEAK_CEILING_DBTP,
 )
 from plugin_host.instruments import NoteEvent, PluginError, PluginInstrument, load_plugin
-from plugin_host.mix import master, sum_stems
+from plugin_host.mix import master, stage_gains, sum_stems
 from plugin_host.soundfont import SOUNDFONT_SUFFIXES, SoundFontInstrument
 from plugin_host.stems import Stems
 
@@ -182,7 +182,7 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
 
     names = _part_names(score)
     parts: dict[str, np.ndarray] = {}
-    gains: dict[str, float] = {}
+    levels: dict[str, float] = {}
     count = max(1, len(score.tracks))
     for index, (name, track) in enumerate(zip(names, score.tracks, strict=True)):
         role = options.roles.get(name) or effects.role_for_program(track.program, track.is_drum)
@@ -206,10 +206,10 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
             board = pedalboard.Pedalboard(chain)
             audio = _check_finite(board(audio.T.copy(), sample_rate, reset=True).T.astype(np.float32), who)
         parts[name] = audio
-        gains[name] = effects.role_mix(role, options.style).gain_db
+        levels[name] = effects.role_mix(role, options.style).level_lufs
     say(0.88, "mixing")
     parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
-    parts, mix = sum_stems(parts, gains)
+    parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate))
     if not parts:
         length = clip_frames
         return Stems(sample_rate, {}, np.zeros((length, 2), np.float32), clip_frames)
