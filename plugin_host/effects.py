@@ -5,6 +5,7 @@ the data file does not mention gets the role defaults.
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +31,7 @@ class RoleMix:
     role: str
     level_lufs: float
     effects: tuple[dict, ...]
+    pan: float = 0.0
 
 
 @lru_cache(maxsize=1)
@@ -63,7 +65,16 @@ def role_mix(role: str, style: str | None) -> RoleMix:
     base = data["role"].get(role) or data["role"][FALLBACK_ROLE]
     override = data.get("style", {}).get(style or "", {}).get("role", {}).get(role, {})
     return RoleMix(role=role, level_lufs=float(override.get("level_lufs", base["level_lufs"])),
-                   effects=tuple(override.get("effects", base.get("effects", []))))
+                   effects=tuple(override.get("effects", base.get("effects", []))),
+                   pan=float(override.get("pan", base.get("pan", 0.0))))
+
+
+def pan_gains(pan: float) -> tuple[float, float]:
+    """Constant-power (left, right) gains for ``pan`` in -1..1, both 1.0 at the centre."""
+    if not -1.0 <= pan <= 1.0:
+        raise EffectsDataError(f"pan must be -1 (left) to 1 (right), got {pan}")
+    angle = (pan + 1.0) * math.pi / 4.0
+    return math.sqrt(2.0) * math.cos(angle), math.sqrt(2.0) * math.sin(angle)
 
 
 def build_chain(effects: tuple[dict, ...] | list[dict], tempo_bpm: float) -> list[pedalboard.Plugin]:

@@ -205,8 +205,11 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
             say(0.85 * (index + 0.5) / count, f"processing {name} through {who}")
             board = pedalboard.Pedalboard(chain)
             audio = _check_finite(board(audio.T.copy(), sample_rate, reset=True).T.astype(np.float32), who)
+        mix_data = effects.role_mix(role, options.style)
+        if mix_data.pan and audio.shape[1] == 2:
+            audio = audio * np.asarray(effects.pan_gains(mix_data.pan), dtype=np.float32)
         parts[name] = audio
-        levels[name] = effects.role_mix(role, options.style).level_lufs
+        levels[name] = mix_data.level_lufs
     say(0.88, "mixing")
     parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
     parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate))

@@ -180,3 +180,14 @@ def test_any_soundfont_file_can_be_named(score, tmp_path, cut):
     copy.write_bytes(default_soundfont().read_bytes())
     stems = _render(score, style="pop", soundfont=copy)
     np.testing.assert_array_equal(stems.mix, cut.mix)  # the same font by another path: the same audio
+
+
+def test_roles_are_panned_as_the_data_says(cut):
+    def balance_db(audio):  # left over right
+        return 10 * np.log10(np.mean(audio[:, 0] ** 2) / np.mean(audio[:, 1] ** 2))
+    left, right = effects.pan_gains(effects.role_mix("chords", "pop").pan)
+    assert effects.role_mix("chords", "pop").pan < 0
+    assert balance_db(cut.parts["chords"]) == pytest.approx(20 * np.log10(left / right), abs=1.5)
+    assert abs(balance_db(cut.parts["bass"])) < 0.5
+    with pytest.raises(effects.EffectsDataError, match="pan must be -1"):
+        effects.pan_gains(1.5)
