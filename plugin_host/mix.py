@@ -65,7 +65,9 @@ def true_peak_envelope(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:
     if frames == 0:
         return np.zeros(0, dtype=np.float32)
     x = np.asarray(audio, dtype=np.float32)
-    envelope = np.abs(x).max(axis=1)
+    envelope = np.abs(x[:, 0])
+    for channel in range(1, x.shape[1]):  # channel by channel: numpy's max over a short axis is slow
+        np.maximum(envelope, np.abs(x[:, channel]), out=envelope)
     block = TRUE_PEAK_BLOCK
     blocks = -(-frames // block)
     block_peak = np.zeros(blocks * block, dtype=np.float32)
@@ -138,7 +140,8 @@ def stage_gains(parts: dict[str, np.ndarray], levels_lufs: dict[str, float], sam
     """
     gains = {}
     for name, audio in parts.items():
-        loudness = integrated_loudness(audio, sample_rate)
+        enough = audio.shape[0] > round(0.4 * sample_rate)
+        loudness = _LoudnessModel(audio, sample_rate).loudness(1.0) if enough else float("-inf")
         level = levels_lufs.get(name)
         gains[name] = level - loudness if level is not None and np.isfinite(loudness) and loudness > SILENCE_LUFS \
             else 0.0
