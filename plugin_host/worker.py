@@ -181,13 +181,29 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
         raise died() from None
 
 
+def _warm_up() -> None:
+    """Render one bar once, so first-call costs (lazy imports, filter design, SoundFont parse) are paid
+    while the spare waits rather than while a user does."""
+    from symusic import Note, Tempo, Track
+
+    from plugin_host.render import RenderOptions, render_in_process
+
+    score = Score(480)
+    score.tempos.append(Tempo(0, qpm=120.0))
+    track = Track(name="warm-up", program=0, is_drum=True)
+    track.notes.append(Note(0, 240, 36, 100))
+    score.tracks.append(track)
+    render_in_process(score, 48000, RenderOptions(bars=1))
+
+
 def _main(fd: int) -> None:
     """The worker's body: render the job from stdin, report on ``fd``."""
     conn = Connection(fd)
     from plugin_host.instruments import PluginError
     from plugin_host.render import RenderOptionError, render_in_process
 
-    job = sys.stdin.buffer.read()  # a warm spare waits here, imports done, until it gets a job
+    _warm_up()
+    job = sys.stdin.buffer.read()  # a warm spare waits here, warmed up, until it gets a job
     if not job:
         return  # the parent went away without giving a job
     midi, sample_rate, options = pickle.loads(job)
