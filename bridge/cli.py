@@ -131,6 +131,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
               f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
               f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
+        print(f"  mix {audio.loudness_lufs:.1f} LUFS, true peak {audio.true_peak_dbtp:.1f} dBTP, "
+              f"{audio.mix.shape[0] / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, tail {args.tail}")
         for path in paths:
             print(f"  {path}")
     return 0

@@ -123,3 +123,16 @@ def test_render_rpc_reports_clip_length_and_loudness(engine):
     assert audio.clip_frames == 2 * 4 * 60 // 120 * 48000
     assert audio.mix.shape[0] > audio.clip_frames
     assert abs(audio.loudness_lufs + 14) <= 0.5 and audio.true_peak_dbtp <= -1.0
+
+
+def test_style_and_roles_reach_the_renderer_over_grpc(engine):
+    from clip_scores import ROLES, make_score
+
+    from engine.midi import score_to_smf
+
+    midi = score_to_smf(make_score(tempo=120, bars=1))
+    pop = engine.render(midi, 48000, style="pop", roles=ROLES, bars=1)
+    metal = engine.render(midi, 48000, style="metal", roles=ROLES, bars=1)
+    as_bass = engine.render(midi, 48000, style="metal", roles={**ROLES, "chords": "bass"}, bars=1)
+    assert not np.allclose(pop.parts["chords"], metal.parts["chords"], atol=1e-3)  # metal distorts the chords
+    assert not np.allclose(metal.parts["chords"], as_bass.parts["chords"], atol=1e-3)  # a role picks the chain
