@@ -134,6 +134,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_free(out, args.force)
+    render_options = _render_options(args)
     with _Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
                                                bar_format="{desc:<10} {bar} {percentage:3.0f}%",
                                                disable=True if args.quiet else None) as bar:
@@ -145,13 +146,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
             return update
 
         result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3))
-        audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65))
+        audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65), **render_options,
+                              **_spec_render_options(result.spec))
         bar.set_description_str("write")
         spec = _spec_json(result.spec)
         # The clip lands on its bar: clip.mid at the bar, stems' bext time reference = the bar's sample.
         midi, time_reference = clip_at_bar(spec, result.midi, audio.sample_rate)
         paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
-                           time_reference=time_reference)
+                           fmt=args.format, time_reference=time_reference, picture=_picture(result, audio))
         bar.n = 100
         bar.set_description_str("done")
         bar.refresh()
@@ -159,6 +161,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
               f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
               f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
+        print(f"  mix {audio.loudness_lufs:.1f} LUFS, true peak {audio.true_peak_dbtp:.1f} dBTP, "
+              f"{audio.mix.shape[0] / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, tail {args.tail}")
         for path in paths:
             print(f"  {path}")
     return 0
@@ -201,6 +205,60 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    """ROLE=PATH arguments as a dict; a clear usage error for anything else."""
+    pairs = {}
+    for value in values or []:
+        key, sep, path = value.partition("=")
+        if not sep or not key or not path:
+            print(f"cadenza: error: {flag} takes ROLE=PATH (a role like bass, or a part name), got {value!r}",
+                  file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
+        pairs[key] = str(Path(path).expanduser().resolve())
+    return pairs
+
+
+def _render_options(args: argparse.Namespace) -> dict:
+    """RenderRequest fields from the command line (checked before any work starts)."""
+    options = {"tail": args.tail, "plugins": _pairs(args.plugin, "--plugin"),
+               "presets": _pairs(args.preset, "--preset")}
+    if args.soundfont:
+        options["soundfont"] = str(Path(args.soundfont).expanduser().resolve())
+    if args.lufs is not None:
+        options["loudness_lufs"] = args.lufs
+    return options
+
+
+def _spec_render_options(spec) -> dict:
+    """RenderRequest fields the generated spec decides: style (effect chains), roles, bars."""
+    return {"style": spec.style, "roles": {p.name: p.role for p in spec.parts}, "bars": spec.bars}
+
+
+def _picture(result, audio) -> bytes:
+    from symusic import Score
+
+    from plugin_host.picture import clip_png
+
+    spec = result.spec
+    title = (f"{spec.style}, {spec.key.tonic} {spec.key.mode}, {spec.meter.numerator}/{spec.meter.denominator}, "
+             f"{spec.tempo_bpm:g} BPM, {spec.bars} bars: mix {audio.loudness_lufs:.1f} LUFS, "
+             f"{audio.true_peak_dbtp:.1f} dBTP")
+    return clip_png(Score.from_midi(result.midi), audio.mix, audio.sample_rate, title, spec.bars)
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from plugin_host.play import PlaybackError, play
+
+    try:
+        path, seconds = play(Path(args.dir), args.device, args.stem)
+    except PlaybackError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.quiet:
+        print(f"played {path} ({seconds:.2f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cadenza", description="Music from a sentence, into your DAW session.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -228,6 +286,18 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help="default 48000")
     generate.add_argument("--force", action="store_true", help="replace a clip already in DIR")
     generate.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    generate.add_argument("--tail", choices=("cut", "ring", "loop"), default="cut",
+                          help="past the clip's end: cut (fade at the bar line), ring (let it decay), "
+                               "loop (wrap the tail onto the start); default cut")
+    generate.add_argument("--format", choices=("wav", "flac"), default="wav",
+                          help="stems as 24-bit Broadcast WAV (default) or FLAC")
+    generate.add_argument("--soundfont", metavar="PATH", help="an .sf2/.sf3 SoundFont (default: the embedded GM font)")
+    generate.add_argument("--plugin", action="append", metavar="ROLE=PATH",
+                          help="a VST3/AU for a role or part: an instrument replaces the SoundFont, an effect "
+                               "joins the chain (repeatable)")
+    generate.add_argument("--preset", action="append", metavar="ROLE=FILE",
+                          help="a JSON parameter preset for that role's plugin (repeatable)")
+    generate.add_argument("--lufs", type=float, metavar="LUFS", help="mix loudness target (default -14)")
     _add_overrides(generate)
     generate.set_defaults(func=cmd_generate)
 
@@ -250,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--reference", metavar="FILE", help="reference set (default: the one engine/data ships)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     evaluate.set_defaults(func=cmd_eval)
+
+    play = commands.add_parser("play", help="play a clip folder's mix through the audio device (JACK, PortAudio)")
+    play.add_argument("dir", metavar="DIR", help="a clip folder (or an audio file)")
+    play.add_argument("--stem", metavar="PART", help="play stems/PART instead of the mix")
+    play.add_argument("--device", help="output device name or index (default: PortAudio's default)")
+    play.add_argument("--quiet", action="store_true", help="print nothing when done")
+    play.set_defaults(func=cmd_play)
     return parser
 
 

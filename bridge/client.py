@@ -37,6 +37,9 @@ class RenderedAudio:
     sample_rate: int
     parts: dict[str, np.ndarray]
     mix: np.ndarray
+    clip_frames: int = 0
+    loudness_lufs: float = 0.0
+    true_peak_dbtp: float = 0.0
 
 
 def _translate(error: grpc.RpcError, target: str) -> Exception:
@@ -110,12 +113,17 @@ class EngineClient:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no result")
         return result
 
-    def render(self, midi: bytes, sample_rate: int = 0, on_progress: ProgressFn | None = None) -> RenderedAudio:
-        """Stems for SMF bytes, reassembled from the engine's chunks."""
+    def render(self, midi: bytes, sample_rate: int = 0, on_progress: ProgressFn | None = None,
+               **options) -> RenderedAudio:
+        """Stems for SMF bytes, reassembled from the engine's chunks.
+
+        ``options`` are RenderRequest fields: tail, soundfont, plugins, presets, style, roles, bars,
+        loudness_lufs.
+        """
         header = None
         buffers: dict[str, np.ndarray] = {}
         try:
-            for event in self.stub.Render(pb.RenderRequest(midi=midi, sample_rate=sample_rate)):
+            for event in self.stub.Render(pb.RenderRequest(midi=midi, sample_rate=sample_rate, **options)):
                 if event.HasField("progress") and on_progress:
                     on_progress(event.progress)
                 elif event.HasField("header"):
@@ -131,7 +139,8 @@ class EngineClient:
         if header is None:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no audio")
         mix = buffers.pop("mix")
-        return RenderedAudio(sample_rate=header.sample_rate, parts=buffers, mix=mix)
+        return RenderedAudio(sample_rate=header.sample_rate, parts=buffers, mix=mix, clip_frames=header.clip_frames,
+                             loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp)
 
 
 class EngineProcess:

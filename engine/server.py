@@ -48,10 +48,10 @@ def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
     return pb.Progress(stage=stage, fraction=fraction, message=message)
 
 
-def _check_render_length(score) -> None:
+def _check_render_length(score, bars: int | None) -> None:
     from plugin_host.render import clip_seconds
 
-    seconds = clip_seconds(score)
+    seconds = clip_seconds(score, bars)
     if seconds > RENDER_MAX_SECONDS:
         raise SpecError("midi", f"the clip lasts {seconds:.0f} s; at most {RENDER_MAX_SECONDS:.0f} s are rendered")
 
@@ -106,18 +106,26 @@ class EngineServicer(pb_grpc.EngineServicer):
             yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=midi))
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
-        from plugin_host.render import render  # heavy: loaded on first render only
+        from plugin_host.instruments import PluginError  # heavy: loaded on first render only
+        from plugin_host.render import RenderOptionError, render
+        from plugin_host.worker import RenderFailed, RenderTimeout
 
         with self._serving(context) as should_stop:
             sample_rate = _check_sample_rate(request.sample_rate)
             score = smf_to_score(request.midi)
-            _check_render_length(score)
+            options = {"tail": request.tail or "cut", "soundfont": request.soundfont or None,
+                       "plugins": dict(request.plugins), "presets": dict(request.presets),
+                       "style": request.style or None, "roles": dict(request.roles), "bars": request.bars or None}
+            if request.HasField("loudness_lufs"):
+                options["loudness_lufs"] = request.loudness_lufs
+            _check_render_length(score, options["bars"])
             events: queue.Queue = queue.Queue()
             outcome: dict = {}
 
             def work() -> None:
                 try:
-                    outcome["stems"] = render(score, sample_rate, progress=events.put, should_stop=should_stop)
+                    outcome["stems"] = render(score, sample_rate, progress=events.put, should_stop=should_stop,
+                                              **options)
                 except Exception as error:  # reported to the client below, not lost in a thread
                     outcome["error"] = error
                 events.put(None)
@@ -126,14 +134,23 @@ class EngineServicer(pb_grpc.EngineServicer):
             yield pb.RenderEvent(progress=_progress("render", 0.0, f"rendering {len(score.tracks)} parts"))
             while (fraction := events.get()) is not None:
                 yield pb.RenderEvent(progress=_progress("render", 0.9 * fraction))
-            if isinstance(outcome.get("error"), Cancelled):
-                raise outcome["error"]
-            if "error" in outcome:
-                log.error("render failed", exc_info=outcome["error"])
-                context.abort(grpc.StatusCode.INTERNAL, f"render failed: {outcome['error']}")
+            error = outcome.get("error")
+            if isinstance(error, Cancelled | RenderOptionError):
+                raise error  # CANCELLED / INVALID_ARGUMENT via _serving
+            if isinstance(error, PluginError):
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+            if isinstance(error, RenderTimeout):
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(error))
+            if isinstance(error, RenderFailed):
+                context.abort(grpc.StatusCode.INTERNAL, str(error))
+            if error is not None:
+                log.error("render failed", exc_info=error)
+                context.abort(grpc.StatusCode.INTERNAL, f"render failed: {error}")
             stems = outcome["stems"]
-            yield pb.RenderEvent(header=pb.StemsHeader(sample_rate=stems.sample_rate, channels=stems.channels,
-                                                       frames=stems.frames, parts=list(stems.parts)))
+            yield pb.RenderEvent(header=pb.StemsHeader(
+                sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames, parts=list(stems.parts),
+                clip_frames=stems.clip_frames or stems.frames, loudness_lufs=stems.loudness_lufs or 0.0,
+                true_peak_dbtp=stems.true_peak_dbtp or 0.0))
             for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
                 for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
                     block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")

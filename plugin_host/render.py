@@ -1,36 +1,101 @@
-"""Render: Score -> Stems. Every stem spans the clip exactly; sample 0 is its first downbeat."""
+"""Render: Score -> Stems. Every stem spans the clip exactly; sample 0 is its first downbeat.
+
+``render()`` is the entry point the engine calls. By default the work runs in a worker process
+(plugin_host/worker.py), so a third-party plugin that crashes or hangs cannot take the engine
+down; ``render_in_process()`` is that work itself: instruments, per-role effect chains
+(plugin_host/effects.py), tail policy (tails.py), then the mix and mastering (mix.py).
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from symusic import Score
 
-from engine.errors import Cancelled
-from plugin_host.soundfont import SoundFontInstrument
+from engine.errors import Cancelled, SpecError
+from plugin_host import effects, tails
+from plugin_host.config import (
+    DEFAULT_TAIL,
+    LUFS_RANGE,
+    RENDER_TIMEOUT_SECONDS,
+    TARGET_LUFS,
+    TRUE_PEAK_CEILING_DBTP,
+)
+from plugin_host.instruments import NoteEvent, PluginError, PluginInstrument, load_plugin
+from plugin_host.mix import master, stage_gains, sum_stems
+from plugin_host.soundfont import SOUNDFONT_SUFFIXES, SoundFontInstrument
 from plugin_host.stems import Stems
 
-FADE_SECONDS = 0.01
-PEAK_CEILING = 10 ** (-1.0 / 20)  # -1 dBFS
+ProgressFn = Callable[[float], None]
+StatusFn = Callable[[float, str], None]  # (fraction, what is being done: names the plugin at work)
 
 
-def clip_seconds(score: Score) -> float:
-    """The clip's length: up to the end of the bar holding its last note (tempo map aware)."""
-    ticks = score.end()
-    bar_ticks = _bar_ticks(score)
-    end_ticks = -(-max(ticks, 1) // bar_ticks) * bar_ticks
-    return _tick_to_second(score, end_ticks)
+class RenderOptionError(SpecError):
+    """A render option is out of range; ``field`` names it, the message says what is accepted."""
 
 
-def _bar_ticks(score: Score) -> int:
+@dataclass(frozen=True)
+class RenderOptions:
+    """Everything besides the score and the rate that shapes a render.
+
+    ``plugins`` maps a role ("bass") or a part name to a VST3/AU path: an instrument plugin
+    replaces the SoundFont for those parts, an effect plugin is appended to their chain.
+    ``presets`` maps the same keys to JSON parameter presets for those plugins. ``roles`` maps
+    part (track) names to roles; tracks it does not name get one from their MIDI program.
+    ``bars`` fixes the clip's length; without it the clip ends at the bar holding the last note.
+    """
+
+    tail: str = DEFAULT_TAIL
+    soundfont: Path | None = None
+    plugins: dict[str, str] = field(default_factory=dict)
+    presets: dict[str, str] = field(default_factory=dict)
+    style: str | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+    bars: int | None = None
+    loudness_lufs: float = TARGET_LUFS
+    effects: bool = True
+
+    def check(self) -> RenderOptions:
+        """Raise RenderOptionError for anything out of range, before any work starts."""
+        try:
+            tails.check_policy(self.tail)
+        except ValueError as error:
+            raise RenderOptionError("tail", str(error).removeprefix("tail ")) from None
+        if self.soundfont is not None:
+            path = Path(self.soundfont)
+            if not path.is_file():
+                raise RenderOptionError("soundfont", f"{path} is not a file (give an .sf2 or .sf3 SoundFont)")
+            if path.suffix.lower() not in SOUNDFONT_SUFFIXES:
+                raise RenderOptionError("soundfont", f"{path} is not an .sf2 or .sf3 file")
+        for key, path in self.plugins.items():
+            if not key:
+                raise RenderOptionError("plugins", f"entry for {path} names no role or part (ROLE=PATH)")
+            if not Path(path).exists():
+                raise RenderOptionError("plugins", f"{key}={path}: no such plugin file or bundle")
+        for key, path in self.presets.items():
+            if key not in self.plugins:
+                raise RenderOptionError("presets", f"{key}={path}: no plugin is given for {key!r}")
+            if not Path(path).is_file():
+                raise RenderOptionError("presets", f"{key}={path}: no such preset file")
+        low, high = LUFS_RANGE
+        if not low <= self.loudness_lufs <= high:
+            raise RenderOptionError("loudness_lufs", f"must be {low:g} to {high:g} LUFS, got {self.loudness_lufs:g}")
+        if self.bars is not None and self.bars < 1:
+            raise RenderOptionError("bars", f"must be at least 1, got {self.bars}")
+        return self
+
+
+def bar_ticks(score: Score) -> int:
+    """Ticks in one bar of the score's first meter (4/4 when it has none)."""
     if len(score.time_signatures) == 0:
         return score.tpq * 4
     ts = score.time_signatures[0]
     return score.tpq * 4 * ts.numerator // ts.denominator
 
 
-def _tick_to_second(score: Score, tick: int) -> float:
+def tick_to_second(score: Score, tick: int) -> float:
     """Seconds at ``tick`` under the score's tempo map."""
     # Tempo as the file stores it (microseconds per quarter), exactly as a DAW reads it.
     tempos = sorted(((t.time, 6e7 / t.mspq) for t in score.tempos), key=lambda x: x[0]) or [(0, 120.0)]
@@ -43,43 +108,120 @@ def _tick_to_second(score: Score, tick: int) -> float:
     return seconds + (tick - last_tick) / score.tpq * 60.0 / qpm
 
 
-def render(score: Score, sample_rate: int = 48000, soundfont: Path | None = None,
-           progress: Callable[[float], None] | None = None,
-           should_stop: Callable[[], bool] | None = None) -> Stems:
-    """Render every track to a stem of the clip's exact length, then a peak-safe mix.
+def clip_seconds(score: Score, bars: int | None = None) -> float:
+    """The clip's length: ``bars`` bars, or up to the end of the bar holding its last note."""
+    per_bar = bar_ticks(score)
+    end_ticks = bars * per_bar if bars else -(-max(score.end(), 1) // per_bar) * per_bar
+    return tick_to_second(score, end_ticks)
 
-    ``should_stop`` is polled between tracks; when it returns true the work ends with Cancelled.
+
+def first_tempo(score: Score) -> float:
+    return 6e7 / score.tempos[0].mspq if len(score.tempos) else 120.0
+
+
+def render(score: Score, sample_rate: int = 48000, *, tail: str = DEFAULT_TAIL, soundfont: Path | None = None,
+           plugins: dict[str, str] | None = None, presets: dict[str, str] | None = None, style: str | None = None,
+           roles: dict[str, str] | None = None, bars: int | None = None, loudness_lufs: float = TARGET_LUFS,
+           effects_on: bool = True, progress: ProgressFn | None = None, isolate: bool = True,
+           timeout: float = RENDER_TIMEOUT_SECONDS, should_stop: Callable[[], bool] | None = None) -> Stems:
+    """Render every track to a stem, mix and master; in a worker process unless ``isolate`` is False.
+
+    Raises RenderOptionError for bad options, and (from the worker) RenderFailed / RenderTimeout
+    naming the plugin at work when a render crashes or hangs. When ``should_stop`` turns true the
+    render ends with Cancelled (the worker is killed at once).
     """
-    frames = round(clip_seconds(score) * sample_rate)
-    instrument = SoundFontInstrument(soundfont, sample_rate)
-    parts: dict[str, np.ndarray] = {}
-    for index, track in enumerate(score.tracks):
+    options = RenderOptions(tail=tail, soundfont=Path(soundfont) if soundfont else None, plugins=dict(plugins or {}),
+                            presets=dict(presets or {}), style=style or None, roles=dict(roles or {}), bars=bars,
+                            loudness_lufs=loudness_lufs, effects=effects_on).check()
+    if isolate:
+        from plugin_host.worker import render_isolated
+
+        return render_isolated(score, sample_rate, options, progress, timeout, should_stop)
+
+    def status(fraction: float, doing: str) -> None:
         if should_stop and should_stop():
-            raise Cancelled(f"render stopped after {index} of {len(score.tracks)} tracks")
-        notes = [(_tick_to_second(score, n.time), _tick_to_second(score, n.time + n.duration), n.pitch, n.velocity)
-                 for n in track.notes]
-        audio = instrument.render(track, notes, frames, should_stop)
-        _fade_out(audio, round(FADE_SECONDS * sample_rate))
-        parts[_unique(track.name or f"track{index + 1}", parts)] = audio
+            raise Cancelled(f"render stopped while {doing}")
         if progress:
-            progress((index + 1) / max(1, len(score.tracks)))
-    mix = np.sum(list(parts.values()), axis=0) if parts else np.zeros((frames, 2), np.float32)
-    peak = float(np.max(np.abs(mix))) if mix.size else 0.0
-    if peak > PEAK_CEILING:
-        gain = PEAK_CEILING / peak
-        mix = mix * gain
-        parts = {name: audio * gain for name, audio in parts.items()}
-    return Stems(sample_rate=sample_rate, parts=parts, mix=mix.astype(np.float32))
+            progress(fraction)
+
+    return render_in_process(score, sample_rate, options, status)
 
 
-def _fade_out(audio: np.ndarray, frames: int) -> None:
-    frames = min(frames, audio.shape[0])
-    if frames:
-        audio[-frames:] *= np.linspace(1.0, 0.0, frames, dtype=np.float32)[:, None]
+def _part_names(score: Score) -> list[str]:
+    names: list[str] = []
+    for index, track in enumerate(score.tracks):
+        name, n = track.name or f"track{index + 1}", 2
+        candidate = name
+        while candidate in names:
+            candidate, n = f"{name}_{n}", n + 1
+        names.append(candidate)
+    return names
 
 
-def _unique(name: str, taken: dict) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}_{n}", n + 1
-    return candidate
+def _check_finite(audio: np.ndarray, who: str) -> np.ndarray:
+    if not np.isfinite(audio).all():
+        raise PluginError(who, "produced NaN or infinite samples")
+    return audio
+
+
+def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
+                      status: StatusFn | None = None) -> Stems:
+    """The render itself, in this process: instruments, effects, tails, mix, mastering."""
+    def say(fraction: float, doing: str) -> None:
+        if status:
+            status(fraction, doing)
+
+    clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
+    frames = clip_frames + tails.tail_frames(options.tail, sample_rate)
+    tempo = first_tempo(score)
+    soundfont = SoundFontInstrument(options.soundfont, sample_rate)
+    loaded: dict[str, object] = {}
+
+    def plugin_for(key: str):
+        if key not in loaded:
+            say(0.0, f"loading plugin {options.plugins[key]}")
+            preset = options.presets.get(key)
+            loaded[key] = load_plugin(options.plugins[key], Path(preset) if preset else None)
+        return loaded[key]
+
+    names = _part_names(score)
+    parts: dict[str, np.ndarray] = {}
+    levels: dict[str, float] = {}
+    count = max(1, len(score.tracks))
+    for index, (name, track) in enumerate(zip(names, score.tracks, strict=True)):
+        role = options.roles.get(name) or effects.role_for_program(track.program, track.is_drum)
+        key = name if name in options.plugins else role if role in options.plugins else None
+        plugin = plugin_for(key) if key else None
+        instrument = soundfont
+        chain = effects.build_chain(effects.role_mix(role, options.style).effects, tempo) if options.effects else []
+        if plugin is not None and getattr(plugin, "is_instrument", False):
+            instrument = PluginInstrument(plugin, sample_rate, name=options.plugins[key])
+        elif plugin is not None:
+            chain.append(plugin)
+        notes = [NoteEvent(tick_to_second(score, n.time), tick_to_second(score, n.time + n.duration), n.pitch,
+                           n.velocity) for n in track.notes]
+        say(0.85 * index / count, f"rendering {name} with {instrument.name}")
+        audio = _check_finite(instrument.render(notes, frames, track.program, track.is_drum), instrument.name)
+        if chain:
+            import pedalboard
+
+            who = options.plugins[key] if plugin is not None and plugin in chain else "built-in effects"
+            say(0.85 * (index + 0.5) / count, f"processing {name} through {who}")
+            board = pedalboard.Pedalboard(chain)
+            audio = _check_finite(board(audio.T.copy(), sample_rate, reset=True).T.astype(np.float32), who)
+        mix_data = effects.role_mix(role, options.style)
+        if mix_data.pan and audio.shape[1] == 2:
+            audio = audio * np.asarray(effects.pan_gains(mix_data.pan), dtype=np.float32)
+        parts[name] = audio
+        levels[name] = mix_data.level_lufs
+    say(0.88, "mixing")
+    parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
+    parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate))
+    if not parts:
+        length = clip_frames
+        return Stems(sample_rate, {}, np.zeros((length, 2), np.float32), clip_frames)
+    say(0.92, "mastering")
+    parts, mix, report = master(parts, mix, sample_rate, options.loudness_lufs, TRUE_PEAK_CEILING_DBTP)
+    say(1.0, "done")
+    return Stems(sample_rate=sample_rate, parts=parts, mix=mix, clip_frames=clip_frames,
+                 loudness_lufs=report.loudness_lufs, true_peak_dbtp=report.true_peak_dbtp)

@@ -1,15 +1,15 @@
 """A SoundFont instrument: renders one track's notes through tinysoundfont."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import tinysoundfont
-from symusic import Track
 
-from engine.errors import Cancelled
+from plugin_host.instruments import NoteEvent
+
+SOUNDFONT_SUFFIXES = (".sf2", ".sf3")
 
 
 def default_soundfont() -> Path:
@@ -24,31 +24,31 @@ class SoundFontInstrument:
         self.path = Path(path) if path else default_soundfont()
         if not self.path.is_file():
             raise FileNotFoundError(f"SoundFont not found: {self.path} (give an existing .sf2 or .sf3 file)")
+        if self.path.suffix.lower() not in SOUNDFONT_SUFFIXES:
+            raise ValueError(f"SoundFont {self.path} is not a .sf2 or .sf3 file")
         self.sample_rate = sample_rate
+        self.name = self.path.name
 
-    def render(self, track: Track, note_seconds: list[tuple[float, float, int, int]], frames: int,
-               should_stop: Callable[[], bool] | None = None) -> np.ndarray:
-        """Render (start s, end s, pitch, velocity) notes into a (frames, 2) float32 buffer.
-
-        ``should_stop`` is polled every few hundred events; when true the render ends with Cancelled.
-        """
+    def render(self, notes: list[NoteEvent], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
+        """Render ``notes`` into a (frames, 2) float32 buffer."""
         synth = tinysoundfont.Synth(samplerate=self.sample_rate)
-        sfid = synth.sfload(str(self.path))
-        bank = 128 if track.is_drum else 0
         try:
-            synth.program_select(0, sfid, bank, 0 if track.is_drum else track.program, is_drums=track.is_drum)
+            sfid = synth.sfload(str(self.path))
+        except Exception as error:
+            raise ValueError(f"SoundFont {self.path} could not be read: {error}") from None
+        bank = 128 if is_drum else 0
+        try:
+            synth.program_select(0, sfid, bank, 0 if is_drum else program, is_drums=is_drum)
         except RuntimeError:  # the font lacks this preset: fall back to its first of the bank
-            synth.program_select(0, sfid, bank, 0, is_drums=track.is_drum)
+            synth.program_select(0, sfid, bank, 0, is_drums=is_drum)
         events: list[tuple[int, int, int, int]] = []  # (frame, order, pitch, velocity); off before on
-        for start, end, pitch, velocity in note_seconds:
-            events.append((round(start * self.sample_rate), 1, pitch, velocity))
-            events.append((round(end * self.sample_rate), 0, pitch, 0))
+        for note in notes:
+            events.append((round(note.start * self.sample_rate), 1, note.pitch, note.velocity))
+            events.append((round(note.end * self.sample_rate), 0, note.pitch, 0))
         events.sort()
         out = np.zeros((frames, 2), dtype=np.float32)
         at = 0
-        for index, (frame, is_on, pitch, velocity) in enumerate(events):
-            if should_stop and index % 256 == 0 and should_stop():
-                raise Cancelled(f"render of {track.name!r} stopped")
+        for frame, is_on, pitch, velocity in events:
             frame = min(frame, frames)
             if frame > at:
                 out[at:frame] = _generate(synth, frame - at)

@@ -8,11 +8,19 @@ import numpy as np
 
 @dataclass
 class Stems:
-    """Rendered audio: ``parts`` maps a part name to a (frames, channels) float32 array."""
+    """Rendered audio: ``parts`` maps a part name to a (frames, channels) float32 array.
+
+    ``clip_frames`` is the clip's own length (bars x beats x 60 / tempo at the sample rate);
+    ``frames`` is longer only with the ``ring`` tail policy. ``loudness_lufs`` and
+    ``true_peak_dbtp`` are the mix's, as measured after mastering (None if not measured).
+    """
 
     sample_rate: int
     parts: dict[str, np.ndarray]
     mix: np.ndarray
+    clip_frames: int | None = None
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
 
     @property
     def frames(self) -> int:

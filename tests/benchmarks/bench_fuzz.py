@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-TARGETS = ("test_fuzz_prompt_parser_never_crashes", "test_fuzz_midi_file_reader_never_crashes")
+TARGETS = ("test_fuzz_explicit_attribute_parsers_never_crash", "test_fuzz_prompt_parser_never_crashes",
+           "test_fuzz_midi_file_reader_never_crashes")
 MODULE = Path(__file__).resolve().parents[1] / "engine" / "test_fuzz_parsers.py"
 
 

@@ -1,9 +1,8 @@
 """Describe over gRPC (a real engine process): what was understood, each field with its source."""
 from __future__ import annotations
 
-from tests.conftest import run_cli
-
 from protos.cadenza.v1 import engine_pb2 as pb
+from tests.conftest import run_cli
 
 
 def test_describe_returns_fields_sources_and_notes(engine) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import mido
 import pytest
-from tests.conftest import run_cli
 
 from engine import evaluate
+from tests.conftest import run_cli
 
 PROMPTS = [
     {"prompt": "Dark techno at 130 BPM in A minor, 4 bars",

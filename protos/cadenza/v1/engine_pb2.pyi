@@ -154,24 +154,67 @@ class GenerateEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[GenerateResult, _Mapping]] = ...) -> None: ...
 
 class RenderRequest(_message.Message):
-    __slots__ = ("midi", "sample_rate")
+    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs")
+    class PluginsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class PresetsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class RolesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     MIDI_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    TAIL_FIELD_NUMBER: _ClassVar[int]
+    SOUNDFONT_FIELD_NUMBER: _ClassVar[int]
+    PLUGINS_FIELD_NUMBER: _ClassVar[int]
+    PRESETS_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    BARS_FIELD_NUMBER: _ClassVar[int]
+    LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
     midi: bytes
     sample_rate: int
-    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ...) -> None: ...
+    tail: str
+    soundfont: str
+    plugins: _containers.ScalarMap[str, str]
+    presets: _containers.ScalarMap[str, str]
+    style: str
+    roles: _containers.ScalarMap[str, str]
+    bars: int
+    loudness_lufs: float
+    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ...) -> None: ...
 
 class StemsHeader(_message.Message):
-    __slots__ = ("sample_rate", "channels", "frames", "parts")
+    __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp")
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     PARTS_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
+    TRUE_PEAK_DBTP_FIELD_NUMBER: _ClassVar[int]
     sample_rate: int
     channels: int
     frames: int
     parts: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ...) -> None: ...
+    clip_frames: int
+    loudness_lufs: float
+    true_peak_dbtp: float
+    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ..., clip_frames: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("part", "start_frame", "samples")

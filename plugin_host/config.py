@@ -1,0 +1,28 @@
+"""Every default and limit of the plugin host, in one place.
+
+Error messages quote these names' values, so what a user reads is what the code enforces.
+"""
+from __future__ import annotations
+
+DEFAULT_SAMPLE_RATE = 48000
+TARGET_LUFS = -14.0            # integrated loudness of the mix (ITU-R BS.1770-4, via pyloudnorm)
+LUFS_RANGE = (-40.0, -5.0)     # accepted loudness targets
+TRUE_PEAK_CEILING_DBTP = -1.0  # oversampled true peak of the mix and of every stem
+TRUE_PEAK_OVERSAMPLE = 4       # BS.1770-4 Annex 2: 4x at 48 kHz
+TRUE_PEAK_TAPS = 48            # ... with a 48-tap interpolation filter (12 per phase)
+TRUE_PEAK_BLOCK = 2048         # frames per block; quiet blocks skip the interpolation
+TRUE_PEAK_MARGIN_DB = 0.15     # the limiter aims this far under the ceiling (interpolation slack)
+LIMITER_LOOKAHEAD_SECONDS = 0.005
+LIMITER_RELEASE_SECONDS = 0.060
+MASTER_PASSES = 4              # loudness gain + limiting, repeated until both hold
+
+TAIL_POLICIES = ("cut", "ring", "loop")
+DEFAULT_TAIL = "cut"
+TAIL_MAX_SECONDS = 4.0         # how long notes and effects may ring past the clip's end
+TAIL_FLOOR_DB = -70.0          # ring: the tail ends where every stem is this far below the mix peak
+FADE_SECONDS = 0.010           # cut/ring: fade at the very end, so the file ends on silence
+
+RENDER_TIMEOUT_SECONDS = 120.0   # a worker that takes longer is stopped; the error names the plugin at work
+PLUGIN_LOAD_TIMEOUT_SECONDS = 30.0
+KEEP_WARM_WORKER = True         # keep one spare worker started (imports done) for the next render
+WORKER_START_SECONDS = 30.0      # a spawned worker's imports (numpy, pedalboard) before the render clock starts

@@ -1,0 +1,277 @@
+"""The mix: stems summed at their role's gain, loudness set to a target, true peak under a ceiling.
+
+Loudness is ITU-R BS.1770-4 integrated loudness (pyloudnorm). The true peak is estimated by
+4x oversampling (BS.1770-4 Annex 2). When reaching the loudness target would push the true
+peak over the ceiling, a look-ahead peak limiter computes one gain curve from the mix and
+applies it to every stem as well, so the stems still add up to the mix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyloudnorm
+from scipy.ndimage import convolve1d, minimum_filter1d, uniform_filter1d
+from scipy.signal import firwin
+
+from plugin_host.config import (
+    LIMITER_LOOKAHEAD_SECONDS,
+    LIMITER_RELEASE_SECONDS,
+    MASTER_PASSES,
+    TRUE_PEAK_BLOCK,
+    TRUE_PEAK_CEILING_DBTP,
+    TRUE_PEAK_MARGIN_DB,
+    TRUE_PEAK_OVERSAMPLE,
+    TRUE_PEAK_TAPS,
+)
+
+SILENCE_LUFS = -70.0  # BS.1770's absolute gate: below it there is nothing to normalise
+
+
+@dataclass(frozen=True)
+class MasterReport:
+    """What mastering did and measured, for logs and the CLI."""
+
+    loudness_lufs: float
+    true_peak_dbtp: float
+    gain_db: float
+    limited_db: float  # deepest gain reduction of the limiter (0 = untouched)
+
+
+def db_to_gain(db: float) -> float:
+    return float(10.0 ** (db / 20.0))
+
+
+def _true_peak_phases() -> np.ndarray:
+    """BS.1770-4 Annex 2's structure: a 48-tap interpolation filter as 4 phases of 12 taps, (4, 12)."""
+    taps = firwin(TRUE_PEAK_TAPS, 1.0 / TRUE_PEAK_OVERSAMPLE, window=("kaiser", 5.0)) * TRUE_PEAK_OVERSAMPLE
+    return np.stack([taps[phase::TRUE_PEAK_OVERSAMPLE] for phase in range(TRUE_PEAK_OVERSAMPLE)]).astype(np.float32)
+
+
+_PHASES = _true_peak_phases()
+_TAPS_PER_PHASE = _PHASES.shape[1]
+# No interpolated value can exceed the largest input magnitude in its window times this.
+_OVERSHOOT_BOUND = float(np.abs(_PHASES).sum(axis=1).max())
+
+
+def true_peak_envelope(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Per original sample, the largest magnitude of the 4x-oversampled signal near it (all channels).
+
+    Polyphase interpolation: each of the 4 phases is a 12-tap FIR of the input. Blocks too quiet
+    for any interpolated value to reach ``floor`` keep their samples' own magnitude, which spares
+    the filter on most of a mix when only the loud parts matter (the limiter, the peak).
+    """
+    frames = audio.shape[0]
+    if frames == 0:
+        return np.zeros(0, dtype=np.float32)
+    x = np.asarray(audio, dtype=np.float32)
+    envelope = np.abs(x[:, 0])
+    for channel in range(1, x.shape[1]):  # channel by channel: numpy's max over a short axis is slow
+        np.maximum(envelope, np.abs(x[:, channel]), out=envelope)
+    block = TRUE_PEAK_BLOCK
+    blocks = -(-frames // block)
+    block_peak = np.zeros(blocks * block, dtype=np.float32)
+    block_peak[:frames] = envelope
+    block_peak = block_peak.reshape(blocks, block).max(axis=1)
+    # a block needs interpolating if it, or a neighbour within the filter's reach, is loud enough
+    reach = np.maximum(block_peak, np.maximum(np.roll(block_peak, 1), np.roll(block_peak, -1)))
+    loud = np.flatnonzero(reach * _OVERSHOOT_BOUND > floor)
+    if loud.size == 0:
+        return envelope
+    # runs of consecutive loud blocks, each interpolated in one go
+    breaks = np.flatnonzero(np.diff(loud) > 1)
+    for first, last in zip(np.r_[loud[0], loud[breaks + 1]], np.r_[loud[breaks], loud[-1]], strict=True):
+        start, stop = int(first) * block, min(frames, (int(last) + 1) * block)
+        envelope[start:stop] = np.maximum(envelope[start:stop], _interpolated_peak(x, start, stop))
+    return envelope
+
+
+def _interpolated_peak(x: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """max over channels and the 4 phases of the interpolated signal, for frames start..stop."""
+    # phase sample n = sum_k h[k] x[n + DELAY - k]; convolve1d centres a 12-tap filter exactly there
+    # (DELAY = 6 = 12 // 2), and the margin keeps the filter's reach inside real samples.
+    margin = _TAPS_PER_PHASE
+    lo, hi = max(0, start - margin), min(x.shape[0], stop + margin)
+    peak = np.zeros(stop - start, dtype=np.float32)
+    for channel in range(x.shape[1]):
+        signal = np.ascontiguousarray(x[lo:hi, channel])
+        for phase in _PHASES:
+            y = convolve1d(signal, phase, mode="constant")[start - lo:stop - lo]
+            np.maximum(peak, np.abs(y), out=peak)
+    return peak
+
+
+def true_peak_dbtp(audio: np.ndarray) -> float:
+    """Oversampled true-peak level in dBTP (-inf for silence)."""
+    sample_peak = float(np.abs(audio).max()) if audio.size else 0.0
+    envelope = true_peak_envelope(audio, floor=sample_peak)
+    peak = float(envelope.max()) if envelope.size else 0.0
+    return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
+
+
+def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """BS.1770-4 integrated loudness in LUFS (-inf for silence or clips shorter than one 400 ms block)."""
+    if audio.shape[0] < int(0.4 * sample_rate) + 1:
+        return float("-inf")
+    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(audio.astype(np.float64)))
+
+
+def limiter_gain(envelope: np.ndarray, sample_rate: int, ceiling: float) -> np.ndarray:
+    """A smooth per-sample gain (<= 1) that keeps a true-peak ``envelope`` under ``ceiling``.
+
+    Look-ahead: the gain starts falling ``LIMITER_LOOKAHEAD_SECONDS`` before a peak and recovers
+    over ``LIMITER_RELEASE_SECONDS``; a centred minimum filter followed by a shorter moving average
+    never lets the gain at any sample exceed what that sample needs.
+    """
+    need = np.minimum(1.0, ceiling / np.maximum(envelope.astype(np.float64), 1e-12))
+    if need.min() >= 1.0:
+        return np.ones(envelope.shape[0])
+    hold = max(1, round(LIMITER_RELEASE_SECONDS * sample_rate))
+    smooth = max(1, round(LIMITER_LOOKAHEAD_SECONDS * sample_rate))
+    held = minimum_filter1d(need, size=2 * hold + 1, mode="nearest")
+    return np.minimum(uniform_filter1d(held, size=min(smooth, hold) + 1, mode="nearest"), need)
+
+
+def stage_gains(parts: dict[str, np.ndarray], levels_lufs: dict[str, float], sample_rate: int) -> dict[str, float]:
+    """Per stem, the gain (dB) that brings its integrated loudness to its role's level; 0 for silent stems.
+
+    Gain staging by loudness, not by fixed faders: General MIDI samples differ by 10 dB and more
+    in level from one program to the next, so a fixed fader cannot keep a bass next to its kick.
+    """
+    gains = {}
+    for name, audio in parts.items():
+        enough = audio.shape[0] > round(0.4 * sample_rate)
+        loudness = _LoudnessModel(audio, sample_rate).loudness(1.0) if enough else float("-inf")
+        level = levels_lufs.get(name)
+        gains[name] = level - loudness if level is not None and np.isfinite(loudness) and loudness > SILENCE_LUFS \
+            else 0.0
+    return gains
+
+
+def sum_stems(parts: dict[str, np.ndarray], gains_db: dict[str, float]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Apply each stem's gain and add them up; returns (stems at gain, mix)."""
+    scaled = {name: audio * np.float32(db_to_gain(gains_db.get(name, 0.0))) for name, audio in parts.items()}
+    mix = np.sum(list(scaled.values()), axis=0, dtype=np.float64) if scaled else np.zeros((0, 2))
+    return scaled, mix
+
+
+class _LoudnessModel:
+    """BS.1770-4 integrated loudness of ``mix`` under a slowly varying gain curve, without re-filtering.
+
+    The K-weighting filters run once; the loudness of ``gain(t) * mix`` is then taken as the gated
+    loudness of ``gain(t)^2 * power(t)``, where power is the K-weighted power of the mix. That is
+    exact for a constant gain and very close for a limiter's gain curve (it moves over
+    milliseconds; K-weighting's high-pass is at 38 Hz). ``master`` checks the result with pyloudnorm.
+    """
+
+    def __init__(self, mix: np.ndarray, sample_rate: int) -> None:
+        weighted = mix.astype(np.float64)
+        stages = (pyloudnorm.IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+                  pyloudnorm.IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"))
+        for stage in stages:
+            for channel in range(weighted.shape[1]):
+                weighted[:, channel] = stage.apply_filter(weighted[:, channel])
+        self.power = np.square(weighted).sum(axis=1)
+        block = round(0.4 * sample_rate)
+        step = round(0.1 * sample_rate)
+        count = (len(self.power) - block) // step + 1
+        self.starts = np.arange(max(0, count)) * step
+        self.block = block
+
+    def loudness(self, gain: np.ndarray | float) -> float:
+        weighted = self.power * np.square(gain)
+        if self.starts.size == 0:
+            return float("-inf")
+        total = np.concatenate([[0.0], np.cumsum(weighted)])
+        z = (total[self.starts + self.block] - total[self.starts]) / self.block
+        with np.errstate(divide="ignore"):
+            levels = -0.691 + 10 * np.log10(z)
+        gated = z[levels >= -70.0]
+        if gated.size == 0:
+            return float("-inf")
+        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+        kept = z[(levels >= -70.0) & (levels > relative)]
+        return float(-0.691 + 10 * np.log10(kept.mean())) if kept.size else float("-inf")
+
+
+def _gain_curve(model: _LoudnessModel, envelope: np.ndarray, sample_rate: int, target_lufs: float,
+                ceiling: float) -> tuple[float, np.ndarray]:
+    """The make-up gain (dB) and limiter curve whose product brings the model's loudness to the target."""
+    def evaluate(gain_db: float) -> tuple[float, np.ndarray]:
+        gain = db_to_gain(gain_db)
+        limit = limiter_gain(envelope * gain, sample_rate, ceiling)
+        return model.loudness(gain * limit), limit
+
+    unity = model.loudness(1.0)
+    low_db = target_lufs - unity  # the gain that would do it without any limiting
+    low_level, limit = evaluate(low_db)
+    if abs(low_level - target_lufs) < 0.02:
+        return low_db, limit
+    # limiting only ever lowers the loudness: search upwards by secant steps
+    high_db = low_db + (target_lufs - low_level) * 2.0
+    high_level, limit = evaluate(high_db)
+    for _ in range(MASTER_PASSES * 3):
+        if abs(high_level - target_lufs) < 0.02 or high_level == low_level:
+            break
+        next_db = high_db + (target_lufs - high_level) * (high_db - low_db) / (high_level - low_level)
+        low_db, low_level = high_db, high_level
+        high_db = next_db
+        high_level, limit = evaluate(high_db)
+    return high_db, limit
+
+
+def _joint_envelope(mix: np.ndarray, parts: dict[str, np.ndarray], floor: float) -> np.ndarray:
+    """Per sample, the highest true-peak envelope of the mix and of every stem."""
+    envelope = true_peak_envelope(mix, floor=floor)
+    for audio in parts.values():
+        np.maximum(envelope, true_peak_envelope(audio, floor=floor), out=envelope)
+    return envelope
+
+
+def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, target_lufs: float,
+           ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP) -> tuple[dict[str, np.ndarray], np.ndarray, MasterReport]:
+    """Bring ``mix`` to ``target_lufs`` with its true peak, and every stem's, under ``ceiling_dbtp``.
+
+    The stems get exactly the mix's gain curve, so they still add up to it.
+
+    One make-up gain and one look-ahead limiter curve, found together: the true-peak envelope
+    scales with the gain, so it is measured once, and the loudness under a gain curve comes from
+    the K-weighted power measured once (_LoudnessModel). The result is then measured for real
+    (pyloudnorm, oversampled peak); if the loudness is off by more than 0.1 LU the target is
+    corrected and the search repeated.
+    """
+    ceiling = db_to_gain(ceiling_dbtp - TRUE_PEAK_MARGIN_DB)
+    work = mix.astype(np.float64)
+    model = _LoudnessModel(work, sample_rate) if work.shape[0] > round(0.4 * sample_rate) else None
+    loudness = model.loudness(1.0) if model else float("-inf")
+    if not np.isfinite(loudness) or loudness < SILENCE_LUFS:
+        report = MasterReport(loudness, true_peak_dbtp(work), 0.0, 0.0)
+        return {n: a.astype(np.float32) for n, a in parts.items()}, work.astype(np.float32), report
+    # The make-up gain is at least what reaches the target unlimited; only where the envelope can
+    # come within 6 dB of the ceiling under that gain does the interpolation need computing.
+    # Stems are limited too: one shared envelope (the mix's and every stem's, whichever is higher)
+    # keeps each stem under the ceiling, since a stem can peak higher than the mix where parts cancel.
+    floor = ceiling / db_to_gain(target_lufs - loudness) / 2.0
+    envelope = _joint_envelope(work, parts, floor)
+    aim = target_lufs
+    for _ in range(MASTER_PASSES):
+        gain_db, limit = _gain_curve(model, envelope, sample_rate, aim, ceiling)
+        curve = db_to_gain(gain_db) * limit
+        out = work * curve[:, None]
+        loudness = integrated_loudness(out, sample_rate)
+        if abs(loudness - target_lufs) <= 0.1:
+            break
+        aim += target_lufs - loudness
+    out_parts = {name: (audio * curve[:, None]).astype(np.float32) for name, audio in parts.items()}
+    # exact wherever it can reach the ceiling, so anything over it is found
+    peak_envelope = _joint_envelope(out, out_parts, ceiling)
+    if float(peak_envelope.max()) > db_to_gain(ceiling_dbtp):  # interpolation slack beyond the margin
+        extra = limiter_gain(peak_envelope, sample_rate, ceiling)
+        out = out * extra[:, None]
+        out_parts = {name: (audio * extra[:, None]).astype(np.float32) for name, audio in out_parts.items()}
+        limit = limit * extra
+        loudness = integrated_loudness(out, sample_rate)
+    peak_dbtp = true_peak_dbtp(out)
+    report = MasterReport(loudness_lufs=loudness, true_peak_dbtp=peak_dbtp, gain_db=gain_db,
+                          limited_db=20.0 * np.log10(max(float(limit.min()), 1e-12)))
+    return out_parts, out.astype(np.float32), report

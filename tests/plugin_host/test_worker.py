@@ -1,0 +1,114 @@
+"""The render runs in a worker process: the same audio, and a crashing or hanging plugin only costs an error.
+
+The misbehaving plugins are real VST3 bundles compiled here: a shared library whose load-time
+constructor hangs forever or aborts the process, the two ways a broken third-party plugin most
+often takes a host down. pedalboard's ``load_plugin`` really loads them (dlopen).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plugin_host.instruments import PluginError, load_plugin
+from plugin_host.render import render
+from plugin_host.worker import RenderFailed, RenderTimeout
+from tests.plugin_host.clip_scores import ROLES
+
+RATE = 48000
+VST3_DIRS = [Path("/usr/lib/vst3"), Path("/usr/local/lib/vst3"), Path.home() / ".vst3"]
+
+MISBEHAVING_C = r"""
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((constructor)) static void on_load(void) {
+#ifdef CRASH
+    abort();
+#else
+    for (;;) pause();
+#endif
+}
+"""
+
+
+def _bundle(tmp_path: Path, name: str, crash: bool) -> Path:
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) to build the misbehaving test plugin")
+    source = tmp_path / "misbehave.c"
+    source.write_text(MISBEHAVING_C)
+    bundle = tmp_path / f"{name}.vst3"
+    binary = bundle / "Contents" / "x86_64-linux" / f"{name}.so"
+    binary.parent.mkdir(parents=True)
+    subprocess.run(["cc", "-shared", "-fPIC", *(["-DCRASH"] if crash else []), "-o", str(binary), str(source)],
+                   check=True)
+    return bundle
+
+
+def test_the_worker_renders_the_same_audio_as_in_process(score):
+    progress: list[float] = []
+    isolated = render(score, RATE, roles=ROLES, style="pop", progress=progress.append)
+    local = render(score, RATE, roles=ROLES, style="pop", isolate=False)
+    np.testing.assert_array_equal(isolated.mix, local.mix)
+    assert list(isolated.parts) == list(local.parts)
+    assert progress and progress[-1] == 1.0 and progress == sorted(progress)
+
+
+def test_a_hanging_plugin_is_stopped_after_the_timeout_and_named(score, tmp_path):
+    bundle = _bundle(tmp_path, "Hang", crash=False)
+    started = time.monotonic()
+    with pytest.raises(RenderTimeout) as caught:
+        render(score, RATE, roles=ROLES, plugins={"bass": str(bundle)}, timeout=3.0)
+    assert time.monotonic() - started < 30
+    assert str(bundle) in str(caught.value) and "render stopped after 3 s" in str(caught.value)
+    assert caught.value.plugin == str(bundle)
+
+
+def test_a_crashing_plugin_kills_only_the_worker(score, tmp_path):
+    bundle = _bundle(tmp_path, "Crash", crash=True)
+    with pytest.raises(RenderFailed) as caught:
+        render(score, RATE, roles=ROLES, plugins={"chords": str(bundle)})
+    assert "worker died (signal 6)" in str(caught.value) and str(bundle) in str(caught.value)
+    # this process is fine and renders on
+    assert render(score, RATE, roles=ROLES, bars=1, isolate=False).frames > 0
+
+
+def test_a_file_that_is_not_a_plugin_is_refused_with_its_name(score, tmp_path):
+    fake = tmp_path / "synth.so"
+    fake.write_bytes(b"\x7fELF not really")
+    with pytest.raises(PluginError, match=r"synth\.so: is not a VST3 or AU plugin"):
+        render(score, RATE, plugins={"bass": str(fake)})
+    empty = tmp_path / "Empty.vst3"
+    empty.mkdir()
+    with pytest.raises(PluginError, match=r"Empty\.vst3: could not be loaded"):
+        load_plugin(empty)
+
+
+def _installed_vst3() -> list[Path]:
+    found = [Path(p) for p in os.environ.get("CADENZA_TEST_VST3", "").split(os.pathsep) if p]
+    for folder in VST3_DIRS:
+        if folder.is_dir():
+            found += sorted(folder.glob("*.vst3"))
+    return found
+
+
+@pytest.mark.skipif(not _installed_vst3(), reason=(
+    "no VST3 plugin on this machine: Debian bookworm packages only LV2/LADSPA/VST2 builds "
+    "(lsp-plugins-vst, dragonfly-reverb-vst, zynaddsubfx-vst are VST2 .so files) and pedalboard on Linux "
+    "loads VST3 only; set CADENZA_TEST_VST3=/path/to/Plugin.vst3 to run this"))
+def test_an_installed_vst3_renders_through_pedalboard(score, tmp_path):
+    from plugin_host.instruments import apply_preset, load_preset, plugin_preset, save_preset
+
+    path = _installed_vst3()[0]
+    plugin = load_plugin(path)
+    preset = tmp_path / "preset.json"
+    save_preset(plugin, preset)
+    apply_preset(plugin, load_preset(preset))
+    assert plugin_preset(plugin) == load_preset(preset)
+    role = "bass"
+    stems = render(score, RATE, roles=ROLES, plugins={role: str(path)}, presets={role: str(preset)})
+    assert np.isfinite(stems.mix).all() and np.abs(stems.parts[role]).max() > 0
