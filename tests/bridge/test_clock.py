@@ -211,3 +211,21 @@ def test_realtime_bytes_inside_a_sysex_still_count():
 
 def test_bpm_from_tick_seconds():
     assert bpm_from_tick_seconds(60.0 / (24 * 137.5)) == pytest.approx(137.5)
+
+
+def test_a_tick_lost_in_transit_is_counted():
+    follower = ClockFollower()
+    follower.feed(0.0, START)
+    times = ticks(137.5, 60, t0=0.0)
+    play(follower, times[:30] + times[31:])  # tick 30 never arrives (an xrun)
+    assert follower.missed == 1
+    assert follower.position == 59
+    assert follower.tempo_bpm == pytest.approx(137.5, abs=1e-6)
+
+
+def test_no_ticks_inferred_lost_under_callback_jitter_at_high_tempo():
+    follower = ClockFollower()
+    follower.feed(0.0, START)
+    play(follower, ticks(400.0, 24 * 32), jittered=True, seed=2)
+    assert follower.missed == 0
+    assert follower.position == 24 * 32 - 1
