@@ -18,6 +18,7 @@ there on; notes of the old clip already sounding end as written.
 from __future__ import annotations
 
 import bisect
+import queue
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ from bridge.clock import (
     Transport,
     bar_position,
     clocks_per_bar,
+    clocks_per_beat,
 )
 from engine.theory import Meter
 
@@ -171,11 +173,14 @@ class LiveSession:
 
     Other threads talk to it only through `request()` (a deque: appends are atomic in
     CPython, so neither side takes a lock) and read `state` (an immutable snapshot, replaced
-    whole) and `placed` (where the last queued clip landed).
+    whole), `placed` (where the last queued clip landed) and the ``observer`` queue
+    (`queue.SimpleQueue.put` never blocks).
     """
 
-    def __init__(self, meter: Meter | None = None, follower: ClockFollower | None = None) -> None:
+    def __init__(self, meter: Meter | None = None, follower: ClockFollower | None = None,
+                 observer: queue.SimpleQueue | None = None) -> None:
         self.follower = follower or ClockFollower(meter)
+        self.observer = observer  # gets (ClockEvent, ClockState) for every beat and transport change
         self.meter = self.follower.meter
         self.player = Player()
         self.captures: list[tuple[Capture, int, int]] = []
@@ -255,6 +260,9 @@ class LiveSession:
 
     def _on_clock(self, event, out: list[tuple[float, bytes]]) -> None:
         self.clock_events.append(event)
+        if self.observer is not None and (event.kind is not Kind.TICK
+                                          or event.position % clocks_per_beat(self.meter) == 0):
+            self.observer.put((event, self.follower.state()))
         if event.kind is Kind.TICK:
             previous, self._previous_tick = self._previous_tick, event
             seconds = self.follower.tick_seconds
