@@ -192,6 +192,7 @@ class Probe:
     def __call__(self, events, start, end):
         out = self.session.process(events, start, end)
         state = self.session.state
-        if state.position not in self.seen and state.transport.value == "running":
+        if (state.position not in self.seen and state.transport.value == "running"
+                and self.session.follower.last_position is not None):
             self.seen[state.position] = state
         return out
