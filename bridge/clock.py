@@ -296,7 +296,13 @@ class ClockFollower:
         events.append(ClockEvent(kind, time, self.next_position))
 
     def _song_position(self, time: float, beats: int, events: list[ClockEvent]) -> None:
-        self.next_position = beats * CLOCKS_PER_SPP_BEAT
+        position = beats * CLOCKS_PER_SPP_BEAT
+        if (self.transport is Transport.RUNNING and self.last_position is not None
+                and 0 <= self.next_position - position <= CLOCKS_PER_SPP_BEAT):
+            # While running, a pointer to the sixteenth we are in confirms the position (masters
+            # may send it just after the first tick); only a real jump relocates.
+            return
+        self.next_position = position
         if self.transport is Transport.LOST:
             self.transport = Transport.STOPPED  # recovered: position known, waits for Continue
         if self.transport is Transport.RUNNING:
@@ -334,8 +340,9 @@ class ClockFollower:
         """Ticks lost in transit (an xrun, a dropped packet) before this one, or 0.
 
         A gap of very nearly 2, 3, ... tick intervals, when the ticks so far sit on their line
-        far more tightly than a tenth of an interval, is ticks that never arrived: no master
-        pauses its clock for a tick without Stop. (A tempo halved from one tick to the next
+        within 2% of an interval (frame-exact stamps do; callback-time stamps, whose late
+        ticks look like gaps, do not), is ticks that never arrived: no master pauses its clock
+        for a tick without Stop. (A tempo halved from one tick to the next
         would look the same; the change point test then follows the new tempo, and the
         position is one tick late. Real tempo maps do not jump like that; lost ticks happen.)
         """
@@ -346,7 +353,7 @@ class ClockFollower:
         whole = round(ratio)
         if whole < 2 or abs(ratio - whole) > 0.25 or whole * seconds > self.loss_timeout:
             return 0
-        if len(self.estimator.points) < 12 or self.estimator.noise() > 0.1 * seconds:
+        if len(self.estimator.points) < 4 or self.estimator.noise() > 0.02 * seconds:
             return 0
         return whole - 1
 

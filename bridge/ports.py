@@ -205,6 +205,8 @@ class RtMidiPorts:
                 self.midi_out.open_virtual_port(OUT_NAME)
         except rtmidi.RtMidiError as error:
             raise PortError(f"cannot open {api} MIDI ports: {error}") from None
+        self.in_name = f"{IN_NAME} (from {connect_in})" if connect_in else IN_NAME
+        self.out_name = f"{OUT_NAME} (to {connect_out})" if connect_out else OUT_NAME
         self.midi_in.set_callback(self._received)
         self.errors: list[BaseException] = []
         self._running = True

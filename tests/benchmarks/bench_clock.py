@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,7 +65,7 @@ def open_rig(server: str) -> ClockRig:
 def close_rig(rig: ClockRig) -> None:
     rig.master.close()
     rig.recorder.close()
-    rig.clock.terminate()
+    rig.clock.send_signal(signal.SIGINT)  # jack_midi_clock's clean exit
     rig.clock.wait(timeout=5)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 
@@ -33,7 +34,8 @@ def clock_rig(jack_server: str) -> Iterator[ClockRig]:
             item.close()
         master.close()
         recorder.close()
-        clock.terminate()
+        clock.send_signal(signal.SIGINT)  # its clean exit: SIGTERM would leave the client
+        # in the graph, and a synchronous server then stalls waiting for it
         try:
             clock.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -112,3 +112,25 @@ def test_bridge_generates_a_clip_that_lands_on_the_next_bar(clock_rig):
         elif data[0] & 0xF0 == 0x80:
             sounding.discard((data[0] & 0x0F, data[1]))
     assert not sounding  # rejected and quit: nothing left sounding
+
+
+def test_clock_over_rtmidi_on_jack_counts_the_same_bars(clock_rig):
+    # python-rtmidi's own libjack cannot share a process with JACK-Client's, so this runs the
+    # CLI in its own process. Its stamps are callback times: positions are exact, tempo is not
+    # (bench_clock.py prints how far off); the tempo tolerance is for --midi-api jack.
+    cli = spawn("clock", "--json", "--beats", "9", "--midi-api", "jack-rtmidi", "--in", clock_rig.clock_port)
+    try:
+        clock_rig.wait(lambda: connected(clock_rig, "Cadenza:Cadenza In") or cli.poll() is not None, 20,
+                       "the CLI's port")
+        assert cli.poll() is None, cli.stderr.read()
+        clock_rig.master.set_tempo(120.0)
+        clock_rig.master.start_from(0)
+        out, err = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    beats = [json.loads(line) for line in out.splitlines() if "\"tick\"" in line]
+    assert [(b["bar"], b["beat"]) for b in beats] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3),
+                                                     (2, 4), (3, 1)]
+    print(f"rtmidi on JACK: tempo at 3:1 {beats[-1]['tempo_bpm']} BPM (set 120)")
+    assert beats[-1]["tempo_bpm"] == pytest.approx(120.0, abs=5.0)  # sanity only; see bench_clock.py

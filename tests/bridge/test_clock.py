@@ -229,3 +229,16 @@ def test_no_ticks_inferred_lost_under_callback_jitter_at_high_tempo():
     play(follower, ticks(400.0, 24 * 32), jittered=True, seed=2)
     assert follower.missed == 0
     assert follower.position == 24 * 32 - 1
+
+
+def test_song_position_while_running_relocates_only_when_it_jumps():
+    follower = ClockFollower()
+    follower.feed(0.0, START)
+    follower.feed(0.01, CLOCK)
+    assert follower.feed(0.011, spp(0)) == []  # confirms where we are: nothing happens
+    play(follower, ticks(120.0, 10, t0=0.03))
+    assert follower.position == 10
+    events = follower.feed(0.3, spp(32))  # a jump to bar 3
+    assert [e.kind for e in events] == [Kind.POSITION]
+    follower.feed(0.31, CLOCK)
+    assert follower.state().bar_beat == BarBeat(3, 1, 0)

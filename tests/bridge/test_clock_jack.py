@@ -180,4 +180,11 @@ def test_clock_loss_detected_within_300_ms_and_playback_stops(clock_rig):
         elif data[0] & 0xF0 == 0x80:
             sounding.discard((data[0] & 0x0F, data[1]))
     assert not sounding  # no stuck notes
+
+    # The cable is back and the DAW relocates (Stop, SPP, Continue): the follower runs again.
+    ports.client.connect(clock_rig.clock_port, ports.in_name)
+    master.locate(master.frame_of_bar(5))
+    clock_rig.wait(lambda: session.state.transport is Transport.RUNNING and session.state.position >= 4 * 96 + 24,
+                   what="recovery on the relocate")
+    assert str(session.state.bar_beat).startswith("5:")
     assert not ports.errors
