@@ -129,7 +129,7 @@ def test_clock_over_rtmidi_on_jack_counts_the_same_bars(clock_rig):
     finally:
         if cli.poll() is None:
             cli.kill()
-    beats = [json.loads(line) for line in out.splitlines() if "\"tick\"" in line]
+    beats = [line for line in map(json.loads, out.splitlines()) if line["event"] == "tick"]
     assert [(b["bar"], b["beat"]) for b in beats] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3),
                                                      (2, 4), (3, 1)]
     print(f"rtmidi on JACK: tempo at 3:1 {beats[-1]['tempo_bpm']} BPM (set 120)")
