@@ -105,7 +105,8 @@ class Bridge:
             self.out.flush()
 
     def generate(self, prompt: str) -> None:
-        from bridge.clock import clocks_per_bar
+        from bridge.clock import Transport, clocks_per_bar
+        from bridge.live import next_bar_line
         from engine.midi import smf_to_score
         from protos.cadenza.v1 import engine_pb2 as pb
 
@@ -113,8 +114,8 @@ class Bridge:
         overrides = {"meter": str(state.meter)}
         if state.tempo_bpm is not None:
             overrides["tempo_bpm"] = round(state.tempo_bpm, 2)
-        per_bar = clocks_per_bar(state.meter)
-        overrides["start_bar"] = state.position // per_bar + 2  # the next bar, where the clip lands
+        line = next_bar_line(state.position, state.meter, running=state.transport is Transport.RUNNING)
+        overrides["start_bar"] = line // clocks_per_bar(state.meter) + 1  # where the clip will land
         self.busy = "generating"
         try:
             result = self.client.generate(prompt, pb.Overrides(**overrides))

@@ -80,6 +80,14 @@ def clip_length(score: Score) -> float:
     return score.end() * CLOCKS_PER_QUARTER / score.ticks_per_quarter
 
 
+def next_bar_line(position: int, meter: Meter, *, running: bool) -> int:
+    """The clock position of the next bar line: after the tick at ``position`` while running
+    (that tick has sounded), at or after ``position`` when stopped (nothing has sounded yet)."""
+    per_bar = clocks_per_bar(meter)
+    after = position + 1 if running else position
+    return -(-after // per_bar) * per_bar
+
+
 class Player:
     """The queued clip events and the notes sounding; decides what is due in a window."""
 
@@ -187,7 +195,7 @@ class LiveSession:
         self.requests: deque[object] = deque()
         self.state: ClockState = self.follower.state()
         self.placed: Placed | None = None
-        self.clock_events: deque = deque(maxlen=4096)  # for observers (`cadenza clock`)
+        self.clock_events: deque = deque(maxlen=4096)  # the recent clock events, for inspection
         self._previous_tick = None
         self._window_start = 0.0
 
@@ -250,13 +258,9 @@ class LiveSession:
     def _bar_start(self, bar: int | None) -> int:
         if bar is not None:
             return bar_position(bar, self.meter)
-        per_bar = clocks_per_bar(self.meter)
         follower = self.follower
-        if follower.transport is Transport.RUNNING and follower.last_position is not None:
-            after = follower.last_position + 1
-        else:
-            after = follower.next_position
-        return -(-after // per_bar) * per_bar
+        running = follower.transport is Transport.RUNNING and follower.last_position is not None
+        return next_bar_line(follower.position, self.meter, running=running)
 
     def _on_clock(self, event, out: list[tuple[float, bytes]]) -> None:
         self.clock_events.append(event)

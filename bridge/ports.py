@@ -10,9 +10,11 @@ to send in that window (`bridge.live.LiveSession.process` is one).
   JACK frame times divided by the sample rate, exact to the frame: an event is stamped at its
   frame in the period, and an outgoing event is written at its frame. The window is one period.
 - `RtMidiPorts` (``--midi-api alsa | coremidi | jack-rtmidi``): python-rtmidi. Received events
-  are stamped with ``time.perf_counter()`` when rtmidi's callback runs (on JACK that is up to a
-  period late, see PLATFORM.md) and go through a thread-safe queue to a worker thread, which
-  calls the process function every millisecond and sends each outgoing event at its time.
+  are stamped from rtmidi's delta times (on JACK those are the time of the period's callback,
+  up to a period late, see PLATFORM.md) and go through a thread-safe queue to a worker thread,
+  which calls the process function every millisecond and sends each outgoing event at its time
+  (rtmidi on JACK then sends it with the next period). python-rtmidi's wheel bundles its own
+  libjack, which cannot share a process with JACK-Client's: use one kind per process.
 
 Each port can also connect to existing ports by name instead of only offering virtual ones.
 """
@@ -22,6 +24,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 Event = tuple[float, bytes]
@@ -33,6 +36,7 @@ OUT_NAME = "Cadenza Out"
 MIDI_APIS = ("jack", "jack-rtmidi", "alsa", "coremidi")
 PANIC_TIMEOUT_S = 1.0
 RTMIDI_WINDOW_S = 0.001
+RTMIDI_OFFSET_WINDOW = 256  # messages over which the least-late callback anchors rtmidi's times
 
 
 class PortError(RuntimeError):
@@ -170,8 +174,8 @@ class RtMidiPorts:
     """Virtual (or connected) ports "Cadenza In" / "Cadenza Out" with python-rtmidi.
 
     Real-time contract of the input callback (runs in rtmidi's thread): it stamps the event
-    with ``time.perf_counter()`` and puts ``(time, bytes)`` on a `queue.SimpleQueue`, nothing
-    else: no locks held long, no I/O, no waiting. A worker thread drains the queue, calls
+    (rtmidi's delta times mapped onto ``time.perf_counter()``) and puts ``(time, bytes)`` on a
+    `queue.SimpleQueue`, nothing else: no locks held long, no I/O, no waiting. A worker thread drains the queue, calls
     ``process`` once per millisecond and sends the results at their times.
     """
 
@@ -189,6 +193,9 @@ class RtMidiPorts:
             raise PortError("Windows MIDI has no virtual ports; name existing ones to connect to")
         self.process_fn = process
         self.received: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._sum = 0.0
+        self._offsets: deque[float] = deque(maxlen=RTMIDI_OFFSET_WINDOW)
+        self._last_stamp = 0.0
         try:
             self.midi_in = rtmidi.MidiIn(api_id, name=client_name)
             self.midi_out = rtmidi.MidiOut(api_id, name=client_name)
@@ -214,7 +221,16 @@ class RtMidiPorts:
         self._worker.start()
 
     def _received(self, message: tuple[list[int], float], data: object = None) -> None:
-        self.received.put((time.perf_counter(), bytes(message[0])))
+        # rtmidi's delta times come from its own MIDI thread (JACK: the period's jack_get_time();
+        # ALSA: the sequencer queue), so a Python thread starved of CPU does not skew them. Their
+        # sum is mapped onto perf_counter() by the smallest offset seen lately (the callback
+        # that ran least late), and kept from going backwards.
+        data_bytes, delta = bytes(message[0]), message[1]
+        self._sum += delta
+        self._offsets.append(time.perf_counter() - self._sum)
+        stamp = max(self._sum + min(self._offsets), self._last_stamp)
+        self._last_stamp = stamp
+        self.received.put((stamp, data_bytes))
 
     def now(self) -> float:
         return time.perf_counter()

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bridge")]
 
 from jack_rig import RATE, ClockRig, Probe, Recorder, TimebaseMaster  # noqa: E402
-from test_live_jack import test_clip  # noqa: E402
+from test_live_jack import make_clip  # noqa: E402
 
 from bridge.live import LiveSession, QueueClip  # noqa: E402
 from bridge.ports import JackPorts, RtMidiPorts  # noqa: E402
@@ -105,7 +105,7 @@ def rtmidi_child() -> int:
 
     session = LiveSession(Meter(4, 4))
     probe = Probe(session)
-    session.request(QueueClip(test_clip(), bar=2))
+    session.request(QueueClip(make_clip(), bar=2))
     clock_port = sys.argv[sys.argv.index("--child") + 1]
     with RtMidiPorts(probe, "jack-rtmidi", connect_in=clock_port, connect_out="cadenza-recorder:out"):
         print("ready", flush=True)
@@ -129,7 +129,7 @@ def run_case(rig: ClockRig, kind: str, bpm: float) -> dict:
 
     for events in rig.recorder.events.values():
         events.clear()
-    score = test_clip()
+    score = make_clip()
     rig.master.set_tempo(bpm)
     if kind == "jack":
         session = LiveSession(Meter(4, 4))

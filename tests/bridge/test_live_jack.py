@@ -23,7 +23,7 @@ from engine.theory import Meter
 pytestmark = pytest.mark.jack
 
 
-def test_clip(tpq: int = 480) -> Score:
+def make_clip(tpq: int = 480) -> Score:
     """Two bars: sixteenths on the grid, triplet eighths, swung and 32nd-note onsets off the
     24 PPQN grid, a drum track, and chords (several notes at one position)."""
     score = Score(tpq)
@@ -50,7 +50,7 @@ def test_clip_plays_locked_to_the_clock(clock_rig, bpm):
     session = LiveSession(Meter(4, 4))
     ports = JackPorts(Probe(session), connect_in=[clock_rig.clock_port], connect_out=["cadenza-recorder:out"])
     clock_rig.extra.append(ports)
-    score = test_clip()
+    score = make_clip()
     session.request(QueueClip(score, bar=2))
     master = clock_rig.master
     master.set_tempo(bpm)
