@@ -105,7 +105,7 @@ def test_start_stop_relocate_continue_give_the_right_bar_beat(clock_rig):
 
 def test_garbage_between_clock_bytes_changes_nothing(clock_rig):
     rng = random.Random(11)
-    sysex = bytes([0xF0]) + bytes(rng.randrange(0x80) for _ in range(900)) + bytes([0xF7])
+    sysex = bytes([0xF0]) + bytes(rng.randrange(0x80) for _ in range(6000)) + bytes([0xF7])
     fixed = [bytes([0x90, 0x40]), bytes([0xF2, 0x10]), bytes([0x10, 0x20, 0x30]), sysex,
              bytes([0xF2, 0x10, 0x20, 0x30]), bytes([0xF2, 0x90, 0x00]), bytes([0xF0, 0x7E, 0x01])]
 
