@@ -10,7 +10,7 @@ import math
 import time
 
 import pytest
-from jack_rig import RATE, Injector, Probe
+from jack_rig import RATE, Injector, Probe, make_clip
 from symusic import Note, Score, Track
 
 from bridge.capture import Capture
@@ -21,28 +21,6 @@ from engine.midi import smf_to_score
 from engine.theory import Meter
 
 pytestmark = pytest.mark.jack
-
-
-def make_clip(tpq: int = 480) -> Score:
-    """Two bars: sixteenths on the grid, triplet eighths, swung and 32nd-note onsets off the
-    24 PPQN grid, a drum track, and chords (several notes at one position)."""
-    score = Score(tpq)
-    keys = Track("keys", 0, False)
-    for i in range(16):
-        keys.notes.append(Note(i * tpq // 4, tpq // 8, 60 + i % 7, 80))  # sixteenths
-    for i in range(6):
-        keys.notes.append(Note(4 * tpq + i * tpq // 3, tpq // 4, 72, 70))  # triplet eighths (8 clock ticks)
-    for i in range(4):
-        keys.notes.append(Note(6 * tpq + i * tpq // 2 + (tpq * 3) // 40, tpq // 8, 65, 70))  # swung: 1.8 ticks late
-    for i in range(8):
-        keys.notes.append(Note(int(6.5 * tpq) + i * tpq // 8, tpq // 16, 84, 60))  # 32nds: every 3 ticks
-    for pitch in (48, 52, 55):
-        keys.notes.append(Note(7 * tpq, tpq, pitch, 90))  # a chord on beat 8
-    drums = Track("drums", 0, True)
-    for i in range(8):
-        drums.notes.append(Note(i * tpq, tpq // 8, 36 if i % 2 == 0 else 38, 100))
-    score.tracks.extend([keys, drums])
-    return score
 
 
 @pytest.mark.parametrize("bpm", [120.0, 137.5])
