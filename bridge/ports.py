@@ -94,6 +94,8 @@ class JackPorts:
         self._closed = False
         self.errors: list[BaseException] = []
         self.xruns = 0
+        self.irregular_periods = 0
+        self._last_first: int | None = None
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
@@ -126,6 +128,9 @@ class JackPorts:
     def _process(self, frames: int) -> None:
         self.outport.clear_buffer()
         first = self.client.last_frame_time
+        if self._last_first is not None and first != self._last_first + frames:
+            self.irregular_periods += 1  # a period skipped or seen twice: events may be lost or misdated
+        self._last_first = first
         rate = self.samplerate
         try:
             events = [((first + offset) / rate, bytes(data)) for offset, data in self.inport.incoming_midi_events()]

@@ -143,7 +143,7 @@ def run_case(rig: ClockRig, kind: str, bpm: float) -> dict:
             time.sleep(0.05)
         finally:
             ports.close()
-        seen, missed, xruns = probe.seen, session.follower.missed, ports.xruns
+        seen, missed, xruns = probe.seen, session.follower.missed, f"{ports.xruns}/{ports.irregular_periods}"
     else:
         child = subprocess.Popen([sys.executable, __file__, "--child", rig.clock_port], stdout=subprocess.PIPE,
                                  text=True)
@@ -184,7 +184,7 @@ def main() -> int:
     print(f"jackd {'async' if args.async_mode else 'sync (-S)'}, dummy, {RATE} Hz, 256 frames; "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'ports':<12} {'BPM':>6} {'err@2beats':>11} {'err@1bar':>9} {'lock':>14} "
-          f"{'phase mean':>11} {'RMS':>8} {'worst':>8} {'notes':>6} {'lost':>5} {'xruns':>6}")
+          f"{'phase mean':>11} {'RMS':>8} {'worst':>8} {'notes':>6} {'lost':>5} {'xruns/irregular':>16}")
     try:
         rig = open_rig(server)
         try:
@@ -196,14 +196,15 @@ def main() -> int:
                     lock_ms = "n/a" if r["lock_ms"] is None else f"{r['lock_ms']:.0f} ms"
                     print(f"{kind:<12} {bpm:>6g} {err2:>11} {err_bar:>9} "
                           f"{r['lock_beats']:>5.2f} b {lock_ms:>6} {r['mean']:>+8.3f} ms {r['rms']:>5.3f} ms "
-                          f"{r['worst']:>5.3f} ms {r['notes']:>6} {r['missed']:>5} {str(r['xruns']):>6}", flush=True)
+                          f"{r['worst']:>5.3f} ms {r['notes']:>6} {r['missed']:>5} {str(r['xruns']):>16}", flush=True)
         finally:
             close_rig(rig)
     finally:
         jackd.terminate()
         jackd.wait(timeout=10)
     print("err: |estimate - set tempo| in BPM; lock: from Start until within 0.05 BPM for good; "
-          "phase: onset - due on the recorded clock ticks; lost: ticks the follower inferred lost")
+          "phase: onset - due on the recorded clock ticks; lost: ticks the follower inferred lost;\n"
+          "irregular: periods Cadenza's JACK client saw skipped or repeated (async JACK under load)")
     return 0
 
 
