@@ -37,7 +37,6 @@ from engine.theory import Meter
 
 CLOCKS_PER_QUARTER = 24
 CLOCKS_PER_SPP_BEAT = 6
-SPP_MAX = 16383
 
 TIMING_CLOCK = 0xF8
 START = 0xFA
@@ -128,13 +127,14 @@ def bpm_from_tick_seconds(seconds: float) -> float:
 class TempoEstimator:
     """Seconds per clock tick from tick times: least squares over a sliding window.
 
-    ``add(time, index)`` takes a tick time and its index in the current run (consecutive
-    integers); ``restart()`` begins a new run (after Start, Continue or a relocate) and keeps
-    the last estimate until the new run has two ticks. The change point test compares the
+    ``add(time, index)`` takes a tick time and its index in the current run (increasing
+    integers; a gap stands for ticks lost in transit); ``restart()`` begins a new run (after
+    Start, Continue or a relocate) and keeps the last estimate until the new run has two ticks.
+    The change point test compares the
     last ``change_ticks`` ticks with the line through the ticks before them: if all lie on one
     side, further off than ``change_sigmas`` times the line's noise (robust scale of its
     residuals, at least ``noise_floor_s``), the tempo changed and the window restarts with
-    those ticks.
+    the newest ticks that are off the old line (at least two).
     """
 
     window: int = 96
