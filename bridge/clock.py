@@ -130,11 +130,10 @@ class TempoEstimator:
     ``add(time, index)`` takes a tick time and its index in the current run (increasing
     integers; a gap stands for ticks lost in transit); ``restart()`` begins a new run (after
     Start, Continue or a relocate) and keeps the last estimate until the new run has two ticks.
-    The change point test compares the
-    last ``change_ticks`` ticks with the line through the ticks before them: if all lie on one
-    side, further off than ``change_sigmas`` times the line's noise (robust scale of its
-    residuals, at least ``noise_floor_s``), the tempo changed and the window restarts with
-    the newest ticks that are off the old line (at least two).
+    The change point test compares the last ``change_ticks`` ticks with the line through the
+    ticks before them: if all lie on one side, further off than ``change_sigmas`` times the
+    line's noise (robust scale of its residuals, at least ``noise_floor_s``), the tempo changed
+    and the window restarts with the newest ticks that are off the old line (at least two).
     """
 
     window: int = 96
