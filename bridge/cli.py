@@ -259,6 +259,39 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_midi_options(parser: argparse.ArgumentParser) -> None:
+    from bridge.ports import MIDI_APIS  # light: no MIDI library is loaded by this import
+
+    parser.add_argument("--midi-api", choices=MIDI_APIS, default="jack",
+                        help="jack: frame-exact JACK client (default); jack-rtmidi, alsa, coremidi: python-rtmidi")
+    parser.add_argument("--in", dest="connect_in", metavar="PORT",
+                        help="connect 'Cadenza In' to this existing port (name or part of it)")
+    parser.add_argument("--meter", default="4/4", help="the DAW's time signature: MIDI clock does not carry it")
+
+
+def _meter(text: str):
+    from engine.errors import SpecError
+    from engine.theory import parse_meter
+
+    try:
+        return parse_meter(text, "--meter")
+    except SpecError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    from bridge.console import run_clock
+
+    return run_clock(_meter(args.meter), args.midi_api, args.connect_in, args.json, args.beats, args.seconds)
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from bridge.console import run_bridge
+
+    return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cadenza", description="Music from a sentence, into your DAW session.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -327,6 +360,19 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--device", help="output device name or index (default: PortAudio's default)")
     play.add_argument("--quiet", action="store_true", help="print nothing when done")
     play.set_defaults(func=cmd_play)
+
+    clock = commands.add_parser("clock", help="follow MIDI beat clock: tempo, transport, bar:beat")
+    _add_midi_options(clock)
+    clock.add_argument("--json", action="store_true", help="one JSON line per beat and per transport change")
+    clock.add_argument("--beats", type=int, metavar="N", help="stop after N beats (default: until Ctrl-C)")
+    clock.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
+    clock.set_defaults(func=cmd_clock)
+
+    bridge = commands.add_parser("bridge", help="the live loop: generate clips that play from the next bar")
+    _add_midi_options(bridge)
+    bridge.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
+    bridge.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one)")
+    bridge.set_defaults(func=cmd_bridge)
     return parser
 
 
@@ -334,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bridge.client import EngineUnavailable, RequestRejected
     from bridge.clip_files import ClipExists
+    from bridge.ports import PortError
     from bridge.timeline.errors import TimelineError
 
     try:
@@ -344,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     except RequestRejected as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (EngineUnavailable, ClipExists, FileExistsError) as error:
+    except (EngineUnavailable, ClipExists, FileExistsError, PortError) as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -39,7 +39,9 @@ def jack_server() -> Iterator[str]:
         pytest.skip("jackd is not installed (apt-get install jackd2); .ci/run installs it")
     name = f"cadenza-test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
-    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
+    # -S (synchronous): the server waits for every client each period. Asynchronous, a loaded
+    # machine makes it skip late clients' periods, losing their MIDI events (clock ticks).
+    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-S", "-d", "dummy", "-r", "48000", "-p", "256"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     previous = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = name

@@ -1,0 +1,212 @@
+"""Benchmark: following jack_midi_clock on a JACK dummy server. Prints, per tempo and port kind:
+
+- tempo error two beats and one bar after Start (BPM),
+- lock time: from Start until the estimate is within 0.05 BPM for good (beats and ms),
+- phase error of a played clip's note onsets against the clock ticks they belong to (ms:
+  mean, RMS, worst), as an independent JACK client records them.
+
+Port kinds: ``jack`` (JACK-Client, frame-exact) and ``jack-rtmidi`` (python-rtmidi on JACK, stamps
+at callback time and sends from a thread). Run from the worktree root:
+
+    python tests/benchmarks/bench_clock.py [--async] [--bpm 90 120 137.5 174] [--kinds jack jack-rtmidi]
+
+``--async`` runs jackd in its default asynchronous mode, where an overloaded machine makes JACK
+skip late clients' periods (lost ticks); the default is ``-S`` (synchronous), as in the tests.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bridge")]
+
+from jack_rig import RATE, ClockRig, Probe, Recorder, TimebaseMaster, make_clip  # noqa: E402
+
+from bridge.live import LiveSession, QueueClip  # noqa: E402
+from bridge.ports import JackPorts, RtMidiPorts  # noqa: E402
+from engine.theory import Meter  # noqa: E402
+
+
+def start_jackd(sync: bool) -> tuple[subprocess.Popen, str]:
+    name = f"cadenza-bench-{uuid.uuid4().hex[:6]}"
+    args = ["jackd", "-n", name, "--no-realtime", *(["-S"] if sync else []), "-d", "dummy", "-r", str(RATE),
+            "-p", "256"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    deadline = time.monotonic() + 10
+    while subprocess.run(["jack_lsp", "-s", name], capture_output=True).returncode != 0:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit("jackd did not start")
+        time.sleep(0.1)
+    return process, name
+
+
+def open_rig(server: str) -> ClockRig:
+    master = TimebaseMaster()
+    recorder = Recorder(["clock", "out"])
+    clock = subprocess.Popen(["jack_midi_clock", "-d", "0", "cadenza-recorder:clock"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rig = ClockRig(server, master, clock, recorder)
+    rig.wait(lambda: bool(recorder.client.get_all_connections("cadenza-recorder:clock")), 10, "jack_midi_clock")
+    rig.clock_port = recorder.client.get_all_connections("cadenza-recorder:clock")[0].name
+    return rig
+
+
+def close_rig(rig: ClockRig) -> None:
+    rig.master.close()
+    rig.recorder.close()
+    rig.clock.send_signal(signal.SIGINT)  # jack_midi_clock's clean exit
+    rig.clock.wait(timeout=5)
+
+
+def phase_errors(rig: ClockRig, score, bpm: float, start_position: int) -> tuple[list[float], int]:
+    """Onset minus due time (ms) for each note whose two surrounding ticks were recorded."""
+    frames_per_tick = RATE * 60.0 / (24 * bpm)
+    clock = rig.recorder.events["clock"]
+    first = next(i for i, (_, data) in enumerate(clock) if data == b"\xfa")
+    ticks: dict[int, int] = {}
+    index, previous = -1, None
+    for frame, data in clock[first:]:
+        if data == b"\xf8":
+            index += 1 if previous is None else max(1, round((frame - previous) / frames_per_tick))
+            ticks[index], previous = frame, frame
+    onsets = sorted((frame, data[1]) for frame, data in rig.recorder.events["out"]
+                    if data[0] & 0xF0 == 0x90 and data[2] > 0)
+    errors = []
+    for track in score.tracks:
+        for note in track.notes:
+            position = start_position + note.time * 24 / score.ticks_per_quarter
+            whole = math.floor(position)
+            if whole not in ticks or whole + 1 not in ticks:
+                continue
+            due = ticks[whole] + (position - whole) * (ticks[whole + 1] - ticks[whole])
+            candidates = [f for f, p in onsets if p == note.pitch]
+            if candidates:
+                frame = min(candidates, key=lambda f: abs(f - due))
+                onsets.remove((frame, note.pitch))
+                errors.append((frame - due) / RATE * 1000)
+    return errors, len(onsets)
+
+
+def rtmidi_child() -> int:
+    """The rtmidi side in its own process: python-rtmidi bundles its own libjack, which cannot
+    share a process with JACK-Client's (the system libjack). Prints the probe's states as JSON."""
+    import json
+
+    session = LiveSession(Meter(4, 4))
+    probe = Probe(session)
+    session.request(QueueClip(make_clip(), bar=2))
+    clock_port = sys.argv[sys.argv.index("--child") + 1]
+    with RtMidiPorts(probe, "jack-rtmidi", connect_in=clock_port, connect_out="cadenza-recorder:out"):
+        print("ready", flush=True)
+        deadline = time.monotonic() + 60
+        while not (session.state.position >= 4 * 96 and session.state.transport.value == "stopped"):
+            if time.monotonic() > deadline:
+                return 1
+            time.sleep(0.01)
+    seen = {p: [s.tempo_bpm, s.last_tick_time] for p, s in probe.seen.items()}
+    print(json.dumps({"seen": seen, "missed": session.follower.missed}), flush=True)
+    return 0
+
+
+class _Seen:
+    def __init__(self, tempo_bpm, last_tick_time) -> None:
+        self.tempo_bpm, self.last_tick_time = tempo_bpm, last_tick_time
+
+
+def run_case(rig: ClockRig, kind: str, bpm: float) -> dict:
+    import json
+
+    for events in rig.recorder.events.values():
+        events.clear()
+    score = make_clip()
+    rig.master.set_tempo(bpm)
+    if kind == "jack":
+        session = LiveSession(Meter(4, 4))
+        probe = Probe(session)
+        session.request(QueueClip(score, bar=2))
+        ports = JackPorts(probe, connect_in=[rig.clock_port], connect_out=["cadenza-recorder:out"])
+        try:
+            rig.master.start_from(0)
+            rig.wait(lambda: session.state.position >= 4 * 96, timeout=30, what="bar 5")
+            rig.master.stop()
+            rig.wait(lambda: session.state.transport.value == "stopped", what="Stop")
+            time.sleep(0.05)
+        finally:
+            ports.close()
+        seen, missed, xruns = probe.seen, session.follower.missed, f"{ports.xruns}/{ports.irregular_periods}"
+    else:
+        child = subprocess.Popen([sys.executable, __file__, "--child", rig.clock_port], stdout=subprocess.PIPE,
+                                 text=True)
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.2)
+        rig.master.start_from(0)
+        rig.wait(lambda: len(rig.clock_ticks_after(0)) > 4 * 96 + 2, timeout=30, what="bar 5")
+        rig.master.stop()
+        report = json.loads(child.stdout.readline())
+        child.wait(timeout=10)
+        seen = {int(p): _Seen(*v) for p, v in report["seen"].items()}
+        missed, xruns = report["missed"], None
+    errors = {p: abs(seen[p].tempo_bpm - bpm) for p in sorted(seen) if seen[p].tempo_bpm is not None}
+    unlocked = [p for p, e in errors.items() if e > 0.05]
+    lock = (max(unlocked) + 1) if unlocked else min(errors)
+    lock_ms = None
+    if lock in seen and 0 in seen:
+        lock_ms = (seen[lock].last_tick_time - seen[0].last_tick_time) * 1000
+    phase, unmatched = phase_errors(rig, score, bpm, 96)
+    n = len(phase)
+    return {
+        "kind": kind, "bpm": bpm,
+        "err2": errors.get(48), "err_bar": errors.get(96), "lock_beats": lock / 24, "lock_ms": lock_ms,
+        "mean": sum(phase) / n if n else float("nan"),
+        "rms": math.sqrt(sum(e * e for e in phase) / n) if n else float("nan"),
+        "worst": max(map(abs, phase)) if n else float("nan"), "notes": n, "unmatched": unmatched,
+        "missed": missed, "xruns": xruns,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--async", dest="async_mode", action="store_true", help="jackd without -S")
+    parser.add_argument("--bpm", type=float, nargs="+", default=[90.0, 120.0, 137.5, 174.0])
+    parser.add_argument("--kinds", nargs="+", default=["jack", "jack-rtmidi"], choices=["jack", "jack-rtmidi"])
+    args = parser.parse_args()
+    jackd, server = start_jackd(sync=not args.async_mode)
+    print(f"jackd {'async' if args.async_mode else 'sync (-S)'}, dummy, {RATE} Hz, 256 frames; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"{'ports':<12} {'BPM':>6} {'err@2beats':>11} {'err@1bar':>9} {'lock':>14} "
+          f"{'phase mean':>11} {'RMS':>8} {'worst':>8} {'notes':>6} {'lost':>5} {'xruns/irregular':>16}")
+    try:
+        rig = open_rig(server)
+        try:
+            for kind in args.kinds:
+                for bpm in args.bpm:
+                    r = run_case(rig, kind, bpm)
+                    err2 = "n/a" if r["err2"] is None else f"{r['err2']:.4f}"
+                    err_bar = "n/a" if r["err_bar"] is None else f"{r['err_bar']:.4f}"
+                    lock_ms = "n/a" if r["lock_ms"] is None else f"{r['lock_ms']:.0f} ms"
+                    print(f"{kind:<12} {bpm:>6g} {err2:>11} {err_bar:>9} "
+                          f"{r['lock_beats']:>5.2f} b {lock_ms:>6} {r['mean']:>+8.3f} ms {r['rms']:>5.3f} ms "
+                          f"{r['worst']:>5.3f} ms {r['notes']:>6} {r['missed']:>5} {str(r['xruns']):>16}", flush=True)
+        finally:
+            close_rig(rig)
+    finally:
+        jackd.terminate()
+        jackd.wait(timeout=10)
+    print("err: |estimate - set tempo| in BPM; lock: from Start until within 0.05 BPM for good; "
+          "phase: onset - due on the recorded clock ticks; lost: ticks the follower inferred lost;\n"
+          "irregular: periods Cadenza's JACK client saw skipped or repeated (async JACK under load)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(rtmidi_child() if "--child" in sys.argv else main())

@@ -1,0 +1,221 @@
+"""Helpers for a clock rig on a real JACK server: Debian's jack_midi_clock driven by a JACK timebase master.
+
+- `TimebaseMaster`: a JACK-Client timebase master with an exact tempo map (4/4) and bar:beat:tick,
+  so jack_midi_clock's tempo and Song Position Pointer come from numbers the test sets.
+- `jack_midi_clock -d 0` as a subprocess: the clock master nobody here wrote.
+- `Recorder`: a JACK client that records every MIDI event on its inputs with its exact frame.
+- `Injector`: a JACK client that writes given events into a port at given frames (garbage, notes).
+"""
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from symusic import Note, Score, Track
+
+jack = pytest.importorskip("jack")
+
+RATE = 48000
+TICKS_PER_BEAT = 1920.0
+
+
+@dataclass
+class TempoSegment:
+    frame: int  # transport frame where it starts
+    beat: float  # beats (quarters) from the song start at that frame
+    bpm: float
+
+
+class TimebaseMaster:
+    """JACK timebase master: 4/4, a piecewise-constant tempo map, exact BBT for every cycle."""
+
+    def __init__(self, bpm: float = 120.0) -> None:
+        self.client = jack.Client("cadenza-timebase", no_start_server=True)
+        self.segments = [TempoSegment(0, 0.0, bpm)]
+        self.client.set_timebase_callback(self._timebase)
+        self.client.activate()
+
+    def set_tempo(self, bpm: float) -> None:
+        self.segments = [TempoSegment(0, 0.0, bpm)]
+
+    def change_tempo_at(self, frame: int, bpm: float) -> None:
+        """From transport ``frame`` on, ``bpm`` (beats continue where the old tempo put them)."""
+        self.segments = [*self.segments, TempoSegment(frame, self.beats_at(frame), bpm)]
+
+    def segment(self, frame: int) -> TempoSegment:
+        current = self.segments[0]
+        for segment in self.segments:
+            if segment.frame <= frame:
+                current = segment
+        return current
+
+    def beats_at(self, frame: int) -> float:
+        segment = self.segment(frame)
+        return segment.beat + (frame - segment.frame) / RATE * segment.bpm / 60.0
+
+    def frame_of_bar(self, bar: int) -> int:
+        """Transport frame of a bar's downbeat (single-tempo maps)."""
+        return round((bar - 1) * 4 * 60.0 / self.segments[0].bpm * RATE)
+
+    def _timebase(self, state: int, blocksize: int, pos, new_pos: bool) -> None:
+        beats = self.beats_at(pos.frame)
+        whole = math.floor(beats + 1e-9)
+        pos.valid = jack.POSITION_BBT
+        pos.bar = whole // 4 + 1
+        pos.beat = whole % 4 + 1
+        pos.tick = min(int((beats - whole) * TICKS_PER_BEAT), int(TICKS_PER_BEAT) - 1) if beats > whole else 0
+        pos.bar_start_tick = (pos.bar - 1) * 4 * TICKS_PER_BEAT
+        pos.beats_per_bar = 4.0
+        pos.beat_type = 4.0
+        pos.ticks_per_beat = TICKS_PER_BEAT
+        pos.beats_per_minute = self.segment(pos.frame).bpm
+
+    def locate(self, frame: int) -> None:
+        self.client.transport_frame = frame
+
+    def start_from(self, frame: int, timeout: float = 5.0) -> None:
+        """Stop, move to ``frame``, wait until JACK is there (slow under load), then roll."""
+        self.client.transport_stop()
+        self.locate(frame)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state, position = self.client.transport_query()
+            if state == jack.STOPPED and position["frame"] == frame:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError(f"JACK transport did not reach frame {frame} within {timeout:g} s")
+        self.client.transport_start()
+
+    def start(self) -> None:
+        self.client.transport_start()
+
+    def stop(self) -> None:
+        self.client.transport_stop()
+
+    def close(self) -> None:
+        self.client.transport_stop()
+        self.client.release_timebase()
+        self.client.deactivate()
+        self.client.close()
+
+
+class Recorder:
+    """Records (frame, bytes) of every MIDI event on its input ports, by port short name."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.client = jack.Client("cadenza-recorder", no_start_server=True)
+        self.ports = {name: self.client.midi_inports.register(name) for name in names}
+        self.events: dict[str, list[tuple[int, bytes]]] = {name: [] for name in names}
+        self.transport_offsets: set[int] = set()  # frame time - transport frame, while rolling
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def _process(self, frames: int) -> None:
+        first = self.client.last_frame_time
+        state, position = self.client.transport_query_struct()
+        if state == jack.ROLLING:
+            self.transport_offsets.add(first - position.frame)
+        for name, port in self.ports.items():
+            for offset, data in port.incoming_midi_events():
+                self.events[name].append((first + offset, bytes(data)))
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+class Injector:
+    """Writes events into its output port: ``source(first_frame, frames, incoming)`` -> [(offset, bytes)],
+    where ``incoming`` is this period's events on its input port as (offset, bytes)."""
+
+    def __init__(self, name: str, source: Callable[[int, int, list], list[tuple[int, bytes]]]) -> None:
+        self.client = jack.Client(name, no_start_server=True)
+        self.out = self.client.midi_outports.register("out")
+        self.inp = self.client.midi_inports.register("in")
+        self.source = source
+        self.written = 0
+        self.failed = 0
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def _process(self, frames: int) -> None:
+        self.out.clear_buffer()
+        incoming = [(offset, bytes(data)) for offset, data in self.inp.incoming_midi_events()]
+        for offset, data in sorted(self.source(self.client.last_frame_time, frames, incoming), key=lambda e: e[0]):
+            try:
+                self.out.write_midi_event(offset, data)
+                self.written += 1
+            except jack.JackError:
+                self.failed += 1
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+@dataclass
+class ClockRig:
+    """jack_midi_clock + timebase master + recorder on one JACK server."""
+
+    server: str
+    master: TimebaseMaster
+    clock: subprocess.Popen
+    recorder: Recorder
+    clock_port: str = "jack_midi_clock:mclk_out"
+    extra: list = field(default_factory=list)
+
+    def connect(self, source: str, target: str) -> None:
+        self.recorder.client.connect(source, target)
+
+    def wait(self, condition: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            time.sleep(0.005)
+
+    def clock_ticks_after(self, frame: int) -> list[int]:
+        return [f for f, data in self.recorder.events["clock"] if data == b"\xf8" and f >= frame]
+
+
+class Probe:
+    """Wraps a process function; notes the follower's state the first time each position is seen."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.seen: dict[int, object] = {}
+
+    def __call__(self, events, start, end):
+        out = self.session.process(events, start, end)
+        state = self.session.state
+        if (state.position not in self.seen and state.transport.value == "running"
+                and self.session.follower.last_position is not None):
+            self.seen[state.position] = state
+        return out
+
+
+def make_clip(tpq: int = 480) -> Score:
+    """Two bars: sixteenths on the grid, triplet eighths, swung and 32nd-note onsets off the
+    24 PPQN grid, a drum track, and chords (several notes at one position)."""
+    score = Score(tpq)
+    keys = Track("keys", 0, False)
+    for i in range(16):
+        keys.notes.append(Note(i * tpq // 4, tpq // 8, 60 + i % 7, 80))  # sixteenths
+    for i in range(6):
+        keys.notes.append(Note(4 * tpq + i * tpq // 3, tpq // 4, 72, 70))  # triplet eighths (8 clock ticks)
+    for i in range(4):
+        keys.notes.append(Note(6 * tpq + i * tpq // 2 + (tpq * 3) // 40, tpq // 8, 65, 70))  # swung: 1.8 ticks late
+    for i in range(8):
+        keys.notes.append(Note(int(6.5 * tpq) + i * tpq // 8, tpq // 16, 84, 60))  # 32nds: every 3 ticks
+    for pitch in (48, 52, 55):
+        keys.notes.append(Note(7 * tpq, tpq, pitch, 90))  # a chord on beat 8
+    drums = Track("drums", 0, True)
+    for i in range(8):
+        drums.notes.append(Note(i * tpq, tpq // 8, 36 if i % 2 == 0 else 38, 100))
+    score.tracks.extend([keys, drums])
+    return score
