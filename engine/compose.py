@@ -1,9 +1,12 @@
-"""Compose: MusicSpec -> Score (symusic), by a rule-based arranger that reads style data.
+"""Compose: MusicSpec -> Score (symusic): the learned model's voices plus the style arranger.
 
-This is Cadenza's first generator: not a learned model, but exact by construction.
-Every pitched note is drawn from the asked key's scale, every onset lies on the asked
-meter's grid inside the asked number of bars, and tempo and meter are written as asked.
-Grooves, bass and comping patterns come from engine/data/styles.toml.
+The model (engine/generator.py, trained on the music21 corpus) writes the pitched melodic
+and harmonic material: the melody part takes its top voice, a keys or pad part its other
+voices, under constrained decoding, so key, meter grid, bar count and ranges hold by
+construction. The chords it implies, detected bar by bar (engine/analysis.py), drive the
+rule-based arranger, which keeps what the corpus has no examples of: drum grooves, bass
+and comping idioms from engine/data/styles.toml. Tempo, meter and key are written as
+asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
 
@@ -13,9 +16,13 @@ import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine import styles
+from engine.analysis import NoteEvent, chords_per_bar
 from engine.config import TICKS_PER_QUARTER
+from engine.decode import DecodedNote
+from engine.errors import SpecError
 from engine.spec import MusicSpec, Part
 from engine.theory import Meter
+from engine.tokens import SLOT_REGISTER, SLOTS
 
 DRUM_NOTES = {"kick": 36, "snare": 38, "hat": 42, "ride": 51, "crash": 49}
 PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48}
@@ -225,33 +232,127 @@ def _melody(w: _Writer, part: Part, grid: Grid, chords: list[int], rng: np.rando
             w.add(bar, step, max(1, length - 0.25), pitch, 86 + int(rng.integers(-8, 9)))
 
 
+# Velocity of model-written voices before the dynamics arc: the melody above the others,
+# beat-group starts a little louder than the rest.
+MODEL_VELOCITY = {"top": 88, "inner": 72, "accent": 8}
+MIN_VOICE_SPAN = 12
+LOW_INSTRUMENT_MAX_LOW = 40  # a melody instrument reaching down to E2 or lower can take the bass voice
+
+
+@dataclass(frozen=True)
+class VoicePlan:
+    """Which model voice slots each part plays, and each slot's pitch range."""
+
+    slots_of: dict[int, tuple[int, ...]]  # part index -> slots it plays
+    ranges: dict[int, tuple[int, int]]    # slot -> (low, high), every slot the model writes
+
+
+def _slot_range(slot: int, part: Part | None) -> tuple[int, int]:
+    """The slot's register narrowed to the part's playable range (at least an octave)."""
+    lo, hi = SLOT_REGISTER[slot]
+    if part is None:
+        return lo, hi
+    lo, hi = max(lo, part.low), min(hi, part.high)
+    if hi - lo < MIN_VOICE_SPAN:  # the register misses the instrument: an octave and more around its middle
+        mid = (max(part.low, SLOT_REGISTER[slot][0]) + min(part.high, SLOT_REGISTER[slot][1])) // 2
+        mid = min(max(mid, part.low + 9), part.high - 9)
+        lo, hi = max(part.low, mid - 9), min(part.high, mid + 9)
+    return lo, hi
+
+
+def plan_voices(parts: list[Part]) -> VoicePlan:
+    """Give the model's four voices to parts: melody -> top voice; keys (or else pad) -> the rest.
+
+    Further melody parts take the inner voices, or the bass voice if the instrument reaches low
+    (a cello in a string quartet). With no melody part, a keys or pad part
+    plays all four voices. When no part plays a model voice (say bass, guitar comping and
+    drums), the model still writes all four, unheard, so its harmony drives the arranger.
+    """
+    melody = [i for i, p in enumerate(parts) if p.role == "melody" and not p.is_drum]
+    harmony = [i for i, p in enumerate(parts) if p.role == "keys"] or [i for i, p in enumerate(parts)
+                                                                      if p.role == "pad"]
+    slots_of: dict[int, tuple[int, ...]] = {}
+    free = list(range(SLOTS))
+    for order, index in enumerate(melody):
+        low_instrument = parts[index].low <= LOW_INSTRUMENT_MAX_LOW
+        if order == 0:
+            slot = 0
+        elif low_instrument and 3 in free:
+            slot = 3  # a cello or bassoon among the melody parts takes the bass voice
+        else:
+            slot = next((s for s in (1, 2) if s in free), None)
+        if slot is None:
+            continue  # more melody parts than voices: the arranger writes the rest
+        slots_of[index] = (slot,)
+        free.remove(slot)
+    if harmony and free:
+        slots_of[harmony[0]] = tuple(free)
+    owner = {slot: parts[i] for i, slots in slots_of.items() for slot in slots}
+    return VoicePlan(slots_of, {slot: _slot_range(slot, owner.get(slot)) for slot in range(SLOTS)})
+
+
+def _model_request(spec: MusicSpec, plan: VoicePlan):
+    from engine.generator import Request, style_settings
+
+    settings = style_settings(spec.style)
+    return Request(style=settings["model_style"], key=spec.key, meter=spec.meter, tempo_bpm=spec.tempo_bpm,
+                   density=int(settings["density"]), bars=spec.bars, voices=dict(plan.ranges),
+                   chromatic=bool(settings["chromatic"]), seed=spec.seed)
+
+
+def _write_voices(w: _Writer, grid: Grid, notes: list[DecodedNote], slots: tuple[int, ...]) -> None:
+    """Put the model's notes of ``slots`` into a part, through the writer (swing, arc)."""
+    top = min(slots)
+    for note in notes:
+        if note.slot not in slots:
+            continue
+        bar, offset = divmod(note.time, grid.bar_ticks)
+        step = offset // grid.step_ticks
+        accent = MODEL_VELOCITY["accent"] if step in grid.group_starts else 0
+        velocity = (MODEL_VELOCITY["top"] if note.slot == top else MODEL_VELOCITY["inner"]) + accent
+        w.add(bar, step, note.duration / grid.step_ticks, note.pitch, velocity)
+
+
 def compose(spec: MusicSpec) -> Score:
-    """A Score for the spec: one named track per part, tempo, meter and key written in."""
-    rng = np.random.default_rng(spec.seed)
+    """A Score for the spec: one named track per part, tempo, meter and key written in.
+
+    Raises CheckpointMissing (a FileNotFoundError naming the path) when the model's
+    checkpoint is absent: there is no silent fallback to the rule-based melody.
+    """
+    from engine.generator import load
+
     style = styles.get(spec.style)
     grid = Grid.of(spec.meter)
-    progression = list(style.progressions[int(rng.integers(0, len(style.progressions)))])
-    chords = [progression[bar % len(progression)] for bar in range(spec.bars)]
-    if spec.bars > 1:
-        chords[-1] = 1  # end home
+    pitched = [p for p in spec.parts if not p.is_drum]
+    notes: list[DecodedNote] = []
+    plan = plan_voices(spec.parts)
+    if pitched:
+        generator = load()
+        try:
+            generator.vocab.time_signature(spec.meter)
+        except KeyError as error:
+            raise SpecError("meter", str(error.args[0])) from None
+        notes = generator.generate(_model_request(spec, plan))
+    detected = chords_per_bar([NoteEvent(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
+                              spec.bars, TICKS_PER_QUARTER)
+    chords = [chord.degree for chord in detected]
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
     score.time_signatures.append(TimeSignature(0, spec.meter.numerator, spec.meter.denominator))
     score.key_signatures.append(KeySignature(0, spec.key.fifths(), 0 if spec.key.mode == "major" else 1))
-    for part in spec.parts:
+    for index, part in enumerate(spec.parts):
         track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
         writer = _Writer(spec, grid, track)
         part_rng = np.random.default_rng([spec.seed, len(score.tracks)])
-        if part.role == "drums":
+        if index in plan.slots_of:
+            _write_voices(writer, grid, notes, plan.slots_of[index])
+        elif part.role == "drums":
             _drums(writer, style, grid, spec.meter, part_rng)
         elif part.role == "bass":
             _bass(writer, part, style, grid, spec.meter, chords, part_rng)
-        elif part.role in ("chords", "pad"):
+        elif part.role in ("chords", "pad", "keys"):
             _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad")
-        elif part.role == "keys":
-            _chords(writer, part, style, grid, spec.meter, chords, sustain=False)
-            _melody(writer, part, grid, chords, part_rng)
         else:
             _melody(writer, part, grid, chords, part_rng)
         track.notes.sort(key=lambda n: (n.time, n.pitch))
