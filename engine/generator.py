@@ -70,6 +70,7 @@ class Generator:
         if self.model.config.vocab_size != self.vocab.size:
             raise ValueError(f"{path}: model vocabulary {self.model.config.vocab_size} != tokenizer {self.vocab.size}")
         self._lock = threading.Lock()  # one generation at a time per loaded model
+        self.last_tokens = 0  # tokens decoded by the last generate() call (for benchmarks)
 
     def prefix(self, request: Request, bars: int | None = None) -> list[int]:
         """The conditioning prefix; ``bars`` overrides the Bars token (context + new bars)."""
@@ -112,6 +113,7 @@ class Generator:
                         logits = self.decoder.step(token)
             finally:
                 torch.set_num_threads(threads)
+        self.last_tokens = len(history) - len(context or [])
         return grammar.notes
 
     @staticmethod

@@ -21,6 +21,7 @@ from engine.compose import compose
 from engine.config import AUDIO_CHUNK_FRAMES, DEFAULT_SAMPLE_RATE, SAMPLE_RATES
 from engine.convert import overrides_from_pb, spec_to_pb
 from engine.errors import SpecError
+from engine.generator import CheckpointMissing
 from engine.midi import score_to_smf, smf_to_score
 from engine.understand import understand
 from protos.cadenza.v1 import engine_pb2 as pb
@@ -63,6 +64,8 @@ class EngineServicer(pb_grpc.EngineServicer):
             yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=midi))
         except SpecError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except CheckpointMissing as error:  # the install is broken, not the request
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
         from plugin_host.render import render  # heavy: loaded on first render only

@@ -28,11 +28,17 @@ from engine.tokens import TOKENIZER_PARAMS, Vocab, build_tokenizer
 
 CHECKPOINT_FORMAT = 1
 VALIDATION_SHARD_EXAMPLES = 48
+PAD_ID = 0  # MidiTok puts PAD first; padded positions are never targets, so its value only fills
 
 
 def shard_path(checkpoint: Path) -> Path:
     """Where the committed validation shard of a checkpoint lives (next to it)."""
     return checkpoint.with_name(checkpoint.stem + "-validation.npz")
+
+
+def shard_of(examples: list[tuple[list[int], int]]) -> list[tuple[list[int], int]]:
+    """Evenly spaced validation examples (every collection is represented), at most VALIDATION_SHARD_EXAMPLES."""
+    return examples[:: max(1, len(examples) // VALIDATION_SHARD_EXAMPLES)][:VALIDATION_SHARD_EXAMPLES]
 
 
 def write_validation_shard(examples: list[tuple[list[int], int]], path: Path) -> None:
@@ -118,6 +124,22 @@ def evaluate(model, examples: list[tuple[list[int], int]], pad: int, batch_size:
     return total / max(1, count)
 
 
+def score(checkpoint: dict, val_examples: list[tuple[list[int], int]],
+          shard: list[tuple[list[int], int]]) -> dict:
+    """Validation figures of the weights as stored (float16), for the record and the card."""
+    from engine.model import from_checkpoint
+
+    model = from_checkpoint(checkpoint)
+    val_loss = evaluate(model, val_examples, PAD_ID)
+    return {
+        "validation_examples": len(val_examples),
+        "validation_loss": val_loss,
+        "validation_perplexity": math.exp(val_loss),
+        "validation_shard_examples": len(shard),
+        "validation_shard_loss": evaluate(model, shard, PAD_ID),
+    }
+
+
 def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path, data_note: str,
           init: dict | None = None, progress: bool = True) -> dict:
     """Train (or fine-tune from the checkpoint ``init``) and write the checkpoint to ``out``."""
@@ -131,22 +153,24 @@ def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path
     rng = np.random.default_rng(config.seed)
     train_works = [w for w in works if not w.validation]
     val_works = [w for w in works if w.validation]
-    if not train_works:
-        raise ValueError("no training works: every work fell in the validation split")
+    if not train_works:  # a small folder whose works all hash into validation
+        train_works, val_works = val_works, []
     if not val_works:  # tiny user folders: hold out the last work so there is a validation figure
         val_works = train_works[-1:]
         train_works = train_works[:-1] or val_works
     weights = np.array([len(w.bars) for w in train_works], dtype=np.float64)
     weights /= weights.sum()
-    val_examples = validation_examples(val_works, vocab, config.block_size)
 
     if init is not None:
         model = from_checkpoint(init)
         model_config = model.config
+        config = replace(config, block_size=model_config.block_size, n_layer=model_config.n_layer,
+                         n_head=model_config.n_head, n_embd=model_config.n_embd, dropout=model_config.dropout)
     else:
         model_config = ModelConfig(vocab_size=vocab.size, block_size=config.block_size, n_layer=config.n_layer,
                                    n_head=config.n_head, n_embd=config.n_embd, dropout=config.dropout)
         model = MusicTransformer(model_config)
+    val_examples = validation_examples(val_works, vocab, config.block_size)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -170,19 +194,22 @@ def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         tokens_seen += int((targets != -100).sum())
-        bar.set_postfix(loss=f"{float(loss):.3f}", tok_s=f"{tokens_seen / (time.perf_counter() - started):.0f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_seen / (time.perf_counter() - started):.0f}")
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             val = evaluate(model, val_examples, vocab.pad)
-            history.append({"step": step + 1, "train_loss": float(loss), "val_loss": val})
-            bar.write(f"step {step + 1}: train loss {float(loss):.3f}, validation loss {val:.3f} "
+            history.append({"step": step + 1, "train_loss": loss.item(), "val_loss": val})
+            bar.write(f"step {step + 1}: train loss {loss.item():.3f}, validation loss {val:.3f} "
                       f"(perplexity {math.exp(val):.2f})")
     seconds = time.perf_counter() - started
-    model.eval()
-    val_loss = evaluate(model, val_examples, vocab.pad)
-    shard = val_examples[:VALIDATION_SHARD_EXAMPLES]
-    shard_loss = evaluate(model, shard, vocab.pad)
-    write_validation_shard(shard, shard_path(out))
-    record = {
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": model_config.to_dict(),
+        "state_dict": {k: v.detach().to(torch.float16) for k, v in model.state_dict().items()
+                       if k != "head.weight"},
+        "tokenizer_params": TOKENIZER_PARAMS,
+        "conditions": vocab.conditions,
+    }
+    checkpoint["record"] = {
         "data": data_note,
         "works_train": len(train_works),
         "works_validation": len(val_works),
@@ -190,11 +217,6 @@ def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path
         "tokens_train": int(sum(sum(len(b) for b in w.bars) for w in train_works)),
         "slots_train": slots_in(train_works),
         "styles_train": sorted({w.style for w in train_works}),
-        "validation_examples": len(val_examples),
-        "validation_loss": val_loss,
-        "validation_perplexity": math.exp(val_loss),
-        "validation_shard_examples": len(shard),
-        "validation_shard_loss": shard_loss,
         "steps": config.steps,
         "tokens_seen": tokens_seen,
         "train_seconds": seconds,
@@ -203,15 +225,9 @@ def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path
         "train_config": asdict(config),
         "fine_tuned_from": init["record"] if init is not None else None,
     }
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT,
-        "model_config": model_config.to_dict(),
-        "state_dict": {k: v.detach().to(torch.float16) for k, v in model.state_dict().items()
-                       if k != "head.weight"},
-        "tokenizer_params": TOKENIZER_PARAMS,
-        "conditions": vocab.conditions,
-        "record": record,
-    }
+    shard = shard_of(val_examples)
+    write_validation_shard(shard, shard_path(out))
+    checkpoint["record"].update(score(checkpoint, val_examples, shard))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     torch.save(checkpoint, tmp)
@@ -262,3 +278,23 @@ def run(data: Path | None, out: Path, steps: int | None, seed: int | None, init_
     if seed is not None:
         config = replace(config, seed=seed)
     return train(works, vocab, config, out, note, init=init)
+
+
+def rescore(path: Path, corpus_dir: Path | None = None) -> dict:
+    """Recompute a corpus-trained checkpoint's validation figures from its stored weights and save them."""
+    import torch
+
+    from engine.corpus import default_cache_dir, prepare
+
+    checkpoint = torch.load(path, weights_only=False)
+    vocab = Vocab(build_tokenizer(checkpoint["tokenizer_params"]), list(checkpoint["conditions"]))
+    works = encode_corpus(prepare(corpus_dir or default_cache_dir()), vocab)
+    block = checkpoint["model_config"]["block_size"]
+    val_examples = validation_examples([w for w in works if w.validation], vocab, block)
+    shard = shard_of(val_examples)
+    write_validation_shard(shard, shard_path(path))
+    checkpoint["record"].update(score(checkpoint, val_examples, shard))
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(checkpoint, tmp)
+    tmp.replace(path)
+    return checkpoint["record"]
