@@ -303,9 +303,11 @@ def _model_request(spec: MusicSpec, plan: VoicePlan):
 def _write_voices(w: _Writer, grid: Grid, notes: list[DecodedNote], slots: tuple[int, ...]) -> None:
     """Put the model's notes of ``slots`` into a part, through the writer (swing, arc)."""
     top = min(slots)
+    written: set[tuple[int, int]] = set()
     for note in notes:
-        if note.slot not in slots:
-            continue
+        if note.slot not in slots or (note.time, note.pitch) in written:
+            continue  # two voices of one part on the same key at once: play it once
+        written.add((note.time, note.pitch))
         bar, offset = divmod(note.time, grid.bar_ticks)
         step = offset // grid.step_ticks
         accent = MODEL_VELOCITY["accent"] if step in grid.group_starts else 0

@@ -97,7 +97,7 @@ def continue_clip(clip: Score, spec: MusicSpec, bars: int) -> Continuation:
     context_bars = input_bars - first_context_bar
     request = Request(style=settings["model_style"], key=key, meter=meter, tempo_bpm=tempo, density=density,
                       bars=bars, voices=voices, chromatic=bool(settings["chromatic"]), seed=spec.seed)
-    new_notes = generator.generate(request, context, prefix_bars=context_bars + bars)
+    new_notes = generator.generate(request, context, prefix_bars=context_bars + bars, cadence=False)
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=tempo))

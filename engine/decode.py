@@ -10,7 +10,9 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
 - pitches in the slot's range (the instrument's playable range and the voice's register)
   and in the key's scale (plus the leading tone in minor), or any pitch class when the
   style allows chromatic notes;
-- no duration that runs past the clip's last bar line.
+- no duration that runs past the clip's last bar line;
+- a closing cadence (unless turned off, as for a continuation that goes on): in the last bar
+  the bass voice plays the tonic and the melody voice tones of the tonic triad.
 
 Everything else (tempo, dynamics arc, swing) is written outside the model, exactly.
 """
@@ -59,6 +61,7 @@ class Constraints:
     bars: int
     voices: dict[int, tuple[int, int]]  # slot -> (lowest, highest) MIDI pitch, inclusive
     chromatic: bool = False
+    cadence: bool = True  # the last bar closes home: bass on the tonic, melody on tonic-triad tones
 
     def pitch_classes(self) -> frozenset[int]:
         return allowed_pitch_classes(self.key, self.chromatic)
@@ -116,12 +119,19 @@ class Grammar:
         pitch_of = torch.as_tensor(v.pitch_of)
         pcs = torch.tensor(sorted(c.pitch_classes()))
         in_key = (pitch_of >= 0) & torch.isin(pitch_of % 12, pcs)
-        self._pitch = {}
+        self._pitch, self._final_pitch = {}, {}
+        tonic = c.key.tonic_pc
+        third = c.key.scale_pcs()[2]
+        fifth = c.key.scale_pcs()[4]
+        home = {0: torch.tensor([tonic, third, fifth]), 3: torch.tensor([tonic])}
         for slot, (low, high) in c.voices.items():
             mask = in_key & (pitch_of >= low) & (pitch_of <= high)
             if not bool(mask.any()):
                 raise ValueError(f"voice {slot} has no pitch of {c.key} between {low} and {high}")
             self._pitch[slot] = mask
+            closing = c.cadence and c.bars >= 2 and slot in home
+            final = mask & torch.isin(pitch_of % 12, home[slot]) if closing else mask
+            self._final_pitch[slot] = final if bool(final.any()) else mask
         step_ticks = self.grid * self.ticks_per_position
         duration_ticks = torch.as_tensor(np.round(v.duration_beats * self.beat_ticks)).long()
         self._duration_ticks = duration_ticks
@@ -172,7 +182,8 @@ class Grammar:
                 mask |= self._program[slot]
             return mask
         if phase == "program":
-            return self._pitch[self.slot]
+            final_bar = self.bars_started == self.constraints.bars
+            return (self._final_pitch if final_bar else self._pitch)[self.slot]
         if phase == "pitch":
             remaining = self.clip_ticks - self._tick()
             return self._durations & (self._duration_ticks <= remaining)

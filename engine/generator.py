@@ -78,17 +78,18 @@ class Generator:
                                  bars or request.bars, list(request.voices))
 
     def generate(self, request: Request, context: list[int] | None = None,
-                 prefix_bars: int | None = None) -> list[DecodedNote]:
+                 prefix_bars: int | None = None, cadence: bool = True) -> list[DecodedNote]:
         """The notes of ``request.bars`` new bars, timed from their first bar line.
 
         ``context`` is whole bars of tokens that come before them (a clip being continued);
         ``prefix_bars`` is then the length the prefix announces (context bars + new bars).
+        ``cadence`` closes the last bar on the tonic (off when the music is meant to go on).
         """
         import numpy as np
         import torch
 
         grammar = Grammar(self.vocab, Constraints(request.key, request.meter, request.bars, dict(request.voices),
-                                                  request.chromatic))
+                                                  request.chromatic, cadence))
         prefix = self.prefix(request, prefix_bars)
         block = self.model.config.block_size
         history = list(context or [])

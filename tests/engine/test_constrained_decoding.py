@@ -87,3 +87,18 @@ def test_minor_allows_the_leading_tone_and_modes_are_strict() -> None:
     assert allowed_pitch_classes(Key("A", "minor"), False) == frozenset({9, 11, 0, 2, 4, 5, 7, 8})
     assert allowed_pitch_classes(Key("D", "dorian"), False) == frozenset({2, 4, 5, 7, 9, 11, 0})
     assert allowed_pitch_classes(Key("D", "dorian"), True) == frozenset(range(12))
+
+
+def test_the_last_bar_closes_home_unless_asked_not_to(untrained_checkpoint) -> None:
+    generator = load(untrained_checkpoint)
+    key = Key("G", "minor")
+    bar_ticks = 1920
+    for seed in range(8):
+        notes = generator.generate(Request("folk", key, Meter(4, 4), 100.0, 1, 3, VOICES, False, seed))
+        last = [n for n in notes if n.time >= 2 * bar_ticks]
+        assert all(n.pitch % 12 == 7 for n in last if n.slot == 3)
+        assert all(n.pitch % 12 in (7, 10, 2) for n in last if n.slot == 0)
+    free = [n for seed in range(8) for n in generator.generate(
+        Request("folk", key, Meter(4, 4), 100.0, 1, 3, VOICES, False, seed), cadence=False)
+        if n.time >= 2 * bar_ticks and n.slot == 3]
+    assert any(n.pitch % 12 != 7 for n in free), "without the cadence the random model never left the tonic"

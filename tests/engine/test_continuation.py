@@ -31,7 +31,7 @@ def _clip(tonic: int, minor: bool, meter: Meter, qpm: float) -> bytes:
     per_bar = 4
     for i, d in enumerate(degrees):
         melody.notes.append(Note(i * bar // per_bar, bar // per_bar, scale[d], 90))
-    for b, root in enumerate((0, 5, 7 if not minor else 7, 0)):
+    for b, root in enumerate((0, 3, 5, 7) if minor else (0, 5, 7, 0)):  # i III iv V, or I IV V I
         bass.notes.append(Note(b * bar, bar, tonic + 36 + root + (12 if tonic + 36 + root < 40 else 0), 70))
     score.tracks.extend([melody, bass])
     return score_to_smf(score)
