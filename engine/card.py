@@ -45,7 +45,7 @@ conditioning vocabulary are inside the checkpoint (`engine/model.py`, `engine/to
 
 ## Training
 
-`cadenza train --out engine/checkpoints/{name}` (seed {config['seed']}, {record['steps']} steps, batch
+`cadenza train --out engine/checkpoints/{name} --steps {record['steps']} --seed {config['seed']}` (batch
 {config['batch_size']}, AdamW lr {config['learning_rate']} cosine to {config['min_learning_rate']},
 warm-up {config['warmup_steps']}, weight decay {config['weight_decay']}, dropout {config['dropout']}, bf16
 autocast, {config['threads']} torch threads under `nice` on the shared 2-core machine).

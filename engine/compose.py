@@ -266,7 +266,9 @@ def plan_voices(parts: list[Part]) -> VoicePlan:
     Further melody parts take the inner voices, or the bass voice if the instrument reaches low
     (a cello in a string quartet). With no melody part, a keys or pad part
     plays all four voices. When no part plays a model voice (say bass, guitar comping and
-    drums), the model still writes all four, unheard, so its harmony drives the arranger.
+    drums), the model still writes all four, unheard, so its harmony drives the arranger;
+    otherwise only the voices some part plays are written. Writing more than the melody asks the model in the harmony style (model.toml): only the
+    chorales taught it inner voices.
     """
     melody = [i for i, p in enumerate(parts) if p.role == "melody" and not p.is_drum]
     harmony = [i for i, p in enumerate(parts) if p.role == "keys"] or [i for i, p in enumerate(parts)
@@ -288,14 +290,16 @@ def plan_voices(parts: list[Part]) -> VoicePlan:
     if harmony and free:
         slots_of[harmony[0]] = tuple(free)
     owner = {slot: parts[i] for i, slots in slots_of.items() for slot in slots}
-    return VoicePlan(slots_of, {slot: _slot_range(slot, owner.get(slot)) for slot in range(SLOTS)})
+    written = sorted(owner) or list(range(SLOTS))  # nobody listens: four voices for the harmony alone
+    return VoicePlan(slots_of, {slot: _slot_range(slot, owner.get(slot)) for slot in written})
 
 
 def _model_request(spec: MusicSpec, plan: VoicePlan):
-    from engine.generator import Request, style_settings
+    from engine.generator import Request, harmony_style, style_settings
 
     settings = style_settings(spec.style)
-    return Request(style=settings["model_style"], key=spec.key, meter=spec.meter, tempo_bpm=spec.tempo_bpm,
+    harmony = any(slot != 0 for slot in plan.ranges)
+    return Request(style=harmony_style() if harmony else settings["model_style"], key=spec.key, meter=spec.meter, tempo_bpm=spec.tempo_bpm,
                    density=int(settings["density"]), bars=spec.bars, voices=dict(plan.ranges),
                    chromatic=bool(settings["chromatic"]), seed=spec.seed)
 

@@ -6,7 +6,8 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
 - exactly ``bars`` Bar tokens, then EOS; every Bar followed by the asked meter's TimeSig;
 - positions strictly increasing inside the bar, on the meter's grid (a 16th-note grid for
   quarter- and eighth-note meters, so 5/8 and 7/8 work the same way as 4/4);
-- only the asked voice slots, each monophonic (a slot is free again when its note ends);
+- only the asked voice slots, each monophonic (a slot is free again when its note ends), and
+  every asked voice sounds in every bar (an asked part never falls silent for a whole bar);
 - pitches in the slot's range (the instrument's playable range and the voice's register)
   and in the key's scale (plus the leading tone in minor), or any pitch class when the
   style allows chromatic notes;
@@ -95,6 +96,7 @@ class Grammar:
     used_at_position: set[int] = field(default_factory=set)
     busy_until: dict[int, int] = field(default_factory=dict)
     notes_in_bar: int = 0
+    sounding: set[int] = field(default_factory=set)  # voices heard in the current bar so far
     notes: list[DecodedNote] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -173,8 +175,10 @@ class Grammar:
                     mask |= self._program[slot]
             if self.notes_in_bar < self._max_notes:
                 mask |= self._later_positions()
-            if phase == "duration" or not bool(mask.any()):
-                mask |= self._bar_or_end()  # a bar may be empty only if every voice is still sounding
+            silent = set(self.constraints.voices) - self.sounding
+            capped = self.notes_in_bar >= self._max_notes
+            if (phase == "duration" and not silent) or capped or not bool(mask.any()):
+                mask |= self._bar_or_end()  # the bar ends once every voice has sounded in it
             return mask
         if phase == "position":
             mask = torch.zeros_like(self._only["bar"])
@@ -196,6 +200,7 @@ class Grammar:
         if token == v.bar:
             self.phase, self.bars_started, self.position = "bar", self.bars_started + 1, -1
             self.used_at_position, self.notes_in_bar = set(), 0
+            self.sounding = {s for s, until in self.busy_until.items() if until > self._bar_start()}
         elif token == v.eos:
             self.phase = "done"
         elif token == self.timesig and self.phase == "bar":
@@ -213,6 +218,7 @@ class Grammar:
             self.notes.append(DecodedNote(self.slot, start, ticks, self.pitch))
             self.busy_until[self.slot] = start + ticks
             self.notes_in_bar += 1
+            self.sounding.add(self.slot)
             self.phase = "duration"
         else:
             raise ValueError(f"token {v.names[token]!r} does not fit the grammar in phase {self.phase}")

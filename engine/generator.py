@@ -156,3 +156,10 @@ def style_settings(style: str) -> dict:
     """The model settings for a Cadenza style (the default entry for unlisted styles)."""
     table = style_map()
     return table.get(style, table["default"])
+
+
+def harmony_style() -> str:
+    """The model style asked for when it writes more voices than the melody (model.toml)."""
+    from engine.corpus import model_data
+
+    return str(model_data()["harmony_style"])

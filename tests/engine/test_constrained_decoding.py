@@ -35,6 +35,10 @@ def check_notes(notes, key: Key, meter: Meter, bars: int, voices: dict[int, tupl
         assert n.pitch % 12 in pcs, f"pitch {n.pitch} not in {key}"
         low, high = voices[n.slot]
         assert low <= n.pitch <= high, f"pitch {n.pitch} outside voice {n.slot} range {low}-{high}"
+    for bar in range(bars):  # every asked voice sounds in every bar
+        for slot in voices:
+            assert any(n.slot == slot and n.time < (bar + 1) * bar_ticks and n.end > bar * bar_ticks for n in notes), \
+                f"voice {slot} silent in bar {bar}"
     for slot in voices:  # each voice is monophonic
         line = sorted((n for n in notes if n.slot == slot), key=lambda n: n.time)
         for a, b in zip(line, line[1:], strict=False):
