@@ -267,8 +267,8 @@ def plan_voices(parts: list[Part]) -> VoicePlan:
     (a cello in a string quartet). With no melody part, a keys or pad part
     plays all four voices. When no part plays a model voice (say bass, guitar comping and
     drums), the model still writes all four, unheard, so its harmony drives the arranger;
-    otherwise only the voices some part plays are written. Writing more than the melody asks the model in the harmony style (model.toml): only the
-    chorales taught it inner voices.
+    otherwise only the voices some part plays are written. Writing more than the melody asks
+    the model in the harmony style (model.toml): only the chorales taught it inner voices.
     """
     melody = [i for i, p in enumerate(parts) if p.role == "melody" and not p.is_drum]
     harmony = [i for i, p in enumerate(parts) if p.role == "keys"] or [i for i, p in enumerate(parts)
@@ -299,9 +299,9 @@ def _model_request(spec: MusicSpec, plan: VoicePlan):
 
     settings = style_settings(spec.style)
     harmony = any(slot != 0 for slot in plan.ranges)
-    return Request(style=harmony_style() if harmony else settings["model_style"], key=spec.key, meter=spec.meter, tempo_bpm=spec.tempo_bpm,
-                   density=int(settings["density"]), bars=spec.bars, voices=dict(plan.ranges),
-                   chromatic=bool(settings["chromatic"]), seed=spec.seed)
+    return Request(style=harmony_style() if harmony else settings["model_style"], key=spec.key,
+                   meter=spec.meter, tempo_bpm=spec.tempo_bpm, density=int(settings["density"]), bars=spec.bars,
+                   voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed)
 
 
 def _write_voices(w: _Writer, grid: Grid, notes: list[DecodedNote], slots: tuple[int, ...]) -> None:

@@ -65,7 +65,7 @@ class TrainConfig:
     """Everything that decides a training run (with the seed, it decides the weights)."""
 
     seed: int = 1234
-    steps: int = 600
+    steps: int = 360
     batch_size: int = 24
     block_size: int = 256
     n_layer: int = 4
