@@ -3,8 +3,9 @@
 The key is found by the Krumhansl-Schmuckler method: the clip's duration-weighted
 pitch-class histogram is correlated with the Krumhansl-Kessler major and minor profiles in
 all twelve rotations, and the best correlation wins. Chords are found per bar by scoring the
-key's seven diatonic triads against the bar's pitch classes (the lowest note counts double,
-since it usually carries the root).
+key's seven diatonic triads (and in minor the major dominant) against the bar's pitch
+classes: the lowest note gets a bonus, since it usually carries the root, and a sounding
+third of the other quality counts against a chord.
 """
 from __future__ import annotations
 
@@ -39,6 +40,13 @@ class Chord:
     quality: str  # "", "m" or "dim"
 
     @property
+    def pcs(self) -> tuple[int, int, int]:
+        """(root, third, fifth) pitch classes."""
+        third = 3 if self.quality in ("m", "dim") else 4
+        fifth = 6 if self.quality == "dim" else 7
+        return self.root_pc, (self.root_pc + third) % 12, (self.root_pc + fifth) % 12
+
+    @property
     def name(self) -> str:
         return f"{spell(self.root_pc, 'major' if self.quality != 'm' else 'minor')}{self.quality}"
 
@@ -69,7 +77,7 @@ def find_key(notes: Iterable[NoteEvent]) -> tuple[Key, float]:
 
 
 def diatonic_triads(key: Key) -> list[Chord]:
-    """The seven triads built on the key's scale."""
+    """The seven triads built on the key's scale; in minor also the major V of harmonic minor."""
     scale = key.scale_pcs()
     chords = []
     for i in range(7):
@@ -77,6 +85,8 @@ def diatonic_triads(key: Key) -> list[Chord]:
         third_size, fifth_size = (third - root) % 12, (fifth - root) % 12
         quality = "" if third_size == 4 else ("dim" if fifth_size == 6 else "m")
         chords.append(Chord(i + 1, root, quality))
+    if key.mode == "minor":
+        chords.append(Chord(5, scale[4], ""))  # the leading tone makes the dominant major
     return chords
 
 
@@ -86,14 +96,16 @@ def chord_of(notes: list[NoteEvent], key: Key) -> Chord:
     if not notes:
         return triads[0]
     weights = pitch_class_histogram(notes)
-    bass_pc = min(notes, key=lambda n: n.pitch).pitch % 12
+    present = set(np.flatnonzero(weights))
+    bass_pc = min(notes, key=lambda n: n.pitch).pitch % 12 if len(present) > 1 else -1  # one pitch: no bass
     best, best_score = triads[0], -1.0
     for chord in triads:
-        pcs = {chord.root_pc, (chord.root_pc + (3 if chord.quality else 4)) % 12,
-               (chord.root_pc + (6 if chord.quality == "dim" else 7)) % 12}
+        pcs = set(chord.pcs)
         score = sum(weights[pc] for pc in pcs) / weights.sum()
-        score += 0.25 * (bass_pc == chord.root_pc) + 0.1 * (chord.root_pc in (key.tonic_pc,))
-        score -= 0.2 * (chord.quality == "dim")
+        score -= 0.5 * sum(weights[pc] for pc in present if pc not in pcs and (pc - chord.root_pc) % 12 in (3, 4)
+                           ) / weights.sum()  # the other third sounds: the wrong quality
+        score += 0.25 * (bass_pc == chord.root_pc) + 0.1 * (chord.root_pc == key.tonic_pc)
+        score -= 0.35 * (chord.quality == "dim")
         if score > best_score + 1e-12:
             best, best_score = chord, score
     return best

@@ -98,10 +98,8 @@ def _scale_pitches(spec: MusicSpec, low: int, high: int) -> list[int]:
     return [p for p in range(low, high + 1) if p % 12 in pcs]
 
 
-def _chord_pcs(spec: MusicSpec, degree: int) -> tuple[int, int, int]:
-    scale = spec.key.scale_pcs()
-    i = degree - 1
-    return scale[i % 7], scale[(i + 2) % 7], scale[(i + 4) % 7]
+# A chord as the arranger uses it: (root, third, fifth) pitch classes.
+ChordPcs = tuple[int, int, int]
 
 
 def _register(part: Part) -> tuple[int, int]:
@@ -163,16 +161,15 @@ def _drums(w: _Writer, style: styles.Style, grid: Grid, meter: Meter, rng: np.ra
 
 
 def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
-          chords: list[int], rng: np.random.Generator) -> None:
+          chords: list[ChordPcs], rng: np.random.Generator) -> None:
     lo, hi = _register(part)
     target = lo + 10
     per_beat = max(1, (TICKS_PER_QUARTER * 4 // meter.denominator) // grid.step_ticks)
     scale = _scale_pitches(w.spec, lo, hi)
-    for bar, degree in enumerate(chords):
-        root, third, fifth = _chord_pcs(w.spec, degree)
+    for bar, (root, _third, fifth) in enumerate(chords):
         root_pitch = _nearest(root, target, lo, hi)
         if style.bass_idiom == "walking":
-            next_root = _nearest(_chord_pcs(w.spec, chords[(bar + 1) % len(chords)])[0], target, lo, hi)
+            next_root = _nearest(chords[(bar + 1) % len(chords)][0], target, lo, hi)
             beats = grid.steps // per_beat
             pitch = root_pitch
             for beat in range(beats):
@@ -189,21 +186,21 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
 
 
 def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
-            chords: list[int], sustain: bool) -> None:
+            chords: list[ChordPcs], sustain: bool) -> None:
     lo, hi = _register(part)
     if part.role == "keys":  # the left hand of a keyboard part
         lo, hi = max(part.low, 48), max(part.low + 12, 64)
     centre = (lo + hi) // 2
     pattern = "x" + "-" * (grid.steps - 1) if sustain else (_pattern(style, "comp", grid, meter) or "x")
-    for bar, degree in enumerate(chords):
-        voicing = sorted(_nearest(pc, centre, lo, hi) for pc in _chord_pcs(w.spec, degree))
+    for bar, chord in enumerate(chords):
+        voicing = sorted(_nearest(pc, centre, lo, hi) for pc in chord)
         for step, char, length in _onsets(pattern):
             for pitch in voicing:
                 w.add(bar, step, max(1, length - 0.5) if not sustain else length, pitch,
                       PATTERN_VELOCITY.get(char, 90) - 14)
 
 
-def _melody(w: _Writer, part: Part, grid: Grid, chords: list[int], rng: np.random.Generator) -> None:
+def _melody(w: _Writer, part: Part, grid: Grid, chords: list[ChordPcs], rng: np.random.Generator) -> None:
     lo, hi = _register(part)
     scale = _scale_pitches(w.spec, lo, hi)
     # Denser melodies at slow tempi, sparser at fast ones: about 3-5 notes a second at most.
@@ -216,9 +213,8 @@ def _melody(w: _Writer, part: Part, grid: Grid, chords: list[int], rng: np.rando
         motifs.append(onsets)
     pitch = scale[len(scale) // 2]
     tonic_pc = w.spec.key.tonic_pc
-    for bar, degree in enumerate(chords):
+    for bar, chord in enumerate(chords):
         onsets = motifs[bar % motif_bars]
-        chord = _chord_pcs(w.spec, degree)
         for k, step in enumerate(onsets):
             length = (onsets[k + 1] if k + 1 < len(onsets) else grid.steps) - step
             if step in grid.group_starts:  # strong beats land on chord tones
@@ -341,7 +337,7 @@ def compose(spec: MusicSpec) -> Score:
         notes = generator.generate(_model_request(spec, plan))
     detected = chords_per_bar([NoteEvent(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
                               spec.bars, TICKS_PER_QUARTER)
-    chords = [chord.degree for chord in detected]
+    chords = [chord.pcs for chord in detected]
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))

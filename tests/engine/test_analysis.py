@@ -49,3 +49,18 @@ def test_a_note_counts_in_every_bar_it_sounds_in() -> None:
     notes = [NoteEvent(0, 3840, 45), NoteEvent(0, 3840, 60), NoteEvent(0, 3840, 64)]  # A minor over two bars
     chords = chords_per_bar(notes, Key("C", "major"), Meter(4, 4), 2, 480)
     assert [c.name for c in chords] == ["Am", "Am"]
+
+
+def test_minor_keys_get_a_major_dominant_when_the_leading_tone_sounds() -> None:
+    key, meter = Key("A", "minor"), Meter(4, 4)
+    bar = 1920
+    voicings = [(45, 60, 64, 69), (40, 56, 59, 64), (40, 55, 59, 64)]  # Am, E (with G#), Em (with G)
+    notes = [NoteEvent(i * bar, bar, p) for i, chord in enumerate(voicings) for p in chord]
+    chords = chords_per_bar(notes, key, meter, 3, 480)
+    assert [c.name for c in chords] == ["Am", "E", "Em"]
+    assert chords[1].pcs == (4, 8, 11) and chords[2].pcs == (4, 7, 11)
+
+
+def test_a_lone_repeated_note_is_not_read_as_a_diminished_chord() -> None:
+    chords = chords_per_bar([NoteEvent(0, 480, 71), NoteEvent(480, 960, 71)], Key("A", "minor"), Meter(4, 4), 1, 480)
+    assert chords[0].quality != "dim"
