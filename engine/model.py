@@ -167,6 +167,7 @@ class CachedDecoder:
     def __init__(self, model: MusicTransformer) -> None:
         c = model.config
         self.config = c
+        self.model = model
         self.n_head, self.head_size = c.n_head, c.n_embd // c.n_head
         self.tok = model.tok.weight.detach()
         self.pos = model.pos.weight.detach()
@@ -188,12 +189,15 @@ class CachedDecoder:
 
     @torch.inference_mode()
     def reset(self, tokens: list[int]) -> torch.Tensor:
-        """Start over with a context; return the logits (vocab,) after its last token."""
-        self.length = 0
-        logits = None
-        for token in tokens:
-            logits = self.step(token)
-        return logits
+        """Start over with a context (one batched forward pass); return the logits (vocab,) after it."""
+        if not 0 < len(tokens) <= self.config.block_size:
+            raise ValueError(f"a context of 1-{self.config.block_size} tokens is needed, got {len(tokens)}")
+        logits, caches = self.model.prefill(torch.tensor([tokens]))
+        for keys, values, (k, v) in zip(self.k, self.v, caches, strict=True):
+            keys[:, : len(tokens)] = k[0]  # (nh, T, hs)
+            values[:, : len(tokens)] = v[0]
+        self.length = len(tokens)
+        return logits[0]
 
     @torch.inference_mode()
     def step(self, token: int) -> torch.Tensor:
