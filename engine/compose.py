@@ -290,7 +290,8 @@ def plan_voices(parts: list[Part]) -> VoicePlan:
     return VoicePlan(slots_of, {slot: _slot_range(slot, owner.get(slot)) for slot in written})
 
 
-def _model_request(spec: MusicSpec, plan: VoicePlan):
+def model_request(spec: MusicSpec, plan: VoicePlan):
+    """What the model is asked for a spec: its style token, density, chromatic allowance, voices."""
     from engine.generator import Request, harmony_style, style_settings
 
     settings = style_settings(spec.style)
@@ -334,7 +335,7 @@ def compose(spec: MusicSpec) -> Score:
             generator.vocab.time_signature(spec.meter)
         except KeyError as error:
             raise SpecError("meter", str(error.args[0])) from None
-        notes = generator.generate(_model_request(spec, plan))
+        notes = generator.generate(model_request(spec, plan))
     detected = chords_per_bar([NoteEvent(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
                               spec.bars, TICKS_PER_QUARTER)
     chords = [chord.pcs for chord in detected]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.compose import _model_request, compose, plan_voices  # noqa: E402
+from engine.compose import compose, model_request, plan_voices  # noqa: E402
 from engine.generator import load  # noqa: E402
 from engine.spec import MusicSpec, Part  # noqa: E402
 from engine.theory import Key, Meter  # noqa: E402
@@ -45,10 +45,10 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for style in ("pop", "classical"):
         plan = plan_voices(spec(0, style).parts)
-        generator.generate(_model_request(spec(0, style), plan))  # warm-up
+        generator.generate(model_request(spec(0, style), plan))  # warm-up
         model_s, compose_s, tokens, notes = [], [], [], []
         for seed in range(runs):
-            request = _model_request(spec(seed, style), plan)
+            request = model_request(spec(seed, style), plan)
             t0 = time.perf_counter()
             decoded = generator.generate(request)
             model_s.append(time.perf_counter() - t0)

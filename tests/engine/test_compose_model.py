@@ -121,11 +121,11 @@ def test_drums_only_needs_no_model(monkeypatch, tmp_path) -> None:
 
 
 def test_only_heard_voices_are_written_and_harmony_asks_the_chorale_style() -> None:
-    from engine.compose import _model_request
+    from engine.compose import model_request
 
     melody_only = plan_voices([LEAD, BASS, DRUMS, GUITAR])
     assert list(melody_only.ranges) == [0]
-    assert _model_request(make_spec(parts=[LEAD, BASS, DRUMS, GUITAR], style="folk"), melody_only).style == "folk"
+    assert model_request(make_spec(parts=[LEAD, BASS, DRUMS, GUITAR], style="folk"), melody_only).style == "folk"
     ghost = plan_voices([BASS, DRUMS, GUITAR])
     assert ghost.slots_of == {} and list(ghost.ranges) == [0, 1, 2, 3]
-    assert _model_request(make_spec(parts=[BASS, DRUMS, GUITAR]), ghost).style == "chorale"
+    assert model_request(make_spec(parts=[BASS, DRUMS, GUITAR]), ghost).style == "chorale"
