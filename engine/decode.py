@@ -9,8 +9,9 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
 - only the asked voice slots, each monophonic (a slot is free again when its note ends), and
   every asked voice sounds in every bar (an asked part never falls silent for a whole bar);
 - pitches in the slot's range (the instrument's playable range and the voice's register)
-  and in the key's scale (plus the leading tone in minor), or any pitch class when the
-  style allows chromatic notes;
+  and in the key's scale (plus the leading tone in minor); where the style allows chromatic
+  notes, they come only off the beat and last at most half a beat (passing and neighbour
+  notes), so the key still holds on every beat;
 - no duration that runs past the clip's last bar line;
 - a closing cadence (unless turned off, as for a continuation that goes on): in the last bar
   the bass voice plays the tonic and the melody voice tones of the tonic triad.
@@ -93,6 +94,7 @@ class Grammar:
     position: int = -1
     slot: int = -1
     pitch: int = -1
+    pitch_token: int = -1
     used_at_position: set[int] = field(default_factory=set)
     busy_until: dict[int, int] = field(default_factory=dict)
     notes_in_bar: int = 0
@@ -119,9 +121,10 @@ class Grammar:
         program_of = torch.as_tensor(v.program_of)
         self._program = {s: program_of == s for s in range(SLOTS)}
         pitch_of = torch.as_tensor(v.pitch_of)
-        pcs = torch.tensor(sorted(c.pitch_classes()))
-        in_key = (pitch_of >= 0) & torch.isin(pitch_of % 12, pcs)
-        self._pitch, self._final_pitch = {}, {}
+        scale_pcs = torch.tensor(sorted(allowed_pitch_classes(c.key, chromatic=False)))
+        in_key = (pitch_of >= 0) & torch.isin(pitch_of % 12, scale_pcs)
+        self._in_key = in_key
+        self._pitch, self._final_pitch, self._passing = {}, {}, {}
         tonic = c.key.tonic_pc
         third = c.key.scale_pcs()[2]
         fifth = c.key.scale_pcs()[4]
@@ -131,6 +134,7 @@ class Grammar:
             if not bool(mask.any()):
                 raise ValueError(f"voice {slot} has no pitch of {c.key} between {low} and {high}")
             self._pitch[slot] = mask
+            self._passing[slot] = (pitch_of >= low) & (pitch_of <= high) if c.chromatic else mask
             closing = c.cadence and c.bars >= 2 and slot in home
             final = mask & torch.isin(pitch_of % 12, home[slot]) if closing else mask
             self._final_pitch[slot] = final if bool(final.any()) else mask
@@ -186,10 +190,14 @@ class Grammar:
                 mask |= self._program[slot]
             return mask
         if phase == "program":
-            final_bar = self.bars_started == self.constraints.bars
-            return (self._final_pitch if final_bar else self._pitch)[self.slot]
+            if self.bars_started == self.constraints.bars:
+                return self._final_pitch[self.slot]
+            on_beat = self.position % POSITIONS_PER_BEAT == 0
+            return (self._pitch if on_beat else self._passing)[self.slot]
         if phase == "pitch":
             remaining = self.clip_ticks - self._tick()
+            if not self._in_key[self.pitch_token]:  # a chromatic passing note: at most half a beat
+                remaining = min(remaining, self.beat_ticks // 2)
             return self._durations & (self._duration_ticks <= remaining)
         raise RuntimeError("the clip is complete; nothing may follow EOS")
 
@@ -211,7 +219,7 @@ class Grammar:
             self.phase, self.slot = "program", int(v.program_of[token])
             self.used_at_position.add(self.slot)
         elif v.pitch_of[token] >= 0:
-            self.phase, self.pitch = "pitch", int(v.pitch_of[token])
+            self.phase, self.pitch, self.pitch_token = "pitch", int(v.pitch_of[token]), token
         elif v.duration_beats[token] > 0:
             ticks = int(self._duration_ticks[token])
             start = self._tick()

@@ -106,3 +106,17 @@ def test_the_last_bar_closes_home_unless_asked_not_to(untrained_checkpoint) -> N
         Request("folk", key, Meter(4, 4), 100.0, 1, 3, VOICES, False, seed), cadence=False)
         if n.time >= 2 * bar_ticks and n.slot == 3]
     assert any(n.pitch % 12 != 7 for n in free), "without the cadence the random model never left the tonic"
+
+
+def test_chromatic_notes_only_pass_off_the_beat_and_briefly(untrained_checkpoint) -> None:
+    generator = load(untrained_checkpoint)
+    key, meter = Key("C", "major"), Meter(4, 4)
+    scale = allowed_pitch_classes(key, chromatic=False)
+    seen = 0
+    for seed in range(10):
+        for n in generator.generate(Request("celtic", key, meter, 120.0, 2, 4, VOICES, True, seed)):
+            if n.pitch % 12 not in scale:
+                seen += 1
+                assert n.time % 480 != 0, f"chromatic {n} on a beat"
+                assert n.duration <= 240, f"chromatic {n} longer than half a beat"
+    assert seen > 0
