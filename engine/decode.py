@@ -65,9 +65,6 @@ class Constraints:
     chromatic: bool = False
     cadence: bool = True  # the last bar closes home: bass on the tonic, melody on tonic-triad tones
 
-    def pitch_classes(self) -> frozenset[int]:
-        return allowed_pitch_classes(self.key, self.chromatic)
-
 
 @dataclass(frozen=True)
 class DecodedNote:
