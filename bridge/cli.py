@@ -292,6 +292,30 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from engine.generator import default_checkpoint
+    from engine.train import run
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"cadenza: error: {out} exists; pass --force to replace it", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.data is not None and not Path(args.data).is_dir():
+        print(f"cadenza: error: --data {args.data} is not a folder of MIDI files", file=sys.stderr)
+        return EXIT_USAGE
+    init = Path(args.init) if args.init else (default_checkpoint() if args.data else None)
+    try:
+        checkpoint = run(Path(args.data) if args.data else None, out, args.steps, args.seed, init)
+    except ValueError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    record = checkpoint["record"]
+    print(f"wrote {out}: {record['parameters']:,} parameters, {record['steps']} steps in "
+          f"{record['train_seconds'] / 60:.1f} min, validation loss {record['validation_loss']:.3f} "
+          f"(perplexity {record['validation_perplexity']:.2f})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cadenza", description="Music from a sentence, into your DAW session.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -373,6 +397,17 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
     bridge.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one)")
     bridge.set_defaults(func=cmd_bridge)
+
+    train = commands.add_parser("train", help="train the generator (or fine-tune it on your MIDI files)")
+    train.add_argument("--data", metavar="DIR", help="fine-tune on the .mid files in DIR (default: train from "
+                       "scratch on the music21 corpus subset)")
+    train.add_argument("--out", required=True, metavar="PATH", help="checkpoint file to write")
+    train.add_argument("--init", metavar="PATH", help="checkpoint to start from (default with --data: the shipped one)")
+    train.add_argument("--steps", type=int, metavar="N", help="optimizer steps (default 360; 200 when fine-tuning)")
+    train.add_argument("--seed", type=int, metavar="S",
+                       help="seed: the same data, steps and seed give the same weights")
+    train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
+    train.set_defaults(func=cmd_train)
     return parser
 
 

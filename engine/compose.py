@@ -1,9 +1,12 @@
-"""Compose: MusicSpec -> Score (symusic), by a rule-based arranger that reads style data.
+"""Compose: MusicSpec -> Score (symusic): the learned model's voices plus the style arranger.
 
-This is Cadenza's first generator: not a learned model, but exact by construction.
-Every pitched note is drawn from the asked key's scale, every onset lies on the asked
-meter's grid inside the asked number of bars, and tempo and meter are written as asked.
-Grooves, bass and comping patterns come from engine/data/styles.toml.
+The model (engine/generator.py, trained on the music21 corpus) writes the pitched melodic
+and harmonic material: the melody part takes its top voice, a keys or pad part its other
+voices, under constrained decoding, so key, meter grid, bar count and ranges hold by
+construction. The chords it implies, detected bar by bar (engine/analysis.py), drive the
+rule-based arranger, which keeps what the corpus has no examples of: drum grooves, bass
+and comping idioms from engine/data/styles.toml. Tempo, meter and key are written as
+asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
 
@@ -14,10 +17,13 @@ import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine import styles
+from engine.analysis import NoteEvent, chords_per_bar
 from engine.config import TICKS_PER_QUARTER
-from engine.errors import Cancelled
+from engine.decode import DecodedNote
+from engine.errors import Cancelled, SpecError
 from engine.spec import MusicSpec, Part
 from engine.theory import Meter
+from engine.tokens import SLOT_REGISTER, SLOTS
 
 DRUM_NOTES = {"kick": 36, "snare": 38, "hat": 42, "ride": 51, "crash": 49}
 PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48}
@@ -93,10 +99,8 @@ def _scale_pitches(spec: MusicSpec, low: int, high: int) -> list[int]:
     return [p for p in range(low, high + 1) if p % 12 in pcs]
 
 
-def _chord_pcs(spec: MusicSpec, degree: int) -> tuple[int, int, int]:
-    scale = spec.key.scale_pcs()
-    i = degree - 1
-    return scale[i % 7], scale[(i + 2) % 7], scale[(i + 4) % 7]
+# A chord as the arranger uses it: (root, third, fifth) pitch classes.
+ChordPcs = tuple[int, int, int]
 
 
 def _register(part: Part) -> tuple[int, int]:
@@ -158,16 +162,15 @@ def _drums(w: _Writer, style: styles.Style, grid: Grid, meter: Meter, rng: np.ra
 
 
 def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
-          chords: list[int], rng: np.random.Generator) -> None:
+          chords: list[ChordPcs], rng: np.random.Generator) -> None:
     lo, hi = _register(part)
     target = lo + 10
     per_beat = max(1, (TICKS_PER_QUARTER * 4 // meter.denominator) // grid.step_ticks)
     scale = _scale_pitches(w.spec, lo, hi)
-    for bar, degree in enumerate(chords):
-        root, third, fifth = _chord_pcs(w.spec, degree)
+    for bar, (root, _third, fifth) in enumerate(chords):
         root_pitch = _nearest(root, target, lo, hi)
         if style.bass_idiom == "walking":
-            next_root = _nearest(_chord_pcs(w.spec, chords[(bar + 1) % len(chords)])[0], target, lo, hi)
+            next_root = _nearest(chords[(bar + 1) % len(chords)][0], target, lo, hi)
             beats = grid.steps // per_beat
             pitch = root_pitch
             for beat in range(beats):
@@ -184,21 +187,21 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
 
 
 def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
-            chords: list[int], sustain: bool) -> None:
+            chords: list[ChordPcs], sustain: bool) -> None:
     lo, hi = _register(part)
     if part.role == "keys":  # the left hand of a keyboard part
         lo, hi = max(part.low, 48), max(part.low + 12, 64)
     centre = (lo + hi) // 2
     pattern = "x" + "-" * (grid.steps - 1) if sustain else (_pattern(style, "comp", grid, meter) or "x")
-    for bar, degree in enumerate(chords):
-        voicing = sorted(_nearest(pc, centre, lo, hi) for pc in _chord_pcs(w.spec, degree))
+    for bar, chord in enumerate(chords):
+        voicing = sorted(_nearest(pc, centre, lo, hi) for pc in chord)
         for step, char, length in _onsets(pattern):
             for pitch in voicing:
                 w.add(bar, step, max(1, length - 0.5) if not sustain else length, pitch,
                       PATTERN_VELOCITY.get(char, 90) - 14)
 
 
-def _melody(w: _Writer, part: Part, grid: Grid, chords: list[int], rng: np.random.Generator) -> None:
+def _melody(w: _Writer, part: Part, grid: Grid, chords: list[ChordPcs], rng: np.random.Generator) -> None:
     lo, hi = _register(part)
     scale = _scale_pitches(w.spec, lo, hi)
     # Denser melodies at slow tempi, sparser at fast ones: about 3-5 notes a second at most.
@@ -211,9 +214,8 @@ def _melody(w: _Writer, part: Part, grid: Grid, chords: list[int], rng: np.rando
         motifs.append(onsets)
     pitch = scale[len(scale) // 2]
     tonic_pc = w.spec.key.tonic_pc
-    for bar, degree in enumerate(chords):
+    for bar, chord in enumerate(chords):
         onsets = motifs[bar % motif_bars]
-        chord = _chord_pcs(w.spec, degree)
         for k, step in enumerate(onsets):
             length = (onsets[k + 1] if k + 1 < len(onsets) else grid.steps) - step
             if step in grid.group_starts:  # strong beats land on chord tones
@@ -227,38 +229,139 @@ def _melody(w: _Writer, part: Part, grid: Grid, chords: list[int], rng: np.rando
             w.add(bar, step, max(1, length - 0.25), pitch, 86 + int(rng.integers(-8, 9)))
 
 
+# Velocity of model-written voices before the dynamics arc: the melody above the others,
+# beat-group starts a little louder than the rest.
+MODEL_VELOCITY = {"top": 88, "inner": 72, "accent": 8}
+MIN_VOICE_SPAN = 12
+LOW_INSTRUMENT_MAX_LOW = 40  # a melody instrument reaching down to E2 or lower can take the bass voice
+
+
+@dataclass(frozen=True)
+class VoicePlan:
+    """Which model voice slots each part plays, and each slot's pitch range."""
+
+    slots_of: dict[int, tuple[int, ...]]  # part index -> slots it plays
+    ranges: dict[int, tuple[int, int]]    # slot -> (low, high), every slot the model writes
+
+
+def _slot_range(slot: int, part: Part | None) -> tuple[int, int]:
+    """The slot's register narrowed to the part's playable range (at least an octave)."""
+    lo, hi = SLOT_REGISTER[slot]
+    if part is None:
+        return lo, hi
+    lo, hi = max(lo, part.low), min(hi, part.high)
+    if hi - lo < MIN_VOICE_SPAN:  # the register misses the instrument: an octave and more around its middle
+        mid = (max(part.low, SLOT_REGISTER[slot][0]) + min(part.high, SLOT_REGISTER[slot][1])) // 2
+        mid = min(max(mid, part.low + 9), part.high - 9)
+        lo, hi = max(part.low, mid - 9), min(part.high, mid + 9)
+    return lo, hi
+
+
+def plan_voices(parts: list[Part]) -> VoicePlan:
+    """Give the model's four voices to parts: melody -> top voice; keys (or else pad) -> the rest.
+
+    Further melody parts take the inner voices, or the bass voice if the instrument reaches low
+    (a cello in a string quartet). With no melody part, a keys or pad part
+    plays all four voices. When no part plays a model voice (say bass, guitar comping and
+    drums), the model still writes all four, unheard, so its harmony drives the arranger;
+    otherwise only the voices some part plays are written. Writing more than the melody asks
+    the model in the harmony style (model.toml): only the chorales taught it inner voices.
+    """
+    melody = [i for i, p in enumerate(parts) if p.role == "melody" and not p.is_drum]
+    harmony = [i for i, p in enumerate(parts) if p.role == "keys"] or [i for i, p in enumerate(parts)
+                                                                      if p.role == "pad"]
+    slots_of: dict[int, tuple[int, ...]] = {}
+    free = list(range(SLOTS))
+    for order, index in enumerate(melody):
+        low_instrument = parts[index].low <= LOW_INSTRUMENT_MAX_LOW
+        if order == 0:
+            slot = 0
+        elif low_instrument and 3 in free:
+            slot = 3  # a cello or bassoon among the melody parts takes the bass voice
+        else:
+            slot = next((s for s in (1, 2) if s in free), None)
+        if slot is None:
+            continue  # more melody parts than voices: the arranger writes the rest
+        slots_of[index] = (slot,)
+        free.remove(slot)
+    if harmony and free:
+        slots_of[harmony[0]] = tuple(free)
+    owner = {slot: parts[i] for i, slots in slots_of.items() for slot in slots}
+    written = sorted(owner) or list(range(SLOTS))  # nobody listens: four voices for the harmony alone
+    return VoicePlan(slots_of, {slot: _slot_range(slot, owner.get(slot)) for slot in written})
+
+
+def model_request(spec: MusicSpec, plan: VoicePlan):
+    """What the model is asked for a spec: its style token, density, chromatic allowance, voices."""
+    from engine.generator import Request, harmony_style, style_settings
+
+    settings = style_settings(spec.style)
+    harmony = any(slot != 0 for slot in plan.ranges)
+    return Request(style=harmony_style() if harmony else settings["model_style"], key=spec.key,
+                   meter=spec.meter, tempo_bpm=spec.tempo_bpm, density=int(settings["density"]), bars=spec.bars,
+                   voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed)
+
+
+def _write_voices(w: _Writer, grid: Grid, notes: list[DecodedNote], slots: tuple[int, ...]) -> None:
+    """Put the model's notes of ``slots`` into a part, through the writer (swing, arc)."""
+    top = min(slots)
+    written: set[tuple[int, int]] = set()
+    for note in notes:
+        if note.slot not in slots or (note.time, note.pitch) in written:
+            continue  # two voices of one part on the same key at once: play it once
+        written.add((note.time, note.pitch))
+        bar, offset = divmod(note.time, grid.bar_ticks)
+        step = offset // grid.step_ticks
+        accent = MODEL_VELOCITY["accent"] if step in grid.group_starts else 0
+        velocity = (MODEL_VELOCITY["top"] if note.slot == top else MODEL_VELOCITY["inner"]) + accent
+        w.add(bar, step, note.duration / grid.step_ticks, note.pitch, velocity)
+
+
 def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> Score:
     """A Score for the spec: one named track per part, tempo, meter and key written in.
 
-    ``should_stop`` is polled between parts; when it returns true the work ends with Cancelled.
+    ``should_stop`` is polled at every bar the model writes and between parts; when it
+    returns true the work ends with Cancelled.
+
+    Raises CheckpointMissing (a FileNotFoundError naming the path) when the model's
+    checkpoint is absent: there is no silent fallback to the rule-based melody.
     """
-    rng = np.random.default_rng(spec.seed)
+    from engine.generator import load
+
     style = styles.get(spec.style)
     grid = Grid.of(spec.meter)
-    progression = list(style.progressions[int(rng.integers(0, len(style.progressions)))])
-    chords = [progression[bar % len(progression)] for bar in range(spec.bars)]
-    if spec.bars > 1:
-        chords[-1] = 1  # end home
+    pitched = [p for p in spec.parts if not p.is_drum]
+    notes: list[DecodedNote] = []
+    plan = plan_voices(spec.parts)
+    if pitched:
+        generator = load()
+        try:
+            generator.vocab.time_signature(spec.meter)
+        except KeyError as error:
+            raise SpecError("meter", str(error.args[0])) from None
+        notes = generator.generate(model_request(spec, plan), should_stop=should_stop)
+    detected = chords_per_bar([NoteEvent(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
+                              spec.bars, TICKS_PER_QUARTER)
+    chords = [chord.pcs for chord in detected]
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
     score.time_signatures.append(TimeSignature(0, spec.meter.numerator, spec.meter.denominator))
     score.key_signatures.append(KeySignature(0, spec.key.fifths(), 0 if spec.key.mode == "major" else 1))
-    for part in spec.parts:
+    for index, part in enumerate(spec.parts):
         if should_stop and should_stop():
             raise Cancelled(f"stopped after {len(score.tracks)} of {len(spec.parts)} parts")
         track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
         writer = _Writer(spec, grid, track)
         part_rng = np.random.default_rng([spec.seed, len(score.tracks)])
-        if part.role == "drums":
+        if index in plan.slots_of:
+            _write_voices(writer, grid, notes, plan.slots_of[index])
+        elif part.role == "drums":
             _drums(writer, style, grid, spec.meter, part_rng)
         elif part.role == "bass":
             _bass(writer, part, style, grid, spec.meter, chords, part_rng)
-        elif part.role in ("chords", "pad"):
+        elif part.role in ("chords", "pad", "keys"):
             _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad")
-        elif part.role == "keys":
-            _chords(writer, part, style, grid, spec.meter, chords, sustain=False)
-            _melody(writer, part, grid, chords, part_rng)
         else:
             _melody(writer, part, grid, chords, part_rng)
         track.notes.sort(key=lambda n: (n.time, n.pitch))

@@ -32,6 +32,7 @@ from engine.config import (
 )
 from engine.convert import overrides_from_pb, spec_to_pb
 from engine.errors import Cancelled, SpecError
+from engine.generator import CheckpointMissing
 from engine.midi import score_to_smf, smf_to_score
 from engine.security import InsecureBind, TokenInterceptor, is_loopback, load_or_create_token, server_credentials
 from engine.understand import understand
@@ -88,6 +89,8 @@ class EngineServicer(pb_grpc.EngineServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         except SpecError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except CheckpointMissing as error:  # the install is broken, not the request
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except Cancelled as error:
             log.info("request stopped: %s", error)
             context.abort(grpc.StatusCode.CANCELLED, f"stopped: {error}")

@@ -74,3 +74,21 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `cadenza ARGS` as a user would, in a subprocess; returns the completed process."""
     return subprocess.run([sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def untrained_checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    """A checkpoint with random weights in the real vocabulary: decoding constraints must hold for it too."""
+    import torch
+
+    from engine.model import ModelConfig, MusicTransformer
+    from engine.tokens import TOKENIZER_PARAMS, Vocab, build_tokenizer
+
+    torch.manual_seed(0)
+    vocab = Vocab(build_tokenizer())
+    model = MusicTransformer(ModelConfig(vocab_size=vocab.size, block_size=64, n_layer=1, n_head=2, n_embd=32))
+    path = tmp_path_factory.mktemp("untrained") / "untrained.pt"
+    torch.save({"format": 1, "model_config": model.config.to_dict(), "tokenizer_params": TOKENIZER_PARAMS,
+                "conditions": vocab.conditions, "record": {"data": "none: random weights"},
+                "state_dict": {k: v.half() for k, v in model.state_dict().items() if k != "head.weight"}}, path)
+    return path

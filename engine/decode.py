@@ -1,0 +1,251 @@
+"""Constrained decoding: what was asked holds by construction, whatever the model prefers.
+
+At every step the grammar below knows where in the REMI stream it is (after a Bar, a
+Position, a Program, a Pitch, a Duration) and allows only tokens that keep the request:
+
+- exactly ``bars`` Bar tokens, then EOS; every Bar followed by the asked meter's TimeSig;
+- positions strictly increasing inside the bar, on the meter's grid (a 16th-note grid for
+  quarter- and eighth-note meters, so 5/8 and 7/8 work the same way as 4/4);
+- only the asked voice slots, each monophonic (a slot is free again when its note ends), and
+  every asked voice sounds in every bar (an asked part never falls silent for a whole bar);
+- pitches in the slot's range (the instrument's playable range and the voice's register)
+  and in the key's scale (plus the leading tone in minor); where the style allows chromatic
+  notes, they come only off the beat and last at most half a beat (passing and neighbour
+  notes), so the key still holds on every beat;
+- no duration that runs past the clip's last bar line;
+- a closing cadence (unless turned off, as for a continuation that goes on): in the last bar
+  the bass voice plays the tonic and the melody voice tones of the tonic triad.
+
+Everything else (tempo, dynamics arc, swing) is written outside the model, exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engine.config import TICKS_PER_QUARTER
+from engine.theory import Key, Meter
+from engine.tokens import POSITIONS_PER_BEAT, SLOTS, Vocab
+
+MAX_NOTES_PER_VOICE_PER_BAR = 16
+NEG_INF = float("-inf")
+
+
+def allowed_pitch_classes(key: Key, chromatic: bool) -> frozenset[int]:
+    """Pitch classes a clip in ``key`` may use: the scale (minor adds its leading tone)."""
+    if chromatic:
+        return frozenset(range(12))
+    pcs = set(key.scale_pcs())
+    if key.mode == "minor":
+        pcs.add((key.tonic_pc + 11) % 12)  # harmonic minor's raised seventh
+    return frozenset(pcs)
+
+
+def meter_grid(meter: Meter) -> tuple[int, int, int]:
+    """(ticks per MidiTok position, positions per bar, grid step in positions) for a meter.
+
+    The grid is a 16th note, or the beat when the beat is shorter (N/16, N/32).
+    """
+    beat_ticks = TICKS_PER_QUARTER * 4 // meter.denominator
+    ticks_per_position = beat_ticks // POSITIONS_PER_BEAT
+    step_ticks = min(TICKS_PER_QUARTER // 4, beat_ticks)
+    return ticks_per_position, meter.numerator * POSITIONS_PER_BEAT, max(1, step_ticks // ticks_per_position)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What the decoded clip must satisfy."""
+
+    key: Key
+    meter: Meter
+    bars: int
+    voices: dict[int, tuple[int, int]]  # slot -> (lowest, highest) MIDI pitch, inclusive
+    chromatic: bool = False
+    cadence: bool = True  # the last bar closes home: bass on the tonic, melody on tonic-triad tones
+
+
+@dataclass(frozen=True)
+class DecodedNote:
+    """A note the model wrote: voice slot, onset and length in ticks from the clip start, pitch."""
+
+    slot: int
+    time: int
+    duration: int
+    pitch: int
+
+    @property
+    def end(self) -> int:
+        return self.time + self.duration
+
+
+@dataclass
+class Grammar:
+    """The REMI grammar state and the mask of tokens allowed next."""
+
+    vocab: Vocab
+    constraints: Constraints
+    phase: str = "start"  # start, bar, timesig, position, program, pitch, duration, done
+    bars_started: int = 0
+    position: int = -1
+    slot: int = -1
+    pitch: int = -1
+    pitch_token: int = -1
+    used_at_position: set[int] = field(default_factory=set)
+    busy_until: dict[int, int] = field(default_factory=dict)
+    notes_in_bar: int = 0
+    sounding: set[int] = field(default_factory=set)  # voices heard in the current bar so far
+    notes: list[DecodedNote] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        v, c = self.vocab, self.constraints
+        size = v.size
+        self.ticks_per_position, self.positions_per_bar, self.grid = meter_grid(c.meter)
+        self.bar_ticks = self.ticks_per_position * self.positions_per_bar
+        self.clip_ticks = self.bar_ticks * c.bars
+        self.beat_ticks = TICKS_PER_QUARTER * 4 // c.meter.denominator
+        self.timesig = v.time_signature(c.meter)
+        self._only = {}
+        for name, token in (("bar", v.bar), ("eos", v.eos), ("timesig", self.timesig)):
+            mask = torch.zeros(size, dtype=torch.bool)
+            mask[token] = True
+            self._only[name] = mask
+        position_of = torch.as_tensor(v.position_of)
+        on_grid = (position_of >= 0) & (position_of < self.positions_per_bar) & (position_of % self.grid == 0)
+        self._position_of = position_of
+        self._positions_on_grid = on_grid
+        program_of = torch.as_tensor(v.program_of)
+        self._program = {s: program_of == s for s in range(SLOTS)}
+        pitch_of = torch.as_tensor(v.pitch_of)
+        scale_pcs = torch.tensor(sorted(allowed_pitch_classes(c.key, chromatic=False)))
+        in_key = (pitch_of >= 0) & torch.isin(pitch_of % 12, scale_pcs)
+        self._in_key = in_key
+        self._pitch, self._final_pitch, self._passing = {}, {}, {}
+        tonic = c.key.tonic_pc
+        third = c.key.scale_pcs()[2]
+        fifth = c.key.scale_pcs()[4]
+        home = {0: torch.tensor([tonic, third, fifth]), 3: torch.tensor([tonic])}
+        for slot, (low, high) in c.voices.items():
+            mask = in_key & (pitch_of >= low) & (pitch_of <= high)
+            if not bool(mask.any()):
+                raise ValueError(f"voice {slot} has no pitch of {c.key} between {low} and {high}")
+            self._pitch[slot] = mask
+            self._passing[slot] = (pitch_of >= low) & (pitch_of <= high) if c.chromatic else mask
+            closing = c.cadence and c.bars >= 2 and slot in home
+            final = mask & torch.isin(pitch_of % 12, home[slot]) if closing else mask
+            self._final_pitch[slot] = final if bool(final.any()) else mask
+        step_ticks = self.grid * self.ticks_per_position
+        duration_ticks = torch.as_tensor(np.round(v.duration_beats * self.beat_ticks)).long()
+        self._duration_ticks = duration_ticks
+        self._durations = (duration_ticks > 0) & (duration_ticks % step_ticks == 0)
+        self.busy_until = dict.fromkeys(c.voices, 0)
+        self._max_notes = MAX_NOTES_PER_VOICE_PER_BAR * len(c.voices)
+
+    # -- where we are ---------------------------------------------------------------------
+    def _bar_start(self) -> int:
+        return (self.bars_started - 1) * self.bar_ticks
+
+    def _tick(self) -> int:
+        return self._bar_start() + self.position * self.ticks_per_position
+
+    def _free_slots(self, tick: int) -> list[int]:
+        return [s for s in self.constraints.voices if s not in self.used_at_position and self.busy_until[s] <= tick]
+
+    def _later_positions(self) -> torch.Tensor:
+        """Grid positions after the current one at which some voice is free."""
+        earliest = min(self.busy_until.values())
+        first = max(self.position + 1, -(-(earliest - self._bar_start()) // self.ticks_per_position))
+        return self._positions_on_grid & (self._position_of >= first)
+
+    def _bar_or_end(self) -> torch.Tensor:
+        return self._only["bar"] if self.bars_started < self.constraints.bars else self._only["eos"]
+
+    # -- the mask -------------------------------------------------------------------------
+    def allowed(self) -> torch.Tensor:
+        """Boolean mask (vocab,) of the tokens allowed next."""
+        phase = self.phase
+        if phase == "start":
+            return self._only["bar"]
+        if phase == "bar":
+            return self._only["timesig"]
+        if phase in ("timesig", "duration"):
+            mask = torch.zeros_like(self._only["bar"])
+            if phase == "duration" and self.notes_in_bar < self._max_notes:
+                for slot in self._free_slots(self._tick()):
+                    mask |= self._program[slot]
+            if self.notes_in_bar < self._max_notes:
+                mask |= self._later_positions()
+            silent = set(self.constraints.voices) - self.sounding
+            capped = self.notes_in_bar >= self._max_notes
+            if (phase == "duration" and not silent) or capped or not bool(mask.any()):
+                mask |= self._bar_or_end()  # the bar ends once every voice has sounded in it
+            return mask
+        if phase == "position":
+            mask = torch.zeros_like(self._only["bar"])
+            for slot in self._free_slots(self._tick()):
+                mask |= self._program[slot]
+            return mask
+        if phase == "program":
+            if self.bars_started == self.constraints.bars:
+                return self._final_pitch[self.slot]
+            on_beat = self.position % POSITIONS_PER_BEAT == 0
+            return (self._pitch if on_beat else self._passing)[self.slot]
+        if phase == "pitch":
+            remaining = self.clip_ticks - self._tick()
+            if not self._in_key[self.pitch_token]:  # a chromatic passing note: at most half a beat
+                remaining = min(remaining, self.beat_ticks // 2)
+            return self._durations & (self._duration_ticks <= remaining)
+        raise RuntimeError("the clip is complete; nothing may follow EOS")
+
+    # -- advancing ------------------------------------------------------------------------
+    def advance(self, token: int) -> None:
+        """Take a token (which must be allowed) and update the state."""
+        v = self.vocab
+        if token == v.bar:
+            self.phase, self.bars_started, self.position = "bar", self.bars_started + 1, -1
+            self.used_at_position, self.notes_in_bar = set(), 0
+            self.sounding = {s for s, until in self.busy_until.items() if until > self._bar_start()}
+        elif token == v.eos:
+            self.phase = "done"
+        elif token == self.timesig and self.phase == "bar":
+            self.phase = "timesig"
+        elif v.position_of[token] >= 0:
+            self.phase, self.position, self.used_at_position = "position", int(v.position_of[token]), set()
+        elif v.program_of[token] >= 0:
+            self.phase, self.slot = "program", int(v.program_of[token])
+            self.used_at_position.add(self.slot)
+        elif v.pitch_of[token] >= 0:
+            self.phase, self.pitch, self.pitch_token = "pitch", int(v.pitch_of[token]), token
+        elif v.duration_beats[token] > 0:
+            ticks = int(self._duration_ticks[token])
+            start = self._tick()
+            self.notes.append(DecodedNote(self.slot, start, ticks, self.pitch))
+            self.busy_until[self.slot] = start + ticks
+            self.notes_in_bar += 1
+            self.sounding.add(self.slot)
+            self.phase = "duration"
+        else:
+            raise ValueError(f"token {v.names[token]!r} does not fit the grammar in phase {self.phase}")
+
+    @property
+    def done(self) -> bool:
+        return self.phase == "done"
+
+
+def sample(logits: torch.Tensor, mask: torch.Tensor, rng: np.random.Generator, temperature: float,
+           top_p: float) -> int:
+    """Sample one allowed token: masked softmax at ``temperature``, then nucleus ``top_p``.
+
+    The draw uses a numpy Generator, so the same seed gives the same token on any thread count.
+    """
+    allowed = np.flatnonzero(mask.numpy())
+    scores = logits.numpy()[allowed].astype(np.float64) / temperature
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    order = np.argsort(-probs, kind="stable")
+    cumulative = np.cumsum(probs[order])
+    keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
+    kept = probs[keep] / probs[keep].sum()
+    choice = int(np.searchsorted(np.cumsum(kept), rng.random() * (1 - 1e-12), side="right"))
+    return int(allowed[keep[min(choice, len(keep) - 1)]])

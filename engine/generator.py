@@ -1,0 +1,172 @@
+"""The learned generator: load the committed checkpoint, write voices under constraints.
+
+`Generator.generate` runs the model one token at a time with a key/value cache, masking the
+logits by the grammar of engine/decode.py, so the notes it returns keep the asked bar count,
+meter grid, key and ranges whatever the weights are. When a clip is longer than the model's
+context, the context slides: the prefix is kept and the oldest bars are dropped.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from engine.decode import Constraints, DecodedNote, Grammar, sample
+from engine.errors import Cancelled
+from engine.theory import Key, Meter
+
+CHECKPOINT_ENV = "CADENZA_CHECKPOINT"
+CHECKPOINT_NAME = "cadenza-small.pt"
+TEMPERATURE = 0.95
+TOP_P = 0.95
+INFERENCE_THREADS = 1  # batch-1 steps are too small to gain from a second thread on a busy machine
+
+
+class CheckpointMissing(FileNotFoundError):
+    """The generator's checkpoint is not where it should be."""
+
+
+def default_checkpoint() -> Path:
+    """The checkpoint compose uses: $CADENZA_CHECKPOINT, else the one committed in engine/checkpoints."""
+    named = os.environ.get(CHECKPOINT_ENV)
+    return Path(named) if named else Path(__file__).parent / "checkpoints" / CHECKPOINT_NAME
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the model is asked for, in its own terms (compose translates a MusicSpec into this)."""
+
+    style: str          # a model style token: chorale, folk, celtic, user
+    key: Key
+    meter: Meter
+    tempo_bpm: float | None
+    density: int        # 0-3
+    bars: int
+    voices: dict[int, tuple[int, int]]  # slot -> pitch range
+    chromatic: bool
+    seed: int
+
+
+class Generator:
+    """A loaded checkpoint: the model, its vocabulary and its training record."""
+
+    def __init__(self, path: Path) -> None:
+        import torch
+
+        from engine.model import CachedDecoder, from_checkpoint
+        from engine.tokens import Vocab, build_tokenizer
+
+        if not Path(path).is_file():
+            raise CheckpointMissing(
+                f"the generator's checkpoint is missing: {path} (train one with `cadenza train --out {path}`, "
+                f"or point ${CHECKPOINT_ENV} at one)")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        self.path = Path(path)
+        self.record: dict = checkpoint["record"]
+        self.vocab = Vocab(build_tokenizer(checkpoint["tokenizer_params"]), list(checkpoint["conditions"]))
+        self.model = from_checkpoint(checkpoint)
+        self.decoder = CachedDecoder(self.model)
+        if self.model.config.vocab_size != self.vocab.size:
+            raise ValueError(f"{path}: model vocabulary {self.model.config.vocab_size} != tokenizer {self.vocab.size}")
+        self._lock = threading.Lock()  # one generation at a time per loaded model
+        self.last_tokens = 0  # tokens decoded by the last generate() call (for benchmarks)
+
+    def prefix(self, request: Request, bars: int | None = None) -> list[int]:
+        """The conditioning prefix; ``bars`` overrides the Bars token (context + new bars)."""
+        return self.vocab.prefix(request.style, request.key, request.meter, request.tempo_bpm, request.density,
+                                 bars or request.bars, list(request.voices))
+
+    def generate(self, request: Request, context: list[int] | None = None,
+                 prefix_bars: int | None = None, cadence: bool = True,
+                 should_stop: Callable[[], bool] | None = None) -> list[DecodedNote]:
+        """The notes of ``request.bars`` new bars, timed from their first bar line.
+
+        ``should_stop`` is polled at every bar line; when it returns true decoding ends with Cancelled.
+
+        ``context`` is whole bars of tokens that come before them (a clip being continued);
+        ``prefix_bars`` is then the length the prefix announces (context bars + new bars).
+        ``cadence`` closes the last bar on the tonic (off when the music is meant to go on).
+        """
+        import numpy as np
+        import torch
+
+        grammar = Grammar(self.vocab, Constraints(request.key, request.meter, request.bars, dict(request.voices),
+                                                  request.chromatic, cadence))
+        prefix = self.prefix(request, prefix_bars)
+        block = self.model.config.block_size
+        history = list(context or [])
+        bar_starts = [i for i, t in enumerate(history) if t == self.vocab.bar]
+        rng = np.random.default_rng(request.seed)
+        with self._lock:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(INFERENCE_THREADS)
+            try:
+                logits = self.decoder.reset(self._window(prefix, history, bar_starts, block))
+                while not grammar.done:
+                    token = sample(logits, grammar.allowed(), rng, TEMPERATURE, TOP_P)
+                    grammar.advance(token)
+                    if token == self.vocab.bar:
+                        bar_starts.append(len(history))
+                        if should_stop and should_stop():
+                            raise Cancelled(f"stopped after {len(bar_starts)} bars")
+                    history.append(token)
+                    if grammar.done:
+                        break
+                    if self.decoder.length >= block:
+                        logits = self.decoder.reset(self._window(prefix, history, bar_starts, block))
+                    else:
+                        logits = self.decoder.step(token)
+            finally:
+                torch.set_num_threads(threads)
+        self.last_tokens = len(history) - len(context or [])
+        return grammar.notes
+
+    @staticmethod
+    def _window(prefix: list[int], history: list[int], bar_starts: list[int], block: int) -> list[int]:
+        """The prefix and as many of the latest whole bars as fit in three quarters of the block."""
+        budget = block * 3 // 4 - len(prefix)
+        start = len(history)
+        for s in reversed(bar_starts):
+            if len(history) - s > budget:
+                break
+            start = s
+        if start == len(history) and len(history) > 0:  # the current bar alone is too long: keep its tail
+            start = max(0, len(history) - budget)
+        return prefix + history[start:]
+
+
+_loaded: dict[Path, Generator] = {}
+_loading = threading.Lock()
+
+
+def load(path: Path | None = None) -> Generator:
+    """The generator for a checkpoint, loaded once per process."""
+    path = Path(path or default_checkpoint()).resolve()
+    with _loading:
+        if path not in _loaded:
+            _loaded[path] = Generator(path)
+        return _loaded[path]
+
+
+@lru_cache(maxsize=1)
+def style_map() -> dict[str, dict]:
+    """Cadenza style -> model style, chromatic allowance and density (engine/data/model.toml)."""
+    from engine.corpus import model_data
+
+    return dict(model_data()["style_map"])
+
+
+def style_settings(style: str) -> dict:
+    """The model settings for a Cadenza style (the default entry for unlisted styles)."""
+    table = style_map()
+    return table.get(style, table["default"])
+
+
+def harmony_style() -> str:
+    """The model style asked for when it writes more voices than the melody (model.toml)."""
+    from engine.corpus import model_data
+
+    return str(model_data()["harmony_style"])
