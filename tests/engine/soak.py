@@ -48,6 +48,9 @@ def soak(seconds: float, clients: int = 4, seed: int = 0) -> SoakResult:
     result = SoakResult()
     with EngineProcess() as process:
         pid = process.process.pid
+        with EngineClient(process.target) as client:  # warm up: text model, generator, render worker
+            client.describe(PROMPTS[0])
+            client.render(client.generate(PROMPTS[0], pb.Overrides(seed=0, bars=1)).midi)
         stop_at = time.monotonic() + seconds
         started = time.monotonic()
         lock = threading.Lock()

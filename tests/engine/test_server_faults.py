@@ -86,7 +86,7 @@ def test_shutdown_on_sigterm_finishes_in_flight_work_refuses_new_and_exits_zero(
     process = EngineProcess()
     client = EngineClient(process.target)
     client.check()
-    midi = client.generate(LONG_PROMPT, pb.Overrides(bars=16, tempo_bpm=60, seed=3)).midi
+    midi = client.generate("disco with bass and drums", pb.Overrides(bars=8, tempo_bpm=60, seed=3)).midi
     in_flight = pb_grpc.EngineStub(client.channel).Render(pb.RenderRequest(midi=midi))
     assert next(in_flight).HasField("progress")  # admitted and working
     process.process.send_signal(signal.SIGTERM)

@@ -160,16 +160,16 @@ def test_roles_from_the_midi_program_when_none_are_given(score):
 
 
 def test_bad_options_name_the_option(score, tmp_path):
-    with pytest.raises(RenderOptionError, match="tail must be one of cut, ring, loop"):
+    with pytest.raises(RenderOptionError, match="tail: must be one of cut, ring, loop"):
         render(score, RATE, tail="fade")
-    with pytest.raises(RenderOptionError, match="soundfont .* is not a file"):
+    with pytest.raises(RenderOptionError, match="soundfont: .* is not a file"):
         render(score, RATE, soundfont=tmp_path / "none.sf2")
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(RenderOptionError, match="not an .sf2 or .sf3"):
         render(score, RATE, soundfont=tmp_path / "notes.txt")
-    with pytest.raises(RenderOptionError, match="loudness_lufs must be -40 to -5"):
+    with pytest.raises(RenderOptionError, match="loudness_lufs: must be -40 to -5"):
         render(score, RATE, loudness_lufs=0.0)
-    with pytest.raises(RenderOptionError, match="plugins bass=.*no such plugin"):
+    with pytest.raises(RenderOptionError, match="plugins: bass=.*no such plugin"):
         render(score, RATE, plugins={"bass": str(tmp_path / "Nope.vst3")})
 
 
