@@ -1,7 +1,12 @@
-"""The arranger is exact by construction: key, meter, bars and tempo hold for every seed."""
+"""Compose is exact by construction: key, meter, bars and tempo hold for every seed.
+
+Pitches stay in the key's scale (minor adds its leading tone); styles that allow chromatic
+notes (engine/data/model.toml) have them only off the beat and at most half a beat long."""
 import pytest
 
 from engine.compose import Grid, compose
+from engine.decode import allowed_pitch_classes
+from engine.generator import style_settings
 from engine.midi import score_to_smf, smf_to_score
 from engine.theory import Meter
 from engine.understand import Overrides, understand
@@ -22,7 +27,9 @@ def test_every_clip_holds_key_meter_bars_and_tempo(prompt, key, meter, seed):
     spec = understand(prompt, Overrides(key=key, meter=meter, bars=5, tempo_bpm=133.0, seed=seed))
     score = smf_to_score(score_to_smf(compose(spec)))
     grid = Grid.of(spec.meter)
-    scale = set(spec.key.scale_pcs())
+    in_key = allowed_pitch_classes(spec.key, chromatic=False)
+    chromatic = bool(style_settings(spec.style)["chromatic"])
+    half_beat = 480 * 4 // spec.meter.denominator // 2
     assert [round(t.qpm, 2) for t in score.tempos] == [133.0]
     assert [(t.numerator, t.denominator) for t in score.time_signatures] == [
         (spec.meter.numerator, spec.meter.denominator)]
@@ -32,8 +39,12 @@ def test_every_clip_holds_key_meter_bars_and_tempo(prompt, key, meter, seed):
         assert len(track.notes) > 0, f"{part.name} is empty"
         for note in track.notes:
             assert 0 <= note.time and note.time + note.duration <= 5 * grid.bar_ticks
+            if not track.is_drum and note.pitch % 12 not in in_key:
+                assert chromatic, f"{part.name}: {note} is outside {spec.key} in a diatonic style"
+                offset = note.time % grid.bar_ticks
+                assert offset // grid.step_ticks not in grid.group_starts or offset % grid.step_ticks
+                assert note.duration <= half_beat
             if not track.is_drum:
-                assert note.pitch % 12 in scale
                 assert part.low <= note.pitch <= part.high
 
 
