@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bridge")]
 
-from jack_rig import RATE, ClockRig, Probe, Recorder, TimebaseMaster, make_clip  # noqa: E402
+from tests.bridge.jack_rig import RATE, ClockRig, Probe, Recorder, TimebaseMaster, make_clip  # noqa: E402
 
 from bridge.live import LiveSession, QueueClip  # noqa: E402
 from bridge.ports import JackPorts, RtMidiPorts  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("jack")
 
-from jack_rig import ClockRig, Recorder, TimebaseMaster  # noqa: E402
+from tests.bridge.jack_rig import ClockRig, Recorder, TimebaseMaster  # noqa: E402
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ import random
 import time
 
 import pytest
-from jack_rig import RATE, Injector, Probe
+from tests.bridge.jack_rig import RATE, Injector, Probe
 
 from bridge.clock import ClockFollower, Kind, Transport, bar_beat
 from bridge.live import LiveSession, QueueClip

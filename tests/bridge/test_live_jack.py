@@ -10,7 +10,7 @@ import math
 import time
 
 import pytest
-from jack_rig import RATE, Injector, Probe, make_clip
+from tests.bridge.jack_rig import RATE, Injector, Probe, make_clip
 from symusic import Note, Score, Track
 
 from bridge.capture import Capture
