@@ -28,11 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bridge")]
 
-from tests.bridge.jack_rig import RATE, ClockRig, Probe, Recorder, TimebaseMaster, make_clip  # noqa: E402
-
 from bridge.live import LiveSession, QueueClip  # noqa: E402
 from bridge.ports import JackPorts, RtMidiPorts  # noqa: E402
 from engine.theory import Meter  # noqa: E402
+from tests.bridge.jack_rig import RATE, ClockRig, Probe, Recorder, TimebaseMaster, make_clip  # noqa: E402
 
 
 def start_jackd(sync: bool) -> tuple[subprocess.Popen, str]:

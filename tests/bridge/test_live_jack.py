@@ -10,7 +10,6 @@ import math
 import time
 
 import pytest
-from tests.bridge.jack_rig import RATE, Injector, Probe, make_clip
 from symusic import Note, Score, Track
 
 from bridge.capture import Capture
@@ -19,6 +18,7 @@ from bridge.live import ArmCapture, LiveSession, QueueClip
 from bridge.ports import JackPorts
 from engine.midi import smf_to_score
 from engine.theory import Meter
+from tests.bridge.jack_rig import RATE, Injector, Probe, make_clip
 
 pytestmark = pytest.mark.jack
 
