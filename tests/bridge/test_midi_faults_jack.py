@@ -119,9 +119,11 @@ def test_sysex_flood(jack_server, caplog):
     flooder = jack.Client("cadenza-sysex", no_start_server=True)
     out = flooder.midi_outports.register("out")
 
+    connected = threading.Event()
+
     def flood(frames: int) -> None:
         out.clear_buffer()
-        while sent["bytes"] < FLOOD_BYTES:
+        while connected.is_set() and sent["bytes"] < FLOOD_BYTES:
             chunk = payload[:FLOOD_BYTES - sent["bytes"]]
             data = (b"\xf0" if sent["bytes"] == 0 else b"") + chunk
             if sent["bytes"] + len(chunk) >= FLOOD_BYTES:
@@ -152,6 +154,7 @@ def test_sysex_flood(jack_server, caplog):
         flooder.set_process_callback(flood)
         flooder.activate()
         flooder.connect(out, rig.ports.in_name)
+        connected.set()
         started = time.monotonic()
         while sent["bytes"] < FLOOD_BYTES:
             assert time.monotonic() - started < 120, f"flood stuck at {sent['bytes']} bytes"
@@ -168,10 +171,12 @@ def test_sysex_flood(jack_server, caplog):
         state = rig.session.state
         print(f"SysEx flood: {sent['bytes'] / 1e6:.1f} MB in {sent['events']} JACK events over {seconds:.1f} s; "
               f"RSS before {before / 1e6:.1f} MB, peak {peak['rss'] / 1e6:.1f} MB, after {after / 1e6:.1f} MB; "
-              f"dropped SysEx {follower.dropped_sysex}; clock {state.bar_beat} at {state.tempo_bpm:.3f} BPM "
+              f"dropped SysEx {follower.dropped_sysex} (events ignored {follower.ignored}); "
+              f"clock {state.bar_beat} at {state.tempo_bpm:.3f} BPM "
               f"after {ticks_written} ticks")
         assert sent["bytes"] == FLOOD_BYTES
         assert follower.dropped_sysex == 1
+        assert follower.ignored == sent["events"]  # every chunk arrived (and was looked at)
         assert any("dropped a SysEx" in r.getMessage() for r in caplog.records)
         assert not rig.ports.errors, rig.ports.errors[:3]
         assert peak["rss"] - before < RSS_GROWTH_LIMIT and after - before < RSS_GROWTH_LIMIT
@@ -194,11 +199,11 @@ def test_clock_faults(jack_server):
     jump = events[-1][0]  # the last 120 BPM tick; 150 BPM from the next one on
     at150 = [(jump + round((n + 1) * tick_frames(150.0)), b"\xf8") for n in range(bar)]  # bar 2 at 150
     events += at150
-    spp_frame = at150[-1][0] + 100
+    spp_frame = at150[-1][0] + 400  # in a later period than the tick before it (256 frames)
     events.append((spp_frame, bytes([0xF2, 0x00, 0x01])))  # SPP 128 sixteenths: bar 9, while rolling
     after_spp = [(at150[-1][0] + round((n + 1) * tick_frames(150.0)), b"\xf8") for n in range(48)]
     events += after_spp
-    restart = after_spp[-1][0] + 100
+    restart = after_spp[-1][0] + 400
     events.append((restart, b"\xfa"))  # a second Start while rolling
     after_start = [(after_spp[-1][0] + round((n + 1) * tick_frames(150.0)), b"\xf8") for n in range(48)]
     events += after_start
@@ -232,6 +237,9 @@ def test_clock_faults(jack_server):
         assert at_bar_2_end.tempo_bpm == pytest.approx(150.0, abs=0.05)
         assert at_spp.position == 8 * bar and str(at_spp.bar_beat) == "9:1:00"
         assert at_spp.tempo_bpm == pytest.approx(150.0, abs=0.05)
+        pointer = next(e for e in events_seen if e.kind is Kind.POSITION)
+        assert pointer.position == 8 * bar
+        assert next(e for e in events_seen if e.kind is Kind.TICK and e.time > pointer.time).position == 8 * bar
         starts = [e for e in events_seen if e.kind is Kind.START]
         assert len(starts) == 2 and starts[1].position == 0
         assert str(after_restart.bar_beat).startswith("1:1:")
