@@ -54,7 +54,11 @@ class _Engine:
 
         tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
         token = _token(args) if tls_ca is not None else None
-        self.process = None if args.engine else EngineProcess()
+        # An engine started for this call may load the plugins named on this command line (the
+        # user chose them); a running engine (--engine) loads only from its own plugin folders.
+        plugins = _pairs(getattr(args, "plugin", None) or [], "--plugin").values()
+        folders = [arg for path in plugins for arg in ("--plugin-folder", str(Path(path).parent))]
+        self.process = None if args.engine else EngineProcess(*folders)
         self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)
         self.client.check()
 

@@ -101,3 +101,17 @@ def test_plugins_load_only_from_the_plugin_folders(faulty_engine, tmp_path):
     error, _ = _render_fails(client, link)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "plugins[bass]" in str(error)
     _next_render_works(process, client)
+
+
+def test_the_cli_engine_loads_the_plugins_named_on_its_command_line(tmp_path):
+    """`cadenza generate --plugin ROLE=PATH` without --engine starts an engine allowed that plugin's
+    folder (the user named it): the plugin is loaded (here: it crashes, and the error names it)."""
+    from tests.conftest import run_cli
+
+    bundle = misbehaving_bundle(tmp_path, "CliCrash", crash=True)
+    done = run_cli("generate", "4 bars of pop", "--out", str(tmp_path / "clip"), "--plugin", f"bass={bundle}",
+                   "--seed", "1", "--quiet")
+    assert done.returncode != 0
+    assert "not in a plugin folder" not in done.stderr
+    assert str(bundle) in done.stderr and "worker died (signal 6)" in done.stderr, done.stderr
+    assert not (tmp_path / "clip" / "clip.mid").exists()
