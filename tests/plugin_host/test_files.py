@@ -99,15 +99,14 @@ def test_flac_ring_and_another_sample_rate(engine_process, tmp_path):
 
 
 def test_bad_render_options_are_refused_by_name(engine, engine_process, tmp_path):
-    from clip_scores import make_score
-
     from engine.midi import score_to_smf
+    from tests.plugin_host.clip_scores import make_score
 
     midi = score_to_smf(make_score(bars=1))
-    with pytest.raises(RequestRejected, match="tail must be one of cut, ring, loop") as caught:
+    with pytest.raises(RequestRejected, match="tail:? must be one of cut, ring, loop") as caught:
         engine.render(midi, 48000, tail="fade")
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    with pytest.raises(RequestRejected, match="soundfont .*missing.sf2 is not a file"):
+    with pytest.raises(RequestRejected, match="soundfont:? .*missing.sf2 is not a file"):
         engine.render(midi, 48000, soundfont=str(tmp_path / "missing.sf2"))
     done = run_cli("generate", "pop", "--out", str(tmp_path / "x"), "--plugin", "bass", "--engine",
                    engine_process.target)
@@ -115,9 +114,8 @@ def test_bad_render_options_are_refused_by_name(engine, engine_process, tmp_path
 
 
 def test_render_rpc_reports_clip_length_and_loudness(engine):
-    from clip_scores import make_score
-
     from engine.midi import score_to_smf
+    from tests.plugin_host.clip_scores import make_score
 
     audio = engine.render(score_to_smf(make_score(tempo=120, bars=2)), 48000, tail="ring", bars=2)
     assert audio.clip_frames == 2 * 4 * 60 // 120 * 48000
@@ -126,9 +124,8 @@ def test_render_rpc_reports_clip_length_and_loudness(engine):
 
 
 def test_style_and_roles_reach_the_renderer_over_grpc(engine):
-    from clip_scores import ROLES, make_score
-
     from engine.midi import score_to_smf
+    from tests.plugin_host.clip_scores import ROLES, make_score
 
     midi = score_to_smf(make_score(tempo=120, bars=1))
     pop = engine.render(midi, 48000, style="pop", roles=ROLES, bars=1)
