@@ -54,7 +54,11 @@ class _Engine:
 
         tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
         token = _token(args) if tls_ca is not None else None
-        self.process = None if args.engine else EngineProcess()
+        # An engine started for this call may load the plugins named on this command line (the
+        # user chose them); a running engine (--engine) loads only from its own plugin folders.
+        plugins = _pairs(getattr(args, "plugin", None) or [], "--plugin").values()
+        folders = [arg for path in plugins for arg in ("--plugin-folder", str(Path(path).parent))]
+        self.process = None if args.engine else EngineProcess(*folders)
         self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)
         self.client.check()
 
@@ -110,7 +114,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     tls = (Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
     try:
-        return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls)
+        from plugin_host.folders import plugin_folders
+
+        return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
+                     plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -328,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=50051, help="port (0 = any free port; default 50051)")
     serve.add_argument("--workers", type=int, default=2, help="requests worked on at once (default 2)")
     serve.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker (default 8)")
+    serve.add_argument("--plugin-folder", action="append", default=[], metavar="DIR",
+                       help="also load plugins from DIR (repeatable; the standard VST3 folders always count)")
+    serve.add_argument("--render-timeout", type=float, metavar="SECONDS",
+                       help="stop a render (e.g. a hanging plugin) after this long (default 120)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")

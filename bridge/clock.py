@@ -16,10 +16,17 @@ MIDI beat clock, as followed here (MIDI 1.0 spec, "System Real Time Messages"):
   6 clock ticks) of the next clock tick, 14 bits.
 
 Real-time bytes (``F8``-``FF``) may sit anywhere inside an event (the MIDI spec allows them
-between the bytes of another message); they are taken out first. What remains is a Song
-Position Pointer only if it is exactly ``F2`` and two data bytes; anything else (notes,
-SysEx of any size, truncated or malformed messages, stray data bytes) is not clock and is
-counted in `ClockFollower.ignored`, changing nothing.
+between the bytes of another message, SysEx included, without ending it); they are taken out
+and acted on first. What remains is a Song Position Pointer only if it is exactly ``F2`` and
+two data bytes; anything else (notes, SysEx of any size, truncated or malformed messages,
+stray data bytes) is not clock and is counted in `ClockFollower.ignored`, changing nothing.
+Running status does not arise: JACK and the rtmidi backends hand over whole messages, each
+with its status byte, so an event of data bytes only is ignored like any other stray bytes.
+
+A SysEx is never kept: an event is scanned at C speed (``bytes.translate``) whatever its size,
+and one longer than `SYSEX_MAX_BYTES` (in one event, or continued over several, as a SysEx
+split into chunks arrives) is counted in `ClockFollower.dropped_sysex` with a logged warning
+(at most one per `WARN_INTERVAL_S`), so a flood costs neither memory nor the clock.
 
 Tempo comes from a least-squares line through the times of the last `window` ticks of the
 current run (ticks since the last Start/Continue), so jitter averages out; a change point
@@ -29,6 +36,7 @@ clock: bar:beat comes from the meter the caller gives (the DAW's).
 """
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
@@ -44,6 +52,20 @@ CONTINUE = 0xFB
 STOP = 0xFC
 SONG_POSITION = 0xF2
 REALTIME_FIRST = 0xF8
+SYSEX_START = 0xF0
+SYSEX_END = 0xF7
+SYSEX_MAX_BYTES = 64 * 1024  # longer SysEx is dropped with a warning (the follower reads none anyway)
+WARN_INTERVAL_S = 1.0
+_REALTIME = bytes(range(REALTIME_FIRST, 0x100))
+_NOT_REALTIME = bytes(range(REALTIME_FIRST))
+_DATA = bytes(range(0x80))
+
+log = logging.getLogger("cadenza.clock")
+
+
+def without_realtime(data: bytes) -> bytes:
+    """``data`` with any real-time bytes (F8-FF) taken out: the message they interrupted."""
+    return data.translate(None, _REALTIME)
 
 # Clock loss: ticks that stop without a Stop. 0.2 s is more than one tick interval at the
 # slowest accepted tempo (20 BPM: 125 ms per tick) and leaves room to notice it within 300 ms.
@@ -240,25 +262,45 @@ class ClockFollower:
         self.ticks = 0
         self.ignored = 0
         self.missed = 0  # ticks inferred lost in transit (see _missed_ticks)
+        self.dropped_sysex = 0  # SysEx messages longer than SYSEX_MAX_BYTES
+        self._sysex_bytes: int | None = None  # bytes of the SysEx still open (continued by the next event)
+        self._warned_at: float | None = None
 
     # -- input ---------------------------------------------------------------------------
     def feed(self, time: float, data: bytes | bytearray | list[int]) -> list[ClockEvent]:
         """Interpret one MIDI event received at ``time``; non-clock events are ignored."""
         events: list[ClockEvent] = []
-        rest = bytearray()
-        for byte in data:
-            if not 0 <= byte <= 0xFF:
-                rest.append(0xF4)  # not a MIDI byte at all: poison the remainder
-            elif byte >= REALTIME_FIRST:
-                self._realtime(time, byte, events)
-            else:
-                rest.append(byte)
+        if not isinstance(data, bytes | bytearray):  # not a MIDI byte at all (e.g. 300): poison the event
+            data = bytes(byte if 0 <= byte <= 0xFF else 0xF4 for byte in data)
+        for byte in data.translate(None, _NOT_REALTIME):
+            self._realtime(time, byte, events)
+        rest = data.translate(None, _REALTIME)
         if rest:
             if len(rest) == 3 and rest[0] == SONG_POSITION and rest[1] < 0x80 and rest[2] < 0x80:
+                self._sysex_bytes = None  # a system common message ends any SysEx
                 self._song_position(time, rest[1] | rest[2] << 7, events)
             else:
                 self.ignored += 1
+                self._follow_sysex(time, rest)
         return events
+
+    def _follow_sysex(self, time: float, rest: bytes) -> None:
+        """Measure a SysEx (whole, or continued over events) and drop an oversized one with a warning."""
+        status = rest.translate(None, _DATA)  # any status byte ends the SysEx (F7, or anything else)
+        if rest[0] == SYSEX_START:
+            self._sysex_bytes, status = 0, status[1:]
+        elif self._sysex_bytes is None:
+            return  # neither a SysEx nor its continuation (data bytes, perhaps ended by F7)
+        before = self._sysex_bytes
+        self._sysex_bytes += len(rest)
+        if before <= SYSEX_MAX_BYTES < self._sysex_bytes:
+            self.dropped_sysex += 1
+            if self._warned_at is None or time - self._warned_at >= WARN_INTERVAL_S:
+                self._warned_at = time
+                log.warning("dropped a SysEx of more than %d bytes on the clock input (%d dropped so far)",
+                            SYSEX_MAX_BYTES, self.dropped_sysex)
+        if status:
+            self._sysex_bytes = None
 
     def check(self, now: float) -> list[ClockEvent]:
         """Declare the clock lost if it runs but no tick came for ``loss_timeout`` seconds."""

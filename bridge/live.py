@@ -34,6 +34,7 @@ from bridge.clock import (
     bar_position,
     clocks_per_bar,
     clocks_per_beat,
+    without_realtime,
 )
 from engine.theory import Meter
 
@@ -217,10 +218,10 @@ class LiveSession:
         for time, data in events:
             for event in self.follower.feed(time, data):
                 self._on_clock(event, out)
-            if data and 0x80 <= data[0] < 0xF0 and self.captures:
-                position = self.follower.position_at(time)
+            if self.captures and (message := without_realtime(data)) and 0x80 <= message[0] < 0xF0:
+                position = self.follower.position_at(time)  # a real-time byte inside a note: still the note
                 for capture, _, _ in self.captures:
-                    capture.feed(position, data)
+                    capture.feed(position, message)
         for event in self.follower.check(start):
             self._on_clock(event, out)
         follower = self.follower

@@ -26,6 +26,11 @@ RENDER_MAX_SECONDS = 1024.0
 DEFAULT_SAMPLE_RATE = 48000
 # Audio chunk size over gRPC: 256k frames x 2 channels x 4 bytes = 2 MiB, under the 4 MiB limit.
 AUDIO_CHUNK_FRAMES = 256 * 1024
+# Largest gRPC message the engine accepts: the biggest valid request (a MIDI_MAX_BYTES clip plus
+# its other fields) with headroom; bigger ones get RESOURCE_EXHAUSTED from gRPC before any parsing.
+GRPC_MAX_RECEIVE_BYTES = MIDI_MAX_BYTES + 1024 * 1024
+# Largest message it sends: one audio chunk (2 MiB) with headroom.
+GRPC_MAX_SEND_BYTES = 4 * 1024 * 1024
 
 TICKS_PER_QUARTER = 480
 

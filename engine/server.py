@@ -26,6 +26,8 @@ from engine.config import (
     DEFAULT_SAMPLE_RATE,
     ENGINE_QUEUE,
     ENGINE_WORKERS,
+    GRPC_MAX_RECEIVE_BYTES,
+    GRPC_MAX_SEND_BYTES,
     RENDER_MAX_SECONDS,
     SAMPLE_RATES,
     SHUTDOWN_GRACE_SECONDS,
@@ -72,8 +74,13 @@ class EngineServicer(pb_grpc.EngineServicer):
     limits get RESOURCE_EXHAUSTED; a caller that cancels or passes its deadline stops the work.
     """
 
-    def __init__(self, admission: Admission) -> None:
+    def __init__(self, admission: Admission, plugin_folders: tuple[Path, ...] = (),
+                 render_timeout: float | None = None) -> None:
+        from plugin_host.config import RENDER_TIMEOUT_SECONDS
+
         self.admission = admission
+        self.plugin_folders = plugin_folders  # plugins load only from inside these
+        self.render_timeout = render_timeout or RENDER_TIMEOUT_SECONDS
 
     @contextlib.contextmanager
     def _serving(self, context: grpc.ServicerContext) -> Iterator[Callable[[], bool]]:
@@ -109,6 +116,7 @@ class EngineServicer(pb_grpc.EngineServicer):
             yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=midi))
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
+        from plugin_host.folders import check_plugin_path
         from plugin_host.instruments import PluginError  # heavy: loaded on first render only
         from plugin_host.render import RenderOptionError, render
         from plugin_host.worker import RenderFailed, RenderTimeout
@@ -121,6 +129,8 @@ class EngineServicer(pb_grpc.EngineServicer):
                        "style": request.style or None, "roles": dict(request.roles), "bars": request.bars or None}
             if request.HasField("loudness_lufs"):
                 options["loudness_lufs"] = request.loudness_lufs
+            for role, path in options["plugins"].items():
+                check_plugin_path(path, self.plugin_folders, f"plugins[{role}]")
             _check_render_length(score, options["bars"])
             events: queue.Queue = queue.Queue()
             outcome: dict = {}
@@ -128,7 +138,7 @@ class EngineServicer(pb_grpc.EngineServicer):
             def work() -> None:
                 try:
                     outcome["stems"] = render(score, sample_rate, progress=events.put, should_stop=should_stop,
-                                              **options)
+                                              timeout=self.render_timeout, **options)
                 except Exception as error:  # reported to the client below, not lost in a thread
                     outcome["error"] = error
                 events.put(None)
@@ -170,7 +180,8 @@ class Engine:
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
                  queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, plugin_folders: tuple[Path, ...] = (),
+                 render_timeout: float | None = None) -> None:
         if not is_loopback(host) and (tls is None or not token):
             raise InsecureBind(f"refusing to listen on {host} without TLS and a token: pass --tls-cert and "
                                "--tls-key (the token is made for you), or listen on 127.0.0.1")
@@ -178,9 +189,12 @@ class Engine:
         threads = workers + queue_size + 8
         interceptors = [TokenInterceptor(token)] if token else []
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
-                                  interceptors=interceptors)
+                                  interceptors=interceptors,
+                                  options=[("grpc.max_receive_message_length", GRPC_MAX_RECEIVE_BYTES),
+                                           ("grpc.max_send_message_length", GRPC_MAX_SEND_BYTES)])
         self.admission = Admission(workers, queue_size)
-        pb_grpc.add_EngineServicer_to_server(EngineServicer(self.admission), self.server)
+        pb_grpc.add_EngineServicer_to_server(EngineServicer(self.admission, plugin_folders, render_timeout),
+                                             self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self._bind(host, port, server_credentials(*tls) if tls else None)
@@ -217,8 +231,12 @@ class Engine:
 
 
 def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
-          queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None) -> int:
+          queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
+          plugin_folders: tuple[Path, ...] | None = None, render_timeout: float | None = None) -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
+
+    Plugins load only from ``plugin_folders`` (default: the standard VST3/AU folders);
+    a render taking longer than ``render_timeout`` seconds is stopped.
 
     On a signal, health turns NOT_SERVING, new requests get UNAVAILABLE, and in-flight ones
     have SHUTDOWN_GRACE_SECONDS to finish; the exit code is 0.
@@ -228,7 +246,12 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     # The text model loads in the background, so SERVING does not wait; the first Describe may.
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     token = load_or_create_token() if not is_loopback(host) else None
-    engine = Engine(host, port, workers, queue_size, tls=tls, token=token)
+    if plugin_folders is None:
+        from plugin_host.folders import plugin_folders as standard
+
+        plugin_folders = standard()
+    engine = Engine(host, port, workers, queue_size, tls=tls, token=token, plugin_folders=plugin_folders,
+                    render_timeout=render_timeout)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())

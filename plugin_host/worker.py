@@ -177,6 +177,8 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
                         raise RenderOptionError(detail, text.removeprefix(f"{detail} "))
                     raise RenderFailed(f"render failed while {doing}: {error_kind}: {text}", _plugin_in(doing))
             elif process.poll() is not None:
+                if conn.poll(0):
+                    continue  # it wrote, then died between our polls: read what it said (what it was doing) first
                 raise died()
             if should_stop and should_stop():
                 raise Cancelled(f"render stopped while {doing}")

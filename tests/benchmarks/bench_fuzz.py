@@ -1,4 +1,4 @@
-"""Fuzzing, full size: the prompt parser and the MIDI file reader, 10^6 executions each by default.
+"""Fuzzing, full size: the prompt parser, the MIDI file reader and the MIDI byte parser, 10^6 executions each.
 
 Run: python -m tests.benchmarks.bench_fuzz [EXECUTIONS]
 Prints executions and rate per target; any crash fails with hypothesis's minimal example.
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 TARGETS = ("test_fuzz_explicit_attribute_parsers_never_crash", "test_fuzz_prompt_parser_never_crashes",
-           "test_fuzz_midi_file_reader_never_crashes")
+           "test_fuzz_midi_file_reader_never_crashes", "test_fuzz_midi_byte_parser_never_crashes")
 MODULE = Path(__file__).resolve().parents[1] / "engine" / "test_fuzz_parsers.py"
 
 

@@ -7,8 +7,6 @@ often takes a host down. pedalboard's ``load_plugin`` really loads them (dlopen)
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,36 +16,11 @@ import pytest
 from plugin_host.instruments import PluginError, load_plugin
 from plugin_host.render import render
 from plugin_host.worker import RenderFailed, RenderTimeout
+from tests.plugin_bundles import misbehaving_bundle as _bundle
 from tests.plugin_host.clip_scores import ROLES
 
 RATE = 48000
 VST3_DIRS = [Path("/usr/lib/vst3"), Path("/usr/local/lib/vst3"), Path.home() / ".vst3"]
-
-MISBEHAVING_C = r"""
-#include <stdlib.h>
-#include <unistd.h>
-__attribute__((constructor)) static void on_load(void) {
-#ifdef CRASH
-    abort();
-#else
-    for (;;) pause();
-#endif
-}
-"""
-
-
-def _bundle(tmp_path: Path, name: str, crash: bool) -> Path:
-    if shutil.which("cc") is None:
-        pytest.skip("no C compiler (cc) to build the misbehaving test plugin")
-    source = tmp_path / "misbehave.c"
-    source.write_text(MISBEHAVING_C)
-    bundle = tmp_path / f"{name}.vst3"
-    binary = bundle / "Contents" / "x86_64-linux" / f"{name}.so"
-    binary.parent.mkdir(parents=True)
-    subprocess.run(["cc", "-shared", "-fPIC", *(["-DCRASH"] if crash else []), "-o", str(binary), str(source)],
-                   check=True)
-    return bundle
-
 
 def test_the_worker_renders_the_same_audio_as_in_process(score):
     progress: list[float] = []
