@@ -54,7 +54,8 @@ class _Engine:
 
         tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
         token = _token(args) if tls_ca is not None else None
-        self.process = None if args.engine else EngineProcess()
+        state = getattr(args, "state", None)
+        self.process = None if args.engine else EngineProcess(*(["--state", state] if state else []))
         self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)
         self.client.check()
 
@@ -110,7 +111,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     tls = (Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
     try:
-        return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls)
+        return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
+                     state_dir=Path(args.state) if args.state else None)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -145,7 +147,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 bar.refresh()
             return update
 
-        result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3))
+        from bridge.cocreate_cli import default_session
+
+        result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3),
+                                 session=args.session or default_session())
         audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65), **render_options,
                               **_spec_render_options(result.spec))
         bar.set_description_str("write")
@@ -157,7 +162,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         bar.n = 100
         bar.set_description_str("done")
         bar.refresh()
-    if not args.quiet:
+    if args.json:
+        print(json.dumps({"take": result.take, "parent": None, "midi": str((out / "clip.mid").resolve())}))
+    elif not args.quiet:
+        print(f"take {result.take} in session {args.session or default_session()}")
+    if not args.quiet and not args.json:
         print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
               f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
               f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
@@ -328,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=50051, help="port (0 = any free port; default 50051)")
     serve.add_argument("--workers", type=int, default=2, help="requests worked on at once (default 2)")
     serve.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker (default 8)")
+    serve.add_argument("--state", metavar="DIR", help="folder for the sessions database (default: $CADENZA_STATE, "
+                                                      "else your user data folder)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")
@@ -355,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--preset", action="append", metavar="ROLE=FILE",
                           help="a JSON parameter preset for that role's plugin (repeatable)")
     generate.add_argument("--lufs", type=float, metavar="LUFS", help="mix loudness target (default -14)")
+    generate.add_argument("--session", metavar="NAME", help="record the clip as a take in this session "
+                                                            "(default: the current folder's name)")
+    generate.add_argument("--json", action="store_true", help="print {take, parent, midi} as JSON")
+    generate.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
     _add_overrides(generate)
     generate.set_defaults(func=cmd_generate)
 
@@ -408,6 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed: the same data, steps and seed give the same weights")
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
     train.set_defaults(func=cmd_train)
+
+    from bridge.cocreate_cli import add_parsers as add_cocreation_parsers
+
+    add_cocreation_parsers(commands)
     return parser
 
 
