@@ -93,7 +93,8 @@ class Taste:
         """What it has learned, in words."""
         if self.examples == 0 and not self.steer.any():
             return ["nothing yet: keep, reject or rate some takes"]
-        lines = [f"learned from {self.examples} examples (verdicts, and pairs where a kept take replaced a rejected one)"]
+        lines = [f"learned from {self.examples} examples (verdicts, and pairs where a kept take replaced "
+                 "a rejected one)"]
         total = self.weights + self.steer
         for i in np.argsort(-np.abs(total)):
             if abs(total[i]) < 0.1:
