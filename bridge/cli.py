@@ -302,6 +302,10 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if getattr(args, "from_feedback", None):
+        from bridge.cocreate_cli import train_from_feedback
+
+        return train_from_feedback(args)
     from engine.generator import default_checkpoint
     from engine.train import run
 
@@ -422,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, metavar="S",
                        help="seed: the same data, steps and seed give the same weights")
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
+    train.add_argument("--from-feedback", metavar="SESSION",
+                       help="fine-tune on the kept and well-rated takes of a session (rejected ones are left out)")
+    train.add_argument("--engine", metavar="HOST:PORT", help="with --from-feedback: the engine holding the session")
+    train.add_argument("--state", metavar="DIR", help="with --from-feedback: a started engine's sessions folder")
     train.set_defaults(func=cmd_train)
 
     from bridge.cocreate_cli import add_parsers as add_cocreation_parsers

@@ -313,3 +313,54 @@ def add_parsers(commands, add_engine_options=None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("use `cadenza`")
+
+
+# Reward weighting by repetition: how many copies of a take the fine-tune sees.
+KEEP_COPIES = 2
+RATING_COPIES = {1: 0, 2: 0, 3: 1, 4: 2, 5: 3}
+
+
+def feedback_weights(takes) -> dict[str, int]:
+    """Copies per take for `train --from-feedback`: kept 2, rated 3-5 -> 1-3, rejected or unrated 0."""
+    weights = {}
+    for take in takes:
+        copies = RATING_COPIES.get(take.rating, 0) if take.rating else 0
+        if take.verdict == "keep":
+            copies = max(copies, KEEP_COPIES)
+        if take.verdict == "reject":
+            copies = 0
+        if copies:
+            weights[take.take] = copies
+    return weights
+
+
+def train_from_feedback(args: argparse.Namespace) -> int:
+    """`cadenza train --from-feedback SESSION`: fine-tune on the session's kept and well-rated takes.
+
+    Reward-weighted likelihood by repetition (see feedback_weights): rejected takes are left out,
+    not pushed against; the result is a new checkpoint at --out, the shipped one is untouched.
+    """
+    import tempfile
+
+    from bridge.cli import EXIT_USAGE, cmd_train
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    args.session = args.from_feedback
+    for name in ("tls_ca", "token_file"):
+        setattr(args, name, getattr(args, name, None))
+    with tempfile.TemporaryDirectory(prefix="cadenza-feedback-") as folder:
+        with _engine(args) as client:
+            history = client.call("History", pb.HistoryRequest(session=args.from_feedback)).takes
+            weights = feedback_weights(history)
+            if not weights:
+                print(f"cadenza: error: session {args.from_feedback!r} has no kept or well-rated takes to learn from "
+                      "(keep some with `cadenza keep TAKE`)", file=sys.stderr)
+                return EXIT_USAGE
+            for take_id, copies in weights.items():
+                midi = client.call("GetTake", pb.TakeRequest(session=args.from_feedback, take=take_id)).midi
+                for k in range(copies):
+                    (Path(folder) / f"{take_id}-{k}.mid").write_bytes(midi)
+        print(f"fine-tuning on {len(weights)} takes of session {args.from_feedback} "
+              f"({sum(weights.values())} weighted copies)")
+        args.data, args.from_feedback = folder, None
+        return cmd_train(args)

@@ -17,7 +17,9 @@ from engine.errors import SpecError
 from engine.spec import MusicSpec, Part
 from engine.theory import parse_key
 
-INFILL_CANDIDATES = 4  # model drafts per infill; the one that lands nearest the next bar's first note wins
+# Model drafts per infill; the one that lands nearest the next bar's first note wins.
+# Two keep a 2-bar infill near 0.2 s on this loaded 2-core machine.
+INFILL_CANDIDATES = 2
 GHOST_VELOCITY = 46
 
 

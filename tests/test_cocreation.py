@@ -205,3 +205,18 @@ def test_taste_speaks_after_verdicts(engine: EngineClient) -> None:
     reply = engine.call("Taste", pb.TasteRequest(session="tasty"))
     assert reply.examples == 1 and any("too busy" in line for line in reply.lines)
     assert reply.weights["density"] < 0  # "too busy" steers towards sparser takes
+
+
+def test_train_from_feedback_fine_tunes_on_kept_takes(engine: EngineClient, tmp_path: Path,
+                                                      untrained_checkpoint: Path) -> None:
+    out = tmp_path / "tuned.pt"
+    take = _generate(engine, "feedback").take
+    engine.call("Verdict", pb.VerdictRequest(session="feedback", take=take, verdict="reject"))
+    refused = run_cli("train", "--from-feedback", "feedback", "--engine", engine.target, "--out", str(out))
+    assert refused.returncode == 2 and "no kept" in refused.stderr and not out.exists()
+    kept = engine.call("Vary", pb.VaryRequest(session="feedback", take=take, parts=["bass"])).take
+    engine.call("Verdict", pb.VerdictRequest(session="feedback", take=kept, verdict="keep"))
+    done = run_cli("train", "--from-feedback", "feedback", "--engine", engine.target, "--init",
+                   str(untrained_checkpoint), "--steps", "2", "--out", str(out), timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "fine-tuning on 1 takes" in done.stdout and out.is_file()
