@@ -220,3 +220,30 @@ def test_train_from_feedback_fine_tunes_on_kept_takes(engine: EngineClient, tmp_
                    str(untrained_checkpoint), "--steps", "2", "--out", str(out), timeout=600)
     assert done.returncode == 0, done.stderr
     assert "fine-tuning on 1 takes" in done.stdout and out.is_file()
+
+
+def test_two_clients_writing_one_session_lose_nothing(engine_process: EngineProcess) -> None:
+    import threading
+
+    with EngineClient(engine_process.target) as first:
+        take = _generate(first, "together").take
+    made: list[str] = []
+    lock = threading.Lock()
+
+    def work(part: str) -> None:
+        with EngineClient(engine_process.target) as client:
+            for _ in range(6):
+                result = client.call("Vary", pb.VaryRequest(session="together", take=take, parts=[part]))
+                with lock:
+                    made.append(result.take)
+
+    threads = [threading.Thread(target=work, args=(part,)) for part in ("bass", "flute")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with EngineClient(engine_process.target) as client:
+        history = client.call("History", pb.HistoryRequest(session="together")).takes
+    assert len(made) == 12
+    assert sorted(t.take for t in history) == sorted([take, *made])
+    assert all(t.parent == take for t in history if t.take != take)
