@@ -6,7 +6,10 @@ records exactly one take, in one transaction, naming its parent and the operatio
 """
 from __future__ import annotations
 
+import logging
+import queue
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,6 +27,7 @@ from engine.spec import MusicSpec
 from engine.takes import NotFound, Take, TakeStore, new_take_id
 
 SESSION_MAX_CHARS = 200
+log = logging.getLogger("cadenza.cocreate")
 
 
 @lru_cache(maxsize=1)
@@ -63,16 +67,39 @@ class CoCreation:
 
     def __init__(self, store: TakeStore) -> None:
         self.store = store
+        # The model's likelihood of a take costs a forward pass (tens of ms on a busy CPU): it is
+        # computed after the take is recorded, off the request's path, and merged into its features.
+        self._later: queue.Queue = queue.Queue()
+        threading.Thread(target=self._likelihoods, name="take-likelihood", daemon=True).start()
+
+    def _likelihoods(self) -> None:
+        while True:
+            take_id, spec, score = self._later.get()
+            try:
+                likelihood = taste_model.model_likelihood(score, spec)
+                if likelihood is not None:
+                    self.store.update_features(take_id, {"likelihood": likelihood})
+            except Exception:  # the store closed under us at shutdown, or a take the model cannot read
+                log.debug("no likelihood for take %s", take_id, exc_info=True)
+            finally:
+                self._later.task_done()
+
+    def settle(self) -> None:
+        """Wait until every recorded take has its likelihood (tests, benchmarks)."""
+        self._later.join()
 
     # -- recording -------------------------------------------------------------------------
     def record(self, session: str, parent: str | None, operation: str, params: dict, spec: MusicSpec,
                score: Score) -> Take:
         midi = score_to_smf(score)
+        feats = taste_model.features(score, spec.meter.quarters_per_bar)
         take = Take(id=new_take_id(), session=check_session(session), parent=parent, operation=operation,
                     params=params, spec=spec_to_pb(spec).SerializeToString(), seed=spec.seed,
                     model_version=model_version(), midi=midi, created=time.time(),
-                    features=taste_model.features(score, spec.meter.quarters_per_bar))
-        return self.store.add(take)
+                    features=feats)
+        self.store.add(take)
+        self._later.put((take.id, spec, score))
+        return take
 
     def load(self, session: str, take_id: str) -> tuple[Take, MusicSpec, Score]:
         if not take_id:
@@ -102,16 +129,29 @@ class CoCreation:
                 return 1
         return wanted
 
-    def _best(self, session: str, drafts: list[tuple[MusicSpec, Score]]) -> tuple[MusicSpec, Score]:
-        """The draft the session's taste ranks first (the first draft when it knows nothing)."""
+    def _best(self, session: str, drafts: list[tuple[MusicSpec, Score]],
+              likelihood: bool = False) -> tuple[MusicSpec, Score]:
+        """The draft the session's taste ranks first (the first draft when it knows nothing).
+
+        ``likelihood``: score each draft with the model too (worth it when drafts take longer to
+        make than that, as composed clips do; variations rank without it, the feature left neutral).
+        """
         if len(drafts) == 1:
             return drafts[0]
         try:
             taste = self.taste(session)
         except NotFound:
             return drafts[0]
-        order = taste.rank([taste_model.features(s, sp.meter.quarters_per_bar) for sp, s in drafts])
+        order = taste.rank([self._features(sp, s, likelihood) for sp, s in drafts])
         return drafts[order[0]]
+
+    @staticmethod
+    def _features(spec: MusicSpec, score: Score, likelihood: bool) -> dict[str, float]:
+        feats = taste_model.features(score, spec.meter.quarters_per_bar)
+        value = taste_model.model_likelihood(score, spec) if likelihood else None
+        if value is not None:
+            feats["likelihood"] = value
+        return feats
 
     # -- operations ------------------------------------------------------------------------
     def generate(self, session: str, spec: MusicSpec, compose: Callable[[MusicSpec], Score],
@@ -122,7 +162,7 @@ class CoCreation:
         for k in range(self._draws(session, candidates)):
             draft_spec = replace(spec, seed=(spec.seed + k) % (SEED_MAX + 1))
             drafts.append((draft_spec, compose(draft_spec)))
-        best_spec, best_score = self._best(session, drafts)
+        best_spec, best_score = self._best(session, drafts, likelihood=True)
         take = self.record(session, None, "generate", {"prompt": spec.prompt, "candidates": len(drafts)},
                            best_spec, best_score)
         return take, best_spec

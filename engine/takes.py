@@ -55,6 +55,7 @@ class TakeStore(Protocol):
     def history(self, session: str) -> list[Take]: ...
     def set_verdict(self, session: str, take_id: str, verdict: str, reason: str = "", rating: int = 0) -> Take: ...
     def verdicts(self, session: str) -> list[dict]: ...
+    def update_features(self, take_id: str, features: dict) -> None: ...
 
 
 def new_take_id() -> str:
@@ -170,6 +171,15 @@ class SqliteTakeStore:
                        (session, take_id, verdict, reason, rating, now))
             return _take(_row(db, session, take_id))
         return self._transaction(work)
+
+    def update_features(self, take_id: str, features: dict) -> None:
+        """Merge late-computed features (the model's likelihood) into a stored take."""
+        def work(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT features FROM takes WHERE id=?", (take_id,)).fetchone()
+            if row is not None:
+                merged = {**json.loads(row["features"]), **features}
+                db.execute("UPDATE takes SET features=? WHERE id=?", (json.dumps(merged), take_id))
+        self._transaction(work)
 
     def verdicts(self, session: str) -> list[dict]:
         """The session's verdicts in order, each with the take's features (what the taste learns from)."""

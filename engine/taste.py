@@ -16,14 +16,16 @@ from symusic import Score
 
 from engine.config import TICKS_PER_QUARTER
 
-FEATURES = ("density", "register", "syncopation", "velocity_range", "repetition", "drum_density")
+FEATURES = ("density", "register", "syncopation", "velocity_range", "repetition", "drum_density", "likelihood")
 # Rough centre and spread of each feature over generated takes: features are standardised by them.
 FEATURE_SCALE = {"density": (3.0, 2.0), "register": (60.0, 8.0), "syncopation": (0.3, 0.2),
-                 "velocity_range": (30.0, 15.0), "repetition": (0.5, 0.3), "drum_density": (8.0, 5.0)}
+                 "velocity_range": (30.0, 15.0), "repetition": (0.5, 0.3), "drum_density": (8.0, 5.0),
+                 "likelihood": (-2.5, 0.6)}
 FEATURE_WORDS = {"density": ("busier", "sparser"), "register": ("higher", "lower"),
                  "syncopation": ("more syncopated", "squarer on the beat"),
                  "velocity_range": ("more dynamic", "more even in loudness"),
-                 "repetition": ("more repetitive", "less repetitive"), "drum_density": ("more drums", "fewer drums")}
+                 "repetition": ("more repetitive", "less repetitive"), "drum_density": ("more drums", "fewer drums"),
+                 "likelihood": ("what the model finds likely", "what the model finds surprising")}
 # Reasons a composer gives, and the direction each points to (feature, sign).
 REASON_DIRECTIONS = {
     "too busy, too many notes, cluttered": ("density", -1), "too sparse, too empty, needs more notes": ("density", 1),
@@ -63,6 +65,55 @@ def features(score: Score, meter_quarters: float = 4.0) -> dict[str, float]:
             else 60.0, "syncopation": off_beat,
             "velocity_range": float(np.percentile(velocities, 90) - np.percentile(velocities, 10)),
             "repetition": repeated, "drum_density": len(drums) / bars}
+
+
+def model_likelihood(score: Score, spec) -> float | None:
+    """Mean log-probability per token of the take's pitched voices under the generator (first block only).
+
+    None when the take has no pitched notes, its meter is outside the vocabulary, or no checkpoint loads.
+    """
+    import torch
+    from symusic import Note, TimeSignature, Track
+
+    from engine.dataset import assign_slots
+    from engine.generator import load, style_settings
+
+    try:
+        generator = load()
+        vocab = generator.vocab
+        vocab.time_signature(spec.meter)
+    except Exception:  # no checkpoint, or a meter the model does not know: the feature stays neutral
+        return None
+    pairs = assign_slots(score)
+    if not pairs:
+        return None
+    slotted = Score(TICKS_PER_QUARTER)
+    slotted.time_signatures.append(TimeSignature(0, spec.meter.numerator, spec.meter.denominator))
+    for track, slot in pairs:
+        copy = Track(program=slot)
+        for n in track.notes:
+            copy.notes.append(Note(n.time, n.duration, n.pitch, n.velocity))
+        slotted.tracks.append(copy)
+    sequence = vocab.tokenizer.encode(slotted)
+    ids = list((sequence[0] if isinstance(sequence, list) else sequence).ids)
+    settings = style_settings(spec.style)
+    prefix = vocab.prefix(settings["model_style"], spec.key, spec.meter, spec.tempo_bpm, int(settings["density"]),
+                          spec.bars, [slot for _, slot in pairs])
+    tokens = (prefix + ids)[: generator.model.config.block_size]
+    if len(tokens) <= len(prefix):
+        return None
+    from engine.generator import INFERENCE_THREADS
+
+    with torch.inference_mode(), generator._lock:  # one model user at a time, on one thread, as generate does
+        threads = torch.get_num_threads()
+        torch.set_num_threads(INFERENCE_THREADS)
+        try:
+            logits, _ = generator.model(torch.tensor([tokens]))
+        finally:
+            torch.set_num_threads(threads)
+        logp = torch.log_softmax(logits[0, :-1].float(), dim=-1)
+        picked = logp[torch.arange(len(tokens) - 1), torch.tensor(tokens[1:])]
+    return float(picked[len(prefix) - 1:].mean())
 
 
 def vector(feats: dict[str, float]) -> np.ndarray:

@@ -38,11 +38,20 @@ def pool(seeds: int = 3, variations: int = 5) -> list[dict]:
         for seed in range(seeds):
             spec = understand(prompt, Overrides(bars=8, seed=seed))
             score = compose(spec)
-            takes.append(taste_model.features(score))
+            takes.append(_features(score, spec))
             for k in range(variations):
                 varied = vary(spec, score, [p.name for p in spec.parts], float(k + 1) / variations, 100 + k)
-                takes.append(taste_model.features(varied))
+                takes.append(_features(varied, spec))
     return takes
+
+
+def _features(score, spec) -> dict:
+    """What the engine records for a take: the score's features and the model's likelihood."""
+    feats = taste_model.features(score)
+    likelihood = taste_model.model_likelihood(score, spec)
+    if likelihood is not None:
+        feats["likelihood"] = likelihood
+    return feats
 
 
 def utility(features: dict) -> float:
