@@ -7,7 +7,6 @@ records exactly one take, in one transaction, naming its parent and the operatio
 from __future__ import annotations
 
 import logging
-import queue
 import secrets
 import threading
 import time
@@ -69,24 +68,21 @@ class CoCreation:
         self.store = store
         # The model's likelihood of a take costs a forward pass (tens of ms on a busy CPU): it is
         # computed after the take is recorded, off the request's path, and merged into its features.
-        self._later: queue.Queue = queue.Queue()
-        threading.Thread(target=self._likelihoods, name="take-likelihood", daemon=True).start()
+        # A short-lived thread per take, so an engine that records nothing runs no extra thread.
+        self._pending: list[threading.Thread] = []
 
-    def _likelihoods(self) -> None:
-        while True:
-            take_id, spec, score = self._later.get()
-            try:
-                likelihood = taste_model.model_likelihood(score, spec)
-                if likelihood is not None:
-                    self.store.update_features(take_id, {"likelihood": likelihood})
-            except Exception:  # the store closed under us at shutdown, or a take the model cannot read
-                log.debug("no likelihood for take %s", take_id, exc_info=True)
-            finally:
-                self._later.task_done()
+    def _likelihood(self, take_id: str, spec: MusicSpec, score: Score) -> None:
+        try:
+            likelihood = taste_model.model_likelihood(score, spec)
+            if likelihood is not None:
+                self.store.update_features(take_id, {"likelihood": likelihood})
+        except Exception:  # the store closed under us at shutdown, or a take the model cannot read
+            log.debug("no likelihood for take %s", take_id, exc_info=True)
 
     def settle(self) -> None:
         """Wait until every recorded take has its likelihood (tests, benchmarks)."""
-        self._later.join()
+        for thread in list(self._pending):
+            thread.join()
 
     # -- recording -------------------------------------------------------------------------
     def record(self, session: str, parent: str | None, operation: str, params: dict, spec: MusicSpec,
@@ -98,7 +94,10 @@ class CoCreation:
                     model_version=model_version(), midi=midi, created=time.time(),
                     features=feats)
         self.store.add(take)
-        self._later.put((take.id, spec, score))
+        thread = threading.Thread(target=self._likelihood, args=(take.id, spec, score), name="take-likelihood",
+                                  daemon=True)
+        thread.start()
+        self._pending = [t for t in self._pending if t.is_alive()] + [thread]
         return take
 
     def load(self, session: str, take_id: str) -> tuple[Take, MusicSpec, Score]:
