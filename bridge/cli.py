@@ -58,7 +58,8 @@ class _Engine:
         # user chose them); a running engine (--engine) loads only from its own plugin folders.
         plugins = _pairs(getattr(args, "plugin", None) or [], "--plugin").values()
         folders = [arg for path in plugins for arg in ("--plugin-folder", str(Path(path).parent))]
-        self.process = None if args.engine else EngineProcess(*folders)
+        state = getattr(args, "state", None)
+        self.process = None if args.engine else EngineProcess(*folders, *(["--state", state] if state else []))
         self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)
         self.client.check()
 
@@ -117,7 +118,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from plugin_host.folders import plugin_folders
 
         return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
-                     plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout)
+                     plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
+                     state_dir=Path(args.state) if args.state else None)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -152,7 +154,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 bar.refresh()
             return update
 
-        result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3))
+        from bridge.cocreate_cli import default_session
+
+        result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3),
+                                 session=args.session or default_session())
         audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65), **render_options,
                               **_spec_render_options(result.spec))
         bar.set_description_str("write")
@@ -164,7 +169,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         bar.n = 100
         bar.set_description_str("done")
         bar.refresh()
-    if not args.quiet:
+    if args.json:
+        print(json.dumps({"take": result.take, "parent": None, "midi": str((out / "clip.mid").resolve())}))
+    elif not args.quiet:
+        print(f"take {result.take} in session {args.session or default_session()}")
+    if not args.quiet and not args.json:
         print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
               f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
               f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
@@ -300,6 +309,10 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if getattr(args, "from_feedback", None):
+        from bridge.cocreate_cli import train_from_feedback
+
+        return train_from_feedback(args)
     from engine.generator import default_checkpoint
     from engine.train import run
 
@@ -339,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also load plugins from DIR (repeatable; the standard VST3 folders always count)")
     serve.add_argument("--render-timeout", type=float, metavar="SECONDS",
                        help="stop a render (e.g. a hanging plugin) after this long (default 120)")
+    serve.add_argument("--state", metavar="DIR", help="folder for the sessions database (default: $CADENZA_STATE, "
+                                                      "else your user data folder)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")
@@ -366,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--preset", action="append", metavar="ROLE=FILE",
                           help="a JSON parameter preset for that role's plugin (repeatable)")
     generate.add_argument("--lufs", type=float, metavar="LUFS", help="mix loudness target (default -14)")
+    generate.add_argument("--session", metavar="NAME", help="record the clip as a take in this session "
+                                                            "(default: the current folder's name)")
+    generate.add_argument("--json", action="store_true", help="print {take, parent, midi} as JSON")
+    generate.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
     _add_overrides(generate)
     generate.set_defaults(func=cmd_generate)
 
@@ -418,7 +437,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, metavar="S",
                        help="seed: the same data, steps and seed give the same weights")
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
+    train.add_argument("--from-feedback", metavar="SESSION",
+                       help="fine-tune on the kept and well-rated takes of a session (rejected ones are left out)")
+    train.add_argument("--engine", metavar="HOST:PORT", help="with --from-feedback: the engine holding the session")
+    train.add_argument("--state", metavar="DIR", help="with --from-feedback: a started engine's sessions folder")
     train.set_defaults(func=cmd_train)
+
+    from bridge.cocreate_cli import add_parsers as add_cocreation_parsers
+
+    add_cocreation_parsers(commands)
     return parser
 
 

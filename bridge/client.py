@@ -98,11 +98,15 @@ class EngineClient:
             raise _translate(error, self.target) from None
 
     def generate(self, prompt: str, overrides: pb.Overrides | None = None,
-                 on_progress: ProgressFn | None = None) -> pb.GenerateResult:
-        """The resolved spec and SMF bytes; progress events go to ``on_progress``."""
+                 on_progress: ProgressFn | None = None, session: str = "", candidates: int = 0) -> pb.GenerateResult:
+        """The resolved spec and SMF bytes; progress events go to ``on_progress``.
+
+        With a ``session`` the clip is recorded as a take there (result.take is its id).
+        """
         result = None
         try:
-            for event in self.stub.Generate(pb.GenerateRequest(prompt=prompt, overrides=overrides)):
+            for event in self.stub.Generate(pb.GenerateRequest(prompt=prompt, overrides=overrides, session=session,
+                                                               candidates=candidates)):
                 if event.HasField("progress") and on_progress:
                     on_progress(event.progress)
                 elif event.HasField("result"):
@@ -112,6 +116,14 @@ class EngineClient:
         if result is None:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no result")
         return result
+
+    def call(self, method: str, request):
+        """A unary co-creation RPC by name (Vary, Infill, Continue, Accompany, Rearrange, Verdict,
+        GetTake, History, Taste); errors become RequestRejected / EngineUnavailable."""
+        try:
+            return getattr(self.stub, method)(request)
+        except grpc.RpcError as error:
+            raise _translate(error, self.target) from None
 
     def render(self, midi: bytes, sample_rate: int = 0, on_progress: ProgressFn | None = None,
                **options) -> RenderedAudio:

@@ -367,3 +367,26 @@ def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> S
         track.notes.sort(key=lambda n: (n.time, n.pitch))
         score.tracks.append(track)
     return score
+
+
+def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int) -> Track:
+    """One part written by the style arranger over given chords (one per bar of the spec).
+
+    Co-creation uses it to add or rewrite a part against harmony that already exists (a kept
+    melody, a user's MIDI), instead of harmony the model would write afresh.
+    """
+    style = styles.get(spec.style)
+    grid = Grid.of(spec.meter)
+    track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
+    writer = _Writer(spec, grid, track)
+    rng = np.random.default_rng([seed, 7919])
+    if part.role == "drums" or part.is_drum:
+        _drums(writer, style, grid, spec.meter, rng)
+    elif part.role == "bass":
+        _bass(writer, part, style, grid, spec.meter, chords, rng)
+    elif part.role in ("chords", "pad", "keys"):
+        _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad")
+    else:
+        _melody(writer, part, grid, chords, rng)
+    track.notes.sort(key=lambda n: (n.time, n.pitch))
+    return track

@@ -37,6 +37,7 @@ from engine.errors import Cancelled, SpecError
 from engine.generator import CheckpointMissing
 from engine.midi import score_to_smf, smf_to_score
 from engine.security import InsecureBind, TokenInterceptor, is_loopback, load_or_create_token, server_credentials
+from engine.takes import NotFound
 from engine.understand import understand
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
@@ -67,6 +68,22 @@ def _check_sample_rate(rate: int) -> int:
     return rate
 
 
+def _opt(message, name: str):
+    """A proto3 optional field's value, or None when unset."""
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def take_to_pb(take, with_midi: bool = True) -> pb.TakeResult:
+    """A stored take as a TakeResult (History leaves the MIDI out)."""
+    import json
+
+    return pb.TakeResult(take=take.id, parent=take.parent or "", operation=take.operation,
+                         spec=pb.MusicSpec.FromString(take.spec), midi=take.midi if with_midi else b"",
+                         verdict=take.verdict, reason=take.reason, rating=take.rating, created=take.created,
+                         params_json=json.dumps(take.params), seed=take.seed, model_version=take.model_version,
+                         session=take.session)
+
+
 class EngineServicer(pb_grpc.EngineServicer):
     """Answers Describe, Generate and Render.
 
@@ -75,12 +92,18 @@ class EngineServicer(pb_grpc.EngineServicer):
     """
 
     def __init__(self, admission: Admission, plugin_folders: tuple[Path, ...] = (),
-                 render_timeout: float | None = None) -> None:
+                 render_timeout: float | None = None, cocreation=None) -> None:
         from plugin_host.config import RENDER_TIMEOUT_SECONDS
 
         self.admission = admission
         self.plugin_folders = plugin_folders  # plugins load only from inside these
         self.render_timeout = render_timeout or RENDER_TIMEOUT_SECONDS
+        self.cocreation = cocreation  # engine.cocreate.CoCreation: sessions and takes
+
+    def _co(self):
+        if self.cocreation is None:  # an engine built without a store (tests of other RPCs)
+            raise SpecError("session", "this engine keeps no sessions (start it with `cadenza serve`)")
+        return self.cocreation
 
     @contextlib.contextmanager
     def _serving(self, context: grpc.ServicerContext) -> Iterator[Callable[[], bool]]:
@@ -96,6 +119,8 @@ class EngineServicer(pb_grpc.EngineServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         except SpecError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except NotFound as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         except CheckpointMissing as error:  # the install is broken, not the request
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except Cancelled as error:
@@ -111,9 +136,70 @@ class EngineServicer(pb_grpc.EngineServicer):
             yield pb.GenerateEvent(progress=_progress("understand", 0.0, "reading the prompt"))
             spec = understand(request.prompt, overrides_from_pb(request.overrides))
             yield pb.GenerateEvent(progress=_progress("compose", 0.3, f"composing {spec.bars} bars"))
+            if request.session:
+                take, spec = self._co().generate(request.session, spec,
+                                                 lambda s: compose(s, should_stop=should_stop), request.candidates)
+                yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
+                yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=take.midi, take=take.id))
+                return
             midi = score_to_smf(compose(spec, should_stop=should_stop))
             yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
             yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=midi))
+
+    # -- co-creation: thin wrappers over engine.cocreate ------------------------------------
+    def Vary(self, request: pb.VaryRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().vary(request.session, request.take, list(request.parts),
+                                              _opt(request, "amount"), _opt(request, "seed"), request.candidates))
+
+    def Infill(self, request: pb.InfillRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().infill(request.session, request.take, request.part, request.first_bar,
+                                                request.last_bar, _opt(request, "seed")))
+
+    def Continue(self, request: pb.ContinueRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            if not request.take and not request.midi:
+                raise SpecError("take", "name a take to continue, or send a MIDI file")
+            return take_to_pb(self._co().extend(request.session, request.take, request.midi, request.bars,
+                                                _opt(request, "seed"), lambda: understand(request.prompt)))
+
+    def Accompany(self, request: pb.AccompanyRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            from engine.midi import smf_to_score as _check_midi
+
+            _check_midi(request.midi)  # a bad file is refused before the prompt is read
+            base = understand(request.prompt)
+            return take_to_pb(self._co().accompany(request.session, request.midi, list(request.add), base,
+                                                   _opt(request, "seed")))
+
+    def Rearrange(self, request: pb.RearrangeRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().rearrange(request.session, request.take, _opt(request, "key"),
+                                                   _opt(request, "tempo_bpm"), dict(request.instruments)))
+
+    def Verdict(self, request: pb.VerdictRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().verdict(request.session, request.take, request.verdict, request.reason,
+                                                 request.rating), with_midi=False)
+
+    def GetTake(self, request: pb.TakeRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().load(request.session, request.take)[0])
+
+    def History(self, request: pb.HistoryRequest, context: grpc.ServicerContext) -> pb.HistoryReply:
+        with self._serving(context):
+            return pb.HistoryReply(takes=[take_to_pb(t, with_midi=False) for t in self._co().history(request.session)])
+
+    def Taste(self, request: pb.TasteRequest, context: grpc.ServicerContext) -> pb.TasteReply:
+        from engine.taste import FEATURES
+
+        with self._serving(context):
+            self._co().history(request.session)  # NOT_FOUND for an unknown session
+            taste = self._co().taste(request.session)
+            total = taste.weights + taste.steer
+            return pb.TasteReply(lines=taste.describe(), examples=taste.examples,
+                                 weights={name: float(w) for name, w in zip(FEATURES, total, strict=True)})
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
         from plugin_host.folders import check_plugin_path
@@ -181,7 +267,7 @@ class Engine:
     def __init__(self, host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
                  queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
                  token: str | None = None, plugin_folders: tuple[Path, ...] = (),
-                 render_timeout: float | None = None) -> None:
+                 render_timeout: float | None = None, state_dir: Path | None = None) -> None:
         if not is_loopback(host) and (tls is None or not token):
             raise InsecureBind(f"refusing to listen on {host} without TLS and a token: pass --tls-cert and "
                                "--tls-key (the token is made for you), or listen on 127.0.0.1")
@@ -193,8 +279,12 @@ class Engine:
                                   options=[("grpc.max_receive_message_length", GRPC_MAX_RECEIVE_BYTES),
                                            ("grpc.max_send_message_length", GRPC_MAX_SEND_BYTES)])
         self.admission = Admission(workers, queue_size)
-        pb_grpc.add_EngineServicer_to_server(EngineServicer(self.admission, plugin_folders, render_timeout),
-                                             self.server)
+        from engine.cocreate import CoCreation
+        from engine.takes import open_store
+
+        self.store = open_store(state_dir)
+        pb_grpc.add_EngineServicer_to_server(
+            EngineServicer(self.admission, plugin_folders, render_timeout, CoCreation(self.store)), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self._bind(host, port, server_credentials(*tls) if tls else None)
@@ -228,11 +318,13 @@ class Engine:
             log.warning("requests still running after %.0f s; cancelling them", grace)
         # A finished handler's last message and status may still be on their way: let them go.
         self.server.stop(STATUS_FLUSH_SECONDS).wait()
+        self.store.close()
 
 
 def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
           queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
-          plugin_folders: tuple[Path, ...] | None = None, render_timeout: float | None = None) -> int:
+          plugin_folders: tuple[Path, ...] | None = None, render_timeout: float | None = None,
+          state_dir: Path | None = None) -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
 
     Plugins load only from ``plugin_folders`` (default: the standard VST3/AU folders);
@@ -251,7 +343,7 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
 
         plugin_folders = standard()
     engine = Engine(host, port, workers, queue_size, tls=tls, token=token, plugin_folders=plugin_folders,
-                    render_timeout=render_timeout)
+                    render_timeout=render_timeout, state_dir=state_dir)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from bridge.client import EngineClient, EngineProcess
+
+# Sessions the tests' engines and CLI calls record go to a scratch folder, never the user's data folder.
+os.environ.setdefault("CADENZA_STATE", tempfile.mkdtemp(prefix="cadenza-test-state-"))
 
 
 @pytest.fixture(scope="session")

@@ -120,12 +120,16 @@ class DescribeRequest(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., overrides: _Optional[_Union[Overrides, _Mapping]] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "overrides")
+    __slots__ = ("prompt", "overrides", "session", "candidates")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     overrides: Overrides
-    def __init__(self, prompt: _Optional[str] = ..., overrides: _Optional[_Union[Overrides, _Mapping]] = ...) -> None: ...
+    session: str
+    candidates: int
+    def __init__(self, prompt: _Optional[str] = ..., overrides: _Optional[_Union[Overrides, _Mapping]] = ..., session: _Optional[str] = ..., candidates: _Optional[int] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("stage", "fraction", "message")
@@ -138,12 +142,14 @@ class Progress(_message.Message):
     def __init__(self, stage: _Optional[str] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
 
 class GenerateResult(_message.Message):
-    __slots__ = ("spec", "midi")
+    __slots__ = ("spec", "midi", "take")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     MIDI_FIELD_NUMBER: _ClassVar[int]
+    TAKE_FIELD_NUMBER: _ClassVar[int]
     spec: MusicSpec
     midi: bytes
-    def __init__(self, spec: _Optional[_Union[MusicSpec, _Mapping]] = ..., midi: _Optional[bytes] = ...) -> None: ...
+    take: str
+    def __init__(self, spec: _Optional[_Union[MusicSpec, _Mapping]] = ..., midi: _Optional[bytes] = ..., take: _Optional[str] = ...) -> None: ...
 
 class GenerateEvent(_message.Message):
     __slots__ = ("progress", "result")
@@ -235,3 +241,173 @@ class RenderEvent(_message.Message):
     header: StemsHeader
     chunk: AudioChunk
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., header: _Optional[_Union[StemsHeader, _Mapping]] = ..., chunk: _Optional[_Union[AudioChunk, _Mapping]] = ...) -> None: ...
+
+class TakeResult(_message.Message):
+    __slots__ = ("take", "parent", "operation", "spec", "midi", "verdict", "reason", "rating", "created", "params_json", "seed", "model_version", "session")
+    TAKE_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    MIDI_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    take: str
+    parent: str
+    operation: str
+    spec: MusicSpec
+    midi: bytes
+    verdict: str
+    reason: str
+    rating: int
+    created: float
+    params_json: str
+    seed: int
+    model_version: str
+    session: str
+    def __init__(self, take: _Optional[str] = ..., parent: _Optional[str] = ..., operation: _Optional[str] = ..., spec: _Optional[_Union[MusicSpec, _Mapping]] = ..., midi: _Optional[bytes] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ..., rating: _Optional[int] = ..., created: _Optional[float] = ..., params_json: _Optional[str] = ..., seed: _Optional[int] = ..., model_version: _Optional[str] = ..., session: _Optional[str] = ...) -> None: ...
+
+class VaryRequest(_message.Message):
+    __slots__ = ("session", "take", "parts", "amount", "seed", "candidates")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    TAKE_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    take: str
+    parts: _containers.RepeatedScalarFieldContainer[str]
+    amount: float
+    seed: int
+    candidates: int
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., parts: _Optional[_Iterable[str]] = ..., amount: _Optional[float] = ..., seed: _Optional[int] = ..., candidates: _Optional[int] = ...) -> None: ...
+
+class InfillRequest(_message.Message):
+    __slots__ = ("session", "take", "part", "first_bar", "last_bar", "seed")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    TAKE_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BAR_FIELD_NUMBER: _ClassVar[int]
+    LAST_BAR_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    take: str
+    part: str
+    first_bar: int
+    last_bar: int
+    seed: int
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., part: _Optional[str] = ..., first_bar: _Optional[int] = ..., last_bar: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class ContinueRequest(_message.Message):
+    __slots__ = ("session", "take", "midi", "bars", "seed", "prompt")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    TAKE_FIELD_NUMBER: _ClassVar[int]
+    MIDI_FIELD_NUMBER: _ClassVar[int]
+    BARS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    take: str
+    midi: bytes
+    bars: int
+    seed: int
+    prompt: str
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., midi: _Optional[bytes] = ..., bars: _Optional[int] = ..., seed: _Optional[int] = ..., prompt: _Optional[str] = ...) -> None: ...
+
+class AccompanyRequest(_message.Message):
+    __slots__ = ("session", "midi", "add", "prompt", "seed")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    MIDI_FIELD_NUMBER: _ClassVar[int]
+    ADD_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    midi: bytes
+    add: _containers.RepeatedScalarFieldContainer[str]
+    prompt: str
+    seed: int
+    def __init__(self, session: _Optional[str] = ..., midi: _Optional[bytes] = ..., add: _Optional[_Iterable[str]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class RearrangeRequest(_message.Message):
+    __slots__ = ("session", "take", "key", "tempo_bpm", "instruments")
+    class InstrumentsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    TAKE_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
+    INSTRUMENTS_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    take: str
+    key: str
+    tempo_bpm: float
+    instruments: _containers.ScalarMap[str, str]
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., key: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., instruments: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class VerdictRequest(_message.Message):
+    __slots__ = ("session", "take", "verdict", "reason", "rating")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    TAKE_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    take: str
+    verdict: str
+    reason: str
+    rating: int
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ..., rating: _Optional[int] = ...) -> None: ...
+
+class TakeRequest(_message.Message):
+    __slots__ = ("session", "take")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    TAKE_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    take: str
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ...) -> None: ...
+
+class HistoryRequest(_message.Message):
+    __slots__ = ("session",)
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    def __init__(self, session: _Optional[str] = ...) -> None: ...
+
+class HistoryReply(_message.Message):
+    __slots__ = ("takes",)
+    TAKES_FIELD_NUMBER: _ClassVar[int]
+    takes: _containers.RepeatedCompositeFieldContainer[TakeResult]
+    def __init__(self, takes: _Optional[_Iterable[_Union[TakeResult, _Mapping]]] = ...) -> None: ...
+
+class TasteRequest(_message.Message):
+    __slots__ = ("session",)
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    def __init__(self, session: _Optional[str] = ...) -> None: ...
+
+class TasteReply(_message.Message):
+    __slots__ = ("lines", "weights", "examples")
+    class WeightsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    lines: _containers.RepeatedScalarFieldContainer[str]
+    weights: _containers.ScalarMap[str, float]
+    examples: int
+    def __init__(self, lines: _Optional[_Iterable[str]] = ..., weights: _Optional[_Mapping[str, float]] = ..., examples: _Optional[int] = ...) -> None: ...

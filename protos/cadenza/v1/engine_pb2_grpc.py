@@ -49,6 +49,51 @@ class EngineStub:
                 request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.RenderRequest.SerializeToString,
                 response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.RenderEvent.FromString,
                 _registered_method=True)
+        self.Vary = channel.unary_unary(
+                '/cadenza.v1.Engine/Vary',
+                request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.VaryRequest.SerializeToString,
+                response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+                _registered_method=True)
+        self.Infill = channel.unary_unary(
+                '/cadenza.v1.Engine/Infill',
+                request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.InfillRequest.SerializeToString,
+                response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+                _registered_method=True)
+        self.Continue = channel.unary_unary(
+                '/cadenza.v1.Engine/Continue',
+                request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.ContinueRequest.SerializeToString,
+                response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+                _registered_method=True)
+        self.Accompany = channel.unary_unary(
+                '/cadenza.v1.Engine/Accompany',
+                request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.AccompanyRequest.SerializeToString,
+                response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+                _registered_method=True)
+        self.Rearrange = channel.unary_unary(
+                '/cadenza.v1.Engine/Rearrange',
+                request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.RearrangeRequest.SerializeToString,
+                response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+                _registered_method=True)
+        self.Verdict = channel.unary_unary(
+                '/cadenza.v1.Engine/Verdict',
+                request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.VerdictRequest.SerializeToString,
+                response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+                _registered_method=True)
+        self.GetTake = channel.unary_unary(
+                '/cadenza.v1.Engine/GetTake',
+                request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeRequest.SerializeToString,
+                response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+                _registered_method=True)
+        self.History = channel.unary_unary(
+                '/cadenza.v1.Engine/History',
+                request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.HistoryRequest.SerializeToString,
+                response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.HistoryReply.FromString,
+                _registered_method=True)
+        self.Taste = channel.unary_unary(
+                '/cadenza.v1.Engine/Taste',
+                request_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TasteRequest.SerializeToString,
+                response_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TasteReply.FromString,
+                _registered_method=True)
 
 
 class EngineServicer:
@@ -75,6 +120,61 @@ class EngineServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Vary(self, request, context):
+        """Co-creation: each makes a take naming its parent; NOT_FOUND for an unknown session or take.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Infill(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Continue(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Accompany(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rearrange(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Verdict(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTake(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def History(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Taste(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +192,51 @@ def add_EngineServicer_to_server(servicer, server):
                     servicer.Render,
                     request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.RenderRequest.FromString,
                     response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.RenderEvent.SerializeToString,
+            ),
+            'Vary': grpc.unary_unary_rpc_method_handler(
+                    servicer.Vary,
+                    request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.VaryRequest.FromString,
+                    response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.SerializeToString,
+            ),
+            'Infill': grpc.unary_unary_rpc_method_handler(
+                    servicer.Infill,
+                    request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.InfillRequest.FromString,
+                    response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.SerializeToString,
+            ),
+            'Continue': grpc.unary_unary_rpc_method_handler(
+                    servicer.Continue,
+                    request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.ContinueRequest.FromString,
+                    response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.SerializeToString,
+            ),
+            'Accompany': grpc.unary_unary_rpc_method_handler(
+                    servicer.Accompany,
+                    request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.AccompanyRequest.FromString,
+                    response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.SerializeToString,
+            ),
+            'Rearrange': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rearrange,
+                    request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.RearrangeRequest.FromString,
+                    response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.SerializeToString,
+            ),
+            'Verdict': grpc.unary_unary_rpc_method_handler(
+                    servicer.Verdict,
+                    request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.VerdictRequest.FromString,
+                    response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.SerializeToString,
+            ),
+            'GetTake': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTake,
+                    request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeRequest.FromString,
+                    response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.SerializeToString,
+            ),
+            'History': grpc.unary_unary_rpc_method_handler(
+                    servicer.History,
+                    request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.HistoryRequest.FromString,
+                    response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.HistoryReply.SerializeToString,
+            ),
+            'Taste': grpc.unary_unary_rpc_method_handler(
+                    servicer.Taste,
+                    request_deserializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TasteRequest.FromString,
+                    response_serializer=protos_dot_cadenza_dot_v1_dot_engine__pb2.TasteReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +320,249 @@ class Engine:
             '/cadenza.v1.Engine/Render',
             protos_dot_cadenza_dot_v1_dot_engine__pb2.RenderRequest.SerializeToString,
             protos_dot_cadenza_dot_v1_dot_engine__pb2.RenderEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Vary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cadenza.v1.Engine/Vary',
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.VaryRequest.SerializeToString,
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Infill(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cadenza.v1.Engine/Infill',
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.InfillRequest.SerializeToString,
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Continue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cadenza.v1.Engine/Continue',
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.ContinueRequest.SerializeToString,
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Accompany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cadenza.v1.Engine/Accompany',
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.AccompanyRequest.SerializeToString,
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rearrange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cadenza.v1.Engine/Rearrange',
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.RearrangeRequest.SerializeToString,
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Verdict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cadenza.v1.Engine/Verdict',
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.VerdictRequest.SerializeToString,
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTake(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cadenza.v1.Engine/GetTake',
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeRequest.SerializeToString,
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TakeResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def History(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cadenza.v1.Engine/History',
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.HistoryRequest.SerializeToString,
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.HistoryReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Taste(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cadenza.v1.Engine/Taste',
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TasteRequest.SerializeToString,
+            protos_dot_cadenza_dot_v1_dot_engine__pb2.TasteReply.FromString,
             options,
             channel_credentials,
             insecure,

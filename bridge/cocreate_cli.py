@@ -1,0 +1,366 @@
+"""The co-creation verbs of `cadenza`: vary, infill, continue, accompany, rearrange, keep, reject,
+rate, history, export, taste. Thin: every verb is one Engine RPC; the engine keeps the history.
+
+A verb that makes a take writes its clip.mid (and spec.json) to ``--out DIR`` (default
+./cadenza-takes/TAKE/) and, with ``--json``, prints one JSON object: take, parent, midi, operation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+TAKES_DIR = "cadenza-takes"
+
+
+def default_session() -> str:
+    """The session a DAW project gets by default: the current folder's name."""
+    return Path.cwd().name or "default"
+
+
+def _session(args: argparse.Namespace) -> str:
+    return args.session or default_session()
+
+
+def _engine(args: argparse.Namespace):
+    from bridge.cli import _Engine
+
+    return _Engine(args)
+
+
+def _write_take(result, out: str | None) -> Path:
+    """clip.mid and spec.json of a take, atomically, in its folder; returns clip.mid's path."""
+    from bridge.atomic import write_bytes
+    from bridge.cli import _spec_json
+
+    folder = Path(out) if out else Path(TAKES_DIR) / result.take
+    folder.mkdir(parents=True, exist_ok=True)
+    midi = folder / "clip.mid"
+    write_bytes(midi, result.midi, overwrite=True)
+    write_bytes(folder / "spec.json", json.dumps(_spec_json(result.spec), indent=2).encode(), overwrite=True)
+    return midi.resolve()
+
+
+def _report(args: argparse.Namespace, result) -> int:
+    path = _write_take(result, getattr(args, "out", None))
+    data = {"take": result.take, "parent": result.parent or None, "midi": str(path),
+            "operation": result.operation, "session": result.session, "seed": int(result.seed),
+            "bars": result.spec.bars}
+    if args.json:
+        print(json.dumps(data))
+    else:
+        parent = f" from {result.parent}" if result.parent else ""
+        print(f"take {result.take}: {result.operation}{parent}, {result.spec.bars} bars, seed {result.seed}")
+        print(f"  {path}")
+    return 0
+
+
+def _bars(text: str) -> tuple[int, int]:
+    try:
+        first, _, last = text.partition("-")
+        return int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bars must be A-B, e.g. 5-6, got {text!r}") from None
+
+
+def _parts(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _pairs(values: list[str] | None) -> dict[str, str]:
+    pairs = {}
+    for value in values or []:
+        name, sep, word = value.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"--instrument takes PART=NAME, got {value!r}")
+        pairs[name.strip()] = word.strip()
+    return pairs
+
+
+def _midi_file(path: str) -> bytes:
+    data = Path(path).read_bytes()
+    return data
+
+
+def cmd_vary(args: argparse.Namespace) -> int:
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    request = pb.VaryRequest(session=_session(args), take=args.take, parts=_parts(args.parts or ""),
+                             amount=args.amount, seed=args.seed, candidates=args.candidates)
+    with _engine(args) as client:
+        return _report(args, client.call("Vary", request))
+
+
+def cmd_infill(args: argparse.Namespace) -> int:
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    first, last = args.bars
+    request = pb.InfillRequest(session=_session(args), take=args.take, part=args.part, first_bar=first,
+                               last_bar=last, seed=args.seed)
+    with _engine(args) as client:
+        return _report(args, client.call("Infill", request))
+
+
+def cmd_continue(args: argparse.Namespace) -> int:
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    is_file = args.source.lower().endswith((".mid", ".midi")) or Path(args.source).is_file()
+    request = pb.ContinueRequest(session=_session(args), bars=args.bars, seed=args.seed, prompt=args.prompt or "")
+    if is_file:
+        request.midi = _midi_file(args.source)
+    else:
+        request.take = args.source
+    with _engine(args) as client:
+        return _report(args, client.call("Continue", request))
+
+
+def cmd_accompany(args: argparse.Namespace) -> int:
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    request = pb.AccompanyRequest(session=_session(args), midi=_midi_file(args.file), add=_parts(args.add),
+                                  prompt=args.prompt or "", seed=args.seed)
+    with _engine(args) as client:
+        return _report(args, client.call("Accompany", request))
+
+
+def cmd_rearrange(args: argparse.Namespace) -> int:
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    request = pb.RearrangeRequest(session=_session(args), take=args.take, key=args.key, tempo_bpm=args.tempo,
+                                  instruments=_pairs(args.instrument))
+    with _engine(args) as client:
+        return _report(args, client.call("Rearrange", request))
+
+
+def _verdict(args: argparse.Namespace, verdict: str, reason: str = "", rating: int = 0) -> int:
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    request = pb.VerdictRequest(session=_session(args), take=args.take, verdict=verdict, reason=reason, rating=rating)
+    with _engine(args) as client:
+        result = client.call("Verdict", request)
+    shown = {"keep": "kept", "reject": "rejected", "rate": f"rated {rating}/5"}[verdict]
+    if args.json:
+        print(json.dumps({"take": result.take, "verdict": result.verdict, "reason": result.reason,
+                          "rating": result.rating}))
+    else:
+        print(f"take {result.take} {shown}" + (f" ({reason})" if reason else ""))
+    return 0
+
+
+def cmd_keep(args: argparse.Namespace) -> int:
+    return _verdict(args, "keep")
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    return _verdict(args, "reject", args.why or "")
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    return _verdict(args, "rate", rating=args.rating)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    with _engine(args) as client:
+        reply = client.call("History", pb.HistoryRequest(session=_session(args)))
+    rows = [{"take": t.take, "parent": t.parent or None, "operation": t.operation, "verdict": t.verdict or None,
+             "reason": t.reason or None, "rating": t.rating or None, "bars": t.spec.bars, "seed": int(t.seed),
+             "params": json.loads(t.params_json or "{}"), "created": t.created, "model_version": t.model_version}
+            for t in reply.takes]
+    if args.json:
+        print(json.dumps({"session": _session(args), "takes": rows}, indent=2))
+        return 0
+    import time
+
+    print(f"session {_session(args)}: {len(rows)} takes")
+    for row in rows:
+        stamp = time.strftime("%H:%M:%S", time.localtime(row["created"]))
+        verdict = row["verdict"] or ""
+        if row["rating"]:
+            verdict += f" {row['rating']}/5"
+        reason = f" ({row['reason']})" if row["reason"] else ""
+        parent = f"<- {row['parent']}" if row["parent"] else ""
+        print(f"  {stamp}  {row['take']}  {row['operation']:<10} {parent:<14} {row['bars']:>3} bars  "
+              f"{verdict}{reason}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The same files as `generate`: clip.mid at its bar, stems, mix, spec.json."""
+    from bridge.cli import _spec_json, _spec_render_options
+    from bridge.clip_files import check_free, write_clip
+    from bridge.timeline.place import clip_at_bar
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    out = Path(args.out)
+    check_free(out, args.force)
+    with _engine(args) as client:
+        take = client.call("GetTake", pb.TakeRequest(session=_session(args), take=args.take))
+        audio = client.render(take.midi, args.sample_rate, None, tail="cut", **_spec_render_options(take.spec))
+    spec = _spec_json(take.spec)
+    midi, time_reference = clip_at_bar(spec, take.midi, audio.sample_rate)
+    paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
+                       time_reference=time_reference)
+    if args.json:
+        print(json.dumps({"take": take.take, "parent": take.parent or None, "midi": str((out / "clip.mid").resolve()),
+                          "files": [str(p) for p in paths]}))
+    else:
+        print(f"exported take {take.take} to {out}")
+        for path in paths:
+            print(f"  {path}")
+    return 0
+
+
+def cmd_taste(args: argparse.Namespace) -> int:
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    with _engine(args) as client:
+        reply = client.call("Taste", pb.TasteRequest(session=_session(args)))
+    if args.json:
+        print(json.dumps({"lines": list(reply.lines), "weights": dict(reply.weights), "examples": reply.examples}))
+    else:
+        print(f"taste of session {_session(args)}:")
+        for line in reply.lines:
+            print(f"  {line}")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser, add_engine_options, makes_take: bool = True) -> None:
+    parser.add_argument("--session", metavar="NAME", help="the session (default: the current folder's name)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions "
+                                                       "(default: $CADENZA_STATE or your user data folder)")
+    parser.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one for this call)")
+    parser.add_argument("--tls-ca", metavar="PEM", help="certificate authority of a remote engine (TLS)")
+    parser.add_argument("--token-file", metavar="FILE", help="bearer token of a remote engine")
+    if makes_take:
+        parser.add_argument("--out", metavar="DIR", help=f"folder for clip.mid (default ./{TAKES_DIR}/TAKE)")
+        parser.add_argument("--seed", type=int, metavar="S", help="random seed (default: a new one, recorded)")
+
+
+def add_parsers(commands, add_engine_options=None) -> None:
+    """Add the co-creation subcommands to `cadenza`'s parser."""
+    vary = commands.add_parser("vary", help="new material for some parts of a take; the others stay identical")
+    vary.add_argument("take")
+    vary.add_argument("--parts", metavar="P,Q", help="parts to vary (default: all)")
+    vary.add_argument("--amount", type=float, metavar="0..1", help="small keeps rhythm and contour (default 0.5)")
+    vary.add_argument("--candidates", type=int, default=0, metavar="N",
+                      help="drafts ranked by the session's taste (default 4 once it has verdicts)")
+    _common(vary, add_engine_options)
+    vary.set_defaults(func=cmd_vary)
+
+    infill = commands.add_parser("infill", help="rewrite bars A-B of one part; nothing outside changes")
+    infill.add_argument("take")
+    infill.add_argument("--part", required=True)
+    infill.add_argument("--bars", required=True, type=_bars, metavar="A-B")
+    _common(infill, add_engine_options)
+    infill.set_defaults(func=cmd_infill)
+
+    cont = commands.add_parser("continue", help="N more bars of a take or a MIDI file, same key, meter, tempo")
+    cont.add_argument("source", metavar="TAKE|FILE.mid")
+    cont.add_argument("--bars", type=int, required=True, metavar="N")
+    cont.add_argument("--prompt", help="style words for a file (optional)")
+    _common(cont, add_engine_options)
+    cont.set_defaults(func=cmd_continue)
+
+    accompany = commands.add_parser("accompany", help="add parts that fit the harmony of a MIDI file")
+    accompany.add_argument("file", metavar="FILE.mid")
+    accompany.add_argument("prompt", nargs="?", default="")
+    accompany.add_argument("--add", required=True, metavar="bass,drums")
+    _common(accompany, add_engine_options)
+    accompany.set_defaults(func=cmd_accompany)
+
+    rearrange = commands.add_parser("rearrange", help="transpose, retime or re-orchestrate a take exactly")
+    rearrange.add_argument("take")
+    rearrange.add_argument("--key", help='target key in the same mode, e.g. "D major"')
+    rearrange.add_argument("--tempo", type=float, metavar="BPM")
+    rearrange.add_argument("--instrument", action="append", metavar="PART=NAME")
+    _common(rearrange, add_engine_options)
+    rearrange.set_defaults(func=cmd_rearrange)
+
+    for name, func, text in (("keep", cmd_keep, "keep a take"), ("reject", cmd_reject, "reject a take")):
+        verdict = commands.add_parser(name, help=text)
+        verdict.add_argument("take")
+        if name == "reject":
+            verdict.add_argument("--why", metavar="REASON", help='e.g. "too busy": it steers the next takes')
+        _common(verdict, add_engine_options, makes_take=False)
+        verdict.set_defaults(func=func)
+
+    rate = commands.add_parser("rate", help="rate a take 1-5")
+    rate.add_argument("take")
+    rate.add_argument("rating", type=int, metavar="1-5")
+    _common(rate, add_engine_options, makes_take=False)
+    rate.set_defaults(func=cmd_rate)
+
+    history = commands.add_parser("history", help="every take of the session with its parent and verdict")
+    _common(history, add_engine_options, makes_take=False)
+    history.set_defaults(func=cmd_history)
+
+    export = commands.add_parser("export", help="a take as the files `generate` writes")
+    export.add_argument("take")
+    export.add_argument("--out", required=True, metavar="DIR")
+    export.add_argument("--force", action="store_true", help="replace a clip already in DIR")
+    export.add_argument("--sample-rate", type=int, default=0, metavar="HZ")
+    _common(export, add_engine_options, makes_take=False)
+    export.set_defaults(func=cmd_export)
+
+    taste = commands.add_parser("taste", help="what the session's taste has learned, in words")
+    _common(taste, add_engine_options, makes_take=False)
+    taste.set_defaults(func=cmd_taste)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `cadenza`")
+
+
+# Reward weighting by repetition: how many copies of a take the fine-tune sees.
+KEEP_COPIES = 2
+RATING_COPIES = {1: 0, 2: 0, 3: 1, 4: 2, 5: 3}
+
+
+def feedback_weights(takes) -> dict[str, int]:
+    """Copies per take for `train --from-feedback`: kept 2, rated 3-5 -> 1-3, rejected or unrated 0."""
+    weights = {}
+    for take in takes:
+        copies = RATING_COPIES.get(take.rating, 0) if take.rating else 0
+        if take.verdict == "keep":
+            copies = max(copies, KEEP_COPIES)
+        if take.verdict == "reject":
+            copies = 0
+        if copies:
+            weights[take.take] = copies
+    return weights
+
+
+def train_from_feedback(args: argparse.Namespace) -> int:
+    """`cadenza train --from-feedback SESSION`: fine-tune on the session's kept and well-rated takes.
+
+    Reward-weighted likelihood by repetition (see feedback_weights): rejected takes are left out,
+    not pushed against; the result is a new checkpoint at --out, the shipped one is untouched.
+    """
+    import tempfile
+
+    from bridge.cli import EXIT_USAGE, cmd_train
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    args.session = args.from_feedback
+    for name in ("tls_ca", "token_file"):
+        setattr(args, name, getattr(args, name, None))
+    with tempfile.TemporaryDirectory(prefix="cadenza-feedback-") as folder:
+        with _engine(args) as client:
+            history = client.call("History", pb.HistoryRequest(session=args.from_feedback)).takes
+            weights = feedback_weights(history)
+            if not weights:
+                print(f"cadenza: error: session {args.from_feedback!r} has no kept or well-rated takes to learn from "
+                      "(keep some with `cadenza keep TAKE`)", file=sys.stderr)
+                return EXIT_USAGE
+            for take_id, copies in weights.items():
+                midi = client.call("GetTake", pb.TakeRequest(session=args.from_feedback, take=take_id)).midi
+                for k in range(copies):
+                    (Path(folder) / f"{take_id}-{k}.mid").write_bytes(midi)
+        print(f"fine-tuning on {len(weights)} takes of session {args.from_feedback} "
+              f"({sum(weights.values())} weighted copies)")
+        args.data, args.from_feedback = folder, None
+        return cmd_train(args)

@@ -1,0 +1,368 @@
+"""Co-creation operations on a take's music: vary, infill, continue, accompany, rearrange.
+
+Each is a pure function of (spec, score, arguments, seed) -> (spec, score), so the same take,
+arguments and seed give the same result. What is not asked to change is copied note for note:
+untouched parts, and every bar of an infilled part outside its region.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
+
+from engine.analysis import chords_per_bar, find_key, score_notes
+from engine.config import BARS_MAX, BARS_MIN, TEMPO_MAX_BPM, TEMPO_MIN_BPM, TICKS_PER_QUARTER
+from engine.errors import SpecError
+from engine.spec import MusicSpec, Part
+from engine.theory import parse_key
+
+# Model drafts per infill; the one that lands nearest the next bar's first note wins.
+# Two keep a 2-bar infill near 0.2 s on this loaded 2-core machine.
+INFILL_CANDIDATES = 2
+GHOST_VELOCITY = 46
+
+
+def bar_ticks(spec: MusicSpec) -> int:
+    return round(spec.meter.quarters_per_bar * TICKS_PER_QUARTER)
+
+
+def _track(score: Score, name: str) -> Track:
+    for track in score.tracks:
+        if track.name == name:
+            return track
+    raise SpecError("part", f"the take has no part {name!r}; its parts are {', '.join(t.name for t in score.tracks)}")
+
+
+def _part(spec: MusicSpec, name: str) -> Part:
+    for part in spec.parts:
+        if part.name == name:
+            return part
+    raise SpecError("part", f"the take has no part {name!r}; its parts are {', '.join(p.name for p in spec.parts)}")
+
+
+def _copy(score: Score) -> Score:
+    return score.copy(deep=True)
+
+
+def _chords(spec: MusicSpec, score: Score, exclude: set[str], bars: int) -> list[tuple[int, int, int]]:
+    """The harmony of the parts that stay, bar by bar (all pitched parts if none stay)."""
+    kept = Score(TICKS_PER_QUARTER)
+    for track in score.tracks:
+        if track.name not in exclude and not track.is_drum:
+            kept.tracks.append(track.copy())
+    notes = score_notes(kept) or score_notes(score)
+    return [c.pcs for c in chords_per_bar(notes, spec.key, spec.meter, bars, TICKS_PER_QUARTER)]
+
+
+def _nearest_pc(pcs: tuple[int, ...], pitch: int, lo: int, hi: int, avoid: int | None = None) -> int:
+    options = [p for p in range(lo, hi + 1) if p % 12 in pcs and p != avoid]
+    if not options:
+        return pitch
+    return min(options, key=lambda p: (abs(p - pitch), p))
+
+
+def _vary_pitched(notes: list[Note], part: Part, chords, spec: MusicSpec, amount: float,
+                  rng: np.random.Generator) -> list[Note]:
+    """Each note moves, with probability ``amount``, to another tone of its bar's chord nearby;
+    above 0.5 the rhythm changes too (notes split in two). Small amounts keep rhythm and contour."""
+    ticks = bar_ticks(spec)
+    out: list[Note] = []
+    for n in notes:
+        chord = chords[min(len(chords) - 1, n.time // ticks)]
+        pitch = n.pitch
+        if rng.random() < amount:
+            pitch = _nearest_pc(chord, n.pitch + int(rng.choice([-4, -2, 2, 4])), part.low, part.high, avoid=n.pitch)
+        split = amount > 0.5 and n.duration >= TICKS_PER_QUARTER // 2 and rng.random() < 2 * (amount - 0.5)
+        if split:
+            half = n.duration // 2
+            second = _nearest_pc(chord, pitch + int(rng.choice([-3, 3])), part.low, part.high, avoid=pitch)
+            out += [Note(n.time, half, pitch, n.velocity), Note(n.time + half, n.duration - half, second, n.velocity)]
+        else:
+            out.append(Note(n.time, n.duration, pitch, n.velocity))
+    return out
+
+
+def _vary_drums(notes: list[Note], spec: MusicSpec, amount: float, rng: np.random.Generator) -> list[Note]:
+    """Drop some cymbal hits and add ghost snares, in a share ``amount`` of the bars."""
+    ticks = bar_ticks(spec)
+    step = TICKS_PER_QUARTER // 4
+    bars = max(1, -(-max((n.time + n.duration for n in notes), default=ticks) // ticks))
+    out = list(notes)
+    for bar in range(bars):
+        if rng.random() >= amount:
+            continue
+        cymbals = [n for n in out if bar * ticks <= n.time < (bar + 1) * ticks and n.pitch in (42, 51)]
+        for n in cymbals:
+            if rng.random() < amount * 0.5:
+                out.remove(n)
+        for s in rng.choice(ticks // step, size=1 + int(amount * 3), replace=False):
+            out.append(Note(int(bar * ticks + s * step), step, 38, GHOST_VELOCITY))
+    return out
+
+
+def vary(spec: MusicSpec, score: Score, parts: list[str], amount: float, seed: int) -> Score:
+    """New material for ``parts``; every other part is copied unchanged."""
+    if not 0.0 <= amount <= 1.0:
+        raise SpecError("amount", f"must be 0-1, got {amount}")
+    if not parts:
+        raise SpecError("parts", "name at least one part to vary")
+    out = _copy(score)
+    chords = _chords(spec, score, set(parts), spec.bars)
+    for name in parts:
+        part, track = _part(spec, name), _track(out, name)
+        rng = np.random.default_rng([seed, sum(map(ord, name))])
+        old = [Note(n.time, n.duration, n.pitch, n.velocity) for n in track.notes]
+        for _ in range(8):  # a draw that changes nothing is drawn again
+            new = (_vary_drums(old, spec, max(amount, 0.05), rng) if part.is_drum
+                   else _vary_pitched(old, part, chords, spec, max(amount, 0.05), rng))
+            if _key(new) != _key(old):
+                break
+        track.notes.clear()
+        for n in sorted(new, key=lambda n: (n.time, n.pitch)):
+            track.notes.append(n)
+    return out
+
+
+def _key(notes) -> list[tuple[int, int, int, int]]:
+    return sorted((int(n.time), int(n.duration), int(n.pitch), int(n.velocity)) for n in notes)
+
+
+def check_bars(spec: MusicSpec, first: int, last: int) -> None:
+    if not 1 <= first <= last <= spec.bars:
+        raise SpecError("bars", f"must be A-B with 1 <= A <= B <= {spec.bars} (the take's length), got {first}-{last}")
+
+
+def infill(spec: MusicSpec, score: Score, part_name: str, first: int, last: int, seed: int) -> Score:
+    """New notes for bars ``first``-``last`` (1-based) of one part; nothing outside them changes.
+
+    Pitched parts: the model continues the part's own bars before the region (its context),
+    several drafts are decoded and the one whose last note lies nearest the first note after
+    the region is kept, so it leads into what follows. Drum parts, or a region at bar 1 with
+    no context: the arranger's variation at full amount, confined to the region.
+    """
+    check_bars(spec, first, last)
+    part = _part(spec, part_name)
+    out = _copy(score)
+    track = _track(out, part_name)
+    ticks = bar_ticks(spec)
+    start, end = (first - 1) * ticks, last * ticks
+    outside = [n for n in track.notes if not start <= n.time < end]
+    inside = [n for n in track.notes if start <= n.time < end]
+    before = [n for n in track.notes if n.time < start]
+    after = [n for n in track.notes if n.time >= end]
+    new: list[Note] = []
+    if not part.is_drum and before:
+        new = _model_infill(spec, part, before, after, first, last, seed)
+    if not new:
+        chords = _chords(spec, score, {part_name}, spec.bars)
+        rng = np.random.default_rng([seed, 31])
+        region = [Note(n.time, n.duration, n.pitch, n.velocity) for n in inside]
+        for _ in range(8):
+            new = (_vary_drums(region, spec, 1.0, rng) if part.is_drum
+                   else _vary_pitched(region, part, chords, spec, 1.0, rng))
+            new = [n for n in new if start <= n.time < end]
+            if _key(new) != _key(region):
+                break
+    track.notes.clear()
+    for n in sorted(outside + new, key=lambda n: (n.time, n.pitch)):
+        track.notes.append(n)
+    return out
+
+
+def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[Note], first: int, last: int,
+                  seed: int) -> list[Note]:
+    from engine.continuation import continue_clip
+
+    ticks = bar_ticks(spec)
+    start, end = (first - 1) * ticks, last * ticks
+    clip = Score(TICKS_PER_QUARTER)
+    clip.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
+    clip.time_signatures.append(TimeSignature(0, spec.meter.numerator, spec.meter.denominator))
+    context = Track(name=part.name, program=part.program)
+    for n in before:
+        context.notes.append(Note(n.time, min(n.duration, start - n.time), n.pitch, n.velocity))
+    clip.tracks.append(context)
+    target = after[0].pitch if after else None
+    best, best_cost = [], None
+    for k in range(INFILL_CANDIDATES):
+        draft = continue_clip(clip, replace(spec, seed=int(np.random.default_rng([seed, k]).integers(2**31))),
+                              last - first + 1)
+        notes = [Note(start + n.time, min(n.duration, end - start - n.time), n.pitch, n.velocity)
+                 for t in draft.score.tracks for n in t.notes if n.time < end - start]
+        notes = [n for n in notes if n.duration > 0 and part.low - 12 <= n.pitch <= part.high + 12]
+        if not notes:
+            continue
+        cost = abs(max(notes, key=lambda n: n.time).pitch - target) if target is not None else 0
+        if best_cost is None or cost < best_cost:
+            best, best_cost = notes, cost
+    return best
+
+
+def extend(spec: MusicSpec, score: Score, bars: int, seed: int) -> tuple[MusicSpec, Score]:
+    """The take followed by ``bars`` more bars, same key, meter and tempo (engine/continuation.py).
+
+    The model continues the pitched parts from their last bars; parts it does not voice and drums
+    are written by the arranger over the harmony of the new bars.
+    """
+    from engine.compose import arrange_part
+    from engine.continuation import continue_clip
+
+    if not BARS_MIN <= bars <= BARS_MAX - spec.bars:
+        raise SpecError("bars", f"must be {BARS_MIN}-{BARS_MAX - spec.bars} (a clip is at most {BARS_MAX} bars), "
+                                f"got {bars}")
+    ticks = bar_ticks(spec)
+    offset = spec.bars * ticks
+    new_spec = replace(spec, bars=spec.bars + bars, seed=seed)
+    out = _copy(score)
+    added: dict[str, list[Note]] = {}
+    if score_notes(score):
+        continuation = continue_clip(score, replace(spec, seed=seed), bars)
+        for track in continuation.score.tracks:
+            added[track.name] = [Note(offset + n.time, n.duration, n.pitch, n.velocity) for n in track.notes
+                                 if n.time < bars * ticks]
+    section = replace(spec, bars=bars, seed=seed)
+    model_notes = score_notes(_score_of(added)) or score_notes(score)
+    chords = [c.pcs for c in chords_per_bar(
+        [type(n)(n.time - offset if n.time >= offset else n.time, n.duration, n.pitch) for n in model_notes],
+        spec.key, spec.meter, bars, TICKS_PER_QUARTER)]
+    for track in out.tracks:
+        notes = added.get(track.name)
+        if notes is None:
+            part = next((p for p in spec.parts if p.name == track.name), None)
+            if part is None:
+                continue
+            notes = [Note(offset + n.time, n.duration, n.pitch, n.velocity)
+                     for n in arrange_part(section, part, chords, seed).notes]
+        for n in notes:
+            track.notes.append(n)
+        track.notes.sort(key=lambda n: (n.time, n.pitch))
+    return new_spec, out
+
+
+def _score_of(tracks: dict[str, list[Note]]) -> Score:
+    score = Score(TICKS_PER_QUARTER)
+    for name, notes in tracks.items():
+        track = Track(name=name)
+        for n in notes:
+            track.notes.append(n)
+        score.tracks.append(track)
+    return score
+
+
+def name_tracks(score: Score) -> Score:
+    """Give unnamed tracks of a file a name ("track N"), so parts can be addressed by name."""
+    for i, track in enumerate(score.tracks):
+        if not track.name:
+            track.name = f"track {i + 1}"
+    return score
+
+
+def spec_for_clip(clip: Score, base: MusicSpec) -> MusicSpec:
+    """A spec describing a MIDI file: key detected, meter, tempo and length read, one part per track."""
+    from engine.theory import Meter
+
+    if clip.ticks_per_quarter != TICKS_PER_QUARTER:
+        clip = clip.resample(TICKS_PER_QUARTER)
+    notes = score_notes(clip)
+    if not notes:
+        raise SpecError("midi", "has no pitched notes (drum tracks are not read)")
+    signature = clip.time_signatures[0] if len(clip.time_signatures) else None
+    meter = Meter(signature.numerator, signature.denominator) if signature else Meter(4, 4)
+    tempo = float(clip.tempos[0].qpm) if len(clip.tempos) else base.tempo_bpm
+    key, _ = find_key(notes)
+    ticks = round(meter.quarters_per_bar * TICKS_PER_QUARTER)
+    bars = max(1, -(-max(n.time + n.duration for n in notes) // ticks))
+    if bars > BARS_MAX:
+        raise SpecError("midi", f"is {bars} bars long; at most {BARS_MAX} are accepted")
+    parts = [Part(t.name or f"track {i + 1}", "drums" if t.is_drum else "melody", "", t.program, t.is_drum, 0, 127)
+             for i, t in enumerate(clip.tracks)]
+    return replace(base, key=key, meter=meter, tempo_bpm=tempo, bars=bars, parts=parts)
+
+
+def accompany(clip: Score, spec: MusicSpec, roles: list[str], seed: int) -> tuple[MusicSpec, Score]:
+    """The given clip, unchanged, plus new parts (by role) over the harmony detected in it.
+
+    ``spec`` (from the prompt) supplies style and instruments; key, meter, tempo and length
+    come from the clip.
+    """
+    from engine.compose import arrange_part
+    from engine.instruments import lookup
+    from engine.theory import Meter
+
+    if clip.ticks_per_quarter != TICKS_PER_QUARTER:
+        clip = clip.resample(TICKS_PER_QUARTER)
+    notes = score_notes(clip)
+    if not notes:
+        raise SpecError("midi", "has no pitched notes to accompany (drum tracks are not read)")
+    if not roles:
+        raise SpecError("add", "name the parts to add, e.g. bass,drums")
+    signature = clip.time_signatures[0] if len(clip.time_signatures) else None
+    meter = Meter(signature.numerator, signature.denominator) if signature else Meter(4, 4)
+    tempo = float(clip.tempos[0].qpm) if len(clip.tempos) else spec.tempo_bpm
+    key, _ = find_key(notes)
+    ticks = round(meter.quarters_per_bar * TICKS_PER_QUARTER)
+    bars = max(1, -(-max(n.time + n.duration for n in notes) // ticks))
+    taken = {t.name for t in clip.tracks}
+    parts = [Part(t.name or f"track {i + 1}", "melody", "", t.program, t.is_drum, 0, 127)
+             for i, t in enumerate(clip.tracks)]
+    new_parts: list[Part] = []
+    for role in roles:
+        part = next((p for p in spec.parts if p.role == role), None)
+        if part is None:
+            word = {"drums": "drums", "bass": "bass", "chords": "piano", "pad": "pad", "keys": "piano",
+                    "melody": "flute"}.get(role)
+            if word is None:
+                raise SpecError("add", f"unknown part {role!r}; accepted: bass, drums, chords, pad, keys, melody")
+            instrument = lookup(word)
+            part = Part(role, role, instrument.name, instrument.program, role == "drums", instrument.low,
+                        instrument.high)
+        if part.name in taken:
+            part = replace(part, name=f"{part.name} (added)")
+        new_parts.append(part)
+    out_spec = replace(spec, key=key, meter=meter, tempo_bpm=tempo, bars=bars, parts=parts + new_parts, seed=seed)
+    chords = [c.pcs for c in chords_per_bar(notes, key, meter, bars, TICKS_PER_QUARTER)]
+    out = _copy(clip)
+    if not len(out.key_signatures):
+        out.key_signatures.append(KeySignature(0, key.fifths(), 0 if key.mode == "major" else 1))
+    for part in new_parts:
+        out.tracks.append(arrange_part(out_spec, part, chords, seed))
+    return out_spec, out
+
+
+def rearrange(spec: MusicSpec, score: Score, key: str | None = None, tempo: float | None = None,
+              instruments: dict[str, str] | None = None) -> tuple[MusicSpec, Score]:
+    """Exact transposition (same mode), a new tempo on the same ticks, other instruments; no recomposing."""
+    from engine.instruments import lookup
+
+    out = _copy(score)
+    new_spec = spec
+    if key:
+        target = parse_key(key)
+        if target.mode != spec.key.mode:
+            raise SpecError("key", f"rearrange transposes exactly, so the mode stays {spec.key.mode}; got {target}")
+        shift = (target.tonic_pc - spec.key.tonic_pc) % 12
+        shift = shift - 12 if shift > 6 else shift
+        for track in out.tracks:
+            if not track.is_drum:
+                for n in track.notes:
+                    n.pitch = int(np.clip(n.pitch + shift, 0, 127))
+        out.key_signatures.clear()
+        out.key_signatures.append(KeySignature(0, target.fifths(), 0 if target.mode == "major" else 1))
+        new_spec = replace(new_spec, key=target)
+    if tempo is not None:
+        if not TEMPO_MIN_BPM <= tempo <= TEMPO_MAX_BPM:
+            raise SpecError("tempo", f"must be {TEMPO_MIN_BPM:g}-{TEMPO_MAX_BPM:g} BPM, got {tempo:g}")
+        out.tempos.clear()
+        out.tempos.append(Tempo(0, qpm=tempo))
+        new_spec = replace(new_spec, tempo_bpm=tempo)
+    parts = list(new_spec.parts)
+    for name, word in (instruments or {}).items():
+        part = _part(new_spec, name)
+        try:
+            instrument = lookup(word)
+        except KeyError:
+            raise SpecError("instrument", f"unknown instrument {word!r} for part {name!r}") from None
+        _track(out, name).program = instrument.program
+        parts[parts.index(part)] = replace(part, instrument=instrument.name, program=instrument.program)
+    return replace(new_spec, parts=parts), out

@@ -1,0 +1,117 @@
+"""The take store: real SQLite files, reopened, written by two threads and by a process killed -9."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import SpecError
+from engine.takes import MIGRATIONS, NotFound, SqliteTakeStore, Take, new_take_id
+
+
+def _take(session: str, parent: str | None = None, size: int = 200) -> Take:
+    midi = b"MThd" + os.urandom(size)
+    return Take(id=new_take_id(), session=session, parent=parent, operation="generate" if parent is None else "vary",
+                params={"n": size}, spec=b"spec", seed=7, model_version="test", midi=midi, created=time.time(),
+                features={"density": 1.0})
+
+
+def test_takes_and_verdicts_survive_reopening(tmp_path: Path) -> None:
+    store = SqliteTakeStore(tmp_path / "s.sqlite")
+    first = store.add(_take("song"))
+    second = store.add(_take("song", parent=first.id))
+    store.set_verdict("song", first.id, "reject", "too busy")
+    store.set_verdict("song", second.id, "keep")
+    store.set_verdict("song", second.id, "rate", rating=4)
+    store.close()
+
+    again = SqliteTakeStore(tmp_path / "s.sqlite")
+    history = again.history("song")
+    assert [t.id for t in history] == [first.id, second.id]
+    assert history[0].verdict == "reject" and history[0].reason == "too busy"
+    assert history[1].parent == first.id and history[1].verdict == "keep" and history[1].rating == 4
+    assert again.get("song", second.id).midi == second.midi
+    assert [v["verdict"] for v in again.verdicts("song")] == ["reject", "keep", "rate"]
+    assert again.schema_version == len(MIGRATIONS)
+    mode = sqlite3.connect(tmp_path / "s.sqlite").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_unknown_and_foreign_takes_are_refused_and_change_nothing(tmp_path: Path) -> None:
+    store = SqliteTakeStore(tmp_path / "s.sqlite")
+    mine = store.add(_take("a"))
+    store.add(_take("b"))
+    with pytest.raises(NotFound, match="not in session 'b'"):
+        store.set_verdict("b", mine.id, "keep")
+    with pytest.raises(NotFound, match="no take"):
+        store.get("a", "missing")
+    with pytest.raises(NotFound, match="no session"):
+        store.history("nobody")
+    with pytest.raises(SpecError, match="verdict"):
+        store.set_verdict("a", mine.id, "love")
+    with pytest.raises(SpecError, match="rating: must be 1-5"):
+        store.set_verdict("a", mine.id, "rate", rating=9)
+    with pytest.raises(NotFound):
+        store.add(_take("b", parent=mine.id))  # a parent from another session
+    assert store.get("a", mine.id).verdict == ""
+    assert store.verdicts("a") == [] and len(store.history("b")) == 1
+
+
+def test_two_writers_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    stores = [SqliteTakeStore(path), SqliteTakeStore(path)]  # two connections, as two engines would have
+    written: list[str] = []
+    lock = threading.Lock()
+
+    def write(store: SqliteTakeStore) -> None:
+        for _ in range(40):
+            take = store.add(_take("shared"))
+            with lock:
+                written.append(take.id)
+
+    threads = [threading.Thread(target=write, args=(s,)) for s in stores for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(t.id for t in SqliteTakeStore(path).history("shared")) == sorted(written)
+    assert len(written) == 160
+
+
+WRITER = """
+import sys, time, os
+sys.path.insert(0, {root!r})
+from engine.takes import SqliteTakeStore, Take, new_take_id
+store = SqliteTakeStore({path!r})
+i = 0
+while True:
+    midi = b"MThd" + bytes([i % 256]) * 200_000  # big enough that a kill lands mid-write now and then
+    store.add(Take(id=new_take_id(), session="crash", parent=None, operation="generate", params={{"i": i}},
+                   spec=b"s", seed=i, model_version="t", midi=midi, created=time.time(), features={{}}))
+    i += 1
+    print(i, flush=True)
+"""
+
+
+def test_kill_9_mid_write_leaves_whole_takes(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    root = str(Path(__file__).resolve().parents[2])
+    process = subprocess.Popen([sys.executable, "-c", WRITER.format(root=root, path=str(path))],
+                               stdout=subprocess.PIPE, text=True)
+    for _ in range(15):  # let it write a while
+        process.stdout.readline()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    takes = SqliteTakeStore(path).history("crash")
+    assert len(takes) >= 15
+    for take in takes:
+        i = take.params["i"]
+        assert take.midi == b"MThd" + bytes([i % 256]) * 200_000, f"take {i} is half written"
+    assert sorted(t.params["i"] for t in takes) == list(range(len(takes)))
