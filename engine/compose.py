@@ -17,7 +17,7 @@ import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine import styles
-from engine.analysis import NoteEvent, chords_per_bar
+from engine.analysis import Chord, NoteEvent, chords_per_bar, diatonic_triads
 from engine.config import TICKS_PER_QUARTER
 from engine.decode import DecodedNote
 from engine.errors import Cancelled, SpecError
@@ -167,7 +167,7 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
     target = lo + 10
     per_beat = max(1, (TICKS_PER_QUARTER * 4 // meter.denominator) // grid.step_ticks)
     scale = _scale_pitches(w.spec, lo, hi)
-    for bar, (root, _third, fifth) in enumerate(chords):
+    for bar, (root, third, fifth) in enumerate(chords):
         root_pitch = _nearest(root, target, lo, hi)
         if style.bass_idiom == "walking":
             next_root = _nearest(chords[(bar + 1) % len(chords)][0], target, lo, hi)
@@ -181,7 +181,8 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
             continue
         pattern = _pattern(style, "bass", grid, meter) or "R"
         for step, char, length in _onsets(pattern):
-            pitch = {"R": root_pitch, "5": _nearest(fifth, root_pitch + 5, lo, hi),
+            pitch = {"R": root_pitch, "3": _nearest(third, root_pitch + 3, lo, hi),
+                     "5": _nearest(fifth, root_pitch + 5, lo, hi),
                      "8": root_pitch + 12 if root_pitch + 12 <= hi else root_pitch}[char]
             w.add(bar, step, max(1, length - 0.25), pitch, 96)
 
@@ -302,6 +303,25 @@ def model_request(spec: MusicSpec, plan: VoicePlan):
                    voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed)
 
 
+def frame_harmony(chords: list[Chord], spec: MusicSpec) -> list[Chord]:
+    """The detected chords with the key stated: I in the first bar, V-I in the last two.
+
+    The model's voices already open on the tonic chord and close V-I (engine/decode.py), but
+    a bar's detected chord can still read otherwise (a melody alone on the fifth); the
+    arranger's bass and comping make the frame explicit, as real music does, so the key is
+    heard from the first downbeat and confirmed by the cadence.
+    """
+    triads = diatonic_triads(spec.key)
+    tonic, dominant = triads[0], triads[-1] if spec.key.mode == "minor" else triads[4]
+    framed = list(chords)
+    if framed:
+        framed[0] = tonic
+        framed[-1] = tonic
+    if len(framed) >= 3:
+        framed[-2] = dominant
+    return framed
+
+
 def _write_voices(w: _Writer, grid: Grid, notes: list[DecodedNote], slots: tuple[int, ...]) -> None:
     """Put the model's notes of ``slots`` into a part, through the writer (swing, arc)."""
     top = min(slots)
@@ -342,7 +362,7 @@ def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> S
         notes = generator.generate(model_request(spec, plan), should_stop=should_stop)
     detected = chords_per_bar([NoteEvent(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
                               spec.bars, TICKS_PER_QUARTER)
-    chords = [chord.pcs for chord in detected]
+    chords = [chord.pcs for chord in frame_harmony(detected, spec)]
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
