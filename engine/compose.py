@@ -49,19 +49,7 @@ class Grid:
         step_ticks = min(TICKS_PER_QUARTER // 4, beat_ticks)
         steps = bar_ticks // step_ticks
         per_beat = beat_ticks // step_ticks
-        if meter.denominator >= 8 and meter.numerator % 3 == 0 and meter.numerator > 3:
-            sizes = [3] * (meter.numerator // 3)          # compound: 6/8, 9/8, 12/8
-        elif meter.denominator >= 8 and meter.numerator > 3:
-            sizes = [2] * ((meter.numerator - 3) // 2) + [3] * (1 + (meter.numerator - 3) % 2)
-            if sum(sizes) != meter.numerator:              # odd: 5/8 = 2+3, 7/8 = 2+2+3
-                sizes = [2] * (meter.numerator // 2 - 1) + [3]
-        else:
-            sizes = [1] * meter.numerator                   # simple: every beat a group
-        starts, at = [], 0
-        for size in sizes:
-            starts.append(at * per_beat)
-            at += size
-        return cls(bar_ticks, step_ticks, steps, tuple(starts))
+        return cls(bar_ticks, step_ticks, steps, tuple(beat * per_beat for beat in meter.group_starts))
 
 
 def _pattern(style: styles.Style, name: str, grid: Grid, meter: Meter) -> str | None:
@@ -312,13 +300,12 @@ def frame_harmony(chords: list[Chord], spec: MusicSpec) -> list[Chord]:
     heard from the first downbeat and confirmed by the cadence.
     """
     triads = diatonic_triads(spec.key)
-    tonic, dominant = triads[0], triads[-1] if spec.key.mode == "minor" else triads[4]
     framed = list(chords)
     if framed:
-        framed[0] = tonic
-        framed[-1] = tonic
-    if len(framed) >= 3:
-        framed[-2] = dominant
+        framed[0] = triads[0]
+        framed[-1] = triads[0]
+    if len(framed) >= 3 and framed[-2].degree != 5:
+        framed[-2] = triads[4]  # the scale's dominant; in minor the major V only where the model raised it
     return framed
 
 

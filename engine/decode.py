@@ -15,11 +15,12 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
 - no duration that runs past the clip's last bar line;
 - a closing cadence (unless turned off, as for a continuation that goes on): in the last bar
   the bass voice plays the tonic and the melody voice tones of the tonic triad, the inner
-  voices tonic-triad tones on the beats; the bar before it opens on the dominant (V, with the
-  leading tone in minor), so the clip ends V-I;
+  voices tonic-triad tones on the beats; the bar before it opens on the dominant triad, so the
+  clip ends V-I;
 - an opening that states the key (unless the clip continues an input): the first downbeat is
   the tonic chord with the tonic in the bass, and the beats of the first bar are tonic-triad tones;
-- and, softer than a mask, a logit bias toward tonic-triad tones on every bar's downbeat
+- and, softer than a mask, a logit bias toward tonic-triad tones on strong beats (the starts
+  of the meter's beat groups: every beat of 4/4, the dotted quarters of 6/8)
   (``[decoding]`` in engine/data/model.toml): real music returns to its tonic on strong beats,
   which is how a listener (and a Krumhansl key finder) hears the key; the model trained on
   short windows of transposed music often drifts to the dominant or the relative key.
@@ -73,7 +74,7 @@ class Constraints:
     chromatic: bool = False
     cadence: bool = True  # the last bar closes home: bass on the tonic, melody on tonic-triad tones
     opening: bool = True  # the first bar states the key: tonic chord on the beats, tonic in the bass
-    tonic_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)  # logits added on bar downbeats to the
+    tonic_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)  # logits added on strong beats to the
     # tonic chord's root, third and fifth (the third carries the mode; the fifth is shared with V)
 
 
@@ -140,8 +141,9 @@ class Grammar:
         home = {0: torch.tensor([tonic, third, fifth]), 3: torch.tensor([tonic])}
         triad = torch.isin(pitch_of % 12, torch.tensor([tonic, third, fifth])) & (pitch_of >= 0)
         tonic_only = (pitch_of % 12 == tonic) & (pitch_of >= 0)
-        leading = (tonic + 11) % 12  # raised in minor: the dominant is major
-        dominant = torch.isin(pitch_of % 12, torch.tensor([fifth, leading, scale[1]])) & (pitch_of >= 0)
+        # The dominant triad from the scale (in minor its seventh is not raised here: the leading
+        # tone stays the model's choice, as everywhere else in a minor key).
+        dominant = torch.isin(pitch_of % 12, torch.tensor([fifth, scale[6], scale[1]])) & (pitch_of >= 0)
         dominant_root = (pitch_of % 12 == fifth) & (pitch_of >= 0)
         self._triad: dict[int, torch.Tensor] = {}
         self._bass_tonic: dict[int, torch.Tensor] = {}
@@ -150,7 +152,8 @@ class Grammar:
         bias = torch.zeros(size)
         for pc, logit in zip((tonic, third, fifth), c.tonic_bias, strict=True):
             bias[(pitch_of % 12 == pc) & (pitch_of >= 0)] = logit
-        self._downbeat_bias = bias
+        self._strong_bias = bias
+        self._strong = frozenset(beat * POSITIONS_PER_BEAT for beat in c.meter.group_starts)
         for slot, (low, high) in c.voices.items():
             mask = in_key & (pitch_of >= low) & (pitch_of <= high)
             if not bool(mask.any()):
@@ -246,9 +249,9 @@ class Grammar:
         return None
 
     def bias(self) -> torch.Tensor | None:
-        """Logits to add before sampling the next token: the tonic pull on downbeat pitches."""
-        if self.phase == "program" and self.position % POSITIONS_PER_BEAT == 0 and any(self.constraints.tonic_bias):
-            return self._downbeat_bias
+        """Logits to add before sampling the next token: the tonic pull on strong-beat pitches."""
+        if self.phase == "program" and self.position in self._strong and any(self.constraints.tonic_bias):
+            return self._strong_bias
         return None
 
     # -- advancing ------------------------------------------------------------------------
