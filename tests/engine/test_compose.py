@@ -2,6 +2,8 @@
 import pytest
 
 from engine.compose import Grid, compose
+from engine.decode import allowed_pitch_classes
+from engine.generator import style_settings
 from engine.midi import score_to_smf, smf_to_score
 from engine.theory import Meter
 from engine.understand import Overrides, understand
@@ -22,7 +24,11 @@ def test_every_clip_holds_key_meter_bars_and_tempo(prompt, key, meter, seed):
     spec = understand(prompt, Overrides(key=key, meter=meter, bars=5, tempo_bpm=133.0, seed=seed))
     score = smf_to_score(score_to_smf(compose(spec)))
     grid = Grid.of(spec.meter)
-    scale = set(spec.key.scale_pcs())
+    # The key as decoding keeps it: the scale, plus the leading tone in minor (harmonic minor);
+    # chromatic styles may add notes outside it only off the beat, at most half a beat long.
+    scale = allowed_pitch_classes(spec.key, chromatic=False)
+    chromatic = bool(style_settings(spec.style)["chromatic"])
+    beat_ticks = 480 * 4 // spec.meter.denominator
     assert [round(t.qpm, 2) for t in score.tempos] == [133.0]
     assert [(t.numerator, t.denominator) for t in score.time_signatures] == [
         (spec.meter.numerator, spec.meter.denominator)]
@@ -32,8 +38,10 @@ def test_every_clip_holds_key_meter_bars_and_tempo(prompt, key, meter, seed):
         assert len(track.notes) > 0, f"{part.name} is empty"
         for note in track.notes:
             assert 0 <= note.time and note.time + note.duration <= 5 * grid.bar_ticks
+            if not track.is_drum and note.pitch % 12 not in scale:
+                assert chromatic, f"{note} is outside {spec.key} in a diatonic style"
+                assert note.time % beat_ticks != 0 and note.duration <= beat_ticks // 2, note
             if not track.is_drum:
-                assert note.pitch % 12 in scale
                 assert part.low <= note.pitch <= part.high
 
 
