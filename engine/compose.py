@@ -176,14 +176,16 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
 
 
 def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
-            chords: list[ChordPcs], sustain: bool) -> None:
+            chords: list[ChordPcs], sustain: bool, thin: bool = False) -> None:
+    """Comping or a sustained pad on the bar's chord; ``thin`` leaves out the fifth (root and
+    third: the mode still reads), as a comping part does over a bass line that sounds the root."""
     lo, hi = _register(part)
     if part.role == "keys":  # the left hand of a keyboard part
         lo, hi = max(part.low, 48), max(part.low + 12, 64)
     centre = (lo + hi) // 2
     pattern = "x" + "-" * (grid.steps - 1) if sustain else (_pattern(style, "comp", grid, meter) or "x")
     for bar, chord in enumerate(chords):
-        voicing = sorted(_nearest(pc, centre, lo, hi) for pc in chord)
+        voicing = sorted(_nearest(pc, centre, lo, hi) for pc in (chord[:2] if thin else chord))
         for step, char, length in _onsets(pattern):
             for pitch in voicing:
                 w.add(bar, step, max(1, length - 0.5) if not sustain else length, pitch,
@@ -368,7 +370,8 @@ def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> S
         elif part.role == "bass":
             _bass(writer, part, style, grid, spec.meter, chords, part_rng)
         elif part.role in ("chords", "pad", "keys"):
-            _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad")
+            _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad",
+                    thin=part.role != "pad" and any(p.role == "bass" for p in spec.parts))
         else:
             _melody(writer, part, grid, chords, part_rng)
         track.notes.sort(key=lambda n: (n.time, n.pitch))
