@@ -149,6 +149,17 @@ def _drums(w: _Writer, style: styles.Style, grid: Grid, meter: Meter, rng: np.ra
             w.add(bar, 0, 2, DRUM_NOTES["crash"], 100)
 
 
+APPROACH_MIN_ONSETS = 3  # a bass line this busy leads into the next bar's root
+
+
+def _approach(scale: list[int], target: int, current: int) -> int:
+    """The scale tone a step from ``target``, on the side ``current`` comes from: an approach note."""
+    if target not in scale:
+        return target
+    idx = scale.index(target) + (1 if current > target else -1)
+    return scale[idx] if 0 <= idx < len(scale) else target
+
+
 def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
           chords: list[ChordPcs], rng: np.random.Generator) -> None:
     lo, hi = _register(part)
@@ -168,10 +179,13 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
                 pitch = scale[int(np.clip(idx + step * int(rng.integers(1, 3)), 0, len(scale) - 1))]
             continue
         pattern = _pattern(style, "bass", grid, meter) or "R"
-        for step, char, length in _onsets(pattern):
+        onsets = _onsets(pattern)
+        for k, (step, char, length) in enumerate(onsets):
             pitch = {"R": root_pitch, "3": _nearest(third, root_pitch + 3, lo, hi),
                      "5": _nearest(fifth, root_pitch + 5, lo, hi),
                      "8": root_pitch + 12 if root_pitch + 12 <= hi else root_pitch}[char]
+            if k == len(onsets) - 1 and k >= APPROACH_MIN_ONSETS - 1 and bar + 1 < len(chords):
+                pitch = _approach(scale, _nearest(chords[bar + 1][0], pitch, lo, hi), pitch)
             w.add(bar, step, max(1, length - 0.25), pitch, 96)
 
 
