@@ -17,8 +17,8 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
   the bass voice plays the tonic and the melody voice tones of the tonic triad, the inner
   voices tonic-triad tones on the beats; the bar before it opens on the dominant triad, so the
   clip ends V-I;
-- an opening that states the key (unless the clip continues an input): the first downbeat is
-  the tonic chord with the tonic in the bass, and the beats of the first bar are tonic-triad tones;
+- an opening that states the key (unless the clip continues an input): the beats of the first
+  bar are tonic-triad tones, and a bass voice sounding on the first downbeat plays the tonic;
 - and, softer than a mask, a logit bias toward tonic-triad tones on strong beats (the starts
   of the meter's beat groups: every beat of 4/4, the dotted quarters of 6/8)
   (``[decoding]`` in engine/data/model.toml): real music returns to its tonic on strong beats,
