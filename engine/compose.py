@@ -296,6 +296,11 @@ def plan_voices(parts: list[Part]) -> VoicePlan:
     return VoicePlan(slots_of, {slot: _slot_range(slot, owner.get(slot)) for slot in written})
 
 
+# When no part plays the model's voices, they only choose the arranger's chords: a softer pull
+# to the tonic leaves the harmony room to move (different seeds, different progressions).
+UNHEARD_KEY_PULL = 0.6
+
+
 def model_request(spec: MusicSpec, plan: VoicePlan):
     """What the model is asked for a spec: its style token, density, chromatic allowance, voices."""
     from engine.generator import Request, harmony_style, style_settings
@@ -304,7 +309,8 @@ def model_request(spec: MusicSpec, plan: VoicePlan):
     harmony = any(slot != 0 for slot in plan.ranges)
     return Request(style=harmony_style() if harmony else settings["model_style"], key=spec.key,
                    meter=spec.meter, tempo_bpm=spec.tempo_bpm, density=int(settings["density"]), bars=spec.bars,
-                   voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed)
+                   voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed,
+                   key_pull=1.0 if plan.slots_of else UNHEARD_KEY_PULL)
 
 
 def frame_harmony(chords: list[Chord], spec: MusicSpec) -> list[Chord]:

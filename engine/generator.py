@@ -48,6 +48,7 @@ class Request:
     voices: dict[int, tuple[int, int]]  # slot -> pitch range
     chromatic: bool
     seed: int
+    key_pull: float = 1.0  # scales the lean toward tonic-triad tones on strong beats ([decoding] in model.toml)
 
 
 class Generator:
@@ -96,7 +97,8 @@ class Generator:
 
         grammar = Grammar(self.vocab, Constraints(request.key, request.meter, request.bars, dict(request.voices),
                                                   request.chromatic, cadence, opening=not context,
-                                                  tonic_bias=decoding_settings(_third_quality(request.key))["tonic_bias"]))
+                                                  tonic_bias=tuple(request.key_pull * b for b in
+                                                                   decoding_settings(_third_quality(request.key))["tonic_bias"])))
         prefix = self.prefix(request, prefix_bars)
         block = self.model.config.block_size
         history = list(context or [])
