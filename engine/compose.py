@@ -17,7 +17,7 @@ import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine import styles
-from engine.analysis import NoteEvent, chords_per_bar
+from engine.analysis import Chord, NoteEvent, chords_per_bar, diatonic_triads
 from engine.config import TICKS_PER_QUARTER
 from engine.decode import DecodedNote
 from engine.errors import Cancelled, SpecError
@@ -49,19 +49,7 @@ class Grid:
         step_ticks = min(TICKS_PER_QUARTER // 4, beat_ticks)
         steps = bar_ticks // step_ticks
         per_beat = beat_ticks // step_ticks
-        if meter.denominator >= 8 and meter.numerator % 3 == 0 and meter.numerator > 3:
-            sizes = [3] * (meter.numerator // 3)          # compound: 6/8, 9/8, 12/8
-        elif meter.denominator >= 8 and meter.numerator > 3:
-            sizes = [2] * ((meter.numerator - 3) // 2) + [3] * (1 + (meter.numerator - 3) % 2)
-            if sum(sizes) != meter.numerator:              # odd: 5/8 = 2+3, 7/8 = 2+2+3
-                sizes = [2] * (meter.numerator // 2 - 1) + [3]
-        else:
-            sizes = [1] * meter.numerator                   # simple: every beat a group
-        starts, at = [], 0
-        for size in sizes:
-            starts.append(at * per_beat)
-            at += size
-        return cls(bar_ticks, step_ticks, steps, tuple(starts))
+        return cls(bar_ticks, step_ticks, steps, tuple(beat * per_beat for beat in meter.group_starts))
 
 
 def _pattern(style: styles.Style, name: str, grid: Grid, meter: Meter) -> str | None:
@@ -161,13 +149,24 @@ def _drums(w: _Writer, style: styles.Style, grid: Grid, meter: Meter, rng: np.ra
             w.add(bar, 0, 2, DRUM_NOTES["crash"], 100)
 
 
+APPROACH_MIN_ONSETS = 3  # a bass line this busy leads into the next bar's root
+
+
+def _approach(scale: list[int], target: int, current: int) -> int:
+    """The scale tone a step from ``target``, on the side ``current`` comes from: an approach note."""
+    if target not in scale:
+        return target
+    idx = scale.index(target) + (1 if current > target else -1)
+    return scale[idx] if 0 <= idx < len(scale) else target
+
+
 def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
           chords: list[ChordPcs], rng: np.random.Generator) -> None:
     lo, hi = _register(part)
     target = lo + 10
     per_beat = max(1, (TICKS_PER_QUARTER * 4 // meter.denominator) // grid.step_ticks)
     scale = _scale_pitches(w.spec, lo, hi)
-    for bar, (root, _third, fifth) in enumerate(chords):
+    for bar, (root, third, fifth) in enumerate(chords):
         root_pitch = _nearest(root, target, lo, hi)
         if style.bass_idiom == "walking":
             next_root = _nearest(chords[(bar + 1) % len(chords)][0], target, lo, hi)
@@ -180,21 +179,27 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
                 pitch = scale[int(np.clip(idx + step * int(rng.integers(1, 3)), 0, len(scale) - 1))]
             continue
         pattern = _pattern(style, "bass", grid, meter) or "R"
-        for step, char, length in _onsets(pattern):
-            pitch = {"R": root_pitch, "5": _nearest(fifth, root_pitch + 5, lo, hi),
+        onsets = _onsets(pattern)
+        for k, (step, char, length) in enumerate(onsets):
+            pitch = {"R": root_pitch, "3": _nearest(third, root_pitch + 3, lo, hi),
+                     "5": _nearest(fifth, root_pitch + 5, lo, hi),
                      "8": root_pitch + 12 if root_pitch + 12 <= hi else root_pitch}[char]
+            if k == len(onsets) - 1 and k >= APPROACH_MIN_ONSETS - 1 and bar + 1 < len(chords):
+                pitch = _approach(scale, _nearest(chords[bar + 1][0], pitch, lo, hi), pitch)
             w.add(bar, step, max(1, length - 0.25), pitch, 96)
 
 
 def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
-            chords: list[ChordPcs], sustain: bool) -> None:
+            chords: list[ChordPcs], sustain: bool, thin: bool = False) -> None:
+    """Comping or a sustained pad on the bar's chord; ``thin`` leaves out the fifth (root and
+    third: the mode still reads), as a comping part does over a bass line that sounds the root."""
     lo, hi = _register(part)
     if part.role == "keys":  # the left hand of a keyboard part
         lo, hi = max(part.low, 48), max(part.low + 12, 64)
     centre = (lo + hi) // 2
     pattern = "x" + "-" * (grid.steps - 1) if sustain else (_pattern(style, "comp", grid, meter) or "x")
     for bar, chord in enumerate(chords):
-        voicing = sorted(_nearest(pc, centre, lo, hi) for pc in chord)
+        voicing = sorted(_nearest(pc, centre, lo, hi) for pc in (chord[:2] if thin else chord))
         for step, char, length in _onsets(pattern):
             for pitch in voicing:
                 w.add(bar, step, max(1, length - 0.5) if not sustain else length, pitch,
@@ -291,6 +296,11 @@ def plan_voices(parts: list[Part]) -> VoicePlan:
     return VoicePlan(slots_of, {slot: _slot_range(slot, owner.get(slot)) for slot in written})
 
 
+# When no part plays the model's voices, they only choose the arranger's chords: a softer pull
+# to the tonic leaves the harmony room to move (different seeds, different progressions).
+UNHEARD_KEY_PULL = 0.6
+
+
 def model_request(spec: MusicSpec, plan: VoicePlan):
     """What the model is asked for a spec: its style token, density, chromatic allowance, voices."""
     from engine.generator import Request, harmony_style, style_settings
@@ -299,7 +309,26 @@ def model_request(spec: MusicSpec, plan: VoicePlan):
     harmony = any(slot != 0 for slot in plan.ranges)
     return Request(style=harmony_style() if harmony else settings["model_style"], key=spec.key,
                    meter=spec.meter, tempo_bpm=spec.tempo_bpm, density=int(settings["density"]), bars=spec.bars,
-                   voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed)
+                   voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed,
+                   key_pull=1.0 if plan.slots_of else UNHEARD_KEY_PULL)
+
+
+def frame_harmony(chords: list[Chord], spec: MusicSpec) -> list[Chord]:
+    """The detected chords with the key stated: I in the first bar, V-I in the last two.
+
+    The model's voices already open on the tonic chord and close V-I (engine/decode.py), but
+    a bar's detected chord can still read otherwise (a melody alone on the fifth); the
+    arranger's bass and comping make the frame explicit, as real music does, so the key is
+    heard from the first downbeat and confirmed by the cadence.
+    """
+    triads = diatonic_triads(spec.key)
+    framed = list(chords)
+    if framed:
+        framed[0] = triads[0]
+        framed[-1] = triads[0]
+    if len(framed) >= 3 and framed[-2].degree != 5:
+        framed[-2] = triads[4]  # the scale's dominant; in minor the major V only where the model raised it
+    return framed
 
 
 def _write_voices(w: _Writer, grid: Grid, notes: list[DecodedNote], slots: tuple[int, ...]) -> None:
@@ -342,7 +371,7 @@ def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> S
         notes = generator.generate(model_request(spec, plan), should_stop=should_stop)
     detected = chords_per_bar([NoteEvent(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
                               spec.bars, TICKS_PER_QUARTER)
-    chords = [chord.pcs for chord in detected]
+    chords = [chord.pcs for chord in frame_harmony(detected, spec)]
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
@@ -361,7 +390,8 @@ def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> S
         elif part.role == "bass":
             _bass(writer, part, style, grid, spec.meter, chords, part_rng)
         elif part.role in ("chords", "pad", "keys"):
-            _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad")
+            _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad",
+                    thin=part.role != "pad" and any(p.role == "bass" for p in spec.parts))
         else:
             _melody(writer, part, grid, chords, part_rng)
         track.notes.sort(key=lambda n: (n.time, n.pitch))

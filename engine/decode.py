@@ -14,7 +14,16 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
   notes), so the key still holds on every beat;
 - no duration that runs past the clip's last bar line;
 - a closing cadence (unless turned off, as for a continuation that goes on): in the last bar
-  the bass voice plays the tonic and the melody voice tones of the tonic triad.
+  the bass voice plays the tonic and the melody voice tones of the tonic triad, the inner
+  voices tonic-triad tones on the beats; the bar before it opens on the dominant triad, so the
+  clip ends V-I;
+- an opening that states the key (unless the clip continues an input): the beats of the first
+  bar are tonic-triad tones, and a bass voice sounding on the first downbeat plays the tonic;
+- and, softer than a mask, a logit bias toward tonic-triad tones on strong beats (the starts
+  of the meter's beat groups: every beat of 4/4, the dotted quarters of 6/8)
+  (``[decoding]`` in engine/data/model.toml): real music returns to its tonic on strong beats,
+  which is how a listener (and a Krumhansl key finder) hears the key; the model trained on
+  short windows of transposed music often drifts to the dominant or the relative key.
 
 Everything else (tempo, dynamics arc, swing) is written outside the model, exactly.
 """
@@ -64,6 +73,9 @@ class Constraints:
     voices: dict[int, tuple[int, int]]  # slot -> (lowest, highest) MIDI pitch, inclusive
     chromatic: bool = False
     cadence: bool = True  # the last bar closes home: bass on the tonic, melody on tonic-triad tones
+    opening: bool = True  # the first bar states the key: tonic chord on the beats, tonic in the bass
+    tonic_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)  # logits added on strong beats to the
+    # tonic chord's root, third and fifth (the third carries the mode; the fifth is shared with V)
 
 
 @dataclass(frozen=True)
@@ -123,9 +135,25 @@ class Grammar:
         self._in_key = in_key
         self._pitch, self._final_pitch, self._passing = {}, {}, {}
         tonic = c.key.tonic_pc
-        third = c.key.scale_pcs()[2]
-        fifth = c.key.scale_pcs()[4]
+        scale = c.key.scale_pcs()
+        third = scale[2]
+        fifth = scale[4]
         home = {0: torch.tensor([tonic, third, fifth]), 3: torch.tensor([tonic])}
+        triad = torch.isin(pitch_of % 12, torch.tensor([tonic, third, fifth])) & (pitch_of >= 0)
+        tonic_only = (pitch_of % 12 == tonic) & (pitch_of >= 0)
+        # The dominant triad from the scale (in minor its seventh is not raised here: the leading
+        # tone stays the model's choice, as everywhere else in a minor key).
+        dominant = torch.isin(pitch_of % 12, torch.tensor([fifth, scale[6], scale[1]])) & (pitch_of >= 0)
+        dominant_root = (pitch_of % 12 == fifth) & (pitch_of >= 0)
+        self._triad: dict[int, torch.Tensor] = {}
+        self._bass_tonic: dict[int, torch.Tensor] = {}
+        self._dominant: dict[int, torch.Tensor] = {}
+        self._bass_dominant: dict[int, torch.Tensor] = {}
+        bias = torch.zeros(size)
+        for pc, logit in zip((tonic, third, fifth), c.tonic_bias, strict=True):
+            bias[(pitch_of % 12 == pc) & (pitch_of >= 0)] = logit
+        self._strong_bias = bias
+        self._strong = frozenset(beat * POSITIONS_PER_BEAT for beat in c.meter.group_starts)
         for slot, (low, high) in c.voices.items():
             mask = in_key & (pitch_of >= low) & (pitch_of <= high)
             if not bool(mask.any()):
@@ -135,6 +163,10 @@ class Grammar:
             closing = c.cadence and c.bars >= 2 and slot in home
             final = mask & torch.isin(pitch_of % 12, home[slot]) if closing else mask
             self._final_pitch[slot] = final if bool(final.any()) else mask
+            self._triad[slot] = mask & triad
+            self._bass_tonic[slot] = mask & tonic_only
+            self._dominant[slot] = mask & dominant
+            self._bass_dominant[slot] = mask & dominant_root
         step_ticks = self.grid * self.ticks_per_position
         duration_ticks = torch.as_tensor(np.round(v.duration_beats * self.beat_ticks)).long()
         self._duration_ticks = duration_ticks
@@ -187,16 +219,40 @@ class Grammar:
                 mask |= self._program[slot]
             return mask
         if phase == "program":
-            if self.bars_started == self.constraints.bars:
-                return self._final_pitch[self.slot]
             on_beat = self.position % POSITIONS_PER_BEAT == 0
-            return (self._pitch if on_beat else self._passing)[self.slot]
+            if self.bars_started == self.constraints.bars:
+                mask = self._final_pitch[self.slot]
+            else:
+                mask = (self._pitch if on_beat else self._passing)[self.slot]
+            harmony = self._harmony(on_beat)
+            if harmony is not None and bool((mask & harmony).any()):
+                return mask & harmony
+            return mask
         if phase == "pitch":
             remaining = self.clip_ticks - self._tick()
             if not self._in_key[self.pitch_token]:  # a chromatic passing note: at most half a beat
                 remaining = min(remaining, self.beat_ticks // 2)
             return self._durations & (self._duration_ticks <= remaining)
         raise RuntimeError("the clip is complete; nothing may follow EOS")
+
+    def _harmony(self, on_beat: bool) -> torch.Tensor | None:
+        """The chord tones the current note must come from (opening, V-I cadence), if any."""
+        c, slot, bar = self.constraints, self.slot, self.bars_started
+        bass = slot == max(c.voices) and len(c.voices) > 1
+        downbeat = self.position == 0
+        if c.opening and bar == 1 and on_beat:
+            return self._bass_tonic[slot] if bass and downbeat else self._triad[slot]
+        if c.cadence and c.bars >= 3 and bar == c.bars - 1 and downbeat:
+            return self._bass_dominant[slot] if bass else self._dominant[slot]
+        if c.cadence and c.bars >= 2 and bar == c.bars and on_beat:
+            return self._triad[slot]
+        return None
+
+    def bias(self) -> torch.Tensor | None:
+        """Logits to add before sampling the next token: the tonic pull on strong-beat pitches."""
+        if self.phase == "program" and self.position in self._strong and any(self.constraints.tonic_bias):
+            return self._strong_bias
+        return None
 
     # -- advancing ------------------------------------------------------------------------
     def advance(self, token: int) -> None:

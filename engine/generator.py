@@ -48,6 +48,7 @@ class Request:
     voices: dict[int, tuple[int, int]]  # slot -> pitch range
     chromatic: bool
     seed: int
+    key_pull: float = 1.0  # scales the lean toward tonic-triad tones on strong beats ([decoding] in model.toml)
 
 
 class Generator:
@@ -88,13 +89,16 @@ class Generator:
 
         ``context`` is whole bars of tokens that come before them (a clip being continued);
         ``prefix_bars`` is then the length the prefix announces (context bars + new bars).
-        ``cadence`` closes the last bar on the tonic (off when the music is meant to go on).
+        ``cadence`` closes the last bar on the tonic (off when the music is meant to go on); a
+        clip without ``context`` opens on the tonic chord (engine/decode.py says how).
         """
         import numpy as np
         import torch
 
         grammar = Grammar(self.vocab, Constraints(request.key, request.meter, request.bars, dict(request.voices),
-                                                  request.chromatic, cadence))
+                                                  request.chromatic, cadence, opening=not context,
+                                                  tonic_bias=tuple(request.key_pull * b for b in
+                                                                   decoding_settings(_third_quality(request.key))["tonic_bias"])))
         prefix = self.prefix(request, prefix_bars)
         block = self.model.config.block_size
         history = list(context or [])
@@ -106,7 +110,9 @@ class Generator:
             try:
                 logits = self.decoder.reset(self._window(prefix, history, bar_starts, block))
                 while not grammar.done:
-                    token = sample(logits, grammar.allowed(), rng, TEMPERATURE, TOP_P)
+                    bias = grammar.bias()
+                    token = sample(logits if bias is None else logits + bias, grammar.allowed(), rng,
+                                   TEMPERATURE, TOP_P)
                     grammar.advance(token)
                     if token == self.vocab.bar:
                         bar_starts.append(len(history))
@@ -170,3 +176,20 @@ def harmony_style() -> str:
     from engine.corpus import model_data
 
     return str(model_data()["harmony_style"])
+
+
+def _third_quality(key: Key) -> str:
+    """"minor" for modes with a minor third (minor, dorian, phrygian...), else "major"."""
+    return "minor" if (key.scale_pcs()[2] - key.tonic_pc) % 12 == 3 else "major"
+
+
+@lru_cache(maxsize=4)
+def decoding_settings(mode: str) -> dict[str, tuple[float, float, float]]:
+    """How decoding leans toward the key beyond the hard constraints ([decoding] in model.toml).
+
+    ``mode`` is "major" or "minor": the quality of the key's third (dorian reads as minor).
+    """
+    from engine.corpus import model_data
+
+    table = model_data().get("decoding", {}).get(mode, {})
+    return {"tonic_bias": tuple(float(table.get(f"{tone}_bias", 0.0)) for tone in ("root", "third", "fifth"))}

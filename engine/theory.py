@@ -82,6 +82,28 @@ class Meter:
     def quarters_per_bar(self) -> float:
         return self.numerator * 4.0 / self.denominator
 
+    @property
+    def group_starts(self) -> tuple[int, ...]:
+        """The beats (0-based, in denominator units) that start a beat group: the strong beats.
+
+        Simple meters: every beat; compound (6/8, 9/8, 12/8): every third; odd eighth meters
+        group in twos with a three last (5/8 = 2+3, 7/8 = 2+2+3).
+        """
+        n = self.numerator
+        if self.denominator >= 8 and n % 3 == 0 and n > 3:
+            sizes = [3] * (n // 3)
+        elif self.denominator >= 8 and n > 3:
+            sizes = [2] * ((n - 3) // 2) + [3] * (1 + (n - 3) % 2)
+            if sum(sizes) != n:
+                sizes = [2] * (n // 2 - 1) + [3]
+        else:
+            sizes = [1] * n
+        starts, at = [], 0
+        for size in sizes:
+            starts.append(at)
+            at += size
+        return tuple(starts)
+
     def __str__(self) -> str:
         return f"{self.numerator}/{self.denominator}"
 

@@ -108,6 +108,27 @@ def test_the_last_bar_closes_home_unless_asked_not_to(untrained_checkpoint) -> N
     assert any(n.pitch % 12 != 7 for n in free), "without the cadence the random model never left the tonic"
 
 
+def test_the_first_bar_states_the_key_and_the_clip_ends_v_i(untrained_checkpoint) -> None:
+    """With random weights (no preference of its own) the grammar alone opens on I and closes V-I."""
+    generator = load(untrained_checkpoint)
+    key = Key("G", "minor")  # tonic 7, third 10, fifth 2; dominant triad D F A (2, 5, 9)
+    beat = TICKS_PER_QUARTER
+    bar_ticks = 4 * beat
+    checked = 0
+    for seed in range(8):
+        notes = generator.generate(Request("folk", key, Meter(4, 4), 100.0, 1, 4, VOICES, False, seed))
+        first_beats = [n for n in notes if n.time < bar_ticks and n.time % beat == 0]
+        assert all(n.pitch % 12 in (7, 10, 2) for n in first_beats), first_beats
+        checked += len(first_beats)
+        assert [n.pitch % 12 for n in notes if n.time == 0 and n.slot == 3] in ([], [7]), "bass not on the tonic"
+        penultimate = [n for n in notes if n.time == 2 * bar_ticks]
+        assert all(n.pitch % 12 in (2, 5, 9) for n in penultimate), penultimate
+        assert [n.pitch % 12 for n in penultimate if n.slot == 3] in ([], [2]), "the bass is not on the dominant"
+        last_beats = [n for n in notes if n.time >= 3 * bar_ticks and n.time % beat == 0]
+        assert all(n.pitch % 12 in (7, 10, 2) for n in last_beats), last_beats
+    assert checked >= 3, "too few notes on the first bar's beats to check"
+
+
 def test_chromatic_notes_only_pass_off_the_beat_and_briefly(untrained_checkpoint) -> None:
     generator = load(untrained_checkpoint)
     key, meter = Key("C", "major"), Meter(4, 4)
