@@ -20,7 +20,9 @@ def main() -> int:
     print(f"soak {seconds:.0f} s, 4 clients: {len(result.latencies)} requests, {len(result.errors)} errors")
     print("p99 latency by third: " + ", ".join(f"{p:.3f} s" for p in thirds)
           + f"; drift last vs first {100 * (thirds[2] - thirds[0]) / thirds[0]:+.1f}%")
-    print(f"RSS {warm.rss_kib} -> {last.rss_kib} KiB ({100 * (last.rss_kib - warm.rss_kib) / warm.rss_kib:+.1f}%), "
+    middle, end = result.rss_median(seconds / 3, 2 * seconds / 3), result.rss_median(2 * seconds / 3, 2 * seconds)
+    print(f"RSS median middle third {middle:.0f} -> last third {end:.0f} KiB ({100 * (end - middle) / middle:+.1f}%; "
+          f"first warm sample {warm.rss_kib}, last {last.rss_kib}), "
           f"fds {warm.fds} -> {last.fds}, threads {warm.threads} -> {last.threads}")
     return 1 if result.errors else 0
 

@@ -32,6 +32,11 @@ class SoakResult:
     samples: list[ProcessSample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
+    def rss_median(self, start: float, end: float) -> float:
+        """Median RSS (KiB) of the samples taken between ``start`` and ``end`` seconds."""
+        values = [s.rss_kib for s in self.samples if start <= s.at < end]
+        return float(np.median(values)) if values else float("nan")
+
     def p99(self, start: float, end: float) -> float:
         values = [s for t, _, s in self.latencies if start <= t < end]
         return float(np.percentile(values, 99)) if values else float("nan")
