@@ -134,3 +134,36 @@ def score_notes(score, include_drums: bool = False) -> list[NoteEvent]:
     """Every note of a symusic Score (drum tracks left out unless asked)."""
     return [NoteEvent(int(n.time), int(n.duration), int(n.pitch))
             for track in score.tracks if include_drums or not track.is_drum for n in track.notes]
+
+
+@dataclass(frozen=True)
+class ClipReading:
+    """What a MIDI clip says about itself: its pitched notes at ``tpq``, meter, tempo, detected key, length."""
+
+    clip: object  # the symusic Score at ``tpq`` ticks per quarter
+    notes: list[NoteEvent]
+    meter: Meter
+    tempo_bpm: float
+    key: Key
+    key_correlation: float
+    bar_ticks: int
+    bars: int
+
+
+def read_clip(clip, tpq: int, default_tempo: float, purpose: str = "") -> ClipReading:
+    """Read a clip's facts, detecting its key (never assuming it); SpecError naming ``midi`` if it
+    has no pitched notes. ``purpose`` completes that message ("to continue")."""
+    from engine.errors import SpecError
+
+    if clip.ticks_per_quarter != tpq:
+        clip = clip.resample(tpq)
+    notes = score_notes(clip)
+    if not notes:
+        raise SpecError("midi", f"has no pitched notes{' ' + purpose if purpose else ''} (drum tracks are not read)")
+    signature = clip.time_signatures[0] if len(clip.time_signatures) else None
+    meter = Meter(signature.numerator, signature.denominator) if signature else Meter(4, 4)
+    tempo = float(clip.tempos[0].qpm) if len(clip.tempos) else default_tempo
+    key, correlation = find_key(notes)
+    bar_ticks = round(meter.quarters_per_bar * tpq)
+    bars = max(1, -(-max(n.time + n.duration for n in notes) // bar_ticks))
+    return ClipReading(clip, notes, meter, tempo, key, correlation, bar_ticks, bars)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
-from engine.analysis import Chord, chords_per_bar, find_key, score_notes
+from engine.analysis import Chord, chords_per_bar, read_clip
 from engine.config import BARS_MAX, BARS_MIN, TICKS_PER_QUARTER
 from engine.dataset import assign_slots
 from engine.errors import SpecError
@@ -56,17 +56,9 @@ def continue_clip(clip: Score, spec: MusicSpec, bars: int) -> Continuation:
 
     if not BARS_MIN <= bars <= BARS_MAX:
         raise SpecError("bars", f"must be {BARS_MIN}-{BARS_MAX}, got {bars}")
-    if clip.ticks_per_quarter != TICKS_PER_QUARTER:
-        clip = clip.resample(TICKS_PER_QUARTER)
-    notes = score_notes(clip)
-    if not notes:
-        raise SpecError("midi", "has no pitched notes to continue (drum tracks are not read)")
-    signature = clip.time_signatures[0] if len(clip.time_signatures) else None
-    meter = Meter(signature.numerator, signature.denominator) if signature else Meter(4, 4)
-    tempo = float(clip.tempos[0].qpm) if len(clip.tempos) else spec.tempo_bpm
-    key, correlation = find_key(notes)
-    bar_ticks = round(meter.quarters_per_bar * TICKS_PER_QUARTER)
-    input_bars = max(1, -(-max(n.time + n.duration for n in notes) // bar_ticks))
+    reading = read_clip(clip, TICKS_PER_QUARTER, spec.tempo_bpm, "to continue")
+    clip, notes, meter, tempo = reading.clip, reading.notes, reading.meter, reading.tempo_bpm
+    key, correlation, bar_ticks, input_bars = reading.key, reading.key_correlation, reading.bar_ticks, reading.bars
     chords = chords_per_bar(notes, key, meter, input_bars, TICKS_PER_QUARTER)
 
     generator = load()

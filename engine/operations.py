@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
-from engine.analysis import chords_per_bar, find_key, score_notes
+from engine.analysis import chords_per_bar, read_clip, score_notes
 from engine.config import BARS_MAX, BARS_MIN, TEMPO_MAX_BPM, TEMPO_MIN_BPM, TICKS_PER_QUARTER
 from engine.errors import SpecError
 from engine.spec import MusicSpec, Part
@@ -260,19 +260,9 @@ def name_tracks(score: Score) -> Score:
 
 def spec_for_clip(clip: Score, base: MusicSpec) -> MusicSpec:
     """A spec describing a MIDI file: key detected, meter, tempo and length read, one part per track."""
-    from engine.theory import Meter
 
-    if clip.ticks_per_quarter != TICKS_PER_QUARTER:
-        clip = clip.resample(TICKS_PER_QUARTER)
-    notes = score_notes(clip)
-    if not notes:
-        raise SpecError("midi", "has no pitched notes (drum tracks are not read)")
-    signature = clip.time_signatures[0] if len(clip.time_signatures) else None
-    meter = Meter(signature.numerator, signature.denominator) if signature else Meter(4, 4)
-    tempo = float(clip.tempos[0].qpm) if len(clip.tempos) else base.tempo_bpm
-    key, _ = find_key(notes)
-    ticks = round(meter.quarters_per_bar * TICKS_PER_QUARTER)
-    bars = max(1, -(-max(n.time + n.duration for n in notes) // ticks))
+    reading = read_clip(clip, TICKS_PER_QUARTER, base.tempo_bpm)
+    clip, key, meter, tempo, bars = reading.clip, reading.key, reading.meter, reading.tempo_bpm, reading.bars
     if bars > BARS_MAX:
         raise SpecError("midi", f"is {bars} bars long; at most {BARS_MAX} are accepted")
     parts = [Part(t.name or f"track {i + 1}", "drums" if t.is_drum else "melody", "", t.program, t.is_drum, 0, 127)
@@ -288,21 +278,12 @@ def accompany(clip: Score, spec: MusicSpec, roles: list[str], seed: int) -> tupl
     """
     from engine.compose import arrange_part
     from engine.instruments import lookup
-    from engine.theory import Meter
 
-    if clip.ticks_per_quarter != TICKS_PER_QUARTER:
-        clip = clip.resample(TICKS_PER_QUARTER)
-    notes = score_notes(clip)
-    if not notes:
-        raise SpecError("midi", "has no pitched notes to accompany (drum tracks are not read)")
+    reading = read_clip(clip, TICKS_PER_QUARTER, spec.tempo_bpm, "to accompany")
     if not roles:
         raise SpecError("add", "name the parts to add, e.g. bass,drums")
-    signature = clip.time_signatures[0] if len(clip.time_signatures) else None
-    meter = Meter(signature.numerator, signature.denominator) if signature else Meter(4, 4)
-    tempo = float(clip.tempos[0].qpm) if len(clip.tempos) else spec.tempo_bpm
-    key, _ = find_key(notes)
-    ticks = round(meter.quarters_per_bar * TICKS_PER_QUARTER)
-    bars = max(1, -(-max(n.time + n.duration for n in notes) // ticks))
+    clip, notes, key, meter = reading.clip, reading.notes, reading.key, reading.meter
+    tempo, bars = reading.tempo_bpm, reading.bars
     taken = {t.name for t in clip.tracks}
     parts = [Part(t.name or f"track {i + 1}", "melody", "", t.program, t.is_drum, 0, 127)
              for i, t in enumerate(clip.tracks)]

@@ -7,7 +7,6 @@ CI sends CADENZA_PROPERTY_EXAMPLES requests per RPC (default 400); the benchmark
 """
 from __future__ import annotations
 
-import functools
 import os
 
 import grpc
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
+from tests.engine.midi_mutations import mutated_clips
 
 EXAMPLES = int(os.environ.get("CADENZA_PROPERTY_EXAMPLES", "400"))
 FIELDS = ("prompt", "tempo", "key", "meter", "bars", "seed", "start_bar", "midi", "sample_rate")
@@ -36,26 +36,8 @@ overrides = st.builds(
 )
 
 
-@functools.cache
-def _real_clip() -> bytes:
-    from engine.compose import compose
-    from engine.midi import score_to_smf
-    from engine.understand import Overrides, understand
-
-    return score_to_smf(compose(understand("jazz with piano, bass and drums", Overrides(seed=1, bars=2))))
-
-
-def _mutate(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
-    out = bytearray(data)
-    for position, cut, insert in edits:
-        at = position % max(1, len(out))
-        out[at:at + cut] = insert
-    return bytes(out)
-
-
-edits = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 8), st.binary(max_size=6)), min_size=1, max_size=8)
 midis = st.one_of(st.binary(max_size=200), st.binary(max_size=200).map(lambda b: b"MThd\x00\x00\x00\x06" + b),
-                  edits.map(lambda e: _mutate(_real_clip(), e)))
+                  mutated_clips(max_edits=8))
 
 
 def _check(error: grpc.RpcError) -> None:

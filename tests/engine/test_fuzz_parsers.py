@@ -8,17 +8,16 @@ MIDI events through the bridge's byte parser (clock follower and capture);
 CADENZA_FUZZ_EXAMPLES sets all three, and `tests/benchmarks/bench_fuzz.py` runs 10^6."""
 from __future__ import annotations
 
-import functools
 import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import understand as understanding
-from engine.compose import compose
 from engine.errors import SpecError
 from engine.midi import score_to_smf, smf_to_score
 from engine.understand import Overrides, understand
+from tests.engine.midi_mutations import mutated_clips
 
 PARSER_EXAMPLES = int(os.environ.get("CADENZA_FUZZ_EXAMPLES", "10000"))
 PROMPT_EXAMPLES = int(os.environ.get("CADENZA_FUZZ_EXAMPLES", "500"))
@@ -64,21 +63,7 @@ def test_fuzz_prompt_parser_never_crashes(prompt: str) -> None:
     assert 20 <= spec.tempo_bpm <= 400 and 1 <= spec.bars <= 256 and spec.parts
 
 
-@functools.cache
-def _clip() -> bytes:
-    return score_to_smf(compose(understand("jazz trio with piano, bass and drums", Overrides(seed=2, bars=2))))
-
-
-def _mutate(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
-    out = bytearray(data)
-    for position, cut, insert in edits:
-        at = position % max(1, len(out))
-        out[at:at + cut] = insert
-    return bytes(out)
-
-
-edits = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 16), st.binary(max_size=8)), min_size=1, max_size=12)
-midi_bytes = st.one_of(st.binary(max_size=400), edits.map(lambda e: _mutate(_clip(), e)))
+midi_bytes = st.one_of(st.binary(max_size=400), mutated_clips())
 
 
 @fuzz(MIDI_EXAMPLES)
