@@ -21,18 +21,23 @@ def connected(rig, port: str) -> bool:
     return any(p.name == port for p in rig.recorder.client.get_all_connections(rig.clock_port))
 
 
-def test_clock_prints_one_json_line_per_beat(clock_rig):
-    cli = spawn("clock", "--json", "--beats", "6", "--in", clock_rig.clock_port)
+def run_clock_cli(rig, bpm: float, *args: str) -> str:
+    """`cadenza clock --json ARGS` on the rig's clock port, rolled from bar 1 at ``bpm``; its stdout."""
+    cli = spawn("clock", "--json", *args, "--in", rig.clock_port)
     try:
-        clock_rig.wait(lambda: connected(clock_rig, "Cadenza:Cadenza In") or cli.poll() is not None, 20,
-                       "the CLI's port")
+        rig.wait(lambda: connected(rig, "Cadenza:Cadenza In") or cli.poll() is not None, 20, "the CLI's port")
         assert cli.poll() is None, cli.stderr.read()
-        clock_rig.master.set_tempo(137.5)
-        clock_rig.master.start_from(0)
-        out, err = cli.communicate(timeout=30)
+        rig.master.set_tempo(bpm)
+        rig.master.start_from(0)
+        out, _ = cli.communicate(timeout=30)
     finally:
         if cli.poll() is None:
             cli.kill()
+    return out
+
+
+def test_clock_prints_one_json_line_per_beat(clock_rig):
+    out = run_clock_cli(clock_rig, 137.5, "--beats", "6")
     lines = [json.loads(line) for line in out.splitlines()]
     beats = [line for line in lines if line["event"] == "tick"]
     assert [(b["bar"], b["beat"], b["tick"]) for b in beats] == [(1, 1, 0), (1, 2, 0), (1, 3, 0), (1, 4, 0),
@@ -118,17 +123,7 @@ def test_clock_over_rtmidi_on_jack_counts_the_same_bars(clock_rig):
     # python-rtmidi's own libjack cannot share a process with JACK-Client's, so this runs the
     # CLI in its own process. Its stamps are callback times: positions are exact, tempo is not
     # (bench_clock.py prints how far off); the issue's tempo tolerance is for --midi-api jack.
-    cli = spawn("clock", "--json", "--beats", "9", "--midi-api", "jack-rtmidi", "--in", clock_rig.clock_port)
-    try:
-        clock_rig.wait(lambda: connected(clock_rig, "Cadenza:Cadenza In") or cli.poll() is not None, 20,
-                       "the CLI's port")
-        assert cli.poll() is None, cli.stderr.read()
-        clock_rig.master.set_tempo(120.0)
-        clock_rig.master.start_from(0)
-        out, err = cli.communicate(timeout=30)
-    finally:
-        if cli.poll() is None:
-            cli.kill()
+    out = run_clock_cli(clock_rig, 120.0, "--beats", "9", "--midi-api", "jack-rtmidi")
     beats = [line for line in map(json.loads, out.splitlines()) if line["event"] == "tick"]
     assert [(b["bar"], b["beat"]) for b in beats] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3),
                                                      (2, 4), (3, 1)]
