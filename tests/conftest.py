@@ -96,3 +96,26 @@ def untrained_checkpoint(tmp_path_factory: pytest.TempPathFactory):
                 "conditions": vocab.conditions, "record": {"data": "none: random weights"},
                 "state_dict": {k: v.half() for k, v in model.state_dict().items() if k != "head.weight"}}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (tests/postgres_cluster.py); yields its base URL.
+
+    Skipped, saying why, where Debian's postgresql is not installed.
+    """
+    from tests.postgres_cluster import PostgresMissing, running_postgres
+
+    try:
+        with running_postgres() as url:
+            yield url
+    except PostgresMissing as missing:
+        pytest.skip(str(missing))
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database in the throwaway cluster: ``postgresql://cadenza@127.0.0.1:PORT/NAME``."""
+    from tests.postgres_cluster import create_database
+
+    return create_database(postgres_server)
