@@ -109,7 +109,11 @@ def _print_spec(data: dict) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.security import InsecureBind
     from engine.server import serve
+    from engine.takes import StoreUnavailable, StoreURLError
 
+    if args.store and args.state:
+        print("cadenza: error: --store and --state both name where sessions live; give one", file=sys.stderr)
+        return EXIT_USAGE
     if bool(args.tls_cert) != bool(args.tls_key):
         print("cadenza: error: --tls-cert and --tls-key go together", file=sys.stderr)
         return EXIT_USAGE
@@ -119,10 +123,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
-                     state_dir=Path(args.state) if args.state else None)
+                     state_dir=Path(args.state) if args.state else None, store=args.store)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except (StoreURLError, StoreUnavailable) as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, StoreURLError) else 1
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
@@ -354,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop a render (e.g. a hanging plugin) after this long (default 120)")
     serve.add_argument("--state", metavar="DIR", help="folder for the sessions database (default: $CADENZA_STATE, "
                                                       "else your user data folder)")
+    serve.add_argument("--store", metavar="URL", help="sessions database: postgresql://USER@HOST:PORT/DB (shared by "
+                                                      "replicas), sqlite:///FILE or a folder (default: --state's)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")

@@ -3,6 +3,11 @@
 The gRPC servicer calls these methods; they speak domain types (MusicSpec, Score, Take) and
 raise SpecError (INVALID_ARGUMENT) or NotFound (NOT_FOUND). Each method that makes music
 records exactly one take, in one transaction, naming its parent and the operation.
+
+Replicas: nothing here lives only in this engine's memory. Takes, verdicts and the taste (fitted
+from the stored verdicts on each request) come from the store, so any replica can answer any
+request. A take-making call may carry the client's ``request_id``: a retry with an id already
+recorded in the session gets the take the first attempt made, and makes none.
 """
 from __future__ import annotations
 
@@ -86,19 +91,34 @@ class CoCreation:
 
     # -- recording -------------------------------------------------------------------------
     def record(self, session: str, parent: str | None, operation: str, params: dict, spec: MusicSpec,
-               score: Score) -> Take:
+               score: Score, request_id: str | None = None) -> Take:
+        """Store the take; when a racing attempt of the same request stored one first, that one is returned."""
+        return self._record(session, parent, operation, params, spec, score, request_id)[0]
+
+    def _record(self, session: str, parent: str | None, operation: str, params: dict, spec: MusicSpec,
+                score: Score, request_id: str | None) -> tuple[Take, bool]:
+        """``record``, also saying whether this call made the take (False: an earlier attempt had)."""
         midi = score_to_smf(score)
         feats = taste_model.features(score, spec.meter.quarters_per_bar)
         take = Take(id=new_take_id(), session=check_session(session), parent=parent, operation=operation,
                     params=params, spec=spec_to_pb(spec).SerializeToString(), seed=spec.seed,
                     model_version=model_version(), midi=midi, created=time.time(),
-                    features=feats)
-        self.store.add(take)
+                    features=feats, request_id=request_id or None)
+        stored = self.store.add(take)
+        if stored.id != take.id:
+            log.info("request %s already made take %s; %s not recorded", request_id, stored.id, take.id)
+            return stored, False
         thread = threading.Thread(target=self._likelihood, args=(take.id, spec, score), name="take-likelihood",
                                   daemon=True)
         thread.start()
         self._pending = [t for t in self._pending if t.is_alive()] + [thread]
-        return take
+        return take, True
+
+    def replayed(self, session: str, request_id: str | None) -> Take | None:
+        """The take an earlier attempt of this request made in the session, or None (also with no id)."""
+        if not request_id:
+            return None
+        return self.store.by_request(check_session(session), request_id)
 
     def load(self, session: str, take_id: str) -> tuple[Take, MusicSpec, Score]:
         if not take_id:
@@ -109,12 +129,12 @@ class CoCreation:
         return take, spec_from_pb(pb.MusicSpec.FromString(take.spec)), smf_to_score(take.midi)
 
     def taste(self, session: str) -> taste_model.Taste:
+        """The session's taste, fitted afresh from its stored verdicts (one query; no state kept here)."""
         verdicts = self.store.verdicts(session)
         parents = {}
         for v in verdicts:
-            take = self.store.get(session, v["take"])
-            if take.parent:
-                parents[v["take"]] = next((p for p in reversed(verdicts) if p["take"] == take.parent), None)
+            if v["parent"]:
+                parents[v["take"]] = next((p for p in reversed(verdicts) if p["take"] == v["parent"]), None)
         return taste_model.fit(verdicts, {k: v for k, v in parents.items() if v})
 
     def _draws(self, session: str, candidates: int) -> int:
@@ -154,20 +174,25 @@ class CoCreation:
 
     # -- operations ------------------------------------------------------------------------
     def generate(self, session: str, spec: MusicSpec, compose: Callable[[MusicSpec], Score],
-                 candidates: int = taste_model.DEFAULT_CANDIDATES) -> tuple[Take, MusicSpec]:
+                 candidates: int = taste_model.DEFAULT_CANDIDATES,
+                 request_id: str | None = None) -> tuple[Take, MusicSpec]:
         """Draw ``candidates`` clips (seed, seed+1, ...) and record the one the taste ranks first."""
         session = check_session(session)
+        if seen := self.replayed(session, request_id):
+            return seen, _spec_of(seen)
         drafts = []
         for k in range(self._draws(session, candidates)):
             draft_spec = replace(spec, seed=(spec.seed + k) % (SEED_MAX + 1))
             drafts.append((draft_spec, compose(draft_spec)))
         best_spec, best_score = self._best(session, drafts, likelihood=True)
-        take = self.record(session, None, "generate", {"prompt": spec.prompt, "candidates": len(drafts)},
-                           best_spec, best_score)
-        return take, best_spec
+        take, made = self._record(session, None, "generate", {"prompt": spec.prompt, "candidates": len(drafts)},
+                                  best_spec, best_score, request_id)
+        return take, best_spec if made else _spec_of(take)
 
     def vary(self, session: str, take_id: str, parts: list[str], amount: float | None, seed: int | None,
-             candidates: int = taste_model.DEFAULT_CANDIDATES) -> Take:
+             candidates: int = taste_model.DEFAULT_CANDIDATES, request_id: str | None = None) -> Take:
+        if seen := self.replayed(session, request_id):
+            return seen
         parent, spec, score = self.load(session, take_id)
         amount = 0.5 if amount is None else amount
         seed = _seed(seed)
@@ -176,17 +201,22 @@ class CoCreation:
                   for k in range(self._draws(session, candidates))]
         best_spec, best = self._best(session, drafts)
         return self.record(session, parent.id, "vary", {"parts": parts, "amount": amount, "seed": best_spec.seed},
-                           best_spec, best)
+                           best_spec, best, request_id)
 
-    def infill(self, session: str, take_id: str, part: str, first: int, last: int, seed: int | None) -> Take:
+    def infill(self, session: str, take_id: str, part: str, first: int, last: int, seed: int | None,
+               request_id: str | None = None) -> Take:
+        if seen := self.replayed(session, request_id):
+            return seen
         parent, spec, score = self.load(session, take_id)
         seed = _seed(seed)
         out = ops.infill(spec, score, part, first, last, seed)
         return self.record(session, parent.id, "infill", {"part": part, "bars": [first, last], "seed": seed},
-                           replace(spec, seed=seed), out)
+                           replace(spec, seed=seed), out, request_id)
 
     def extend(self, session: str, take_id: str, midi: bytes, bars: int, seed: int | None,
-               base: Callable[[], MusicSpec]) -> Take:
+               base: Callable[[], MusicSpec], request_id: str | None = None) -> Take:
+        if seen := self.replayed(session, request_id):
+            return seen
         seed = _seed(seed)
         if take_id:
             parent, spec, score = self.load(session, take_id)
@@ -197,21 +227,27 @@ class CoCreation:
             parent_id = None
         new_spec, out = ops.extend(spec, score, bars, seed)
         return self.record(session, parent_id, "continue", {"bars": bars, "seed": seed,
-                                                            "from": take_id or "file"}, new_spec, out)
+                                                            "from": take_id or "file"}, new_spec, out, request_id)
 
-    def accompany(self, session: str, midi: bytes, add: list[str], base: MusicSpec, seed: int | None) -> Take:
+    def accompany(self, session: str, midi: bytes, add: list[str], base: MusicSpec, seed: int | None,
+                  request_id: str | None = None) -> Take:
+        if seen := self.replayed(session, request_id):
+            return seen
         seed = _seed(seed)
         spec, out = ops.accompany(ops.name_tracks(smf_to_score(midi)), base, add, seed)
-        return self.record(session, None, "accompany", {"add": add, "prompt": base.prompt, "seed": seed}, spec, out)
+        return self.record(session, None, "accompany", {"add": add, "prompt": base.prompt, "seed": seed}, spec, out,
+                           request_id)
 
     def rearrange(self, session: str, take_id: str, key: str | None, tempo: float | None,
-                  instruments: dict[str, str]) -> Take:
+                  instruments: dict[str, str], request_id: str | None = None) -> Take:
+        if seen := self.replayed(session, request_id):
+            return seen
         parent, spec, score = self.load(session, take_id)
         if key is None and tempo is None and not instruments:
             raise SpecError("rearrange", "ask for at least one of --key, --tempo, --instrument")
         new_spec, out = ops.rearrange(spec, score, key, tempo, instruments)
         params = {"key": key, "tempo_bpm": tempo, "instruments": instruments}
-        return self.record(session, parent.id, "rearrange", params, new_spec, out)
+        return self.record(session, parent.id, "rearrange", params, new_spec, out, request_id)
 
     def verdict(self, session: str, take_id: str, verdict: str, reason: str, rating: int) -> Take:
         if not take_id:
@@ -220,6 +256,13 @@ class CoCreation:
 
     def history(self, session: str) -> list[Take]:
         return self.store.history(check_session(session))
+
+
+def _spec_of(take: Take) -> MusicSpec:
+    """The resolved spec a stored take was made from."""
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    return spec_from_pb(pb.MusicSpec.FromString(take.spec))
 
 
 def _candidates(n: int) -> int:

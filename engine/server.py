@@ -37,7 +37,7 @@ from engine.errors import Cancelled, SpecError
 from engine.generator import CheckpointMissing
 from engine.midi import score_to_smf, smf_to_score
 from engine.security import InsecureBind, TokenInterceptor, is_loopback, load_or_create_token, server_credentials
-from engine.takes import NotFound
+from engine.takes import NotFound, StoreUnavailable
 from engine.understand import understand
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
@@ -46,6 +46,8 @@ log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
 STATUS_FLUSH_SECONDS = 2.0
+REQUEST_ID_KEY = "cadenza-request-id"  # gRPC metadata: the same id on every attempt of one logical call
+REQUEST_ID_MAX_CHARS = 128
 
 
 def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
@@ -71,6 +73,22 @@ def _check_sample_rate(rate: int) -> int:
 def _opt(message, name: str):
     """A proto3 optional field's value, or None when unset."""
     return getattr(message, name) if message.HasField(name) else None
+
+
+def client_request_id(context: grpc.ServicerContext) -> str | None:
+    """The caller's request id (metadata ``cadenza-request-id``), or None when it sent none.
+
+    Take-making RPCs with an id already recorded in the session return that take instead of
+    making another, so a retried request (gRPC's retry policy, or the client's own) is safe.
+    """
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY:
+            value = value.strip() if isinstance(value, str) else ""
+            if not value or len(value) > REQUEST_ID_MAX_CHARS:
+                raise SpecError(REQUEST_ID_KEY, f"must be 1-{REQUEST_ID_MAX_CHARS} characters of text "
+                                                f"(a fresh uuid4 hex per logical call), got {value[:40]!r}")
+            return value
+    return None
 
 
 def take_to_pb(take, with_midi: bool = True) -> pb.TakeResult:
@@ -121,6 +139,9 @@ class EngineServicer(pb_grpc.EngineServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         except NotFound as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        except StoreUnavailable as error:  # the shared database is out of reach: another replica may answer
+            log.warning("store unavailable: %s", error)
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         except CheckpointMissing as error:  # the install is broken, not the request
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except Cancelled as error:
@@ -138,7 +159,8 @@ class EngineServicer(pb_grpc.EngineServicer):
             yield pb.GenerateEvent(progress=_progress("compose", 0.3, f"composing {spec.bars} bars"))
             if request.session:
                 take, spec = self._co().generate(request.session, spec,
-                                                 lambda s: compose(s, should_stop=should_stop), request.candidates)
+                                                 lambda s: compose(s, should_stop=should_stop), request.candidates,
+                                                 request_id=client_request_id(context))
                 yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
                 yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=take.midi, take=take.id))
                 return
@@ -150,19 +172,22 @@ class EngineServicer(pb_grpc.EngineServicer):
     def Vary(self, request: pb.VaryRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
             return take_to_pb(self._co().vary(request.session, request.take, list(request.parts),
-                                              _opt(request, "amount"), _opt(request, "seed"), request.candidates))
+                                              _opt(request, "amount"), _opt(request, "seed"), request.candidates,
+                                              request_id=client_request_id(context)))
 
     def Infill(self, request: pb.InfillRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
             return take_to_pb(self._co().infill(request.session, request.take, request.part, request.first_bar,
-                                                request.last_bar, _opt(request, "seed")))
+                                                request.last_bar, _opt(request, "seed"),
+                                                request_id=client_request_id(context)))
 
     def Continue(self, request: pb.ContinueRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
             if not request.take and not request.midi:
                 raise SpecError("take", "name a take to continue, or send a MIDI file")
             return take_to_pb(self._co().extend(request.session, request.take, request.midi, request.bars,
-                                                _opt(request, "seed"), lambda: understand(request.prompt)))
+                                                _opt(request, "seed"), lambda: understand(request.prompt),
+                                                request_id=client_request_id(context)))
 
     def Accompany(self, request: pb.AccompanyRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
@@ -171,12 +196,13 @@ class EngineServicer(pb_grpc.EngineServicer):
             _check_midi(request.midi)  # a bad file is refused before the prompt is read
             base = understand(request.prompt)
             return take_to_pb(self._co().accompany(request.session, request.midi, list(request.add), base,
-                                                   _opt(request, "seed")))
+                                                   _opt(request, "seed"), request_id=client_request_id(context)))
 
     def Rearrange(self, request: pb.RearrangeRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
             return take_to_pb(self._co().rearrange(request.session, request.take, _opt(request, "key"),
-                                                   _opt(request, "tempo_bpm"), dict(request.instruments)))
+                                                   _opt(request, "tempo_bpm"), dict(request.instruments),
+                                                   request_id=client_request_id(context)))
 
     def Verdict(self, request: pb.VerdictRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
@@ -267,7 +293,8 @@ class Engine:
     def __init__(self, host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
                  queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
                  token: str | None = None, plugin_folders: tuple[Path, ...] = (),
-                 render_timeout: float | None = None, state_dir: Path | None = None) -> None:
+                 render_timeout: float | None = None, state_dir: Path | None = None,
+                 store: str | None = None) -> None:
         if not is_loopback(host) and (tls is None or not token):
             raise InsecureBind(f"refusing to listen on {host} without TLS and a token: pass --tls-cert and "
                                "--tls-key (the token is made for you), or listen on 127.0.0.1")
@@ -282,7 +309,8 @@ class Engine:
         from engine.cocreate import CoCreation
         from engine.takes import open_store
 
-        self.store = open_store(state_dir)
+        # --store (a URL or folder) names the sessions database; else the state folder's SQLite file.
+        self.store = open_store(store) if store else open_store(state_dir)
         pb_grpc.add_EngineServicer_to_server(
             EngineServicer(self.admission, plugin_folders, render_timeout, CoCreation(self.store)), self.server)
         self.health = health.HealthServicer()
@@ -324,11 +352,13 @@ class Engine:
 def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
           queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
           plugin_folders: tuple[Path, ...] | None = None, render_timeout: float | None = None,
-          state_dir: Path | None = None) -> int:
+          state_dir: Path | None = None, store: str | None = None) -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
 
     Plugins load only from ``plugin_folders`` (default: the standard VST3/AU folders);
-    a render taking longer than ``render_timeout`` seconds is stopped.
+    a render taking longer than ``render_timeout`` seconds is stopped. Sessions live in ``store``
+    (a ``postgresql://`` URL shared by replicas, ``sqlite:///FILE``, or a folder), else in
+    ``state_dir``'s SQLite file.
 
     On a signal, health turns NOT_SERVING, new requests get UNAVAILABLE, and in-flight ones
     have SHUTDOWN_GRACE_SECONDS to finish; the exit code is 0.
@@ -343,7 +373,7 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
 
         plugin_folders = standard()
     engine = Engine(host, port, workers, queue_size, tls=tls, token=token, plugin_folders=plugin_folders,
-                    render_timeout=render_timeout, state_dir=state_dir)
+                    render_timeout=render_timeout, state_dir=state_dir, store=store)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())

@@ -98,8 +98,12 @@ class PostgresTakeStore(SqlTakeStore):
         self._transaction(work)
 
     def _transaction(self, work: Callable[[Executor], T]) -> T:
-        with self._pool.connection() as connection, connection.transaction():
-            return work(_Placeholders(connection))
+        try:
+            with self._pool.connection() as connection, connection.transaction():
+                return work(_Placeholders(connection))
+        except psycopg.OperationalError as error:  # the server went away; an interrupted commit may have landed,
+            # which a retry carrying the same request id finds
+            raise StoreUnavailable(f"the PostgreSQL store stopped answering: {error}".strip()) from None
 
     def close(self) -> None:
         self._pool.close()
