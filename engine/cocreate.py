@@ -249,10 +249,11 @@ class CoCreation:
         params = {"key": key, "tempo_bpm": tempo, "instruments": instruments}
         return self.record(session, parent.id, "rearrange", params, new_spec, out, request_id)
 
-    def verdict(self, session: str, take_id: str, verdict: str, reason: str, rating: int) -> Take:
+    def verdict(self, session: str, take_id: str, verdict: str, reason: str, rating: int,
+                request_id: str | None = None) -> Take:
         if not take_id:
             raise SpecError("take", "is empty; name a take id (see `cadenza history`)")
-        return self.store.set_verdict(check_session(session), take_id, verdict, reason, rating)
+        return self.store.set_verdict(check_session(session), take_id, verdict, reason, rating, request_id)
 
     def history(self, session: str) -> list[Take]:
         return self.store.history(check_session(session))

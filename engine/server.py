@@ -207,7 +207,8 @@ class EngineServicer(pb_grpc.EngineServicer):
     def Verdict(self, request: pb.VerdictRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
             return take_to_pb(self._co().verdict(request.session, request.take, request.verdict, request.reason,
-                                                 request.rating), with_midi=False)
+                                                 request.rating, request_id=client_request_id(context)),
+                              with_midi=False)
 
     def GetTake(self, request: pb.TakeRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):

@@ -73,7 +73,8 @@ class TakeStore(Protocol):
     def get(self, session: str, take_id: str) -> Take: ...
     def by_request(self, session: str, request_id: str) -> Take | None: ...
     def history(self, session: str) -> list[Take]: ...
-    def set_verdict(self, session: str, take_id: str, verdict: str, reason: str = "", rating: int = 0) -> Take: ...
+    def set_verdict(self, session: str, take_id: str, verdict: str, reason: str = "", rating: int = 0,
+                    request_id: str | None = None) -> Take: ...
     def verdicts(self, session: str) -> list[dict]: ...
     def update_features(self, take_id: str, features: dict) -> None: ...
     def close(self) -> None: ...
@@ -102,9 +103,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id {serial}, session TEXT NOT NULL, take TEXT NOT NULL REFERENCES takes(id),
             verdict TEXT NOT NULL, reason TEXT NOT NULL, rating INTEGER NOT NULL, created DOUBLE PRECISION NOT NULL)""",
     ),
-    (  # request ids: a retried request finds the take its first attempt made
+    (  # request ids: a retried request finds the take (or verdict) its first attempt made
         "ALTER TABLE takes ADD COLUMN request_id TEXT",
         "CREATE UNIQUE INDEX takes_request ON takes(session, request_id)",
+        "ALTER TABLE verdicts ADD COLUMN request_id TEXT",
+        "CREATE UNIQUE INDEX verdicts_request ON verdicts(session, request_id)",
     ),
 )
 SCHEMA_VERSION_TABLE = (
@@ -200,8 +203,13 @@ class SqlTakeStore:
             return [_take(row) for row in rows.fetchall()]
         return self._transaction(work)
 
-    def set_verdict(self, session: str, take_id: str, verdict: str, reason: str = "", rating: int = 0) -> Take:
-        """Record keep/reject/rate on a take of this session; the verdict log keeps every one."""
+    def set_verdict(self, session: str, take_id: str, verdict: str, reason: str = "", rating: int = 0,
+                    request_id: str | None = None) -> Take:
+        """Record keep/reject/rate on a take of this session; the verdict log keeps every one.
+
+        A ``request_id`` already in the session's log records nothing more (a retried Verdict
+        must not log the verdict twice: the taste counts every rejection's reason).
+        """
         if verdict not in VERDICTS:
             raise SpecError("verdict", f"must be one of {', '.join(VERDICTS)}, got {verdict!r}")
         if verdict == "rate" and not RATING_MIN <= rating <= RATING_MAX:
@@ -209,13 +217,15 @@ class SqlTakeStore:
 
         def work(db: Executor) -> Take:
             _row(db, session, take_id)
-            now = time.time()
-            if verdict == "rate":
-                db.execute("UPDATE takes SET rating=? WHERE id=?", (rating, take_id))
-            else:
-                db.execute("UPDATE takes SET verdict=?, reason=? WHERE id=?", (verdict, reason, take_id))
-            db.execute("INSERT INTO verdicts(session, take, verdict, reason, rating, created) VALUES (?,?,?,?,?,?)",
-                       (session, take_id, verdict, reason, rating, now))
+            logged = db.execute(
+                "INSERT INTO verdicts(session, take, verdict, reason, rating, created, request_id) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT (session, request_id) DO NOTHING RETURNING id",
+                (session, take_id, verdict, reason, rating, time.time(), request_id or None)).fetchone()
+            if logged is not None:  # None: this request's verdict is recorded already
+                if verdict == "rate":
+                    db.execute("UPDATE takes SET rating=? WHERE id=?", (rating, take_id))
+                else:
+                    db.execute("UPDATE takes SET verdict=?, reason=? WHERE id=?", (verdict, reason, take_id))
             return _take(_row(db, session, take_id))
         return self._transaction(work)
 

@@ -45,12 +45,19 @@ def test_a_repeated_request_id_returns_the_first_take(store_engine) -> None:
     one = stub.Vary(vary, metadata=rid_vary, timeout=60)
     two = stub.Vary(vary, metadata=rid_vary, timeout=60)
     assert one.take == two.take and one.midi == two.midi and one.parent == first.take
+    verdict = pb.VerdictRequest(session=session, take=one.take, verdict="reject", reason="too busy")
+    rid_verdict = [("cadenza-request-id", uuid.uuid4().hex)]
+    for _ in range(2):
+        stub.Verdict(verdict, metadata=rid_verdict, timeout=30)
+    taste = stub.Taste(pb.TasteRequest(session=session), timeout=30)
+    assert taste.examples == 1
 
     history = stub.History(pb.HistoryRequest(session=session), timeout=30).takes
     assert [t.take for t in history] == [first.take, other.take, *(p.take for p in plain), one.take]
     store = open_store(url)  # what the database itself holds, read by a second connection
     try:
         recorded = {t.id: t.request_id for t in store.history(session)}
+        assert [v["verdict"] for v in store.verdicts(session)] == ["reject"]  # the retried verdict logged once
     finally:
         store.close()
     assert recorded[first.take] == rid and recorded[one.take] == rid_vary[0][1]

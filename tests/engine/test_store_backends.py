@@ -156,6 +156,18 @@ def test_a_request_id_makes_one_take(open_same) -> None:
     assert len(store.history("s")) == 3
 
 
+def test_a_retried_verdict_is_logged_once(open_same) -> None:
+    store = open_same()
+    take = store.add(_take("v"))
+    store.set_verdict("v", take.id, "reject", "too busy", request_id="v-1")
+    again = store.set_verdict("v", take.id, "reject", "too busy", request_id="v-1")
+    assert again.verdict == "reject" and len(store.verdicts("v")) == 1
+    store.set_verdict("v", take.id, "keep", request_id="v-2")
+    store.set_verdict("v", take.id, "keep")
+    store.set_verdict("v", take.id, "keep")  # no id: every call is logged, as before
+    assert [v["verdict"] for v in store.verdicts("v")] == ["reject", "keep", "keep", "keep"]
+
+
 def test_racing_attempts_with_one_request_id_make_one_take(open_same) -> None:
     stores = [open_same() for _ in range(4)]
     results: list[Take] = []
