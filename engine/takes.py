@@ -129,7 +129,8 @@ class SqlTakeStore:
     """The store's queries, once, over a back end's ``_transaction``.
 
     A back end implements ``_transaction(work)`` (run ``work(executor)`` in one transaction,
-    retried never, rows readable by column name), ``_migrate()`` and ``close()``.
+    retried never, rows readable by column name), ``_migrate()`` and ``close()``; it may give
+    reads a cheaper ``_read(work)`` (one snapshot, no write lock).
     """
 
     HISTORY_ORDER = "created, id"  # oldest first; ties (same clock reading) broken by something stable
@@ -137,6 +138,9 @@ class SqlTakeStore:
 
     def _transaction(self, work: Callable[[Executor], T]) -> T:
         raise NotImplementedError
+
+    def _read(self, work: Callable[[Executor], T]) -> T:
+        return self._transaction(work)
 
     # -- schema ----------------------------------------------------------------------------
     def _apply_migrations(self, db: Executor, dialect: Mapping[str, str], start: int | None = None) -> int:
@@ -156,7 +160,7 @@ class SqlTakeStore:
     @property
     def schema_version(self) -> int:
         """The newest migration recorded in the database."""
-        return self._transaction(
+        return self._read(
             lambda db: db.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()["v"] or 0)
 
     # -- takes -----------------------------------------------------------------------------
@@ -185,14 +189,14 @@ class SqlTakeStore:
         return self._transaction(work)
 
     def get(self, session: str, take_id: str) -> Take:
-        return self._transaction(lambda db: _take(_row(db, session, take_id)))
+        return self._read(lambda db: _take(_row(db, session, take_id)))
 
     def by_request(self, session: str, request_id: str) -> Take | None:
         """The take a request with this id made in this session, or None."""
         def work(db: Executor) -> Take | None:
             row = db.execute("SELECT * FROM takes WHERE session=? AND request_id=?", (session, request_id)).fetchone()
             return None if row is None else _take(row)
-        return self._transaction(work)
+        return self._read(work)
 
     def history(self, session: str) -> list[Take]:
         """Every take of the session, oldest first; NotFound for an unknown session."""
@@ -201,7 +205,7 @@ class SqlTakeStore:
                 raise NotFound(f"no session named {session!r} (a session starts with its first generate)")
             rows = db.execute(f"SELECT * FROM takes WHERE session=? ORDER BY {self.HISTORY_ORDER}", (session,))
             return [_take(row) for row in rows.fetchall()]
-        return self._transaction(work)
+        return self._read(work)
 
     def set_verdict(self, session: str, take_id: str, verdict: str, reason: str = "", rating: int = 0,
                     request_id: str | None = None) -> Take:
@@ -247,7 +251,7 @@ class SqlTakeStore:
                 "JOIN takes t ON t.id = v.take WHERE v.session=? ORDER BY v.id", (session,)).fetchall()
         return [{"take": r["take"], "verdict": r["verdict"], "reason": r["reason"], "rating": r["rating"],
                  "created": r["created"], "features": json.loads(r["features"]), "parent": r["parent"]}
-                for r in self._transaction(work)]
+                for r in self._read(work)]
 
 
 class SqliteTakeStore(SqlTakeStore):
@@ -280,8 +284,14 @@ class SqliteTakeStore(SqlTakeStore):
             self._db.close()
 
     def _transaction(self, work: Callable[[Executor], T]) -> T:
+        return self._run(work, "BEGIN IMMEDIATE")  # the write lock at once: no upgrade deadlock between engines
+
+    def _read(self, work: Callable[[Executor], T]) -> T:
+        return self._run(work, "BEGIN DEFERRED")  # a WAL snapshot: readers never wait for a writer
+
+    def _run(self, work: Callable[[Executor], T], begin: str) -> T:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(begin)
             try:
                 result = work(self._db)
                 self._db.execute("COMMIT")
