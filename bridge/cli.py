@@ -329,6 +329,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if checkpoint is None:  # a torchrun rank other than 0: rank 0 wrote the checkpoint
+        return 0
     record = checkpoint["record"]
     print(f"wrote {out}: {record['parameters']:,} parameters, {record['steps']} steps in "
           f"{record['train_seconds'] / 60:.1f} min, validation loss {record['validation_loss']:.3f} "
