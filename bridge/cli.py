@@ -119,7 +119,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
-                     state_dir=Path(args.state) if args.state else None)
+                     state_dir=Path(args.state) if args.state else None, metrics_port=args.metrics_port,
+                     log_format=args.log_format, log_level=args.log_level)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -356,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop a render (e.g. a hanging plugin) after this long (default 120)")
     serve.add_argument("--state", metavar="DIR", help="folder for the sessions database (default: $CADENZA_STATE, "
                                                       "else your user data folder)")
+    serve.add_argument("--metrics-port", type=int, metavar="P",
+                       help="serve Prometheus metrics at http://HOST:P/metrics (0 = any free port; default: off)")
+    serve.add_argument("--log-format", choices=("json", "text"), default="json",
+                       help="stderr logs: one JSON object a line with the request id (default), or text")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
+                       help="least severe log level written (default info: a line per request)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")
