@@ -186,10 +186,12 @@ def evaluate(model, examples: list[tuple[list[int], int]], pad: int, batch_size:
 
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device  # a GPU rank's model; the CPU otherwise
     total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
             inputs, targets = collate(examples[i:i + batch_size], pad)
+            inputs, targets = inputs.to(device), targets.to(device)
             logits, _ = model(inputs)
             losses = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)),
                                                        targets.reshape(-1), ignore_index=-100, reduction="sum")
