@@ -123,7 +123,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
-                     state_dir=Path(args.state) if args.state else None, store=args.store)
+                     state_dir=Path(args.state) if args.state else None, store=args.store, metrics_port=args.metrics_port,
+                     log_format=args.log_format, log_level=args.log_level)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -336,6 +337,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if checkpoint is None:  # a torchrun rank other than 0: rank 0 wrote the checkpoint
+        return 0
     record = checkpoint["record"]
     print(f"wrote {out}: {record['parameters']:,} parameters, {record['steps']} steps in "
           f"{record['train_seconds'] / 60:.1f} min, validation loss {record['validation_loss']:.3f} "
@@ -363,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "else your user data folder)")
     serve.add_argument("--store", metavar="URL", help="sessions database: postgresql://USER@HOST:PORT/DB (shared by "
                                                       "replicas), sqlite:///FILE or a folder (default: --state's)")
+    serve.add_argument("--metrics-port", type=int, metavar="P",
+                       help="serve Prometheus metrics at http://HOST:P/metrics (0 = any free port; default: off)")
+    serve.add_argument("--log-format", choices=("json", "text"), default="json",
+                       help="stderr logs: one JSON object a line with the request id (default), or text")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
+                       help="least severe log level written (default info: a line per request)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")

@@ -1,8 +1,10 @@
 """The engine's gRPC client, and starting an engine process when none answers."""
 from __future__ import annotations
 
+import collections
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -155,6 +157,9 @@ class EngineClient:
                              loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp)
 
 
+LOG_TAIL_LINES = 200
+
+
 class EngineProcess:
     """An engine started for one CLI call: `cadenza serve --port 0` as a child process."""
 
@@ -169,6 +174,11 @@ class EngineProcess:
             self.close()
             raise EngineUnavailable(f"could not start an engine: {line.strip() or error.strip()}")
         self.target = line.rsplit(" ", 1)[1].strip()
+        # The engine logs a line per request on stderr: keep reading it (its last lines kept for a
+        # diagnosis) so a full pipe never blocks the engine.
+        self.log_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        threading.Thread(target=self.log_tail.extend, args=(self.process.stderr,), name="engine-stderr",
+                         daemon=True).start()
 
     def __enter__(self) -> EngineProcess:
         return self

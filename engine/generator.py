@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -146,6 +147,7 @@ class Generator:
 
 _loaded: dict[Path, Generator] = {}
 _loading = threading.Lock()
+LOAD_SECONDS: dict[Path, float] = {}  # how long each checkpoint took to load (engine metrics report it)
 
 
 def load(path: Path | None = None) -> Generator:
@@ -153,7 +155,9 @@ def load(path: Path | None = None) -> Generator:
     path = Path(path or default_checkpoint()).resolve()
     with _loading:
         if path not in _loaded:
+            started = time.perf_counter()
             _loaded[path] = Generator(path)
+            LOAD_SECONDS[path] = time.perf_counter() - started
         return _loaded[path]
 
 

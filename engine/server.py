@@ -36,6 +36,13 @@ from engine.convert import overrides_from_pb, spec_to_pb
 from engine.errors import Cancelled, SpecError
 from engine.generator import CheckpointMissing
 from engine.midi import score_to_smf, smf_to_score
+from engine.observability import (
+    EngineMetrics,
+    ObservingInterceptor,
+    configure_logging,
+    start_metrics_server,
+    timed_warm_up,
+)
 from engine.security import InsecureBind, TokenInterceptor, is_loopback, load_or_create_token, server_credentials
 from engine.takes import NotFound, StoreUnavailable
 from engine.understand import understand
@@ -295,18 +302,20 @@ class Engine:
                  queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
                  token: str | None = None, plugin_folders: tuple[Path, ...] = (),
                  render_timeout: float | None = None, state_dir: Path | None = None,
-                 store: str | None = None) -> None:
+                 store: str | None = None, metrics_port: int | None = None) -> None:
         if not is_loopback(host) and (tls is None or not token):
             raise InsecureBind(f"refusing to listen on {host} without TLS and a token: pass --tls-cert and "
                                "--tls-key (the token is made for you), or listen on 127.0.0.1")
         # Threads for the admitted requests, the waiting ones, the refused ones and health checks.
         threads = workers + queue_size + 8
-        interceptors = [TokenInterceptor(token)] if token else []
+        self.admission = Admission(workers, queue_size)
+        # First, so it also sees the token interceptor's refusals; metrics live in a registry per engine.
+        self.metrics = EngineMetrics(self.admission)
+        interceptors = [ObservingInterceptor(self.metrics), *([TokenInterceptor(token)] if token else [])]
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
                                   interceptors=interceptors,
                                   options=[("grpc.max_receive_message_length", GRPC_MAX_RECEIVE_BYTES),
                                            ("grpc.max_send_message_length", GRPC_MAX_SEND_BYTES)])
-        self.admission = Admission(workers, queue_size)
         from engine.cocreate import CoCreation
         from engine.takes import open_store
 
@@ -318,6 +327,8 @@ class Engine:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self._bind(host, port, server_credentials(*tls) if tls else None)
         self.server.start()
+        self.metrics_server = (start_metrics_server(self.metrics.registry, host, metrics_port)
+                               if metrics_port is not None else None)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     def _bind(self, host: str, port: int, credentials: grpc.ServerCredentials | None) -> int:
@@ -347,14 +358,21 @@ class Engine:
             log.warning("requests still running after %.0f s; cancelling them", grace)
         # A finished handler's last message and status may still be on their way: let them go.
         self.server.stop(STATUS_FLUSH_SECONDS).wait()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         self.store.close()
 
 
 def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
           queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
           plugin_folders: tuple[Path, ...] | None = None, render_timeout: float | None = None,
-          state_dir: Path | None = None, store: str | None = None) -> int:
+          state_dir: Path | None = None, store: str | None = None, metrics_port: int | None = None,
+          log_format: str = "json", log_level: str = "info") -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
+
+    With ``metrics_port`` (0 = a free one) Prometheus metrics are served at
+    http://HOST:PORT/metrics, announced on a second line. Logs go to stderr, one JSON object a
+    line (``log_format="text"`` for plain lines), each with the request id it served.
 
     Plugins load only from ``plugin_folders`` (default: the standard VST3/AU folders);
     a render taking longer than ``render_timeout`` seconds is stopped. Sessions live in ``store``
@@ -366,20 +384,25 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     """
     from engine.understand import warm_up
 
+    configure_logging(log_format, log_level)
     # The text model loads in the background, so SERVING does not wait; the first Describe may.
-    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(target=timed_warm_up, args=(warm_up,), name="warm-up", daemon=True).start()
     token = load_or_create_token() if not is_loopback(host) else None
     if plugin_folders is None:
         from plugin_host.folders import plugin_folders as standard
 
         plugin_folders = standard()
     engine = Engine(host, port, workers, queue_size, tls=tls, token=token, plugin_folders=plugin_folders,
-                    render_timeout=render_timeout, state_dir=state_dir, store=store)
+                    render_timeout=render_timeout, state_dir=state_dir, store=store, metrics_port=metrics_port)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
     shown = "127.0.0.1" if host == "localhost" else host
     print(f"cadenza engine listening on {shown}:{engine.port}", flush=True)
+    if engine.metrics_server is not None:  # after the line EngineProcess waits for, which must come first
+        metrics = engine.metrics_server
+        print(f"cadenza metrics on http://{metrics.host}:{metrics.port}/metrics", flush=True)
+        log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
     while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
         pass
     engine.shutdown()

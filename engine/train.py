@@ -5,11 +5,22 @@ prepares and caches it); with ``--data DIR`` it fine-tunes a checkpoint on a fol
 user's own MIDI files. The checkpoint holds the weights (float16), the model config, the
 tokenizer parameters, the conditioning vocabulary and the training record (data, steps,
 time, validation loss), so a checkpoint alone is enough to generate and to write its card.
+
+Under ``torchrun --nproc_per_node=N`` the same command trains data-parallel
+(DistributedDataParallel; gloo on CPU, NCCL on GPUs). Every rank draws the same global batch
+stream from the same seed and trains on its own slice of each batch (rank r takes examples
+r, r+N, ...), as DistributedSampler does with indices, so the global batch and its examples
+are those of a one-process run. Rank 0 alone prepares the corpus cache, validates and writes
+the checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -82,6 +93,70 @@ class TrainConfig:
     bucket: int = 4  # batches drawn at once and grouped by length, so little of a batch is padding
 
 
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process sits in a (torchrun) training job; one process is rank 0 of 1."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int = 1
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one that logs, validates and writes files."""
+        return self.rank == 0
+
+
+def current_ranks() -> Ranks:
+    """This process's ranks: from the initialised process group, else a single process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return Ranks()
+    return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
+                 int(os.environ.get("LOCAL_WORLD_SIZE", dist.get_world_size())))
+
+
+@contextlib.contextmanager
+def distributed() -> Iterator[Ranks]:
+    """Join the torchrun job named by RANK/WORLD_SIZE/LOCAL_RANK, if any, for the block.
+
+    gloo on CPU, NCCL when CUDA is there. Without those variables (or with WORLD_SIZE=1)
+    nothing is initialised and the block runs as the single process it is. On leaving, the
+    ranks meet at a barrier and the process group is destroyed.
+    """
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or dist.is_initialized():
+        yield current_ranks()
+        return
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend)
+    try:
+        yield current_ranks()
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def _all_sum(values: list[float], ranks: Ranks) -> list[float]:
+    """Element-wise sum over the ranks (the values themselves for one process)."""
+    if ranks.world == 1:
+        return values
+    import torch
+    import torch.distributed as dist
+
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
 FINE_TUNE = TrainConfig(steps=200, learning_rate=3e-4, min_learning_rate=3e-5, warmup_steps=20, eval_every=100)
 
 
@@ -111,10 +186,12 @@ def evaluate(model, examples: list[tuple[list[int], int]], pad: int, batch_size:
 
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device  # a GPU rank's model; the CPU otherwise
     total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
             inputs, targets = collate(examples[i:i + batch_size], pad)
+            inputs, targets = inputs.to(device), targets.to(device)
             logits, _ = model(inputs)
             losses = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)),
                                                        targets.reshape(-1), ignore_index=-100, reduction="sum")
@@ -142,14 +219,20 @@ def score(checkpoint: dict, val_examples: list[tuple[list[int], int]],
 
 def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path, data_note: str,
           init: dict | None = None, progress: bool = True) -> dict:
-    """Train (or fine-tune from the checkpoint ``init``) and write the checkpoint to ``out``."""
+    """Train (or fine-tune from the checkpoint ``init``) and write the checkpoint to ``out``.
+
+    In a distributed job (see ``distributed()``) every rank calls this; rank 0 writes the
+    checkpoint and returns it, the other ranks return None.
+    """
     import torch
     from tqdm import tqdm
 
     from engine.model import ModelConfig, MusicTransformer, from_checkpoint
 
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
+    ranks = current_ranks()
+    progress = progress and ranks.main
+    torch.manual_seed(config.seed)  # the same on every rank: same initial weights, same batch stream
+    torch.set_num_threads(max(1, config.threads // ranks.local_world))  # the ranks share the machine's cores
     rng = np.random.default_rng(config.seed)
     train_works = [w for w in works if not w.validation]
     val_works = [w for w in works if w.validation]
@@ -170,41 +253,71 @@ def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path
         model_config = ModelConfig(vocab_size=vocab.size, block_size=config.block_size, n_layer=config.n_layer,
                                    n_head=config.n_head, n_embd=config.n_embd, dropout=config.dropout)
         model = MusicTransformer(model_config)
-    val_examples = validation_examples(val_works, vocab, config.block_size)
+    val_examples = validation_examples(val_works, vocab, config.block_size) if ranks.main else []
     model.train()
+    trained = model  # what is validated and saved; `model` is what the steps run (DDP-wrapped in a job)
+    if ranks.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if torch.cuda.is_available():
+            model = DistributedDataParallel(model.to(f"cuda:{ranks.local_rank}"), device_ids=[ranks.local_rank])
+        else:
+            model = DistributedDataParallel(model)
+    device = next(model.parameters()).device
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate,
                                   betas=(0.9, 0.95))
-    history = []
+    history, curve = [], []
     tokens_seen = 0
+    shard = hashlib.sha256()  # what this rank trained on, so a job can show its ranks saw different data
+    shard_examples = 0
     started = time.perf_counter()
     batches = _batches(train_works, weights, rng, vocab, config)
     bar = tqdm(range(config.steps), desc="training", unit="step", disable=not progress)
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = _lr(config, step)
-        batch = next(batches)
+        batch = next(batches)[ranks.rank::ranks.world]  # this rank's slice of the global batch
+        for seq, _ in batch:
+            shard.update(np.asarray(seq, dtype=np.int32).tobytes())
+        shard_examples += len(batch)
         inputs, targets = collate(batch, vocab.pad)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        inputs, targets = inputs.to(device), targets.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
             _, loss = model(inputs, targets)
+        local_tokens = int((targets != -100).sum())
+        step_tokens, loss_sum = _all_sum([float(local_tokens), loss.item() * local_tokens], ranks)
+        # DDP averages gradients over ranks; weighting each rank's mean by its share of the batch's
+        # tokens makes that average the gradient of the mean over the whole batch, as in one process.
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * (local_tokens * ranks.world / step_tokens)).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        tokens_seen += int((targets != -100).sum())
-        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_seen / (time.perf_counter() - started):.0f}")
-        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
-            val = evaluate(model, val_examples, vocab.pad)
-            history.append({"step": step + 1, "train_loss": loss.item(), "val_loss": val})
-            bar.write(f"step {step + 1}: train loss {loss.item():.3f}, validation loss {val:.3f} "
+        batch_loss = loss.item() if ranks.world == 1 else loss_sum / step_tokens  # the whole batch's, on every rank
+        curve.append(batch_loss)
+        tokens_seen += int(step_tokens)
+        bar.set_postfix(loss=f"{batch_loss:.3f}", tok_s=f"{tokens_seen / (time.perf_counter() - started):.0f}")
+        if ranks.main and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
+            val = evaluate(trained, val_examples, vocab.pad)
+            history.append({"step": step + 1, "train_loss": batch_loss, "val_loss": val})
+            bar.write(f"step {step + 1}: train loss {batch_loss:.3f}, validation loss {val:.3f} "
                       f"(perplexity {math.exp(val):.2f})")
     seconds = time.perf_counter() - started
+    rank_shards = [{"rank": ranks.rank, "examples": shard_examples, "digest": shard.hexdigest()}]
+    if ranks.world > 1:
+        import torch.distributed as dist
+
+        rank_shards = [None] * ranks.world
+        dist.all_gather_object(rank_shards, {"rank": ranks.rank, "examples": shard_examples,
+                                             "digest": shard.hexdigest()})
+    if not ranks.main:
+        return None
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "model_config": model_config.to_dict(),
-        "state_dict": {k: v.detach().to(torch.float16) for k, v in model.state_dict().items()
+        "state_dict": {k: v.detach().cpu().to(torch.float16) for k, v in trained.state_dict().items()
                        if k != "head.weight"},
         "tokenizer_params": TOKENIZER_PARAMS,
         "conditions": vocab.conditions,
@@ -220,14 +333,17 @@ def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path
         "steps": config.steps,
         "tokens_seen": tokens_seen,
         "train_seconds": seconds,
-        "parameters": model.num_parameters(),
+        "parameters": trained.num_parameters(),
         "history": history,
+        "train_loss_curve": [round(x, 5) for x in curve],
+        "distributed": {"world_size": ranks.world, "per_rank_batch": -(-config.batch_size // ranks.world),
+                        "ranks": rank_shards},
         "train_config": asdict(config),
         "fine_tuned_from": init["record"] if init is not None else None,
     }
-    shard = shard_of(val_examples)
-    write_validation_shard(shard, shard_path(out))
-    checkpoint["record"].update(score(checkpoint, val_examples, shard))
+    validation_shard = shard_of(val_examples)
+    write_validation_shard(validation_shard, shard_path(out))
+    checkpoint["record"].update(score(checkpoint, val_examples, validation_shard))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     torch.save(checkpoint, tmp)
@@ -236,8 +352,17 @@ def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path
 
 
 def run(data: Path | None, out: Path, steps: int | None, seed: int | None, init_path: Path | None,
-        corpus_dir: Path | None = None) -> dict:
-    """`cadenza train`: prepare data, train or fine-tune, write the checkpoint."""
+        corpus_dir: Path | None = None) -> dict | None:
+    """`cadenza train`: prepare data, train or fine-tune, write the checkpoint.
+
+    Under torchrun every rank runs this; rank 0 returns the checkpoint, the others None.
+    """
+    with distributed() as ranks:
+        return _run(data, out, steps, seed, init_path, corpus_dir, ranks)
+
+
+def _run(data: Path | None, out: Path, steps: int | None, seed: int | None, init_path: Path | None,
+         corpus_dir: Path | None, ranks: Ranks) -> dict | None:
     import torch
     from tqdm import tqdm
 
@@ -245,15 +370,20 @@ def run(data: Path | None, out: Path, steps: int | None, seed: int | None, init_
 
     vocab = Vocab(build_tokenizer())
     if data is None:
-        bar = tqdm(desc="parsing corpus", unit="file")
+        bar = tqdm(desc="parsing corpus", unit="file", disable=not ranks.main)
 
         def update(done: int, total: int) -> None:
             bar.total, bar.n = total, done
             bar.refresh()
 
-        directory = prepare(corpus_dir or default_cache_dir(), progress=update)
+        if ranks.main:  # one rank fills the corpus cache; the others wait and read it
+            directory = prepare(corpus_dir or default_cache_dir(), progress=update)
+        if ranks.world > 1:
+            torch.distributed.barrier()
+        if not ranks.main:
+            directory = prepare(corpus_dir or default_cache_dir())
         bar.close()
-        encode_bar = tqdm(desc="tokenizing", unit="work")
+        encode_bar = tqdm(desc="tokenizing", unit="work", disable=not ranks.main)
 
         def encoded(done: int, total: int) -> None:
             encode_bar.total, encode_bar.n = total, done
