@@ -123,8 +123,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
-                     state_dir=Path(args.state) if args.state else None, store=args.store, metrics_port=args.metrics_port,
-                     log_format=args.log_format, log_level=args.log_level)
+                     state_dir=Path(args.state) if args.state else None, store=args.store,
+                     metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
