@@ -186,8 +186,9 @@ class CoCreation:
                            replace(spec, seed=seed), out)
 
     def extend(self, session: str, take_id: str, midi: bytes, bars: int, seed: int | None,
-               base: Callable[[], MusicSpec]) -> Take:
+               base: Callable[[], MusicSpec], played: bytes = b"", new_bars_only: bool = False) -> Take:
         seed = _seed(seed)
+        played_score = smf_to_score(played, "played") if played else None
         if take_id:
             parent, spec, score = self.load(session, take_id)
             parent_id: str | None = parent.id
@@ -195,9 +196,13 @@ class CoCreation:
             score = ops.name_tracks(smf_to_score(midi))
             spec = ops.spec_for_clip(score, base())
             parent_id = None
-        new_spec, out = ops.extend(spec, score, bars, seed)
-        return self.record(session, parent_id, "continue", {"bars": bars, "seed": seed,
-                                                            "from": take_id or "file"}, new_spec, out)
+        new_spec, out = ops.extend(spec, score, bars, seed, played_score, new_bars_only)
+        params = {"bars": bars, "seed": seed, "from": take_id or "file"}
+        if played_score is not None:
+            params["played_notes"] = sum(len(t.notes) for t in played_score.tracks)
+        if new_bars_only:
+            params["new_bars_only"] = True
+        return self.record(session, parent_id, "continue", params, new_spec, out)
 
     def accompany(self, session: str, midi: bytes, add: list[str], base: MusicSpec, seed: int | None) -> Take:
         seed = _seed(seed)

@@ -199,11 +199,15 @@ def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[N
     return best
 
 
-def extend(spec: MusicSpec, score: Score, bars: int, seed: int) -> tuple[MusicSpec, Score]:
+def extend(spec: MusicSpec, score: Score, bars: int, seed: int, played: Score | None = None,
+           new_bars_only: bool = False) -> tuple[MusicSpec, Score]:
     """The take followed by ``bars`` more bars, same key, meter and tempo (engine/continuation.py).
 
     The model continues the pitched parts from their last bars; parts it does not voice and drums
-    are written by the arranger over the harmony of the new bars.
+    are written by the arranger over the harmony of the new bars. ``played`` (notes a musician
+    played along with the take, time 0 = the take's first bar) joins the model's context as extra
+    voices, so the new bars answer it too; it is not added to the take. ``new_bars_only``: the
+    result holds just the new bars from tick 0 (a live-jam phrase), not the take followed by them.
     """
     from engine.compose import arrange_part
     from engine.continuation import continue_clip
@@ -216,8 +220,9 @@ def extend(spec: MusicSpec, score: Score, bars: int, seed: int) -> tuple[MusicSp
     new_spec = replace(spec, bars=spec.bars + bars, seed=seed)
     out = _copy(score)
     added: dict[str, list[Note]] = {}
-    if score_notes(score):
-        continuation = continue_clip(score, replace(spec, seed=seed), bars)
+    context = with_played(score, played) if played is not None else score
+    if score_notes(context):
+        continuation = continue_clip(context, replace(spec, seed=seed), bars)
         for track in continuation.score.tracks:
             added[track.name] = [Note(offset + n.time, n.duration, n.pitch, n.velocity) for n in track.notes
                                  if n.time < bars * ticks]
@@ -237,7 +242,33 @@ def extend(spec: MusicSpec, score: Score, bars: int, seed: int) -> tuple[MusicSp
         for n in notes:
             track.notes.append(n)
         track.notes.sort(key=lambda n: (n.time, n.pitch))
+    if new_bars_only:
+        return replace(new_spec, bars=bars), _from(out, offset)
     return new_spec, out
+
+
+def with_played(score: Score, played: Score) -> Score:
+    """``score`` plus the pitched tracks of ``played`` (renamed "played N"), aligned at tick 0."""
+    context = _copy(score)
+    if played.ticks_per_quarter != TICKS_PER_QUARTER:
+        played = played.resample(TICKS_PER_QUARTER)
+    for i, track in enumerate(t for t in played.tracks if not t.is_drum and len(t.notes)):
+        copy = Track(name=f"played {i + 1}", program=track.program)
+        for n in track.notes:
+            copy.notes.append(Note(n.time, max(1, n.duration), n.pitch, n.velocity))
+        context.tracks.append(copy)
+    return context
+
+
+def _from(score: Score, offset: int) -> Score:
+    """The notes of ``score`` from tick ``offset`` on, moved to start at tick 0 (meta events kept)."""
+    out = _copy(score)
+    for track in out.tracks:
+        notes = [Note(n.time - offset, n.duration, n.pitch, n.velocity) for n in track.notes if n.time >= offset]
+        track.notes.clear()
+        for n in notes:
+            track.notes.append(n)
+    return out
 
 
 def _score_of(tracks: dict[str, list[Note]]) -> Score:

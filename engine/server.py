@@ -162,7 +162,8 @@ class EngineServicer(pb_grpc.EngineServicer):
             if not request.take and not request.midi:
                 raise SpecError("take", "name a take to continue, or send a MIDI file")
             return take_to_pb(self._co().extend(request.session, request.take, request.midi, request.bars,
-                                                _opt(request, "seed"), lambda: understand(request.prompt)))
+                                                _opt(request, "seed"), lambda: understand(request.prompt),
+                                                request.played, request.new_bars_only))
 
     def Accompany(self, request: pb.AccompanyRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
