@@ -304,8 +304,8 @@ class Jam:
         state = self._wait(lambda s: s.tempo_bpm is not None, "the clock's tempo (start the DAW's transport)")
         if state is None:
             return self.reports
+        # Not a Continue: its latency (a cold engine's too) says nothing of the next phrase's.
         first, latency = self._first(state)
-        self.lead.add(latency)
         state = self._wait(lambda s: s.transport is Transport.RUNNING and s.tempo_bpm is not None,
                            "the DAW's transport to roll")
         if state is None:
@@ -323,7 +323,7 @@ class Jam:
                 parent = result.take
             headroom = outcome.headroom_s if on_time else (-outcome.late_s if outcome.late_s is not None else None)
             lead = self._lead_ticks()
-            report = PhraseReport(k, plan.bar(k), result.take, result.parent or None,
+            report = PhraseReport(k, plan.bar(k), result.take, getattr(result, "parent", "") or None,
                                   _played_notes(result), latency, on_time, headroom, lead)
             self.reports.append(report)
             self.say(_describe(report, self.phrase_bars))
@@ -414,7 +414,7 @@ def _played_notes(result) -> int:
     import json
 
     try:
-        return int(json.loads(result.params_json or "{}").get("played_notes", 0))
+        return int(json.loads(getattr(result, "params_json", "") or "{}").get("played_notes", 0))
     except (ValueError, TypeError):
         return 0
 
