@@ -45,6 +45,9 @@ from engine.theory import Meter
 PHRASE_BARS_MAX = 64
 FIRST_LATENCY_S = 1.0  # assumed before the engine has answered once (generous: a cold first call)
 MARGIN_BEATS = 1.0  # asked for this far ahead of what the latency needs (the goal: ready one beat early)
+# The next answer may be slower than the slowest recent one (measured under load: spikes of 1.3-1.7x),
+# and the cut is noticed, and the answer handed to the I/O thread, a few milliseconds late.
+LATENCY_FACTOR = 1.5
 LATENCIES_KEPT = 4  # the lead follows the slowest of the last few answers
 OUTCOME_TIMEOUT_S = 2.0
 POLL_S = 0.005
@@ -125,13 +128,14 @@ class PhrasePlan:
 class LeadEstimator:
     """How many clock ticks before a bar line to ask for the phrase that starts there.
 
-    The slowest of the last `LATENCIES_KEPT` answers (or ``first_latency_s`` before any) in ticks
-    at the current tempo, plus ``margin_beats``; at most the whole phrase (then the capture is
-    empty and the jam answers the previous phrase only).
+    ``factor`` times the slowest of the last `LATENCIES_KEPT` answers (or ``first_latency_s``
+    before any) in ticks at the current tempo, plus ``margin_beats``; at most the whole phrase
+    (then the capture is empty and the jam answers the previous phrase only).
     """
 
     margin_beats: float = MARGIN_BEATS
     first_latency_s: float = FIRST_LATENCY_S
+    factor: float = LATENCY_FACTOR
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))
 
     def add(self, seconds: float) -> None:
@@ -143,7 +147,7 @@ class LeadEstimator:
     def lead_ticks(self, tick_seconds: float, meter: Meter, phrase_ticks: int) -> int:
         if tick_seconds <= 0:
             raise ValueError(f"tick_seconds must be positive, got {tick_seconds}")
-        ticks = math.ceil(self.latency() / tick_seconds + self.margin_beats * clocks_per_beat(meter))
+        ticks = math.ceil(self.factor * self.latency() / tick_seconds + self.margin_beats * clocks_per_beat(meter))
         return min(ticks, phrase_ticks)
 
 
@@ -420,7 +424,7 @@ def _played_notes(result) -> int:
 
 
 def _describe(report: PhraseReport, phrase_bars: int) -> str:
-    bars = f"bars {report.bar}-{report.bar + phrase_bars - 1}"
+    bars = f"bars {report.bar}-{report.bar + phrase_bars - 1}" if phrase_bars > 1 else f"bar {report.bar}"
     source = f"from {report.parent}" if report.parent else "from the prompt"
     heard = f", answering {report.played_notes} played notes" if report.played_notes else ""
     if report.on_time:
