@@ -210,12 +210,14 @@ class CoCreation:
         return self.record(session, None, "accompany", {"add": add, "prompt": base.prompt, "seed": seed}, spec, out)
 
     def rearrange(self, session: str, take_id: str, key: str | None, tempo: float | None,
-                  instruments: dict[str, str]) -> Take:
+                  instruments: dict[str, str], style: str | None = None) -> Take:
         parent, spec, score = self.load(session, take_id)
-        if key is None and tempo is None and not instruments:
-            raise SpecError("rearrange", "ask for at least one of --key, --tempo, --instrument")
-        new_spec, out = ops.rearrange(spec, score, key, tempo, instruments)
+        if key is None and tempo is None and not instruments and not style:
+            raise SpecError("rearrange", "ask for at least one of --key, --tempo, --instrument, --style")
+        new_spec, out = ops.rearrange(spec, score, key, tempo, instruments, style)
         params = {"key": key, "tempo_bpm": tempo, "instruments": instruments}
+        if style:
+            params["style"] = style
         return self.record(session, parent.id, "rearrange", params, new_spec, out)
 
     def verdict(self, session: str, take_id: str, verdict: str, reason: str, rating: int) -> Take:

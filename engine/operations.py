@@ -342,11 +342,68 @@ def accompany(clip: Score, spec: MusicSpec, roles: list[str], seed: int) -> tupl
     return out_spec, out
 
 
-def rearrange(spec: MusicSpec, score: Score, key: str | None = None, tempo: float | None = None,
-              instruments: dict[str, str] | None = None) -> tuple[MusicSpec, Score]:
-    """Exact transposition (same mode), a new tempo on the same ticks, other instruments; no recomposing."""
+def style_instrument(style_name: str, role: str):
+    """The instrument the style uses for ``role`` (its default parts), or None if it names none."""
+    from engine import styles
     from engine.instruments import lookup
 
+    roles = ("keys", "chords") if role in ("keys", "chords") else (role,)
+    for word in styles.get(style_name).default_parts:
+        instrument = lookup(word)
+        if instrument.role in roles:
+            return instrument
+    return None
+
+
+def restyle(spec: MusicSpec, score: Score, style_name: str) -> tuple[MusicSpec, Score]:
+    """The take re-voiced in another style, not recomposed.
+
+    Parts that play the model's voices (the melody, and keys or pad voicing the model's harmony:
+    engine.compose.plan_voices) keep every note. The arranger's parts (drums, bass, comping, pads,
+    extra melodies) are rewritten by the new style's arranger over the take's own harmony
+    (detected bar by bar in the model-voiced parts, or in all pitched parts if none), on the new
+    style's instrument for their role when it names one.
+    """
+    from engine import styles
+    from engine.compose import arrange_part, plan_voices
+
+    names = sorted(styles.catalogue())
+    if style_name not in names:
+        raise SpecError("style", f"unknown style {style_name!r}; accepted: {', '.join(names)}")
+    new_spec = replace(spec, style=style_name)
+    model_parts = {spec.parts[i].name for i in plan_voices(spec.parts).slots_of}
+    kept = Score(TICKS_PER_QUARTER)
+    for track in score.tracks:
+        if track.name in model_parts and not track.is_drum:
+            kept.tracks.append(track.copy())
+    notes = score_notes(kept) or score_notes(score)
+    chords = [c.pcs for c in chords_per_bar(notes, spec.key, spec.meter, spec.bars, TICKS_PER_QUARTER)]
+    out = _copy(score)
+    parts = list(spec.parts)
+    for i, part in enumerate(spec.parts):
+        if part.name in model_parts:
+            continue
+        instrument = style_instrument(style_name, part.role)
+        if instrument is not None and not part.is_drum:
+            part = replace(part, instrument=instrument.name, program=instrument.program, low=instrument.low,
+                           high=instrument.high)
+        parts[i] = part
+        new_track = arrange_part(new_spec, part, chords, spec.seed)
+        track = _track(out, part.name)
+        track.program = new_track.program
+        track.notes.clear()
+        for n in new_track.notes:
+            track.notes.append(n)
+    return replace(new_spec, parts=parts), out
+
+
+def rearrange(spec: MusicSpec, score: Score, key: str | None = None, tempo: float | None = None,
+              instruments: dict[str, str] | None = None, style: str | None = None) -> tuple[MusicSpec, Score]:
+    """Exact transposition (same mode), a new tempo on the same ticks, other instruments, another
+    style's arrangement (`restyle`); the model-written melody is never recomposed."""
+    from engine.instruments import lookup
+
+    spec, score = restyle(spec, score, style) if style else (spec, score)
     out = _copy(score)
     new_spec = spec
     if key:

@@ -177,7 +177,8 @@ class EngineServicer(pb_grpc.EngineServicer):
     def Rearrange(self, request: pb.RearrangeRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
             return take_to_pb(self._co().rearrange(request.session, request.take, _opt(request, "key"),
-                                                   _opt(request, "tempo_bpm"), dict(request.instruments)))
+                                                   _opt(request, "tempo_bpm"), dict(request.instruments),
+                                                   _opt(request, "style")))
 
     def Verdict(self, request: pb.VerdictRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
