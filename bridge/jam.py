@@ -305,13 +305,14 @@ class Jam:
         """Jam until ``phrases`` phrases were handled, the transport stops, or `stop()`."""
         from engine.midi import smf_to_score
 
-        state = self._wait(lambda s: s.tempo_bpm is not None, "the clock's tempo (start the DAW's transport)")
+        state = self._wait(lambda s: s.tempo_bpm is not None, "the clock (start the DAW's transport)")
         if state is None:
             return self.reports
         # Not a Continue: its latency (a cold engine's too) says nothing of the next phrase's.
         first, latency = self._first(state)
         state = self._wait(lambda s: s.transport is Transport.RUNNING and s.tempo_bpm is not None,
-                           "the DAW's transport to roll")
+                           "the DAW's Start (a transport already rolling is joined at its next Start or "
+                           "Continue: MIDI clock says where it is only then)")
         if state is None:
             return self.reports
         per_beat = clocks_per_beat(self.meter)

@@ -137,3 +137,42 @@ def test_jam_plays_the_next_phrase_on_its_bar_line_and_takes_a_keep(clock_rig, e
           f"xruns {ports.xruns}")
     assert abs(played_first - first_of_phrase_2) <= 1
     assert not ports.errors
+
+
+def test_cadenza_jam_in_the_terminal(clock_rig, engine_process, tmp_path):
+    """The verb as a user runs it: `cadenza jam PROMPT --phrase 1 --phrases 3 --in CLOCK --out PORT`."""
+    import subprocess
+    import sys
+
+    session = f"jam-cli-{time.monotonic_ns()}"
+    clock_rig.master.set_tempo(BPM)
+    jam = subprocess.Popen([sys.executable, "-m", "bridge.cli", "jam", "a calm folk tune with flute and guitar",
+                            "--phrase", "1", "--phrases", "3", "--in", clock_rig.clock_port,
+                            "--out", "cadenza-recorder:out", "--engine", engine_process.target,
+                            "--session", session, "--keep-cc", "64", "--reject-note", "38"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = jam.stdout.readline()
+        waiting = jam.stdout.readline()
+        assert waiting.startswith("waiting for the clock"), (first, waiting)
+        clock_rig.master.start_from(0)  # the DAW's Start: the jam joins the transport here
+        out, err = jam.communicate(timeout=120)
+    finally:
+        if jam.poll() is None:
+            jam.kill()
+            jam.wait()
+    clock_rig.master.stop()
+    print(first + waiting + out)
+    assert jam.returncode == 0, err
+    done = subprocess.CompletedProcess(jam.args, jam.returncode, first + waiting + out, err)
+    lines = done.stdout.splitlines()
+    assert "keep = cc 64, reject = note 38" in lines[0]
+    phrases = [line for line in lines if line.startswith("phrase ")]
+    assert len(phrases) == 3 and "from the prompt" in phrases[0]
+    assert all("before its bar line" in line for line in phrases), phrases
+    with EngineClient(engine_process.target) as client:
+        history = client.call("History", pb.HistoryRequest(session=session)).takes
+    assert [t.operation for t in history] == ["generate", "continue", "continue"]
+    assert [t.parent for t in history] == ["", history[0].take, history[1].take]
+    notes_out = [d for _, d in clock_rig.recorder.events["out"] if d[0] & 0xF0 == 0x90 and d[2] > 0]
+    assert notes_out, "nothing came out of Cadenza Out"
