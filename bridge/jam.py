@@ -43,7 +43,7 @@ from bridge.live import ArmCapture, LiveSession, QueueClip, next_bar_line
 from engine.theory import Meter
 
 PHRASE_BARS_MAX = 64
-FIRST_LATENCY_S = 1.0  # assumed before the engine has answered once (generous: a cold first call)
+FIRST_LATENCY_S = 0.5  # assumed before the first Continue answers (measured 0.04-0.3 s under load)
 MARGIN_BEATS = 1.0  # asked for this far ahead of what the latency needs (the goal: ready one beat early)
 # The next answer may be slower than the slowest recent one (measured under load: spikes of 1.3-1.7x),
 # and the cut is noticed, and the answer handed to the I/O thread, a few milliseconds late.
