@@ -130,6 +130,24 @@ class Generator:
         self.last_tokens = len(history) - len(context or [])
         return grammar.notes
 
+    def token_logprobs(self, tokens: list[int]) -> list[float]:
+        """log p(tokens[i] | tokens[:i]) for i = 1, 2, ... under the model: one forward pass over at
+        most one block (longer input is cut at the block's end)."""
+        import torch
+
+        tokens = tokens[: self.model.config.block_size]
+        if len(tokens) < 2:
+            return []
+        with torch.inference_mode(), self._lock:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(INFERENCE_THREADS)
+            try:
+                logits, _ = self.model(torch.tensor([tokens]))
+            finally:
+                torch.set_num_threads(threads)
+            logp = torch.log_softmax(logits[0, :-1].float(), dim=-1)
+            return logp[torch.arange(len(tokens) - 1), torch.tensor(tokens[1:])].tolist()
+
     @staticmethod
     def _window(prefix: list[int], history: list[int], bar_starts: list[int], block: int) -> list[int]:
         """The prefix and as many of the latest whole bars as fit in three quarters of the block."""
