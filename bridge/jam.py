@@ -46,8 +46,8 @@ PHRASE_BARS_MAX = 64
 FIRST_LATENCY_S = 0.5  # assumed before the first Continue answers (measured 0.04-0.3 s under load)
 MARGIN_BEATS = 1.5  # asked this far ahead of what the latency needs: the goal is ready a beat early, and
 # under load single answers came 2-4x slower than the slowest of the last four (bench_jam.py)
-# The next answer may be slower than the slowest recent one (measured under load: spikes of 1.3-1.7x),
-# and the cut is noticed, and the answer handed to the I/O thread, a few milliseconds late.
+# The next answer may be slower than the slowest recent one, and the cut is noticed, and the answer
+# handed to the I/O thread, a few milliseconds late.
 LATENCY_FACTOR = 1.5
 LATENCIES_KEPT = 4  # the lead follows the slowest of the last few answers
 OUTCOME_TIMEOUT_S = 2.0

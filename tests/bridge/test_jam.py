@@ -92,7 +92,8 @@ def test_lead_follows_the_slowest_recent_answer_plus_a_beat():
     lead.add(30.0)
     assert lead.lead_ticks(tick, Meter(4, 4), 96) == 96  # at most the phrase
     assert lead.lead_ticks(60.0 / (24 * 180), Meter(6, 8), 10_000) == 30 * 72 + 12  # 72 ticks/s; a beat of 6/8 = 12
-    assert LeadEstimator(first_latency_s=0.2, factor=1.5, margin_beats=1.0).lead_ticks(tick, Meter(4, 4), 384) == 15 + 24
+    slower = LeadEstimator(first_latency_s=0.2, factor=1.5, margin_beats=1.0)
+    assert slower.lead_ticks(tick, Meter(4, 4), 384) == 15 + 24  # 1.5 x 0.2 s = 0.3 s
 
 
 def test_triggers_tell_verdict_gestures_from_music():
