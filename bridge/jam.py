@@ -13,7 +13,8 @@ what the musician plays; "Cadenza Out" carries the jam):
 - the answer is queued to start exactly on phrase k+1's bar line, scheduled against clock
   position by `bridge.live`. If the bar line's clock tick has already arrived when the answer
   reaches the I/O thread, the phrase is dropped: it plays nothing rather than late, and the
-  jam says so (the next phrase then continues the last phrase that did play);
+  jam says so. The next phrase still continues the dropped one (its bars are the ones the
+  musician played over, and it continued the last phrase heard);
 - a MIDI note or CC the musician picks (``--keep-note/--keep-cc``, ``--reject-note/--reject-cc``)
   is a verdict on the phrase playing when it arrives (the Verdict RPC); those messages are
   not captured as music.
@@ -319,14 +320,14 @@ class Jam:
         per_beat = clocks_per_beat(self.meter)
         self.plan = plan = PhrasePlan(self.meter, self.phrase_bars,
                                       next_bar_line(state.position + per_beat, self.meter, running=True))
-        parent, result, k = first.take, first, 0
+        result, k = first, 0
         score = smf_to_score(first.midi)
         while True:
             outcome = self._queue(k, score)
             on_time = isinstance(outcome, Queued)
             if on_time:
                 self.playing[k] = result.take
-                parent = result.take
+            parent = result.take  # played notes are timed from this phrase's bar line: they go with it
             headroom = outcome.headroom_s if on_time else (-outcome.late_s if outcome.late_s is not None else None)
             lead = self._lead_ticks()
             report = PhraseReport(k, plan.bar(k), result.take, getattr(result, "parent", "") or None,

@@ -176,3 +176,45 @@ def test_cadenza_jam_in_the_terminal(clock_rig, engine_process, tmp_path):
     assert [t.parent for t in history] == ["", history[0].take, history[1].take]
     notes_out = [d for _, d in clock_rig.recorder.events["out"] if d[0] & 0xF0 == 0x90 and d[2] > 0]
     assert notes_out, "nothing came out of Cadenza Out"
+
+
+def test_a_phrase_asked_for_at_its_own_bar_line_plays_nothing_and_says_so(clock_rig, engine_process):
+    """No lead at all: each next phrase is asked for on its own bar line, so it is late by the engine's
+    latency. It must not play (not even its later notes), the jam must say so, and the phrase after it
+    continues it (its bars are the ones the musician played over)."""
+    from bridge.jam import LeadEstimator
+
+    live = JamLive(LiveSession(Meter(4, 4)))
+    ports = JackPorts(live.process, connect_in=[clock_rig.clock_port], connect_out=["cadenza-recorder:out"])
+    clock_rig.extra.append(ports)
+    lines: list[str] = []
+    session = f"jam-late-{time.monotonic_ns()}"
+    with EngineClient(engine_process.target) as client:
+        jam = Jam(live, client, "a calm folk tune with flute and guitar", 1, session, say=lines.append, phrases=3,
+                  lead=LeadEstimator(margin_beats=0.0, first_latency_s=0.0, factor=0.0))
+        clock_rig.master.set_tempo(BPM)
+        clock_rig.master.start_from(0)
+        runner = threading.Thread(target=jam.run)
+        runner.start()
+        runner.join(timeout=90)
+        assert not runner.is_alive(), "\n".join(lines)
+        clock_rig.master.stop()
+        time.sleep(0.1)
+        history = client.call("History", pb.HistoryRequest(session=session)).takes
+    print("\n".join(lines))
+    first, second, third = jam.reports
+    assert first.on_time and not second.on_time and not third.on_time
+    assert second.headroom_s < 0 and "late" in lines[-1] and "play nothing rather than late" in lines[-1]
+    assert [t.parent for t in history] == ["", history[0].take, history[1].take]
+    # Only phrase 1's notes came out, all within its bar; nothing from the two late phrases.
+    ticks = clock_tick_frames(clock_rig.recorder.events["clock"], BPM)
+    plan = jam.plan
+    onsets = [f for f, d in clock_rig.recorder.events["out"] if d[0] & 0xF0 == 0x90 and d[2] > 0]
+    phrase_1 = sum(len(t.notes) for t in smf_to_score(client_take(engine_process, session, first.take).midi).tracks)
+    assert len(onsets) == phrase_1
+    assert all(ticks[plan.start(0)] <= f < ticks[plan.start(1)] for f in onsets)
+
+
+def client_take(engine_process, session: str, take: str):
+    with EngineClient(engine_process.target) as client:
+        return client.call("GetTake", pb.TakeRequest(session=session, take=take))
