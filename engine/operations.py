@@ -197,7 +197,7 @@ def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[N
             drafts.append(notes)
     if len(drafts) < 2:
         return drafts[0] if drafts else []
-    joins = [_join_logprob(spec, before, notes, after, first, last) for notes in drafts]
+    joins = join_logprobs(spec, before, drafts, after, first, last)
     if all(j is not None for j in joins):
         return drafts[int(np.argmax(joins))]
     # No bars after the region to read (or no model): the draft ending nearest the next note.
@@ -207,10 +207,38 @@ def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[N
 
 def _join_logprob(spec: MusicSpec, before: list[Note], region: list[Note], after: list[Note], first: int,
                   last: int) -> float | None:
-    """How well a draft of bars ``first``-``last`` joins what follows: the model's mean log-probability
+    """`join_logprobs` of one draft."""
+    return join_logprobs(spec, before, [region], after, first, last)[0]
+
+
+def join_logprobs(spec: MusicSpec, before: list[Note], drafts: list[list[Note]], after: list[Note], first: int,
+                  last: int) -> list[float | None]:
+    """How well each draft of bars ``first``-``last`` joins what follows: the model's mean log-probability
     of the part's next `JOIN_AFTER_BARS` bars, read after the `JOIN_CONTEXT_BARS` before the region
-    and the draft. The drafts are written left to right; this is how the right side is heard.
-    None when nothing follows the region in those bars or the meter is outside the vocabulary."""
+    and the draft (all drafts in one batched forward pass). The drafts are written left to right;
+    this is how the right side is heard. None when nothing follows the region in those bars or the
+    meter is outside the vocabulary."""
+    from engine.generator import load
+
+    inputs = [_join_tokens(spec, before, region, after, first, last) for region in drafts]
+    ready = [item for item in inputs if item is not None]
+    if not ready:
+        return [None] * len(drafts)
+    rows = iter(load().token_logprobs_batch([tokens for tokens, _ in ready]))
+    scores: list[float | None] = []
+    for item in inputs:
+        if item is None:
+            scores.append(None)
+            continue
+        scored = next(rows)[item[1] - 1:]
+        scores.append(float(np.mean(scored)) if scored else None)
+    return scores
+
+
+def _join_tokens(spec: MusicSpec, before: list[Note], region: list[Note], after: list[Note], first: int,
+                 last: int) -> tuple[list[int], int] | None:
+    """The model's input for a join score (prefix + the part's bars around the region, one block at
+    most) and where the bars after the region start in it; None when there is nothing to score."""
     from engine.generator import load, style_settings
 
     ticks = bar_ticks(spec)
@@ -249,9 +277,7 @@ def _join_logprob(spec: MusicSpec, before: list[Note], region: list[Note], after
     if overflow > 0:  # too long for one block: drop the earliest context, from a bar line if one is near
         cut = next((b for b in bar_lines if overflow <= b <= after_at), overflow)
         ids, after_at = ids[cut:], max(0, after_at - cut)
-    logprobs = generator.token_logprobs(prefix + ids)
-    scored = logprobs[len(prefix) + after_at - 1:]
-    return float(np.mean(scored)) if scored else None
+    return prefix + ids, len(prefix) + after_at
 
 
 def extend(spec: MusicSpec, score: Score, bars: int, seed: int, played: Score | None = None,

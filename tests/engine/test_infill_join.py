@@ -51,3 +51,16 @@ def test_infill_keeps_the_best_joining_draft_and_nothing_outside_changes():
     key = lambda ns: sorted((n.time, n.duration, n.pitch) for n in ns if not 2 * ticks <= n.time < 4 * ticks)  # noqa: E731
     assert key(new) == key(notes)
     assert sorted((n.time, n.pitch) for n in new) != sorted((n.time, n.pitch) for n in notes)
+
+
+def test_batched_log_probabilities_match_one_sequence_at_a_time():
+    from engine.generator import load
+
+    generator = load()
+    rng = np.random.default_rng(3)
+    long = [int(t) for t in rng.integers(1, generator.vocab.size, 60)]
+    short = long[:25]
+    batched = generator.token_logprobs_batch([long, short])
+    assert len(batched[0]) == 59 and len(batched[1]) == 24
+    np.testing.assert_allclose(batched[0], generator.token_logprobs(long), atol=1e-4)
+    np.testing.assert_allclose(batched[1], generator.token_logprobs(short), atol=1e-4)  # padding unseen
