@@ -316,6 +316,24 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine)
 
 
+def cmd_jam(args: argparse.Namespace) -> int:
+    from bridge.cocreate_cli import default_session
+    from bridge.jam import parse_trigger, run_jam
+
+    try:
+        keep = parse_trigger(args.keep_note, args.keep_cc, "keep")
+        reject = parse_trigger(args.reject_note, args.reject_cc, "reject")
+        if not 1 <= args.phrase <= 64:
+            raise ValueError(f"--phrase must be 1-64 bars, got {args.phrase}")
+        if keep is not None and keep == reject:
+            raise ValueError("--keep-* and --reject-* must be different notes or CCs")
+    except ValueError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_jam(args.prompt, args.phrase, _meter(args.meter), args.session or default_session(), args.engine,
+                   keep, reject, args.midi_api, args.jam_in, args.connect_out, args.phrases, args.state)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if getattr(args, "from_feedback", None):
         from bridge.cocreate_cli import train_from_feedback
@@ -445,6 +463,27 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
     bridge.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one)")
     bridge.set_defaults(func=cmd_bridge)
+
+    jam = commands.add_parser("jam", help="play along: the next N-bar phrase, continuing the last one and what "
+                                          "you played, ready before its bar line")
+    jam.add_argument("prompt")
+    jam.add_argument("--phrase", type=int, default=4, metavar="N", help="bars per phrase (default 4)")
+    from bridge.ports import MIDI_APIS
+
+    jam.add_argument("--midi-api", choices=MIDI_APIS, default="jack", help="as for `cadenza bridge`")
+    jam.add_argument("--in", dest="jam_in", action="append", metavar="PORT",
+                     help="connect 'Cadenza In' (clock and playing) to this port; repeat for several")
+    jam.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
+    jam.add_argument("--meter", default="4/4", help="the DAW's time signature: MIDI clock does not carry it")
+    jam.add_argument("--session", metavar="NAME", help="the session (default: the current folder's name)")
+    jam.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one)")
+    jam.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
+    jam.add_argument("--phrases", type=int, metavar="M", help="stop after M phrases (default: until Stop or Ctrl-C)")
+    for what in ("keep", "reject"):
+        gesture = jam.add_mutually_exclusive_group()
+        gesture.add_argument(f"--{what}-note", type=int, metavar="N", help=f"this note (any channel) = {what}")
+        gesture.add_argument(f"--{what}-cc", type=int, metavar="N", help=f"this CC pressed (value >= 64) = {what}")
+    jam.set_defaults(func=cmd_jam)
 
     train = commands.add_parser("train", help="train the generator (or fine-tune it on your MIDI files)")
     train.add_argument("--data", metavar="DIR", help="fine-tune on the .mid files in DIR (default: train from "

@@ -128,7 +128,7 @@ def cmd_rearrange(args: argparse.Namespace) -> int:
     from protos.cadenza.v1 import engine_pb2 as pb
 
     request = pb.RearrangeRequest(session=_session(args), take=args.take, key=args.key, tempo_bpm=args.tempo,
-                                  instruments=_pairs(args.instrument))
+                                  instruments=_pairs(args.instrument), style=args.style)
     with _engine(args) as client:
         return _report(args, client.call("Rearrange", request))
 
@@ -277,6 +277,8 @@ def add_parsers(commands, add_engine_options=None) -> None:
     rearrange.add_argument("--key", help='target key in the same mode, e.g. "D major"')
     rearrange.add_argument("--tempo", type=float, metavar="BPM")
     rearrange.add_argument("--instrument", action="append", metavar="PART=NAME")
+    rearrange.add_argument("--style", metavar="S", help="re-voice the accompaniment in this style (e.g. metal); "
+                                                        "the model's melody keeps every note")
     _common(rearrange, add_engine_options)
     rearrange.set_defaults(func=cmd_rearrange)
 

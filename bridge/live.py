@@ -162,11 +162,13 @@ class StopClips:
 
 @dataclass(frozen=True)
 class ArmCapture:
-    """A request from another thread: record the notes of ``bars`` bars from ``bar`` on."""
+    """A request from another thread: record the notes of ``bars`` bars from ``bar`` on
+    (or up to clock position ``until``, when given: a capture may end between bar lines)."""
 
     capture: Capture
     bar: int | None = None
     bars: int = 1
+    until: int | None = None
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,7 @@ class LiveSession:
             out.extend(self.player.release_all(now))
         elif isinstance(command, ArmCapture):
             start = self._bar_start(command.bar)
-            end = start + command.bars * clocks_per_bar(self.meter)
+            end = command.until if command.until is not None else start + command.bars * clocks_per_bar(self.meter)
             command.capture.arm(start, end, self.meter)
             self.captures.append((command.capture, start, end))
 

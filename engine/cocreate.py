@@ -214,10 +214,12 @@ class CoCreation:
                            replace(spec, seed=seed), out, request_id)
 
     def extend(self, session: str, take_id: str, midi: bytes, bars: int, seed: int | None,
-               base: Callable[[], MusicSpec], request_id: str | None = None) -> Take:
+               base: Callable[[], MusicSpec], played: bytes = b"", new_bars_only: bool = False,
+               request_id: str | None = None) -> Take:
         if seen := self.replayed(session, request_id):
             return seen
         seed = _seed(seed)
+        played_score = smf_to_score(played, "played") if played else None
         if take_id:
             parent, spec, score = self.load(session, take_id)
             parent_id: str | None = parent.id
@@ -225,9 +227,13 @@ class CoCreation:
             score = ops.name_tracks(smf_to_score(midi))
             spec = ops.spec_for_clip(score, base())
             parent_id = None
-        new_spec, out = ops.extend(spec, score, bars, seed)
-        return self.record(session, parent_id, "continue", {"bars": bars, "seed": seed,
-                                                            "from": take_id or "file"}, new_spec, out, request_id)
+        new_spec, out = ops.extend(spec, score, bars, seed, played_score, new_bars_only)
+        params = {"bars": bars, "seed": seed, "from": take_id or "file"}
+        if played_score is not None:
+            params["played_notes"] = sum(len(t.notes) for t in played_score.tracks)
+        if new_bars_only:
+            params["new_bars_only"] = True
+        return self.record(session, parent_id, "continue", params, new_spec, out, request_id)
 
     def accompany(self, session: str, midi: bytes, add: list[str], base: MusicSpec, seed: int | None,
                   request_id: str | None = None) -> Take:
@@ -239,14 +245,16 @@ class CoCreation:
                            request_id)
 
     def rearrange(self, session: str, take_id: str, key: str | None, tempo: float | None,
-                  instruments: dict[str, str], request_id: str | None = None) -> Take:
+                  instruments: dict[str, str], style: str | None = None, request_id: str | None = None) -> Take:
         if seen := self.replayed(session, request_id):
             return seen
         parent, spec, score = self.load(session, take_id)
-        if key is None and tempo is None and not instruments:
-            raise SpecError("rearrange", "ask for at least one of --key, --tempo, --instrument")
-        new_spec, out = ops.rearrange(spec, score, key, tempo, instruments)
+        if key is None and tempo is None and not instruments and not style:
+            raise SpecError("rearrange", "ask for at least one of --key, --tempo, --instrument, --style")
+        new_spec, out = ops.rearrange(spec, score, key, tempo, instruments, style)
         params = {"key": key, "tempo_bpm": tempo, "instruments": instruments}
+        if style:
+            params["style"] = style
         return self.record(session, parent.id, "rearrange", params, new_spec, out, request_id)
 
     def verdict(self, session: str, take_id: str, verdict: str, reason: str, rating: int,

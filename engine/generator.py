@@ -131,6 +131,33 @@ class Generator:
         self.last_tokens = len(history) - len(context or [])
         return grammar.notes
 
+    def token_logprobs(self, tokens: list[int]) -> list[float]:
+        """log p(tokens[i] | tokens[:i]) for i = 1, 2, ... under the model: one forward pass over at
+        most one block (longer input is cut at the block's end)."""
+        return self.token_logprobs_batch([tokens])[0]
+
+    def token_logprobs_batch(self, sequences: list[list[int]]) -> list[list[float]]:
+        """`token_logprobs` of several sequences in one forward pass: shorter ones are padded on the
+        right, which the causal model never lets earlier positions see."""
+        import torch
+
+        block = self.model.config.block_size
+        sequences = [list(s[:block]) for s in sequences]
+        width = max((len(s) for s in sequences), default=0)
+        if width < 2:
+            return [[] for _ in sequences]
+        batch = torch.tensor([s + [0] * (width - len(s)) for s in sequences])  # (B, T)
+        with torch.inference_mode(), self._lock:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(INFERENCE_THREADS)
+            try:
+                logits, _ = self.model(batch)  # (B, T, vocab)
+            finally:
+                torch.set_num_threads(threads)
+            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            picked = logp.gather(2, batch[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+        return [picked[i, : max(0, len(s) - 1)].tolist() for i, s in enumerate(sequences)]
+
     @staticmethod
     def _window(prefix: list[int], history: list[int], bar_starts: list[int], block: int) -> list[int]:
         """The prefix and as many of the latest whole bars as fit in three quarters of the block."""

@@ -17,9 +17,11 @@ from engine.errors import SpecError
 from engine.spec import MusicSpec, Part
 from engine.theory import parse_key
 
-# Model drafts per infill; the one that lands nearest the next bar's first note wins.
-# Two keep a 2-bar infill near 0.2 s on this loaded 2-core machine.
+# Model drafts per infill; the one after which the model finds the bars that follow the region
+# most likely wins (see _join_logprob). Two keep a 2-bar infill near 0.2 s on this loaded 2-core machine.
 INFILL_CANDIDATES = 2
+JOIN_CONTEXT_BARS = 4  # bars before the region the join score reads
+JOIN_AFTER_BARS = 2  # bars after the region whose likelihood is the join score
 GHOST_VELOCITY = 46
 
 
@@ -184,26 +186,109 @@ def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[N
         context.notes.append(Note(n.time, min(n.duration, start - n.time), n.pitch, n.velocity))
     clip.tracks.append(context)
     target = after[0].pitch if after else None
-    best, best_cost = [], None
+    drafts = []
     for k in range(INFILL_CANDIDATES):
         draft = continue_clip(clip, replace(spec, seed=int(np.random.default_rng([seed, k]).integers(2**31))),
                               last - first + 1)
         notes = [Note(start + n.time, min(n.duration, end - start - n.time), n.pitch, n.velocity)
                  for t in draft.score.tracks for n in t.notes if n.time < end - start]
         notes = [n for n in notes if n.duration > 0 and part.low - 12 <= n.pitch <= part.high + 12]
-        if not notes:
+        if notes:
+            drafts.append(notes)
+    if len(drafts) < 2:
+        return drafts[0] if drafts else []
+    joins = join_logprobs(spec, before, drafts, after, first, last)
+    if all(j is not None for j in joins):
+        return drafts[int(np.argmax(joins))]
+    # No bars after the region to read (or no model): the draft ending nearest the next note.
+    return min(drafts, key=lambda notes: abs(max(notes, key=lambda n: n.time).pitch - target)
+               if target is not None else 0)
+
+
+def _join_logprob(spec: MusicSpec, before: list[Note], region: list[Note], after: list[Note], first: int,
+                  last: int) -> float | None:
+    """`join_logprobs` of one draft."""
+    return join_logprobs(spec, before, [region], after, first, last)[0]
+
+
+def join_logprobs(spec: MusicSpec, before: list[Note], drafts: list[list[Note]], after: list[Note], first: int,
+                  last: int) -> list[float | None]:
+    """How well each draft of bars ``first``-``last`` joins what follows: the model's mean log-probability
+    of the part's next `JOIN_AFTER_BARS` bars, read after the `JOIN_CONTEXT_BARS` before the region
+    and the draft (all drafts in one batched forward pass). The drafts are written left to right;
+    this is how the right side is heard. None when nothing follows the region in those bars or the
+    meter is outside the vocabulary."""
+    from engine.generator import load
+
+    inputs = [_join_tokens(spec, before, region, after, first, last) for region in drafts]
+    ready = [item for item in inputs if item is not None]
+    if not ready:
+        return [None] * len(drafts)
+    rows = iter(load().token_logprobs_batch([tokens for tokens, _ in ready]))
+    scores: list[float | None] = []
+    for item in inputs:
+        if item is None:
+            scores.append(None)
             continue
-        cost = abs(max(notes, key=lambda n: n.time).pitch - target) if target is not None else 0
-        if best_cost is None or cost < best_cost:
-            best, best_cost = notes, cost
-    return best
+        scored = next(rows)[item[1] - 1:]
+        scores.append(float(np.mean(scored)) if scored else None)
+    return scores
 
 
-def extend(spec: MusicSpec, score: Score, bars: int, seed: int) -> tuple[MusicSpec, Score]:
+def _join_tokens(spec: MusicSpec, before: list[Note], region: list[Note], after: list[Note], first: int,
+                 last: int) -> tuple[list[int], int] | None:
+    """The model's input for a join score (prefix + the part's bars around the region, one block at
+    most) and where the bars after the region start in it; None when there is nothing to score."""
+    from engine.generator import load, style_settings
+
+    ticks = bar_ticks(spec)
+    lo_bar = max(0, first - 1 - JOIN_CONTEXT_BARS)
+    hi_bar = min(spec.bars, last + JOIN_AFTER_BARS)  # exclusive, 0-based bar index
+    lo, hi, start = lo_bar * ticks, hi_bar * ticks, (first - 1) * ticks
+    following = [n for n in after if n.time < hi]
+    if not following:
+        return None
+    generator = load()
+    vocab = generator.vocab
+    try:
+        vocab.time_signature(spec.meter)
+    except KeyError:
+        return None
+    clip = Score(TICKS_PER_QUARTER)
+    clip.time_signatures.append(TimeSignature(0, spec.meter.numerator, spec.meter.denominator))
+    voice = Track(program=0)  # the single voice slot continue_clip gave the drafts
+    for n in before:
+        if n.time >= lo:
+            voice.notes.append(Note(n.time - lo, max(1, min(n.duration, start - n.time)), n.pitch, n.velocity))
+    for n in region + following:
+        voice.notes.append(Note(n.time - lo, max(1, min(n.duration, hi - n.time)), n.pitch, n.velocity))
+    clip.tracks.append(voice)
+    encoded = vocab.tokenizer.encode(clip)
+    ids = list((encoded[0] if isinstance(encoded, list) else encoded).ids)
+    bar_lines = [i for i, t in enumerate(ids) if t == vocab.bar]
+    first_after = last - lo_bar  # index of the first bar after the region, counted from lo_bar
+    if len(bar_lines) <= first_after:
+        return None
+    settings = style_settings(spec.style)
+    prefix = vocab.prefix(settings["model_style"], spec.key, spec.meter, spec.tempo_bpm, int(settings["density"]),
+                          hi_bar - lo_bar, [0])
+    after_at = bar_lines[first_after]
+    overflow = len(prefix) + len(ids) - generator.model.config.block_size
+    if overflow > 0:  # too long for one block: drop the earliest context, from a bar line if one is near
+        cut = next((b for b in bar_lines if overflow <= b <= after_at), overflow)
+        ids, after_at = ids[cut:], max(0, after_at - cut)
+    return prefix + ids, len(prefix) + after_at
+
+
+def extend(spec: MusicSpec, score: Score, bars: int, seed: int, played: Score | None = None,
+           new_bars_only: bool = False) -> tuple[MusicSpec, Score]:
     """The take followed by ``bars`` more bars, same key, meter and tempo (engine/continuation.py).
 
     The model continues the pitched parts from their last bars; parts it does not voice and drums
-    are written by the arranger over the harmony of the new bars.
+    are written by the arranger over the harmony of the new bars. ``played`` (notes a musician
+    played along with the take, time 0 = the take's first bar) joins the model's context as extra
+    voices, so the new bars answer it too; it is not added to the take. ``new_bars_only``: the
+    result holds just the new bars from tick 0 (a live-jam phrase), not the take followed by them.
     """
     from engine.compose import arrange_part
     from engine.continuation import continue_clip
@@ -216,8 +301,9 @@ def extend(spec: MusicSpec, score: Score, bars: int, seed: int) -> tuple[MusicSp
     new_spec = replace(spec, bars=spec.bars + bars, seed=seed)
     out = _copy(score)
     added: dict[str, list[Note]] = {}
-    if score_notes(score):
-        continuation = continue_clip(score, replace(spec, seed=seed), bars)
+    context = with_played(score, played) if played is not None else score
+    if score_notes(context):
+        continuation = continue_clip(context, replace(spec, seed=seed), bars)
         for track in continuation.score.tracks:
             added[track.name] = [Note(offset + n.time, n.duration, n.pitch, n.velocity) for n in track.notes
                                  if n.time < bars * ticks]
@@ -237,7 +323,33 @@ def extend(spec: MusicSpec, score: Score, bars: int, seed: int) -> tuple[MusicSp
         for n in notes:
             track.notes.append(n)
         track.notes.sort(key=lambda n: (n.time, n.pitch))
+    if new_bars_only:
+        return replace(new_spec, bars=bars), _from(out, offset)
     return new_spec, out
+
+
+def with_played(score: Score, played: Score) -> Score:
+    """``score`` plus the pitched tracks of ``played`` (renamed "played N"), aligned at tick 0."""
+    context = _copy(score)
+    if played.ticks_per_quarter != TICKS_PER_QUARTER:
+        played = played.resample(TICKS_PER_QUARTER)
+    for i, track in enumerate(t for t in played.tracks if not t.is_drum and len(t.notes)):
+        copy = Track(name=f"played {i + 1}", program=track.program)
+        for n in track.notes:
+            copy.notes.append(Note(n.time, max(1, n.duration), n.pitch, n.velocity))
+        context.tracks.append(copy)
+    return context
+
+
+def _from(score: Score, offset: int) -> Score:
+    """The notes of ``score`` from tick ``offset`` on, moved to start at tick 0 (meta events kept)."""
+    out = _copy(score)
+    for track in out.tracks:
+        notes = [Note(n.time - offset, n.duration, n.pitch, n.velocity) for n in track.notes if n.time >= offset]
+        track.notes.clear()
+        for n in notes:
+            track.notes.append(n)
+    return out
 
 
 def _score_of(tracks: dict[str, list[Note]]) -> Score:
@@ -311,11 +423,68 @@ def accompany(clip: Score, spec: MusicSpec, roles: list[str], seed: int) -> tupl
     return out_spec, out
 
 
-def rearrange(spec: MusicSpec, score: Score, key: str | None = None, tempo: float | None = None,
-              instruments: dict[str, str] | None = None) -> tuple[MusicSpec, Score]:
-    """Exact transposition (same mode), a new tempo on the same ticks, other instruments; no recomposing."""
+def style_instrument(style_name: str, role: str):
+    """The instrument the style uses for ``role`` (its default parts), or None if it names none."""
+    from engine import styles
     from engine.instruments import lookup
 
+    roles = ("keys", "chords") if role in ("keys", "chords") else (role,)
+    for word in styles.get(style_name).default_parts:
+        instrument = lookup(word)
+        if instrument.role in roles:
+            return instrument
+    return None
+
+
+def restyle(spec: MusicSpec, score: Score, style_name: str) -> tuple[MusicSpec, Score]:
+    """The take re-voiced in another style, not recomposed.
+
+    Parts that play the model's voices (the melody, and keys or pad voicing the model's harmony:
+    engine.compose.plan_voices) keep every note. The arranger's parts (drums, bass, comping, pads,
+    extra melodies) are rewritten by the new style's arranger over the take's own harmony
+    (detected bar by bar in the model-voiced parts, or in all pitched parts if none), on the new
+    style's instrument for their role when it names one.
+    """
+    from engine import styles
+    from engine.compose import arrange_part, plan_voices
+
+    names = sorted(styles.catalogue())
+    if style_name not in names:
+        raise SpecError("style", f"unknown style {style_name!r}; accepted: {', '.join(names)}")
+    new_spec = replace(spec, style=style_name)
+    model_parts = {spec.parts[i].name for i in plan_voices(spec.parts).slots_of}
+    kept = Score(TICKS_PER_QUARTER)
+    for track in score.tracks:
+        if track.name in model_parts and not track.is_drum:
+            kept.tracks.append(track.copy())
+    notes = score_notes(kept) or score_notes(score)
+    chords = [c.pcs for c in chords_per_bar(notes, spec.key, spec.meter, spec.bars, TICKS_PER_QUARTER)]
+    out = _copy(score)
+    parts = list(spec.parts)
+    for i, part in enumerate(spec.parts):
+        if part.name in model_parts:
+            continue
+        instrument = style_instrument(style_name, part.role)
+        if instrument is not None and not part.is_drum:
+            part = replace(part, instrument=instrument.name, program=instrument.program, low=instrument.low,
+                           high=instrument.high)
+        parts[i] = part
+        new_track = arrange_part(new_spec, part, chords, spec.seed)
+        track = _track(out, part.name)
+        track.program = new_track.program
+        track.notes.clear()
+        for n in new_track.notes:
+            track.notes.append(n)
+    return replace(new_spec, parts=parts), out
+
+
+def rearrange(spec: MusicSpec, score: Score, key: str | None = None, tempo: float | None = None,
+              instruments: dict[str, str] | None = None, style: str | None = None) -> tuple[MusicSpec, Score]:
+    """Exact transposition (same mode), a new tempo on the same ticks, other instruments, another
+    style's arrangement (`restyle`); the model-written melody is never recomposed."""
+    from engine.instruments import lookup
+
+    spec, score = restyle(spec, score, style) if style else (spec, score)
     out = _copy(score)
     new_spec = spec
     if key:

@@ -194,6 +194,7 @@ class EngineServicer(pb_grpc.EngineServicer):
                 raise SpecError("take", "name a take to continue, or send a MIDI file")
             return take_to_pb(self._co().extend(request.session, request.take, request.midi, request.bars,
                                                 _opt(request, "seed"), lambda: understand(request.prompt),
+                                                request.played, request.new_bars_only,
                                                 request_id=client_request_id(context)))
 
     def Accompany(self, request: pb.AccompanyRequest, context: grpc.ServicerContext) -> pb.TakeResult:
@@ -209,7 +210,7 @@ class EngineServicer(pb_grpc.EngineServicer):
         with self._serving(context):
             return take_to_pb(self._co().rearrange(request.session, request.take, _opt(request, "key"),
                                                    _opt(request, "tempo_bpm"), dict(request.instruments),
-                                                   request_id=client_request_id(context)))
+                                                   _opt(request, "style"), request_id=client_request_id(context)))
 
     def Verdict(self, request: pb.VerdictRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):

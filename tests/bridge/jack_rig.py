@@ -219,3 +219,17 @@ def make_clip(tpq: int = 480) -> Score:
         drums.notes.append(Note(i * tpq, tpq // 8, 36 if i % 2 == 0 else 38, 100))
     score.tracks.extend([keys, drums])
     return score
+
+
+def clock_tick_frames(clock: list[tuple[int, bytes]], bpm: float) -> dict[int, int]:
+    """Clock position -> frame of each tick a recorder saw after the last Start (a tick it missed
+    in an xrun is skipped: the gap's length in tick intervals says how many)."""
+    frames_per_tick = RATE * 60.0 / (24 * bpm)
+    start = max(i for i, (_, data) in enumerate(clock) if data == b"\xfa")
+    ticks: dict[int, int] = {}
+    index, previous = -1, None
+    for frame, data in clock[start:]:
+        if data == b"\xf8":
+            index += 1 if previous is None else max(1, round((frame - previous) / frames_per_tick))
+            ticks[index], previous = frame, frame
+    return ticks

@@ -305,20 +305,24 @@ class InfillRequest(_message.Message):
     def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., part: _Optional[str] = ..., first_bar: _Optional[int] = ..., last_bar: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class ContinueRequest(_message.Message):
-    __slots__ = ("session", "take", "midi", "bars", "seed", "prompt")
+    __slots__ = ("session", "take", "midi", "bars", "seed", "prompt", "played", "new_bars_only")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     TAKE_FIELD_NUMBER: _ClassVar[int]
     MIDI_FIELD_NUMBER: _ClassVar[int]
     BARS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
+    PLAYED_FIELD_NUMBER: _ClassVar[int]
+    NEW_BARS_ONLY_FIELD_NUMBER: _ClassVar[int]
     session: str
     take: str
     midi: bytes
     bars: int
     seed: int
     prompt: str
-    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., midi: _Optional[bytes] = ..., bars: _Optional[int] = ..., seed: _Optional[int] = ..., prompt: _Optional[str] = ...) -> None: ...
+    played: bytes
+    new_bars_only: bool
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., midi: _Optional[bytes] = ..., bars: _Optional[int] = ..., seed: _Optional[int] = ..., prompt: _Optional[str] = ..., played: _Optional[bytes] = ..., new_bars_only: _Optional[bool] = ...) -> None: ...
 
 class AccompanyRequest(_message.Message):
     __slots__ = ("session", "midi", "add", "prompt", "seed")
@@ -335,7 +339,7 @@ class AccompanyRequest(_message.Message):
     def __init__(self, session: _Optional[str] = ..., midi: _Optional[bytes] = ..., add: _Optional[_Iterable[str]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class RearrangeRequest(_message.Message):
-    __slots__ = ("session", "take", "key", "tempo_bpm", "instruments")
+    __slots__ = ("session", "take", "key", "tempo_bpm", "instruments", "style")
     class InstrumentsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -348,12 +352,14 @@ class RearrangeRequest(_message.Message):
     KEY_FIELD_NUMBER: _ClassVar[int]
     TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
     INSTRUMENTS_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
     session: str
     take: str
     key: str
     tempo_bpm: float
     instruments: _containers.ScalarMap[str, str]
-    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., key: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., instruments: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    style: str
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., key: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., instruments: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ...) -> None: ...
 
 class VerdictRequest(_message.Message):
     __slots__ = ("session", "take", "verdict", "reason", "rating")

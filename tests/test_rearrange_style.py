@@ -1,0 +1,65 @@
+"""`rearrange --style`: the model's melody keeps every note; the arranger's parts take the new style.
+
+Through the real engine process; MIDI read back by mido (tests.test_cocreation.read_midi); what
+the new style asks for is read from engine/data/styles.toml by tomllib, not from the arranger.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+import symusic
+
+from bridge.client import EngineClient, RequestRejected
+from engine.instruments import lookup
+from protos.cadenza.v1 import engine_pb2 as pb
+from tests.conftest import run_cli
+from tests.test_cocreation import BAR, read_midi
+
+STYLES = {s["name"]: s for s in tomllib.loads(
+    (Path(__file__).resolve().parents[1] / "engine/data/styles.toml").read_text())["style"]}
+
+
+def onsets_per_bar(notes: list, pitch: int | None, bars: int) -> list[int]:
+    return [len({n[0] for n in notes if (pitch is None or n[1] == pitch) and b * BAR <= n[0] < (b + 1) * BAR})
+            for b in range(bars)]
+
+
+def hits(pattern: str) -> int:
+    return sum(1 for c in pattern if c != "-")
+
+
+def test_rearrange_in_metal_keeps_the_melody_and_rewrites_the_band(engine: EngineClient, tmp_path: Path) -> None:
+    session = "restyle"
+    first = engine.generate("a pop tune with flute melody, bass and drums",
+                            pb.Overrides(bars=4, seed=4, tempo_bpm=100, key="G major"), session=session)
+    assert first.spec.style == "pop"
+    done = run_cli("rearrange", first.take, "--style", "metal", "--session", session, "--engine", engine.target,
+                   "--json", "--out", str(tmp_path / "metal"))
+    assert done.returncode == 0, done.stderr
+    made = json.loads(done.stdout)
+    assert made["parent"] == first.take and made["operation"] == "rearrange"
+    before, after = read_midi(first.midi), read_midi(Path(made["midi"]).read_bytes())
+    assert after["tracks"]["flute"] == before["tracks"]["flute"]  # the model's melody, note for note
+    assert after["tempo"] == before["tempo"] and after["key"] == before["key"]
+    metal, pop = STYLES["metal"], STYLES["pop"]
+    assert onsets_per_bar(after["tracks"]["drums"], 36, 4) == [hits(metal["kick"])] * 4  # 16 kicks a bar
+    assert onsets_per_bar(before["tracks"]["drums"], 36, 4) == [hits(pop["kick"])] * 4
+    assert onsets_per_bar(after["tracks"]["bass"], None, 4) == [hits(metal["bass"])] * 4
+    programs = {t.name: t.program for t in symusic.Score.from_midi(Path(made["midi"]).read_bytes()).tracks}
+    metal_bass = next(lookup(w) for w in metal["default_parts"] if lookup(w).role == "bass")
+    assert programs["bass"] == metal_bass.program
+    take = engine.call("GetTake", pb.TakeRequest(session=session, take=made["take"]))
+    assert take.spec.style == "metal" and json.loads(take.params_json)["style"] == "metal"
+
+
+def test_an_unknown_style_is_refused_with_the_accepted_list(engine: EngineClient) -> None:
+    take = engine.generate("a pop tune with flute melody, bass and drums", pb.Overrides(bars=2, seed=1),
+                           session="restyle-bad").take
+    with pytest.raises(RequestRejected, match=r"style: unknown style 'polka-core'; accepted: .*metal.*pop") as caught:
+        engine.call("Rearrange", pb.RearrangeRequest(session="restyle-bad", take=take, style="polka-core"))
+    assert caught.value.code.name == "INVALID_ARGUMENT"
+    history = engine.call("History", pb.HistoryRequest(session="restyle-bad")).takes
+    assert [t.take for t in history] == [take]
