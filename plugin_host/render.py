@@ -23,7 +23,7 @@ from plugin_host.config import (
     TARGET_LUFS,
     TRUE_PEAK_CEILING_DBTP,
 )
-from plugin_host.instruments import NoteEvent, PluginError, PluginInstrument, load_plugin
+from plugin_host.instruments import NoteEvent, PluginError, PluginInstrument, load_plugin, resolve_preset
 from plugin_host.mix import master, stage_gains, sum_stems
 from plugin_host.soundfont import SOUNDFONT_SUFFIXES, SoundFontInstrument
 from plugin_host.stems import Stems
@@ -42,7 +42,8 @@ class RenderOptions:
 
     ``plugins`` maps a role ("bass") or a part name to a VST3/AU path: an instrument plugin
     replaces the SoundFont for those parts, an effect plugin is appended to their chain.
-    ``presets`` maps the same keys to JSON parameter presets for those plugins. ``roles`` maps
+    ``presets`` maps the same keys to JSON parameter presets for those plugins (a file, or the
+    name of a preset shipped in plugin_host/data/presets/<plugin>/). ``roles`` maps
     part (track) names to roles; tracks it does not name get one from their MIDI program.
     ``bars`` fixes the clip's length; without it the clip ends at the bar holding the last note.
     """
@@ -77,8 +78,10 @@ class RenderOptions:
         for key, path in self.presets.items():
             if key not in self.plugins:
                 raise RenderOptionError("presets", f"{key}={path}: no plugin is given for {key!r}")
-            if not Path(path).is_file():
-                raise RenderOptionError("presets", f"{key}={path}: no such preset file")
+            try:
+                resolve_preset(self.plugins[key], path)
+            except ValueError as error:
+                raise RenderOptionError("presets", f"{key}={error}") from None
         low, high = LUFS_RANGE
         if not low <= self.loudness_lufs <= high:
             raise RenderOptionError("loudness_lufs", f"must be {low:g} to {high:g} LUFS, got {self.loudness_lufs:g}")
@@ -181,7 +184,8 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
         if key not in loaded:
             say(0.0, f"loading plugin {options.plugins[key]}")
             preset = options.presets.get(key)
-            loaded[key] = load_plugin(options.plugins[key], Path(preset) if preset else None)
+            path = options.plugins[key]
+            loaded[key] = load_plugin(path, resolve_preset(path, preset) if preset else None)
         return loaded[key]
 
     names = _part_names(score)

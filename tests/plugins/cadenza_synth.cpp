@@ -1,6 +1,6 @@
 // CadenzaSynth: a small polyphonic subtractive synth as a VST3 instrument, for Cadenza's tests
 // and as a demonstration instrument. Per voice: two band-limited (PolyBLEP) saws detuned by
-// +-4 cents (one per channel, for width) plus a sine an octave down for body, an ADSR envelope
+// +-4 cents (one per channel, for width) plus a sine at the fundamental for body, an ADSR envelope
 // and a resonant 2-pole state-variable low-pass. Parameters: Gain, Cutoff, Attack, Release.
 #include "plugin_base.h"
 
@@ -45,7 +45,7 @@ struct Voice {
     Stage stage = kIdle;
     int pitch = -1;
     double velocity = 0, level = 0, releaseFrom = 0, age = 0;
-    double phaseL = 0, phaseR = 0, phaseSub = 0, freq = 0;
+    double phaseL = 0, phaseR = 0, phaseSub = 0, freq = 0;  // phases in cycles, 0..1
     Svf filterL, filterR;
 };
 
@@ -88,7 +88,7 @@ public:
         for (Voice& v : voices_) {
             if (v.stage == Voice::kIdle) continue;
             double stepL = v.freq * kDetuneRatio / rate_, stepR = v.freq / kDetuneRatio / rate_;
-            double stepSub = v.freq * 0.5 / rate_;
+            double stepSub = v.freq / rate_;  // at the note's pitch: an octave-down sine would blur it
             double releaseStep = v.releaseFrom / (releaseSeconds * rate_);
             for (int i = 0; i < n; ++i) {
                 switch (v.stage) {
