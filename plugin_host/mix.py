@@ -8,11 +8,12 @@ applies it to every stem as well, so the stems still add up to the mix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import convolve1d, minimum_filter1d, uniform_filter1d
-from scipy.signal import firwin
+from scipy.signal import firwin, sosfilt
 
 from plugin_host.config import (
     LIMITER_LOOKAHEAD_SECONDS,
@@ -155,6 +156,15 @@ def sum_stems(parts: dict[str, np.ndarray], gains_db: dict[str, float]) -> tuple
     return scaled, mix
 
 
+@lru_cache(maxsize=4)
+def _k_weighting(sample_rate: int) -> np.ndarray:
+    """BS.1770's K-weighting (pyloudnorm's two biquads: high shelf, then high-pass) as one SOS array,
+    so one scipy call filters every channel."""
+    stages = (pyloudnorm.IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+              pyloudnorm.IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"))
+    return np.array([np.r_[stage.b / stage.a[0], stage.a / stage.a[0]] for stage in stages])
+
+
 class _LoudnessModel:
     """BS.1770-4 integrated loudness of ``mix`` under a slowly varying gain curve, without re-filtering.
 
@@ -165,12 +175,7 @@ class _LoudnessModel:
     """
 
     def __init__(self, mix: np.ndarray, sample_rate: int) -> None:
-        weighted = mix.astype(np.float64)
-        stages = (pyloudnorm.IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
-                  pyloudnorm.IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"))
-        for stage in stages:
-            for channel in range(weighted.shape[1]):
-                weighted[:, channel] = stage.apply_filter(weighted[:, channel])
+        weighted = sosfilt(_k_weighting(sample_rate), np.asarray(mix, dtype=np.float64), axis=0)
         self.power = np.square(weighted).sum(axis=1)
         block = round(0.4 * sample_rate)
         step = round(0.1 * sample_rate)

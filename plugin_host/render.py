@@ -7,6 +7,7 @@ down; ``render_in_process()`` is that work itself: instruments, per-role effect 
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from plugin_host import effects, tails
 from plugin_host.config import (
     DEFAULT_TAIL,
     LUFS_RANGE,
+    PLUGIN_CACHE_SIZE,
     RENDER_TIMEOUT_SECONDS,
     TARGET_LUFS,
     TRUE_PEAK_CEILING_DBTP,
@@ -88,6 +90,39 @@ class RenderOptions:
         if self.bars is not None and self.bars < 1:
             raise RenderOptionError("bars", f"must be at least 1, got {self.bars}")
         return self
+
+
+def _stamp(path: Path) -> int:
+    """The newest modification time (ns) of a file, or of any file in a bundle directory."""
+    if path.is_dir():
+        return max((entry.stat().st_mtime_ns for entry in path.rglob("*") if entry.is_file()),
+                   default=path.stat().st_mtime_ns)
+    return path.stat().st_mtime_ns
+
+
+class RenderCache:
+    """Plugins a long-lived render worker keeps loaded between renders (least recently used dropped).
+
+    Keyed by the plugin's path and modification time and the preset's, so a rebuilt plugin or an
+    edited preset is loaded afresh. Only the worker keeps one: ``render_in_process`` without a
+    cache loads everything per render, as before.
+    """
+
+    def __init__(self, size: int = PLUGIN_CACHE_SIZE) -> None:
+        self.size = size
+        self._plugins: OrderedDict[tuple, object] = OrderedDict()
+
+    def plugin(self, path: str, preset: Path | None):
+        """The plugin at ``path`` with ``preset`` applied, loaded now or earlier."""
+        key = (path, _stamp(Path(path)), str(preset) if preset else None, _stamp(preset) if preset else None)
+        if key in self._plugins:
+            self._plugins.move_to_end(key)
+            return self._plugins[key]
+        plugin = load_plugin(path, preset)
+        self._plugins[key] = plugin
+        while len(self._plugins) > self.size:
+            self._plugins.popitem(last=False)
+        return plugin
 
 
 def bar_ticks(score: Score) -> int:
@@ -168,8 +203,10 @@ def _check_finite(audio: np.ndarray, who: str) -> np.ndarray:
 
 
 def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
-                      status: StatusFn | None = None) -> Stems:
-    """The render itself, in this process: instruments, effects, tails, mix, mastering."""
+                      status: StatusFn | None = None, cache: RenderCache | None = None) -> Stems:
+    """The render itself, in this process: instruments, effects, tails, mix, mastering.
+
+    ``cache`` (the render worker's) keeps plugins loaded from one render to the next."""
     def say(fraction: float, doing: str) -> None:
         if status:
             status(fraction, doing)
@@ -185,7 +222,8 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
             say(0.0, f"loading plugin {options.plugins[key]}")
             preset = options.presets.get(key)
             path = options.plugins[key]
-            loaded[key] = load_plugin(path, resolve_preset(path, preset) if preset else None)
+            preset_file = resolve_preset(path, preset) if preset else None
+            loaded[key] = cache.plugin(path, preset_file) if cache else load_plugin(path, preset_file)
         return loaded[key]
 
     names = _part_names(score)
