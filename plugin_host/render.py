@@ -7,8 +7,10 @@ down; ``render_in_process()`` is that work itself: instruments, per-role effect 
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from plugin_host.config import (
     DEFAULT_TAIL,
     LUFS_RANGE,
     PLUGIN_CACHE_SIZE,
+    RENDER_THREADS,
     RENDER_TIMEOUT_SECONDS,
     TARGET_LUFS,
     TRUE_PEAK_CEILING_DBTP,
@@ -206,10 +209,19 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
                       status: StatusFn | None = None, cache: RenderCache | None = None) -> Stems:
     """The render itself, in this process: instruments, effects, tails, mix, mastering.
 
-    ``cache`` (the render worker's) keeps plugins loaded from one render to the next."""
-    def say(fraction: float, doing: str) -> None:
-        if status:
-            status(fraction, doing)
+    Parts played by the SoundFont through built-in effects render on RENDER_THREADS threads
+    (tinysoundfont and pedalboard release the GIL). Parts that involve a third-party plugin render
+    one at a time afterwards, each announced first, so when one crashes or hangs the last status
+    the worker sent names that plugin. ``cache`` (the render worker's) keeps plugins loaded from
+    one render to the next."""
+    lock = threading.Lock()
+    reached = [0.0]
+
+    def say(fraction: float, doing: str) -> None:  # from any thread; the fraction never goes back
+        with lock:
+            reached[0] = max(reached[0], fraction)
+            if status:
+                status(reached[0], doing)
 
     clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
     frames = clip_frames + tails.tail_frames(options.tail, sample_rate)
@@ -227,13 +239,18 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
         return loaded[key]
 
     names = _part_names(score)
-    parts: dict[str, np.ndarray] = {}
-    levels: dict[str, float] = {}
     count = max(1, len(score.tracks))
+    jobs: list[tuple[int, str, object, str, str | None]] = []  # (index, name, track, role, plugin key)
     for index, (name, track) in enumerate(zip(names, score.tracks, strict=True)):
         role = options.roles.get(name) or effects.role_for_program(track.program, track.is_drum)
         key = name if name in options.plugins else role if role in options.plugins else None
-        plugin = plugin_for(key) if key else None
+        if key:
+            plugin_for(key)  # every plugin loads first, one at a time, each announced
+        jobs.append((index, name, track, role, key))
+
+    def render_part(job: tuple[int, str, object, str, str | None]) -> np.ndarray:
+        index, name, track, role, key = job
+        plugin = loaded[key] if key else None
         instrument = soundfont
         chain = effects.build_chain(effects.role_mix(role, options.style).effects, tempo) if options.effects else []
         if plugin is not None and getattr(plugin, "is_instrument", False):
@@ -254,8 +271,17 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
         mix_data = effects.role_mix(role, options.style)
         if mix_data.pan and audio.shape[1] == 2:
             audio = audio * np.asarray(effects.pan_gains(mix_data.pan), dtype=np.float32)
-        parts[name] = audio
-        levels[name] = mix_data.level_lufs
+        return audio
+
+    built_in = [job for job in jobs if job[4] is None]
+    rendered: dict[str, np.ndarray] = {}
+    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
+        rendered.update(zip((job[1] for job in built_in), pool.map(render_part, built_in), strict=True))
+    for job in jobs:
+        if job[4] is not None:
+            rendered[job[1]] = render_part(job)
+    parts = {name: rendered[name] for name in names}
+    levels = {name: effects.role_mix(role, options.style).level_lufs for _, name, _, role, _ in jobs}
     say(0.88, "mixing")
     parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
     parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate))
