@@ -9,6 +9,7 @@ the played note's, presets from plugin_host/data that change the sound measurabl
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -140,3 +141,23 @@ def test_generate_renders_a_part_with_the_vst3_synth_from_the_command_line(caden
     piano, _ = soundfile.read(plain / "stems" / f"{chords}.wav")
     assert piano.shape == with_synth.shape
     assert not np.allclose(piano, with_synth, atol=1e-3)
+
+
+def test_the_worker_keeps_the_plugin_loaded_and_reloads_it_when_the_preset_changes(cadenza_plugins, tmp_path):
+    """Plugins stay loaded in the persistent worker between renders: the same render twice is the same
+    audio; an edited preset file (newer modification time) is loaded afresh and changes the sound."""
+    score = _one_part(57)
+    synth = {"keys": str(cadenza_plugins["CadenzaSynth"])}
+    preset = tmp_path / "keys.json"
+    preset.write_text(json.dumps({"name": "CadenzaSynth", "parameters": {"cutoff_hz": 0.9}}))
+
+    def keys() -> np.ndarray:
+        return render(score, RATE, plugins=synth, presets={"keys": str(preset)}, roles={"keys": "keys"}, bars=2,
+                      effects_on=False).parts["keys"]
+
+    first, second = keys(), keys()
+    np.testing.assert_array_equal(first, second)
+    preset.write_text(json.dumps({"name": "CadenzaSynth", "parameters": {"cutoff_hz": 0.3}}))
+    os.utime(preset, ns=(preset.stat().st_atime_ns, preset.stat().st_mtime_ns + 10**9))
+    darker = keys()
+    assert _centroid_hz(darker[: 3 * RATE]) < 0.7 * _centroid_hz(first[: 3 * RATE])

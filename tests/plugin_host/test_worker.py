@@ -56,3 +56,25 @@ def test_a_file_that_is_not_a_plugin_is_refused_with_its_name(score, tmp_path):
     empty.mkdir()
     with pytest.raises(PluginError, match=r"Empty\.vst3: could not be loaded"):
         load_plugin(empty)
+
+
+def _idle_pid() -> int | None:
+    from plugin_host import worker
+
+    with worker._idle_lock:
+        return worker._idle[0].process.pid if worker._idle else None
+
+
+def test_one_worker_renders_job_after_job_and_a_crash_gets_a_fresh_one(score, tmp_path):
+    """The worker persists (imports and loaded plugins paid once); after a crash it is replaced, not reused."""
+    first = render(score, RATE, roles=ROLES, bars=1)
+    pid = _idle_pid()
+    assert pid is not None
+    again = render(score, RATE, roles=ROLES, bars=1)
+    assert _idle_pid() == pid  # the same process rendered both
+    np.testing.assert_array_equal(first.mix, again.mix)
+    with pytest.raises(RenderFailed, match="worker died"):
+        render(score, RATE, roles=ROLES, plugins={"bass": str(_bundle(tmp_path, "Crash", crash=True))})
+    after = render(score, RATE, roles=ROLES, bars=1)
+    assert _idle_pid() not in (None, pid)  # a new worker, started after the crash
+    np.testing.assert_array_equal(after.mix, first.mix)
