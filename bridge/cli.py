@@ -415,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a VST3/AU for a role or part: an instrument replaces the SoundFont, an effect "
                                "joins the chain (repeatable)")
     generate.add_argument("--preset", action="append", metavar="ROLE=FILE",
-                          help="a JSON parameter preset for that role's plugin (repeatable)")
+                          help="a JSON parameter preset for that role's plugin, or the name of one shipped in "
+                               "plugin_host/data/presets/PLUGIN/ (repeatable)")
     generate.add_argument("--lufs", type=float, metavar="LUFS", help="mix loudness target (default -14)")
     generate.add_argument("--session", metavar="NAME", help="record the clip as a take in this session "
                                                             "(default: the current folder's name)")

@@ -24,5 +24,8 @@ FADE_SECONDS = 0.010           # cut/ring: fade at the very end, so the file end
 
 RENDER_TIMEOUT_SECONDS = 120.0   # a worker that takes longer is stopped; the error names the plugin at work
 PLUGIN_LOAD_TIMEOUT_SECONDS = 30.0
-KEEP_WARM_WORKER = True         # keep one spare worker started (imports done) for the next render
+IDLE_WORKERS = 1                 # render workers kept alive between renders (imports done, plugins loaded)
+WORKER_MAX_RENDERS = 200         # a worker is replaced after this many renders, bounding any slow leak
+RENDER_THREADS = 2               # parts rendered at once (SoundFont + built-in effects; plugins go one by one)
+PLUGIN_CACHE_SIZE = 8            # plugins a worker keeps loaded between renders (least recently used go)
 WORKER_START_SECONDS = 30.0      # a spawned worker's imports (numpy, pedalboard) before the render clock starts

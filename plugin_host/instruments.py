@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
@@ -76,6 +77,33 @@ def plugin_preset(plugin) -> dict:
 def save_preset(plugin, path: Path) -> None:
     """Write ``plugin_preset(plugin)`` as JSON."""
     Path(path).write_text(json.dumps(plugin_preset(plugin), indent=2, sort_keys=True) + "\n")
+
+
+def preset_folder(plugin_path: Path | str) -> Path:
+    """Where the presets shipped as data for a plugin live: plugin_host/data/presets/<bundle name>/."""
+    return Path(str(resources.files("plugin_host.data").joinpath("presets"))) / Path(plugin_path).stem
+
+
+def preset_names(plugin_path: Path | str) -> list[str]:
+    """The names of the presets shipped for a plugin (e.g. "bright" for CadenzaSynth)."""
+    folder = preset_folder(plugin_path)
+    return sorted(path.stem for path in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def resolve_preset(plugin_path: Path | str, preset: Path | str) -> Path:
+    """A preset file, or the name of a preset shipped as data for that plugin -> its JSON file.
+
+    A name may come as a path the CLI made absolute (``--preset keys=bright``): its last part
+    is the name. ValueError saying which names the plugin has when neither fits."""
+    if Path(preset).is_file():
+        return Path(preset)
+    candidate = preset_folder(plugin_path) / f"{Path(preset).stem}.json"
+    if Path(preset).suffix in ("", ".json") and candidate.is_file():
+        return candidate
+    names = preset_names(plugin_path)
+    shipped = f"a name shipped for {Path(plugin_path).stem}: {', '.join(names)}" if names else \
+        f"no presets are shipped for {Path(plugin_path).stem}"
+    raise ValueError(f"{preset}: no such preset file (give a JSON preset file, or {shipped})")
 
 
 def load_preset(path: Path) -> dict:

@@ -7,17 +7,20 @@ applies it to every stem as well, so the stems still add up to the mix.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import convolve1d, minimum_filter1d, uniform_filter1d
-from scipy.signal import firwin
+from scipy.signal import firwin, sosfilt
 
 from plugin_host.config import (
     LIMITER_LOOKAHEAD_SECONDS,
     LIMITER_RELEASE_SECONDS,
     MASTER_PASSES,
+    RENDER_THREADS,
     TRUE_PEAK_BLOCK,
     TRUE_PEAK_CEILING_DBTP,
     TRUE_PEAK_MARGIN_DB,
@@ -138,10 +141,14 @@ def stage_gains(parts: dict[str, np.ndarray], levels_lufs: dict[str, float], sam
     Gain staging by loudness, not by fixed faders: General MIDI samples differ by 10 dB and more
     in level from one program to the next, so a fixed fader cannot keep a bass next to its kick.
     """
-    gains = {}
-    for name, audio in parts.items():
+    def measure(audio: np.ndarray) -> float:
         enough = audio.shape[0] > round(0.4 * sample_rate)
-        loudness = _LoudnessModel(audio, sample_rate).loudness(1.0) if enough else float("-inf")
+        return _LoudnessModel(audio, sample_rate).loudness(1.0) if enough else float("-inf")
+
+    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:  # scipy's filter releases the GIL
+        measured = dict(zip(parts, pool.map(measure, parts.values()), strict=True))
+    gains = {}
+    for name, loudness in measured.items():
         level = levels_lufs.get(name)
         gains[name] = level - loudness if level is not None and np.isfinite(loudness) and loudness > SILENCE_LUFS \
             else 0.0
@@ -155,6 +162,15 @@ def sum_stems(parts: dict[str, np.ndarray], gains_db: dict[str, float]) -> tuple
     return scaled, mix
 
 
+@lru_cache(maxsize=4)
+def _k_weighting(sample_rate: int) -> np.ndarray:
+    """BS.1770's K-weighting (pyloudnorm's two biquads: high shelf, then high-pass) as one SOS array,
+    so one scipy call filters every channel."""
+    stages = (pyloudnorm.IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+              pyloudnorm.IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"))
+    return np.array([np.r_[stage.b / stage.a[0], stage.a / stage.a[0]] for stage in stages])
+
+
 class _LoudnessModel:
     """BS.1770-4 integrated loudness of ``mix`` under a slowly varying gain curve, without re-filtering.
 
@@ -165,12 +181,7 @@ class _LoudnessModel:
     """
 
     def __init__(self, mix: np.ndarray, sample_rate: int) -> None:
-        weighted = mix.astype(np.float64)
-        stages = (pyloudnorm.IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
-                  pyloudnorm.IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"))
-        for stage in stages:
-            for channel in range(weighted.shape[1]):
-                weighted[:, channel] = stage.apply_filter(weighted[:, channel])
+        weighted = sosfilt(_k_weighting(sample_rate), np.asarray(mix, dtype=np.float64), axis=0)
         self.power = np.square(weighted).sum(axis=1)
         block = round(0.4 * sample_rate)
         step = round(0.1 * sample_rate)
@@ -220,11 +231,17 @@ def _gain_curve(model: _LoudnessModel, envelope: np.ndarray, sample_rate: int, t
     return high_db, limit
 
 
+def _envelopes(signals: list[np.ndarray], floors: list[float]) -> list[np.ndarray]:
+    """``true_peak_envelope`` of each signal, on RENDER_THREADS threads (scipy's filter releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
+        return list(pool.map(true_peak_envelope, signals, floors))
+
+
 def _joint_envelope(mix: np.ndarray, parts: dict[str, np.ndarray], floor: float) -> np.ndarray:
     """Per sample, the highest true-peak envelope of the mix and of every stem."""
-    envelope = true_peak_envelope(mix, floor=floor)
-    for audio in parts.values():
-        np.maximum(envelope, true_peak_envelope(audio, floor=floor), out=envelope)
+    envelope, *others = _envelopes([mix, *parts.values()], [floor] * (1 + len(parts)))
+    for other in others:
+        np.maximum(envelope, other, out=envelope)
     return envelope
 
 
@@ -263,15 +280,24 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
             break
         aim += target_lufs - loudness
     out_parts = {name: (audio * curve[:, None]).astype(np.float32) for name, audio in parts.items()}
-    # exact wherever it can reach the ceiling, so anything over it is found
-    peak_envelope = _joint_envelope(out, out_parts, ceiling)
+    # exact wherever it can reach the ceiling, so anything over it is found; the mix's envelope is
+    # exact down to its own sample peak too, so its maximum is the mix's true peak (true_peak_dbtp)
+    sample_peak = float(np.abs(out).max())
+    floors = [min(ceiling, sample_peak)] + [ceiling] * len(out_parts)
+    mix_envelope, *others = _envelopes([out, *out_parts.values()], floors)
+    peak_envelope = mix_envelope.copy()
+    for other in others:
+        np.maximum(peak_envelope, other, out=peak_envelope)
     if float(peak_envelope.max()) > db_to_gain(ceiling_dbtp):  # interpolation slack beyond the margin
         extra = limiter_gain(peak_envelope, sample_rate, ceiling)
         out = out * extra[:, None]
         out_parts = {name: (audio * extra[:, None]).astype(np.float32) for name, audio in out_parts.items()}
         limit = limit * extra
         loudness = integrated_loudness(out, sample_rate)
-    peak_dbtp = true_peak_dbtp(out)
+        peak_dbtp = true_peak_dbtp(out)
+    else:
+        top = float(mix_envelope.max())
+        peak_dbtp = 20.0 * np.log10(top) if top > 0 else float("-inf")
     report = MasterReport(loudness_lufs=loudness, true_peak_dbtp=peak_dbtp, gain_db=gain_db,
                           limited_db=20.0 * np.log10(max(float(limit.min()), 1e-12)))
     return out_parts, out.astype(np.float32), report

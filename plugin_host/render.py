@@ -7,7 +7,10 @@ down; ``render_in_process()`` is that work itself: instruments, per-role effect 
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +22,13 @@ from plugin_host import effects, tails
 from plugin_host.config import (
     DEFAULT_TAIL,
     LUFS_RANGE,
+    PLUGIN_CACHE_SIZE,
+    RENDER_THREADS,
     RENDER_TIMEOUT_SECONDS,
     TARGET_LUFS,
     TRUE_PEAK_CEILING_DBTP,
 )
-from plugin_host.instruments import NoteEvent, PluginError, PluginInstrument, load_plugin
+from plugin_host.instruments import NoteEvent, PluginError, PluginInstrument, load_plugin, resolve_preset
 from plugin_host.mix import master, stage_gains, sum_stems
 from plugin_host.soundfont import SOUNDFONT_SUFFIXES, SoundFontInstrument
 from plugin_host.stems import Stems
@@ -42,7 +47,8 @@ class RenderOptions:
 
     ``plugins`` maps a role ("bass") or a part name to a VST3/AU path: an instrument plugin
     replaces the SoundFont for those parts, an effect plugin is appended to their chain.
-    ``presets`` maps the same keys to JSON parameter presets for those plugins. ``roles`` maps
+    ``presets`` maps the same keys to JSON parameter presets for those plugins (a file, or the
+    name of a preset shipped in plugin_host/data/presets/<plugin>/). ``roles`` maps
     part (track) names to roles; tracks it does not name get one from their MIDI program.
     ``bars`` fixes the clip's length; without it the clip ends at the bar holding the last note.
     """
@@ -77,14 +83,49 @@ class RenderOptions:
         for key, path in self.presets.items():
             if key not in self.plugins:
                 raise RenderOptionError("presets", f"{key}={path}: no plugin is given for {key!r}")
-            if not Path(path).is_file():
-                raise RenderOptionError("presets", f"{key}={path}: no such preset file")
+            try:
+                resolve_preset(self.plugins[key], path)
+            except ValueError as error:
+                raise RenderOptionError("presets", f"{key}={error}") from None
         low, high = LUFS_RANGE
         if not low <= self.loudness_lufs <= high:
             raise RenderOptionError("loudness_lufs", f"must be {low:g} to {high:g} LUFS, got {self.loudness_lufs:g}")
         if self.bars is not None and self.bars < 1:
             raise RenderOptionError("bars", f"must be at least 1, got {self.bars}")
         return self
+
+
+def _stamp(path: Path) -> int:
+    """The newest modification time (ns) of a file, or of any file in a bundle directory."""
+    if path.is_dir():
+        return max((entry.stat().st_mtime_ns for entry in path.rglob("*") if entry.is_file()),
+                   default=path.stat().st_mtime_ns)
+    return path.stat().st_mtime_ns
+
+
+class RenderCache:
+    """Plugins a long-lived render worker keeps loaded between renders (least recently used dropped).
+
+    Keyed by the plugin's path and modification time and the preset's, so a rebuilt plugin or an
+    edited preset is loaded afresh. Only the worker keeps one: ``render_in_process`` without a
+    cache loads everything per render, as before.
+    """
+
+    def __init__(self, size: int = PLUGIN_CACHE_SIZE) -> None:
+        self.size = size
+        self._plugins: OrderedDict[tuple, object] = OrderedDict()
+
+    def plugin(self, path: str, preset: Path | None):
+        """The plugin at ``path`` with ``preset`` applied, loaded now or earlier."""
+        key = (path, _stamp(Path(path)), str(preset) if preset else None, _stamp(preset) if preset else None)
+        if key in self._plugins:
+            self._plugins.move_to_end(key)
+            return self._plugins[key]
+        plugin = load_plugin(path, preset)
+        self._plugins[key] = plugin
+        while len(self._plugins) > self.size:
+            self._plugins.popitem(last=False)
+        return plugin
 
 
 def bar_ticks(score: Score) -> int:
@@ -165,11 +206,22 @@ def _check_finite(audio: np.ndarray, who: str) -> np.ndarray:
 
 
 def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
-                      status: StatusFn | None = None) -> Stems:
-    """The render itself, in this process: instruments, effects, tails, mix, mastering."""
-    def say(fraction: float, doing: str) -> None:
-        if status:
-            status(fraction, doing)
+                      status: StatusFn | None = None, cache: RenderCache | None = None) -> Stems:
+    """The render itself, in this process: instruments, effects, tails, mix, mastering.
+
+    Parts played by the SoundFont through built-in effects render on RENDER_THREADS threads
+    (tinysoundfont and pedalboard release the GIL). Parts that involve a third-party plugin render
+    one at a time afterwards, each announced first, so when one crashes or hangs the last status
+    the worker sent names that plugin. ``cache`` (the render worker's) keeps plugins loaded from
+    one render to the next."""
+    lock = threading.Lock()
+    reached = [0.0]
+
+    def say(fraction: float, doing: str) -> None:  # from any thread; the fraction never goes back
+        with lock:
+            reached[0] = max(reached[0], fraction)
+            if status:
+                status(reached[0], doing)
 
     clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
     frames = clip_frames + tails.tail_frames(options.tail, sample_rate)
@@ -181,17 +233,24 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
         if key not in loaded:
             say(0.0, f"loading plugin {options.plugins[key]}")
             preset = options.presets.get(key)
-            loaded[key] = load_plugin(options.plugins[key], Path(preset) if preset else None)
+            path = options.plugins[key]
+            preset_file = resolve_preset(path, preset) if preset else None
+            loaded[key] = cache.plugin(path, preset_file) if cache else load_plugin(path, preset_file)
         return loaded[key]
 
     names = _part_names(score)
-    parts: dict[str, np.ndarray] = {}
-    levels: dict[str, float] = {}
     count = max(1, len(score.tracks))
+    jobs: list[tuple[int, str, object, str, str | None]] = []  # (index, name, track, role, plugin key)
     for index, (name, track) in enumerate(zip(names, score.tracks, strict=True)):
         role = options.roles.get(name) or effects.role_for_program(track.program, track.is_drum)
         key = name if name in options.plugins else role if role in options.plugins else None
-        plugin = plugin_for(key) if key else None
+        if key:
+            plugin_for(key)  # every plugin loads first, one at a time, each announced
+        jobs.append((index, name, track, role, key))
+
+    def render_part(job: tuple[int, str, object, str, str | None]) -> np.ndarray:
+        index, name, track, role, key = job
+        plugin = loaded[key] if key else None
         instrument = soundfont
         chain = effects.build_chain(effects.role_mix(role, options.style).effects, tempo) if options.effects else []
         if plugin is not None and getattr(plugin, "is_instrument", False):
@@ -212,8 +271,17 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
         mix_data = effects.role_mix(role, options.style)
         if mix_data.pan and audio.shape[1] == 2:
             audio = audio * np.asarray(effects.pan_gains(mix_data.pan), dtype=np.float32)
-        parts[name] = audio
-        levels[name] = mix_data.level_lufs
+        return audio
+
+    built_in = [job for job in jobs if job[4] is None]
+    rendered: dict[str, np.ndarray] = {}
+    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
+        rendered.update(zip((job[1] for job in built_in), pool.map(render_part, built_in), strict=True))
+    for job in jobs:
+        if job[4] is not None:
+            rendered[job[1]] = render_part(job)
+    parts = {name: rendered[name] for name in names}
+    levels = {name: effects.role_mix(role, options.style).level_lufs for _, name, _, role, _ in jobs}
     say(0.88, "mixing")
     parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
     parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate))

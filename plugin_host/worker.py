@@ -1,22 +1,26 @@
 """Rendering in a worker process, so a crashing or hanging third-party plugin cannot take the engine down.
 
-The worker is a fresh interpreter (`python -m plugin_host.worker FD`), which is safe beside
-gRPC's threads and needs no ``if __name__ == "__main__"`` guard in the caller. It reads the job
-(score as SMF bytes, rate, options) pickled from stdin, and sends messages on its own pipe (not
-stdout, which a plugin may print to): ("status", fraction, doing), then ("done", stems) or
-("error", kind, message, detail). The parent stops it after ``timeout`` seconds of render time;
-the error names what the worker was doing, which names the plugin when a plugin was at work.
+The worker is a fresh interpreter (`python -m plugin_host.worker JOB_FD REPLY_FD`), which is safe
+beside gRPC's threads and needs no ``if __name__ == "__main__"`` guard in the caller. It is
+persistent: started once, it renders job after job, so the interpreter start, the imports
+(numpy, scipy, pedalboard) and first-call costs are paid once, not per render, and the plugins
+it loaded stay loaded (plugin_host/render.py's RenderCache, keyed by path, modification time and
+preset). A worker that failed, crashed, hung or was cancelled is killed and never reused; a new
+one is started in the background for the next render, so fault isolation is as before: a
+crashing plugin fails only its render, a hang is cut off at the timeout, and either names the
+plugin.
 
-Starting an interpreter and importing numpy, scipy and pedalboard takes about a second, longer
-than rendering a short clip; so after each render a spare worker is started, which imports
-everything and then waits for its job on stdin. The next render takes it (one spare per process;
-it exits by itself when its parent goes away, because its stdin closes).
+Messages: jobs go down one pipe ((score as SMF bytes, rate, options), pickled: small); the worker
+answers on its own pipe (not stdout, which a plugin may print to): ("ready",), ("status",
+fraction, doing), then ("done", layout) followed by every buffer as raw bytes (no pickling of
+audio: the parent receives them straight into numpy arrays), or ("error", kind, message, detail).
+The parent stops a worker after ``timeout`` seconds of render time; the error names what the
+worker was doing, which names the plugin when a plugin was at work.
 """
 from __future__ import annotations
 
 import atexit
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -26,14 +30,21 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import numpy as np
 from symusic import Score
 
 from engine.errors import Cancelled
-from plugin_host.config import KEEP_WARM_WORKER, WORKER_START_SECONDS
+from plugin_host.config import IDLE_WORKERS, WORKER_MAX_RENDERS, WORKER_START_SECONDS
 from plugin_host.stems import Stems
+
+try:
+    import fcntl
+except ImportError:  # Windows: no pipe sizing
+    fcntl = None
 
 POLL_SECONDS = 0.05
 STDERR_TAIL_CHARS = 600
+PIPE_BYTES = 1 << 20
 
 
 class RenderFailed(RuntimeError):
@@ -58,64 +69,89 @@ def _plugin_in(doing: str) -> str | None:
     return None
 
 
+def _widen(fd: int) -> None:
+    """Give a pipe a 1 MiB buffer (Linux; 64 KiB by default), so megabytes of stems cross it in a few
+    large writes instead of hundreds of 64 KiB ones, each a context switch."""
+    if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:  # above /proc/sys/fs/pipe-max-size: keep the default
+            pass
+
+
 class _Worker:
-    """A started worker process: its stdin for the job, a pipe for its messages, a file for its stderr."""
+    """A started worker process: a pipe for jobs, a pipe for its messages, a file for its stderr."""
 
     def __init__(self) -> None:
-        read_fd, write_fd = os.pipe()
+        job_read, job_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        _widen(reply_write)
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self.stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen([sys.executable, "-m", "plugin_host.worker", str(write_fd)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr,
-                                        pass_fds=(write_fd,), env=env)
-        os.close(write_fd)
-        self.conn = Connection(read_fd)
+        self.process = subprocess.Popen([sys.executable, "-m", "plugin_host.worker", str(job_read), str(reply_write)],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                        pass_fds=(job_read, reply_write), env=env)
+        os.close(job_read)
+        os.close(reply_write)
+        self.jobs = Connection(job_write, readable=False)
+        self.conn = Connection(reply_read, writable=False)
+        self.renders = 0
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def close(self) -> None:
+        """Stop the process (it is idle or must not be trusted any more) and free its pipes."""
+        self.jobs.close()  # an idle worker sees its job pipe close and exits by itself
         self.conn.close()
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(5)
-        if self.process.stdin and not self.process.stdin.closed:
-            try:
-                self.process.stdin.close()
-            except OSError:  # the worker died with its pipe half-written
-                pass
         self.stderr.close()
 
 
-_spare: _Worker | None = None
-_spare_lock = threading.Lock()
+_idle: list[_Worker] = []
+_idle_lock = threading.Lock()
 
 
 def _take_worker() -> _Worker:
-    """The warm spare if it is still alive, else a new worker."""
-    global _spare
-    with _spare_lock:
-        worker, _spare = _spare, None
-    if worker is not None and worker.process.poll() is None:
-        return worker
-    if worker is not None:
+    """An idle worker that is still alive, else a new one."""
+    while True:
+        with _idle_lock:
+            worker = _idle.pop() if _idle else None
+        if worker is None:
+            return _Worker()
+        if worker.alive():
+            return worker
         worker.close()
-    return _Worker()
 
 
-def _start_spare() -> None:
-    global _spare
-    if not KEEP_WARM_WORKER:
-        return
-    with _spare_lock:
-        if _spare is None or _spare.process.poll() is not None:
-            _spare = _Worker()
+def _give_back(worker: _Worker) -> None:
+    """Keep a worker that rendered cleanly for the next render (up to IDLE_WORKERS of them)."""
+    worker.renders += 1
+    with _idle_lock:
+        if worker.alive() and worker.renders < WORKER_MAX_RENDERS and len(_idle) < IDLE_WORKERS:
+            _idle.append(worker)
+            return
+    worker.close()
+    prestart()
+
+
+def prestart() -> None:
+    """Start a worker now if none is idle, so the next render finds one with its imports done."""
+    with _idle_lock:
+        if IDLE_WORKERS < 1 or any(worker.alive() for worker in _idle):
+            return
+        _idle.append(_Worker())
 
 
 @atexit.register
-def _stop_spare() -> None:
-    global _spare
-    with _spare_lock:
-        worker, _spare = _spare, None
-    if worker is not None:
+def _stop_idle() -> None:
+    with _idle_lock:
+        workers = list(_idle)
+        _idle.clear()
+    for worker in workers:
         worker.close()
 
 
@@ -126,10 +162,13 @@ def render_isolated(score: Score, sample_rate: int, options, progress: Callable[
     When ``should_stop`` turns true the worker is killed and Cancelled raised."""
     worker = _take_worker()
     try:
-        return _run(worker, score, sample_rate, options, progress, timeout, should_stop)
-    finally:
-        worker.close()
-        _start_spare()
+        stems = _run(worker, score, sample_rate, options, progress, timeout, should_stop)
+    except BaseException:
+        worker.close()  # it failed, died, hung or was cancelled: never reuse it
+        prestart()      # ... and have a fresh one ready for the next render
+        raise
+    _give_back(worker)
+    return stems
 
 
 def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Callable[[float], None] | None,
@@ -138,21 +177,20 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
     from plugin_host.instruments import PluginError
     from plugin_host.render import RenderOptionError
 
-    process, conn, stderr = worker.process, worker.conn, worker.stderr
+    process, conn = worker.process, worker.conn
     doing = "starting the render worker"
 
     def died() -> RenderFailed:
         process.wait(5)
-        stderr.seek(0)
-        said = stderr.read().decode(errors="replace").strip()[-STDERR_TAIL_CHARS:]
+        worker.stderr.seek(0)
+        said = worker.stderr.read().decode(errors="replace").strip()[-STDERR_TAIL_CHARS:]
         code = process.returncode or 0
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
         return RenderFailed(f"the render worker died ({how}) while {doing}" + (f": {said}" if said else ""),
                             _plugin_in(doing))
 
     try:
-        process.stdin.write(pickle.dumps((bytes(score.dumps_midi()), sample_rate, options)))
-        process.stdin.close()
+        worker.jobs.send((bytes(score.dumps_midi()), sample_rate, options))
         deadline = time.monotonic() + WORKER_START_SECONDS
         while True:
             if conn.poll(POLL_SECONDS):
@@ -168,7 +206,7 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
                     if progress:
                         progress(message[1])
                 elif kind == "done":
-                    return message[1]
+                    return _receive_stems(conn, message[1])
                 elif kind == "error":
                     _, error_kind, text, detail = message
                     if error_kind == "plugin":
@@ -184,13 +222,42 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
                 raise Cancelled(f"render stopped while {doing}")
             if time.monotonic() > deadline:
                 raise RenderTimeout(f"render stopped after {timeout:g} s: still {doing}", _plugin_in(doing))
-    except BrokenPipeError:
+    except (BrokenPipeError, EOFError):
         raise died() from None
 
 
-def _warm_up() -> None:
+def _layout(stems: Stems) -> dict:
+    """Everything about the stems but their samples, which follow as raw bytes in this order."""
+    return {"sample_rate": stems.sample_rate, "clip_frames": stems.clip_frames,
+            "loudness_lufs": stems.loudness_lufs, "true_peak_dbtp": stems.true_peak_dbtp,
+            "parts": [(name, audio.shape) for name, audio in stems.parts.items()], "mix": stems.mix.shape}
+
+
+def _send_stems(conn: Connection, stems: Stems) -> None:
+    conn.send(("done", _layout(stems)))
+    for audio in [*stems.parts.values(), stems.mix]:
+        conn.send_bytes(np.ascontiguousarray(audio, dtype=np.float32).data.cast("B"))
+
+
+def _receive_stems(conn: Connection, layout: dict) -> Stems:
+    """The buffers ``_send_stems`` wrote, received straight into float32 arrays (no unpickling copy)."""
+    def receive(shape: tuple[int, ...]) -> np.ndarray:
+        audio = np.empty(shape, dtype=np.float32)
+        if audio.nbytes:
+            conn.recv_bytes_into(audio.data.cast("B"))
+        else:
+            conn.recv_bytes()
+        return audio
+
+    parts = {name: receive(shape) for name, shape in layout["parts"]}
+    return Stems(sample_rate=layout["sample_rate"], parts=parts, mix=receive(layout["mix"]),
+                 clip_frames=layout["clip_frames"], loudness_lufs=layout["loudness_lufs"],
+                 true_peak_dbtp=layout["true_peak_dbtp"])
+
+
+def _warm_up(cache) -> None:
     """Render one bar once, so first-call costs (lazy imports, filter design, SoundFont parse) are paid
-    while the spare waits rather than while a user does."""
+    while the worker waits rather than while a user does."""
     from symusic import Note, Tempo, Track
 
     from plugin_host.render import RenderOptions, render_in_process
@@ -200,34 +267,35 @@ def _warm_up() -> None:
     track = Track(name="warm-up", program=0, is_drum=True)
     track.notes.append(Note(0, 240, 36, 100))
     score.tracks.append(track)
-    render_in_process(score, 48000, RenderOptions(bars=1))
+    render_in_process(score, 48000, RenderOptions(bars=1), cache=cache)
 
 
-def _main(fd: int) -> None:
-    """The worker's body: render the job from stdin, report on ``fd``."""
-    conn = Connection(fd)
+def _main(job_fd: int, reply_fd: int) -> None:
+    """The worker's body: render jobs from ``job_fd`` until it closes, report on ``reply_fd``."""
+    jobs = Connection(job_fd, writable=False)
+    conn = Connection(reply_fd, readable=False)
     from plugin_host.instruments import PluginError
-    from plugin_host.render import RenderOptionError, render_in_process
+    from plugin_host.render import RenderCache, RenderOptionError, render_in_process
 
-    _warm_up()
-    job = sys.stdin.buffer.read()  # a warm spare waits here, warmed up, until it gets a job
-    if not job:
-        return  # the parent went away without giving a job
-    midi, sample_rate, options = pickle.loads(job)
-    try:
-        conn.send(("ready",))
-        stems = render_in_process(Score.from_midi(midi), sample_rate, options,
-                                  lambda fraction, doing: conn.send(("status", fraction, doing)))
-        conn.send(("done", stems))
-    except PluginError as error:
-        conn.send(("error", "plugin", str(error), error.plugin))
-    except RenderOptionError as error:
-        conn.send(("error", "option", str(error), error.field))
-    except Exception as error:  # sent to the parent as text
-        conn.send(("error", type(error).__name__, str(error), None))
-    finally:
-        conn.close()
+    cache = RenderCache()
+    _warm_up(cache)
+    while True:
+        try:
+            midi, sample_rate, options = jobs.recv()  # an idle worker waits here, warmed up
+        except EOFError:
+            return  # the parent went away or let this worker go
+        try:
+            conn.send(("ready",))
+            stems = render_in_process(Score.from_midi(midi), sample_rate, options,
+                                      lambda fraction, doing: conn.send(("status", fraction, doing)), cache=cache)
+            _send_stems(conn, stems)
+        except PluginError as error:
+            conn.send(("error", "plugin", str(error), error.plugin))
+        except RenderOptionError as error:
+            conn.send(("error", "option", str(error), error.field))
+        except Exception as error:  # sent to the parent as text
+            conn.send(("error", type(error).__name__, str(error), None))
 
 
 if __name__ == "__main__":
-    _main(int(sys.argv[1]))
+    _main(int(sys.argv[1]), int(sys.argv[2]))
