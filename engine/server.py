@@ -386,8 +386,14 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     from engine.understand import warm_up
 
     configure_logging(log_format, log_level)
+    from plugin_host.worker import prestart
+
+    def warm() -> None:
+        timed_warm_up(warm_up)
+        prestart()  # then a render worker with its imports done, so the first render is a warm one
+
     # The text model loads in the background, so SERVING does not wait; the first Describe may.
-    threading.Thread(target=timed_warm_up, args=(warm_up,), name="warm-up", daemon=True).start()
+    threading.Thread(target=warm, name="warm-up", daemon=True).start()
     token = load_or_create_token() if not is_loopback(host) else None
     if plugin_folders is None:
         from plugin_host.folders import plugin_folders as standard
