@@ -29,8 +29,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 
 from engine.admission import Admission
+from engine.errors import SpecError
+from engine.request_ids import sent_request_id
 
-REQUEST_ID_KEY = "cadenza-request-id"  # gRPC metadata key; the client sets it, a retry keeps it
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 HEALTH_SERVICE = "/grpc.health.v1.Health/"
 LOG_FORMATS = ("json", "text")
@@ -46,11 +47,15 @@ def current_request_id() -> str | None:
 
 
 def request_id_of(metadata) -> tuple[str, bool]:
-    """The caller's request id from gRPC invocation metadata, or a fresh one; and whether the caller sent it."""
-    for key, value in metadata or ():
-        if key == REQUEST_ID_KEY and value:
-            return str(value), True
-    return uuid.uuid4().hex, False
+    """The caller's request id from gRPC invocation metadata, or a fresh one; and whether the caller sent it.
+
+    A malformed id is logged under a fresh one; the servicer refuses the call for it.
+    """
+    try:
+        sent = sent_request_id(metadata)
+    except SpecError:
+        sent = None
+    return (sent, True) if sent else (uuid.uuid4().hex, False)
 
 
 def timed_warm_up(warm_up: Callable[[], None]) -> None:

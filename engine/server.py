@@ -43,6 +43,7 @@ from engine.observability import (
     start_metrics_server,
     timed_warm_up,
 )
+from engine.request_ids import sent_request_id
 from engine.security import InsecureBind, TokenInterceptor, is_loopback, load_or_create_token, server_credentials
 from engine.takes import NotFound, StoreUnavailable
 from engine.understand import understand
@@ -53,8 +54,6 @@ log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
 STATUS_FLUSH_SECONDS = 2.0
-REQUEST_ID_KEY = "cadenza-request-id"  # gRPC metadata: the same id on every attempt of one logical call
-REQUEST_ID_MAX_CHARS = 128
 
 
 def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
@@ -88,14 +87,7 @@ def client_request_id(context: grpc.ServicerContext) -> str | None:
     Take-making RPCs with an id already recorded in the session return that take instead of
     making another, so a retried request (gRPC's retry policy, or the client's own) is safe.
     """
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_KEY:
-            value = value.strip() if isinstance(value, str) else ""
-            if not value or len(value) > REQUEST_ID_MAX_CHARS:
-                raise SpecError(REQUEST_ID_KEY, f"must be 1-{REQUEST_ID_MAX_CHARS} characters of text "
-                                                f"(a fresh uuid4 hex per logical call), got {value[:40]!r}")
-            return value
-    return None
+    return sent_request_id(context.invocation_metadata())
 
 
 def take_to_pb(take, with_midi: bool = True) -> pb.TakeResult:
