@@ -220,15 +220,23 @@ def _passing(scale: list[int], current: int, target: int) -> int:
     return scale[idx] if 0 <= idx < len(scale) else current
 
 
-def chord_tones(chord: ChordPcs, style: styles.Style, thin: bool) -> tuple[int, ...]:
-    """The pitch classes a comping or pad part voices: the triad, with the seventh where the
-    style voices sevenths (on every chord, or on the dominant only). ``thin`` is for a comping
-    part over a bass line that sounds the root: it leaves out the fifth (root, third and the
-    seventh where voiced: the shell voicing of jazz comping; root and third keep the mode)."""
+def chord_tones(chord: ChordPcs, style: styles.Style, thin: bool, tonic_pc: int | None = None) -> tuple[int, ...]:
+    """The pitch classes a comping or pad part voices.
+
+    A triad, with its diatonic seventh where the style voices sevenths (on every chord, or on
+    the dominant only); a seventh chord leaves out its fifth, the first tone voicings drop.
+    ``thin`` is for comping over a bass line that sounds the root: two tones, the third and the
+    seventh of a seventh chord (the guide tones of jazz comping), else root and third (the mode
+    still reads). The tonic chord (root ``tonic_pc``) keeps its root and third even then: the
+    home chord is stated plainly, so the key is heard through the colour of the others.
+    """
     dominant = len(chord) > 3 and (chord[1] - chord[0]) % 12 == 4 and (chord[3] - chord[0]) % 12 == 10
     seventh = len(chord) > 3 and (style.sevenths == "all" or (style.sevenths == "dominant" and dominant))
-    tones = chord[:2] if thin else chord[:3]  # over a bass line the fifth is left out
-    return tones + ((chord[3],) if seventh else ())
+    if not seventh:
+        return chord[:2] if thin else chord[:3]
+    if not thin:
+        return chord[0], chord[1], chord[3]
+    return chord[:2] if chord[0] == tonic_pc else (chord[1], chord[3])
 
 
 def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
@@ -240,7 +248,8 @@ def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Mete
     centre = (lo + hi) // 2
     pattern = "x" + "-" * (grid.steps - 1) if sustain else (_pattern(style, "comp", grid, meter) or "x")
     for bar, chord in enumerate(chords):
-        voicing = sorted({_nearest(pc, centre, lo, hi) for pc in chord_tones(chord, style, thin)})
+        tones = chord_tones(chord, style, thin, w.spec.key.tonic_pc)
+        voicing = sorted({_nearest(pc, centre, lo, hi) for pc in tones})
         for step, char, length in _onsets(pattern):
             for pitch in voicing:
                 w.add(bar, step, max(1, length - 0.5) if not sustain else length, pitch,
