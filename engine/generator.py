@@ -199,10 +199,12 @@ def decoding_settings(mode: str) -> dict:
     return {"tonic_bias": tuple(float(table.get(f"{tone}_bias", 0.0)) for tone in ("root", "third", "fifth")),
             "plan_tonic_share": float(table.get("plan_tonic_share", 0.0)),
             "repeat_penalty": float(table.get("repeat_penalty", 0.0)),
-            "repeat_window": int(table.get("repeat_window", 4))}
+            "repeat_window": int(table.get("repeat_window", 4)),
+            "max_rest_quarters": float(table.get("max_rest_quarters", 0.0))}
 
 
 def decoding_extras(mode: str) -> dict:
-    """The Constraints fields [decoding] sets beyond the tonic pull (plan share, repetition penalty)."""
+    """The Constraints fields [decoding] sets beyond the tonic pull (plan share, repetition penalty, rests)."""
     settings = decoding_settings(mode)
-    return {name: settings[name] for name in ("plan_tonic_share", "repeat_penalty", "repeat_window")}
+    return {name: settings[name] for name in ("plan_tonic_share", "repeat_penalty", "repeat_window",
+                                              "max_rest_quarters")}
