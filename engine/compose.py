@@ -362,7 +362,8 @@ def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None 
                    meter=spec.meter, tempo_bpm=spec.tempo_bpm, density=int(settings["density"]), bars=spec.bars,
                    voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed,
                    key_pull=1.0 if plan.slots_of else UNHEARD_KEY_PULL,
-                   chords=tuple(chord.pcs for chord in harmony or ()))
+                   chords=tuple(chord.pcs for chord in harmony or ()),
+                   fill_rests=len(plan.slots_of) == len(spec.parts))  # only the model plays: its rests are silence
 
 
 def harmonic_plan(spec: MusicSpec, style: styles.Style) -> list[Chord]:

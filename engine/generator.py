@@ -51,6 +51,8 @@ class Request:
     key_pull: float = 1.0  # scales the lean toward tonic-triad tones on strong beats ([decoding] in model.toml)
     chords: tuple[tuple[int, int, int], ...] = ()  # a harmonic plan: per bar the (root, third, fifth) the
     # strong beats lean to instead of the tonic triad (engine/compose.py makes it from the style)
+    fill_rests: bool = True  # the model's voices are the whole clip: no silence longer than [decoding]'s
+    # max_rest_quarters (compose turns it off when arranger parts play on through the model's rests)
 
 
 class Generator:
@@ -102,7 +104,7 @@ class Generator:
                                                   tonic_bias=tuple(request.key_pull * b for b in
                                                                    decoding_settings(_third_quality(request.key))["tonic_bias"]),
                                                   chord_plan=tuple(request.chords),
-                                                  **decoding_extras(_third_quality(request.key))))
+                                                  **decoding_extras(_third_quality(request.key), request.fill_rests)))
         prefix = self.prefix(request, prefix_bars)
         block = self.model.config.block_size
         history = list(context or [])
@@ -203,8 +205,12 @@ def decoding_settings(mode: str) -> dict:
             "max_rest_quarters": float(table.get("max_rest_quarters", 0.0))}
 
 
-def decoding_extras(mode: str) -> dict:
-    """The Constraints fields [decoding] sets beyond the tonic pull (plan share, repetition penalty, rests)."""
+def decoding_extras(mode: str, fill_rests: bool = True) -> dict:
+    """The Constraints fields [decoding] sets beyond the tonic pull (plan share, repetition penalty, rests);
+    without ``fill_rests`` the voices may rest as long as they like (other parts play on)."""
     settings = decoding_settings(mode)
-    return {name: settings[name] for name in ("plan_tonic_share", "repeat_penalty", "repeat_window",
-                                              "max_rest_quarters")}
+    extras = {name: settings[name] for name in ("plan_tonic_share", "repeat_penalty", "repeat_window",
+                                                "max_rest_quarters")}
+    if not fill_rests:
+        extras["max_rest_quarters"] = 0.0
+    return extras

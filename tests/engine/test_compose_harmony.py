@@ -14,7 +14,7 @@ from engine.analysis import diatonic_triads, roman
 from engine.compose import Grid, _bass, _Writer, chord_tones, compose, harmonic_plan
 from engine.decode import Constraints, Grammar
 from engine.generator import Request, load
-from engine.metrics import _entropy
+from engine.metrics import _entropy, empty_beat_rate
 from engine.spec import Part
 from engine.theory import Key, Meter
 from engine.understand import Overrides, understand
@@ -143,8 +143,9 @@ def test_a_voice_is_pushed_off_the_pitch_classes_it_just_played(monkeypatch) -> 
     def entropy(penalty: float) -> float:
         import engine.generator as gen
 
-        real = gen.decoding_extras.__wrapped__ if hasattr(gen.decoding_extras, "__wrapped__") else gen.decoding_extras
-        monkeypatch.setattr(gen, "decoding_extras", lambda mode: {**real(mode), "repeat_penalty": penalty})
+        real = gen.decoding_extras
+        monkeypatch.setattr(gen, "decoding_extras", lambda mode, fill_rests=True: {
+            **real(mode, fill_rests), "repeat_penalty": penalty})
         counts = np.zeros(12)
         for seed in range(6):
             notes = generator.generate(Request("folk", key, meter, 100.0, 1, 8, {0: (60, 84)}, False, seed))
@@ -153,3 +154,28 @@ def test_a_voice_is_pushed_off_the_pitch_classes_it_just_played(monkeypatch) -> 
         return _entropy(counts / counts.sum())
 
     assert entropy(0.5) > entropy(0.0), "the penalty did not spread the line over more of the scale"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_clip_the_model_plays_alone_never_stops_for_a_beat(seed: int) -> None:
+    """Odd meter, sparse style, keys only: the case where the model left holes."""
+    spec = understand("Minimalist marimba pattern in 7/8, A minor, hypnotic", Overrides(bars=12, seed=seed))
+    assert all(p.role == "keys" for p in spec.parts)
+    assert empty_beat_rate(compose(spec)) == 0.0
+
+
+def test_model_voices_under_a_band_may_rest() -> None:
+    generator = load()
+    key, meter = Key("C", "major"), Meter(4, 4)
+    alone = Request("folk", key, meter, 100.0, 0, 4, {0: (60, 84)}, False, 0)
+    grammar = Grammar(generator.vocab, Constraints(key, meter, 4, {0: (60, 84)}, max_rest_quarters=1.0))
+    assert grammar._rest_ends() == 480
+    assert Grammar(generator.vocab, Constraints(key, meter, 4, {0: (60, 84)}))._rest_ends() is None
+    import engine.generator as gen
+
+    assert gen.decoding_extras("major", fill_rests=False)["max_rest_quarters"] == 0.0
+    assert gen.decoding_extras("major")["max_rest_quarters"] > 0
+    notes = generator.generate(alone)
+    ends = sorted(notes, key=lambda n: n.time)
+    for a, b in zip(ends, ends[1:], strict=False):
+        assert b.time - max(n.end for n in ends if n.time <= a.time) <= 480, (a, b)
