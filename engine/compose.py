@@ -5,8 +5,9 @@ and harmonic material: the melody part takes its top voice, a keys or pad part i
 voices, under constrained decoding, so key, meter grid, bar count and ranges hold by
 construction. A harmonic plan from the style's progressions (one chord per bar, I first and
 V-I last) steers the model's strong beats; the chords its notes then imply, detected bar by bar
-(engine/analysis.py, the plan preferred where it fits as well), drive the rule-based arranger, which keeps what the corpus has no examples of: drum grooves, bass
-and comping idioms from engine/data/styles.toml. Tempo, meter and key are written as
+(engine/analysis.py, the plan preferred where it fits as well), drive the rule-based
+arranger, which keeps what the corpus has no examples of: drum grooves, bass and comping
+idioms from engine/data/styles.toml. Tempo, meter and key are written as
 asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
