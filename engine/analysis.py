@@ -90,11 +90,16 @@ def diatonic_triads(key: Key) -> list[Chord]:
     return chords
 
 
-def chord_of(notes: list[NoteEvent], key: Key) -> Chord:
-    """The diatonic triad that best explains the notes (tonic if there are none)."""
+# A planned chord (compose's harmonic plan) wins over another that explains the notes about as well.
+PLAN_BONUS = 0.2
+
+
+def chord_of(notes: list[NoteEvent], key: Key, prefer: Chord | None = None) -> Chord:
+    """The diatonic triad that best explains the notes (tonic if there are none; ``prefer`` if
+    there are none and it is given, and a bonus for it otherwise)."""
     triads = diatonic_triads(key)
     if not notes:
-        return triads[0]
+        return prefer or triads[0]
     weights = pitch_class_histogram(notes)
     present = set(np.flatnonzero(weights))
     bass_pc = min(notes, key=lambda n: n.pitch).pitch % 12 if len(present) > 1 else -1  # one pitch: no bass
@@ -106,13 +111,16 @@ def chord_of(notes: list[NoteEvent], key: Key) -> Chord:
                            ) / weights.sum()  # the other third sounds: the wrong quality
         score += 0.25 * (bass_pc == chord.root_pc) + 0.1 * (chord.root_pc == key.tonic_pc)
         score -= 0.35 * (chord.quality == "dim")
+        score += PLAN_BONUS * (chord == prefer)
         if score > best_score + 1e-12:
             best, best_score = chord, score
     return best
 
 
-def chords_per_bar(notes: Iterable[NoteEvent], key: Key, meter: Meter, bars: int, tpq: int) -> list[Chord]:
-    """One detected chord per bar; a note counts in every bar it sounds in."""
+def chords_per_bar(notes: Iterable[NoteEvent], key: Key, meter: Meter, bars: int, tpq: int,
+                   plan: list[Chord] | None = None) -> list[Chord]:
+    """One detected chord per bar; a note counts in every bar it sounds in. ``plan`` (a chord per
+    bar the notes were written to) is preferred where it explains them about as well."""
     bar_ticks = round(meter.quarters_per_bar * tpq)
     per_bar: list[list[NoteEvent]] = [[] for _ in range(bars)]
     for note in notes:
@@ -121,7 +129,13 @@ def chords_per_bar(notes: Iterable[NoteEvent], key: Key, meter: Meter, bars: int
             start = max(note.time, bar * bar_ticks)
             end = min(note.time + note.duration, (bar + 1) * bar_ticks)
             per_bar[bar].append(NoteEvent(start, end - start, note.pitch))
-    return [chord_of(bar_notes, key) for bar_notes in per_bar]
+    return [chord_of(bar_notes, key, plan[bar] if plan and bar < len(plan) else None)
+            for bar, bar_notes in enumerate(per_bar)]
+
+
+def seventh_pc(chord: Chord, key: Key) -> int:
+    """The chord's diatonic seventh: the scale tone a seventh above its root (V7's is the fourth degree)."""
+    return key.scale_pcs()[(chord.degree - 1 + 6) % 7]
 
 
 def roman(chord: Chord) -> str:

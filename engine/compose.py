@@ -3,9 +3,11 @@
 The model (engine/generator.py, trained on the music21 corpus) writes the pitched melodic
 and harmonic material: the melody part takes its top voice, a keys or pad part its other
 voices, under constrained decoding, so key, meter grid, bar count and ranges hold by
-construction. The chords it implies, detected bar by bar (engine/analysis.py), drive the
-rule-based arranger, which keeps what the corpus has no examples of: drum grooves, bass
-and comping idioms from engine/data/styles.toml. Tempo, meter and key are written as
+construction. A harmonic plan from the style's progressions (one chord per bar, I first and
+V-I last) steers the model's strong beats; the chords its notes then imply, detected bar by bar
+(engine/analysis.py, the plan preferred where it fits as well), drive the rule-based
+arranger, which keeps what the corpus has no examples of: drum grooves, bass and comping
+idioms from engine/data/styles.toml. Tempo, meter and key are written as
 asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine import styles
-from engine.analysis import Chord, NoteEvent, chords_per_bar, diatonic_triads
+from engine.analysis import Chord, NoteEvent, chords_per_bar, diatonic_triads, seventh_pc
 from engine.config import TICKS_PER_QUARTER
 from engine.decode import DecodedNote
 from engine.errors import Cancelled, SpecError
@@ -87,8 +89,9 @@ def _scale_pitches(spec: MusicSpec, low: int, high: int) -> list[int]:
     return [p for p in range(low, high + 1) if p % 12 in pcs]
 
 
-# A chord as the arranger uses it: (root, third, fifth) pitch classes.
-ChordPcs = tuple[int, int, int]
+# A chord as the arranger uses it: (root, third, fifth) pitch classes, and optionally the
+# diatonic seventh (a style with sevenths in its voicings plays it).
+ChordPcs = tuple[int, ...]
 
 
 def _register(part: Part) -> tuple[int, int]:
@@ -166,7 +169,8 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
     target = lo + 10
     per_beat = max(1, (TICKS_PER_QUARTER * 4 // meter.denominator) // grid.step_ticks)
     scale = _scale_pitches(w.spec, lo, hi)
-    for bar, (root, third, fifth) in enumerate(chords):
+    for bar, chord in enumerate(chords):
+        root, third, fifth = chord[:3]
         root_pitch = _nearest(root, target, lo, hi)
         if style.bass_idiom == "walking":
             next_root = _nearest(chords[(bar + 1) % len(chords)][0], target, lo, hi)
@@ -180,26 +184,74 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
             continue
         pattern = _pattern(style, "bass", grid, meter) or "R"
         onsets = _onsets(pattern)
+        pitch = root_pitch
         for k, (step, char, length) in enumerate(onsets):
-            pitch = {"R": root_pitch, "3": _nearest(third, root_pitch + 3, lo, hi),
-                     "5": _nearest(fifth, root_pitch + 5, lo, hi),
-                     "8": root_pitch + 12 if root_pitch + 12 <= hi else root_pitch}[char]
+            if char == "p":  # a passing tone: a scale step from the last note toward the next one
+                pitch = _passing(scale, pitch, _bass_target(onsets, k, bar, chords, root_pitch, lo, hi))
+            else:
+                pitch = _bass_tone(char, chord, root_pitch, lo, hi)
             if k == len(onsets) - 1 and k >= APPROACH_MIN_ONSETS - 1 and bar + 1 < len(chords):
                 pitch = _approach(scale, _nearest(chords[bar + 1][0], pitch, lo, hi), pitch)
             w.add(bar, step, max(1, length - 0.25), pitch, 96)
 
 
+def _bass_tone(char: str, chord: ChordPcs, root_pitch: int, lo: int, hi: int) -> int:
+    """The pitch a bass pattern character names on this chord (R root, 3, 5, 8 octave)."""
+    root, third, fifth = chord[:3]
+    return {"R": root_pitch, "3": _nearest(third, root_pitch + 3, lo, hi),
+            "5": _nearest(fifth, root_pitch + 5, lo, hi),
+            "8": root_pitch + 12 if root_pitch + 12 <= hi else root_pitch}.get(char, root_pitch)
+
+
+def _bass_target(onsets: list[tuple[int, str, int]], k: int, bar: int, chords: list[ChordPcs],
+                 root_pitch: int, lo: int, hi: int) -> int:
+    """Where a passing tone at onset ``k`` leads: the next chord tone of the pattern, else the next bar's root."""
+    for _, char, _ in onsets[k + 1:]:
+        if char != "p":
+            return _bass_tone(char, chords[bar], root_pitch, lo, hi)
+    following = chords[bar + 1] if bar + 1 < len(chords) else chords[bar]
+    return _nearest(following[0], root_pitch, lo, hi)
+
+
+def _passing(scale: list[int], current: int, target: int) -> int:
+    """The scale tone a step from ``current`` toward ``target`` (a step up when they are the same):
+    a passing tone stays in the key, as the bass idioms that walk between chord tones do."""
+    if current not in scale:
+        return current
+    idx = scale.index(current) + (-1 if target < current else 1)
+    return scale[idx] if 0 <= idx < len(scale) else current
+
+
+def chord_tones(chord: ChordPcs, style: styles.Style, thin: bool, tonic_pc: int | None = None) -> tuple[int, ...]:
+    """The pitch classes a comping or pad part voices.
+
+    A triad, with its diatonic seventh where the style voices sevenths (on every chord, or on
+    the dominant only); a seventh chord leaves out its fifth, the first tone voicings drop.
+    ``thin`` is for comping over a bass line that sounds the root: two tones, the third and the
+    seventh of a seventh chord (the guide tones of jazz comping), else root and third (the mode
+    still reads). The tonic chord (root ``tonic_pc``) keeps its root and third even then: the
+    home chord is stated plainly, so the key is heard through the colour of the others.
+    """
+    dominant = len(chord) > 3 and (chord[1] - chord[0]) % 12 == 4 and (chord[3] - chord[0]) % 12 == 10
+    seventh = len(chord) > 3 and (style.sevenths == "all" or (style.sevenths == "dominant" and dominant))
+    if not seventh:
+        return chord[:2] if thin else chord[:3]
+    if not thin:
+        return chord[0], chord[1], chord[3]
+    return chord[:2] if chord[0] == tonic_pc else (chord[1], chord[3])
+
+
 def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
             chords: list[ChordPcs], sustain: bool, thin: bool = False) -> None:
-    """Comping or a sustained pad on the bar's chord; ``thin`` leaves out the fifth (root and
-    third: the mode still reads), as a comping part does over a bass line that sounds the root."""
+    """Comping or a sustained pad on the bar's chord (chord_tones says which tones)."""
     lo, hi = _register(part)
     if part.role == "keys":  # the left hand of a keyboard part
         lo, hi = max(part.low, 48), max(part.low + 12, 64)
     centre = (lo + hi) // 2
     pattern = "x" + "-" * (grid.steps - 1) if sustain else (_pattern(style, "comp", grid, meter) or "x")
     for bar, chord in enumerate(chords):
-        voicing = sorted(_nearest(pc, centre, lo, hi) for pc in (chord[:2] if thin else chord))
+        tones = chord_tones(chord, style, thin, w.spec.key.tonic_pc)
+        voicing = sorted({_nearest(pc, centre, lo, hi) for pc in tones})
         for step, char, length in _onsets(pattern):
             for pitch in voicing:
                 w.add(bar, step, max(1, length - 0.5) if not sustain else length, pitch,
@@ -224,7 +276,7 @@ def _melody(w: _Writer, part: Part, grid: Grid, chords: list[ChordPcs], rng: np.
         for k, step in enumerate(onsets):
             length = (onsets[k + 1] if k + 1 < len(onsets) else grid.steps) - step
             if step in grid.group_starts:  # strong beats land on chord tones
-                pitch = _nearest(chord[int(rng.integers(0, 3))], pitch, lo, hi)
+                pitch = _nearest(chord[int(rng.integers(0, 3))], pitch, lo, hi)  # the triad's tones
             else:
                 idx = scale.index(pitch) if pitch in scale else len(scale) // 2
                 idx = int(np.clip(idx + int(rng.choice([-2, -1, -1, 1, 1, 2])), 0, len(scale) - 1))
@@ -301,16 +353,54 @@ def plan_voices(parts: list[Part]) -> VoicePlan:
 UNHEARD_KEY_PULL = 0.6
 
 
-def model_request(spec: MusicSpec, plan: VoicePlan):
-    """What the model is asked for a spec: its style token, density, chromatic allowance, voices."""
+def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None = None):
+    """What the model is asked for a spec: its style token, density, chromatic allowance, voices,
+    and the harmonic plan its strong beats lean to (``harmony``, one chord per bar)."""
     from engine.generator import Request, harmony_style, style_settings
 
     settings = style_settings(spec.style)
-    harmony = any(slot != 0 for slot in plan.ranges)
-    return Request(style=harmony_style() if harmony else settings["model_style"], key=spec.key,
+    inner = any(slot != 0 for slot in plan.ranges)
+    return Request(style=harmony_style() if inner else settings["model_style"], key=spec.key,
                    meter=spec.meter, tempo_bpm=spec.tempo_bpm, density=int(settings["density"]), bars=spec.bars,
                    voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed,
-                   key_pull=1.0 if plan.slots_of else UNHEARD_KEY_PULL)
+                   key_pull=1.0 if plan.slots_of else UNHEARD_KEY_PULL,
+                   chords=tuple(chord.pcs for chord in harmony or ()),
+                   fill_rests=len(plan.slots_of) == len(spec.parts))  # only the model plays: its rests are silence
+
+
+def harmonic_plan(spec: MusicSpec, style: styles.Style) -> list[Chord]:
+    """One chord per bar from one of the style's progressions (chosen by the seed), framed by
+    frame_harmony: I in the first bar, V-I in the last two.
+
+    A progression that contains the tonic is started on it, so the frame keeps the style's
+    order (pop's vi-IV-I-V plays I-V-vi-IV). This is what moves the clip through the style's
+    ii, iii, IV, V and vi: the model's strong beats lean to each bar's chord and the arranger
+    plays it, while the opening and the cadence still state the key.
+    """
+    triads = diatonic_triads(spec.key)[:7]  # the scale's own triads; minor's V is major (below)
+    if spec.key.mode == "minor":
+        triads[4] = diatonic_triads(spec.key)[7]  # harmonic minor's V: its third is the leading tone
+    rng = np.random.default_rng([spec.seed, PLAN_SEED])
+    progression = list(style.progressions[int(rng.integers(len(style.progressions)))])
+    if 1 in progression:
+        start = progression.index(1)
+        progression = progression[start:] + progression[:start]
+    plan = []
+    for bar in range(spec.bars):
+        chord = triads[progression[bar % len(progression)] - 1]
+        if chord.quality == "dim":  # a progression written for major met a mode where it is diminished:
+            chord = triads[DIMINISHED_STAND_IN[chord.degree] - 1]  # a chord of the same function
+        plan.append(chord)
+    return frame_harmony(plan, spec)
+
+
+# A diminished triad on a planned degree is played as the chord of the same function that is
+# not: ii° (minor) as iv (both lead to V), vii° (major) as V, and the rest as the triad a
+# third below, which shares two of its tones (iii° -> i, iv° -> ii, v° -> iii, vi° -> IV).
+DIMINISHED_STAND_IN = {1: 6, 2: 4, 3: 1, 4: 2, 5: 3, 6: 4, 7: 5}
+
+
+PLAN_SEED = 4241  # the plan's own random stream (the seed picks the progression)
 
 
 def frame_harmony(chords: list[Chord], spec: MusicSpec) -> list[Chord]:
@@ -327,7 +417,8 @@ def frame_harmony(chords: list[Chord], spec: MusicSpec) -> list[Chord]:
         framed[0] = triads[0]
         framed[-1] = triads[0]
     if len(framed) >= 3 and framed[-2].degree != 5:
-        framed[-2] = triads[4]  # the scale's dominant; in minor the major V only where the model raised it
+        # the dominant as decoding closes on it: major in minor (harmonic minor), the scale's own in other modes
+        framed[-2] = triads[7] if spec.key.mode == "minor" else triads[4]
     return framed
 
 
@@ -362,16 +453,17 @@ def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> S
     pitched = [p for p in spec.parts if not p.is_drum]
     notes: list[DecodedNote] = []
     plan = plan_voices(spec.parts)
+    harmony = harmonic_plan(spec, style)
     if pitched:
         generator = load()
         try:
             generator.vocab.time_signature(spec.meter)
         except KeyError as error:
             raise SpecError("meter", str(error.args[0])) from None
-        notes = generator.generate(model_request(spec, plan), should_stop=should_stop)
+        notes = generator.generate(model_request(spec, plan, harmony), should_stop=should_stop)
     detected = chords_per_bar([NoteEvent(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
-                              spec.bars, TICKS_PER_QUARTER)
-    chords = [chord.pcs for chord in frame_harmony(detected, spec)]
+                              spec.bars, TICKS_PER_QUARTER, plan=harmony)
+    chords = [chord.pcs + (seventh_pc(chord, spec.key),) for chord in frame_harmony(detected, spec)]
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))

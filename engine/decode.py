@@ -13,17 +13,24 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
   notes, they come only off the beat and last at most half a beat (passing and neighbour
   notes), so the key still holds on every beat;
 - no duration that runs past the clip's last bar line;
+- where ``max_rest_quarters`` is set, no silence of all voices together longer than that
+  inside the clip (real music almost never stops for a whole beat: 0.7% of beats in the
+  reference set; the small model, in sparse styles and odd meters, left holes);
 - a closing cadence (unless turned off, as for a continuation that goes on): in the last bar
   the bass voice plays the tonic and the melody voice tones of the tonic triad, the inner
   voices tonic-triad tones on the beats; the bar before it opens on the dominant triad, so the
   clip ends V-I;
 - an opening that states the key (unless the clip continues an input): the beats of the first
   bar are tonic-triad tones, and a bass voice sounding on the first downbeat plays the tonic;
-- and, softer than a mask, a logit bias toward tonic-triad tones on strong beats (the starts
-  of the meter's beat groups: every beat of 4/4, the dotted quarters of 6/8)
-  (``[decoding]`` in engine/data/model.toml): real music returns to its tonic on strong beats,
-  which is how a listener (and a Krumhansl key finder) hears the key; the model trained on
-  short windows of transposed music often drifts to the dominant or the relative key.
+- and, softer than a mask, a logit bias toward chord tones on strong beats (the starts of the
+  meter's beat groups: every beat of 4/4, the dotted quarters of 6/8) (``[decoding]`` in
+  engine/data/model.toml). Without a harmonic plan the chord is the tonic triad: real music
+  returns to its tonic on strong beats, which is how a listener (and a Krumhansl key finder)
+  hears the key, and the model trained on short windows of transposed music often drifts to
+  the dominant or the relative key. With a plan (one chord per bar, from the style's
+  progressions: engine/compose.py) the pull follows the bar's chord, so the middle of the clip
+  moves through ii, iii, IV, V, vi as the style does, while the opening and the cadence above
+  still state the key.
 
 Everything else (tempo, dynamics arc, swing) is written outside the model, exactly.
 """
@@ -76,6 +83,12 @@ class Constraints:
     opening: bool = True  # the first bar states the key: tonic chord on the beats, tonic in the bass
     tonic_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)  # logits added on strong beats to the
     # tonic chord's root, third and fifth (the third carries the mode; the fifth is shared with V)
+    chord_plan: tuple[tuple[int, int, int], ...] = ()  # per bar, (root, third, fifth) pitch classes the
+    # strong-beat pull leans to instead of the tonic triad (with the same three logits); () = tonic
+    plan_tonic_share: float = 0.0  # with a plan, this share of the tonic pull is added to the chord's
+    repeat_penalty: float = 0.0  # logits taken, per earlier occurrence, from the pitch classes a voice
+    repeat_window: int = 4       # played in its last this-many notes: lines move through the scale
+    max_rest_quarters: float = 0.0  # the longest silence of all voices together inside the clip (0: any)
 
 
 @dataclass(frozen=True)
@@ -141,18 +154,23 @@ class Grammar:
         home = {0: torch.tensor([tonic, third, fifth]), 3: torch.tensor([tonic])}
         triad = torch.isin(pitch_of % 12, torch.tensor([tonic, third, fifth])) & (pitch_of >= 0)
         tonic_only = (pitch_of % 12 == tonic) & (pitch_of >= 0)
-        # The dominant triad from the scale (in minor its seventh is not raised here: the leading
-        # tone stays the model's choice, as everywhere else in a minor key).
-        dominant = torch.isin(pitch_of % 12, torch.tensor([fifth, scale[6], scale[1]])) & (pitch_of >= 0)
+        # The dominant triad from the scale; in minor it is major, as in common-practice cadences:
+        # its third is the leading tone (harmonic minor), which is what makes a minor key heard.
+        # Other modes keep their own (dorian's v, mixolydian's v).
+        leading = (tonic + 11) % 12 if c.key.mode == "minor" else scale[6]
+        dominant = torch.isin(pitch_of % 12, torch.tensor([fifth, leading, scale[1]])) & (pitch_of >= 0)
         dominant_root = (pitch_of % 12 == fifth) & (pitch_of >= 0)
         self._triad: dict[int, torch.Tensor] = {}
         self._bass_tonic: dict[int, torch.Tensor] = {}
         self._dominant: dict[int, torch.Tensor] = {}
         self._bass_dominant: dict[int, torch.Tensor] = {}
-        bias = torch.zeros(size)
-        for pc, logit in zip((tonic, third, fifth), c.tonic_bias, strict=True):
-            bias[(pitch_of % 12 == pc) & (pitch_of >= 0)] = logit
-        self._strong_bias = bias
+        self._pitch_of = pitch_of
+        self._pc_mask = [((pitch_of % 12 == pc) & (pitch_of >= 0)).float() for pc in range(12)]
+        self._recent: dict[int, list[int]] = {slot: [] for slot in c.voices}  # pitch classes, newest last
+        self._strong_bias = self._chord_bias((tonic, third, fifth))
+        # The planned chord's pull plus part of the tonic's: tones the bar's chord shares with the
+        # tonic triad weigh most, so the key is still heard while the harmony moves.
+        self._bar_bias = [self._chord_bias(chord) + c.plan_tonic_share * self._strong_bias for chord in c.chord_plan]
         self._strong = frozenset(beat * POSITIONS_PER_BEAT for beat in c.meter.group_starts)
         for slot, (low, high) in c.voices.items():
             mask = in_key & (pitch_of >= low) & (pitch_of <= high)
@@ -174,6 +192,13 @@ class Grammar:
         self.busy_until = dict.fromkeys(c.voices, 0)
         self._max_notes = MAX_NOTES_PER_VOICE_PER_BAR * len(c.voices)
 
+    def _chord_bias(self, chord: tuple[int, int, int]) -> torch.Tensor:
+        """Logits (vocab,) adding the bias to pitches of the chord's root, third and fifth."""
+        bias = torch.zeros(self.vocab.size)
+        for pc, logit in zip(chord, self.constraints.tonic_bias, strict=True):
+            bias[(self._pitch_of % 12 == pc) & (self._pitch_of >= 0)] = logit
+        return bias
+
     # -- where we are ---------------------------------------------------------------------
     def _bar_start(self) -> int:
         return (self.bars_started - 1) * self.bar_ticks
@@ -190,6 +215,13 @@ class Grammar:
         first = max(self.position + 1, -(-(earliest - self._bar_start()) // self.ticks_per_position))
         return self._positions_on_grid & (self._position_of >= first)
 
+    def _rest_ends(self) -> int | None:
+        """The latest tick the next onset may come at: all voices silent for at most
+        ``max_rest_quarters`` after the last note ends (None: no limit)."""
+        if not self.constraints.max_rest_quarters:
+            return None
+        return max(self.busy_until.values()) + round(self.constraints.max_rest_quarters * TICKS_PER_QUARTER)
+
     def _bar_or_end(self) -> torch.Tensor:
         return self._only["bar"] if self.bars_started < self.constraints.bars else self._only["eos"]
 
@@ -203,14 +235,21 @@ class Grammar:
             return self._only["timesig"]
         if phase in ("timesig", "duration"):
             mask = torch.zeros_like(self._only["bar"])
-            if phase == "duration" and self.notes_in_bar < self._max_notes:
+            capped = self.notes_in_bar >= self._max_notes
+            if phase == "duration" and not capped:
                 for slot in self._free_slots(self._tick()):
                     mask |= self._program[slot]
-            if self.notes_in_bar < self._max_notes:
-                mask |= self._later_positions()
+            rest_ends = self._rest_ends()
+            if not capped:
+                later = self._later_positions()
+                if rest_ends is not None:  # the next onset comes before the silence grows too long
+                    within = later & (self._position_of * self.ticks_per_position + self._bar_start() <= rest_ends)
+                    later = within if bool(within.any()) else later
+                mask |= later
             silent = set(self.constraints.voices) - self.sounding
-            capped = self.notes_in_bar >= self._max_notes
-            if (phase == "duration" and not silent) or capped or not bool(mask.any()):
+            filled = rest_ends is None or self.bars_started == self.constraints.bars or \
+                rest_ends >= self._bar_start() + self.bar_ticks
+            if (phase == "duration" and not silent and filled) or capped or not bool(mask.any()):
                 mask |= self._bar_or_end()  # the bar ends once every voice has sounded in it
             return mask
         if phase == "position":
@@ -249,10 +288,23 @@ class Grammar:
         return None
 
     def bias(self) -> torch.Tensor | None:
-        """Logits to add before sampling the next token: the tonic pull on strong-beat pitches."""
-        if self.phase == "program" and self.position in self._strong and any(self.constraints.tonic_bias):
-            return self._strong_bias
-        return None
+        """Logits to add before sampling the next token: the pull on strong-beat pitches toward the
+        bar's planned chord (the tonic triad without a plan), and the repetition penalty on the
+        pitch classes the voice has just played (a line that circles three notes is dull, and
+        the small model, trained briefly, tends to)."""
+        if self.phase != "program":
+            return None
+        c = self.constraints
+        bias = None
+        if self.position in self._strong and any(c.tonic_bias):
+            bar = self.bars_started - 1
+            bias = self._bar_bias[bar] if 0 <= bar < len(self._bar_bias) else self._strong_bias
+        recent = self._recent.get(self.slot, [])
+        if c.repeat_penalty and recent:
+            bias = bias.clone() if bias is not None else torch.zeros(self.vocab.size)
+            for pc in recent:
+                bias -= c.repeat_penalty * self._pc_mask[pc]
+        return bias
 
     # -- advancing ------------------------------------------------------------------------
     def advance(self, token: int) -> None:
@@ -277,6 +329,9 @@ class Grammar:
             ticks = int(self._duration_ticks[token])
             start = self._tick()
             self.notes.append(DecodedNote(self.slot, start, ticks, self.pitch))
+            recent = self._recent.setdefault(self.slot, [])
+            recent.append(self.pitch % 12)
+            del recent[:-self.constraints.repeat_window]
             self.busy_until[self.slot] = start + ticks
             self.notes_in_bar += 1
             self.sounding.add(self.slot)

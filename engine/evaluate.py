@@ -385,6 +385,11 @@ class EvalResult:
     reference_pieces: int
     first_call_s: float
     seeds: int
+    # Per metric, the reference mean at the generated clips' own lengths: each clip is matched with
+    # the reference pieces cut to its bar count, and these means are averaged over the clips. A
+    # short clip has fewer notes, and pitch-class entropy (a plug-in estimate) reads lower on fewer
+    # notes: whole pieces (median 15 bars) against 4-8-bar clips are not the same measurement.
+    same_length_reference: dict[str, float] = field(default_factory=dict)
 
     def accuracy(self) -> dict[str, tuple[int, int]]:
         """Per attribute: (checks passed, checks made); "overall" sums them all."""
@@ -443,7 +448,25 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
         ))
         if progress:
             progress(number + 1, len(cases))
-    return EvalResult(clips, [metrics.musicality(p.score) for p in pieces], len(pieces), first_call, seeds)
+    return EvalResult(clips, [metrics.musicality(p.score) for p in pieces], len(pieces), first_call, seeds,
+                      same_length_reference(clips, pieces))
+
+
+def same_length_reference(clips: list[ClipResult], pieces) -> dict[str, float]:
+    """Per metric, the mean over clips of the reference mean with every piece cut to the clip's bars."""
+    by_bars: dict[int, dict[str, float]] = {}
+    totals: dict[str, list[float]] = {name: [] for name in metrics.METRICS}
+    for clip in clips:
+        bars = int(clip.spec.get("bars", 0)) if clip.spec else 0
+        if bars < 1 or not clip.musicality:
+            continue
+        if bars not in by_bars:
+            cut = [metrics.musicality(p.score.clip(0, bars * metrics.measure_ticks(p.score), clip_end=False))
+                   for p in pieces]
+            by_bars[bars] = {name: _mean_sd(m[name] for m in cut)[0] for name in metrics.METRICS}
+        for name in metrics.METRICS:
+            totals[name] += [by_bars[bars][name]] * len(clip.musicality)
+    return {name: float(np.mean(values)) for name, values in totals.items() if values}
 
 
 # ---------------------------------------------------------------- the report
@@ -550,6 +573,17 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
         spread = gap / rs if rs else math.nan
         lines.append(f"| {name} | {_fmt(g)} ({_fmt(gs)}) | {_fmt(r)} ({_fmt(rs)}) | {_fmt(gap, 3)} | "
                      f"{_fmt(relative * 100, 1)}{'' if math.isnan(relative) else '%'} | {_fmt(spread, 2)} |")
+    if result.same_length_reference:
+        lines += ["", "The same reference cut to each clip's own bar count (the clips are 4-32 bars, the reference "
+                  "pieces whole, median 15 bars; pitch-class entropy counts notes, and fewer notes read lower), "
+                  "averaged over the clips:", "",
+                  "| metric | generated mean | reference at the clips' lengths | gap | gap / that mean |",
+                  "|---|---:|---:|---:|---:|"]
+        for name, g, _, _, _, _ in musicality_table(result):
+            r = result.same_length_reference.get(name, math.nan)
+            relative = (g - r) / abs(r) if r else math.nan
+            lines.append(f"| {name} | {_fmt(g)} | {_fmt(r)} | {_fmt(g - r)} | "
+                         f"{_fmt(relative * 100, 1)}{'' if math.isnan(relative) else '%'} |")
     lines += ["", "![musicality](musicality.png)", ""]
     div = [c.diversity for c in result.clips if not math.isnan(c.diversity)]
     nov = [n for c in result.clips for n in c.novelty_n]
@@ -599,6 +633,7 @@ def write_report(result: EvalResult, out: Path, prompts_file: str) -> Path:
         "musicality": [dict(zip(("metric", "generated_mean", "generated_sd", "reference_mean", "reference_sd",
                                  "gap"), row, strict=True)) for row in musicality_table(result)],
         "first_call_s": result.first_call_s, "seeds": result.seeds, "reference_pieces": result.reference_pieces,
+        "same_length_reference": result.same_length_reference,
         "clips": [{**asdict(c), "checks": [asdict(k) for k in c.checks]} for c in result.clips],
     }
     (out / "results.json").write_text(json.dumps(data, indent=1, allow_nan=True), encoding="utf-8")

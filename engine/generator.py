@@ -50,6 +50,10 @@ class Request:
     chromatic: bool
     seed: int
     key_pull: float = 1.0  # scales the lean toward tonic-triad tones on strong beats ([decoding] in model.toml)
+    chords: tuple[tuple[int, int, int], ...] = ()  # a harmonic plan: per bar the (root, third, fifth) the
+    # strong beats lean to instead of the tonic triad (engine/compose.py makes it from the style)
+    fill_rests: bool = True  # the model's voices are the whole clip: no silence longer than [decoding]'s
+    # max_rest_quarters (compose turns it off when arranger parts play on through the model's rests)
 
 
 class Generator:
@@ -99,7 +103,9 @@ class Generator:
         grammar = Grammar(self.vocab, Constraints(request.key, request.meter, request.bars, dict(request.voices),
                                                   request.chromatic, cadence, opening=not context,
                                                   tonic_bias=tuple(request.key_pull * b for b in
-                                                                   decoding_settings(_third_quality(request.key))["tonic_bias"])))
+                                                                   decoding_settings(_third_quality(request.key))["tonic_bias"]),
+                                                  chord_plan=tuple(request.chords),
+                                                  **decoding_extras(_third_quality(request.key), request.fill_rests)))
         prefix = self.prefix(request, prefix_bars)
         block = self.model.config.block_size
         history = list(context or [])
@@ -215,7 +221,7 @@ def _third_quality(key: Key) -> str:
 
 
 @lru_cache(maxsize=4)
-def decoding_settings(mode: str) -> dict[str, tuple[float, float, float]]:
+def decoding_settings(mode: str) -> dict:
     """How decoding leans toward the key beyond the hard constraints ([decoding] in model.toml).
 
     ``mode`` is "major" or "minor": the quality of the key's third (dorian reads as minor).
@@ -223,4 +229,19 @@ def decoding_settings(mode: str) -> dict[str, tuple[float, float, float]]:
     from engine.corpus import model_data
 
     table = model_data().get("decoding", {}).get(mode, {})
-    return {"tonic_bias": tuple(float(table.get(f"{tone}_bias", 0.0)) for tone in ("root", "third", "fifth"))}
+    return {"tonic_bias": tuple(float(table.get(f"{tone}_bias", 0.0)) for tone in ("root", "third", "fifth")),
+            "plan_tonic_share": float(table.get("plan_tonic_share", 0.0)),
+            "repeat_penalty": float(table.get("repeat_penalty", 0.0)),
+            "repeat_window": int(table.get("repeat_window", 4)),
+            "max_rest_quarters": float(table.get("max_rest_quarters", 0.0))}
+
+
+def decoding_extras(mode: str, fill_rests: bool = True) -> dict:
+    """The Constraints fields [decoding] sets beyond the tonic pull (plan share, repetition penalty, rests);
+    without ``fill_rests`` the voices may rest as long as they like (other parts play on)."""
+    settings = decoding_settings(mode)
+    extras = {name: settings[name] for name in ("plan_tonic_share", "repeat_penalty", "repeat_window",
+                                                "max_rest_quarters")}
+    if not fill_rests:
+        extras["max_rest_quarters"] = 0.0
+    return extras

@@ -21,6 +21,7 @@ class Style:
     bass_idiom: str
     patterns: dict[str, str]  # kick, snare, hat, ride, bass, comp: 16-step strings for 4/4
     description: str = ""     # what a prompt is compared with (sentence embedding) to pick the style
+    sevenths: str = "none"    # comping/pad voicings: "all" chords with their diatonic 7th, "dominant" (V7) only
 
     @property
     def typical_tempo(self) -> float:
@@ -47,8 +48,20 @@ def catalogue() -> dict[str, Style]:
             bass_idiom=entry.get("bass_idiom", "pattern"),
             patterns={k: entry[k] for k in _PATTERN_KEYS if k in entry},
             description=entry.get("description", entry["name"]),
+            sevenths=_sevenths(entry),
         )
     return styles
+
+
+SEVENTHS = ("none", "dominant", "all")
+
+
+def _sevenths(entry: dict) -> str:
+    value = entry.get("sevenths", "none")
+    if value not in SEVENTHS:
+        raise ValueError(f"styles.toml: style {entry['name']!r} has sevenths = {value!r}; accepted: "
+                         f"{', '.join(SEVENTHS)}")
+    return value
 
 
 def get(name: str) -> Style:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.compose import compose, model_request, plan_voices  # noqa: E402
+from engine import styles  # noqa: E402
+from engine.compose import compose, harmonic_plan, model_request, plan_voices  # noqa: E402
 from engine.generator import load  # noqa: E402
 from engine.spec import MusicSpec, Part  # noqa: E402
 from engine.theory import Key, Meter  # noqa: E402
@@ -29,6 +30,11 @@ PARTS = [Part("piano", "keys", "Acoustic Grand Piano", 0, False, 21, 108),
 def spec(seed: int, style: str) -> MusicSpec:
     return MusicSpec(prompt="benchmark", tempo_bpm=120.0, key=Key("A", "minor"), meter=Meter(4, 4), bars=8,
                      start_bar=1, parts=PARTS, style=style, mood="neutral", arc="steady", swing=False, seed=seed)
+
+
+def request_for(seed: int, style: str, plan):
+    """The model request compose makes: with the style's harmonic plan."""
+    return model_request(spec(seed, style), plan, harmonic_plan(spec(seed, style), styles.get(style)))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -45,10 +51,10 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for style in ("pop", "classical"):
         plan = plan_voices(spec(0, style).parts)
-        generator.generate(model_request(spec(0, style), plan))  # warm-up
+        generator.generate(request_for(0, style, plan))  # warm-up
         model_s, compose_s, tokens, notes = [], [], [], []
         for seed in range(runs):
-            request = model_request(spec(seed, style), plan)
+            request = request_for(seed, style, plan)
             t0 = time.perf_counter()
             decoded = generator.generate(request)
             model_s.append(time.perf_counter() - t0)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
 
 from engine import evaluate
@@ -141,3 +142,24 @@ def test_cadenza_eval_command(tmp_path: Path) -> None:
     assert "overall" in done.stdout and (tmp_path / "report" / "report.md").exists()
     bad = run_cli("eval", "--prompts", str(tmp_path / "missing.jsonl"))
     assert bad.returncode == 2 and "cannot read prompts file" in bad.stderr
+
+
+def test_the_reference_is_also_measured_at_the_clips_own_lengths() -> None:
+    """Short clips are matched with the reference pieces cut to their bar count, not whole pieces."""
+    from engine import metrics, reference
+    from engine.evaluate import ClipResult, same_length_reference
+
+    pieces = reference.load()[:6]
+
+    def clip(bars: int, seeds: int) -> ClipResult:
+        return ClipResult("p", 1, {"bars": bars}, [], [{}] * seeds, [], [], 0.0, [])
+
+    def cut(bars: int) -> float:
+        return float(np.mean([metrics.musicality(p.score.clip(0, bars * metrics.measure_ticks(p.score),
+                                                               clip_end=False))["pitch_class_entropy"]
+                              for p in pieces]))
+
+    matched = same_length_reference([clip(2, 3), clip(8, 1)], pieces)
+    assert matched["pitch_class_entropy"] == pytest.approx((3 * cut(2) + cut(8)) / 4)
+    whole = float(np.mean([metrics.musicality(p.score)["pitch_class_entropy"] for p in pieces]))
+    assert cut(2) < whole  # fewer notes, lower entropy: why the matched figure is there
