@@ -7,6 +7,7 @@ the kubelet running the probes) is not tested; see deploy/README.md.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -43,9 +44,11 @@ def test_manifests_hold_replicas_a_headless_service_and_probes() -> None:
     for probe in ("readinessProbe", "livenessProbe"):
         command = container[probe]["exec"]["command"]
         assert command[1] == "/app/deploy/probe.py" and (DEPLOY / "probe.py").exists()
-    secrets = {name for kind, name in docs if kind == "Secret"}
-    volumes = {v["name"]: v for v in engine["spec"]["template"]["spec"]["volumes"]}
-    assert {v["secret"]["secretName"] for v in volumes.values() if "secret" in v} == secrets
+    made = set(re.findall(r"kubectl create secret \S+ (\S+)", (DEPLOY / "README.md").read_text()))
+    mounted = {v["secret"]["secretName"] for doc in docs.values() if doc["kind"] == "Deployment"
+               for v in doc["spec"]["template"]["spec"]["volumes"] if "secret" in v}
+    assert mounted == made == {"cadenza-engine-tls", "cadenza-engine-token"}
+    assert not [name for kind, name in docs if kind == "Secret"]  # no key or token in the manifests
 
 
 def test_the_engine_pod_command_starts_and_its_probe_says_serving(tmp_path: Path) -> None:
