@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from bridge.clip_content import clip_picture, spec_json
+
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
@@ -19,7 +21,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meter", help="time signature, e.g. 7/4")
     parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
-    parser.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one for this call)")
+    parser.add_argument("--engine", metavar="TARGET", help="a running engine or replicas, any gRPC target: HOST:PORT, "
+                        "ipv4:A:P,B:P, dns:///NAME:PORT (default: start one for this call)")
     parser.add_argument("--tls-ca", metavar="PEM", help="certificate authority of a remote engine (TLS)")
     parser.add_argument("--token-file", metavar="FILE",
                         help="bearer token of a remote engine (default with --tls-ca: $CADENZA_TOKEN, "
@@ -70,15 +73,6 @@ class _Engine:
         self.client.close()
         if self.process:
             self.process.close()
-
-
-def _spec_json(spec) -> dict:
-    from google.protobuf.json_format import MessageToDict
-
-    data = MessageToDict(spec, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-    data["sources"] = {k: v.removeprefix("SOURCE_").lower() for k, v in data.get("sources", {}).items()}
-    data["seed"] = int(data["seed"])
-    return data
 
 
 def _print_spec(data: dict) -> None:
@@ -135,7 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     with _Engine(args) as client:
-        data = _spec_json(client.describe(args.prompt, _overrides(args)))
+        data = spec_json(client.describe(args.prompt, _overrides(args)))
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -167,13 +161,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3),
                                  session=args.session or default_session())
         audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65), **render_options,
-                              **_spec_render_options(result.spec))
+                              **render_options(result.spec))
         bar.set_description_str("write")
-        spec = _spec_json(result.spec)
+        spec = spec_json(result.spec)
         # The clip lands on its bar: clip.mid at the bar, stems' bext time reference = the bar's sample.
         midi, time_reference = clip_at_bar(spec, result.midi, audio.sample_rate)
         paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
-                           fmt=args.format, time_reference=time_reference, picture=_picture(result, audio))
+                           fmt=args.format, time_reference=time_reference, picture=clip_picture(result, audio))
         bar.n = 100
         bar.set_description_str("done")
         bar.refresh()
@@ -190,6 +184,37 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for path in paths:
             print(f"  {path}")
     return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bridge.batch import read_prompts, run_batch
+
+    prompts = Path(args.prompts)
+    if not prompts.is_file():
+        print(f"cadenza: error: no prompts file {prompts} (JSONL: one {{\"prompt\": ...}} object a line)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if not 1 <= args.concurrency <= 64:
+        print(f"cadenza: error: --concurrency must be 1-64, got {args.concurrency}", file=sys.stderr)
+        return EXIT_USAGE
+    items = read_prompts(prompts, bars=args.bars)
+    with _Engine(args) as client, tqdm(total=len(items), unit="clip", disable=True if args.quiet else None) as bar:
+        def done(outcome) -> None:
+            bar.update(1)
+            if outcome.status == "failed":
+                bar.write(f"  failed: {outcome.error}", file=sys.stderr)
+
+        summary = run_batch(client, items, Path(args.out), args.concurrency, args.sample_rate,
+                            session=args.session or "", prompts=str(prompts), engine=args.engine or "local",
+                            on_done=done)
+    totals = summary.totals()
+    if not args.quiet:
+        print(f"{totals['done']} made, {totals['skipped']} already whole, {totals['failed']} failed "
+              f"in {totals['wall_seconds']:.1f} s ({totals['clips_per_second']:.3f} clips/s); "
+              f"{Path(args.out) / 'summary.json'}")
+    return EXIT_FAILURE if totals["failed"] else 0
 
 
 def cmd_place(args: argparse.Namespace) -> int:
@@ -251,23 +276,6 @@ def _render_options(args: argparse.Namespace) -> dict:
     if args.lufs is not None:
         options["loudness_lufs"] = args.lufs
     return options
-
-
-def _spec_render_options(spec) -> dict:
-    """RenderRequest fields the generated spec decides: style (effect chains), roles, bars."""
-    return {"style": spec.style, "roles": {p.name: p.role for p in spec.parts}, "bars": spec.bars}
-
-
-def _picture(result, audio) -> bytes:
-    from symusic import Score
-
-    from plugin_host.picture import clip_png
-
-    spec = result.spec
-    title = (f"{spec.style}, {spec.key.tonic} {spec.key.mode}, {spec.meter.numerator}/{spec.meter.denominator}, "
-             f"{spec.tempo_bpm:g} BPM, {spec.bars} bars: mix {audio.loudness_lufs:.1f} LUFS, "
-             f"{audio.true_peak_dbtp:.1f} dBTP")
-    return clip_png(Score.from_midi(result.midi), audio.mix, audio.sample_rate, title, spec.bars)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -425,6 +433,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(generate)
     generate.set_defaults(func=cmd_generate)
 
+    batch = commands.add_parser("batch", help="many clips from a JSONL prompts file, one folder per line "
+                                              "(resumable)")
+    batch.add_argument("prompts", metavar="PROMPTS.jsonl",
+                       help='one JSON object a line: "prompt", optional "id", "tempo", "key", "meter", "bars", "seed"')
+    batch.add_argument("--out", required=True, metavar="DIR", help="folder for the clip folders and summary.json")
+    batch.add_argument("--engine", metavar="TARGET",
+                       help="a gRPC target: HOST:PORT, ipv4:A:P,B:P, dns:///NAME:PORT (default: start one engine)")
+    batch.add_argument("--concurrency", type=int, default=2, metavar="N", help="requests at once (default 2)")
+    batch.add_argument("--bars", type=int, metavar="N", help="make every clip N bars long (overrides the lines)")
+    batch.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help="default 48000")
+    batch.add_argument("--session", metavar="NAME", help="record every clip as a take in this session (default: none)")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    batch.add_argument("--tls-ca", metavar="PEM", help="certificate authority of remote engines (TLS)")
+    batch.add_argument("--token-file", metavar="FILE", help="bearer token of remote engines (as for generate)")
+    batch.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
+    batch.set_defaults(func=cmd_batch)
+
     place = commands.add_parser("place", help="put a clip folder into a DAW project at a bar")
     place.add_argument("dir", metavar="DIR", help="a clip folder written by `cadenza generate --out`")
     place.add_argument("--into", required=True, metavar="PROJECT",
@@ -512,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     from bridge.client import EngineUnavailable, RequestRejected
     from bridge.clip_files import ClipExists
     from bridge.ports import PortError
+    from bridge.targets import BadTarget
     from bridge.timeline.errors import TimelineError
 
     try:
@@ -519,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     except TimelineError as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE if isinstance(error, ValueError) else EXIT_FAILURE
-    except RequestRejected as error:
+    except (RequestRejected, BadTarget) as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except (EngineUnavailable, ClipExists, FileExistsError, PortError) as error:

@@ -1,23 +1,43 @@
-"""The engine's gRPC client, and starting an engine process when none answers."""
+"""The engine's gRPC client, and starting an engine process when none answers.
+
+One client reaches one engine or many replicas: the target is any gRPC target (see
+bridge/targets.py), balanced round_robin with health checking and retries of UNAVAILABLE.
+Every logical call carries a fresh request id (metadata ``cadenza-request-id``); a retry of
+that call, by gRPC or by this client, carries the same id, so the server can tell a retry
+from a new request.
+"""
 from __future__ import annotations
 
 import collections
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bridge.targets import (
+    REQUEST_ID_KEY,
+    STREAM_RETRY_ATTEMPTS,
+    STREAM_RETRY_BACKOFF_SECONDS,
+    STREAM_RETRY_SECONDS,
+    channel_options,
+    check_target,
+)
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
 
 ProgressFn = Callable[[pb.Progress], None]
 CONNECT_TIMEOUT_SECONDS = 5.0
 ENGINE_START_TIMEOUT_SECONDS = 60.0
+
+
+_RESTART = object()  # between two attempts of a server stream: what came before is void
 
 
 class EngineUnavailable(ConnectionError):
@@ -51,24 +71,52 @@ def _translate(error: grpc.RpcError, target: str) -> Exception:
     return RequestRejected(code, error.details() or code.name)
 
 
-class EngineClient:
-    """Describe, Generate and Render against one engine target.
+def new_request_id() -> str:
+    """A fresh id for one logical call (uuid4 hex)."""
+    return uuid.uuid4().hex
 
+
+class EngineClient:
+    """Describe, Generate and Render against an engine target: one engine or many replicas.
+
+    ``target`` is any gRPC target of the forms bridge/targets.py accepts (BadTarget otherwise).
     A remote engine is reached over TLS (``tls_ca``: the PEM that signed its certificate,
     or the certificate itself) with its bearer ``token``.
     """
 
     def __init__(self, target: str, tls_ca: bytes | None = None, token: str | None = None) -> None:
-        self.target = target
+        self.target = check_target(target)
+        options = channel_options()
         if tls_ca is not None or token:
             credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca)
             if token:
                 credentials = grpc.composite_channel_credentials(
                     credentials, grpc.access_token_call_credentials(token))
-            self.channel = grpc.secure_channel(target, credentials)
+            self.channel = grpc.secure_channel(target, credentials, options=options)
         else:
-            self.channel = grpc.insecure_channel(target)
+            self.channel = grpc.insecure_channel(target, options=options)
         self.stub = pb_grpc.EngineStub(self.channel)
+
+    def _stream(self, method: str, request, request_id: str | None) -> Iterator:
+        """The events of a server-streaming call, started again (same request id) if it fails
+        UNAVAILABLE part-way, e.g. its replica was killed.
+
+        Each new attempt's events start from the beginning: a caller that collects them resets on
+        the first event of an attempt (``_Restart`` is yielded between attempts). At most
+        STREAM_RETRY_ATTEMPTS attempts within STREAM_RETRY_SECONDS.
+        """
+        metadata = ((REQUEST_ID_KEY, request_id or new_request_id()),)
+        started = time.monotonic()
+        for attempt in range(1, STREAM_RETRY_ATTEMPTS + 1):
+            try:
+                yield from getattr(self.stub, method)(request, metadata=metadata)
+                return
+            except grpc.RpcError as error:
+                late = time.monotonic() - started > STREAM_RETRY_SECONDS
+                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == STREAM_RETRY_ATTEMPTS or late:
+                    raise
+            time.sleep(STREAM_RETRY_BACKOFF_SECONDS * attempt)
+            yield _RESTART
 
     def __enter__(self) -> EngineClient:
         return self
@@ -95,21 +143,26 @@ class EngineClient:
 
     def describe(self, prompt: str, overrides: pb.Overrides | None = None) -> pb.MusicSpec:
         try:
-            return self.stub.Describe(pb.DescribeRequest(prompt=prompt, overrides=overrides))
+            return self.stub.Describe(pb.DescribeRequest(prompt=prompt, overrides=overrides),
+                                      metadata=((REQUEST_ID_KEY, new_request_id()),))
         except grpc.RpcError as error:
             raise _translate(error, self.target) from None
 
     def generate(self, prompt: str, overrides: pb.Overrides | None = None,
-                 on_progress: ProgressFn | None = None, session: str = "", candidates: int = 0) -> pb.GenerateResult:
+                 on_progress: ProgressFn | None = None, session: str = "", candidates: int = 0,
+                 request_id: str | None = None) -> pb.GenerateResult:
         """The resolved spec and SMF bytes; progress events go to ``on_progress``.
 
         With a ``session`` the clip is recorded as a take there (result.take is its id).
+        ``request_id`` defaults to a fresh one; a retry sends the same.
         """
         result = None
+        request = pb.GenerateRequest(prompt=prompt, overrides=overrides, session=session, candidates=candidates)
         try:
-            for event in self.stub.Generate(pb.GenerateRequest(prompt=prompt, overrides=overrides, session=session,
-                                                               candidates=candidates)):
-                if event.HasField("progress") and on_progress:
+            for event in self._stream("Generate", request, request_id):
+                if event is _RESTART:
+                    result = None
+                elif event.HasField("progress") and on_progress:
                     on_progress(event.progress)
                 elif event.HasField("result"):
                     result = event.result
@@ -123,22 +176,25 @@ class EngineClient:
         """A unary co-creation RPC by name (Vary, Infill, Continue, Accompany, Rearrange, Verdict,
         GetTake, History, Taste); errors become RequestRejected / EngineUnavailable."""
         try:
-            return getattr(self.stub, method)(request)
+            return getattr(self.stub, method)(request, metadata=((REQUEST_ID_KEY, new_request_id()),))
         except grpc.RpcError as error:
             raise _translate(error, self.target) from None
 
     def render(self, midi: bytes, sample_rate: int = 0, on_progress: ProgressFn | None = None,
-               **options) -> RenderedAudio:
+               request_id: str | None = None, **options) -> RenderedAudio:
         """Stems for SMF bytes, reassembled from the engine's chunks.
 
         ``options`` are RenderRequest fields: tail, soundfont, plugins, presets, style, roles, bars,
-        loudness_lufs.
+        loudness_lufs. A render restarted after a lost replica starts from empty buffers.
         """
         header = None
         buffers: dict[str, np.ndarray] = {}
         try:
-            for event in self.stub.Render(pb.RenderRequest(midi=midi, sample_rate=sample_rate, **options)):
-                if event.HasField("progress") and on_progress:
+            for event in self._stream("Render", pb.RenderRequest(midi=midi, sample_rate=sample_rate, **options),
+                                      request_id):
+                if event is _RESTART:
+                    header, buffers = None, {}
+                elif event.HasField("progress") and on_progress:
                     on_progress(event.progress)
                 elif event.HasField("header"):
                     header = event.header

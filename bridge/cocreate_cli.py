@@ -32,13 +32,13 @@ def _engine(args: argparse.Namespace):
 def _write_take(result, out: str | None) -> Path:
     """clip.mid and spec.json of a take, atomically, in its folder; returns clip.mid's path."""
     from bridge.atomic import write_bytes
-    from bridge.cli import _spec_json
+    from bridge.clip_content import spec_json
 
     folder = Path(out) if out else Path(TAKES_DIR) / result.take
     folder.mkdir(parents=True, exist_ok=True)
     midi = folder / "clip.mid"
     write_bytes(midi, result.midi, overwrite=True)
-    write_bytes(folder / "spec.json", json.dumps(_spec_json(result.spec), indent=2).encode(), overwrite=True)
+    write_bytes(folder / "spec.json", json.dumps(spec_json(result.spec), indent=2).encode(), overwrite=True)
     return midi.resolve()
 
 
@@ -189,7 +189,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """The same files as `generate`: clip.mid at its bar, stems, mix, spec.json."""
-    from bridge.cli import _spec_json, _spec_render_options
+    from bridge.clip_content import render_options, spec_json
     from bridge.clip_files import check_free, write_clip
     from bridge.timeline.place import clip_at_bar
     from protos.cadenza.v1 import engine_pb2 as pb
@@ -198,8 +198,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     check_free(out, args.force)
     with _engine(args) as client:
         take = client.call("GetTake", pb.TakeRequest(session=_session(args), take=args.take))
-        audio = client.render(take.midi, args.sample_rate, None, tail="cut", **_spec_render_options(take.spec))
-    spec = _spec_json(take.spec)
+        audio = client.render(take.midi, args.sample_rate, None, tail="cut", **render_options(take.spec))
+    spec = spec_json(take.spec)
     midi, time_reference = clip_at_bar(spec, take.midi, audio.sample_rate)
     paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
                        time_reference=time_reference)

@@ -62,13 +62,23 @@ def server_credentials(cert: Path, key: Path) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())])
 
 
+# The health service answers without the token: it tells only SERVING or not, and its callers
+# often cannot carry a token (gRPC's client-side health checking must see a wrong-token client's
+# replicas as up, so that its calls get UNAUTHENTICATED rather than "no engine answers"; load
+# balancers' and Kubernetes' probes).
+OPEN_METHOD_PREFIX = "/grpc.health.v1.Health/"
+
+
 class TokenInterceptor(grpc.ServerInterceptor):
-    """Refuses every RPC whose `authorization` metadata is not `Bearer <token>` (UNAUTHENTICATED)."""
+    """Refuses every RPC but health checks whose `authorization` metadata is not `Bearer <token>`
+    (UNAUTHENTICATED)."""
 
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
 
     def intercept_service(self, continuation: Callable, handler_call_details: grpc.HandlerCallDetails):
+        if handler_call_details.method.startswith(OPEN_METHOD_PREFIX):
+            return continuation(handler_call_details)
         metadata = dict(handler_call_details.invocation_metadata or ())
         given = str(metadata.get("authorization", "")).encode()
         if hmac.compare_digest(given, self._expected):

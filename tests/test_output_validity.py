@@ -21,7 +21,7 @@ import pytest
 import soundfile
 from symusic import Score
 
-from bridge.cli import _spec_json, _spec_render_options
+from bridge.clip_content import render_options, spec_json
 from bridge.clip_files import write_clip
 from bridge.timeline.place import clip_at_bar, place
 from engine.midi import smf_to_score
@@ -69,8 +69,8 @@ def _notes_mido(path: Path) -> tuple[list[tuple], list[int], list[tuple[int, int
 @pytest.mark.parametrize("prompt, overrides", CASES)
 def test_output_validity(engine, tmp_path, prompt, overrides):
     result = engine.generate(prompt, overrides)
-    audio = engine.render(result.midi, 48000, **_spec_render_options(result.spec))
-    spec = _spec_json(result.spec)
+    audio = engine.render(result.midi, 48000, **render_options(result.spec))
+    spec = spec_json(result.spec)
     midi, time_reference = clip_at_bar(spec, result.midi, audio.sample_rate)
     out = tmp_path / "clip"
     write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, time_reference=time_reference)

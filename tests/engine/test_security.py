@@ -79,6 +79,8 @@ def test_remote_engine_needs_tls_and_the_token_on_every_rpc(tmp_path, monkeypatc
         with EngineClient(target, tls_ca=ca, token=token) as client:
             client.check()
             assert client.describe("disco track").style == "disco"
+        with EngineClient(target, tls_ca=ca) as no_token:  # health checks are open, over TLS
+            no_token.check()
         for wrong in ("", "not-the-token"):
             with EngineClient(target, tls_ca=ca, token=wrong or None) as client:
                 with pytest.raises(RequestRejected) as caught:

@@ -90,7 +90,8 @@ def test_shutdown_on_sigterm_finishes_in_flight_work_refuses_new_and_exits_zero(
     in_flight = pb_grpc.EngineStub(client.channel).Render(pb.RenderRequest(midi=midi))
     assert next(in_flight).HasField("progress")  # admitted and working
     process.process.send_signal(signal.SIGTERM)
-    health = health_pb2_grpc.HealthStub(client.channel)
+    # A plain channel: the client's own leaves a NOT_SERVING engine out (client-side health checking).
+    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(process.target))
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # the signal is handled asynchronously
         status = health.Check(health_pb2.HealthCheckRequest(service="cadenza.v1.Engine"), timeout=2).status
