@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from bridge.clip_content import clip_picture, spec_json
+from bridge.clip_content import clip_picture, render_options, spec_json
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -145,7 +145,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_free(out, args.force)
-    render_options = _render_options(args)
+    cli_render_options = _render_options(args)
     with _Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
                                                bar_format="{desc:<10} {bar} {percentage:3.0f}%",
                                                disable=True if args.quiet else None) as bar:
@@ -160,7 +160,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
         result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3),
                                  session=args.session or default_session())
-        audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65), **render_options,
+        audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65), **cli_render_options,
                               **render_options(result.spec))
         bar.set_description_str("write")
         spec = spec_json(result.spec)
