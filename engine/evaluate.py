@@ -7,9 +7,9 @@
   bytes the engine returns, read back by independent readers: mido for the file, music21's
   Krumhansl-Schmuckler key finder for the key, pretty_midi's General MIDI names for instruments;
 - musicality: MusPy's five metrics (engine/metrics.py) on the clips and on the reference set
-  (engine/reference.py), and the gap between them;
-- diversity across seeds (same prompt, different seeds) and novelty against the reference set
-  (longest shared note n-gram);
+  (engine/reference.py: the corpus works held out of the checkpoint's training), and the gap between them;
+- diversity across seeds (same prompt, different seeds) and novelty against the training set
+  (longest melody run shared with any training work's top line, engine/reference.py keeps those lines);
 - latency per clip.
 
 Generation runs in-process (understand -> compose -> SMF bytes), not over gRPC: the figures are
@@ -48,6 +48,8 @@ ARC_MIN_CHANGE = 5.0
 SWING_WINDOW = 0.06
 BASS_MEDIAN_PITCH = 48      # a pitched track whose median note is below C3 plays the bass role
 NOVELTY_MAX_N = 64          # longest n-gram looked for
+# Metrics whose value is a share (0-1): their gaps are also given in percentage points.
+SHARE_METRICS = ("scale_consistency", "groove_consistency", "empty_beat_rate")
 
 Generator = Callable[[MusicSpec], Score]
 
@@ -323,7 +325,7 @@ def diversity(scores: list[Score]) -> float:
     return float(statistics.mean(distances)) if distances else math.nan
 
 
-def _lines(score: Score) -> list[tuple[int, ...]]:
+def top_lines(score: Score) -> list[tuple[int, ...]]:
     """Per pitched track, the interval sequence of its top line (highest pitch per onset)."""
     lines = []
     for track in score.tracks:
@@ -338,10 +340,10 @@ def _lines(score: Score) -> list[tuple[int, ...]]:
 
 
 class NoveltyIndex:
-    """All interval n-grams of the reference lines, to find the longest one a clip shares."""
+    """All interval n-grams of a set of melody lines (the training set's), to find the longest one a clip shares."""
 
-    def __init__(self, scores: Iterable[Score]) -> None:
-        self.lines = [line for score in scores for line in _lines(score)]
+    def __init__(self, lines: Iterable[tuple[int, ...]]) -> None:
+        self.lines = [tuple(line) for line in lines]
         self._grams: dict[int, set[tuple[int, ...]]] = {}
 
     def _of(self, n: int) -> set[tuple[int, ...]]:
@@ -350,9 +352,9 @@ class NoveltyIndex:
         return self._grams[n]
 
     def longest_shared(self, score: Score) -> int:
-        """Length in notes (intervals + 1) of the longest run of the clip's melody found in the reference."""
+        """Length in notes (intervals + 1) of the longest run of the clip's melody found in the indexed lines."""
         best = 0
-        for line in _lines(score):
+        for line in top_lines(score):
             n = best + 1
             while n <= min(len(line), NOVELTY_MAX_N) and any(line[i:i + n] in self._of(n)
                                                                for i in range(len(line) - n + 1)):
@@ -388,8 +390,13 @@ class EvalResult:
     # Per metric, the reference mean at the generated clips' own lengths: each clip is matched with
     # the reference pieces cut to its bar count, and these means are averaged over the clips. A
     # short clip has fewer notes, and pitch-class entropy (a plug-in estimate) reads lower on fewer
-    # notes: whole pieces (median 15 bars) against 4-8-bar clips are not the same measurement.
+    # notes: whole pieces (held-out works: median 13 bars) against 4-8-bar clips are not the same measurement.
     same_length_reference: dict[str, float] = field(default_factory=dict)
+    # What the reference is (held-out works, how many, the split rule), from the reference file.
+    reference_about: reference.About | None = None
+    # Per reference style (chorale, folk, celtic): piece count and metric means; the split keeps the
+    # corpus's proportions, so the pooled reference is mostly single-line folk tunes.
+    reference_by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def accuracy(self) -> dict[str, tuple[int, int]]:
         """Per attribute: (checks passed, checks made); "overall" sums them all."""
@@ -426,7 +433,7 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
         pass
     first_call = time.perf_counter() - began
     pieces = reference.load(reference_path)
-    index = NoveltyIndex(p.score for p in pieces)
+    index = NoveltyIndex(reference.training_lines(reference_path))
     clips = []
     for number, case in enumerate(cases):
         checks, scores, latencies, understand_times, first_spec = [], [], [], [], None
@@ -449,7 +456,16 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
         if progress:
             progress(number + 1, len(cases))
     return EvalResult(clips, [metrics.musicality(p.score) for p in pieces], len(pieces), first_call, seeds,
-                      same_length_reference(clips, pieces))
+                      same_length_reference(clips, pieces), reference.about(reference_path), by_kind(pieces))
+
+
+def by_kind(pieces) -> dict[str, dict[str, float]]:
+    """Per piece kind: {"pieces": count, metric: mean} (NaNs left out of the means)."""
+    groups: dict[str, list[dict[str, float]]] = {}
+    for piece in pieces:
+        groups.setdefault(piece.kind, []).append(metrics.musicality(piece.score))
+    return {kind: {"pieces": float(len(ms))} | {name: _mean_sd(m[name] for m in ms)[0] for name in metrics.METRICS}
+            for kind, ms in sorted(groups.items())}
 
 
 def same_length_reference(clips: list[ClipResult], pieces) -> dict[str, float]:
@@ -487,6 +503,24 @@ def musicality_table(result: EvalResult) -> list[tuple[str, float, float, float,
         r, rs = _mean_sd(m[name] for m in result.reference_musicality)
         rows.append((name, g, gs, r, rs, g - r))
     return rows
+
+
+def near_zero(reference_mean: float, reference_sd: float) -> bool:
+    """True when the reference mean is smaller than its own spread: a gap relative to it is a ratio of small numbers."""
+    return not math.isnan(reference_mean) and abs(reference_mean) < reference_sd
+
+
+def _relative(gap: float, reference_mean: float, flagged: bool) -> str:
+    relative = gap / abs(reference_mean) if reference_mean else math.nan
+    if math.isnan(relative):
+        return "n/a"
+    return f"{relative * 100:.1f}%" + (" (near 0, see note)" if flagged else "")
+
+
+def _gap(name: str, gap: float) -> str:
+    if name in SHARE_METRICS and not math.isnan(gap):
+        return f"{gap:.3f} ({gap * 100:+.1f} points)"
+    return _fmt(gap)
 
 
 def _plots(result: EvalResult, out: Path) -> list[str]:
@@ -557,33 +591,52 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
                   for c, k in failed]
     else:
         lines.append("None.")
-    lines += ["", "## Musicality (MusPy's metrics) against the reference set", "",
-              f"Reference: {result.reference_pieces} pieces from music21's corpus (engine/reference.py: Bach chorales "
-              "and folk tunes). Gap = generated mean - reference mean, shown three ways: as is, relative to the "
-              "reference mean, and in reference standard deviations (how far outside the spread of real pieces the "
-              "generated mean lies). The relative gap misleads on a metric whose reference mean is near zero "
-              "(empty-beat rate: 0.007 of beats), where a hundredth of a beat reads as 100%; there the gap in "
-              "reference sd is the honest figure. The reference is chorales and folk melodies, the prompts many "
-              "styles with drums, so part of each gap is genre, not quality.", "",
+    about = result.reference_about
+    what = (about.description if about else f"{result.reference_pieces} pieces (engine/reference.py)")
+    lines += ["", "## Musicality (MusPy's metrics) against held-out real music", "",
+              f"Reference: {what} The model never trained on these works (nor on their transpositions). "
+              "Gap = generated mean - reference mean, shown three ways: as is (for shares also in percentage "
+              "points), relative to the reference mean, and in reference standard deviations (how far outside the "
+              "spread of real pieces the generated mean lies). The reference is chorales and folk melodies, the "
+              "prompts many styles with drums, so part of each gap is genre, not quality.", "",
               "| metric | generated mean (sd) | reference mean (sd) | gap | gap / reference mean "
               "| gap / reference sd |",
               "|---|---:|---:|---:|---:|---:|"]
+    flagged = []
     for name, g, gs, r, rs, gap in musicality_table(result):
-        relative = gap / abs(r) if r else math.nan
         spread = gap / rs if rs else math.nan
-        lines.append(f"| {name} | {_fmt(g)} ({_fmt(gs)}) | {_fmt(r)} ({_fmt(rs)}) | {_fmt(gap, 3)} | "
-                     f"{_fmt(relative * 100, 1)}{'' if math.isnan(relative) else '%'} | {_fmt(spread, 2)} |")
+        if near_zero(r, rs):
+            flagged.append((name, g, r, rs, gap, spread))
+        lines.append(f"| {name} | {_fmt(g)} ({_fmt(gs)}) | {_fmt(r)} ({_fmt(rs)}) | {_gap(name, gap)} | "
+                     f"{_relative(gap, r, near_zero(r, rs))} | {_fmt(spread, 2)} |")
+    for name, g, r, rs, gap, spread in flagged:
+        generated = [m[name] for c in result.clips for m in c.musicality if not math.isnan(m[name])]
+        real = [m[name] for m in result.reference_musicality if not math.isnan(m[name])]
+        points = f"{gap * 100:+.1f} points, " if name in SHARE_METRICS else ""
+        lines += ["", f"{name}: the reference mean ({_fmt(r, 4)}) is smaller than its own sd ({_fmt(rs, 4)}), so "
+                  f"the relative gap divides by a near-zero number: generated {_fmt(g, 4)} against "
+                  f"{_fmt(r, 4)} reads as {_relative(gap, r, False)}, while the absolute gap is {points}"
+                  f"{_fmt(spread, 2)} reference sd. Exactly 0 in {sum(v == 0 for v in generated)} of "
+                  f"{len(generated)} generated clips and in {sum(v == 0 for v in real)} of {len(real)} "
+                  "reference pieces."]
     if result.same_length_reference:
         lines += ["", "The same reference cut to each clip's own bar count (the clips are 4-32 bars, the reference "
-                  "pieces whole, median 15 bars; pitch-class entropy counts notes, and fewer notes read lower), "
+                  "pieces whole; pitch-class entropy counts notes, and fewer notes read lower), "
                   "averaged over the clips:", "",
                   "| metric | generated mean | reference at the clips' lengths | gap | gap / that mean |",
                   "|---|---:|---:|---:|---:|"]
+        sds = {row[0]: row[4] for row in musicality_table(result)}
         for name, g, _, _, _, _ in musicality_table(result):
             r = result.same_length_reference.get(name, math.nan)
-            relative = (g - r) / abs(r) if r else math.nan
-            lines.append(f"| {name} | {_fmt(g)} | {_fmt(r)} | {_fmt(g - r)} | "
-                         f"{_fmt(relative * 100, 1)}{'' if math.isnan(relative) else '%'} |")
+            lines.append(f"| {name} | {_fmt(g)} | {_fmt(r)} | {_gap(name, g - r)} | "
+                         f"{_relative(g - r, r, near_zero(r, sds[name]))} |")
+    if result.reference_by_kind:
+        lines += ["", "The reference's means per kind of piece (chorales are 4-part, folk and celtic tunes one line):",
+                  "", "| kind | pieces | " + " | ".join(metrics.METRICS) + " |",
+                  "|---|---:|" + "---:|" * len(metrics.METRICS)]
+        for kind, row in result.reference_by_kind.items():
+            lines.append(f"| {kind} | {int(row['pieces'])} | " + " | ".join(_fmt(row[name]) for name in metrics.METRICS)
+                         + " |")
     lines += ["", "![musicality](musicality.png)", ""]
     div = [c.diversity for c in result.clips if not math.isnan(c.diversity)]
     nov = [n for c in result.clips for n in c.novelty_n]
@@ -596,10 +649,11 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
     else:
         lines.append("- Diversity: needs at least 2 seeds.")
     if nov:
+        against = (f"the top lines of all {about.training_works} training works ({about.training_lines} lines, "
+                   "kept in engine/data/reference.json.gz)" if about else "the training lines in the reference file")
         lines.append("- Novelty: longest melody run (interval n-gram of each part's top line, "
-                     "transposition-invariant, rhythm ignored) shared with the reference set, in notes: "
-                     f"median {statistics.median(nov):g}, max {max(nov)}. The reference set stands in for the "
-                     "training set, which is not available here.")
+                     f"transposition-invariant, rhythm ignored) shared with the training set, {against}, in notes: "
+                     f"median {statistics.median(nov):g}, max {max(nov)}.")
     lines += ["", "## Latency", ""]
     if lat:
         und = [s * 1000 for c in result.clips for s in c.understand_s]
@@ -633,7 +687,9 @@ def write_report(result: EvalResult, out: Path, prompts_file: str) -> Path:
         "musicality": [dict(zip(("metric", "generated_mean", "generated_sd", "reference_mean", "reference_sd",
                                  "gap"), row, strict=True)) for row in musicality_table(result)],
         "first_call_s": result.first_call_s, "seeds": result.seeds, "reference_pieces": result.reference_pieces,
+        "reference": asdict(result.reference_about) if result.reference_about else None,
         "same_length_reference": result.same_length_reference,
+        "reference_by_kind": result.reference_by_kind,
         "clips": [{**asdict(c), "checks": [asdict(k) for k in c.checks]} for c in result.clips],
     }
     (out / "results.json").write_text(json.dumps(data, indent=1, allow_nan=True), encoding="utf-8")
