@@ -487,7 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     bridge = commands.add_parser("bridge", help="the live loop: generate clips that play from the next bar")
     _add_midi_options(bridge)
     bridge.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
-    bridge.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one)")
+    bridge.add_argument("--engine", metavar="TARGET",
+                        help="a running engine or replicas, any gRPC target (default: start one)")
     bridge.set_defaults(func=cmd_bridge)
 
     jam = commands.add_parser("jam", help="play along: the next N-bar phrase, continuing the last one and what "
@@ -502,7 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     jam.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
     jam.add_argument("--meter", default="4/4", help="the DAW's time signature: MIDI clock does not carry it")
     jam.add_argument("--session", metavar="NAME", help="the session (default: the current folder's name)")
-    jam.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one)")
+    jam.add_argument("--engine", metavar="TARGET",
+                     help="a running engine or replicas, any gRPC target (default: start one)")
     jam.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
     jam.add_argument("--phrases", type=int, metavar="M", help="stop after M phrases (default: until Stop or Ctrl-C)")
     for what in ("keep", "reject"):
@@ -522,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
     train.add_argument("--from-feedback", metavar="SESSION",
                        help="fine-tune on the kept and well-rated takes of a session (rejected ones are left out)")
-    train.add_argument("--engine", metavar="HOST:PORT", help="with --from-feedback: the engine holding the session")
+    train.add_argument("--engine", metavar="TARGET",
+                       help="with --from-feedback: the engine (any gRPC target) holding the session")
     train.add_argument("--state", metavar="DIR", help="with --from-feedback: a started engine's sessions folder")
     train.set_defaults(func=cmd_train)
 

@@ -232,7 +232,8 @@ def _common(parser: argparse.ArgumentParser, add_engine_options, makes_take: boo
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions "
                                                        "(default: $CADENZA_STATE or your user data folder)")
-    parser.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start one for this call)")
+    parser.add_argument("--engine", metavar="TARGET",
+                        help="a running engine or replicas, any gRPC target (default: start one for this call)")
     parser.add_argument("--tls-ca", metavar="PEM", help="certificate authority of a remote engine (TLS)")
     parser.add_argument("--token-file", metavar="FILE", help="bearer token of a remote engine")
     if makes_take:
