@@ -101,9 +101,10 @@ def _whole(out: Path) -> set[str]:
     return {folder.name for folder in out.iterdir() if folder.is_dir() and unwhole_reason(folder) is None}
 
 
-def _start_batch(prompts: Path, out: Path, target: str) -> subprocess.Popen:
+def _start_batch(prompts: Path, out: Path, target: str, concurrency: int = 2) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "bridge.cli", "batch", str(prompts), "--out", str(out),
-                             "--engine", target, "--concurrency", "2", "--bars", "2", "--sample-rate", "22050"],
+                             "--engine", target, "--concurrency", str(concurrency), "--bars", "2",
+                             "--sample-rate", "22050"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -135,8 +136,9 @@ def test_batch_over_two_replicas_interrupted_and_resumed(tmp_path: Path) -> None
         statuses = {clip["name"]: clip["status"] for clip in summary["clips"]}
         assert "interrupted" in statuses.values()
         assert {n for n, s in statuses.items() if s == "done"} == _whole(out)
-        # SIGKILL part-way: no summary update, maybe half-written folders.
-        second = _start_batch(prompts, out, target)
+        # SIGKILL part-way: no summary update, maybe half-written folders. One clip at a time, so the
+        # kill after one more whole folder leaves work to do however many the first run finished.
+        second = _start_batch(prompts, out, target, concurrency=1)
         before = len(_whole(out))
         _stop_when(second, out, before + 1, signal.SIGKILL)
         assert second.returncode == -signal.SIGKILL
