@@ -196,7 +196,7 @@ class CoCreation:
         parent, spec, score = self.load(session, take_id)
         amount = 0.5 if amount is None else amount
         seed = _seed(seed)
-        parts = parts or [p.name for p in spec.parts]
+        parts = ops.part_names(spec, parts) if parts else [p.name for p in spec.parts]
         drafts = [(replace(spec, seed=seed + k), ops.vary(spec, score, parts, amount, seed + k))
                   for k in range(self._draws(session, candidates))]
         best_spec, best = self._best(session, drafts)
@@ -209,6 +209,7 @@ class CoCreation:
             return seen
         parent, spec, score = self.load(session, take_id)
         seed = _seed(seed)
+        part = ops.part_names(spec, [part])[0]
         out = ops.infill(spec, score, part, first, last, seed)
         return self.record(session, parent.id, "infill", {"part": part, "bars": [first, last], "seed": seed},
                            replace(spec, seed=seed), out, request_id)

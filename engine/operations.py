@@ -37,10 +37,22 @@ def _track(score: Score, name: str) -> Track:
 
 
 def _part(spec: MusicSpec, name: str) -> Part:
+    """The part called ``name``, or the one part playing role ``name`` ("bass" finds upright_bass)."""
     for part in spec.parts:
         if part.name == name:
             return part
-    raise SpecError("part", f"the take has no part {name!r}; its parts are {', '.join(p.name for p in spec.parts)}")
+    by_role = [part for part in spec.parts if part.role == name]
+    if len(by_role) == 1:
+        return by_role[0]
+    parts = ", ".join(f"{p.name} ({p.role})" for p in spec.parts)
+    if by_role:
+        raise SpecError("part", f"{len(by_role)} parts play {name!r}; name one of them: {parts}")
+    raise SpecError("part", f"the take has no part {name!r}; its parts are {parts}")
+
+
+def part_names(spec: MusicSpec, names: list[str]) -> list[str]:
+    """The take's part names for what a composer typed: part names, or roles played by one part."""
+    return [_part(spec, name).name for name in names]
 
 
 def _copy(score: Score) -> Score:
@@ -110,8 +122,9 @@ def vary(spec: MusicSpec, score: Score, parts: list[str], amount: float, seed: i
     if not parts:
         raise SpecError("parts", "name at least one part to vary")
     out = _copy(score)
-    chords = _chords(spec, score, set(parts), spec.bars)
-    for name in parts:
+    names = part_names(spec, parts)
+    chords = _chords(spec, score, set(names), spec.bars)
+    for name in names:
         part, track = _part(spec, name), _track(out, name)
         rng = np.random.default_rng([seed, sum(map(ord, name))])
         old = [Note(n.time, n.duration, n.pitch, n.velocity) for n in track.notes]
@@ -145,6 +158,7 @@ def infill(spec: MusicSpec, score: Score, part_name: str, first: int, last: int,
     """
     check_bars(spec, first, last)
     part = _part(spec, part_name)
+    part_name = part.name
     out = _copy(score)
     track = _track(out, part_name)
     ticks = bar_ticks(spec)
@@ -513,6 +527,6 @@ def rearrange(spec: MusicSpec, score: Score, key: str | None = None, tempo: floa
             instrument = lookup(word)
         except KeyError:
             raise SpecError("instrument", f"unknown instrument {word!r} for part {name!r}") from None
-        _track(out, name).program = instrument.program
+        _track(out, part.name).program = instrument.program
         parts[parts.index(part)] = replace(part, instrument=instrument.name, program=instrument.program)
     return replace(new_spec, parts=parts), out

@@ -247,3 +247,17 @@ def test_two_clients_writing_one_session_lose_nothing(engine_process: EngineProc
     assert len(made) == 12
     assert sorted(t.take for t in history) == sorted([take, *made])
     assert all(t.parent == take for t in history if t.take != take)
+
+
+def test_a_part_may_be_named_by_the_role_it_plays(engine: EngineClient) -> None:
+    """`vary --parts bass` on a take whose bass part is called upright_bass varies that part only."""
+    first = engine.generate("mellow jazz trio with piano, upright bass and drums in F, 4 bars",
+                            pb.Overrides(seed=5), session="roles")
+    parts = {p.name: p.role for p in first.spec.parts}
+    bass = [name for name, role in parts.items() if role == "bass"]
+    assert len(bass) == 1 and bass[0] != "bass", parts
+    varied = engine.call("Vary", pb.VaryRequest(session="roles", take=first.take, parts=["bass"], seed=9))
+    assert varied.params_json and json.loads(varied.params_json)["parts"] == bass
+    before, after = read_midi(first.midi)["tracks"], read_midi(varied.midi)["tracks"]
+    assert after[bass[0]] != before[bass[0]]
+    assert all(after[name] == before[name] for name in parts if name != bass[0])
