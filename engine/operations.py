@@ -186,12 +186,9 @@ def infill(spec: MusicSpec, score: Score, part_name: str, first: int, last: int,
     return out
 
 
-def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[Note], first: int, last: int,
-                  seed: int) -> list[Note]:
-    from engine.continuation import continue_clip
-
-    ticks = bar_ticks(spec)
-    start, end = (first - 1) * ticks, last * ticks
+def infill_context(spec: MusicSpec, part: Part, before: list[Note], first: int) -> Score:
+    """The clip the model continues to draft bars ``first``..: the part's notes before them, cut at the region."""
+    start = (first - 1) * bar_ticks(spec)
     clip = Score(TICKS_PER_QUARTER)
     clip.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
     clip.time_signatures.append(TimeSignature(0, spec.meter.numerator, spec.meter.denominator))
@@ -199,6 +196,16 @@ def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[N
     for n in before:
         context.notes.append(Note(n.time, min(n.duration, start - n.time), n.pitch, n.velocity))
     clip.tracks.append(context)
+    return clip
+
+
+def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[Note], first: int, last: int,
+                  seed: int) -> list[Note]:
+    from engine.continuation import continue_clip
+
+    ticks = bar_ticks(spec)
+    start, end = (first - 1) * ticks, last * ticks
+    clip = infill_context(spec, part, before, first)
     target = after[0].pitch if after else None
     drafts = []
     for k in range(INFILL_CANDIDATES):

@@ -22,7 +22,6 @@ import numpy as np
 
 from engine import operations as ops
 from engine.compose import compose
-from engine.config import TICKS_PER_QUARTER
 from engine.understand import understand
 
 PROMPTS = ["a pop tune with flute melody, bass and drums", "a folk song with violin melody and guitar in D major",
@@ -40,7 +39,7 @@ def melody_part(spec):
 
 def drafts_and_joins(spec, score, part, seed: int, n: int):
     """Every draft the infill would make with ``n`` candidates, and each one's join score."""
-    from symusic import Note, Score, Tempo, TimeSignature, Track
+    from symusic import Note
 
     from engine.continuation import continue_clip
 
@@ -50,13 +49,7 @@ def drafts_and_joins(spec, score, part, seed: int, n: int):
     before = [n for n in track.notes if n.time < start]
     after = [n for n in track.notes if n.time >= end]
     inside = [n for n in track.notes if start <= n.time < end]
-    clip = Score(TICKS_PER_QUARTER)
-    clip.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
-    clip.time_signatures.append(TimeSignature(0, spec.meter.numerator, spec.meter.denominator))
-    context = Track(name=part.name, program=part.program)
-    for note in before:
-        context.notes.append(Note(note.time, min(note.duration, start - note.time), note.pitch, note.velocity))
-    clip.tracks.append(context)
+    clip = ops.infill_context(spec, part, before, FIRST)
     drafts = []
     for k in range(n):
         draft = continue_clip(clip, replace(spec, seed=int(np.random.default_rng([seed, k]).integers(2**31))),
