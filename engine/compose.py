@@ -75,6 +75,12 @@ def _pattern(style: styles.Style, name: str, grid: Grid, meter: Meter) -> str | 
     elif name == "hat":
         for s in range(0, grid.steps, eighth):
             cells[s] = "x"
+    elif name == "bass" and written and "c" in written:
+        # A stride (bass note, chord, ...): the beat groups alternate the low note (root, then
+        # fifth) with the chord; an odd group count ends on a chord (3/4 R c c, 7/4 R c 5 c R c c).
+        for i, s in enumerate(starts):
+            last_odd = i == len(starts) - 1 and len(starts) % 2 == 1 and i > 0
+            cells[s] = "c" if i % 2 == 1 or last_odd else ("R" if (i // 2) % 2 == 0 else "5")
     elif name == "bass":
         for i, s in enumerate(starts):
             cells[s] = "R" if i % 2 == 0 else "5"
@@ -186,6 +192,10 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
         onsets = _onsets(pattern)
         pitch = root_pitch
         for k, (step, char, length) in enumerate(onsets):
+            if char == "c":  # the stride's chord, in the middle register above the bass notes
+                for tone in _stride_chord(chord, style, part, w.spec.key.tonic_pc):
+                    w.add(bar, step, max(1, length - 0.5), tone, 74)
+                continue
             if char == "p":  # a passing tone: a scale step from the last note toward the next one
                 pitch = _passing(scale, pitch, _bass_target(onsets, k, bar, chords, root_pitch, lo, hi))
             else:
@@ -193,6 +203,19 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
             if k == len(onsets) - 1 and k >= APPROACH_MIN_ONSETS - 1 and bar + 1 < len(chords):
                 pitch = _approach(scale, _nearest(chords[bar + 1][0], pitch, lo, hi), pitch)
             w.add(bar, step, max(1, length - 0.25), pitch, 96)
+
+
+STRIDE_CHORD_REGISTER = (50, 66)  # a left hand's chord: D3-F#4, above the bass notes, below the melody
+
+
+def _stride_chord(chord: ChordPcs, style: styles.Style, part: Part, tonic_pc: int) -> list[int]:
+    """The chord a stride left hand plays between its bass notes: the full chord (with the style's
+    seventh), closely voiced in the middle register, clipped to the part's range."""
+    lo, hi = max(part.low, STRIDE_CHORD_REGISTER[0]), min(part.high, STRIDE_CHORD_REGISTER[1])
+    if hi - lo < 12:
+        lo, hi = max(part.low, hi - 12), hi
+    centre = (lo + hi) // 2
+    return sorted({_nearest(pc, centre, lo, hi) for pc in chord_tones(chord, style, False, tonic_pc)})
 
 
 def _bass_tone(char: str, chord: ChordPcs, root_pitch: int, lo: int, hi: int) -> int:

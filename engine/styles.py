@@ -22,6 +22,11 @@ class Style:
     patterns: dict[str, str]  # kick, snare, hat, ride, bass, comp: 16-step strings for 4/4
     description: str = ""     # what a prompt is compared with (sentence embedding) to pick the style
     sevenths: str = "none"    # comping/pad voicings: "all" chords with their diatonic 7th, "dominant" (V7) only
+    part_roles: tuple[tuple[str, str], ...] = ()  # (part, role): a named instrument's role in this style
+
+    def role_of(self, part: str, default: str) -> str:
+        """The role an instrument's part plays in this style (``part_roles``), else its own ``default``."""
+        return dict(self.part_roles).get(part, default)
 
     @property
     def typical_tempo(self) -> float:
@@ -49,6 +54,7 @@ def catalogue() -> dict[str, Style]:
             patterns={k: entry[k] for k in _PATTERN_KEYS if k in entry},
             description=entry.get("description", entry["name"]),
             sevenths=_sevenths(entry),
+            part_roles=tuple(sorted(entry.get("part_roles", {}).items())),
         )
     return styles
 

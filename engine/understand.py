@@ -423,11 +423,14 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int]) -> tuple
                 named.append(_instrument_for_role(style, role))
     chosen = [i for i in named if i.role not in excluded_roles and i not in excluded_instruments]
     pitched = [i for i in chosen if not i.is_drum]
-    has_melody = any(i.role == "melody" for i in pitched)
+    # With company, an instrument plays the role its style gives it (ragtime's piano: the melody
+    # over its own left hand); alone, it plays everything its catalogue role does.
+    roles = {i.part: style.role_of(i.part, i.role) if len(pitched) > 1 else i.role for i in chosen}
+    has_melody = any(roles[i.part] == "melody" for i in pitched)
     parts: list[Part] = []
     used: set[str] = set()
     for instrument in chosen:
-        role = instrument.role
+        role = roles[instrument.part]
         if role == "keys" and len(pitched) > 1 and has_melody:
             role = "chords"
         name = instrument.part
