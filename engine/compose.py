@@ -388,7 +388,10 @@ def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None 
                    voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed,
                    key_pull=1.0 if plan.slots_of else UNHEARD_KEY_PULL,
                    chords=tuple(chord.pcs for chord in harmony or ()),
-                   fill_rests=len(plan.slots_of) == len(spec.parts))  # only the model plays: its rests are silence
+                   # Only the model plays: its rests are silence. A style may keep its melody going over
+                   # the arranger's parts too (ragtime's right hand over the stride).
+                   fill_rests=len(plan.slots_of) == len(spec.parts) or bool(settings.get("fill_rests", False)),
+                   syncopation=float(settings.get("syncopation", 0.0)))
 
 
 def harmonic_plan(spec: MusicSpec, style: styles.Style) -> list[Chord]:

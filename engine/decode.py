@@ -89,6 +89,8 @@ class Constraints:
     repeat_penalty: float = 0.0  # logits taken, per earlier occurrence, from the pitch classes a voice
     repeat_window: int = 4       # played in its last this-many notes: lines move through the scale
     max_rest_quarters: float = 0.0  # the longest silence of all voices together inside the clip (0: any)
+    syncopation: float = 0.0  # logits added to onsets off the beat (a style's rhythm feel: ragtime's
+    # 16th-note syncopations and notes tied over the beat); 0 leaves the model's own rhythm
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ class Grammar:
         on_grid = (position_of >= 0) & (position_of < self.positions_per_bar) & (position_of % self.grid == 0)
         self._position_of = position_of
         self._positions_on_grid = on_grid
+        off_beat = on_grid & (position_of % POSITIONS_PER_BEAT != 0)
+        self._syncopation = c.syncopation * off_beat.float() if c.syncopation else None
         program_of = torch.as_tensor(v.program_of)
         self._program = {s: program_of == s for s in range(SLOTS)}
         pitch_of = torch.as_tensor(v.pitch_of)
@@ -291,7 +295,10 @@ class Grammar:
         """Logits to add before sampling the next token: the pull on strong-beat pitches toward the
         bar's planned chord (the tonic triad without a plan), and the repetition penalty on the
         pitch classes the voice has just played (a line that circles three notes is dull, and
-        the small model, trained briefly, tends to)."""
+        the small model, trained briefly, tends to); where the next onset is chosen, the style's
+        lean to off-beat onsets (``syncopation``)."""
+        if self.phase in ("timesig", "duration"):
+            return self._syncopation
         if self.phase != "program":
             return None
         c = self.constraints

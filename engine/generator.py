@@ -54,6 +54,7 @@ class Request:
     # strong beats lean to instead of the tonic triad (engine/compose.py makes it from the style)
     fill_rests: bool = True  # the model's voices are the whole clip: no silence longer than [decoding]'s
     # max_rest_quarters (compose turns it off when arranger parts play on through the model's rests)
+    syncopation: float = 0.0  # logits on off-beat onsets: a style's rhythm feel (model.toml's style_map)
 
 
 class Generator:
@@ -105,6 +106,7 @@ class Generator:
                                                   tonic_bias=tuple(request.key_pull * b for b in
                                                                    decoding_settings(_third_quality(request.key))["tonic_bias"]),
                                                   chord_plan=tuple(request.chords),
+                                                  syncopation=request.syncopation,
                                                   **decoding_extras(_third_quality(request.key), request.fill_rests)))
         prefix = self.prefix(request, prefix_bars)
         block = self.model.config.block_size

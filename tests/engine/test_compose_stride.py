@@ -78,3 +78,25 @@ def test_the_stride_plays_the_planned_chord_of_every_bar_in_any_meter(meter):
         assert pcs <= set(chords[bar]), f"bar {bar}: {sorted(pcs)} outside the planned {chords[bar]}"
         # Every group start is struck: bass and chord alternate across the meter's beat groups.
         assert set(onsets) == set(grid.group_starts)
+
+
+def test_the_styles_syncopation_moves_the_melodys_onsets_off_the_beat():
+    """model.toml's ragtime syncopation: the same requests with and without it, the real model."""
+    from dataclasses import replace
+
+    from engine.compose import model_request, plan_voices
+    from engine.generator import load, style_settings
+
+    assert style_settings("ragtime")["syncopation"] > 0
+    generator = load()
+
+    def off_beat_share(syncopation: float) -> float:
+        onsets = []
+        for seed in range(3):
+            spec = understand("Upbeat ragtime piano in Bb major, 8 bars", Overrides(seed=seed))
+            request = model_request(spec, plan_voices(spec.parts), harmonic_plan(spec, styles.get(spec.style)))
+            onsets += [n.time % 480 for n in generator.generate(replace(request, syncopation=syncopation))]
+        return sum(1 for t in onsets if t) / len(onsets)
+
+    plain, rag = off_beat_share(0.0), off_beat_share(style_settings("ragtime")["syncopation"])
+    assert rag > plain + 0.08, (plain, rag)
