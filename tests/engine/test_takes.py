@@ -6,7 +6,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -39,27 +38,6 @@ def test_takes_and_verdicts_survive_reopening(tmp_path: Path) -> None:
     assert again.schema_version == len(MIGRATIONS)
     mode = sqlite3.connect(tmp_path / "s.sqlite").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
-
-
-def test_two_writers_at_once_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    stores = [SqliteTakeStore(path), SqliteTakeStore(path)]  # two connections, as two engines would have
-    written: list[str] = []
-    lock = threading.Lock()
-
-    def write(store: SqliteTakeStore) -> None:
-        for _ in range(40):
-            take = store.add(_take("shared"))
-            with lock:
-                written.append(take.id)
-
-    threads = [threading.Thread(target=write, args=(s,)) for s in stores for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(t.id for t in SqliteTakeStore(path).history("shared")) == sorted(written)
-    assert len(written) == 160
 
 
 WRITER = """
