@@ -199,16 +199,17 @@ def infill_context(spec: MusicSpec, part: Part, before: list[Note], first: int) 
     return clip
 
 
-def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[Note], first: int, last: int,
-                  seed: int) -> list[Note]:
+def infill_drafts(spec: MusicSpec, part: Part, before: list[Note], first: int, last: int, seed: int,
+                  count: int) -> list[list[Note]]:
+    """Up to ``count`` model drafts of bars ``first``-``last`` of ``part`` (left to right, after ``before``),
+    placed in the region, cut at its end and kept within an octave of the part's range; empty drafts dropped."""
     from engine.continuation import continue_clip
 
     ticks = bar_ticks(spec)
     start, end = (first - 1) * ticks, last * ticks
     clip = infill_context(spec, part, before, first)
-    target = after[0].pitch if after else None
     drafts = []
-    for k in range(INFILL_CANDIDATES):
+    for k in range(count):
         draft = continue_clip(clip, replace(spec, seed=int(np.random.default_rng([seed, k]).integers(2**31))),
                               last - first + 1)
         notes = [Note(start + n.time, min(n.duration, end - start - n.time), n.pitch, n.velocity)
@@ -216,6 +217,13 @@ def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[N
         notes = [n for n in notes if n.duration > 0 and part.low - 12 <= n.pitch <= part.high + 12]
         if notes:
             drafts.append(notes)
+    return drafts
+
+
+def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[Note], first: int, last: int,
+                  seed: int) -> list[Note]:
+    target = after[0].pitch if after else None
+    drafts = infill_drafts(spec, part, before, first, last, seed, INFILL_CANDIDATES)
     if len(drafts) < 2:
         return drafts[0] if drafts else []
     joins = join_logprobs(spec, before, drafts, after, first, last)

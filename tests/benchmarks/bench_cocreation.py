@@ -9,23 +9,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import numpy as np
 
 from bridge.client import EngineClient, EngineProcess
 from protos.cadenza.v1 import engine_pb2 as pb
+from tests.benchmarks.timing import timed
 
 PROMPT = "a pop tune with flute melody, bass and drums"
-
-
-def timed(call, runs: int) -> list[float]:
-    seconds = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - start)
-    return seconds
 
 
 def main() -> None:

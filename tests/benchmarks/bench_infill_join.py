@@ -39,26 +39,13 @@ def melody_part(spec):
 
 def drafts_and_joins(spec, score, part, seed: int, n: int):
     """Every draft the infill would make with ``n`` candidates, and each one's join score."""
-    from symusic import Note
-
-    from engine.continuation import continue_clip
-
     ticks = ops.bar_ticks(spec)
     start, end = (FIRST - 1) * ticks, LAST * ticks
     track = next(t for t in score.tracks if t.name == part.name)
     before = [n for n in track.notes if n.time < start]
     after = [n for n in track.notes if n.time >= end]
     inside = [n for n in track.notes if start <= n.time < end]
-    clip = ops.infill_context(spec, part, before, FIRST)
-    drafts = []
-    for k in range(n):
-        draft = continue_clip(clip, replace(spec, seed=int(np.random.default_rng([seed, k]).integers(2**31))),
-                              LAST - FIRST + 1)
-        notes = [Note(start + x.time, min(x.duration, end - start - x.time), x.pitch, x.velocity)
-                 for t in draft.score.tracks for x in t.notes if x.time < end - start]
-        notes = [x for x in notes if x.duration > 0]
-        if notes:
-            drafts.append(notes)
+    drafts = ops.infill_drafts(spec, part, before, FIRST, LAST, seed, n)
     joins = [ops._join_logprob(spec, before, d, after, FIRST, LAST) for d in drafts]
     original = ops._join_logprob(spec, before, inside, after, FIRST, LAST)
     target = after[0].pitch if after else None

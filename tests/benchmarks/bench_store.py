@@ -13,13 +13,13 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from engine.cocreate import CoCreation
 from engine.takes import Take, TakeStore, new_take_id, open_store
+from tests.benchmarks.timing import timed
 from tests.postgres_cluster import create_database, running_postgres
 
 
@@ -28,15 +28,6 @@ def _take(session: str, request_id: str | None = None) -> Take:
                 spec=os.urandom(300), seed=1, model_version="bench", midi=b"MThd" + os.urandom(4000),
                 created=time.time(), features={"density": float(np.random.rand()), "register": 60.0},
                 request_id=request_id)
-
-
-def timed(call: Callable[[], object], runs: int) -> list[float]:
-    seconds = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - start)
-    return seconds
 
 
 def show(backend: str, what: str, seconds: list[float]) -> None:
