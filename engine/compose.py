@@ -13,7 +13,7 @@ asked; the dynamics arc and swing are applied to every part when the notes are w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
@@ -448,12 +448,19 @@ def frame_harmony(chords: list[Chord], spec: MusicSpec) -> list[Chord]:
     return framed
 
 
-def _write_voices(w: _Writer, grid: Grid, notes: list[DecodedNote], slots: tuple[int, ...]) -> None:
-    """Put the model's notes of ``slots`` into a part, through the writer (swing, arc)."""
+def _write_voices(w: _Writer, grid: Grid, notes: list[DecodedNote], slots: tuple[int, ...],
+                  legato: bool = False) -> None:
+    """Put the model's notes of ``slots`` into a part, through the writer (swing, arc).
+
+    ``legato`` (a pad) holds each note until its voice moves on (see ``held``).
+    """
     top = min(slots)
+    mine = [note for note in notes if note.slot in slots]
+    if legato:
+        mine = held(mine, grid.bar_ticks, w.end)
     written: set[tuple[int, int]] = set()
-    for note in notes:
-        if note.slot not in slots or (note.time, note.pitch) in written:
+    for note in mine:
+        if (note.time, note.pitch) in written:
             continue  # two voices of one part on the same key at once: play it once
         written.add((note.time, note.pitch))
         bar, offset = divmod(note.time, grid.bar_ticks)
@@ -461,6 +468,30 @@ def _write_voices(w: _Writer, grid: Grid, notes: list[DecodedNote], slots: tuple
         accent = MODEL_VELOCITY["accent"] if step in grid.group_starts else 0
         velocity = (MODEL_VELOCITY["top"] if note.slot == top else MODEL_VELOCITY["inner"]) + accent
         w.add(bar, step, note.duration / grid.step_ticks, note.pitch, velocity)
+
+
+def held(notes: list[DecodedNote], max_gap: int, end: int) -> list[DecodedNote]:
+    """Each note held until the next note of its voice (a rest up to ``max_gap`` ticks is filled), as a pad plays.
+
+    A voice's last note rings to ``end`` if that is within ``max_gap``. A note never runs into a later
+    note of the same pitch in the part, so no key is struck while it is still held.
+    """
+    by_slot: dict[int, list[DecodedNote]] = {}
+    for note in sorted(notes, key=lambda n: (n.time, n.pitch)):
+        by_slot.setdefault(note.slot, []).append(note)
+    onsets_of_pitch: dict[int, list[int]] = {}
+    for note in notes:
+        onsets_of_pitch.setdefault(note.pitch, []).append(note.time)
+    out = []
+    for voice in by_slot.values():
+        for k, note in enumerate(voice):
+            until = voice[k + 1].time if k + 1 < len(voice) else end
+            target = until if until - note.end <= max_gap else note.end
+            later = [t for t in onsets_of_pitch[note.pitch] if t > note.time]
+            if later:
+                target = min(target, min(later))
+            out.append(replace(note, duration=max(note.duration, target - note.time)))
+    return sorted(out, key=lambda n: (n.time, n.slot))
 
 
 def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> Score:
@@ -502,7 +533,7 @@ def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> S
         writer = _Writer(spec, grid, track)
         part_rng = np.random.default_rng([spec.seed, len(score.tracks)])
         if index in plan.slots_of:
-            _write_voices(writer, grid, notes, plan.slots_of[index])
+            _write_voices(writer, grid, notes, plan.slots_of[index], legato=part.role == "pad")
         elif part.role == "drums":
             _drums(writer, style, grid, spec.meter, part_rng)
         elif part.role == "bass":

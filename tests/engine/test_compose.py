@@ -58,3 +58,31 @@ def test_same_seed_same_bytes_and_different_seeds_differ():
 ])
 def test_grid_groups_beats_the_way_the_meter_is_felt(meter, groups):
     assert Grid.of(Meter(*meter)).group_starts == groups
+
+
+def test_a_pad_holds_each_note_until_its_voice_moves_on():
+    """Legato for pads: rests inside a voice are filled, a long silence (over a bar) is not, no key is re-struck held."""
+    from engine.compose import held
+    from engine.decode import DecodedNote
+
+    bar = 1920
+    notes = [DecodedNote(0, 0, 240, 72), DecodedNote(0, 480, 240, 74),       # a short rest: filled
+             DecodedNote(0, 960, 240, 76), DecodedNote(0, 960 + 240 + bar + 1, 240, 77),  # over a bar: kept
+             DecodedNote(1, 0, 480, 64), DecodedNote(1, 1440, 240, 72)]      # voice 1 reaches 72 later
+    out = {(n.slot, n.time): n.duration for n in held(notes, bar, end=4400)}
+    assert out[(0, 0)] == 480 and out[(0, 480)] == 480       # held to the voice's next onset
+    assert out[(0, 960)] == 240                              # the gap after it is more than a bar
+    assert out[(0, 960 + 240 + bar + 1)] == 4400 - (960 + 240 + bar + 1)  # the last note rings to the end
+    assert out[(1, 0)] == 1440 and out[(1, 1440)] == 240     # ... unless that is more than a bar away
+    # voice 0's 72 would ring into voice 1's 72 at 1440 had it been longer; it stops before it
+    clash = held([DecodedNote(0, 0, 240, 72), DecodedNote(0, 1900, 240, 74), DecodedNote(1, 960, 240, 72)],
+                 bar, end=bar * 2)
+    assert next(n for n in clash if n.slot == 0 and n.time == 0).duration == 960
+
+
+def test_an_ambient_pad_sustains_its_voices():
+    spec = understand("Ambient pad soundscape, very slow and calm, drifting in D major, no drums", Overrides(seed=1))
+    score = compose(spec)
+    (pad,) = [t for t in score.tracks if not t.is_drum]
+    covered = sum(n.duration for n in pad.notes) / (spec.bars * Grid.of(spec.meter).bar_ticks)
+    assert covered > 2.5  # on average more than two and a half of its voices sound at once
