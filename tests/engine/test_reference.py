@@ -102,3 +102,35 @@ def test_the_reference_is_also_summarised_per_kind() -> None:
     kinds = evaluate.by_kind(reference.load())
     assert {kind: int(row["pieces"]) for kind, row in kinds.items()} == {"celtic": 22, "chorale": 21, "folk": 85}
     assert kinds["chorale"]["polyphony"] > 3 > kinds["folk"]["polyphony"]
+
+
+def _clip(spec_parts: list[dict], polyphony: float) -> evaluate.ClipResult:
+    values = dict.fromkeys(evaluate.metrics.METRICS, 0.5) | {"polyphony": polyphony}
+    return evaluate.ClipResult("p", 1, {"style": "pop", "mood": "calm", "bars": 4, "parts": spec_parts},
+                               [evaluate.Check("bars", "4", "4", True)], [values], [0.01], [0.001], math.nan, [3])
+
+
+def test_each_clip_is_compared_with_reference_pieces_of_its_own_texture() -> None:
+    """A solo line against one-part tunes, a band against works in several parts, side by side in the report."""
+    cello = [{"role": "melody", "is_drum": False}]
+    techno = [{"role": "bass", "is_drum": False}, {"role": "drums", "is_drum": True}]
+    band = [{"role": "bass", "is_drum": False}, {"role": "chords", "is_drum": False},
+            {"role": "drums", "is_drum": True}]
+    piano = [{"role": "keys", "is_drum": False}]
+    assert [evaluate.clip_texture({"parts": p}) for p in (cello, techno, band, piano)] == [
+        evaluate.ONE_LINE, evaluate.ONE_LINE, evaluate.SEVERAL_VOICES, evaluate.SEVERAL_VOICES]
+    tune, quartet = _melody([60, 62, 64]), _melody([60, 62, 64])
+    quartet.tracks.append(quartet.tracks[0].copy())
+    assert (evaluate.piece_texture(tune), evaluate.piece_texture(quartet)) == (evaluate.ONE_LINE,
+                                                                               evaluate.SEVERAL_VOICES)
+
+    reference_values = [dict.fromkeys(evaluate.metrics.METRICS, 0.5) | {"polyphony": v} for v in (1, 1, 1, 4, 3)]
+    textures = [evaluate.ONE_LINE] * 3 + [evaluate.SEVERAL_VOICES] * 2
+    result = evaluate.EvalResult([_clip(cello, 1.0), _clip(band, 3.0), _clip(piano, 2.0)], reference_values, 5, 1.0,
+                                 1, reference_textures=textures)
+    rows = {(texture, name): (n_clips, n_real, g, r) for texture, n_clips, n_real, name, g, r, _
+            in evaluate.by_texture(result)}
+    assert rows[(evaluate.ONE_LINE, "polyphony")] == (1, 3, 1.0, 1.0)
+    assert rows[(evaluate.SEVERAL_VOICES, "polyphony")] == (2, 2, 2.5, 3.5)
+    text = evaluate.report_markdown(result, "p.jsonl")
+    assert "| several voices | 2 | 2 | polyphony | 2.500 | 3.500 (0.500) | -1.000 | -28.6% |" in text
