@@ -403,6 +403,9 @@ class EvalResult:
     reference_by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
     # Per reference piece (aligned with reference_musicality): its texture, ONE_LINE or SEVERAL_VOICES.
     reference_textures: list[str] = field(default_factory=list)
+    # Per texture, per metric: the reference pieces of that texture cut to the bar counts of the clips
+    # of that texture (same_length_reference within the texture): same texture and same length.
+    texture_reference: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def accuracy(self) -> dict[str, tuple[int, int]]:
         """Per attribute: (checks passed, checks made); "overall" sums them all."""
@@ -461,9 +464,14 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
         ))
         if progress:
             progress(number + 1, len(cases))
+    textures = [piece_texture(p.score) for p in pieces]
+    texture_reference = {
+        texture: same_length_reference([c for c in clips if c.spec and clip_texture(c.spec) == texture],
+                                       [p for p, t in zip(pieces, textures, strict=True) if t == texture])
+        for texture in (ONE_LINE, SEVERAL_VOICES)}
     return EvalResult(clips, [metrics.musicality(p.score) for p in pieces], len(pieces), first_call, seeds,
                       same_length_reference(clips, pieces), reference.about(reference_path), by_kind(pieces),
-                      [piece_texture(p.score) for p in pieces])
+                      textures, texture_reference)
 
 
 def clip_texture(spec: dict) -> str:
@@ -477,8 +485,9 @@ def piece_texture(score: Score) -> str:
     return ONE_LINE if sum(1 for t in score.tracks if len(t.notes)) == 1 else SEVERAL_VOICES
 
 
-def by_texture(result: EvalResult) -> list[tuple[str, int, int, str, float, float, float]]:
-    """(texture, clips, reference pieces, metric, generated mean, reference mean, reference sd) per texture and metric.
+def by_texture(result: EvalResult) -> list[tuple[str, int, int, str, float, float, float, float]]:
+    """Per texture and metric: (texture, clips, reference pieces, metric, generated mean, reference mean,
+    reference sd, reference mean at the clips' lengths; NaN where not computed).
 
     Each clip is compared with the reference pieces of its own texture: a solo cello line with the
     held-out tunes, a band or a quartet with the held-out works in several parts.
@@ -493,7 +502,8 @@ def by_texture(result: EvalResult) -> list[tuple[str, int, int, str, float, floa
         for name in metrics.METRICS:
             g, _ = _mean_sd(m[name] for c in clips for m in c.musicality)
             r, rs = _mean_sd(m[name] for m in real)
-            rows.append((texture, len(clips), len(real), name, g, r, rs))
+            same_length = result.texture_reference.get(texture, {}).get(name, math.nan)
+            rows.append((texture, len(clips), len(real), name, g, r, rs, same_length))
     return rows
 
 
@@ -681,13 +691,17 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
     if texture_rows:
         lines += ["", "Like with like: each clip against the reference pieces of its own texture (\"one line\": a clip "
                   "whose only pitched part plays a melody or bass line, a reference piece of one part; \"several "
-                  "voices\": everything else). Polyphony and empty beats follow what plays (a solo line, a band, a "
-                  "quartet), so the pooled figure above mixes texture with quality; this one does not.", "",
-                  "| texture | clips | reference pieces | metric | generated mean | reference mean (sd) | gap "
-                  "| gap / reference mean |", "|---|---:|---:|---|---:|---:|---:|---:|"]
-        for texture, n_clips, n_real, name, g, r, rs in texture_rows:
+                  "voices\": everything else), whole and cut to the clips' own bar counts. Polyphony and empty beats "
+                  "follow what plays (a solo line, a band, a quartet), and pitch-class entropy reads lower on fewer "
+                  "notes, so the pooled figure above mixes texture and length with quality; the gap here (to the same "
+                  "texture at the same length) does not.", "",
+                  "| texture | clips | reference pieces | metric | generated mean | reference whole (sd) "
+                  "| reference at the clips' lengths | gap | gap / reference mean |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+        for texture, n_clips, n_real, name, g, r, rs, same in texture_rows:
+            target = r if math.isnan(same) else same
             lines.append(f"| {texture} | {n_clips} | {n_real} | {name} | {_fmt(g)} | {_fmt(r)} ({_fmt(rs)}) | "
-                         f"{_gap(name, g - r)} | {_relative(g - r, r, near_zero(r, rs))} |")
+                         f"{_fmt(same)} | {_gap(name, g - target)} | {_relative(g - target, target, near_zero(target, rs))} |")
     lines += ["", "![musicality](musicality.png)", ""]
     div = [c.diversity for c in result.clips if not math.isnan(c.diversity)]
     nov = [n for c in result.clips for n in c.novelty_n]
@@ -742,7 +756,8 @@ def write_report(result: EvalResult, out: Path, prompts_file: str) -> Path:
         "same_length_reference": result.same_length_reference,
         "reference_by_kind": result.reference_by_kind,
         "by_texture": [dict(zip(("texture", "clips", "reference_pieces", "metric", "generated_mean", "reference_mean",
-                                 "reference_sd"), row, strict=True)) for row in by_texture(result)]
+                                 "reference_sd", "reference_at_clip_lengths"), row, strict=True))
+                       for row in by_texture(result)]
         if result.reference_textures else [],
         "clips": [{**asdict(c), "checks": [asdict(k) for k in c.checks]} for c in result.clips],
     }

@@ -67,6 +67,15 @@ def test_evaluate_a_few_prompts_and_write_the_report(tmp_path: Path) -> None:
         assert (tmp_path / "out" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert data["accuracy"]["overall"] == {"passed": ok, "checks": total}
+    # the jig's two melody parts and the hip hop band are several voices; they are measured against the
+    # held-out pieces in several parts, whole and cut to the clips' 4 bars
+    assert [evaluate.clip_texture(c.spec) for c in result.clips[1:]] == [evaluate.SEVERAL_VOICES] * 2
+    assert set(result.reference_textures) == {evaluate.ONE_LINE, evaluate.SEVERAL_VOICES}
+    rows = {(r["texture"], r["metric"]): r for r in data["by_texture"]}
+    several = rows[(evaluate.SEVERAL_VOICES, "polyphony")]
+    assert several["reference_at_clip_lengths"] > 2 and several["reference_mean"] > 2
+    assert several["reference_pieces"] == result.reference_textures.count(evaluate.SEVERAL_VOICES)
+    assert "Like with like" in text
 
 
 def test_checks_fail_when_the_clip_does_not_obey(tmp_path: Path) -> None:

@@ -128,9 +128,13 @@ def test_each_clip_is_compared_with_reference_pieces_of_its_own_texture() -> Non
     textures = [evaluate.ONE_LINE] * 3 + [evaluate.SEVERAL_VOICES] * 2
     result = evaluate.EvalResult([_clip(cello, 1.0), _clip(band, 3.0), _clip(piano, 2.0)], reference_values, 5, 1.0,
                                  1, reference_textures=textures)
-    rows = {(texture, name): (n_clips, n_real, g, r) for texture, n_clips, n_real, name, g, r, _
+    rows = {(texture, name): (n_clips, n_real, g, r) for texture, n_clips, n_real, name, g, r, _, _
             in evaluate.by_texture(result)}
     assert rows[(evaluate.ONE_LINE, "polyphony")] == (1, 3, 1.0, 1.0)
     assert rows[(evaluate.SEVERAL_VOICES, "polyphony")] == (2, 2, 2.5, 3.5)
     text = evaluate.report_markdown(result, "p.jsonl")
-    assert "| several voices | 2 | 2 | polyphony | 2.500 | 3.500 (0.500) | -1.000 | -28.6% |" in text
+    assert "| several voices | 2 | 2 | polyphony | 2.500 | 3.500 (0.500) | n/a | -1.000 | -28.6% |" in text
+    # with the same texture cut to the clips' lengths, the gap is taken to that
+    result.texture_reference = {evaluate.SEVERAL_VOICES: {"polyphony": 2.0}}
+    text = evaluate.report_markdown(result, "p.jsonl")
+    assert "| several voices | 2 | 2 | polyphony | 2.500 | 3.500 (0.500) | 2.000 | 0.500 | 25.0% |" in text
