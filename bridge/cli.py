@@ -515,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train the generator (or fine-tune it on your MIDI files)")
     train.add_argument("--data", metavar="DIR", help="fine-tune on the .mid files in DIR (default: train from "
-                       "scratch on the music21 corpus subset)")
+                       "scratch on the music21 corpus)")
     train.add_argument("--out", required=True, metavar="PATH", help="checkpoint file to write")
     train.add_argument("--init", metavar="PATH", help="checkpoint to start from (default with --data: the shipped one)")
     train.add_argument("--steps", type=int, metavar="N", help="optimizer steps (default 360; 200 when fine-tuning)")

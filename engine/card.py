@@ -10,6 +10,13 @@ import sys
 from pathlib import Path
 
 
+def _collections() -> str:
+    """The corpus collections as model.toml lists them: name (style token)."""
+    from engine.corpus import collections
+
+    return ", ".join(f"{c.name} (`{c.style}`)" for c in collections())
+
+
 def render(record: dict, model_config: dict, name: str) -> str:
     """Markdown for a checkpoint's record."""
     config = record["train_config"]
@@ -28,20 +35,21 @@ conditioning vocabulary are inside the checkpoint (`engine/model.py`, `engine/to
 
 {record['data']}.
 
-- Collections (engine/data/model.toml): Bach chorales (all of music21's `bach/` folder, style token
-  `chorale`), Essen folk songs (altdeu10/20, ballad10-30, fink0, kinder0, han1: style `folk`),
-  O'Neill's 1850 Irish tunes (the first 8 files, style `celtic`). Works with more than one time
-  signature or a meter outside N/2, N/4, N/8, N/16 were skipped; pickups were shifted so bar lines fall on bars.
+- Collections (engine/data/model.toml): all of music21's corpus that is music and parses with one
+  meter: {_collections()}. Left out: Roman-numeral analyses (.rntxt), Finale files (.mus, .musx), the
+  demos and theory exercises. Works with more than one time signature or a meter outside N/2, N/4,
+  N/8, N/16 were skipped; pickups were shifted so bar lines fall on bars.
 - Works: {record['works_train']} for training, {record['works_validation']} held out for validation
   (split by work id, crc32 mod 100 < 5). Training bars {record['bars_train']:,}, tokens
   {record['tokens_train']:,} (before augmentation).
-- Voices: slot 0 (melody) in {slots[0]} works, the bass slot in {slots[3]} (the chorales, with
-  inner voices in {slots[1]}); folk and Irish tunes are melody only.
+- Voices: slot 0 (melody) in {slots[0]} works, the bass slot in {slots[3]}, inner voices in {slots[1]}
+  (chorales, renaissance and classical works in parts); the folk and fiddle tunes are melody only.
 - Augmentation, per example: a random window of 1-16 bars, transposed by -5..+6 semitones
   (key token and pitches together), inner voices dropped at random, tempo token dropped 30% of the time.
 - Tempo: almost no corpus work has a metronome mark, so the tempo token is nearly always
   `Tempo_unknown` in training; tempo is written exactly by compose, not by the model.
-- Odd meters: 7/8 and 5/8 occur in three works only; the decoding grammar, not the data, keeps them.
+- Odd meters are nearly absent (of 13,464 works: 5/8 in 4, 5/4 in 3, 7/8 in 2); the decoding grammar,
+  not the data, keeps them.
 
 ## Training
 
@@ -69,7 +77,9 @@ Tokens seen: {record['tokens_seen']:,}. Wall-clock training time: {record['train
 `engine/compose.py` gives the model's voices to the melody part (top voice) and a keys or pad
 part (the others); constrained decoding (`engine/decode.py`) keeps bar count, meter grid, key
 and ranges by construction; the chords detected in its voices drive the style arranger's
-bass, comping and drums. `engine/continuation.py` continues an input clip in its detected key.
+bass, comping and drums; compose listens to each draft with the key finder it uses on input clips
+and draws again (model.toml `key_attempts`) when the draft is heard in another key.
+`engine/continuation.py` continues an input clip in its detected key.
 """
 
 

@@ -1,7 +1,8 @@
-"""The training corpus: a subset of the music21 corpus, parsed once and cached as MIDI.
+"""The training corpus: the music21 corpus, parsed once and cached as MIDI.
 
-music21 ships real music (Bach chorales, Essen folk songs, O'Neill's Irish tunes) inside
-its wheel, so the generator trains on data that installs offline. Parsing is slow (tens of
+music21 ships real music (Bach chorales, Essen folk songs, O'Neill's and Ryan's fiddle tunes,
+Palestrina, Monteverdi, the Trecento, quartets of Haydn, Mozart and Beethoven...) inside its
+wheel, so the generator trains on data that installs offline. Parsing is slow (tens of
 milliseconds per tune), so `prepare` does it once, converts each work straight to a symusic
 Score (music21's own MIDI writer is slower and drops the part structure we need), and
 caches the MIDI files with an index of their meter, declared key and collection. Which files
@@ -22,7 +23,7 @@ from pathlib import Path
 from engine.config import TICKS_PER_QUARTER
 
 INDEX_NAME = "index.jsonl"
-CORPUS_VERSION = 1  # bump when the conversion changes, so old caches are not mixed in
+CORPUS_VERSION = 2  # bump when the conversion or the works taken change, so old caches are not mixed in
 ACCEPTED_DENOMINATORS = (2, 4, 8, 16)
 
 
@@ -33,7 +34,7 @@ class Collection:
     name: str
     style: str
     files: tuple[str, ...]
-    max_works: int
+    max_works: int | None  # None: every work
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ def model_data() -> dict:
 
 
 def collections() -> list[Collection]:
-    """The corpus subset the generator is trained on."""
-    return [Collection(c["name"], c["style"], tuple(c["files"]), int(c["max_works"]))
+    """The corpus collections the generator is trained on (engine/data/model.toml)."""
+    return [Collection(c["name"], c["style"], tuple(c["files"]), c.get("max_works"))
             for c in model_data()["corpus"]]
 
 
@@ -172,7 +173,7 @@ def _convert_file(job: tuple[str, str, str, str, int]) -> list[dict]:
 
 def prepare(out_dir: Path | None = None, workers: int = 2,
             progress: Callable[[int, int], None] | None = None) -> Path:
-    """Parse the corpus subset into ``out_dir`` (MIDI + index.jsonl); return the directory.
+    """Parse the corpus into ``out_dir`` (MIDI + index.jsonl); return the directory.
 
     An existing complete cache is reused. ``progress(done, total)`` is called per file.
     """
@@ -196,7 +197,7 @@ def prepare(out_dir: Path | None = None, workers: int = 2,
     kept = []
     for record in records:
         cap = next(c.max_works for c in collections() if c.name == record["collection"])
-        if per_collection.get(record["collection"], 0) < cap:
+        if cap is None or per_collection.get(record["collection"], 0) < cap:
             per_collection[record["collection"]] = per_collection.get(record["collection"], 0) + 1
             kept.append(record)
     tmp = out / (INDEX_NAME + ".tmp")

@@ -392,7 +392,7 @@ class EvalResult:
     first_call_s: float
     seeds: int
     # Per metric, the reference mean at the generated clips' own lengths: each clip is matched with
-    # the reference pieces cut to its bar count, and these means are averaged over the clips. A
+    # the reference pieces cut into windows of its bar count, and these means are averaged over the clips. A
     # short clip has fewer notes, and pitch-class entropy (a plug-in estimate) reads lower on fewer
     # notes: whole pieces (held-out works: median 13 bars) against 4-8-bar clips are not the same measurement.
     same_length_reference: dict[str, float] = field(default_factory=dict)
@@ -517,7 +517,8 @@ def by_kind(pieces) -> dict[str, dict[str, float]]:
 
 
 def same_length_reference(clips: list[ClipResult], pieces) -> dict[str, float]:
-    """Per metric, the mean over clips of the reference mean with every piece cut to the clip's bars."""
+    """Per metric, the mean over clips of the reference at the clip's length: every piece cut into
+    windows of the clip's bar count (``windows``), each piece weighing one."""
     by_bars: dict[int, dict[str, float]] = {}
     totals: dict[str, list[float]] = {name: [] for name in metrics.METRICS}
     for clip in clips:
@@ -525,12 +526,25 @@ def same_length_reference(clips: list[ClipResult], pieces) -> dict[str, float]:
         if bars < 1 or not clip.musicality:
             continue
         if bars not in by_bars:
-            cut = [metrics.musicality(p.score.clip(0, bars * metrics.measure_ticks(p.score), clip_end=False))
-                   for p in pieces]
-            by_bars[bars] = {name: _mean_sd(m[name] for m in cut)[0] for name in metrics.METRICS}
+            per_piece = [[metrics.musicality(w) for w in windows(p.score, bars)] for p in pieces]
+            by_bars[bars] = {name: _mean_sd(_mean_sd(m[name] for m in ms)[0] for ms in per_piece)[0]
+                             for name in metrics.METRICS}
         for name in metrics.METRICS:
             totals[name] += [by_bars[bars][name]] * len(clip.musicality)
     return {name: float(np.mean(values)) for name, values in totals.items() if values}
+
+
+def windows(score: Score, bars: int) -> list[Score]:
+    """The score cut into consecutive windows of ``bars`` bars, each moved to start at 0.
+
+    Every whole window counts, not only the opening one: a piece's first bars are not its middle
+    (imitative entries bring voices in one by one). A piece shorter than ``bars`` is one window.
+    """
+    span = bars * metrics.measure_ticks(score)
+    ends = [t.notes.numpy() for t in score.tracks if len(t.notes)]
+    length = max((int((a["time"] + a["duration"]).max()) for a in ends), default=0)
+    count = max(1, length // span)
+    return [score.clip(k * span, (k + 1) * span, clip_end=False).shift_time(-k * span) for k in range(count)]
 
 
 # ---------------------------------------------------------------- the report
@@ -669,8 +683,8 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
                   f"{len(generated)} generated clips and in {sum(v == 0 for v in real)} of {len(real)} "
                   "reference pieces."]
     if result.same_length_reference:
-        lines += ["", "The same reference cut to each clip's own bar count (the clips are 4-32 bars, the reference "
-                  "pieces whole; pitch-class entropy counts notes, and fewer notes read lower), "
+        lines += ["", "The same reference cut into windows of each clip's own bar count (the clips are 4-32 bars, "
+                  "the reference pieces whole; pitch-class entropy counts notes, and fewer notes read lower), "
                   "averaged over the clips:", "",
                   "| metric | generated mean | reference at the clips' lengths | gap | gap / that mean |",
                   "|---|---:|---:|---:|---:|"]
@@ -680,8 +694,8 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
             lines.append(f"| {name} | {_fmt(g)} | {_fmt(r)} | {_gap(name, g - r)} | "
                          f"{_relative(g - r, r, near_zero(r, sds[name]))} |")
     if result.reference_by_kind:
-        lines += ["", "The reference's means per kind of piece (its model style token: folk and celtic tunes are one line; "
-                  "chorales, renaissance and classical works several parts):",
+        lines += ["", "The reference's means per kind of piece (its model style token: folk and celtic tunes are "
+                  "one line; chorales, renaissance and classical works several parts):",
                   "", "| kind | pieces | " + " | ".join(metrics.METRICS) + " |",
                   "|---|---:|" + "---:|" * len(metrics.METRICS)]
         for kind, row in result.reference_by_kind.items():
@@ -691,17 +705,18 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
     if texture_rows:
         lines += ["", "Like with like: each clip against the reference pieces of its own texture (\"one line\": a clip "
                   "whose only pitched part plays a melody or bass line, a reference piece of one part; \"several "
-                  "voices\": everything else), whole and cut to the clips' own bar counts. Polyphony and empty beats "
-                  "follow what plays (a solo line, a band, a quartet), and pitch-class entropy reads lower on fewer "
-                  "notes, so the pooled figure above mixes texture and length with quality; the gap here (to the same "
-                  "texture at the same length) does not.", "",
+                  "voices\": everything else), whole and cut into windows of the clips' own bar counts. Polyphony "
+                  "and empty beats follow what plays (a solo line, a band, a quartet), and pitch-class entropy "
+                  "reads lower on fewer notes, so the pooled figure above mixes texture and length with quality; "
+                  "the gap here (to the same texture at the same length) does not.", "",
                   "| texture | clips | reference pieces | metric | generated mean | reference whole (sd) "
                   "| reference at the clips' lengths | gap | gap / reference mean |",
                   "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
         for texture, n_clips, n_real, name, g, r, rs, same in texture_rows:
             target = r if math.isnan(same) else same
+            relative = _relative(g - target, target, near_zero(target, rs))
             lines.append(f"| {texture} | {n_clips} | {n_real} | {name} | {_fmt(g)} | {_fmt(r)} ({_fmt(rs)}) | "
-                         f"{_fmt(same)} | {_gap(name, g - target)} | {_relative(g - target, target, near_zero(target, rs))} |")
+                         f"{_fmt(same)} | {_gap(name, g - target)} | {relative} |")
     lines += ["", "![musicality](musicality.png)", ""]
     div = [c.diversity for c in result.clips if not math.isnan(c.diversity)]
     nov = [n for c in result.clips for n in c.novelty_n]

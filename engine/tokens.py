@@ -23,7 +23,7 @@ SLOTS = 4
 SLOT_NAMES = ("melody", "upper", "lower", "bass")
 # Where each voice slot sits when nothing narrower is asked (inclusive MIDI pitches).
 SLOT_REGISTER = ((60, 84), (53, 77), (45, 69), (34, 62))
-STYLES = ("chorale", "folk", "celtic", "user")
+STYLES = ("chorale", "folk", "celtic", "renaissance", "classical", "user")
 TEMPO_EDGES = (70.0, 95.0, 120.0, 150.0)  # buckets: <70, 70-95, 95-120, 120-150, >=150
 DENSITIES = 4
 MAX_BARS_TOKEN = 32

@@ -1,6 +1,6 @@
 """Training the generator: `cadenza train`, reproducible from a seed.
 
-Without ``--data`` it trains from scratch on the music21 corpus subset (engine/corpus.py
+Without ``--data`` it trains from scratch on the music21 corpus (engine/corpus.py
 prepares and caches it); with ``--data DIR`` it fine-tunes a checkpoint on a folder of the
 user's own MIDI files. The checkpoint holds the weights (float16), the model config, the
 tokenizer parameters, the conditioning vocabulary and the training record (data, steps,
@@ -76,7 +76,7 @@ class TrainConfig:
     """Everything that decides a training run (with the seed, it decides the weights)."""
 
     seed: int = 1234
-    steps: int = 360
+    steps: int = 14000
     batch_size: int = 24
     block_size: int = 256
     n_layer: int = 4
@@ -85,9 +85,9 @@ class TrainConfig:
     dropout: float = 0.1
     learning_rate: float = 3e-3
     min_learning_rate: float = 3e-4
-    warmup_steps: int = 30
+    warmup_steps: int = 200
     weight_decay: float = 0.1
-    eval_every: int = 120
+    eval_every: int = 2000
     threads: int = 2
     bf16: bool = True
     bucket: int = 4  # batches drawn at once and grouped by length, so little of a batch is padding
@@ -392,7 +392,7 @@ def _run(data: Path | None, out: Path, steps: int | None, seed: int | None, init
         works = encode_corpus(directory, vocab, encoded)
         encode_bar.close()
         config = TrainConfig()
-        note = f"music21 corpus subset (engine/data/model.toml), cached in {directory}"
+        note = f"music21 corpus (engine/data/model.toml), cached in {directory}"
         init = torch.load(init_path, weights_only=False) if init_path else None
     else:
         works = encode_midi_folder(data, vocab)

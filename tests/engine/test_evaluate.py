@@ -154,9 +154,9 @@ def test_cadenza_eval_command(tmp_path: Path) -> None:
 
 
 def test_the_reference_is_also_measured_at_the_clips_own_lengths() -> None:
-    """Short clips are matched with the reference pieces cut to their bar count, not whole pieces."""
+    """Short clips are matched with the reference pieces cut into windows of their bar count, not whole pieces."""
     from engine import metrics, reference
-    from engine.evaluate import ClipResult, same_length_reference
+    from engine.evaluate import ClipResult, same_length_reference, windows
 
     pieces = reference.load()[:6]
 
@@ -164,11 +164,29 @@ def test_the_reference_is_also_measured_at_the_clips_own_lengths() -> None:
         return ClipResult("p", 1, {"bars": bars}, [], [{}] * seeds, [], [], 0.0, [])
 
     def cut(bars: int) -> float:
-        return float(np.mean([metrics.musicality(p.score.clip(0, bars * metrics.measure_ticks(p.score),
-                                                               clip_end=False))["pitch_class_entropy"]
+        return float(np.mean([np.mean([metrics.musicality(w)["pitch_class_entropy"] for w in windows(p.score, bars)])
                               for p in pieces]))
 
     matched = same_length_reference([clip(2, 3), clip(8, 1)], pieces)
     assert matched["pitch_class_entropy"] == pytest.approx((3 * cut(2) + cut(8)) / 4)
     whole = float(np.mean([metrics.musicality(p.score)["pitch_class_entropy"] for p in pieces]))
     assert cut(2) < whole  # fewer notes, lower entropy: why the matched figure is there
+
+
+def test_windows_cover_a_piece_bar_by_bar_from_zero() -> None:
+    """Every whole window of N bars, each moved to start at 0; a short piece is one window."""
+    from symusic import Note, Score, TimeSignature, Track
+
+    from engine.evaluate import windows
+
+    score = Score(480)
+    score.time_signatures.append(TimeSignature(0, 3, 4))
+    track = Track(name="m", program=0)
+    for beat in range(3 * 10):  # ten bars of 3/4, a note on every beat, pitch = bar number
+        track.notes.append(Note(beat * 480, 480, 60 + beat // 3, 80))
+    score.tracks.append(track)
+    parts = windows(score, 4)
+    assert len(parts) == 2  # bars 1-4 and 5-8; the last two bars make no whole window
+    assert [sorted({n.pitch for n in w.tracks[0].notes}) for w in parts] == [[60, 61, 62, 63], [64, 65, 66, 67]]
+    assert all(min(n.time for n in w.tracks[0].notes) == 0 for w in parts)
+    assert len(windows(score, 16)) == 1 and len(windows(score, 16)[0].tracks[0].notes) == 30
