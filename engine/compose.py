@@ -19,12 +19,12 @@ import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine import styles
-from engine.analysis import Chord, NoteEvent, chords_per_bar, diatonic_triads, seventh_pc
+from engine.analysis import Chord, NoteEvent, chords_per_bar, diatonic_triads, find_key, seventh_pc
 from engine.config import TICKS_PER_QUARTER
 from engine.decode import DecodedNote
 from engine.errors import Cancelled, SpecError
 from engine.spec import MusicSpec, Part
-from engine.theory import Meter
+from engine.theory import Key, Meter
 from engine.tokens import SLOT_REGISTER, SLOTS
 
 DRUM_NOTES = {"kick": 36, "snare": 38, "hat": 42, "ride": 51, "crash": 49}
@@ -497,12 +497,50 @@ def held(notes: list[DecodedNote], max_gap: int, end: int) -> list[DecodedNote]:
 def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> Score:
     """A Score for the spec: one named track per part, tempo, meter and key written in.
 
+    The draft is listened to with the key finder used on input clips; a draft heard in another
+    key is drawn again from the seed's next stream (model.toml ``key_attempts``), and if none is
+    heard in the key the first is kept. The same spec and seed always give the same Score.
+
     ``should_stop`` is polled at every bar the model writes and between parts; when it
     returns true the work ends with Cancelled.
 
     Raises CheckpointMissing (a FileNotFoundError naming the path) when the model's
     checkpoint is absent: there is no silent fallback to the rule-based melody.
     """
+    from engine.generator import key_attempts
+
+    first = None
+    for attempt in range(key_attempts()):
+        drawn = spec if attempt == 0 else replace(spec, seed=draft_seed(spec.seed, attempt))
+        score = _draft(drawn, should_stop)
+        if heard_in_key(score, spec.key):
+            return score
+        first = first or score
+    return first
+
+
+def draft_seed(seed: int, attempt: int) -> int:
+    """The seed of a later draft: its own stream, derived from the spec's seed and the attempt."""
+    return int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
+
+
+def heard_in_key(score: Score, key: Key) -> bool:
+    """True when the pitched notes read (Krumhansl-Schmuckler) as the key's tonic with its third's quality.
+
+    A mode is heard by its tonic and third: D dorian counts as heard when the notes read as D minor.
+    A clip with no pitched notes (drums alone) has no key to miss.
+    """
+    from engine.generator import third_quality
+
+    notes = [NoteEvent(n.time, n.duration, n.pitch) for t in score.tracks if not t.is_drum for n in t.notes]
+    if not notes:
+        return True
+    found, _ = find_key(notes)
+    return found.tonic_pc == key.tonic_pc and found.mode == third_quality(key)
+
+
+def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
+    """One draft of the clip: the model's voices, then the arranger's parts over their chords."""
     from engine.generator import load
 
     style = styles.get(spec.style)

@@ -299,6 +299,8 @@ class Grammar:
         lean to off-beat onsets (``syncopation``)."""
         if self.phase in ("timesig", "duration"):
             return self._syncopation
+        if self.phase == "pitch":
+            return self._syncopated_ends()
         if self.phase != "program":
             return None
         c = self.constraints
@@ -312,6 +314,16 @@ class Grammar:
             for pc in recent:
                 bias -= c.repeat_penalty * self._pc_mask[pc]
         return bias
+
+    def _syncopated_ends(self) -> torch.Tensor | None:
+        """The syncopation bias on the note's length: lengths that end it off the beat. Where rests
+        are filled (``max_rest_quarters``), the note's end is where the next onset falls, so this is
+        how the style's lean to off-beat onsets reaches a line that does not rest."""
+        if self._syncopation is None:
+            return None
+        beat = POSITIONS_PER_BEAT * self.ticks_per_position
+        off_beat_end = self._durations & ((self._tick() + self._duration_ticks) % beat != 0)
+        return self.constraints.syncopation * off_beat_end.float()
 
     # -- advancing ------------------------------------------------------------------------
     def advance(self, token: int) -> None:

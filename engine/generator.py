@@ -104,10 +104,10 @@ class Generator:
         grammar = Grammar(self.vocab, Constraints(request.key, request.meter, request.bars, dict(request.voices),
                                                   request.chromatic, cadence, opening=not context,
                                                   tonic_bias=tuple(request.key_pull * b for b in
-                                                                   decoding_settings(_third_quality(request.key))["tonic_bias"]),
+                                                                   decoding_settings(third_quality(request.key))["tonic_bias"]),
                                                   chord_plan=tuple(request.chords),
                                                   syncopation=request.syncopation,
-                                                  **decoding_extras(_third_quality(request.key), request.fill_rests)))
+                                                  **decoding_extras(third_quality(request.key), request.fill_rests)))
         prefix = self.prefix(request, prefix_bars)
         block = self.model.config.block_size
         history = list(context or [])
@@ -217,7 +217,14 @@ def harmony_style() -> str:
     return str(model_data()["harmony_style"])
 
 
-def _third_quality(key: Key) -> str:
+def key_attempts() -> int:
+    """How many drafts compose may make until one is heard in the asked key (model.toml)."""
+    from engine.corpus import model_data
+
+    return max(1, int(model_data().get("key_attempts", 1)))
+
+
+def third_quality(key: Key) -> str:
     """"minor" for modes with a minor third (minor, dorian, phrygian...), else "major"."""
     return "minor" if (key.scale_pcs()[2] - key.tonic_pc) % 12 == 3 else "major"
 

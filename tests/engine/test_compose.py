@@ -61,7 +61,7 @@ def test_grid_groups_beats_the_way_the_meter_is_felt(meter, groups):
 
 
 def test_a_pad_holds_each_note_until_its_voice_moves_on():
-    """Legato for pads: rests inside a voice are filled, a long silence (over a bar) is not, no key is re-struck held."""
+    """Legato for pads: rests inside a voice are filled, a silence over a bar is not, no held key is struck again."""
     from engine.compose import held
     from engine.decode import DecodedNote
 
@@ -86,3 +86,21 @@ def test_an_ambient_pad_sustains_its_voices():
     (pad,) = [t for t in score.tracks if not t.is_drum]
     covered = sum(n.duration for n in pad.notes) / (spec.bars * Grid.of(spec.meter).bar_ticks)
     assert covered > 2.5  # on average more than two and a half of its voices sound at once
+
+
+def test_a_draft_heard_in_another_key_is_drawn_again():
+    """A 4-bar children's song in C whose first draft leans on its V chord (heard as G major) is redrawn.
+
+    The kept clip is heard in C major by compose's own key finder and by music21's (the evaluation's),
+    and the same seed gives the same clip again.
+    """
+    from engine.compose import _draft, heard_in_key
+    from engine.evaluate import find_key, read_midi
+
+    spec = understand("Happy children's song on xylophone and ukulele in C, 4 bars", Overrides(seed=0))
+    first = _draft(spec, None)
+    assert not heard_in_key(first, spec.key)
+    kept = compose(spec)
+    assert heard_in_key(kept, spec.key)
+    assert find_key(read_midi(score_to_smf(kept))) == (0, "major")
+    assert score_to_smf(compose(spec)) == score_to_smf(kept)

@@ -90,13 +90,17 @@ def test_the_styles_syncopation_moves_the_melodys_onsets_off_the_beat():
     assert style_settings("ragtime")["syncopation"] > 0
     generator = load()
 
-    def off_beat_share(syncopation: float) -> float:
-        onsets = []
-        for seed in range(3):
+    def feel(syncopation: float) -> tuple[float, float]:
+        """(share of onsets off the beat, share of notes tied over a beat) over four seeds."""
+        notes = []
+        for seed in range(4):
             spec = understand("Upbeat ragtime piano in Bb major, 8 bars", Overrides(seed=seed))
             request = model_request(spec, plan_voices(spec.parts), harmonic_plan(spec, styles.get(spec.style)))
-            onsets += [n.time % 480 for n in generator.generate(replace(request, syncopation=syncopation))]
-        return sum(1 for t in onsets if t) / len(onsets)
+            notes += generator.generate(replace(request, syncopation=syncopation))
+        off = [n for n in notes if n.time % 480]
+        tied = [n for n in off if n.time % 480 + n.duration > 480]
+        return len(off) / len(notes), len(tied) / len(notes)
 
-    plain, rag = off_beat_share(0.0), off_beat_share(style_settings("ragtime")["syncopation"])
-    assert rag > plain + 0.08, (plain, rag)
+    (plain_off, plain_tied), (rag_off, rag_tied) = feel(0.0), feel(style_settings("ragtime")["syncopation"])
+    assert rag_off > plain_off + 0.03, (plain_off, rag_off)
+    assert rag_tied > plain_tied + 0.03, (plain_tied, rag_tied)  # syncopation proper: notes held over the beat
