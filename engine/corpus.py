@@ -1,8 +1,8 @@
 """The training corpus: the music21 corpus, parsed once and cached as MIDI.
 
 music21 ships real music (Bach chorales, Essen folk songs, O'Neill's and Ryan's fiddle tunes,
-Palestrina, Monteverdi, the Trecento, quartets of Haydn, Mozart and Beethoven...) inside its
-wheel, so the generator trains on data that installs offline. Parsing is slow (tens of
+Palestrina, Monteverdi, the Trecento, a few classical works; most of its Haydn, Mozart and Beethoven
+movements change meter and are skipped) inside its wheel, so the generator trains on data that installs offline. Parsing is slow (tens of
 milliseconds per tune), so `prepare` does it once, converts each work straight to a symusic
 Score (music21's own MIDI writer is slower and drops the part structure we need), and
 caches the MIDI files with an index of their meter, declared key and collection. Which files
