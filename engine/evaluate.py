@@ -469,9 +469,9 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
         texture: same_length_reference([c for c in clips if c.spec and clip_texture(c.spec) == texture],
                                        [p for p, t in zip(pieces, textures, strict=True) if t == texture])
         for texture in (ONE_LINE, SEVERAL_VOICES)}
-    return EvalResult(clips, [metrics.musicality(p.score) for p in pieces], len(pieces), first_call, seeds,
-                      same_length_reference(clips, pieces), reference.about(reference_path), by_kind(pieces),
-                      textures, texture_reference)
+    measured = [metrics.musicality(p.score) for p in pieces]
+    return EvalResult(clips, measured, len(pieces), first_call, seeds, same_length_reference(clips, pieces),
+                      reference.about(reference_path), by_kind(pieces, measured), textures, texture_reference)
 
 
 def clip_texture(spec: dict) -> str:
@@ -507,11 +507,15 @@ def by_texture(result: EvalResult) -> list[tuple[str, int, int, str, float, floa
     return rows
 
 
-def by_kind(pieces) -> dict[str, dict[str, float]]:
-    """Per piece kind: {"pieces": count, metric: mean} (NaNs left out of the means)."""
+def by_kind(pieces, measured: list[dict[str, float]] | None = None) -> dict[str, dict[str, float]]:
+    """Per piece kind: {"pieces": count, metric: mean} (NaNs left out of the means).
+
+    ``measured`` is each piece's metrics when they are already at hand (aligned with ``pieces``).
+    """
+    measured = measured or [metrics.musicality(piece.score) for piece in pieces]
     groups: dict[str, list[dict[str, float]]] = {}
-    for piece in pieces:
-        groups.setdefault(piece.kind, []).append(metrics.musicality(piece.score))
+    for piece, values in zip(pieces, measured, strict=True):
+        groups.setdefault(piece.kind, []).append(values)
     return {kind: {"pieces": float(len(ms))} | {name: _mean_sd(m[name] for m in ms)[0] for name in metrics.METRICS}
             for kind, ms in sorted(groups.items())}
 
