@@ -3,9 +3,9 @@
 music21 ships real music (Bach chorales, Essen folk songs, O'Neill's and Ryan's fiddle tunes,
 Palestrina, Monteverdi, the Trecento, a few classical works; most of its Haydn, Mozart and Beethoven
 movements change meter and are skipped) inside its wheel, so the generator trains on data that
-installs offline. Parsing is slow (tens of milliseconds per tune), so `prepare` does it once, converts each work straight to a symusic
-Score (music21's own MIDI writer is slower and drops the part structure we need), and
-caches the MIDI files with an index of their meter, declared key and collection. Which files
+installs offline. Parsing is slow (tens of milliseconds per tune), so `prepare` does it once,
+converts each work straight to a symusic Score (music21's own MIDI writer is slower and drops
+the part structure we need), and caches the MIDI files with an index of their meter, declared key and collection. Which files
 are used is data: engine/data/model.toml.
 """
 from __future__ import annotations
