@@ -5,8 +5,8 @@ Palestrina, Monteverdi, the Trecento, a few classical works; most of its Haydn, 
 movements change meter and are skipped) inside its wheel, so the generator trains on data that
 installs offline. Parsing is slow (tens of milliseconds per tune), so `prepare` does it once,
 converts each work straight to a symusic Score (music21's own MIDI writer is slower and drops
-the part structure we need), and caches the MIDI files with an index of their meter, declared key and collection. Which files
-are used is data: engine/data/model.toml.
+the part structure we need), and caches the MIDI files with an index of their meter, declared
+key and collection. Which files are used is data: engine/data/model.toml.
 """
 from __future__ import annotations
 
