@@ -465,13 +465,15 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
         if progress:
             progress(number + 1, len(cases))
     textures = [piece_texture(p.score) for p in pieces]
+    memo: dict[tuple[str, int], dict[str, float]] = {}
+    pooled = same_length_reference(clips, pieces, memo)
     texture_reference = {
         texture: same_length_reference([c for c in clips if c.spec and clip_texture(c.spec) == texture],
-                                       [p for p, t in zip(pieces, textures, strict=True) if t == texture])
+                                       [p for p, t in zip(pieces, textures, strict=True) if t == texture], memo)
         for texture in (ONE_LINE, SEVERAL_VOICES)}
     measured = [metrics.musicality(p.score) for p in pieces]
-    return EvalResult(clips, measured, len(pieces), first_call, seeds, same_length_reference(clips, pieces),
-                      reference.about(reference_path), by_kind(pieces, measured), textures, texture_reference)
+    return EvalResult(clips, measured, len(pieces), first_call, seeds, pooled, reference.about(reference_path),
+                      by_kind(pieces, measured), textures, texture_reference)
 
 
 def clip_texture(spec: dict) -> str:
@@ -520,9 +522,15 @@ def by_kind(pieces, measured: list[dict[str, float]] | None = None) -> dict[str,
             for kind, ms in sorted(groups.items())}
 
 
-def same_length_reference(clips: list[ClipResult], pieces) -> dict[str, float]:
+def same_length_reference(clips: list[ClipResult], pieces,
+                          memo: dict[tuple[str, int], dict[str, float]] | None = None) -> dict[str, float]:
     """Per metric, the mean over clips of the reference at the clip's length: every piece cut into
-    windows of the clip's bar count (``windows``), each piece weighing one."""
+    windows of the clip's bar count (``windows``), each piece weighing one.
+
+    ``memo`` keeps each (piece, bar count)'s window means, so measuring the pooled reference and
+    then each texture's share of it cuts and measures every piece once.
+    """
+    memo = {} if memo is None else memo
     by_bars: dict[int, dict[str, float]] = {}
     totals: dict[str, list[float]] = {name: [] for name in metrics.METRICS}
     for clip in clips:
@@ -530,12 +538,20 @@ def same_length_reference(clips: list[ClipResult], pieces) -> dict[str, float]:
         if bars < 1 or not clip.musicality:
             continue
         if bars not in by_bars:
-            per_piece = [[metrics.musicality(w) for w in windows(p.score, bars)] for p in pieces]
-            by_bars[bars] = {name: _mean_sd(_mean_sd(m[name] for m in ms)[0] for ms in per_piece)[0]
-                             for name in metrics.METRICS}
+            per_piece = [_at_length(p, bars, memo) for p in pieces]
+            by_bars[bars] = {name: _mean_sd(m[name] for m in per_piece)[0] for name in metrics.METRICS}
         for name in metrics.METRICS:
             totals[name] += [by_bars[bars][name]] * len(clip.musicality)
     return {name: float(np.mean(values)) for name, values in totals.items() if values}
+
+
+def _at_length(piece, bars: int, memo: dict[tuple[str, int], dict[str, float]]) -> dict[str, float]:
+    """A piece's metrics averaged over its windows of ``bars`` bars (NaNs left out), memoised by name."""
+    key = (piece.name, bars)
+    if key not in memo:
+        measured = [metrics.musicality(w) for w in windows(piece.score, bars)]
+        memo[key] = {name: _mean_sd(m[name] for m in measured)[0] for name in metrics.METRICS}
+    return memo[key]
 
 
 def windows(score: Score, bars: int) -> list[Score]:
