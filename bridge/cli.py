@@ -164,6 +164,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                               **render_options(result.spec))
         bar.set_description_str("write")
         spec = spec_json(result.spec)
+        spec["sound"] = {"sources": audio.sources, "treatments": audio.treatments}
         # The clip lands on its bar: clip.mid at the bar, stems' bext time reference = the bar's sample.
         midi, time_reference = clip_at_bar(spec, result.midi, audio.sample_rate)
         paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
@@ -181,6 +182,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
               f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
         print(f"  mix {audio.loudness_lufs:.1f} LUFS, true peak {audio.true_peak_dbtp:.1f} dBTP, "
               f"{audio.mix.shape[0] / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, tail {args.tail}")
+        for part, source in audio.sources.items():  # spec.json's "sound" records the same
+            print(f"  sound {part}: {source}")
+        print(f"  processing: {', '.join(audio.treatments) or 'none'}")
         for path in paths:
             print(f"  {path}")
     return 0
@@ -273,6 +277,16 @@ def _render_options(args: argparse.Namespace) -> dict:
                "presets": _pairs(args.preset, "--preset")}
     if args.soundfont:
         options["soundfont"] = str(Path(args.soundfont).expanduser().resolve())
+    sounds = {}
+    for value in args.sound or []:
+        key, sep, source = value.partition("=")
+        if not sep or not key or not source:
+            print(f"cadenza: error: --sound takes PART=SOURCE (a role like bass, or a part name; a source like "
+                  f"synth:reese, bank or gm), got {value!r}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
+        sounds[key] = source
+    if sounds:
+        options["sounds"] = sounds
     if args.lufs is not None:
         options["loudness_lufs"] = args.lufs
     return options
@@ -418,7 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
                                "loop (wrap the tail onto the start); default cut")
     generate.add_argument("--format", choices=("wav", "flac"), default="wav",
                           help="stems as 24-bit Broadcast WAV (default) or FLAC")
-    generate.add_argument("--soundfont", metavar="PATH", help="an .sf2/.sf3 SoundFont (default: the embedded GM font)")
+    generate.add_argument("--soundfont", metavar="PATH",
+                          help="an .sf2/.sf3 SoundFont for the sampled parts (default: the best General MIDI bank "
+                               "found: FluidR3 GM, MuseScore General, else pretty_midi's TimGM6mb)")
+    generate.add_argument("--sound", action="append", metavar="PART=SOURCE",
+                          help="the source for a role or part: synth:NAME (supersaw, reese, acid, sawbass, pad, "
+                               "pulse, square, triangle, drums808, drums909, chipdrums), bank (the best General "
+                               "MIDI SoundFont found) or gm (pretty_midi's); default: by style and prompt words "
+                               "(plugin_host/data/sounds.toml). Repeatable")
     generate.add_argument("--plugin", action="append", metavar="ROLE=PATH",
                           help="a VST3/AU for a role or part: an instrument replaces the SoundFont, an effect "
                                "joins the chain (repeatable)")

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
@@ -62,6 +62,8 @@ class RenderedAudio:
     clip_frames: int = 0
     loudness_lufs: float = 0.0
     true_peak_dbtp: float = 0.0
+    sources: dict[str, str] = field(default_factory=dict)  # part -> what played it
+    treatments: list[str] = field(default_factory=list)    # genre processing applied
 
 
 def _translate(error: grpc.RpcError, target: str) -> Exception:
@@ -185,7 +187,7 @@ class EngineClient:
         """Stems for SMF bytes, reassembled from the engine's chunks.
 
         ``options`` are RenderRequest fields: tail, soundfont, plugins, presets, style, roles, bars,
-        loudness_lufs. A render restarted after a lost replica starts from empty buffers.
+        loudness_lufs, sounds, prompt. A render restarted after a lost replica starts from empty buffers.
         """
         header = None
         buffers: dict[str, np.ndarray] = {}
@@ -210,7 +212,8 @@ class EngineClient:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no audio")
         mix = buffers.pop("mix")
         return RenderedAudio(sample_rate=header.sample_rate, parts=buffers, mix=mix, clip_frames=header.clip_frames,
-                             loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp)
+                             loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp,
+                             sources=dict(header.sources), treatments=list(header.treatments))
 
 
 LOG_TAIL_LINES = 200

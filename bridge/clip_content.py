@@ -21,8 +21,10 @@ def spec_json(spec: pb.MusicSpec) -> dict:
 
 
 def render_options(spec: pb.MusicSpec) -> dict:
-    """RenderRequest fields the generated spec decides: style (effect chains), roles, bars."""
-    return {"style": spec.style, "roles": {p.name: p.role for p in spec.parts}, "bars": spec.bars}
+    """RenderRequest fields the generated spec decides: style (effect chains, sounds), roles, bars, and
+    the prompt, whose words may pick sounds and processing."""
+    return {"style": spec.style, "roles": {p.name: p.role for p in spec.parts}, "bars": spec.bars,
+            "prompt": spec.prompt}
 
 
 def clip_picture(result: pb.GenerateResult, audio) -> bytes:

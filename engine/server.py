@@ -239,7 +239,8 @@ class EngineServicer(pb_grpc.EngineServicer):
             score = smf_to_score(request.midi)
             options = {"tail": request.tail or "cut", "soundfont": request.soundfont or None,
                        "plugins": dict(request.plugins), "presets": dict(request.presets),
-                       "style": request.style or None, "roles": dict(request.roles), "bars": request.bars or None}
+                       "style": request.style or None, "roles": dict(request.roles), "bars": request.bars or None,
+                       "sounds": dict(request.sounds), "prompt": request.prompt}
             if request.HasField("loudness_lufs"):
                 options["loudness_lufs"] = request.loudness_lufs
             for role, path in options["plugins"].items():
@@ -276,7 +277,7 @@ class EngineServicer(pb_grpc.EngineServicer):
             yield pb.RenderEvent(header=pb.StemsHeader(
                 sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames, parts=list(stems.parts),
                 clip_frames=stems.clip_frames or stems.frames, loudness_lufs=stems.loudness_lufs or 0.0,
-                true_peak_dbtp=stems.true_peak_dbtp or 0.0))
+                true_peak_dbtp=stems.true_peak_dbtp or 0.0, sources=stems.sources, treatments=stems.treatments))
             for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
                 for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
                     block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")

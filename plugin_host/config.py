@@ -29,3 +29,7 @@ WORKER_MAX_RENDERS = 200         # a worker is replaced after this many renders,
 RENDER_THREADS = 2               # parts rendered at once (SoundFont + built-in effects; plugins go one by one)
 PLUGIN_CACHE_SIZE = 8            # plugins a worker keeps loaded between renders (least recently used go)
 WORKER_START_SECONDS = 30.0      # a spawned worker's imports (numpy, pedalboard) before the render clock starts
+
+ARC_WINDOW_SECONDS = 1.0       # slow loudness envelope keep_arc restores after a chain (dynamics.py)
+ARC_MAX_DB = 12.0              # ... never correcting by more than this
+DYNAMICS_RIDE = 0.5            # mix-bus dB per dB of the score's mean velocity per bar (a fader riding the build)

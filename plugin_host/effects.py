@@ -32,6 +32,7 @@ class RoleMix:
     level_lufs: float
     effects: tuple[dict, ...]
     pan: float = 0.0
+    width: float = 0.0  # side level from plugin_host/stereo.py's decorrelator, relative to the mid
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +67,8 @@ def role_mix(role: str, style: str | None) -> RoleMix:
     override = data.get("style", {}).get(style or "", {}).get("role", {}).get(role, {})
     return RoleMix(role=role, level_lufs=float(override.get("level_lufs", base["level_lufs"])),
                    effects=tuple(override.get("effects", base.get("effects", []))),
-                   pan=float(override.get("pan", base.get("pan", 0.0))))
+                   pan=float(override.get("pan", base.get("pan", 0.0))),
+                   width=float(override.get("width", base.get("width", 0.0))))
 
 
 def pan_gains(pan: float) -> tuple[float, float]:

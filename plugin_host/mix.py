@@ -29,6 +29,7 @@ from plugin_host.config import (
 )
 
 SILENCE_LUFS = -70.0  # BS.1770's absolute gate: below it there is nothing to normalise
+MAX_LIMITING_DB = 24.0  # the master's gain search goes at most this far past the gain that needs no limiting
 
 
 @dataclass(frozen=True)
@@ -219,12 +220,18 @@ def _gain_curve(model: _LoudnessModel, envelope: np.ndarray, sample_rate: int, t
     if abs(low_level - target_lufs) < 0.02:
         return low_db, limit
     # limiting only ever lowers the loudness: search upwards by secant steps
-    high_db = low_db + (target_lufs - low_level) * 2.0
+    # A sparse clip (a few short hits) may not reach the target under the ceiling at any gain: the
+    # search stops at MAX_LIMITING_DB of limiting past the unlimited gain instead of running away.
+    most_db = low_db + MAX_LIMITING_DB
+    high_db = min(most_db, low_db + (target_lufs - low_level) * 2.0)
     high_level, limit = evaluate(high_db)
     for _ in range(MASTER_PASSES * 3):
         if abs(high_level - target_lufs) < 0.02 or high_level == low_level:
             break
         next_db = high_db + (target_lufs - high_level) * (high_db - low_db) / (high_level - low_level)
+        next_db = min(most_db, next_db)
+        if next_db == high_db:
+            break
         low_db, low_level = high_db, high_level
         high_db = next_db
         high_level, limit = evaluate(high_db)

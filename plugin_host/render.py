@@ -18,7 +18,9 @@ import numpy as np
 from symusic import Score
 
 from engine.errors import Cancelled, SpecError
-from plugin_host import effects, tails
+from plugin_host import dynamics, effects, stereo, tails
+from plugin_host import sounds as catalog
+from plugin_host import treatments as processing
 from plugin_host.config import (
     DEFAULT_TAIL,
     LUFS_RANGE,
@@ -30,8 +32,9 @@ from plugin_host.config import (
 )
 from plugin_host.instruments import NoteEvent, PluginError, PluginInstrument, load_plugin, resolve_preset
 from plugin_host.mix import master, stage_gains, sum_stems
-from plugin_host.soundfont import SOUNDFONT_SUFFIXES, SoundFontInstrument
+from plugin_host.soundfont import SOUNDFONT_SUFFIXES, SoundFontInstrument, default_soundfont
 from plugin_host.stems import Stems
+from plugin_host.synth import SynthInstrument
 
 ProgressFn = Callable[[float], None]
 StatusFn = Callable[[float, str], None]  # (fraction, what is being done: names the plugin at work)
@@ -51,6 +54,10 @@ class RenderOptions:
     name of a preset shipped in plugin_host/data/presets/<plugin>/). ``roles`` maps
     part (track) names to roles; tracks it does not name get one from their MIDI program.
     ``bars`` fixes the clip's length; without it the clip ends at the bar holding the last note.
+    ``sounds`` maps a part name or role to a source (plugin_host/data/sounds.toml: ``synth:NAME``,
+    ``bank``, ``gm``); parts it does not name get one from the prompt's words and the style.
+    ``prompt`` is the request's text, whose words may pick sources and ``treatments`` (lo-fi,
+    pumping, hall); ``treatments`` given explicitly replace that choice (an empty tuple: none).
     """
 
     tail: str = DEFAULT_TAIL
@@ -62,6 +69,9 @@ class RenderOptions:
     bars: int | None = None
     loudness_lufs: float = TARGET_LUFS
     effects: bool = True
+    sounds: dict[str, str] = field(default_factory=dict)
+    prompt: str = ""
+    treatments: tuple[str, ...] | None = None
 
     def check(self) -> RenderOptions:
         """Raise RenderOptionError for anything out of range, before any work starts."""
@@ -87,6 +97,16 @@ class RenderOptions:
                 resolve_preset(self.plugins[key], path)
             except ValueError as error:
                 raise RenderOptionError("presets", f"{key}={error}") from None
+        for key, source in self.sounds.items():
+            try:
+                catalog.check_source(source, f"{key}={source}")
+            except catalog.SoundDataError as error:
+                raise RenderOptionError("sounds", str(error)) from None
+        if self.treatments is not None:
+            try:
+                catalog.treatments(self.style, requested=tuple(self.treatments))
+            except catalog.SoundDataError as error:
+                raise RenderOptionError("treatments", str(error).removeprefix("treatments: ")) from None
         low, high = LUFS_RANGE
         if not low <= self.loudness_lufs <= high:
             raise RenderOptionError("loudness_lufs", f"must be {low:g} to {high:g} LUFS, got {self.loudness_lufs:g}")
@@ -164,7 +184,9 @@ def render(score: Score, sample_rate: int = 48000, *, tail: str = DEFAULT_TAIL, 
            plugins: dict[str, str] | None = None, presets: dict[str, str] | None = None, style: str | None = None,
            roles: dict[str, str] | None = None, bars: int | None = None, loudness_lufs: float = TARGET_LUFS,
            effects_on: bool = True, progress: ProgressFn | None = None, isolate: bool = True,
-           timeout: float = RENDER_TIMEOUT_SECONDS, should_stop: Callable[[], bool] | None = None) -> Stems:
+           timeout: float = RENDER_TIMEOUT_SECONDS, should_stop: Callable[[], bool] | None = None,
+           sounds: dict[str, str] | None = None, prompt: str = "",
+           treatments: tuple[str, ...] | list[str] | None = None) -> Stems:
     """Render every track to a stem, mix and master; in a worker process unless ``isolate`` is False.
 
     Raises RenderOptionError for bad options, and (from the worker) RenderFailed / RenderTimeout
@@ -173,7 +195,9 @@ def render(score: Score, sample_rate: int = 48000, *, tail: str = DEFAULT_TAIL, 
     """
     options = RenderOptions(tail=tail, soundfont=Path(soundfont) if soundfont else None, plugins=dict(plugins or {}),
                             presets=dict(presets or {}), style=style or None, roles=dict(roles or {}), bars=bars,
-                            loudness_lufs=loudness_lufs, effects=effects_on).check()
+                            loudness_lufs=loudness_lufs, effects=effects_on, sounds=dict(sounds or {}),
+                            prompt=prompt or "",
+                            treatments=tuple(treatments) if treatments is not None else None).check()
     if isolate:
         from plugin_host.worker import render_isolated
 
@@ -207,9 +231,12 @@ def _check_finite(audio: np.ndarray, who: str) -> np.ndarray:
 
 def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
                       status: StatusFn | None = None, cache: RenderCache | None = None) -> Stems:
-    """The render itself, in this process: instruments, effects, tails, mix, mastering.
+    """The render itself, in this process: instruments, effects, stereo image, genre processing,
+    tails, mix (with the score's dynamics riding the bus) and mastering.
 
-    Parts played by the SoundFont through built-in effects render on RENDER_THREADS threads
+    Each part's source comes from plugin_host/data/sounds.toml (a synth voice, the best SoundFont
+    bank, the pretty_midi GM bank) unless a plugin instrument replaces it; the Stems name it.
+    Parts without a third-party plugin render on RENDER_THREADS threads
     (tinysoundfont and pedalboard release the GIL). Parts that involve a third-party plugin render
     one at a time afterwards, each announced first, so when one crashes or hangs the last status
     the worker sent names that plugin. ``cache`` (the render worker's) keeps plugins loaded from
@@ -226,7 +253,6 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
     clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
     frames = clip_frames + tails.tail_frames(options.tail, sample_rate)
     tempo = first_tempo(score)
-    soundfont = SoundFontInstrument(options.soundfont, sample_rate)
     loaded: dict[str, object] = {}
 
     def plugin_for(key: str):
@@ -247,16 +273,19 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
         if key:
             plugin_for(key)  # every plugin loads first, one at a time, each announced
         jobs.append((index, name, track, role, key))
+    sources: dict[str, str] = {}
 
     def render_part(job: tuple[int, str, object, str, str | None]) -> np.ndarray:
         index, name, track, role, key = job
         plugin = loaded[key] if key else None
-        instrument = soundfont
         chain = effects.build_chain(effects.role_mix(role, options.style).effects, tempo) if options.effects else []
         if plugin is not None and getattr(plugin, "is_instrument", False):
             instrument = PluginInstrument(plugin, sample_rate, name=options.plugins[key])
-        elif plugin is not None:
-            chain.append(plugin)
+            sources[name] = f"plugin:{options.plugins[key]}"
+        else:
+            if plugin is not None:
+                chain.append(plugin)
+            instrument, sources[name] = instrument_for(name, role, options, sample_rate)
         notes = [NoteEvent(tick_to_second(score, n.time), tick_to_second(score, n.time + n.duration), n.pitch,
                            n.velocity) for n in track.notes]
         say(0.85 * index / count, f"rendering {name} with {instrument.name}")
@@ -267,10 +296,12 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
             who = options.plugins[key] if plugin is not None and plugin in chain else "built-in effects"
             say(0.85 * (index + 0.5) / count, f"processing {name} through {who}")
             board = pedalboard.Pedalboard(chain)
-            audio = _check_finite(board(audio.T.copy(), sample_rate, reset=True).T.astype(np.float32), who)
+            processed = _check_finite(board(audio.T.copy(), sample_rate, reset=True).T.astype(np.float32), who)
+            audio = dynamics.keep_arc(audio, processed, sample_rate)
         mix_data = effects.role_mix(role, options.style)
-        if mix_data.pan and audio.shape[1] == 2:
-            audio = audio * np.asarray(effects.pan_gains(mix_data.pan), dtype=np.float32)
+        if audio.shape[1] == 2:  # widening is processing (off with the effects); the pan is placement
+            width = mix_data.width if options.effects else 0.0
+            audio = stereo.pan(stereo.widen(audio, width, sample_rate, seed=index), mix_data.pan)
         return audio
 
     built_in = [job for job in jobs if job[4] is None]
@@ -281,15 +312,59 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
         if job[4] is not None:
             rendered[job[1]] = render_part(job)
     parts = {name: rendered[name] for name in names}
-    levels = {name: effects.role_mix(role, options.style).level_lufs for _, name, _, role, _ in jobs}
+    roles = {name: role for _, name, _, role, _ in jobs}
+    chosen = catalog.treatments(options.style, options.prompt, options.treatments)
+    if chosen and options.effects:
+        say(0.86, f"processing: {', '.join(t.name for t in chosen)}")
+        parts = processing.apply(parts, roles, chosen, score, sample_rate)
+    levels = {name: effects.role_mix(role, options.style).level_lufs for name, role in roles.items()}
     say(0.88, "mixing")
     parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
     parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate))
+    applied = [t.name for t in chosen] if options.effects else []
     if not parts:
         length = clip_frames
-        return Stems(sample_rate, {}, np.zeros((length, 2), np.float32), clip_frames)
+        return Stems(sample_rate, {}, np.zeros((length, 2), np.float32), clip_frames, sources=sources,
+                     treatments=applied)
+    ride = _velocity_ride(score, mix.shape[0], sample_rate)
+    if ride is not None:
+        parts = {name: (audio * ride[:, None]).astype(np.float32) for name, audio in parts.items()}
+        mix = mix * ride[:, None]
     say(0.92, "mastering")
     parts, mix, report = master(parts, mix, sample_rate, options.loudness_lufs, TRUE_PEAK_CEILING_DBTP)
     say(1.0, "done")
     return Stems(sample_rate=sample_rate, parts=parts, mix=mix, clip_frames=clip_frames,
-                 loudness_lufs=report.loudness_lufs, true_peak_dbtp=report.true_peak_dbtp)
+                 loudness_lufs=report.loudness_lufs, true_peak_dbtp=report.true_peak_dbtp, sources=sources,
+                 treatments=applied)
+
+
+def instrument_for(name: str, role: str, options: RenderOptions, sample_rate: int):
+    """The instrument that plays part ``name`` (sounds.toml's choice) and the source it reports."""
+    choice = catalog.choose(name, role, style=options.style, prompt=options.prompt, requested=options.sounds)
+    if choice.source.startswith(catalog.SYNTH_PREFIX):
+        voice = catalog.voice(choice.source.removeprefix(catalog.SYNTH_PREFIX))
+        return SynthInstrument(voice, sample_rate), choice.source
+    if choice.source == catalog.GM:
+        path = default_soundfont()
+    else:
+        path = options.soundfont or catalog.find_bank() or default_soundfont()
+    return SoundFontInstrument(path, sample_rate), f"soundfont:{path}"
+
+
+def _velocity_ride(score: Score, frames: int, sample_rate: int) -> np.ndarray | None:
+    """The mix-bus gain (linear, per sample) that follows the score's mean velocity per bar, or None."""
+    per_bar = bar_ticks(score)
+    bars = -(-max(score.end(), 1) // per_bar)
+    totals, counts = np.zeros(bars), np.zeros(bars)
+    for track in score.tracks:
+        for note in track.notes:
+            bar = min(bars - 1, note.time // per_bar)
+            totals[bar] += note.velocity
+            counts[bar] += 1
+    velocities = [float(t / c) if c else 0.0 for t, c in zip(totals, counts, strict=True)]
+    spans = [(round(tick_to_second(score, b * per_bar) * sample_rate),
+              round(tick_to_second(score, (b + 1) * per_bar) * sample_rate)) for b in range(bars)]
+    ride_db = dynamics.velocity_ride_db(velocities, spans, frames, sample_rate)
+    if not np.any(ride_db):
+        return None
+    return 10 ** (ride_db / 20)

@@ -1,7 +1,7 @@
 """Stems: one float32 buffer per part, all the same length, sample 0 = the first downbeat."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,6 +13,8 @@ class Stems:
     ``clip_frames`` is the clip's own length (bars x beats x 60 / tempo at the sample rate);
     ``frames`` is longer only with the ``ring`` tail policy. ``loudness_lufs`` and
     ``true_peak_dbtp`` are the mix's, as measured after mastering (None if not measured).
+    ``sources`` names what played each part (``synth:reese``, ``soundfont:/path/FluidR3_GM.sf2``,
+    ``plugin:/path/X.vst3``); ``treatments`` the genre processing applied (lofi, pumping, hall).
     """
 
     sample_rate: int
@@ -21,6 +23,8 @@ class Stems:
     clip_frames: int | None = None
     loudness_lufs: float | None = None
     true_peak_dbtp: float | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    treatments: list[str] = field(default_factory=list)
 
     @property
     def frames(self) -> int:

@@ -230,7 +230,8 @@ def _layout(stems: Stems) -> dict:
     """Everything about the stems but their samples, which follow as raw bytes in this order."""
     return {"sample_rate": stems.sample_rate, "clip_frames": stems.clip_frames,
             "loudness_lufs": stems.loudness_lufs, "true_peak_dbtp": stems.true_peak_dbtp,
-            "parts": [(name, audio.shape) for name, audio in stems.parts.items()], "mix": stems.mix.shape}
+            "parts": [(name, audio.shape) for name, audio in stems.parts.items()], "mix": stems.mix.shape,
+            "sources": dict(stems.sources), "treatments": list(stems.treatments)}
 
 
 def _send_stems(conn: Connection, stems: Stems) -> None:
@@ -252,7 +253,8 @@ def _receive_stems(conn: Connection, layout: dict) -> Stems:
     parts = {name: receive(shape) for name, shape in layout["parts"]}
     return Stems(sample_rate=layout["sample_rate"], parts=parts, mix=receive(layout["mix"]),
                  clip_frames=layout["clip_frames"], loudness_lufs=layout["loudness_lufs"],
-                 true_peak_dbtp=layout["true_peak_dbtp"])
+                 true_peak_dbtp=layout["true_peak_dbtp"], sources=layout.get("sources", {}),
+                 treatments=layout.get("treatments", []))
 
 
 def _warm_up(cache) -> None:

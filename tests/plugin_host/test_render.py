@@ -119,7 +119,11 @@ def test_loop_wraps_the_tail_onto_the_start_without_a_click(cut, loop):
         assert (seam <= inside).all(), f"{name}: seam jump {seam} larger than any inside the clip {inside}"
         near = np.abs(np.diff(np.concatenate([audio[-480:], audio[:480]]), axis=0))
         near = np.delete(near, 479, axis=0).max(axis=0)  # the 10 ms on either side, the seam itself left out
-        assert (seam <= near * 1.5 + 1e-4).all(), f"{name}: seam jump {seam} stands out from its neighbours {near}"
+        # a hit on the downbeat starts with a step of its own (FluidR3's kick: 0.31 at sample 0); the seam
+        # may be as large as that step in the cut clip, which has no wrapped tail, but no larger
+        attack = np.abs(cut.mix[0] if name == "mix" else cut.parts[name][0])
+        allowed = np.maximum(near * 1.5, attack * 1.05) + 1e-4
+        assert (seam <= allowed).all(), f"{name}: seam jump {seam} stands out from its neighbours {near}"
     # the wrap is real: the loop's start carries the tail that the cut version does not have
     assert np.abs(loop.parts["chords"][:RATE // 100]).max() > 0
 
@@ -173,13 +177,14 @@ def test_bad_options_name_the_option(score, tmp_path):
         render(score, RATE, plugins={"bass": str(tmp_path / "Nope.vst3")})
 
 
-def test_any_soundfont_file_can_be_named(score, tmp_path, cut):
+def test_any_soundfont_file_can_be_named(score, tmp_path):
     from plugin_host.soundfont import default_soundfont
 
     copy = tmp_path / "MyFont.sf2"
     copy.write_bytes(default_soundfont().read_bytes())
     stems = _render(score, style="pop", soundfont=copy)
-    np.testing.assert_array_equal(stems.mix, cut.mix)  # the same font by another path: the same audio
+    original = _render(score, style="pop", soundfont=default_soundfont())
+    np.testing.assert_array_equal(stems.mix, original.mix)  # the same font by another path: the same audio
 
 
 def test_roles_are_panned_as_the_data_says(cut):

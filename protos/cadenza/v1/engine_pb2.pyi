@@ -160,7 +160,7 @@ class GenerateEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[GenerateResult, _Mapping]] = ...) -> None: ...
 
 class RenderRequest(_message.Message):
-    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs")
+    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs", "sounds", "prompt")
     class PluginsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +182,13 @@ class RenderRequest(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class SoundsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     MIDI_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     TAIL_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +199,8 @@ class RenderRequest(_message.Message):
     ROLES_FIELD_NUMBER: _ClassVar[int]
     BARS_FIELD_NUMBER: _ClassVar[int]
     LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
+    SOUNDS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
     midi: bytes
     sample_rate: int
     tail: str
@@ -202,10 +211,19 @@ class RenderRequest(_message.Message):
     roles: _containers.ScalarMap[str, str]
     bars: int
     loudness_lufs: float
-    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ...) -> None: ...
+    sounds: _containers.ScalarMap[str, str]
+    prompt: str
+    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., sounds: _Optional[_Mapping[str, str]] = ..., prompt: _Optional[str] = ...) -> None: ...
 
 class StemsHeader(_message.Message):
-    __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp")
+    __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp", "sources", "treatments")
+    class SourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +231,8 @@ class StemsHeader(_message.Message):
     CLIP_FRAMES_FIELD_NUMBER: _ClassVar[int]
     LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
     TRUE_PEAK_DBTP_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    TREATMENTS_FIELD_NUMBER: _ClassVar[int]
     sample_rate: int
     channels: int
     frames: int
@@ -220,7 +240,9 @@ class StemsHeader(_message.Message):
     clip_frames: int
     loudness_lufs: float
     true_peak_dbtp: float
-    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ..., clip_frames: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ...) -> None: ...
+    sources: _containers.ScalarMap[str, str]
+    treatments: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ..., clip_frames: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., sources: _Optional[_Mapping[str, str]] = ..., treatments: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("part", "start_frame", "samples")
