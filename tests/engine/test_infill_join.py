@@ -6,9 +6,9 @@ from dataclasses import replace
 import numpy as np
 from symusic import Note
 
-from engine import operations as ops
-from engine.compose import compose
-from engine.understand import understand
+from engine.compose import operations as ops
+from engine.compose.pipeline import compose
+from engine.understand.prompt import understand
 
 
 def _take():
@@ -54,7 +54,7 @@ def test_infill_keeps_the_best_joining_draft_and_nothing_outside_changes():
 
 
 def test_batched_log_probabilities_match_one_sequence_at_a_time():
-    from engine.generator import load
+    from engine.model.generator import load
 
     generator = load()
     rng = np.random.default_rng(3)
