@@ -1,8 +1,9 @@
 """Co-creation operations on a take's music: vary, infill, continue, accompany, rearrange.
 
-Each is a pure function of (spec, score, arguments, seed) -> (spec, score), so the same take,
-arguments and seed give the same result. What is not asked to change is copied note for note:
-untouched parts, and every bar of an infilled part outside its region.
+Each is a pure function of the take (spec, score), its arguments and a seed, returning the new
+score (vary, infill, extend) or the new spec and score (accompany, restyle, rearrange), so the
+same take, arguments and seed give the same result. What is not asked to change is copied note
+for note: untouched parts, and every bar of an infilled part outside its region.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from engine.music.spec import MusicSpec, Part
 from engine.music.theory import parse_key
 
 # Model drafts per infill; the one after which the model finds the bars that follow the region
-# most likely wins (see _join_logprob). Two keep a 2-bar infill near 0.2 s on this loaded 2-core machine.
+# most likely wins (see join_logprobs). Two keep a 2-bar infill near 0.2 s on this loaded 2-core machine.
 INFILL_CANDIDATES = 2
 JOIN_CONTEXT_BARS = 4  # bars before the region the join score reads
 JOIN_AFTER_BARS = 2  # bars after the region whose likelihood is the join score
@@ -153,9 +154,10 @@ def infill(spec: MusicSpec, score: Score, part_name: str, first: int, last: int,
     """New notes for bars ``first``-``last`` (1-based) of one part; nothing outside them changes.
 
     Pitched parts: the model continues the part's own bars before the region (its context),
-    several drafts are decoded and the one whose last note lies nearest the first note after
-    the region is kept, so it leads into what follows. Drum parts, or a region at bar 1 with
-    no context: the arranger's variation at full amount, confined to the region.
+    `INFILL_CANDIDATES` drafts are decoded, and the one after which the model finds the part's
+    following bars most likely is kept (join_logprobs), so it leads into what follows; with
+    nothing after the region, the draft ending nearest the next note. Drum parts, or a region at
+    bar 1 with no context: the arranger's variation at full amount, confined to the region.
     """
     check_bar_range(spec, first, last)
     part = _part(spec, part_name)
@@ -233,12 +235,6 @@ def _model_infill(spec: MusicSpec, part: Part, before: list[Note], after: list[N
     # No bars after the region to read (or no model): the draft ending nearest the next note.
     return min(drafts, key=lambda notes: abs(max(notes, key=lambda n: n.time).pitch - target)
                if target is not None else 0)
-
-
-def _join_logprob(spec: MusicSpec, before: list[Note], region: list[Note], after: list[Note], first: int,
-                  last: int) -> float | None:
-    """`join_logprobs` of one draft."""
-    return join_logprobs(spec, before, [region], after, first, last)[0]
 
 
 def join_logprobs(spec: MusicSpec, before: list[Note], drafts: list[list[Note]], after: list[Note], first: int,

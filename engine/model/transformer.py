@@ -132,16 +132,6 @@ class MusicTransformer(nn.Module):
             caches.append(cache)
         return self.head(self.ln_f(x[:, -1])), caches
 
-    @torch.no_grad()
-    def step(self, token: torch.Tensor, position: int, caches: list) -> tuple[torch.Tensor, list]:
-        """Feed one token (B,) at ``position``; return logits (B, vocab) and the grown cache."""
-        x = self.tok(token[:, None]) + self.pos.weight[position]
-        new = []
-        for block, cache in zip(self.blocks, caches, strict=True):
-            x, c = block(x, cache)
-            new.append(c)
-        return self.head(self.ln_f(x[:, -1])), new
-
 
 def from_checkpoint(checkpoint: dict) -> MusicTransformer:
     """Rebuild the model from a checkpoint dict (config inside it), in float32 and eval mode.

@@ -1,5 +1,8 @@
-"""The Engine gRPC service: a thin servicer over understand, compose and render.
+"""The Engine gRPC service: a thin servicer over understand, compose, the co-creation operations and render.
 
+Its RPCs: Describe, Generate, Render; Vary, Infill, Continue, Accompany, Rearrange; Verdict,
+GetTake, History, Taste (engine/serving/cocreation.py does the session work). Errors become
+statuses in one place (``_serving``), by the status each error carries (engine/errors.py).
 ``serve()`` owns the server's life: it binds loopback by default, reports health,
 and on SIGTERM/SIGINT stops taking requests and lets in-flight ones finish.
 """
