@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from engine.catalog.model_data import model_data
-from engine.errors import Broken, Cancelled
+from engine.errors import Broken, Cancelled, SpecError
 from engine.model.decode import Constraints, Grammar, sample
 from engine.music.notes import GridNote
 from engine.music.theory import Key, Meter
@@ -205,9 +205,15 @@ def style_map() -> dict[str, dict]:
 
 
 def style_settings(style: str) -> dict:
-    """The model settings for a Cadenza style (the default entry for unlisted styles)."""
+    """The model settings for a Cadenza style; every catalogue style has an entry (tests/engine/test_catalog.py).
+
+    ``default`` is what a clip read from a file, with no style of its own, is written with.
+    """
     table = style_map()
-    return table.get(style, table["default"])
+    if style not in table:
+        raise SpecError("style", f"{style!r} has no [style_map] entry in engine/catalog/data/model.toml; "
+                                 f"styles with one: {', '.join(sorted(table))}")
+    return table[style]
 
 
 def harmony_style() -> str:
