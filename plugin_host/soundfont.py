@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import tinysoundfont
 
-from plugin_host.instruments import NoteEvent
+from plugin_host.instruments import TimedNote
 
 SOUNDFONT_SUFFIXES = (".sf2", ".sf3")
 
@@ -36,7 +36,7 @@ class SoundFontInstrument:
         self.sample_rate = sample_rate
         self.name = self.path.name
 
-    def render(self, notes: list[NoteEvent], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
+    def render(self, notes: list[TimedNote], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
         """Render ``notes`` into a (frames, 2) float32 buffer."""
         loaded = _loaded(self.path, self.sample_rate)
         with loaded.lock:
@@ -89,7 +89,7 @@ MAX_LEAD_SECONDS = 0.005  # sample padding longer than this is left alone (it ma
 KEEP_LEAD_SECONDS = 0.00025  # ... and this much of it is kept (a quarter of a millisecond)
 
 
-def _silent_lead(loaded: _Loaded, notes: list[NoteEvent], sample_rate: int, program: int, is_drum: bool) -> int:
+def _silent_lead(loaded: _Loaded, notes: list[TimedNote], sample_rate: int, program: int, is_drum: bool) -> int:
     """Frames of digital silence before the part's first note sounds, from a probe of that note played
     exactly as the render will play it (fresh synth state, frame 0), up to MAX_LEAD_SECONDS, less
     KEEP_LEAD_SECONDS. The render is shifted by it, so the first note sounds at its time (FluidR3's piano
@@ -102,7 +102,7 @@ def _silent_lead(loaded: _Loaded, notes: list[NoteEvent], sample_rate: int, prog
     if first.start > 0:
         return 0
     probe_frames = round(MAX_LEAD_SECONDS * sample_rate) + 1
-    probe = _play(loaded.synth, loaded.sfid, [NoteEvent(0.0, 1.0, first.pitch, first.velocity)], probe_frames,
+    probe = _play(loaded.synth, loaded.sfid, [TimedNote(0.0, 1.0, first.pitch, first.velocity)], probe_frames,
                   sample_rate, program, is_drum)
     _settle(loaded.synth, sample_rate)
     sounding = np.flatnonzero(np.abs(probe).max(axis=1) > 0)
@@ -112,7 +112,7 @@ def _silent_lead(loaded: _Loaded, notes: list[NoteEvent], sample_rate: int, prog
     return max(0, lead - round(KEEP_LEAD_SECONDS * sample_rate))
 
 
-def _play(synth: tinysoundfont.Synth, sfid: int, notes: list[NoteEvent], frames: int, sample_rate: int,
+def _play(synth: tinysoundfont.Synth, sfid: int, notes: list[TimedNote], frames: int, sample_rate: int,
           program: int, is_drum: bool) -> np.ndarray:
     """``notes`` on channel 0 of ``synth`` at ``program`` (or its drum kit), as a (frames, 2) buffer."""
     bank = 128 if is_drum else 0

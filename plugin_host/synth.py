@@ -20,7 +20,7 @@ from importlib import resources
 
 import numpy as np
 
-from plugin_host.instruments import NoteEvent, PluginError
+from plugin_host.instruments import TimedNote, PluginError
 
 BLOCK_SIZE = 256
 KIT_HIT_SECONDS = 3.0     # how long one drum hit is rendered for before its tail is trimmed
@@ -73,7 +73,7 @@ class _Compiled:
         self.params = dict(voice.params)
         self.engine.load_graph([(self.processor, [])])
 
-    def render(self, notes: list[NoteEvent], frames: int) -> np.ndarray:
+    def render(self, notes: list[TimedNote], frames: int) -> np.ndarray:
         processor = self.processor
         processor.clear_midi()
         for note in notes:
@@ -114,13 +114,13 @@ def _hit(compiled: _Compiled, voice: Voice, pitch: int) -> np.ndarray:
     key = (voice, compiled.sample_rate, pitch)
     if key not in _hits:
         frames = round(KIT_HIT_SECONDS * compiled.sample_rate)
-        audio = compiled.render([NoteEvent(0.0, 0.05, pitch, 127)], frames)
+        audio = compiled.render([TimedNote(0.0, 0.05, pitch, 127)], frames)
         loud = np.flatnonzero(np.abs(audio).max(axis=1) > KIT_FLOOR)
         _hits[key] = audio[:int(loud[-1]) + 1 if loud.size else 0].copy()
     return _hits[key]
 
 
-def _place_hits(compiled: _Compiled, voice: Voice, notes: list[NoteEvent], frames: int) -> np.ndarray:
+def _place_hits(compiled: _Compiled, voice: Voice, notes: list[TimedNote], frames: int) -> np.ndarray:
     """A kit's part: each note's pre-rendered hit added at its start, scaled by its velocity."""
     out = np.zeros((frames, 2), dtype=np.float32)
     full = velocity_curve(127)
@@ -142,10 +142,10 @@ class SynthInstrument:
         self.sample_rate = sample_rate
         self.name = f"synth:{voice.name}"
 
-    def render(self, notes: list[NoteEvent], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
+    def render(self, notes: list[TimedNote], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
         return _faust_thread.submit(self._render, notes, frames).result()
 
-    def _render(self, notes: list[NoteEvent], frames: int) -> np.ndarray:
+    def _render(self, notes: list[TimedNote], frames: int) -> np.ndarray:
         key = (self.voice, self.sample_rate)
         compiled = _compiled.get(key)
         if compiled is None:

@@ -51,7 +51,7 @@ def vinyl_noise(frames: int, sample_rate: int, treatment: Treatment) -> np.ndarr
 
 def beat_frames(score, sample_rate: int, frames: int) -> list[int]:
     """The frame of every beat (quarter note) of the clip, under the score's tempo map."""
-    from plugin_host.render import tick_to_second
+    from plugin_host.inprocess import tick_to_second
 
     out, tick = [], 0
     while True:
@@ -101,7 +101,7 @@ def apply(parts: dict[str, np.ndarray], roles: dict[str, str], treatments: list[
             carrier = next((n for n in out if roles.get(n) == "drums"), next(iter(out)))
             out[carrier] = out[carrier] + vinyl_noise(frames, sample_rate, treatment)
         elif treatment.name == "pumping":
-            from plugin_host.render import first_tempo
+            from plugin_host.inprocess import first_tempo
 
             gain = pump_gain(beat_frames(score, sample_rate, frames), frames, sample_rate, 60.0 / first_tempo(score),
                              treatment)[:, None]

@@ -70,8 +70,8 @@ def main() -> None:
     parser.add_argument("--only", help="prompts containing this text")
     parser.add_argument("--prompts", type=Path, default=PROMPTS, help="a JSONL file of prompts (default: %(default)s)")
     args = parser.parse_args()
-    from engine.compose import compose
-    from engine.understand import Overrides, understand
+    from engine.compose.pipeline import compose
+    from engine.understand.prompt import Overrides, understand
     from plugin_host.render import RenderOptions, render_in_process
 
     results = []
