@@ -20,7 +20,7 @@ from importlib import resources
 
 import numpy as np
 
-from plugin_host.instruments import TimedNote, PluginError
+from plugin_host.instruments import PluginError, TimedNote
 
 BLOCK_SIZE = 256
 KIT_HIT_SECONDS = 3.0     # how long one drum hit is rendered for before its tail is trimmed
