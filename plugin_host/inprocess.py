@@ -285,7 +285,8 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
     chosen = catalog.treatments(options.style, options.prompt, options.treatments)
     if chosen and options.effects:
         say(0.86, f"processing: {', '.join(t.name for t in chosen)}")
-        parts = processing.apply(parts, roles, chosen, score, sample_rate)
+        parts = processing.apply(parts, roles, chosen, beat_frames(score, sample_rate, frames), 60.0 / tempo,
+                                 sample_rate)
     levels = {name: effects.role_mix(role, options.style).level_lufs for name, role in roles.items()}
     say(0.88, "mixing")
     parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
@@ -305,6 +306,15 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
     return Stems(sample_rate=sample_rate, parts=parts, mix=mix, clip_frames=clip_frames,
                  loudness_lufs=report.loudness_lufs, true_peak_dbtp=report.true_peak_dbtp, sources=sources,
                  treatments=applied)
+
+
+def beat_frames(score: Score, sample_rate: int, frames: int) -> list[int]:
+    """The frame of every beat (quarter note) up to ``frames``, under the score's tempo map."""
+    out, tick = [], 0
+    while (frame := round(tick_to_second(score, tick) * sample_rate)) < frames:
+        out.append(frame)
+        tick += score.tpq
+    return out
 
 
 def instrument_for(name: str, role: str, options: RenderOptions, sample_rate: int):

@@ -49,19 +49,6 @@ def vinyl_noise(frames: int, sample_rate: int, treatment: Treatment) -> np.ndarr
     return (hiss + crackle).astype(np.float32)
 
 
-def beat_frames(score, sample_rate: int, frames: int) -> list[int]:
-    """The frame of every beat (quarter note) of the clip, under the score's tempo map."""
-    from plugin_host.inprocess import tick_to_second
-
-    out, tick = [], 0
-    while True:
-        frame = round(tick_to_second(score, tick) * sample_rate)
-        if frame >= frames:
-            return out
-        out.append(frame)
-        tick += score.tpq
-
-
 def pump_gain(beats: list[int], frames: int, sample_rate: int, seconds_per_beat: float,
               treatment: Treatment) -> np.ndarray:
     """Per-sample gain: down by depth_db at each beat, back to 1 over release_beats (a smooth curve)."""
@@ -88,9 +75,10 @@ def hall_chain(treatment: Treatment) -> list:
                               wet_level=treatment.get("wet_level"), dry_level=treatment.get("dry_level"), width=1.0)]
 
 
-def apply(parts: dict[str, np.ndarray], roles: dict[str, str], treatments: list[Treatment], score,
-          sample_rate: int) -> dict[str, np.ndarray]:
-    """Every treatment on the stems (all the same length); returns new buffers."""
+def apply(parts: dict[str, np.ndarray], roles: dict[str, str], treatments: list[Treatment], beats: list[int],
+          seconds_per_beat: float, sample_rate: int) -> dict[str, np.ndarray]:
+    """Every treatment on the stems (all the same length); ``beats`` are the frames of the clip's beats
+    (quarter notes) under its tempo map. Returns new buffers."""
     if not treatments or not parts:
         return parts
     out = dict(parts)
@@ -101,10 +89,7 @@ def apply(parts: dict[str, np.ndarray], roles: dict[str, str], treatments: list[
             carrier = next((n for n in out if roles.get(n) == "drums"), next(iter(out)))
             out[carrier] = out[carrier] + vinyl_noise(frames, sample_rate, treatment)
         elif treatment.name == "pumping":
-            from plugin_host.inprocess import first_tempo
-
-            gain = pump_gain(beat_frames(score, sample_rate, frames), frames, sample_rate, 60.0 / first_tempo(score),
-                             treatment)[:, None]
+            gain = pump_gain(beats, frames, sample_rate, seconds_per_beat, treatment)[:, None]
             out = {name: audio if roles.get(name) == "drums" else audio * gain for name, audio in out.items()}
         elif treatment.name == "hall":
             import pedalboard
