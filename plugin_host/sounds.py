@@ -46,8 +46,10 @@ def voice(name: str) -> Voice:
     if entry is None:
         raise SoundDataError(f"no synth voice {name!r} (accepted: {', '.join(voice_names())})")
     params = tuple(sorted((str(k), float(v)) for k, v in entry.get("params", {}).items()))
-    return Voice(name=name, dsp=entry["dsp"], kit=bool(entry.get("kit", False)), voices=int(entry.get("voices", 16)),
-                 params=params, description=entry.get("description", ""))
+    kit = bool(entry.get("kit", False))
+    pans = tuple(sorted((int(k), float(v)) for k, v in _data().get("kit_pan", {}).items())) if kit else ()
+    return Voice(name=name, dsp=entry["dsp"], kit=kit, voices=int(entry.get("voices", 16)), params=params,
+                 description=entry.get("description", ""), pans=pans)
 
 
 def voice_names() -> tuple[str, ...]:

@@ -13,6 +13,7 @@ audio in tens of milliseconds), so the renderer's threads spend their time in th
 """
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -39,6 +40,7 @@ class Voice:
     voices: int = DEFAULT_VOICES
     params: tuple[tuple[str, float], ...] = ()
     description: str = ""
+    pans: tuple[tuple[int, float], ...] = ()  # a kit's pieces in the stereo field: (drum note, -1..1)
 
 
 def voice_names() -> tuple[str, ...]:
@@ -124,13 +126,16 @@ def _place_hits(compiled: _Compiled, voice: Voice, notes: list[TimedNote], frame
     """A kit's part: each note's pre-rendered hit added at its start, scaled by its velocity."""
     out = np.zeros((frames, 2), dtype=np.float32)
     full = velocity_curve(127)
+    pans = dict(voice.pans)
     for note in notes:
         hit = _hit(compiled, voice, int(note.pitch))
         start = round(note.start * compiled.sample_rate)
         if start >= frames or hit.size == 0:
             continue
         length = min(len(hit), frames - start)
-        out[start:start + length] += hit[:length] * np.float32(velocity_curve(note.velocity) / full)
+        angle = (pans.get(int(note.pitch), 0.0) + 1.0) * math.pi / 4.0  # constant power, 1.0 each at the centre
+        place = np.array([math.cos(angle), math.sin(angle)], dtype=np.float32) * np.float32(math.sqrt(2.0))
+        out[start:start + length] += hit[:length] * place * np.float32(velocity_curve(note.velocity) / full)
     return out
 
 

@@ -54,7 +54,7 @@ def main() -> None:
     spec = understand(PROMPT, Overrides(bars=8, tempo_bpm=120.0))
     score = compose(spec)
     roles = {p.name: p.role for p in spec.parts}
-    options = RenderOptions(style=spec.style, roles=roles, bars=spec.bars)
+    options = RenderOptions(style=spec.style, roles=roles, bars=spec.bars, prompt=PROMPT)
     seconds = spec.bars * spec.meter.numerator * (4 / spec.meter.denominator) * 60 / spec.tempo_bpm
     print(f"clip: {len(spec.parts)} stems ({', '.join(f'{p.name}/{p.role}' for p in spec.parts)}), "
           f"{spec.bars} bars of {spec.style} at {spec.tempo_bpm:g} BPM = {seconds:.1f} s of audio at {RATE} Hz")
@@ -72,7 +72,7 @@ def main() -> None:
         local_cpu.append(time.process_time() - cpu)
     def isolated_render() -> float:
         start = time.perf_counter()
-        render(score, RATE, style=spec.style, roles=roles, bars=spec.bars)
+        render(score, RATE, style=spec.style, roles=roles, bars=spec.bars, prompt=PROMPT)
         return time.perf_counter() - start
 
     cold = isolated_render()  # no worker yet: interpreter start + imports + warm-up, then the render
@@ -95,6 +95,7 @@ def main() -> None:
           f"(2 threads: CPU can exceed wall)")
     print(f"peak memory: render worker {worker_peak_mb:.0f} MB (VmHWM); this process (text model + "
           f"in-process renders) {self_peak_mb:.0f} MB")
+    print("sources: " + ", ".join(f"{name}={source.rsplit('/', 1)[-1]}" for name, source in stems.sources.items()))
     print(f"mix: {stems.loudness_lufs:.2f} LUFS, {stems.true_peak_dbtp:.2f} dBTP, {stems.frames} frames")
     print(f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores, shared)")
     print("goal: >= 20x real time through the worker:", "met" if seconds / best_isolated >= 20 else "NOT met")
