@@ -2,9 +2,11 @@
 
 ``widen`` adds a side signal made from the part's own mid by a velvet-noise decorrelator (a few
 sparse taps of random sign, 1-23 ms: Alary, Politis and Välimäki, "Velvet-noise decorrelator",
-DAFx 2017), high-passed (4th order, 200 Hz) so the low end stays centred. The side is added to the left channel and
-subtracted from the right, so L + R, the mono fold, is exactly what it was: widening can never make
-a part cancel in mono. ``width`` is the side's level relative to the mid (0 leaves the part alone).
+DAFx 2017), high-passed (4th order, 120 Hz) so the low end stays centred. The side is added to
+the left channel and subtracted from the right, so L + R, the mono fold, is exactly what it was:
+widening can never make a part cancel in mono. ``width`` is the part's side level relative to its
+mid that ``widen`` aims for (0 leaves the part alone); a part wider than MAX_PART_WIDTH is narrowed
+to it, its mid untouched.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from plugin_host.effects import pan_gains
 
 TAPS = 10
 SPREAD_SECONDS = (0.001, 0.023)
-SIDE_HIGHPASS_HZ = 200.0
+SIDE_HIGHPASS_HZ = 120.0
+MAX_PART_WIDTH = 0.85  # side/mid level: a part's mono fold is then at most 10*log10(1 + 0.85^2) = 2.3 dB down
 
 
 @lru_cache(maxsize=8)
@@ -36,16 +39,40 @@ def _side_filter(sample_rate: int) -> np.ndarray:
 
 
 def widen(audio: np.ndarray, width: float, sample_rate: int, seed: int = 0) -> np.ndarray:
-    """``audio`` (frames, 2) with a decorrelated side of ``width`` x its mid's level added; L + R unchanged."""
+    """``audio`` (frames, 2) brought to a side/mid level ratio of ``width`` above 120 Hz; L + R unchanged.
+
+    A part narrower than that gets a decorrelated side added (from its own mid); a part already
+    wider than MAX_PART_WIDTH (a stereo-sampled piano, a reverb) has its side scaled down to it,
+    so its mono fold stays within MONO_FOLD_DB of its stereo level.
+    """
     if width <= 0.0:
+        return audio
+    # measured above the side's high-pass, where the side lives: a kick's energy below it must not
+    # license a side louder than the hats and snare it would come from
+    x = sosfilt(_side_filter(sample_rate), np.asarray(audio, dtype=np.float64), axis=0)
+    mid_energy = float(np.sum(((x[:, 0] + x[:, 1]) / 2) ** 2))
+    if mid_energy <= 0.0:
+        return audio
+    have = float(np.sum(((x[:, 0] - x[:, 1]) / 2) ** 2)) / mid_energy
+    want = min(width, MAX_PART_WIDTH) ** 2
+    out = audio.copy()
+    if have > MAX_PART_WIDTH ** 2:
+        side = (out[:, 0] - out[:, 1]) / 2 * np.float32(1 - np.sqrt(MAX_PART_WIDTH ** 2 / have))
+        out[:, 0] -= side
+        out[:, 1] += side
+        return out
+    if have >= want:
         return audio
     mid = audio.mean(axis=1)
     delays, gains = _decorrelator(sample_rate, seed)
     side = np.zeros_like(mid)
     for delay, gain in zip(delays, gains, strict=True):
         side[delay:] += gain * mid[:len(mid) - delay]
-    side = sosfilt(_side_filter(sample_rate), side).astype(np.float32) * np.float32(width)
-    out = audio.copy()
+    side = sosfilt(_side_filter(sample_rate), side)
+    energy = float(np.sum(side ** 2))
+    if energy <= 0.0:
+        return audio
+    side = (side * np.sqrt((want - have) * mid_energy / energy)).astype(np.float32)
     out[:, 0] += side
     out[:, 1] -= side
     return out
