@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from bridge.clip_content import clip_picture, render_options, spec_json
+from bridge.clip_content import spec_json
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -22,7 +22,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
     parser.add_argument("--engine", metavar="TARGET", help="a running engine or replicas, any gRPC target: HOST:PORT, "
-                        "ipv4:A:P,B:P, dns:///NAME:PORT (default: start one for this call)")
+                        "ipv4:A:P,B:P, dns:///NAME:PORT (default: your running engine, else one started "
+                        "in the background)")
     parser.add_argument("--tls-ca", metavar="PEM", help="certificate authority of a remote engine (TLS)")
     parser.add_argument("--token-file", metavar="FILE",
                         help="bearer token of a remote engine (default with --tls-ca: $CADENZA_TOKEN, "
@@ -50,29 +51,33 @@ def _token(args: argparse.Namespace) -> str:
 
 
 class _Engine:
-    """The engine for this call: the one named by --engine, or one started here."""
+    """The engine for this call: the one named by --engine, else the user's running engine, else
+    one started in the background (bridge/local_engine.py says which)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from bridge.client import EngineClient, EngineProcess
+        from bridge.client import EngineClient
 
-        tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
-        token = _token(args) if tls_ca is not None else None
-        # An engine started for this call may load the plugins named on this command line (the
-        # user chose them); a running engine (--engine) loads only from its own plugin folders.
-        plugins = _pairs(getattr(args, "plugin", None) or [], "--plugin").values()
-        folders = [arg for path in plugins for arg in ("--plugin-folder", str(Path(path).parent))]
-        state = getattr(args, "state", None)
-        self.process = None if args.engine else EngineProcess(*folders, *(["--state", state] if state else []))
-        self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)
-        self.client.check()
+        plugins = list(_pairs(getattr(args, "plugin", None) or [], "--plugin").values())
+        self.connection = None
+        if args.engine:
+            tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
+            token = _token(args) if tls_ca is not None else None
+            self.client = EngineClient(args.engine, tls_ca=tls_ca, token=token)
+            self.client.check()
+        else:
+            from bridge.local_engine import connect_local
+
+            self.connection = connect_local(getattr(args, "state", None), plugins)
+            self.client = self.connection.client
 
     def __enter__(self):
         return self.client
 
     def __exit__(self, *exc) -> None:
-        self.client.close()
-        if self.process:
-            self.process.close()
+        if self.connection is not None:
+            self.connection.close()
+        else:
+            self.client.close()
 
 
 def _print_spec(data: dict) -> None:
@@ -101,10 +106,20 @@ def _print_spec(data: dict) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.stop:
+        from engine.serving.local import stop_local_engine
+
+        stopped = stop_local_engine()
+        print(f"stopped the engine at {stopped.target} (pid {stopped.pid})" if stopped else
+              "no engine is running for you (nothing announced in the runtime folder)")
+        return 0
     from engine.security import InsecureBind
     from engine.server import serve
     from engine.takes import StoreUnavailable, StoreURLError
 
+    if args.idle_timeout is not None and args.idle_timeout <= 0:
+        print(f"cadenza: error: --idle-timeout must be above 0 seconds, got {args.idle_timeout:g}", file=sys.stderr)
+        return EXIT_USAGE
     if args.store and args.state:
         print("cadenza: error: --store and --state both name where sessions live; give one", file=sys.stderr)
         return EXIT_USAGE
@@ -118,7 +133,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
                      state_dir=Path(args.state) if args.state else None, store=args.store,
-                     metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level)
+                     metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level,
+                     idle_timeout=args.idle_timeout, announce=not args.no_announce)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -140,15 +156,19 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from bridge.clip_files import check_free, write_clip
-    from bridge.timeline.place import clip_at_bar
+    from bridge.clip_files import check_free
+    from bridge.clip_folder import write_take_folder
 
     out = Path(args.out)
+    check_out_folder(out)
     check_free(out, args.force)
     cli_render_options = _render_options(args)
+    from bridge.cocreate_cli import default_session
+
+    session = args.session or default_session()
     with _Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
-                                               bar_format="{desc:<10} {bar} {percentage:3.0f}%",
-                                               disable=True if args.quiet else None) as bar:
+                                       bar_format="{desc:<10} {bar} {percentage:3.0f}%",
+                                       disable=True if args.quiet else None) as bar:
         def progress(weight_from: float, weight: float):
             def update(event) -> None:
                 bar.set_description_str(event.stage)
@@ -156,34 +176,54 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 bar.refresh()
             return update
 
-        from bridge.cocreate_cli import default_session
-
-        result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3),
-                                 session=args.session or default_session())
-        audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65), **cli_render_options,
-                              **render_options(result.spec))
-        bar.set_description_str("write")
-        spec = spec_json(result.spec)
-        # The clip lands on its bar: clip.mid at the bar, stems' bext time reference = the bar's sample.
-        midi, time_reference = clip_at_bar(spec, result.midi, audio.sample_rate)
-        paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
-                           fmt=args.format, time_reference=time_reference, picture=clip_picture(result, audio))
+        result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3), session=session)
+        clip = write_take_folder(client, out, result, sample_rate=args.sample_rate, options=cli_render_options,
+                                 fmt=args.format, overwrite=args.force, midi_only=args.midi_only,
+                                 on_progress=progress(0.3, 0.65))
         bar.n = 100
         bar.set_description_str("done")
         bar.refresh()
     if args.json:
-        print(json.dumps({"take": result.take, "parent": None, "midi": str((out / "clip.mid").resolve())}))
-    elif not args.quiet:
-        print(f"take {result.take} in session {args.session or default_session()}")
-    if not args.quiet and not args.json:
-        print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
-              f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
-              f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
-        print(f"  mix {audio.loudness_lufs:.1f} LUFS, true peak {audio.true_peak_dbtp:.1f} dBTP, "
-              f"{audio.mix.shape[0] / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, tail {args.tail}")
-        for path in paths:
-            print(f"  {path}")
+        print(json.dumps({"take": result.take, "parent": None, "session": session, **clip.as_json()}))
+        return 0
+    if args.quiet:
+        return 0
+    spec = clip.spec
+    print(f"take {result.take} in session {session}")
+    print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
+          f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
+          f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
+    _print_clip_summary(args, clip)
     return 0
+
+
+def _print_clip_summary(args: argparse.Namespace, clip) -> None:
+    """Where the clip sits, what plays it, how loud it is, and every file written."""
+    spec = clip.spec
+    if spec.get("start_bar", 1) != 1:
+        print(f"  made for bar {spec['start_bar']}: clip.mid starts there, the stems' time reference is its sample")
+    for role, path in (_pairs(getattr(args, "plugin", None), "--plugin") or {}).items():
+        print(f"  {role}: plugin {path}")
+    audio = clip.audio
+    if audio is not None:
+        print(f"  mix {audio.loudness_lufs:.1f} LUFS, true peak {audio.true_peak_dbtp:.1f} dBTP, "
+              f"{audio.mix.shape[0] / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, "
+              f"tail {getattr(args, 'tail', 'cut')}")
+    for note in spec.get("notes", []):
+        print(f"  note: {note}")
+    for path in clip.files:
+        print(f"  {path}")
+
+
+def check_out_folder(out: Path) -> None:
+    """A usage error (exit 2) before any work if --out is a file or under one."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is a file" if folder == out else f"is inside {folder}, which is a file"
+                print(f"cadenza: error: --out {out} {what}; give a folder for the clip", file=sys.stderr)
+                raise SystemExit(EXIT_USAGE)
+            return
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -398,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stderr logs: one JSON object a line with the request id (default), or text")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
                        help="least severe log level written (default info: a line per request)")
+    serve.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                       help="stop after this long without a request (default: run until stopped)")
+    serve.add_argument("--stop", action="store_true", help="stop your running engine (the one CLI calls use)")
+    serve.add_argument("--no-announce", action="store_true",
+                       help="do not offer this engine to CLI calls without --engine (a private engine)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")
@@ -428,7 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--lufs", type=float, metavar="LUFS", help="mix loudness target (default -14)")
     generate.add_argument("--session", metavar="NAME", help="record the clip as a take in this session "
                                                             "(default: the current folder's name)")
-    generate.add_argument("--json", action="store_true", help="print {take, parent, midi} as JSON")
+    generate.add_argument("--json", action="store_true",
+                          help="print JSON: take, parent, session and every file written (midi, mix, stems, spec)")
+    generate.add_argument("--midi-only", action="store_true", help="write clip.mid and spec.json only (no audio)")
     generate.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
     _add_overrides(generate)
     generate.set_defaults(func=cmd_generate)

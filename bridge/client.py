@@ -221,7 +221,7 @@ class EngineProcess:
 
     def __init__(self, *serve_args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", *serve_args],
+            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--no-announce", *serve_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         line = self.process.stdout.readline()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import signal
 import sys
@@ -212,7 +213,7 @@ class EngineServicer(pb_grpc.EngineServicer):
 
     def GetTake(self, request: pb.TakeRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
-            return take_to_pb(self._co().load(request.session, request.take)[0])
+            return take_to_pb(self._co().find(request.session, request.take, request.any_session))
 
     def History(self, request: pb.HistoryRequest, context: grpc.ServicerContext) -> pb.HistoryReply:
         with self._serving(context):
@@ -304,7 +305,11 @@ class Engine:
         self.admission = Admission(workers, queue_size)
         # First, so it also sees the token interceptor's refusals; metrics live in a registry per engine.
         self.metrics = EngineMetrics(self.admission)
-        interceptors = [ObservingInterceptor(self.metrics), *([TokenInterceptor(token)] if token else [])]
+        from engine.serving.local import Activity
+
+        self.activity = Activity(lambda: self.admission.in_flight > 0)  # for an idle timeout
+        interceptors = [self.activity, ObservingInterceptor(self.metrics),
+                        *([TokenInterceptor(token)] if token else [])]
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
                                   interceptors=interceptors,
                                   options=[("grpc.max_receive_message_length", GRPC_MAX_RECEIVE_BYTES),
@@ -356,12 +361,37 @@ class Engine:
         self.store.close()
 
 
+def _announce(engine: Engine, host: str, store: str | None, state_dir: Path | None,
+              plugin_folders: tuple[Path, ...], idle_timeout: float | None) -> bool:
+    """Tell local clients where this engine is (loopback engines only); False if not announced."""
+    from engine.serving.local import LocalEngine, announce
+    from engine.takes import store_name
+
+    if not is_loopback(host):
+        return False
+    shown = "127.0.0.1" if host == "localhost" else host.strip("[]")
+    target = f"[{shown}]:{engine.port}" if ":" in shown else f"{shown}:{engine.port}"
+    try:
+        announce(LocalEngine(target=target, pid=os.getpid(), store=store_name(store, state_dir),
+                             plugin_folders=tuple(str(Path(f).resolve()) for f in plugin_folders),
+                             idle_timeout=idle_timeout))
+    except OSError as error:  # a read-only or foreign runtime folder: serve all the same, unannounced
+        log.warning("not announced to local clients: %s", error)
+        return False
+    return True
+
+
 def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
           queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
           plugin_folders: tuple[Path, ...] | None = None, render_timeout: float | None = None,
           state_dir: Path | None = None, store: str | None = None, metrics_port: int | None = None,
-          log_format: str = "json", log_level: str = "info") -> int:
+          log_format: str = "json", log_level: str = "info", idle_timeout: float | None = None,
+          announce: bool = True) -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
+
+    On loopback (unless ``announce`` is off) it announces itself in the user's runtime folder
+    (engine/serving/local.py), so CLI calls without ``--engine`` use it; with ``idle_timeout`` it
+    stops after that many seconds without a call.
 
     With ``metrics_port`` (0 = a free one) Prometheus metrics are served at
     http://HOST:PORT/metrics, announced on a second line. Logs go to stderr, one JSON object a
@@ -402,8 +432,17 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
         metrics = engine.metrics_server
         print(f"cadenza metrics on http://{metrics.host}:{metrics.port}/metrics", flush=True)
         log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
-    while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
-        pass
+    announced = announce and _announce(engine, host, store, state_dir, plugin_folders, idle_timeout)
+    try:
+        while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
+            if idle_timeout is not None and engine.activity.idle_seconds() > idle_timeout:
+                log.info("no request for %.0f s: stopping", idle_timeout)
+                break
+    finally:
+        if announced:  # first, so no new client picks an engine that is going away
+            from engine.serving.local import withdraw
+
+            withdraw(os.getpid())
     engine.shutdown()
     print("cadenza engine stopped", file=sys.stderr, flush=True)
     return 0

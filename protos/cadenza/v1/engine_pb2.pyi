@@ -376,12 +376,14 @@ class VerdictRequest(_message.Message):
     def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ..., rating: _Optional[int] = ...) -> None: ...
 
 class TakeRequest(_message.Message):
-    __slots__ = ("session", "take")
+    __slots__ = ("session", "take", "any_session")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     TAKE_FIELD_NUMBER: _ClassVar[int]
+    ANY_SESSION_FIELD_NUMBER: _ClassVar[int]
     session: str
     take: str
-    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ...) -> None: ...
+    any_session: bool
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., any_session: _Optional[bool] = ...) -> None: ...
 
 class HistoryRequest(_message.Message):
     __slots__ = ("session",)

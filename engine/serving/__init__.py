@@ -1,0 +1,1 @@
+"""The engine as a service: gRPC server, admission, security, observability, local discovery."""
