@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.clip_content import clip_picture, render_options, spec_json
+from bridge.clip_content import picture_title, render_options, spec_json
 
 
 @dataclass
@@ -60,11 +60,11 @@ def write_take_folder(client, out: Path, take, *, sample_rate: int = 0, options:
         return ClipFolder(out.resolve(), spec, paths[-1], paths[0], files=paths)
     began = time.monotonic()
     audio = client.render(take.midi, sample_rate, on_progress, **{"tail": "cut", **(options or {})},
-                          **render_options(take.spec))
+                          **render_options(take.spec), picture_title=picture_title(take.spec) if picture else "")
     rendered = time.monotonic()
     midi, time_reference = clip_at_bar(spec, take.midi, audio.sample_rate)
     paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, overwrite, fmt=fmt,
-                       time_reference=time_reference, picture=clip_picture(take, audio) if picture else None)
+                       time_reference=time_reference, picture=audio.picture)
     by_name = {path.name: path for path in paths}
     return ClipFolder(out.resolve(), spec, by_name["clip.mid"], by_name["spec.json"], mix=by_name[f"mix.{fmt}"],
                       stems={name: stem_file(out, name, fmt) for name in audio.parts},

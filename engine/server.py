@@ -274,10 +274,17 @@ class EngineServicer(pb_grpc.EngineServicer):
                 log.error("render failed", exc_info=error)
                 context.abort(grpc.StatusCode.INTERNAL, f"render failed: {error}")
             stems = outcome["stems"]
+            picture = b""
+            if request.picture_title:
+                from plugin_host.picture import clip_png
+
+                picture = clip_png(score, stems.mix, stems.sample_rate,
+                                   f"{request.picture_title[:200]}: mix {stems.loudness_lufs or 0.0:.1f} LUFS, "
+                                   f"{stems.true_peak_dbtp or 0.0:.1f} dBTP", options["bars"])
             yield pb.RenderEvent(header=pb.StemsHeader(
                 sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames, parts=list(stems.parts),
                 clip_frames=stems.clip_frames or stems.frames, loudness_lufs=stems.loudness_lufs or 0.0,
-                true_peak_dbtp=stems.true_peak_dbtp or 0.0))
+                true_peak_dbtp=stems.true_peak_dbtp or 0.0, picture_png=picture))
             for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
                 for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
                     block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
@@ -426,13 +433,14 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    # Announced before the line below, so whoever waits for that line finds the announcement too.
+    announced = announce and _announce(engine, host, store, state_dir, plugin_folders, idle_timeout)
     shown = "127.0.0.1" if host == "localhost" else host
     print(f"cadenza engine listening on {shown}:{engine.port}", flush=True)
     if engine.metrics_server is not None:  # after the line EngineProcess waits for, which must come first
         metrics = engine.metrics_server
         print(f"cadenza metrics on http://{metrics.host}:{metrics.port}/metrics", flush=True)
         log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
-    announced = announce and _announce(engine, host, store, state_dir, plugin_folders, idle_timeout)
     try:
         while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
             if idle_timeout is not None and engine.activity.idle_seconds() > idle_timeout:

@@ -160,7 +160,7 @@ class GenerateEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[GenerateResult, _Mapping]] = ...) -> None: ...
 
 class RenderRequest(_message.Message):
-    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs")
+    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs", "picture_title")
     class PluginsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +192,7 @@ class RenderRequest(_message.Message):
     ROLES_FIELD_NUMBER: _ClassVar[int]
     BARS_FIELD_NUMBER: _ClassVar[int]
     LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_TITLE_FIELD_NUMBER: _ClassVar[int]
     midi: bytes
     sample_rate: int
     tail: str
@@ -202,10 +203,11 @@ class RenderRequest(_message.Message):
     roles: _containers.ScalarMap[str, str]
     bars: int
     loudness_lufs: float
-    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ...) -> None: ...
+    picture_title: str
+    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., picture_title: _Optional[str] = ...) -> None: ...
 
 class StemsHeader(_message.Message):
-    __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp")
+    __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp", "picture_png")
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +215,7 @@ class StemsHeader(_message.Message):
     CLIP_FRAMES_FIELD_NUMBER: _ClassVar[int]
     LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
     TRUE_PEAK_DBTP_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_PNG_FIELD_NUMBER: _ClassVar[int]
     sample_rate: int
     channels: int
     frames: int
@@ -220,7 +223,8 @@ class StemsHeader(_message.Message):
     clip_frames: int
     loudness_lufs: float
     true_peak_dbtp: float
-    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ..., clip_frames: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ...) -> None: ...
+    picture_png: bytes
+    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ..., clip_frames: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., picture_png: _Optional[bytes] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("part", "start_frame", "samples")
