@@ -21,6 +21,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meter", help="time signature, e.g. 7/4")
     parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
+    parser.add_argument("--chords", metavar="PROGRESSION",
+                        help='chords, one per bar, repeated: symbols "Am7 Dm7 G7 Cmaj7" or Roman numerals "I V vi IV"')
     parser.add_argument("--engine", metavar="TARGET", help="a running engine or replicas, any gRPC target: HOST:PORT, "
                         "ipv4:A:P,B:P, dns:///NAME:PORT (default: your running engine, else one started "
                         "in the background)")
@@ -34,7 +36,7 @@ def _overrides(args: argparse.Namespace):
     from protos.cadenza.v1 import engine_pb2 as pb
 
     fields = {"tempo_bpm": args.tempo, "key": args.key, "meter": args.meter, "bars": args.bars,
-              "seed": args.seed, "start_bar": getattr(args, "at", None)}
+              "seed": args.seed, "start_bar": getattr(args, "at", None), "chords": args.chords}
     return pb.Overrides(**{k: v for k, v in fields.items() if v is not None})
 
 
@@ -96,6 +98,8 @@ def _print_spec(data: dict) -> None:
         ("swing", "yes" if data["swing"] else "no", sources.get("swing")),
         ("seed", str(data["seed"]), sources.get("seed")),
     ]
+    if data.get("chords"):
+        rows.append(("chords", " ".join(data["chords"]), sources.get("chords")))
     for name, value, source in rows:
         print(f"  {name:<10} {value:<22} ({source})")
     print(f"  {'parts':<10} ({sources.get('parts')})")
