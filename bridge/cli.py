@@ -365,7 +365,8 @@ def cmd_clock(args: argparse.Namespace) -> int:
 def cmd_bridge(args: argparse.Namespace) -> int:
     from bridge.console import run_bridge
 
-    return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine)
+    return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine,
+                      session_name=args.session or "", state=args.state)
 
 
 def cmd_jam(args: argparse.Namespace) -> int:
@@ -539,7 +540,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_midi_options(bridge)
     bridge.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
     bridge.add_argument("--engine", metavar="TARGET",
-                        help="a running engine or replicas, any gRPC target (default: start one)")
+                        help="a running engine or replicas, any gRPC target (default: your running engine, "
+                             "else one started in the background)")
+    bridge.add_argument("--session", metavar="NAME", help="the session the clips are takes of "
+                                                          "(default: the current folder's name)")
+    bridge.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
     bridge.set_defaults(func=cmd_bridge)
 
     jam = commands.add_parser("jam", help="play along: the next N-bar phrase, continuing the last one and what "
