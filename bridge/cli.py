@@ -327,6 +327,10 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     try:
         path, seconds = play(Path(args.dir), args.device, args.stem)
+    except KeyboardInterrupt:
+        if not args.quiet:
+            print("stopped", file=sys.stderr)
+        return 130
     except PlaybackError as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
@@ -417,9 +421,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for a mistyped command or choice."""
+
+    def error(self, message: str):
+        import difflib
+        import re
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            options = [o.strip(" '") for o in choice.group(2).split(",")]
+            close = difflib.get_close_matches(choice.group(1), options, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
+def version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("cadenza")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cadenza", description="Music from a sentence, into your DAW session.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="cadenza", description="Music from a sentence, into your DAW session.")
+    parser.add_argument("--version", action="version", version=f"cadenza {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    parser.set_defaults(_commands=commands.choices)
 
     serve = commands.add_parser("serve", help="run the engine (gRPC, loopback only by default)")
     serve.add_argument("--host", default="localhost",
@@ -591,8 +624,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; an unknown flag is refused by its own command's parser, with the
+    closest flag that command has."""
+    import difflib
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = args._commands[args.command]
+        flags = [flag for action in command._actions for flag in action.option_strings]
+        hints = []
+        for word in extra:
+            close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1) if word.startswith("-") else []
+            if close:
+                hints.append(f"{word} -> did you mean {close[0]}?")
+        command.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else ""))
+    return args
+
+
+# Request fields as the engine names them in errors -> the flags a CLI user typed.
+_FLAGS = {"tempo_bpm": "--tempo", "start_bar": "--at", "bars": "--bars", "key": "--key", "meter": "--meter",
+          "seed": "--seed", "chords": "--chords", "sample_rate": "--sample-rate", "loudness_lufs": "--lufs",
+          "plugins": "--plugin", "presets": "--preset", "soundfont": "--soundfont"}
+
+
+def _as_flags(message: str) -> str:
+    """An engine error about a request field, told with the flag that set it (tempo_bpm: -> --tempo:)."""
+    import re
+
+    match = re.match(r"([a-z_]+)(?:\[([^\]]*)\])?: ", message)
+    if not match or match.group(1) not in _FLAGS:
+        return message
+    flag = _FLAGS[match.group(1)] + (f" {match.group(2)}" if match.group(2) else "")
+    return f"{flag}: {message[match.end():]}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     from bridge.client import EngineUnavailable, RequestRejected
     from bridge.clip_files import ClipExists
     from bridge.ports import PortError
@@ -605,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE if isinstance(error, ValueError) else EXIT_FAILURE
     except (RequestRejected, BadTarget) as error:
-        print(f"cadenza: error: {error}", file=sys.stderr)
+        print(f"cadenza: error: {_as_flags(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except (EngineUnavailable, ClipExists, FileExistsError, PortError) as error:
         print(f"cadenza: error: {error}", file=sys.stderr)

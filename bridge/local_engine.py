@@ -1,9 +1,11 @@
 """Which engine a CLI call talks to when no ``--engine`` is given.
 
 1. The user's running engine, if one is announced in the runtime folder (engine/serving/local.py),
-   its process is alive, its health service says SERVING, it keeps sessions where this call
-   wants them (``--state``, $CADENZA_STATE) and it may load this call's ``--plugin`` files.
-2. Else, if no engine is announced at all, one started here in the background: `cadenza serve
+   its process is alive, it runs this code as it is now, its health service says SERVING, it
+   keeps sessions where this call wants them (``--state``, $CADENZA_STATE) and it may load this
+   call's ``--plugin`` files.
+2. Else, if no engine is announced (or the one announced runs older code), one started here in
+   the background: `cadenza serve
    --port 0 --idle-timeout N`, detached from this process, logging to the runtime folder's
    engine.log. It announces itself, so the next call finds it; it stops after N quiet seconds
    (config.LOCAL_ENGINE_IDLE_SECONDS) or on `cadenza serve --stop`.
@@ -96,6 +98,8 @@ def connect_local(state: str | None = None, plugin_paths: list[str] = ()) -> Con
     wanted = store_name(None, state)
     with _start_lock():
         found = find_local_engine()
+        if found is not None and not found.current():
+            found = None  # started from other or older code: a new one takes over, the old one idles out
         if found is not None and found.serves(wanted, list(plugin_paths)):
             client = _healthy(found)
             if client is not None:

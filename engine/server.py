@@ -69,6 +69,20 @@ def _check_render_length(score, bars: int | None) -> None:
         raise SpecError("midi", f"the clip lasts {seconds:.0f} s; at most {RENDER_MAX_SECONDS:.0f} s are rendered")
 
 
+ROLE_NAMES = ("melody", "chords", "keys", "pad", "bass", "drums")
+
+
+def _check_plugin_keys(score, options: dict) -> None:
+    """Every --plugin/--preset key names a role or a part of this clip (a typo is not ignored)."""
+    parts = [t.name for t in score.tracks if t.name]
+    roles = sorted(set(options["roles"].values())) or list(ROLE_NAMES)
+    for field in ("plugins", "presets"):
+        for key in options[field]:
+            if key not in parts and key not in roles:
+                raise SpecError(f"{field}[{key}]", f"{key!r} is neither a role of this clip ({', '.join(roles)}) "
+                                                   f"nor one of its parts ({', '.join(parts) or 'none named'})")
+
+
 def _check_sample_rate(rate: int) -> int:
     if rate == 0:
         return DEFAULT_SAMPLE_RATE
@@ -243,6 +257,7 @@ class EngineServicer(pb_grpc.EngineServicer):
                        "style": request.style or None, "roles": dict(request.roles), "bars": request.bars or None}
             if request.HasField("loudness_lufs"):
                 options["loudness_lufs"] = request.loudness_lufs
+            _check_plugin_keys(score, options)
             for role, path in options["plugins"].items():
                 check_plugin_path(path, self.plugin_folders, f"plugins[{role}]")
             _check_render_length(score, options["bars"])

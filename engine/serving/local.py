@@ -36,6 +36,20 @@ def code_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
+def code_stamp() -> float:
+    """The newest modification time of this code's Python files: an engine started before an edit
+    or an upgrade does not serve clients of the new code."""
+    root = Path(code_root())
+    newest = 0.0
+    for package in ("engine", "protos", "plugin_host"):  # what an engine runs
+        for path in (root / package).rglob("*.py"):
+            try:
+                newest = max(newest, path.stat().st_mtime)
+            except OSError:
+                continue
+    return newest
+
+
 def runtime_dir(create: bool = True) -> Path:
     """The user's runtime folder for Cadenza (see the module docstring), made 0700 if missing.
 
@@ -66,15 +80,20 @@ class LocalEngine:
     pid: int
     store: str                       # where its sessions live: a folder, sqlite:///... or postgresql://...
     code: str = field(default_factory=code_root)
+    code_stamp: float = field(default_factory=code_stamp)
     plugin_folders: tuple[str, ...] = ()
     idle_timeout: float | None = None
     started: float = field(default_factory=time.time)
 
+    def current(self) -> bool:
+        """True if this engine runs this code as it is now (same folder, no file changed since)."""
+        return self.code == code_root() and self.code_stamp == code_stamp()
+
     def serves(self, store: str, plugin_paths: list[str] = ()) -> bool:
-        """True if this engine keeps sessions in ``store``, runs this code and may load every plugin."""
+        """True if this engine keeps sessions in ``store`` and may load every plugin."""
         folders = [Path(f) for f in self.plugin_folders]
         allowed = all(any(Path(p).resolve().is_relative_to(f) for f in folders) for p in plugin_paths)
-        return self.store == store and self.code == code_root() and allowed
+        return self.store == store and allowed
 
 
 def pid_alive(pid: int) -> bool:
@@ -114,6 +133,8 @@ def _read(path: Path) -> LocalEngine | None:
     try:
         data = json.loads(path.read_text())
         data["plugin_folders"] = tuple(data.get("plugin_folders", ()))
+        data.setdefault("code", "")  # written by an engine that did not say: not current
+        data.setdefault("code_stamp", 0.0)
         return LocalEngine(**data)
     except (OSError, ValueError, TypeError):
         return None
