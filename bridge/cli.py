@@ -287,9 +287,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         print(f"cadenza: error: --seeds must be at least 1, got {args.seeds}", file=sys.stderr)
         return EXIT_USAGE
-    with tqdm(total=len(cases), unit="prompt", desc="eval", disable=args.quiet) as bar:
-        result = evaluate(cases, seeds=args.seeds, reference_path=args.reference,
-                          progress=lambda done, total: bar.update(done - bar.n))
+    # One step per prompt, and a last one for measuring the reference set (about a minute).
+    with tqdm(total=len(cases) + 1, unit="step", desc="prompts", disable=args.quiet) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+            if done == total - 1:
+                bar.set_description_str("reference set")
+
+        result = evaluate(cases, seeds=args.seeds, reference_path=args.reference, progress=progress)
     report = write_report(result, Path(args.out), Path(args.prompts).name)
     if not args.quiet:
         for name, (ok, total) in result.accuracy().items():
