@@ -17,23 +17,25 @@ import json
 import sys
 from pathlib import Path
 
+from bridge.cli_common import (
+    EXIT_USAGE,
+    Engine,
+    check_out_folder,
+    default_session,
+    print_clip_summary,
+    train_checkpoint,
+)
+
 TAKES_DIR = "cadenza-takes"
 TAKE_HELP = "a take id, any unique start of one, or 'last'"
-
-
-def default_session() -> str:
-    """The session a DAW project gets by default: the current folder's name."""
-    return Path.cwd().name or "default"
 
 
 def _session(args: argparse.Namespace) -> str:
     return args.session or default_session()
 
 
-def _engine(args: argparse.Namespace):
-    from bridge.cli import _Engine
-
-    return _Engine(args)
+def _engine(args: argparse.Namespace) -> Engine:
+    return Engine(args)
 
 
 def _resolve(client, args: argparse.Namespace, ref: str | None = None):
@@ -46,7 +48,6 @@ def _resolve(client, args: argparse.Namespace, ref: str | None = None):
 
 def _out_folder(args: argparse.Namespace) -> Path | None:
     """``--out``, checked before any work (a file there is a usage error); None for the default."""
-    from bridge.cli import check_out_folder
     from bridge.clip_files import check_free
 
     if not getattr(args, "out", None):
@@ -72,9 +73,7 @@ def _report(args: argparse.Namespace, client, result) -> int:
         parent = f" from {result.parent}" if result.parent else ""
         print(f"take {result.take} in session {result.session}: {result.operation}{parent}, "
               f"{result.spec.bars} bars, seed {result.seed}")
-        from bridge.cli import _print_clip_summary
-
-        _print_clip_summary(args, clip)
+        print_clip_summary(args, clip)
     return 0
 
 
@@ -233,9 +232,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                           **clip.as_json()}))
     else:
         print(f"exported take {take.take} of session {take.session} to {out}")
-        from bridge.cli import _print_clip_summary
-
-        _print_clip_summary(args, clip)
+        print_clip_summary(args, clip)
     return 0
 
 
@@ -373,7 +370,6 @@ def train_from_feedback(args: argparse.Namespace) -> int:
     """
     import tempfile
 
-    from bridge.cli import EXIT_USAGE, cmd_train
     from protos.cadenza.v1 import engine_pb2 as pb
 
     args.session = args.from_feedback
@@ -393,5 +389,4 @@ def train_from_feedback(args: argparse.Namespace) -> int:
                     (Path(folder) / f"{take_id}-{k}.mid").write_bytes(midi)
         print(f"fine-tuning on {len(weights)} takes of session {args.from_feedback} "
               f"({sum(weights.values())} weighted copies)")
-        args.data, args.from_feedback = folder, None
-        return cmd_train(args)
+        return train_checkpoint(folder, args.out, args.steps, args.seed, args.init, force=args.force)

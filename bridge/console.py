@@ -25,7 +25,7 @@ from typing import TextIO
 from bridge.clock import ClockEvent, ClockState, Kind, bar_beat
 from bridge.live import LiveSession, QueueClip, StopClips
 from bridge.ports import open_ports
-from engine.theory import Meter
+from engine.music.theory import Meter
 
 STATUS_INTERVAL_S = 0.25
 
@@ -98,7 +98,7 @@ class Bridge:
 
     def _play(self, result, what: str) -> None:
         """Queue a take's MIDI from the next bar line and say where it lands."""
-        from engine.midi import smf_to_score
+        from engine.music.midi import smf_to_score
 
         score = smf_to_score(result.midi)
         before = self.session.placed

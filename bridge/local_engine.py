@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from bridge.client import ENGINE_START_TIMEOUT_SECONDS, EngineClient, EngineProcess, EngineUnavailable
 from engine.config import LOCAL_ENGINE_IDLE_SECONDS
 from engine.serving.local import LOG_FILE, LocalEngine, code_root, find_local_engine, runtime_dir
-from engine.takes import store_name
+from engine.sessions.store import store_name
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 LOCK_FILE = "engine.lock"

@@ -1,1 +1,1 @@
-"""The engine as a service: gRPC server, admission, security, observability, local discovery."""
+"""Serving: the gRPC servicer, admission, security, status mapping, observability and local discovery."""

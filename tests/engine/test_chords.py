@@ -11,9 +11,10 @@ import mido
 import pytest
 
 from bridge.client import EngineClient, RequestRejected
-from engine.chords import find_progression, key_of, parse_progression, parse_roman, parse_symbol
 from engine.errors import SpecError
-from engine.theory import Key
+from engine.music.chords import key_of, parse_progression, parse_roman, parse_symbol
+from engine.music.theory import Key
+from engine.understand.chords import find_progression
 from protos.cadenza.v1 import engine_pb2 as pb
 from tests.conftest import run_cli
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.takes import MIGRATIONS, SqliteTakeStore, Take, new_take_id
+from engine.sessions.store.sql import MIGRATIONS, SqliteTakeStore, Take, new_take_id
 
 
 def _take(session: str, parent: str | None = None, size: int = 200) -> Take:
@@ -43,7 +43,7 @@ def test_takes_and_verdicts_survive_reopening(tmp_path: Path) -> None:
 WRITER = """
 import sys, time, os
 sys.path.insert(0, {root!r})
-from engine.takes import SqliteTakeStore, Take, new_take_id
+from engine.sessions.store import SqliteTakeStore, Take, new_take_id
 store = SqliteTakeStore({path!r})
 i = 0
 while True:
@@ -78,7 +78,7 @@ def test_find_takes_by_id_unique_prefix_or_last_and_name_the_holding_session(tmp
     import pytest
 
     from engine.errors import SpecError
-    from engine.takes import NotFound
+    from engine.sessions.store import NotFound
 
     store = SqliteTakeStore(tmp_path / "s.sqlite")
     now = time.time()
