@@ -176,27 +176,55 @@ def stop_local_engine(timeout: float = 30.0) -> LocalEngine | None:
     return found
 
 
+WATCH_METHOD = "/grpc.health.v1.Health/Watch"
+
+
 class Activity(grpc.ServerInterceptor):
     """Stamps the time of every call, so an idle engine can tell how long it has been quiet.
 
-    ``busy`` says whether requests are in flight (admitted ones may run for minutes).
+    ``busy`` says whether requests are in flight (admitted ones may run for minutes). An open
+    health Watch stream counts as activity too: every client channel (bridge/targets.py's
+    client-side health checking) holds one while it is open, so a `cadenza bridge` or `jam`
+    waiting for its next command keeps its engine.
     """
 
     def __init__(self, busy: Callable[[], bool]) -> None:
         self._busy = busy
         self._last = time.monotonic()
+        self._watching = 0
         self._lock = threading.Lock()
 
     def intercept_service(self, continuation, handler_call_details):
+        self._touch()
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method != WATCH_METHOD or not handler.unary_stream:
+            return handler
+        inner = handler.unary_stream
+
+        def watched(request, context):
+            with self._lock:
+                self._watching += 1
+            try:
+                yield from inner(request, context)
+            finally:
+                with self._lock:
+                    self._watching -= 1
+                self._touch()
+
+        return grpc.unary_stream_rpc_method_handler(watched, handler.request_deserializer,
+                                                    handler.response_serializer)
+
+    def _touch(self) -> None:
         with self._lock:
             self._last = time.monotonic()
-        return continuation(handler_call_details)
 
     def idle_seconds(self) -> float:
-        """Seconds since the last call started, or 0 while a request is in flight."""
+        """Seconds since the last call started or ended, or 0 while a request or a client is there."""
         if self._busy():
-            with self._lock:
-                self._last = time.monotonic()
+            self._touch()
             return 0.0
         with self._lock:
+            if self._watching:
+                self._last = time.monotonic()
+                return 0.0
             return time.monotonic() - self._last

@@ -62,6 +62,7 @@ log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
 STATUS_FLUSH_SECONDS = 2.0
+WARM_UP_JOIN_SECONDS = 60.0
 
 
 def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
@@ -427,7 +428,8 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
         prestart()  # then a render worker with its imports done, so the first render is a warm one
 
     # The text model loads in the background, so SERVING does not wait; the first Describe may.
-    threading.Thread(target=warm, name="warm-up", daemon=True).start()
+    warming = threading.Thread(target=warm, name="warm-up", daemon=True)
+    warming.start()
     token = load_or_create_token() if not is_loopback(host) else None
     if plugin_folders is None:
         from plugin_host.folders import plugin_folders as standard
@@ -457,5 +459,8 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
 
             withdraw(os.getpid())
     engine.shutdown()
+    # Stopped while the text model was still loading: let it finish, or the interpreter's exit
+    # tears down torch's threads under it and the process aborts (exit -6 instead of 0).
+    warming.join(timeout=WARM_UP_JOIN_SECONDS)
     print("cadenza engine stopped", file=sys.stderr, flush=True)
     return 0

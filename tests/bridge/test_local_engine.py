@@ -102,6 +102,23 @@ def test_an_idle_engine_stops_itself_and_withdraws(runtime: Path, tmp_path: Path
         process.kill()
 
 
+def test_a_connected_client_keeps_an_idle_engine_and_leaving_lets_it_stop(runtime: Path) -> None:
+    from bridge.client import EngineClient
+
+    process = subprocess.Popen([sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--idle-timeout", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert "listening on" in process.stdout.readline()
+        client = EngineClient(find_local_engine().target)  # a bridge waiting for its next command
+        client.check()
+        time.sleep(6)
+        assert process.poll() is None, "the engine stopped while a client was connected"
+        client.close()
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+
+
 def test_a_stale_announcement_is_ignored_and_removed(runtime: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
