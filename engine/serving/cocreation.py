@@ -30,6 +30,7 @@ from engine.music.spec import MusicSpec
 from engine.serving.convert import spec_from_pb, spec_to_pb
 from engine.sessions import taste as taste_model
 from engine.sessions.store import NotFound, Take, TakeStore, new_take_id
+from protos.cadenza.v1 import engine_pb2 as pb
 
 SESSION_MAX_CHARS = 200
 log = logging.getLogger("cadenza.cocreate")
@@ -68,7 +69,6 @@ def _seed(seed: int | None) -> int:
 
 class CoCreation:
     """Sessions of takes over one store."""
-
     def __init__(self, store: TakeStore) -> None:
         self.store = store
         # The model's likelihood of a take costs a forward pass (tens of ms on a busy CPU): it is
@@ -130,7 +130,6 @@ class CoCreation:
         if not take_id:
             raise SpecError("take", "is empty; name a take id (see `cadenza history`)")
         take = self.store.get(check_session(session), take_id)
-        from protos.cadenza.v1 import engine_pb2 as pb
 
         return take, spec_from_pb(pb.MusicSpec.FromString(take.spec)), smf_to_score(take.midi)
 
@@ -276,8 +275,6 @@ class CoCreation:
 
 def _spec_of(take: Take) -> MusicSpec:
     """The resolved spec a stored take was made from."""
-    from protos.cadenza.v1 import engine_pb2 as pb
-
     return spec_from_pb(pb.MusicSpec.FromString(take.spec))
 
 
