@@ -32,7 +32,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
     parser.add_argument("--chords", metavar="PROGRESSION",
-                        help='chords, one per bar, repeated: symbols "Am7 Dm7 G7 Cmaj7" or Roman numerals "I V vi IV"')
+                        help='chords, one per bar, repeated: symbols "Am7 Dm7 G7 Cmaj7", Roman numerals '
+                             '"I V vi IV", or a MIDI file whose chord track is read bar by bar')
     parser.add_argument("--engine", metavar="TARGET", help="a running engine or replicas, any gRPC target: HOST:PORT, "
                         "ipv4:A:P,B:P, dns:///NAME:PORT (default: your running engine, else one started "
                         "in the background)")
@@ -42,11 +43,30 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
                              "else the token in your Cadenza config folder)")
 
 
+def _chords(text: str | None) -> str | None:
+    """``--chords``: a progression as written, or a MIDI file's chord track read bar by bar."""
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if not (text.lower().endswith((".mid", ".midi")) or path.is_file()):
+        return text
+    from symusic import Score
+
+    from engine.errors import SpecError
+    from engine.music.chords import chords_of_score
+
+    try:
+        score = Score.from_midi(path.read_bytes())
+    except (OSError, RuntimeError, ValueError) as error:
+        raise SpecError("chords", f"cannot read {path} as a MIDI chord track: {error}") from None
+    return " ".join(chords_of_score(score))
+
+
 def _overrides(args: argparse.Namespace):
     from protos.cadenza.v1 import engine_pb2 as pb
 
     fields = {"tempo_bpm": args.tempo, "key": args.key, "meter": args.meter, "bars": args.bars,
-              "seed": args.seed, "start_bar": getattr(args, "at", None), "chords": args.chords}
+              "seed": args.seed, "start_bar": getattr(args, "at", None), "chords": _chords(args.chords)}
     return pb.Overrides(**{k: v for k, v in fields.items() if v is not None})
 
 
@@ -116,8 +136,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    overrides = _overrides(args)
     with Engine(args) as client:
-        data = spec_json(client.describe(args.prompt, _overrides(args)))
+        data = spec_json(client.describe(args.prompt, overrides))
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -135,6 +156,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_out_folder(out)
     check_free(out, args.force)
     cli_render_options = _render_options(args)
+    overrides = _overrides(args)
     session = args.session or default_session()
     with Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
                                       bar_format="{desc:<10} {bar} {percentage:3.0f}%",
@@ -146,7 +168,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 bar.refresh()
             return update
 
-        result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3), session=session)
+        result = client.generate(args.prompt, overrides, progress(0.0, 0.3), session=session)
         clip = write_take_folder(client, out, result, sample_rate=args.sample_rate, options=cli_render_options,
                                  fmt=args.format, overwrite=args.force, midi_only=args.midi_only,
                                  on_progress=progress(0.3, 0.65))

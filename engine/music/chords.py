@@ -164,3 +164,57 @@ def bar_chords(spec) -> list[ChordSymbol]:
         return []
     chords = [parse_symbol(name) or parse_roman(name, spec.key) for name in spec.chords]
     return [chords[bar % len(chords)] for bar in range(spec.bars)]
+
+
+# The qualities a chord track is read as (tensions and sixths are heard as the chord under them).
+DETECTED_QUALITIES = ("", "m", "7", "maj7", "m7", "dim", "m7b5", "dim7", "aug", "sus4", "sus2")
+_DETECT_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def chords_of_score(score) -> list[str]:
+    """One chord symbol per bar of a chord track (a symusic Score: every pitched track together).
+
+    Each bar's notes are weighed by how long they sound; the chord is the root and quality whose
+    tones hold most of that weight, less what sounds outside it and what it lacks, with the
+    bar's lowest note preferred as the root. A silent bar repeats the chord before it. Bars are
+    measured in the score's first time signature (4/4 if it has none).
+    """
+    import numpy as np
+
+    tpq = score.ticks_per_quarter
+    meter = score.time_signatures[0] if len(score.time_signatures) else None
+    numerator, denominator = (meter.numerator, meter.denominator) if meter else (4, 4)
+    bar_ticks = int(tpq * 4 * numerator / denominator)
+    notes = [n for t in score.tracks if not t.is_drum for n in t.notes]
+    if not notes:
+        raise SpecError("chords", "the chord file has no pitched notes")
+    bars = max(n.time + n.duration for n in notes) // bar_ticks + (1 if max(
+        n.time + n.duration for n in notes) % bar_ticks else 0)
+    names: list[str] = []
+    for bar in range(min(bars, PROGRESSION_MAX)):
+        start, end = bar * bar_ticks, (bar + 1) * bar_ticks
+        weight = np.zeros(12)
+        lowest = None
+        for note in notes:
+            overlap = min(end, note.time + note.duration) - max(start, note.time)
+            if overlap > 0:
+                weight[note.pitch % 12] += overlap
+                lowest = note.pitch if lowest is None else min(lowest, note.pitch)
+        if not weight.any():
+            if names:
+                names.append(names[-1])
+            continue
+        best = None
+        for root in range(12):
+            for quality in DETECTED_QUALITIES:
+                tones = {(root + i) % 12 for i in QUALITIES[quality]}
+                inside = sum(weight[pc] for pc in tones)
+                missing = sum(1 for pc in tones if weight[pc] == 0)
+                fit = inside - (weight.sum() - inside) - missing * weight.max() * 0.5
+                fit += weight.max() * 0.25 * (lowest % 12 == root) - len(tones) * 1e-6  # plain over fancy
+                if best is None or fit > best[0]:
+                    best = (fit, _DETECT_NAMES[root] + quality)
+        names.append(best[1])
+    if not names:
+        raise SpecError("chords", "the chord file has no pitched notes")
+    return names

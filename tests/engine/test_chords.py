@@ -12,7 +12,7 @@ import pytest
 
 from bridge.client import EngineClient, RequestRejected
 from engine.errors import SpecError
-from engine.music.chords import key_of, parse_progression, parse_roman, parse_symbol
+from engine.music.chords import chords_of_score, key_of, parse_progression, parse_roman, parse_symbol
 from engine.music.theory import Key
 from engine.understand.chords import find_progression
 from protos.cadenza.v1 import engine_pb2 as pb
@@ -118,3 +118,40 @@ def test_describe_shows_the_chords_and_a_bad_progression_is_a_usage_error(engine
     shown = run_cli("describe", "pop over C G Am F", "--json", "--engine", engine.target)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["chords"] == ["C", "G", "Am", "F"]
+
+
+def _chord_track(bars: list[list[int]], numerator: int = 4) -> bytes:
+    """A MIDI file of block chords, one list of pitches per bar (written by symusic)."""
+    from symusic import Note, Score, TimeSignature, Track
+
+    score = Score(480)
+    score.time_signatures.append(TimeSignature(0, numerator, 4))
+    track = Track(name="chords", program=0)
+    bar = 480 * numerator
+    for number, pitches in enumerate(bars):
+        for pitch in pitches:
+            track.notes.append(Note(number * bar, bar, pitch, 80))
+    score.tracks.append(track)
+    return score.dumps_midi()
+
+
+def test_a_chord_track_is_read_bar_by_bar() -> None:
+    from symusic import Score
+
+    data = _chord_track([[45, 57, 60, 64, 67], [38, 57, 60, 65, 62], [43, 53, 59, 62, 67], [48, 55, 59, 64, 60],
+                         [], [40, 48, 55, 60], [47, 50, 53, 57]])
+    assert chords_of_score(Score.from_midi(data)) == ["Am7", "Dm7", "G7", "Cmaj7", "Cmaj7", "C", "Bm7b5"]
+    waltz = _chord_track([[50, 54, 57], [43, 55, 59, 62], [45, 55, 61, 64]], numerator=3)
+    assert chords_of_score(Score.from_midi(waltz)) == ["D", "G", "A7"]
+
+
+def test_chords_from_a_midi_file_go_into_the_spec(engine: EngineClient, tmp_path) -> None:
+    track = tmp_path / "chords.mid"
+    track.write_bytes(_chord_track([[45, 57, 60, 64, 67], [38, 57, 60, 65, 62], [43, 53, 59, 62, 67],
+                                    [48, 55, 59, 64, 60]]))
+    shown = run_cli("describe", "lofi hip hop", "--chords", str(track), "--json", "--engine", engine.target)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["chords"] == ["Am7", "Dm7", "G7", "Cmaj7"]
+    (tmp_path / "empty.mid").write_bytes(b"not midi")
+    bad = run_cli("describe", "pop", "--chords", str(tmp_path / "empty.mid"), "--engine", engine.target)
+    assert bad.returncode == 2 and bad.stderr.startswith("cadenza: error: --chords: cannot read")
