@@ -9,8 +9,9 @@
    --port 0 --idle-timeout N`, detached from this process, logging to the runtime folder's
    engine.log. It announces itself, so the next call finds it; it stops after N quiet seconds
    (config.LOCAL_ENGINE_IDLE_SECONDS) or on `cadenza serve --stop`.
-3. Else (an engine runs, but for other sessions or other plugins) a private engine for this
-   call only, stopped when the call ends, so the user's engine is left as it is.
+3. Else (an engine runs, but for other sessions or other plugins; or the runtime folder is not
+   privately the user's) a private engine for this call only, stopped when the call ends, so the
+   user's engine is left as it is.
 
 Starting is serialised by a lock file, so two calls at once start one engine, not two.
 """
@@ -93,9 +94,8 @@ def start_background_engine(state: str | None = None,
                             f"{ENGINE_START_TIMEOUT_SECONDS:g} s (see {folder / LOG_FILE})")
 
 
-def connect_local(state: str | None = None, plugin_paths: list[str] = ()) -> Connection:
-    """A checked client of the user's engine, found or started (see the module docstring)."""
-    wanted = store_name(None, state)
+def _shared(wanted: str, state: str | None, plugin_paths: list[str]) -> Connection | None:
+    """The user's engine, found or started (steps 1 and 2 of the module docstring), or None."""
     with _start_lock():
         found = find_local_engine()
         if found is not None and not found.current():
@@ -109,6 +109,19 @@ def connect_local(state: str | None = None, plugin_paths: list[str] = ()) -> Con
             client = _healthy(start_background_engine(state))
             if client is not None:
                 return Connection(client, "started")
+    return None
+
+
+def connect_local(state: str | None = None, plugin_paths: list[str] = ()) -> Connection:
+    """A checked client of the user's engine, found or started (see the module docstring)."""
+    wanted = store_name(None, state)
+    try:
+        shared = _shared(wanted, state, plugin_paths)
+    except PermissionError as error:  # a runtime folder that is not privately ours: never trust or use it
+        print(f"cadenza: note: {error}; using an engine for this call only", file=sys.stderr)
+        shared = None
+    if shared is not None:
+        return shared
     folders = sorted({str(os.path.dirname(os.path.abspath(p))) for p in plugin_paths})
     process = EngineProcess(*[a for f in folders for a in ("--plugin-folder", f)],
                             *(["--state", state] if state else []))
@@ -120,7 +133,6 @@ def connect_local(state: str | None = None, plugin_paths: list[str] = ()) -> Con
         process.close()
         raise
     return Connection(client, "private", process)
-
 
 
 def connect(engine: str | None, state: str | None = None) -> Connection:

@@ -129,6 +129,7 @@ def test_a_stale_announcement_is_ignored_and_removed(runtime: Path) -> None:
 
 
 def test_a_runtime_folder_others_can_write_is_refused(runtime: Path) -> None:
+    """A folder others can write to could hold a planted engine.json: it is never read or written."""
     from engine.serving.local import runtime_dir
 
     runtime.mkdir(mode=0o700)
@@ -136,6 +137,10 @@ def test_a_runtime_folder_others_can_write_is_refused(runtime: Path) -> None:
     with pytest.raises(PermissionError, match="not a private folder"):
         runtime_dir()
     assert find_local_engine() is None
+    done, _ = cli("describe", "a waltz", "--json", cwd=runtime.parent)  # an engine of its own, and a note
+    assert done.returncode == 0, done.stderr
+    assert "not a private folder" in done.stderr and "using an engine for this call only" in done.stderr
+    assert not (runtime / STATE_FILE).exists()
 
 
 def test_takes_by_prefix_and_last_across_sessions(runtime: Path, tmp_path: Path) -> None:
