@@ -65,6 +65,7 @@ class RenderedAudio:
     true_peak_dbtp: float = 0.0
     sources: dict[str, str] = field(default_factory=dict)  # part -> what played it
     treatments: list[str] = field(default_factory=list)    # genre processing applied
+    picture: bytes | None = None  # clip.png, when the request asked for it (picture_title)
 
 
 def _translate(error: grpc.RpcError, target: str) -> Exception:
@@ -214,7 +215,8 @@ class EngineClient:
         mix = buffers.pop("mix")
         return RenderedAudio(sample_rate=header.sample_rate, parts=buffers, mix=mix, clip_frames=header.clip_frames,
                              loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp,
-                             sources=dict(header.sources), treatments=list(header.treatments))
+                             sources=dict(header.sources), treatments=list(header.treatments),
+                             picture=header.picture_png or None)
 
 
 LOG_TAIL_LINES = 200
@@ -225,7 +227,7 @@ class EngineProcess:
 
     def __init__(self, *serve_args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", *serve_args],
+            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--no-announce", *serve_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         line = self.process.stdout.readline()
