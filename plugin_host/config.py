@@ -30,6 +30,6 @@ RENDER_THREADS = 2               # parts rendered at once (SoundFont + built-in 
 PLUGIN_CACHE_SIZE = 8            # plugins a worker keeps loaded between renders (least recently used go)
 WORKER_START_SECONDS = 30.0      # a spawned worker's imports (numpy, pedalboard) before the render clock starts
 
-ARC_WINDOW_SECONDS = 1.0       # slow loudness envelope keep_arc restores after a chain (dynamics.py)
+ARC_WINDOW_SECONDS = 3.0       # slow loudness envelope keep_arc restores after a chain (dynamics.py)
 ARC_MAX_DB = 12.0              # ... never correcting by more than this
 DYNAMICS_RIDE = 0.5            # mix-bus dB per dB of the score's mean velocity per bar (a fader riding the build)

@@ -3,9 +3,9 @@
 A compressor with a fast attack shapes transients (what a drum bus is for), but it also flattens
 the slow rise of a crescendo: a 20:1 peak compressor on the drums turned a 6 dB build in the
 strings into 2.2 dB in the mix. ``keep_arc`` measures the slow loudness envelope (windows of
-ARC_WINDOW_SECONDS) before and after a chain and rides a smooth gain so the processed part follows
-the unprocessed one's envelope again, its overall level unchanged: the chain keeps its effect on
-each hit, the part keeps its crescendo.
+ARC_WINDOW_SECONDS: longer than a note, shorter than a build) before and after a chain and rides a
+smooth gain so the processed part follows the unprocessed one's envelope again, its overall level
+unchanged: the chain keeps its effect on each hit, the part keeps its crescendo.
 
 ``ride`` goes one step further on the mix bus, as a producer rides a fader through a build: the
 score's own dynamics (mean velocity per bar) move the mix by DYNAMICS_RIDE dB per dB of velocity.

@@ -270,8 +270,7 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
         mix_data = effects.role_mix(role, options.style)
         if audio.shape[1] == 2:  # widening is processing (off with the effects); the pan is placement
             width = mix_data.width if options.effects else 0.0
-            position = mix_data.pan if len(jobs) > 1 else 0.0  # a solo instrument sits in the centre
-            audio = stereo.pan(stereo.widen(audio, width, sample_rate, seed=index), position)
+            audio = stereo.pan(stereo.widen(audio, width, sample_rate, seed=index), mix_data.pan)
         return audio
 
     built_in = [job for job in jobs if job[4] is None]
