@@ -7,7 +7,7 @@ ARC_WINDOW_SECONDS: longer than a note, shorter than a build) before and after a
 smooth gain so the processed part follows the unprocessed one's envelope again, its overall level
 unchanged: the chain keeps its effect on each hit, the part keeps its crescendo.
 
-``ride`` goes one step further on the mix bus, as a producer rides a fader through a build: the
+``velocity_ride_db`` goes one step further on the mix bus, as a producer rides a fader through a build: the
 score's own dynamics (mean velocity per bar) move the mix by DYNAMICS_RIDE dB per dB of velocity.
 """
 from __future__ import annotations
