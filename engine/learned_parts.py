@@ -9,7 +9,7 @@ the melody's motif returns inside a phrase with its rhythm and new pitches.
 
 What the style keeps (engine/data/parts.toml): the idiomatic rhythm of a bass or comping part
 (``bass_rhythm``/``comp_rhythm`` = "style"); the model still chooses each note's pitch and velocity.
-A pad holds the model's comping notes until the part's next onset.
+A pad holds the pitches of the model's comping to the end of each bar.
 """
 from __future__ import annotations
 
@@ -140,11 +140,11 @@ def rhythm_of(notes: list[BarNote]) -> tuple[tuple[int, int], ...]:
 def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int,
                group_starts: tuple[int, ...], low: int, high: int, energy: float, seed: int,
                style_rhythm: tuple[tuple[int, int], ...] | None = None,
-               legato: bool = False) -> tuple[list[list[BarNote]], str]:
+               legato: bool = False, colour: list[frozenset[int]] | None = None) -> tuple[list[list[BarNote]], str]:
     """Every bar of one part, and how it was written ("learned" or "style_rhythm").
 
     ``style_rhythm``: (step, length) onsets the style keeps in every bar (the model chooses the
-    pitches); ``legato`` holds each note until the part's next onset (a pad).
+    pitches); ``legato`` holds each pitch to the bar's end (a pad).
     """
     from engine.partmodel import PlannedBar
 
@@ -175,7 +175,8 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
         for first, size in chunks(steps, group_starts):
             piece = None if rhythm is None else tuple(
                 (s - first, min(length, first + size - s)) for s, length in rhythm if first <= s < first + size)
-            planned = PlannedBar(fb.position, (chord, chord), piece, size)
+            planned = PlannedBar(fb.position, (chord, chord), piece, size,
+                                 colour[fb.index] if colour else frozenset())
             written, toks = model.write_bar(role, planned, history, mode=mode, beats=beats, energy=band,
                                             tonic_pc=tonic, scale_pcs=scale, low=low, high=high,
                                             seed=seed * 1009 + fb.index * 31 + first)
@@ -190,15 +191,12 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
 
 
 def _held(bars: list[list[BarNote]], steps: int) -> list[list[BarNote]]:
-    """Each note held until the part's next onset (at most to the end of the next bar)."""
-    flat = sorted({b * steps + n.step for b, notes in enumerate(bars) for n in notes})
+    """A pad: every pitch the model played in a bar held from its first onset to the bar's end
+    (a pitch struck again in the bar is the same held note)."""
     out = []
-    for b, notes in enumerate(bars):
-        held = []
-        for n in notes:
-            start = b * steps + n.step
-            later = [t for t in flat if t > start]
-            until = min(later[0] if later else (b + 1) * steps, start + 2 * steps)
-            held.append(BarNote(n.step, max(n.length, until - start), n.pitch, n.velocity))
-        out.append(held)
+    for notes in bars:
+        first: dict[int, BarNote] = {}
+        for n in sorted(notes, key=lambda n: n.step):
+            first.setdefault(n.pitch, n)
+        out.append([BarNote(n.step, max(n.length, steps - n.step), n.pitch, n.velocity) for n in first.values()])
     return out

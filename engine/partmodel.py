@@ -40,6 +40,7 @@ RESERVED = 4 * MAX_NOTES_PER_BAR // 2  # context kept free for the bar being wri
 CHECKPOINT_ENV = "CADENZA_PART_CHECKPOINT"
 CHECKPOINT_NAME = "cadenza-parts.pt"
 TEMPERATURE = 0.9
+PREFER_BIAS = 1.5  # logits added to a style's colour tones (parts.toml, styles.toml `sevenths`)
 TOP_P = 0.92
 
 
@@ -116,6 +117,7 @@ class PlannedBar:
     chords: tuple  # two (root pc relative to the tonic, quality) or None
     rhythm: tuple[tuple[int, int], ...] | None = None  # (step, length) per onset the model must keep
     steps: int = STEPS  # sixteenth steps in the bar
+    prefer: frozenset[int] = frozenset()  # pitch classes (in the asked key) a style colours with (a seventh)
 
 
 @dataclass(frozen=True)
@@ -150,10 +152,12 @@ class PartModel:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         if checkpoint.get("vocab") != VOCAB.names:
             raise ValueError(f"{path} was trained with another part vocabulary")
+        self.path = path
         self.record = checkpoint.get("record", {})
         self.model = from_checkpoint(checkpoint)
         self.decoder = CachedDecoder(self.model)
         self.block = self.model.config.block_size
+        self._fed: list[int] = []  # the tokens in the decoder's cache
 
     def write(self, role: str, bars: list[PlannedBar], *, mode: str, beats: int, energy: int,
               tonic_pc: int, scale_pcs: set[int], low: int, high: int, seed: int) -> list[WrittenNote]:
@@ -195,7 +199,7 @@ class PartModel:
             kept.pop(0)
         tokens = header + [t for bar in kept for t in bar] + bar_head
         n = len(VOCAB)
-        logits = self.decoder.reset(tokens[-(self.block - RESERVED):])
+        logits = self._feed(tokens[-(self.block - RESERVED):])
         allowed_pc = {(pc - tonic_pc) % 12 for pc in scale_pcs}
         for chord in planned.chords:
             if chord is not None:
@@ -208,6 +212,11 @@ class PartModel:
                 pitch_ok[VOCAB.pitch0 + p - LOW] = low <= p + shift <= high
         if not pitch_ok.any():
             raise ValueError(f"pitch range {low}-{high} is outside the model's {LOW + shift}-{HIGH + shift}")
+        preferred = np.zeros(n, dtype=np.float32)
+        for p in range(LOW, HIGH + 1):
+            if (p + shift) % 12 in planned.prefer:
+                preferred[VOCAB.pitch0 + p - LOW] = PREFER_BIAS
+                pitch_ok[VOCAB.pitch0 + p - LOW] |= low <= p + shift <= high
         rhythm = list(planned.rhythm) if planned.rhythm is not None else None
         bar_tokens = list(bar_head)
         out: list[WrittenNote] = []
@@ -240,7 +249,8 @@ class PartModel:
                     mask[VOCAB.dur0: VOCAB.dur0 + len(DURATIONS)] = True
             else:  # velocity
                 mask[VOCAB.vel0: VOCAB.vel0 + VELOCITY_BANDS] = True
-            token = sample(logits.numpy(), mask, rng)
+            scores = logits.numpy() + preferred if state in ("onset", "pitch") and planned.prefer else logits.numpy()
+            token = sample(scores, mask, rng)
             if token == VOCAB.ids["BAR"]:
                 break
             bar_tokens.append(token)
@@ -259,7 +269,21 @@ class PartModel:
             if self.decoder.length >= self.block:
                 break
             logits = self.decoder.step(token)
+            self._fed.append(token)
         return out, bar_tokens
+
+    def _feed(self, tokens: list[int]):
+        """The logits after ``tokens``: continuing the decoder's cache when it holds their beginning
+        (the part's bars so far), else starting over with one batched pass."""
+        fed = self._fed
+        if fed and len(fed) < len(tokens) and tokens[: len(fed)] == fed:
+            logits = None
+            for token in tokens[len(fed):]:
+                logits = self.decoder.step(token)
+            self._fed = list(tokens)
+            return logits
+        self._fed = list(tokens)
+        return self.decoder.reset(tokens)
 
 
 def chord_pcs(chord: tuple[int, str]) -> tuple[int, ...]:

@@ -227,14 +227,84 @@ def train(data: Path, out: Path, config: PartTrainConfig, progress=print, limit:
     return record
 
 
+def card(record: dict, model_config: dict, name: str) -> str:
+    """The model card (markdown) from a checkpoint's own record."""
+    splits = record["data"]["splits"]
+    val = record["validation_loss"]
+    rows = "\n".join(f"| {split} | {v['songs']} | {v['notes']:,} |" for split, v in splits.items())
+    config = record["train_config"]
+    return f"""# {name}: the part model (melody, bass, comping)
+
+A nanoGPT-shaped decoder (engine/model.py; {model_config['n_layer']} layers, {model_config['n_head']} heads,
+d={model_config['n_embd']}, context {model_config['block_size']} tokens, {record['parameters']:,} parameters, stored
+as float16) over the bar tokens of engine/partmodel.py: role, mode, meter, energy; per bar its place
+in the phrase and two chords; per note onset, pitch (tonic moved to C), length and velocity band.
+
+## Data provenance
+
+| source | licence | works | notes | genres | split |
+| --- | --- | ---: | ---: | --- | --- |
+| POP909 ({record['data']['source']}, commit `{record['data']['commit'][:12]}`) | {record['data']['licence']} | \
+{sum(v['songs'] for v in splits.values())} songs | {sum(v['notes'] for v in splits.values()):,} | Chinese pop \
+(ballads, mid-tempo pop) | song number mod 20: 0 validation, 10 test, else train |
+
+| split | songs | notes (melody + bass + comping) |
+| --- | ---: | ---: |
+{rows}
+
+Bass is the piano accompaniment's lowest line (engine/training/pop909.py), comping the rest of the
+piano, melody the MELODY track; beats and downbeats from the dataset's annotations (`beat_midi.txt`),
+chords from `chord_midi.txt` (root and triad quality), key from `key_audio.txt`. Song folders whose
+key annotation or bar lengths leave fewer than 4 bars in one key are skipped. The files and their
+sha256 are in engine/training/pop909_manifest.json. POP909 is not in the repository.
+
+## Training
+
+`{record['command']}` (also `cadenza train --parts --data DIR --out PATH`), seed {config['seed']},
+batch {config['batch_size']} windows of up to {config['block_size']} tokens from bar starts, AdamW lr
+{config['learning_rate']} cosine to {config['min_learning_rate']}, warm-up {config['warmup_steps']},
+dropout {config['dropout']}, one torch thread under `nice` on the shared 2-core machine:
+{record['steps']} steps in {record['train_seconds'] / 60:.1f} min; last 100 steps' train loss
+{record['train_loss_last100']:.3f}.
+
+## Validation loss (validation songs, all windows, float32 weights before storing)
+
+| role | loss per predicted token |
+| --- | ---: |
+| melody | {val['melody']:.3f} |
+| bass | {val['bass']:.3f} |
+| comping | {val['comp']:.3f} |
+| all | {val['all']:.3f} |
+
+Chord and phrase tokens are given, not predicted. Energy bands (notes per bar, per role, quartiles
+of the training songs): {', '.join(f"{r} {[round(x, 2) for x in t]}" for r, t in record['energy_thresholds'].items())}.
+
+## Limits
+
+POP909 is one genre (Chinese pop ballads arranged for piano): its bass lines are a pianist's left
+hand (2-3 notes a bar), its comping broken chords. Band idioms it cannot teach (a disco octave bass,
+a reggae skank, a walking bass) keep the style's rhythm (engine/data/parts.toml) and the model
+chooses their pitches. Nearly all of POP909 is in 4/4; other meters are written under the grammar.
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(pop909.DEFAULT_DIR), help="a local POP909 copy")
-    parser.add_argument("--out", required=True, help="checkpoint to write")
+    parser.add_argument("--out", help="checkpoint to write")
+    parser.add_argument("--card", metavar="CHECKPOINT", help="print the model card of a checkpoint and stop")
     parser.add_argument("--minutes", type=float, default=PartTrainConfig.minutes)
     parser.add_argument("--steps", type=int, default=PartTrainConfig.steps)
     parser.add_argument("--seed", type=int, default=PartTrainConfig.seed)
     args = parser.parse_args(argv)
+    if args.card:
+        import torch
+
+        checkpoint = torch.load(args.card, map_location="cpu", weights_only=False)
+        print(card(checkpoint["record"], checkpoint["model_config"], Path(args.card).name))
+        return 0
+    if not args.out:
+        parser.error("--out is required to train")
     config = PartTrainConfig(minutes=args.minutes, steps=args.steps, seed=args.seed)
     record = train(Path(args.data), Path(args.out), config, progress=lambda m: print(m, flush=True))
     print(json.dumps(record["validation_loss"]))
