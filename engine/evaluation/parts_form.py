@@ -8,7 +8,7 @@
 - the reference: the same two figures on held-out POP909 songs (the test split of
   engine/training/pop909.py, never trained on), cut into windows of a clip's length from phrase
   starts, per role (melody, bass, comp). ``python -m engine.evaluation.parts_form --build DIR``
-  writes them to engine/data/pop909_form_reference.json from a local POP909 copy; eval reads
+  writes them to engine/evaluation/data/pop909_form_reference.json from a local POP909 copy; eval reads
   the JSON, so it runs without the dataset.
 """
 from __future__ import annotations
@@ -107,7 +107,7 @@ def build_reference(root: Path, out: Path | None = None) -> dict:
 
 def load_reference() -> dict:
     """The committed POP909 reference figures."""
-    return json.loads(resources.files("engine.data").joinpath(REFERENCE_FILE).read_text())
+    return json.loads(resources.files("engine.evaluation.data").joinpath(REFERENCE_FILE).read_text())
 
 
 def reference_for(reference: dict, bars: int, role: str) -> dict[str, float] | None:
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", metavar="DIR", required=True, help="a local POP909 copy")
     args = parser.parse_args(argv)
-    out = Path(str(resources.files("engine.data").joinpath(REFERENCE_FILE)))
+    out = Path(str(resources.files("engine.evaluation.data").joinpath(REFERENCE_FILE)))
     reference = build_reference(Path(args.build), out)
     print(json.dumps(reference["by_length"]["8"], indent=1))
     return 0

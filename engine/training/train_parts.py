@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.partmodel import ENERGIES, PHRASE_BARS, ROLES, VOCAB, encode_bar
+from engine.model.parts import ENERGIES, PHRASE_BARS, ROLES, VOCAB, encode_bar
 from engine.training import pop909
 
 
@@ -164,7 +164,7 @@ def train(data: Path, out: Path, config: PartTrainConfig, progress=print, limit:
     """Train and write the checkpoint; return its record. ``limit``: only the first songs (tests)."""
     import torch
 
-    from engine.model import ModelConfig, MusicTransformer
+    from engine.model.transformer import ModelConfig, MusicTransformer
 
     torch.set_num_threads(1)
     torch.manual_seed(config.seed)
@@ -283,7 +283,7 @@ of the training songs): {', '.join(f"{r} {[round(x, 2) for x in t]}" for r, t in
 
 POP909 is one genre (Chinese pop ballads arranged for piano): its bass lines are a pianist's left
 hand (2-3 notes a bar), its comping broken chords. Band idioms it cannot teach (a disco octave bass,
-a reggae skank, a walking bass) keep the style's rhythm (engine/data/parts.toml) and the model
+a reggae skank, a walking bass) keep the style's rhythm (engine/catalog/data/parts.toml) and the model
 chooses their pitches. Nearly all of POP909 is in 4/4; other meters are written under the grammar.
 """
 

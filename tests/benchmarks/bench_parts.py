@@ -15,10 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine import learned_parts, partmodel  # noqa: E402
-from engine.compose import compose_with_provenance  # noqa: E402
-from engine.spec import MusicSpec, Part  # noqa: E402
-from engine.theory import Key, Meter  # noqa: E402
+from engine.compose import learned as learned_parts  # noqa: E402
+from engine.compose.pipeline import compose_with_provenance  # noqa: E402
+from engine.model import parts as partmodel  # noqa: E402
+from engine.music.spec import MusicSpec, Part  # noqa: E402
+from engine.music.theory import Key, Meter  # noqa: E402
 
 PARTS = [Part("piano", "keys", "Acoustic Grand Piano", 0, False, 21, 108),
          Part("bass", "bass", "Electric Bass (finger)", 33, False, 28, 67),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from engine import form, learned_parts, styles
-from engine.compose import Grid, compose_with_provenance
+from engine.catalog import styles
+from engine.compose import form
+from engine.compose import learned as learned_parts
+from engine.compose.pipeline import Grid, compose_with_provenance
 from engine.evaluation import parts_form
-from engine.understand import Overrides, understand
+from engine.understand.prompt import Overrides, understand
 
 BAND_PROMPTS = [
     "catchy pop song with piano, bass, drums and a synth lead, 8 bars",
@@ -26,12 +28,12 @@ def onsets_per_bar(track, grid: Grid, bars: int) -> list[tuple[int, ...]]:
 
 @pytest.mark.parametrize("prompt", BAND_PROMPTS)
 def test_every_pitched_note_of_a_band_prompt_is_chosen_by_a_learned_model(prompt: str, monkeypatch) -> None:
-    import engine.generator
+    import engine.model.generator
 
     def no_corpus_model(*args, **kwargs):
         raise AssertionError("the corpus model was asked for voices in a band prompt")
 
-    monkeypatch.setattr(engine.generator, "load", no_corpus_model)
+    monkeypatch.setattr(engine.model.generator, "load", no_corpus_model)
     spec = understand(prompt, Overrides(seed=1))
     score, provenance = compose_with_provenance(spec)
     assert provenance.pitched_share() >= 0.9

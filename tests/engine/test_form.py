@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import form
-from engine.theory import Key
+from engine.compose import form
+from engine.music.theory import Key
 
 C = Key("C", "major")
 POP = [(6, 4, 1, 5), (1, 5, 6, 4)]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import partmodel
-from engine.partmodel import PlannedBar
+from engine.model import parts as partmodel
+from engine.model.parts import PlannedBar
 from engine.training import train_parts
 from tests.engine.training.pop909_fixture import write_song
 
