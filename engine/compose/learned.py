@@ -101,7 +101,8 @@ class Provenance:
         return learned / total if total else 0.0
 
 
-MODEL_STEPS = 16  # the longest bar the part model writes at once (engine/partmodel.STEPS)
+MODEL_STEPS = 16  # the longest bar the part model writes at once (engine/model/parts.STEPS)
+STYLE_VOICING = 3  # comping on a style's rhythm (a skank, a chop) plays chords: three notes an onset at least
 
 
 def chunks(steps: int, group_starts: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -176,7 +177,8 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
             piece = None if rhythm is None else tuple(
                 (s - first, min(length, first + size - s)) for s, length in rhythm if first <= s < first + size)
             planned = PlannedBar(fb.position, (chord, chord), piece, size,
-                                 colour[fb.index] if colour else frozenset())
+                                 colour[fb.index] if colour else frozenset(),
+                                 STYLE_VOICING if style_rhythm is not None and role == "comp" else 1)
             written, toks = model.write_bar(role, planned, history, mode=mode, beats=beats, energy=band,
                                             tonic_pc=tonic, scale_pcs=scale, low=low, high=high,
                                             seed=seed * 1009 + fb.index * 31 + first)

@@ -118,6 +118,7 @@ class PlannedBar:
     rhythm: tuple[tuple[int, int], ...] | None = None  # (step, length) per onset the model must keep
     steps: int = STEPS  # sixteenth steps in the bar
     prefer: frozenset[int] = frozenset()  # pitch classes (in the asked key) a style colours with (a seventh)
+    voicing: int = 1  # notes at least at every onset (a style's comping chords), as far as the range allows
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,8 @@ class PartModel:
                 if 0 < at_onset < MAX_NOTES_AT_ONSET[role] and len(out) < MAX_NOTES_PER_BAR:
                     above = pitch_ok.copy()
                     above[: VOCAB.pitch0 + last_pitch - LOW + 1] = False
+                    if 0 < at_onset < planned.voicing and above.any():
+                        mask[:] = False  # the chord is not complete yet: only a higher note may follow
                     mask |= above
                 if not mask.any():
                     mask[VOCAB.ids["BAR"]] = True

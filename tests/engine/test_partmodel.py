@@ -89,3 +89,12 @@ def test_the_committed_checkpoint_is_small_and_says_how_it_was_made() -> None:
     assert record["data"]["name"] == "POP909" and record["data"]["licence"] == "MIT"
     assert set(record["validation_loss"]) == {"melody", "bass", "comp", "all"}
     assert record["train_seconds"] < 35 * 60
+
+
+def test_the_committed_model_card_is_the_checkpoints_own_record() -> None:
+    import torch
+
+    path = partmodel.default_checkpoint()
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    card = train_parts.card(checkpoint["record"], checkpoint["model_config"], path.name)
+    assert path.with_suffix(".md").read_text() == card + "\n"
