@@ -11,11 +11,12 @@ form: its chords cycle through the clip and only the final cadence is set.
 In loop mode (parts.toml `loop`), every phrase is A, the progression cycles as the style wrote it
 (no opening I, no closing V-I), so the last bar leads back into the first.
 
-Bars that return: a bar in the first half of a repeated section names its ``source``, the same
-bar of the section's first statement (in a loop every bar does). Parts copy it when the chord is
+Bars that return: the opening bar of a repeated section (two of an eight-bar phrase) names its
+``source``, the same bar of the section's first statement (in a loop every bar does). Parts copy it when the chord is
 the same and otherwise keep its rhythm and let the model choose new pitches over the new chord (a
-varied repeat); the second half of a returning section is written afresh toward its own cadence,
-as an answering phrase is. Inside a first
+varied repeat); the rest of a returning section is written afresh toward its own cadence, as an
+answering phrase is. (Held-out POP909 melodies repeat the rhythm of about 4 in 10 bars of an
+8-bar window; returning whole sections made the clips' melodies repeat 6 in 10.) Inside a first
 statement, the motif's bars return with new pitches (``motif_source``): the third bar of a
 four-bar phrase takes the first bar's rhythm, bars 5-6 of an eight-bar phrase those of 1-2.
 """
@@ -136,7 +137,7 @@ def plan(bars: int, key: Key, progressions: list[tuple[int, ...]], seed: int, lo
         label = labels[phrase]
         first_of.setdefault(label, phrase)
         first = first_of[label]
-        kept = plen if loop else plen // 2  # a section returns by its first half; a loop returns whole
+        kept = plen if loop else plen // 4  # a section returns by its opening (the motif); a loop returns whole
         source = first * plen + position if first != phrase and position < kept else None
         if source is not None and source >= bars:
             source = None

@@ -573,7 +573,10 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             _drums(writer, style, grid, spec.meter, part_rng)
             kind = "drums"
         elif part.role in learned_parts.ROLE_OF and not _stride(style, part):
-            kind = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
+            counts = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
+            for kind, count in counts.items():
+                provenance.add(part.name, kind, count)
+            kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "bass":
             _bass(writer, part, style, grid, spec.meter, chords, part_rng)
             kind = "rules"
@@ -581,7 +584,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             _melody(writer, part, grid, chords, part_rng)
             kind = "rules"
         track.notes.sort(key=lambda n: (n.time, n.pitch))
-        provenance.add(part.name, kind, len(track.notes))
+        if kind is not None:
+            provenance.add(part.name, kind, len(track.notes))
         score.tracks.append(track)
     return score
 
@@ -601,8 +605,8 @@ def _style_rhythm(style: styles.Style, name: str, grid: Grid, meter: Meter) -> t
 
 
 def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, settings: learned_parts.PartSettings,
-                  grid: Grid, spec: MusicSpec, clip_form: form.Form) -> str:
-    """A melody, bass, comping, keys or pad part from the part model; returns its provenance kind."""
+                  grid: Grid, spec: MusicSpec, clip_form: form.Form) -> dict[str, int]:
+    """A melody, bass, comping, keys or pad part from the part model; returns its notes per provenance kind."""
     from engine.model import parts as partmodel
     from engine.model.generator import third_quality
 
@@ -617,15 +621,18 @@ def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, setti
     if role == "comp":  # the style's sevenths (styles.toml `sevenths`) colour the comping
         colour = [frozenset(chord_tones(bar.chord.pcs + (seventh_pc(bar.chord, spec.key),), style, False,
                                         spec.key.tonic_pc)) - set(bar.chord.pcs) for bar in clip_form.bars]
-    bars, kind = learned_parts.write_part(
+    bars, kinds = learned_parts.write_part(
         partmodel.load(), role=role, form=clip_form, key=spec.key, mode=third_quality(spec.key),
         beats=round(spec.meter.quarters_per_bar), steps=grid.steps, group_starts=grid.group_starts,
         low=lo, high=hi, energy=spec.energy, seed=int(np.random.SeedSequence([spec.seed, index]).generate_state(1)[0]),
         style_rhythm=rhythm, legato=part.role == "pad", colour=colour)
+    counts = {"learned": 0, "style_rhythm": 0}
     for bar, notes in enumerate(bars):
+        before = len(w.track.notes)
         for note in notes:
             w.add(bar, note.step, note.length, note.pitch, note.velocity)
-    return kind
+        counts[kinds[bar]] += len(w.track.notes) - before
+    return counts
 
 
 def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int) -> Track:

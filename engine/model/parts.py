@@ -118,6 +118,7 @@ class PlannedBar:
     rhythm: tuple[tuple[int, int], ...] | None = None  # (step, length) per onset the model must keep
     steps: int = STEPS  # sixteenth steps in the bar
     prefer: frozenset[int] = frozenset()  # pitch classes (in the asked key) a style colours with (a seventh)
+    pull: tuple[tuple[int, float], ...] = ()  # (pitch class in the asked key, logits added): the key's home tones
     voicing: int = 1  # notes at least at every onset (a style's comping chords), as far as the range allows
 
 
@@ -214,10 +215,14 @@ class PartModel:
         if not pitch_ok.any():
             raise ValueError(f"pitch range {low}-{high} is outside the model's {LOW + shift}-{HIGH + shift}")
         preferred = np.zeros(n, dtype=np.float32)
+        pulls = dict(planned.pull)
         for p in range(LOW, HIGH + 1):
-            if (p + shift) % 12 in planned.prefer:
-                preferred[VOCAB.pitch0 + p - LOW] = PREFER_BIAS
+            pc = (p + shift) % 12
+            preferred[VOCAB.pitch0 + p - LOW] = pulls.get(pc, 0.0)
+            if pc in planned.prefer:
+                preferred[VOCAB.pitch0 + p - LOW] += PREFER_BIAS
                 pitch_ok[VOCAB.pitch0 + p - LOW] |= low <= p + shift <= high
+        biased = bool(planned.prefer or planned.pull)
         rhythm = list(planned.rhythm) if planned.rhythm is not None else None
         bar_tokens = list(bar_head)
         out: list[WrittenNote] = []
@@ -252,7 +257,7 @@ class PartModel:
                     mask[VOCAB.dur0: VOCAB.dur0 + len(DURATIONS)] = True
             else:  # velocity
                 mask[VOCAB.vel0: VOCAB.vel0 + VELOCITY_BANDS] = True
-            scores = logits.numpy() + preferred if state in ("onset", "pitch") and planned.prefer else logits.numpy()
+            scores = logits.numpy() + preferred if state in ("onset", "pitch") and biased else logits.numpy()
             token = sample(scores, mask, rng)
             if token == VOCAB.ids["BAR"]:
                 break

@@ -40,15 +40,17 @@ def test_a_loop_cycles_its_progression_as_written_and_leads_back_to_the_start() 
     assert [bar.source for bar in f.bars] == [None] * 4 + [0, 1, 2, 3]  # the loop returns whole
 
 
-def test_a_returning_section_keeps_its_first_half_and_answers_with_a_new_second_half() -> None:
+def test_a_returning_section_opens_with_its_motif_and_answers_with_new_bars() -> None:
     f = form.plan(16, C, POP, seed=0, loop=False)
     assert f.labels in ("AABA", "ABAB")
     first_a = [b for b in f.bars if b.section == "A" and b.source is None and b.phrase == 0]
     assert len(first_a) == 4
     for bar in f.bars[4:]:
         if bar.section == "A":
-            assert bar.source == (bar.position if bar.position < 2 else None)
+            assert bar.source == (0 if bar.position == 0 else None)
     assert f.bars[2].motif_source == 0  # the motif returns inside the phrase, with new pitches
+    long = form.plan(32, C, POP, seed=0, loop=False)  # eight-bar phrases: the motif is two bars
+    assert [b.source for b in long.bars[8:12]] == [0, 1, None, None] or long.labels[1] == "B"
 
 
 def test_a_twelve_bar_progression_is_the_form_itself() -> None:
