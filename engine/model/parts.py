@@ -40,7 +40,12 @@ RESERVED = 4 * MAX_NOTES_PER_BAR // 2  # context kept free for the bar being wri
 CHECKPOINT_ENV = "CADENZA_PART_CHECKPOINT"
 CHECKPOINT_NAME = "cadenza-parts.pt"
 TEMPERATURE = 0.9
-PREFER_BIAS = 1.5  # logits added to a style's colour tones (parts.toml, styles.toml `sevenths`)
+PREFER_BIAS = 1.5
+# A melody's logits lose REPEAT_PENALTY for each time a pitch sounded in its last REPEAT_WINDOW notes:
+# the small model, like POP909's speech-like verses, otherwise sits on one note for bars (a jazz
+# sax played F 14 times a bar).
+REPEAT_PENALTY = 0.7
+REPEAT_WINDOW = 4  # logits added to a style's colour tones (parts.toml, styles.toml `sevenths`)
 TOP_P = 0.92
 
 
@@ -118,7 +123,8 @@ class PlannedBar:
     rhythm: tuple[tuple[int, int], ...] | None = None  # (step, length) per onset the model must keep
     steps: int = STEPS  # sixteenth steps in the bar
     prefer: frozenset[int] = frozenset()  # pitch classes (in the asked key) a style colours with (a seventh)
-    pull: tuple[tuple[int, float], ...] = ()  # (pitch class in the asked key, logits added): the key's home tones
+    pull: tuple[tuple[int, float], ...] = ()  # (pitch class in the asked key, logits added): the key's home tones,
+    strong: tuple[int, ...] = (0,)  # ... pulled toward at these steps only (the beat groups' starts)
     voicing: int = 1  # notes at least at every onset (a style's comping chords), as far as the range allows
 
 
@@ -214,15 +220,18 @@ class PartModel:
                 pitch_ok[VOCAB.pitch0 + p - LOW] = low <= p + shift <= high
         if not pitch_ok.any():
             raise ValueError(f"pitch range {low}-{high} is outside the model's {LOW + shift}-{HIGH + shift}")
-        preferred = np.zeros(n, dtype=np.float32)
+        preferred = np.zeros(n, dtype=np.float32)  # on every note
+        pulled = np.zeros(n, dtype=np.float32)     # on strong steps only
         pulls = dict(planned.pull)
         for p in range(LOW, HIGH + 1):
             pc = (p + shift) % 12
-            preferred[VOCAB.pitch0 + p - LOW] = pulls.get(pc, 0.0)
+            pulled[VOCAB.pitch0 + p - LOW] = pulls.get(pc, 0.0)
             if pc in planned.prefer:
                 preferred[VOCAB.pitch0 + p - LOW] += PREFER_BIAS
                 pitch_ok[VOCAB.pitch0 + p - LOW] |= low <= p + shift <= high
-        biased = bool(planned.prefer or planned.pull)
+        strong = set(planned.strong)
+        recent = [t - VOCAB.pitch0 + LOW for bar in kept[-2:] for t in bar
+                  if VOCAB.pitch0 <= t < VOCAB.pitch0 + HIGH - LOW + 1]  # the melody's last notes
         rhythm = list(planned.rhythm) if planned.rhythm is not None else None
         bar_tokens = list(bar_head)
         out: list[WrittenNote] = []
@@ -257,7 +266,12 @@ class PartModel:
                     mask[VOCAB.dur0: VOCAB.dur0 + len(DURATIONS)] = True
             else:  # velocity
                 mask[VOCAB.vel0: VOCAB.vel0 + VELOCITY_BANDS] = True
-            scores = logits.numpy() + preferred if state in ("onset", "pitch") and biased else logits.numpy()
+            scores = logits.numpy()
+            if state in ("onset", "pitch"):
+                scores = scores + preferred + (pulled if pos in strong else 0.0)
+                if role == "melody" and state == "pitch":
+                    for pitch in recent[-REPEAT_WINDOW:]:
+                        scores[VOCAB.pitch0 + pitch - LOW] -= REPEAT_PENALTY
             token = sample(scores, mask, rng)
             if token == VOCAB.ids["BAR"]:
                 break
@@ -267,6 +281,7 @@ class PartModel:
                 forced_length = rhythm.pop(0)[1] if rhythm is not None else None
             elif state in ("onset", "pitch"):
                 last_pitch, state = token - VOCAB.pitch0 + LOW, "dur"
+                recent.append(last_pitch)
             elif state == "dur":
                 state, length = "vel", DURATIONS[token - VOCAB.dur0]
             else:
