@@ -146,7 +146,7 @@ def rhythm_of(notes: list[BarNote]) -> tuple[tuple[int, int], ...]:
 def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int,
                group_starts: tuple[int, ...], low: int, high: int, energy: float, seed: int,
                style_rhythm: tuple[tuple[int, int], ...] | None = None,
-               legato: bool = False, colour: list[frozenset[int]] | None = None,
+               legato: bool = False, colour: list[frozenset[int]] | None = None, moving: bool = False,
                ) -> tuple[list[list[BarNote]], list[str]]:
     """Every bar of one part, and how each was written ("learned", or "style_rhythm": the style's
     idiom kept, except in the last bar of a phrase, where the model plays a fill).
@@ -192,7 +192,7 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
             planned = PlannedBar(fb.position, (chord, chord), piece, size,
                                  prefer=colour[fb.index] if colour else frozenset(), pull=pull,
                                  strong=tuple(g - first for g in group_starts if first <= g < first + size),
-                                 voicing=STYLE_VOICING if idiom and role == "comp" else 1)
+                                 voicing=STYLE_VOICING if idiom and role == "comp" else 1, moving=moving)
             written, toks = model.write_bar(role, planned, history, mode=mode, beats=beats, energy=band,
                                             tonic_pc=tonic, scale_pcs=scale, low=low, high=high,
                                             seed=seed * 1009 + fb.index * 31 + first)

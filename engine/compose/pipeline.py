@@ -625,7 +625,8 @@ def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, setti
         partmodel.load(), role=role, form=clip_form, key=spec.key, mode=third_quality(spec.key),
         beats=round(spec.meter.quarters_per_bar), steps=grid.steps, group_starts=grid.group_starts,
         low=lo, high=hi, energy=spec.energy, seed=int(np.random.SeedSequence([spec.seed, index]).generate_state(1)[0]),
-        style_rhythm=rhythm, legato=part.role == "pad", colour=colour)
+        style_rhythm=rhythm, legato=part.role == "pad", colour=colour,
+        moving=role == "bass" and style.bass_idiom == "walking")
     counts = {"learned": 0, "style_rhythm": 0}
     for bar, notes in enumerate(bars):
         before = len(w.track.notes)

@@ -126,6 +126,7 @@ class PlannedBar:
     pull: tuple[tuple[int, float], ...] = ()  # (pitch class in the asked key, logits added): the key's home tones,
     strong: tuple[int, ...] = (0,)  # ... pulled toward at these steps only (the beat groups' starts)
     voicing: int = 1  # notes at least at every onset (a style's comping chords), as far as the range allows
+    moving: bool = False  # a line that keeps moving (a walking bass): repeated pitches are pushed away
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,7 @@ class PartModel:
             scores = logits.numpy()
             if state in ("onset", "pitch"):
                 scores = scores + preferred + (pulled if pos in strong else 0.0)
-                if role == "melody" and state == "pitch":
+                if (role == "melody" or planned.moving) and state == "pitch":
                     for pitch in recent[-REPEAT_WINDOW:]:
                         scores[VOCAB.pitch0 + pitch - LOW] -= REPEAT_PENALTY
             token = sample(scores, mask, rng)
