@@ -2,8 +2,8 @@
 part model: model time (the part model's constrained bar-by-bar writing) and whole compose() time.
 
 Run: `python tests/benchmarks/bench_parts.py [RUNS]` from the repository root. Prints per style
-the median and p90 of the part model's time and of compose(), the tokens it decoded, and the load
-average, so a busy machine shows in the figures.
+the median and p90 of the part model's time and of compose() (wall clock, and the process's CPU
+time), the pitched notes written, and the load average, so a busy machine shows in the figures.
 """
 from __future__ import annotations
 
@@ -58,17 +58,20 @@ def main() -> None:
     learned_parts.write_part = timed
     for style in ("pop", "funk"):
         compose_with_provenance(spec(0, style))  # warm-up
-        model_s, compose_s, drafts = [], [], []
+        model_s, compose_s, cpu_s, drafts = [], [], [], []
         for seed in range(runs):
             spent["model"] = 0.0
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             score, provenance = compose_with_provenance(spec(seed, style))
             compose_s.append(time.perf_counter() - t0)
+            cpu_s.append(time.process_time() - c0)
             model_s.append(spent["model"])
             drafts.append(provenance.learned + provenance.style_rhythm)
         print(f"{style}: part model median {statistics.median(model_s) * 1000:.0f} ms, p90 "
               f"{percentile(model_s, 0.9) * 1000:.0f} ms; compose median {statistics.median(compose_s) * 1000:.0f} ms, "
-              f"p90 {percentile(compose_s, 0.9) * 1000:.0f} ms; pitched notes per clip median "
+              f"p90 {percentile(compose_s, 0.9) * 1000:.0f} ms (CPU time of this process: median "
+              f"{statistics.median(cpu_s) * 1000:.0f} ms, the wall time less the waiting on a busy machine); "
+              "pitched notes per clip median "
               f"{statistics.median(drafts):.0f} (runs {runs})")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
