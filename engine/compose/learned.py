@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import resources
 
 from engine.music.analysis import Chord
+from engine.music.chords import ChordSymbol
 
 ROLE_OF = {"melody": "melody", "bass": "bass", "chords": "comp", "keys": "comp", "pad": "comp"}
 ENERGY_BANDS = 4
@@ -56,9 +57,15 @@ def settings(style: str) -> PartSettings:
     return PartSettings(**merged)
 
 
-def chord_for_model(chord: Chord, tonic_pc: int) -> tuple[int, str]:
-    """A planned triad as the model names chords: (root relative to the tonic, quality)."""
-    quality = {"": "maj", "m": "min", "dim": "dim"}.get(chord.quality, "maj")
+def chord_for_model(chord: Chord | ChordSymbol, tonic_pc: int) -> tuple[int, str]:
+    """A planned triad, or a chord the user named, as the model names chords: (root relative to the
+    tonic, quality: maj, min, dim, aug or sus)."""
+    if isinstance(chord, ChordSymbol):
+        third, fifth = chord.intervals[1:3] if len(chord.intervals) >= 3 else (4, 7)
+        quality = ("sus" if third in (2, 5) else "dim" if (third, fifth) == (3, 6) else
+                   "aug" if (third, fifth) == (4, 8) else "min" if third == 3 else "maj")
+    else:
+        quality = {"": "maj", "m": "min", "dim": "dim"}.get(chord.quality, "maj")
     return (chord.root_pc - tonic_pc) % 12, quality
 
 

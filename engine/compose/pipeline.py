@@ -29,6 +29,7 @@ from engine.config import TICKS_PER_QUARTER
 from engine.errors import Cancelled, SpecError
 from engine.model.tokens import SLOT_REGISTER, SLOTS
 from engine.music.analysis import Chord, chords_per_bar, diatonic_triads, find_key, seventh_pc
+from engine.music.chords import ChordSymbol, bar_chords
 from engine.music.notes import GridNote
 from engine.music.spec import MusicSpec, Part
 from engine.music.theory import Key, Meter
@@ -397,7 +398,7 @@ def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None 
                    # Only the model plays: its rests are silence. A style may keep its melody going over
                    # the arranger's parts too (ragtime's right hand over the stride).
                    fill_rests=len(plan.slots_of) == len(spec.parts) or bool(settings.get("fill_rests", False)),
-                   syncopation=float(settings.get("syncopation", 0.0)))
+                   syncopation=float(settings.get("syncopation", 0.0)), chords_strict=bool(spec.chords))
 
 
 def harmonic_plan(spec: MusicSpec, style: styles.Style) -> list[Chord]:
@@ -540,6 +541,11 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
     # The corpus model writes only voices some part plays, and only in the styles it knows (parts.toml).
     plan = plan_voices(spec.parts) if settings.corpus else VoicePlan({}, {})
     notes: list[GridNote] = []
+    given = bar_chords(spec)  # a progression the user asked for (engine/music/chords.py)
+    if given:  # the asked progression, exactly: no frame, no cadence, nothing detected
+        clip_form = replace(clip_form, bars=tuple(replace(bar, chord=chord)
+                                                  for bar, chord in zip(clip_form.bars, given, strict=True)))
+        harmony = given
     if pitched and plan.slots_of:
         from engine.model.generator import load
 
@@ -549,12 +555,17 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
         except KeyError as error:
             raise SpecError("meter", str(error.args[0])) from None
         notes = generator.generate(model_request(spec, plan, harmony), should_stop=should_stop)
-        detected = chords_per_bar([GridNote(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
-                                  spec.bars, TICKS_PER_QUARTER, plan=harmony)
-        harmony = frame_harmony(detected, spec) if not settings.loop else detected
-        clip_form = replace(clip_form, bars=tuple(replace(bar, chord=chord)
-                                                  for bar, chord in zip(clip_form.bars, harmony, strict=True)))
-    chords = [chord.pcs + (seventh_pc(chord, spec.key),) for chord in harmony]
+        if not given:
+            detected = chords_per_bar([GridNote(n.time, n.duration, n.pitch) for n in notes], spec.key,
+                                      spec.meter, spec.bars, TICKS_PER_QUARTER, plan=harmony)
+            harmony = frame_harmony(detected, spec) if not settings.loop else detected
+            clip_form = replace(clip_form, bars=tuple(replace(bar, chord=chord)
+                                                      for bar, chord in zip(clip_form.bars, harmony, strict=True)))
+    if given:  # the asked progression's sevenths voiced
+        chords = [chord.tones for chord in given]
+        style = replace(style, sevenths="all")
+    else:
+        chords = [chord.pcs + (seventh_pc(chord, spec.key),) for chord in harmony]
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
@@ -618,8 +629,9 @@ def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, setti
     elif role == "comp" and part.role != "pad" and settings.comp_rhythm == "style":
         rhythm = _style_rhythm(style, "comp", grid, spec.meter)
     colour = None
-    if role == "comp":  # the style's sevenths (styles.toml `sevenths`) colour the comping
-        colour = [frozenset(chord_tones(bar.chord.pcs + (seventh_pc(bar.chord, spec.key),), style, False,
+    if role == "comp":  # the style's sevenths (styles.toml `sevenths`), or an asked chord's, colour the comping
+        colour = [frozenset(bar.chord.tones) - set(bar.chord.pcs) if isinstance(bar.chord, ChordSymbol) else
+                  frozenset(chord_tones(bar.chord.pcs + (seventh_pc(bar.chord, spec.key),), style, False,
                                         spec.key.tonic_pc)) - set(bar.chord.pcs) for bar in clip_form.bars]
     bars, kinds = learned_parts.write_part(
         partmodel.load(), role=role, form=clip_form, key=spec.key, mode=third_quality(spec.key),
