@@ -199,7 +199,8 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
             planned = PlannedBar(fb.position, (chord, chord), piece, size,
                                  prefer=colour[fb.index] if colour else frozenset(), pull=pull,
                                  strong=tuple(g - first for g in group_starts if first <= g < first + size),
-                                 voicing=STYLE_VOICING if idiom and role == "comp" else 1, moving=moving)
+                                 voicing=STYLE_VOICING if idiom and role == "comp" else 1, moving=moving,
+                                 strict=isinstance(fb.chord, ChordSymbol))
             written, toks = model.write_bar(role, planned, history, mode=mode, beats=beats, energy=band,
                                             tonic_pc=tonic, scale_pcs=scale, low=low, high=high,
                                             seed=seed * 1009 + fb.index * 31 + first)

@@ -127,6 +127,8 @@ class PlannedBar:
     strong: tuple[int, ...] = (0,)  # ... pulled toward at these steps only (the beat groups' starts)
     voicing: int = 1  # notes at least at every onset (a style's comping chords), as far as the range allows
     moving: bool = False  # a line that keeps moving (a walking bass): repeated pitches are pushed away
+    strict: bool = False  # an asked progression: comping plays only its tones, the bass opens on its root,
+    # a melody's notes on the beats are its tones
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,17 @@ class PartModel:
                 preferred[VOCAB.pitch0 + p - LOW] += PREFER_BIAS
                 pitch_ok[VOCAB.pitch0 + p - LOW] |= low <= p + shift <= high
         strong = set(planned.strong)
+        chord_ok, root_ok = pitch_ok.copy(), pitch_ok.copy()
+        if planned.strict and planned.chords[0] is not None:
+            tones = set(chord_pcs(planned.chords[0])) | {(pc - tonic_pc) % 12 for pc in planned.prefer}
+            for p in range(LOW, HIGH + 1):
+                index = VOCAB.pitch0 + p - LOW
+                chord_ok[index] = pitch_ok[index] and p % 12 in tones
+                root_ok[index] = pitch_ok[index] and p % 12 == planned.chords[0][0] % 12
+            if not chord_ok.any():
+                chord_ok = pitch_ok.copy()
+            if not root_ok.any():
+                root_ok = chord_ok.copy()
         recent = [t - VOCAB.pitch0 + LOW for bar in kept[-2:] for t in bar
                   if VOCAB.pitch0 <= t < VOCAB.pitch0 + HIGH - LOW + 1]  # the melody's last notes
         rhythm = list(planned.rhythm) if planned.rhythm is not None else None
@@ -251,7 +264,7 @@ class PartModel:
                     if len(out) < MAX_NOTES_PER_BAR:
                         mask[VOCAB.pos0 + pos + 1: VOCAB.pos0 + steps] = True
                 if 0 < at_onset < MAX_NOTES_AT_ONSET[role] and len(out) < MAX_NOTES_PER_BAR:
-                    above = pitch_ok.copy()
+                    above = self._pitch_mask(role, planned, pitch_ok, chord_ok, root_ok, pos, len(out))
                     above[: VOCAB.pitch0 + last_pitch - LOW + 1] = False
                     if 0 < at_onset < planned.voicing and above.any():
                         mask[:] = False  # the chord is not complete yet: only a higher note may follow
@@ -259,7 +272,7 @@ class PartModel:
                 if not mask.any():
                     mask[VOCAB.ids["BAR"]] = True
             elif state == "pitch":
-                mask = pitch_ok.copy()
+                mask = self._pitch_mask(role, planned, pitch_ok, chord_ok, root_ok, pos, len(out))
             elif state == "dur":
                 if forced_length is not None:
                     mask[duration_token(forced_length)] = True
@@ -295,6 +308,17 @@ class PartModel:
             logits = self.decoder.step(token)
             self._fed.append(token)
         return out, bar_tokens
+
+    @staticmethod
+    def _pitch_mask(role: str, planned: PlannedBar, pitch_ok: np.ndarray, chord_ok: np.ndarray,
+                    root_ok: np.ndarray, pos: int, written: int) -> np.ndarray:
+        """The pitches allowed for the next note (an asked progression narrows them: ``PlannedBar.strict``)."""
+        if planned.strict:
+            if role == "comp" or (role == "melody" and pos % 4 == 0):
+                return chord_ok.copy()
+            if role == "bass" and written == 0:
+                return root_ok.copy()
+        return pitch_ok.copy()
 
     def _feed(self, tokens: list[int]):
         """The logits after ``tokens``: continuing the decoder's cache when it holds their beginning
