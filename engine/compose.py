@@ -6,8 +6,10 @@ voices, under constrained decoding, so key, meter grid, bar count and ranges hol
 construction. A harmonic plan from the style's progressions (one chord per bar, I first and
 V-I last) steers the model's strong beats; the chords its notes then imply, detected bar by bar
 (engine/analysis.py, the plan preferred where it fits as well), drive the rule-based
-arranger, which keeps what the corpus has no examples of: drum grooves, bass and comping
-idioms from engine/data/styles.toml. Tempo, meter and key are written as
+arranger, which keeps what the corpus has no examples of: bass and comping idioms from
+engine/data/styles.toml. Drums come from the drum model trained on the Groove MIDI Dataset
+(engine/drum_part.py): the style's Groove genre, fills at phrase ends, learned velocity and
+micro-timing (grid-exact with the spec's ``quantize``). Tempo, meter and key are written as
 asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
@@ -22,12 +24,12 @@ from engine import styles
 from engine.analysis import Chord, NoteEvent, chords_per_bar, diatonic_triads, find_key, seventh_pc
 from engine.config import TICKS_PER_QUARTER
 from engine.decode import DecodedNote
+from engine.drum_part import write_drums
 from engine.errors import Cancelled, SpecError
 from engine.spec import MusicSpec, Part
 from engine.theory import Key, Meter
 from engine.tokens import SLOT_REGISTER, SLOTS
 
-DRUM_NOTES = {"kick": 36, "snare": 38, "hat": 42, "ride": 51, "crash": 49}
 PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48}
 ARC_RANGE = {"steady": (1.0, 1.0), "crescendo": (0.55, 1.1), "decrescendo": (1.05, 0.45)}
 # Where each role sits, before the instrument's own range narrows it.
@@ -145,17 +147,15 @@ def _onsets(pattern: str) -> list[tuple[int, str, int]]:
             for k, s in enumerate(hits)]
 
 
-def _drums(w: _Writer, style: styles.Style, grid: Grid, meter: Meter, rng: np.random.Generator) -> None:
-    names = ["kick", "snare", "ride" if "ride" in style.patterns else "hat"]
-    for bar in range(w.spec.bars):
-        for name in names:
-            pattern = _pattern(style, name, grid, meter)
-            if not pattern:
-                continue
-            for step, char, _ in _onsets(pattern):
-                w.add(bar, step, 1, DRUM_NOTES[name], PATTERN_VELOCITY[char] + int(rng.integers(-6, 7)))
-        if bar % 4 == 0:
-            w.add(bar, 0, 2, DRUM_NOTES["crash"], 100)
+def _drums(w: _Writer, style: styles.Style, seed: int) -> None:
+    """The drum part from the learned drum model, in the style's Groove genre (engine/drum_part.py)."""
+    write_drums(w.track, meter=w.spec.meter, bars=w.spec.bars, tempo=w.spec.tempo_bpm, genre=style.drum_genre,
+                seed=seed, quantize=w.spec.quantize, dynamics=w.arc)
+
+
+def drum_seed(seed: int, salt: int) -> int:
+    """The drum model's sampling seed for a part: one number from the clip's seed and the part."""
+    return int(np.random.SeedSequence([seed, salt]).generate_state(1)[0])
 
 
 APPROACH_MIN_ONSETS = 3  # a bass line this busy leads into the next bar's root
@@ -573,7 +573,7 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
         if index in plan.slots_of:
             _write_voices(writer, grid, notes, plan.slots_of[index], legato=part.role == "pad")
         elif part.role == "drums":
-            _drums(writer, style, grid, spec.meter, part_rng)
+            _drums(writer, style, drum_seed(spec.seed, len(score.tracks)))
         elif part.role == "bass":
             _bass(writer, part, style, grid, spec.meter, chords, part_rng)
         elif part.role in ("chords", "pad", "keys"):
@@ -598,7 +598,7 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
     writer = _Writer(spec, grid, track)
     rng = np.random.default_rng([seed, 7919])
     if part.role == "drums" or part.is_drum:
-        _drums(writer, style, grid, spec.meter, rng)
+        _drums(writer, style, drum_seed(seed, 7919))
     elif part.role == "bass":
         _bass(writer, part, style, grid, spec.meter, chords, rng)
     elif part.role in ("chords", "pad", "keys"):

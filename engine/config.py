@@ -57,3 +57,9 @@ class Defaults:
 
 
 DEFAULTS = Defaults()
+
+# Drums (engine/drum_part.py): a phrase is this many bars; its last bar is a fill and the next
+# one starts a phrase. Sampling temperature of the drum model (1.0: as the drummers played).
+DRUM_PHRASE_BARS = 4
+DRUM_TEMPERATURE = 1.0
+DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)

@@ -50,6 +50,7 @@ class MusicSpec:
     swing: bool
     seed: int
     energy: float = 0.5  # 0 calm and sparse .. 1 intense and driving, judged from the prompt's meaning
+    quantize: bool = False  # True: every drum hit exactly on its grid step (default: the model's micro-timing)
     sources: dict[str, Source] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
