@@ -59,7 +59,9 @@ class Defaults:
 DEFAULTS = Defaults()
 
 # Drums (engine/drum_part.py): a phrase is this many bars; its last bar is a fill and the next
-# one starts a phrase. Sampling temperature of the drum model (1.0: as the drummers played).
+# one starts a phrase. The drum model's hit temperature (velocity and timing are always sampled as
+# learned): at 1.0 consecutive bars differ far more than a Groove drummer's (pattern Jaccard 0.65
+# against 0.35); 0.65 keeps the groove steadier (about 0.45) while fills still mark phrase ends.
 DRUM_PHRASE_BARS = 4
-DRUM_TEMPERATURE = 1.0
+DRUM_TEMPERATURE = 0.65
 DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)

@@ -183,6 +183,9 @@ class DrumGenerator:
                  phrase_start: list[bool], seed: int, temperature: float = 1.0) -> list[DrumHit]:
         """Hits for bars of the given lengths (16th steps each), sampled step by step.
 
+        ``temperature`` sharpens (below 1) or flattens the hit probabilities only; velocity and
+        timing are always sampled as learned.
+
         Runs the GRU in numpy (`_Stepper`, the same arithmetic as torch's GRU): one step of a
         batch of one is dominated by call overhead in torch, ten times less in numpy.
         """
@@ -192,15 +195,23 @@ class DrumGenerator:
         bar_of = np.repeat(np.arange(len(bar_steps)), bar_steps)
         step_in_bar = np.concatenate([np.arange(s) for s in bar_steps]) if bar_steps else np.zeros(0, int)
         stepper = self._stepper()
-        cond = stepper.condition(feats, tempo, self.genre_index(genre))
+        g = self.genre_index(genre)
+        event = np.zeros(3 * N_VOICES, np.float32)
+        primer = self.primer(genre, rng)
+        if primer is not None:  # play the primer through the GRU (its hits are not written)
+            steps = len(primer) // POSITIONS
+            pcond = stepper.condition(step_features([POSITIONS] * steps, np.zeros(steps), np.zeros(steps)), tempo, g)
+            for i in range(len(primer)):
+                stepper.step(event, pcond[i])
+                event = primer[i]
+        cond = stepper.condition(feats, tempo, g, reset=primer is None)
         vb = cfg.velocity_bins
         v_centres = (np.arange(vb) + 0.5) / vb
         o_centres = (np.arange(cfg.offset_bins) + 0.5) / cfg.offset_bins - 0.5
-        event = np.zeros(3 * N_VOICES, np.float32)
         hits: list[DrumHit] = []
         for i in range(len(feats)):
-            out = stepper.step(event, cond[i]).astype(np.float64) / temperature
-            p_hit = 1.0 / (1.0 + np.exp(-out[:, 0]))
+            out = stepper.step(event, cond[i]).astype(np.float64)
+            p_hit = 1.0 / (1.0 + np.exp(-out[:, 0] / temperature))
             on = rng.random(N_VOICES) < p_hit
             event = np.zeros(3 * N_VOICES, np.float32)
             for v in np.flatnonzero(on):
@@ -211,6 +222,16 @@ class DrumGenerator:
                 event[v], event[N_VOICES + v], event[2 * N_VOICES + v] = 1.0, vel, off
                 hits.append(DrumHit(int(bar_of[i]), int(step_in_bar[i]), int(v), max(1, round(vel * 127)), float(off)))
         return hits
+
+    def primer(self, genre: str | None, rng: np.random.Generator) -> np.ndarray | None:
+        """A real groove of the genre (2 bars from a Groove training recording, stored in the checkpoint)
+        that the GRU hears before the clip, so it starts inside a groove instead of from silence;
+        None when the checkpoint has no primers."""
+        primers = self.record.get("primers")
+        if not primers:
+            return None
+        pool = primers.get(genre) or [p for group in primers.values() for p in group]
+        return np.asarray(pool[int(rng.integers(len(pool)))], np.float32)
 
     def _stepper(self) -> _Stepper:
         if not hasattr(self, "_numpy"):
@@ -235,13 +256,14 @@ class _Stepper:
         self.w_head, self.b_head = sd["head.weight"], sd["head.bias"]
         self.state = [np.zeros(cfg.hidden, np.float32) for _ in range(cfg.layers)]
 
-    def condition(self, feats: np.ndarray, tempo: float, genre: int) -> np.ndarray:
+    def condition(self, feats: np.ndarray, tempo: float, genre: int, reset: bool = True) -> np.ndarray:
         """(steps, H): the input layer's part that does not depend on the previous step; resets the state."""
         cfg = self.config
         t = (float(tempo) - cfg.tempo_center) / cfg.tempo_scale
         rest = np.concatenate([np.full((len(feats), 1), t, np.float32),
                                np.repeat(self.genre[genre][None, :], len(feats), axis=0)], axis=1)
-        self.state = [np.zeros(cfg.hidden, np.float32) for _ in range(cfg.layers)]
+        if reset:
+            self.state = [np.zeros(cfg.hidden, np.float32) for _ in range(cfg.layers)]
         return np.concatenate([feats, rest], axis=1) @ self.w_cond.T + self.b_inp
 
     def step(self, event: np.ndarray, cond: np.ndarray) -> np.ndarray:

@@ -46,6 +46,7 @@ class DrumTrainConfig:
     genre_dropout: float = 0.1
     eval_every: int = 200
     threads: int = 1
+    primers_per_genre: int = 8    # 2-bar grooves per genre kept in the checkpoint to start generation from
     min_genre_recordings: int = 2  # a genre with fewer training recordings is trained as 'no genre'
 
 
@@ -144,6 +145,7 @@ def run(data: str | Path, out: str | Path, config: DrumTrainConfig | None = None
     mc = model_config or DrumConfig()
     mc.genres = genres
     model = DrumModel(mc)
+    primer_set = primers(train_perf, genres, config.primers_per_genre, config.seed)
     train_w = windows(train_perf, genres, config.window_bars)
     val_w = windows(val_perf, genres, config.window_bars)
     log(f"drums: {len(train_perf)} training recordings ({sum(p.bars for p in train_perf)} bars, "
@@ -175,8 +177,49 @@ def run(data: str | Path, out: str | Path, config: DrumTrainConfig | None = None
             log(f"step {step}: train {loss.item():.3f}  validation {val['total']:.3f} "
                 f"(hit {val['hit']:.4f}, velocity {val['velocity']:.3f}, offset {val['offset']:.3f})  "
                 f"{time.time() - started:.0f}s")
-            save(model, _record(config, out, train_perf, val_perf, counts, model, history, started), out)
-    return _record(config, out, train_perf, val_perf, counts, model, history, started)
+            record = _record(config, out, train_perf, val_perf, counts, model, history, started)
+            save(model, {**record, "primers": primer_set}, out)
+    return {**_record(config, out, train_perf, val_perf, counts, model, history, started), "primers": primer_set}
+
+
+PRIMER_BARS = 2
+
+
+def primers(performances: list[Performance], genres: tuple[str, ...], per_genre: int, seed: int) -> dict:
+    """Per genre, up to ``per_genre`` 2-bar grooves (events, float16) from 4/4 beat recordings: bars
+    after the first (no count-in) that are not fills. Drawn with the seed, so a run reproduces them."""
+    rng = np.random.default_rng([seed, 2])
+    out: dict[str, list[np.ndarray]] = {}
+    for genre in genres:
+        pool = [p for p in performances if p.genre == genre and p.kind == "beat" and p.steps_per_bar == 16
+                and p.bars >= PRIMER_BARS + 2]
+        chosen: list[np.ndarray] = []
+        for i in rng.permutation(len(pool))[: 4 * per_genre]:
+            p = pool[i]
+            starts = [b for b in range(1, p.bars - PRIMER_BARS) if not p.fill[b:b + PRIMER_BARS].any()]
+            if not starts:
+                continue
+            b = starts[int(rng.integers(len(starts)))]
+            events, _ = performance_arrays(p)
+            chosen.append(events[b * 16:(b + PRIMER_BARS) * 16].astype(np.float16))
+            if len(chosen) == per_genre:
+                break
+        if chosen:
+            out[genre] = chosen
+    return out
+
+
+def add_primers(checkpoint: str | Path, data: str | Path) -> None:
+    """Store primers in a checkpoint trained before they were part of `run` (same seed, same draw)."""
+    blob = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
+    config = DrumTrainConfig(**{k: v for k, v in blob["record"]["train_config"].items()
+                                if k in DrumTrainConfig.__dataclass_fields__})
+    genres = tuple(blob["config"]["genres"])
+    blob["record"]["primers"] = primers(load(data, ("train",)), genres, config.primers_per_genre, config.seed)
+    blob["record"]["train_config"] = asdict(config)
+    tmp = Path(str(checkpoint) + ".tmp")
+    torch.save(blob, str(tmp))
+    os.replace(tmp, checkpoint)
 
 
 def _record(config: DrumTrainConfig, out: str | Path, train_perf: list[Performance], val_perf: list[Performance],

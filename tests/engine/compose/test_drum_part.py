@@ -79,9 +79,9 @@ def test_fill_bars_are_busier_than_groove_bars_over_many_clips():
 def test_quantize_flag_reaches_the_spec_through_the_cli_parser():
     from bridge.cli import _overrides, build_parser
 
-    args = build_parser().parse_args(["generate", "funk", "--quantize"])
+    args = build_parser().parse_args(["generate", "funk", "--out", "x", "--quantize"])
     assert _overrides(args).quantize is True
-    args = build_parser().parse_args(["generate", "funk"])
+    args = build_parser().parse_args(["generate", "funk", "--out", "x"])
     assert not _overrides(args).HasField("quantize")
 
 
