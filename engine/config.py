@@ -38,6 +38,12 @@ TICKS_PER_QUARTER = 480
 ENGINE_WORKERS = 2
 ENGINE_QUEUE = 8
 SHUTDOWN_GRACE_SECONDS = 10.0
+DEFAULT_PORT = 50051  # `cadenza serve` without --port
+
+# `cadenza train`: optimizer steps from scratch (the shipped checkpoint's run) and when fine-tuning.
+TRAIN_SEED = 1234
+TRAIN_STEPS = 14000
+FINE_TUNE_STEPS = 200
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class Defaults:
 
 DEFAULTS = Defaults()
 
-# Drums (engine/drum_part.py): a phrase is this many bars; its last bar is a fill and the next
+# Drums (engine/compose/drums.py): a phrase is this many bars; its last bar is a fill and the next
 # one starts a phrase. The drum model's hit temperature (velocity and timing are always sampled as
 # learned): at 1.0 consecutive bars differ far more than a Groove drummer's (pattern Jaccard 0.65
 # against 0.35); 0.65 keeps the groove steadier (about 0.45) while fills still mark phrase ends.

@@ -13,7 +13,7 @@ What is measured, per clip's drum track (read as 16th-step grids over the 9-voic
 
 The reference (histograms, real-bar figures, classifier weights) is built once from a local
 Groove folder (`python -m engine.evaluation.drums build --data /work/data/groove`) into
-engine/data/drums_reference.npz, so `cadenza eval` needs no dataset.
+engine/evaluation/data/drums_reference.npz, so `cadenza eval` needs no dataset.
 """
 from __future__ import annotations
 
@@ -215,7 +215,7 @@ def build_reference(data: str | Path, out: Path | None = None, min_bars: int = 4
 
 
 def _reference_path() -> Path:
-    return Path(str(resources.files("engine.data").joinpath(REFERENCE)))
+    return Path(str(resources.files("engine.evaluation.data").joinpath(REFERENCE)))
 
 
 @lru_cache(maxsize=1)
@@ -299,7 +299,7 @@ def grid_of_score(score, quarters_per_bar: float, bars: int) -> DrumGrid | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.evaluation.drums")
     sub = parser.add_subparsers(dest="command", required=True)
-    build = sub.add_parser("build", help="build engine/data/drums_reference.npz from a Groove folder")
+    build = sub.add_parser("build", help="build engine/evaluation/data/drums_reference.npz from a Groove folder")
     build.add_argument("--data", required=True, metavar="DIR")
     args = parser.parse_args(argv)
     summary = build_reference(args.data)

@@ -1,6 +1,6 @@
 """The drum model's card: `python -m engine.training.drum_card CHECKPOINT` prints it from the checkpoint's record.
 
-The committed card (engine/checkpoints/drums-groove.md) is this function's output for the
+The committed card (engine/model/checkpoints/drums-groove.md) is this function's output for the
 committed checkpoint; a test regenerates it and compares, so the card cannot drift from the weights.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ def render(record: dict, config: dict, name: str) -> str:
     return f"""# {name}: Cadenza's drum model
 
 A GRU ({config['layers']} layers, {config['hidden']} units, {record['parameters']:,} parameters, stored as
-float16) over 16th-note steps (engine/drum_model.py). At each step it reads the previous step's hits of the
+float16) over 16th-note steps (engine/model/drums.py). At each step it reads the previous step's hits of the
 9-voice Groove kit (kick, snare, closed and open hi-hat, low, mid and high tom, crash, ride) with their
 velocity and timing offset, and the conditioning: genre ({len(config['genres'])} Groove genres, or none),
 tempo, the step's place in a 4/4 bar, a fill flag (the bar that ends a phrase) and a phrase-start flag. It

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.drum_model import (
+from engine.model.drums import (
     N_VOICES,
     DrumConfig,
     DrumModel,

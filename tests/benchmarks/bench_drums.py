@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.compose import compose  # noqa: E402
-from engine.drum_model import DrumGenerator, default_checkpoint  # noqa: E402
-from engine.drum_part import phrase_flags  # noqa: E402
-from engine.spec import MusicSpec, Part  # noqa: E402
-from engine.theory import Key, Meter  # noqa: E402
+from engine.compose.drums import phrase_flags  # noqa: E402
+from engine.compose.pipeline import compose  # noqa: E402
+from engine.model.drums import DrumGenerator, default_checkpoint  # noqa: E402
+from engine.music.spec import MusicSpec, Part  # noqa: E402
+from engine.music.theory import Key, Meter  # noqa: E402
 
 PARTS = [Part("piano", "keys", "Acoustic Grand Piano", 0, False, 21, 108),
          Part("bass", "bass", "Electric Bass (finger)", 33, False, 28, 67),

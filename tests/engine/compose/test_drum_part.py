@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from engine.compose import Grid, compose
-from engine.drum_part import phrase_flags
+from engine.compose.drums import phrase_flags
+from engine.compose.pipeline import Grid, compose
 from engine.evaluation import drums as drum_eval
-from engine.midi import score_to_smf, smf_to_score
-from engine.theory import Meter
-from engine.understand import Overrides, understand
+from engine.music.midi import score_to_smf, smf_to_score
+from engine.music.theory import Meter
+from engine.understand.prompt import Overrides, understand
 
 STEP = 120
 

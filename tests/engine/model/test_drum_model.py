@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.drum_model import POSITIONS, load_default, positions, segments, step_features
+from engine.model.drums import POSITIONS, load_default, positions, segments, step_features
 from engine.training.groove import TOMS
 
 
@@ -62,7 +62,7 @@ def test_bars_flagged_as_fills_play_more_toms_than_groove_bars():
 
 
 def test_genres_the_model_knows_include_the_styles_drum_genres():
-    from engine.styles import catalogue
+    from engine.catalog.styles import catalogue
 
     known = set(load_default().config.genres)
     wanted = {s.drum_genre for s in catalogue().values() if s.drum_genre}

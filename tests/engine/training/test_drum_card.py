@@ -1,7 +1,7 @@
 """The committed drum card is what the committed drum checkpoint's own record renders."""
 from pathlib import Path
 
-from engine.drum_model import default_checkpoint
+from engine.model.drums import default_checkpoint
 from engine.training.drum_card import card_for
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import torch
 
 from bridge.cli import main as cli_main
-from engine.drum_model import DrumConfig, DrumGenerator
+from engine.model.drums import DrumConfig, DrumGenerator
 from engine.training.drums import DrumTrainConfig, run
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "groove"
