@@ -3,7 +3,9 @@
 The style names its Groove genre as data (`drum_genre` in styles.toml); phrases of
 `DRUM_PHRASE_BARS` bars end on a fill bar and the next bar starts a phrase. Hits carry the
 model's velocity (times the clip's dynamics arc) and, unless the spec asks for `quantize`,
-its micro-timing offset; quantized, every hit sits exactly on its 16th step. Bar count and
+its micro-timing offset; quantized, every hit sits exactly on its 16th step. A swung spec moves
+the off-beat eighths to the triplet position before the drummer's own offset (Groove's swing
+genres already play them there; a straight genre asked to swing is moved). Bar count and
 meter hold by construction: hits are only written at steps inside each bar of the requested
 meter, and a hit pushed early or late never leaves the clip (the first downbeat stays at 0).
 """
@@ -16,6 +18,7 @@ from engine.config import DRUM_NOTE_TICKS, DRUM_PHRASE_BARS, DRUM_TEMPERATURE, T
 from engine.music.theory import Meter
 
 STEP_TICKS = TICKS_PER_QUARTER // 4
+SWING_TICKS = TICKS_PER_QUARTER // 6  # a straight off-beat eighth to the swung (triplet) one
 
 
 def phrase_flags(bars: int, phrase_bars: int = DRUM_PHRASE_BARS) -> tuple[list[bool], list[bool]]:
@@ -32,7 +35,7 @@ def steps_per_bar(meter: Meter) -> int:
 
 
 def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: str | None, seed: int,
-                quantize: bool, dynamics: np.ndarray | None = None) -> int:
+                quantize: bool, swing: bool = False, dynamics: np.ndarray | None = None) -> int:
     """Append the model's drum hits for the clip to ``track``; return how many were written."""
     from engine.model.drums import load_default
 
@@ -45,6 +48,8 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
     written = 0
     for hit in hits:
         time = hit.bar * bar_ticks + hit.step * STEP_TICKS
+        if swing and hit.step % 4 == 2:  # the off-beat eighth moves to the triplet position, as every part's does
+            time += SWING_TICKS
         if not quantize:
             time += round(hit.offset * STEP_TICKS)
         time = min(max(time, 0), end - 1)

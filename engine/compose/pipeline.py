@@ -150,7 +150,7 @@ def _onsets(pattern: str) -> list[tuple[int, str, int]]:
 def _drums(w: _Writer, style: styles.Style, seed: int) -> None:
     """The drum part from the learned drum model, in the style's Groove genre (engine/compose/drums.py)."""
     write_drums(w.track, meter=w.spec.meter, bars=w.spec.bars, tempo=w.spec.tempo_bpm, genre=style.drum_genre,
-                seed=seed, quantize=w.spec.quantize, dynamics=w.arc)
+                seed=seed, quantize=w.spec.quantize, swing=w.spec.swing, dynamics=w.arc)
 
 
 def drum_seed(seed: int, salt: int) -> int:

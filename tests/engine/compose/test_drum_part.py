@@ -92,3 +92,11 @@ def test_dynamics_arc_scales_the_learned_velocities():
     first = np.mean([n.velocity for n in drums.notes if n.time < 2 * bar_ticks])
     last = np.mean([n.velocity for n in drums.notes if n.time >= 6 * bar_ticks])
     assert last > first
+
+
+def test_a_swung_spec_moves_the_off_beat_eighths_to_the_triplet_position():
+    spec = understand("rock band with drums, swing feel", Overrides(seed=5, bars=4, quantize=True))
+    assert spec.swing
+    _, drums = _drums(spec)
+    phases = {n.time % 480 for n in drums.notes}
+    assert 240 not in phases and 320 in phases
