@@ -196,6 +196,7 @@ class DrumGenerator:
         step_in_bar = np.concatenate([np.arange(s) for s in bar_steps]) if bar_steps else np.zeros(0, int)
         stepper = self._stepper()
         g = self.genre_index(genre)
+        tempo = self.heard_tempo(genre, tempo)
         event = np.zeros(3 * N_VOICES, np.float32)
         primer = self.primer(genre, rng)
         if primer is not None:  # play the primer through the GRU (its hits are not written)
@@ -222,6 +223,13 @@ class DrumGenerator:
                 event[v], event[N_VOICES + v], event[2 * N_VOICES + v] = 1.0, vel, off
                 hits.append(DrumHit(int(bar_of[i]), int(step_in_bar[i]), int(v), max(1, round(vel * 127)), float(off)))
         return hits
+
+    def heard_tempo(self, genre: str | None, tempo: float) -> float:
+        """The tempo the model is conditioned on: the clip's, held inside the range the genre's drummers
+        played in training (a 190 BPM salsa is played as the fastest latin groove Groove has, not as
+        something no drummer showed it); the hits are still written at the clip's own tempo."""
+        lo, hi = self.record.get("genre_tempo", {}).get(genre, (tempo, tempo))
+        return float(min(max(tempo, lo), hi))
 
     def primer(self, genre: str | None, rng: np.random.Generator) -> np.ndarray | None:
         """A real groove of the genre (2 bars from a Groove training recording, stored in the checkpoint)

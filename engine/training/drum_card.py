@@ -38,7 +38,9 @@ timing are sampled from what the drummers played. Config inside the checkpoint.
 Primers: {sum(len(v) for v in record.get('primers', {}).values())} two-bar grooves ({train['primers_per_genre']}
 per genre) drawn with the seed from the training split's 4/4 beat recordings are stored in the checkpoint;
 the GRU hears one (chosen by the clip's seed) before the clip, so it starts inside a groove (started from
-silence, a sampled clip fell into near-empty bars in about 15% of rock bars). Hits are sampled at
+silence, a sampled clip fell into near-empty bars in about 15% of rock bars). The tempo the model hears is
+held inside the range its genre's training recordings were played at (also stored); the hits are written at
+the clip's own tempo. Hits are sampled at
 temperature `DRUM_TEMPERATURE` (engine/config.py); velocity and timing at 1.
 
 ## Data

@@ -178,8 +178,18 @@ def run(data: str | Path, out: str | Path, config: DrumTrainConfig | None = None
                 f"(hit {val['hit']:.4f}, velocity {val['velocity']:.3f}, offset {val['offset']:.3f})  "
                 f"{time.time() - started:.0f}s")
             record = _record(config, out, train_perf, val_perf, counts, model, history, started)
-            save(model, {**record, "primers": primer_set}, out)
-    return {**_record(config, out, train_perf, val_perf, counts, model, history, started), "primers": primer_set}
+            save(model, {**record, "primers": primer_set, "genre_tempo": tempo_ranges(train_perf)}, out)
+    return {**_record(config, out, train_perf, val_perf, counts, model, history, started), "primers": primer_set,
+            "genre_tempo": tempo_ranges(train_perf)}
+
+
+def tempo_ranges(performances: list[Performance]) -> dict[str, tuple[float, float]]:
+    """Per genre, the slowest and fastest tempo its training recordings were played at."""
+    out: dict[str, tuple[float, float]] = {}
+    for p in performances:
+        lo, hi = out.get(p.genre, (p.bpm, p.bpm))
+        out[p.genre] = (min(lo, p.bpm), max(hi, p.bpm))
+    return out
 
 
 PRIMER_BARS = 2
@@ -210,12 +220,15 @@ def primers(performances: list[Performance], genres: tuple[str, ...], per_genre:
 
 
 def add_primers(checkpoint: str | Path, data: str | Path) -> None:
-    """Store primers in a checkpoint trained before they were part of `run` (same seed, same draw)."""
+    """Store primers and tempo ranges in a checkpoint trained before they were part of `run` (same seed,
+    same draw)."""
     blob = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
     config = DrumTrainConfig(**{k: v for k, v in blob["record"]["train_config"].items()
                                 if k in DrumTrainConfig.__dataclass_fields__})
     genres = tuple(blob["config"]["genres"])
-    blob["record"]["primers"] = primers(load(data, ("train",)), genres, config.primers_per_genre, config.seed)
+    train = load(data, ("train",))
+    blob["record"]["primers"] = primers(train, genres, config.primers_per_genre, config.seed)
+    blob["record"]["genre_tempo"] = tempo_ranges(train)
     blob["record"]["train_config"] = asdict(config)
     tmp = Path(str(checkpoint) + ".tmp")
     torch.save(blob, str(tmp))

@@ -67,3 +67,11 @@ def test_genres_the_model_knows_include_the_styles_drum_genres():
     known = set(load_default().config.genres)
     wanted = {s.drum_genre for s in catalogue().values() if s.drum_genre}
     assert wanted <= known, wanted - known
+
+
+def test_the_model_hears_a_tempo_its_genres_drummers_played():
+    model = load_default()
+    lo, hi = model.record["genre_tempo"]["latin"]
+    assert model.heard_tempo("latin", 400.0) == hi and model.heard_tempo("latin", 20.0) == lo
+    assert model.heard_tempo("latin", (lo + hi) / 2) == (lo + hi) / 2
+    assert model.heard_tempo("no such genre", 133.0) == 133.0

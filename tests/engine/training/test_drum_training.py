@@ -31,6 +31,8 @@ def test_checkpoint_records_validation_losses_and_loads_as_a_generator(tmp_path)
     assert [h["step"] for h in record["history"]] == [3, 6]
     assert set(record["validation"]) == {"hit", "velocity", "offset", "total"}
     assert record["recordings_train"] == 2 and record["recordings_validation"] == 2
+    assert record["genre_tempo"] == {"rock": (140.0, 140.0), "funk": (95.0, 95.0)}
+    assert [p.shape for p in record["primers"]["rock"]] == [(32, 27)]  # bars 2-3 of the 4-bar rock beat
     generator = DrumGenerator.load(tmp_path / "d.pt")
     assert generator.config.genres == ("funk", "rock")
     hits = generator.generate([16, 16], "rock", 120.0, [False, True], [True, False], seed=0)
