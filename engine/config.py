@@ -71,3 +71,6 @@ DEFAULTS = Defaults()
 DRUM_PHRASE_BARS = 4
 DRUM_TEMPERATURE = 0.65
 DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)
+# An engine the CLI starts in the background (bridge/local_engine.py) stops after this many
+# seconds without a request; `cadenza serve --idle-timeout` sets it for any engine.
+LOCAL_ENGINE_IDLE_SECONDS = 600.0
