@@ -198,20 +198,21 @@ class DrumGenerator:
         g = self.genre_index(genre)
         tempo = self.heard_tempo(genre, tempo)
         event = np.zeros(3 * N_VOICES, np.float32)
+        state = stepper.initial_state()  # this call's own: the loaded generator is shared between requests
         primer = self.primer(genre, rng)
         if primer is not None:  # play the primer through the GRU (its hits are not written)
             steps = len(primer) // POSITIONS
             pcond = stepper.condition(step_features([POSITIONS] * steps, np.zeros(steps), np.zeros(steps)), tempo, g)
             for i in range(len(primer)):
-                stepper.step(event, pcond[i])
+                stepper.step(event, pcond[i], state)
                 event = primer[i]
-        cond = stepper.condition(feats, tempo, g, reset=primer is None)
+        cond = stepper.condition(feats, tempo, g)
         vb = cfg.velocity_bins
         v_centres = (np.arange(vb) + 0.5) / vb
         o_centres = (np.arange(cfg.offset_bins) + 0.5) / cfg.offset_bins - 0.5
         hits: list[DrumHit] = []
         for i in range(len(feats)):
-            out = stepper.step(event, cond[i]).astype(np.float64)
+            out = stepper.step(event, cond[i], state).astype(np.float64)
             p_hit = 1.0 / (1.0 + np.exp(-out[:, 0] / temperature))
             on = rng.random(N_VOICES) < p_hit
             event = np.zeros(3 * N_VOICES, np.float32)
@@ -248,7 +249,7 @@ class DrumGenerator:
 
 
 class _Stepper:
-    """The model's weights as numpy arrays, stepped one 16th at a time (state kept inside)."""
+    """The model's weights as numpy arrays, stepped one 16th at a time; the GRU state is the caller's."""
 
     def __init__(self, model: DrumModel) -> None:
         sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
@@ -262,30 +263,31 @@ class _Stepper:
         self.layers = [(sd[f"gru.weight_ih_l{k}"], sd[f"gru.weight_hh_l{k}"], sd[f"gru.bias_ih_l{k}"],
                         sd[f"gru.bias_hh_l{k}"]) for k in range(cfg.layers)]
         self.w_head, self.b_head = sd["head.weight"], sd["head.bias"]
-        self.state = [np.zeros(cfg.hidden, np.float32) for _ in range(cfg.layers)]
 
-    def condition(self, feats: np.ndarray, tempo: float, genre: int, reset: bool = True) -> np.ndarray:
-        """(steps, H): the input layer's part that does not depend on the previous step; resets the state."""
+    def initial_state(self) -> list[np.ndarray]:
+        """A zero GRU state, one vector per layer."""
+        return [np.zeros(self.config.hidden, np.float32) for _ in range(self.config.layers)]
+
+    def condition(self, feats: np.ndarray, tempo: float, genre: int) -> np.ndarray:
+        """(steps, H): the input layer's part that does not depend on the previous step."""
         cfg = self.config
         t = (float(tempo) - cfg.tempo_center) / cfg.tempo_scale
         rest = np.concatenate([np.full((len(feats), 1), t, np.float32),
                                np.repeat(self.genre[genre][None, :], len(feats), axis=0)], axis=1)
-        if reset:
-            self.state = [np.zeros(cfg.hidden, np.float32) for _ in range(cfg.layers)]
         return np.concatenate([feats, rest], axis=1) @ self.w_cond.T + self.b_inp
 
-    def step(self, event: np.ndarray, cond: np.ndarray) -> np.ndarray:
-        """Logits (9, per_voice) for the next step, given the previous step's event."""
+    def step(self, event: np.ndarray, cond: np.ndarray, state: list[np.ndarray]) -> np.ndarray:
+        """Logits (9, per_voice) for the next step, given the previous step's event; updates ``state``."""
         x = np.maximum(cond + self.w_event @ event, 0.0)
         H = self.config.hidden
         for k, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
-            h = self.state[k]
+            h = state[k]
             gi = w_ih @ x + b_ih
             gh = w_hh @ h + b_hh
             r = 1.0 / (1.0 + np.exp(-(gi[:H] + gh[:H])))
             z = 1.0 / (1.0 + np.exp(-(gi[H:2 * H] + gh[H:2 * H])))
             n = np.tanh(gi[2 * H:] + r * gh[2 * H:])
-            x = self.state[k] = (1.0 - z) * n + z * h
+            x = state[k] = (1.0 - z) * n + z * h
         return (self.w_head @ x + self.b_head).reshape(N_VOICES, self.config.per_voice)
 
 

@@ -75,3 +75,32 @@ def test_the_model_hears_a_tempo_its_genres_drummers_played():
     assert model.heard_tempo("latin", 400.0) == hi and model.heard_tempo("latin", 20.0) == lo
     assert model.heard_tempo("latin", (lo + hi) / 2) == (lo + hi) / 2
     assert model.heard_tempo("no such genre", 133.0) == 133.0
+
+
+def test_numpy_stepping_computes_what_the_torch_model_computes():
+    import torch
+
+    from engine.model.drums import _Stepper
+
+    model = load_default()
+    feats = step_features([16, 16], np.array([False, True]), np.array([True, False]))
+    events = np.random.default_rng(0).random((32, 27)).astype(np.float32)
+    with torch.no_grad():
+        expected, _ = model.model(torch.from_numpy(events)[None], torch.from_numpy(feats)[None],
+                                  torch.tensor([97.0]), torch.tensor([3]))
+    stepper = _Stepper(model.model)
+    cond, state = stepper.condition(feats, 97.0, 3), stepper.initial_state()
+    got = np.stack([stepper.step(events[i], cond[i], state) for i in range(32)])
+    assert np.abs(expected[0].numpy() - got).max() < 1e-4
+
+
+def test_concurrent_requests_get_the_drums_they_would_get_alone():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = load_default()
+    args = [([16] * 8, genre, 110.0, [False, False, False, True] * 2, [True, False, False, False] * 2)
+            for genre in ("rock", "funk", "jazz", "latin")]
+    alone = [[vars(h) for h in model.generate(*a, seed=9)] for a in args]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda a: [vars(h) for h in model.generate(*a, seed=9)], args))
+    assert together == alone
