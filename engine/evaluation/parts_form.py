@@ -188,7 +188,8 @@ def report_lines(entries: list[dict]) -> list[str]:
              "whose onset and length it chose too (the rest keep a style's idiomatic rhythm, parts.toml); the "
              "all-notes share: every drum part is written by the drum model (engine/model/drums.py), so *drums "
              "learned* is the share of all notes a learned model wrote; *drums rules* is kept beside it to compare "
-             "with clips made before the drum model. Variation: share of consecutive sounding bars that differ; recurrence: share of sounding "
+             "with clips made before the drum model. "
+             "Variation: share of consecutive sounding bars that differ; recurrence: share of sounding "
              "bars whose onset pattern recurs in the clip; the reference is held-out POP909 songs (test split) "
              "cut into windows of the clips' lengths (engine/evaluation/parts_form.py).", "",
              "| style | clips | pitched learned | fully learned | all notes (drums rules) | all notes (drums learned) "
