@@ -118,7 +118,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
                      state_dir=Path(args.state) if args.state else None, store=args.store,
-                     metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level)
+                     metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level,
+                     **({"write_timeout": args.write_timeout} if args.write_timeout else {}),
+                     exit_with_stdin=args.exit_with_stdin)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -388,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also load plugins from DIR (repeatable; the standard VST3 folders always count)")
     serve.add_argument("--render-timeout", type=float, metavar="SECONDS",
                        help="stop a render (e.g. a hanging plugin) after this long (default 120)")
+    serve.add_argument("--write-timeout", type=float, metavar="SECONDS",
+                       help="end a streamed call whose client takes no reply message for this long (default 20)")
+    serve.add_argument("--exit-with-stdin", action="store_true",
+                       help="stop when stdin closes (an engine a CLI starts for itself ends with that CLI)")
     serve.add_argument("--state", metavar="DIR", help="folder for the sessions database (default: $CADENZA_STATE, "
                                                       "else your user data folder)")
     serve.add_argument("--store", metavar="URL", help="sessions database: postgresql://USER@HOST:PORT/DB (shared by "

@@ -22,7 +22,7 @@ from engine import styles
 from engine.analysis import Chord, NoteEvent, chords_per_bar, diatonic_triads, find_key, seventh_pc
 from engine.config import TICKS_PER_QUARTER
 from engine.decode import DecodedNote
-from engine.errors import Cancelled, SpecError
+from engine.errors import Cancelled, SpecError, check_stop
 from engine.spec import MusicSpec, Part
 from engine.theory import Key, Meter
 from engine.tokens import SLOT_REGISTER, SLOTS
@@ -592,6 +592,7 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
     Co-creation uses it to add or rewrite a part against harmony that already exists (a kept
     melody, a user's MIDI), instead of harmony the model would write afresh.
     """
+    check_stop(f"writing {part.name}")
     style = styles.get(spec.style)
     grid = Grid.of(spec.meter)
     track = Track(name=part.name, program=part.program, is_drum=part.is_drum)

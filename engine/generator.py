@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from engine.decode import Constraints, DecodedNote, Grammar, sample
-from engine.errors import Cancelled
+from engine.errors import Cancelled, check_stop
 from engine.theory import Key, Meter
 
 CHECKPOINT_ENV = "CADENZA_CHECKPOINT"
@@ -127,6 +127,7 @@ class Generator:
                         bar_starts.append(len(history))
                         if should_stop and should_stop():
                             raise Cancelled(f"stopped after {len(bar_starts)} bars")
+                        check_stop(f"decoding bar {len(bar_starts)}")
                     history.append(token)
                     if grammar.done:
                         break
