@@ -67,8 +67,8 @@ SHUTDOWN_ABANDON_SECONDS = 5.0
 STREAM_WRITE_TIMEOUT_SECONDS = 20.0
 # Health service (open without a token): its own threads, and bounded Watch streams.
 HEALTH_THREADS = 4
-HEALTH_WATCH_MAX = 256            # open Health/Watch streams in all
-HEALTH_WATCH_PER_PEER = 32        # ... from one address (loopback clients all share 127.0.0.1)
+HEALTH_WATCH_MAX = 512            # open Health/Watch streams in all
+HEALTH_WATCH_PER_PEER = 64        # ... from one address (loopback clients all share 127.0.0.1)
 
 
 @dataclass(frozen=True)
