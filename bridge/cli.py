@@ -60,7 +60,10 @@ class _Engine:
         # An engine started for this call may load the plugins named on this command line (the
         # user chose them); a running engine (--engine) loads only from its own plugin folders.
         plugins = _pairs(getattr(args, "plugin", None) or [], "--plugin").values()
-        folders = [arg for path in plugins for arg in ("--plugin-folder", str(Path(path).parent))]
+        # ... and the preset files named there (the engine reads presets only from those folders).
+        presets = [path for path in _pairs(getattr(args, "preset", None) or [], "--preset").values()
+                   if Path(path).is_file()]
+        folders = [arg for path in [*plugins, *presets] for arg in ("--plugin-folder", str(Path(path).parent))]
         state = getattr(args, "state", None)
         self.process = None if args.engine else EngineProcess(*folders, *(["--state", state] if state else []))
         self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)

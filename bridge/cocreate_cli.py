@@ -33,8 +33,10 @@ def _write_take(result, out: str | None) -> Path:
     """clip.mid and spec.json of a take, atomically, in its folder; returns clip.mid's path."""
     from bridge.atomic import write_bytes
     from bridge.clip_content import spec_json
+    from bridge.paths import confine, safe_name
 
-    folder = Path(out) if out else Path(TAKES_DIR) / result.take
+    # A take id comes from the engine: it becomes a plain file name inside ./cadenza-takes, never a path.
+    folder = Path(out) if out else confine(Path(TAKES_DIR), safe_name(result.take, "take"))
     folder.mkdir(parents=True, exist_ok=True)
     midi = folder / "clip.mid"
     write_bytes(midi, result.midi, overwrite=True)

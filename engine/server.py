@@ -91,9 +91,10 @@ def _check_render_memory(score, bars: int | None, sample_rate: int) -> None:
     parts = len(score.tracks)
     needed = render_memory_bytes(seconds, parts, sample_rate)
     if needed > RENDER_MEMORY_MAX_BYTES:
-        raise SpecError("midi", f"rendering {parts} part{'' if parts == 1 else 's'} of {seconds:.0f} s at {sample_rate} Hz would take about "
-                                f"{needed / 1024**3:.1f} GiB; at most {RENDER_MEMORY_MAX_BYTES / 1024**3:.1f} GiB "
-                                "(render fewer parts, a shorter clip or at a lower sample rate)")
+        plural = "" if parts == 1 else "s"
+        raise SpecError("midi", f"rendering {parts} part{plural} of {seconds:.0f} s at {sample_rate} Hz would take "
+                                f"about {needed / 1024**3:.1f} GiB; at most {RENDER_MEMORY_MAX_BYTES / 1024**3:.1f} "
+                                "GiB (render fewer parts, a shorter clip or at a lower sample rate)")
 
 
 def _check_sample_rate(rate: int) -> int:
