@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from bridge import arguments
 from bridge.clip_content import clip_picture, render_options, spec_json
 
 EXIT_USAGE = 2
@@ -19,8 +20,9 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tempo", type=float, metavar="BPM", help="tempo in quarter notes per minute (20-400)")
     parser.add_argument("--key", help='key, e.g. "F# minor", "Bb", "D dorian"')
     parser.add_argument("--meter", help="time signature, e.g. 7/4")
-    parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
-    parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
+    parser.add_argument("--bars", type=arguments.bars, metavar="N", help="length in bars (1-256)")
+    parser.add_argument("--seed", type=arguments.seed, metavar="S",
+                        help="random seed: the same spec and seed give the same clip")
     parser.add_argument("--engine", metavar="TARGET", help="a running engine or replicas, any gRPC target: HOST:PORT, "
                         "ipv4:A:P,B:P, dns:///NAME:PORT (default: start one for this call)")
     parser.add_argument("--tls-ca", metavar="PEM", help="certificate authority of a remote engine (TLS)")
@@ -450,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--engine", metavar="TARGET",
                        help="a gRPC target: HOST:PORT, ipv4:A:P,B:P, dns:///NAME:PORT (default: start one engine)")
     batch.add_argument("--concurrency", type=int, default=2, metavar="N", help="requests at once (default 2)")
-    batch.add_argument("--bars", type=int, metavar="N", help="make every clip N bars long (overrides the lines)")
+    batch.add_argument("--bars", type=arguments.bars, metavar="N",
+                       help="make every clip N bars long (overrides the lines)")
     batch.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help="default 48000")
     batch.add_argument("--session", metavar="NAME", help="record every clip as a take in this session (default: none)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
@@ -561,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except (EngineUnavailable, ClipExists, FileExistsError, PortError) as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as error:  # a full disk, an unwritable --out, a file where a folder should be
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

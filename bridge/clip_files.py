@@ -65,20 +65,27 @@ def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
     overwrite = True  # past check_free: either asked for, or what is there is an unfinished clip
     for folder in (out_dir, out_dir / "stems"):  # an earlier run killed mid-write
         sweep_leftovers(folder)
-    written: list[Path] = []
-    for name, audio in stems.items():
-        path = stem_file(out_dir, name, fmt)
-        if path in written:
-            raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
-        write_audio(path, audio, sample_rate, fmt, time_reference, overwrite)
-        written.append(path)
     mix_path, spec_path, png_path, midi_path = (
         confine(out_dir, name) for name in (f"mix.{fmt}", "spec.json", "clip.png", "clip.mid"))
-    write_audio(mix_path, mix, sample_rate, fmt, time_reference, overwrite)
-    write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
-    written += [mix_path, spec_path]
-    if picture is not None:
-        write_bytes(png_path, picture, overwrite)
-        written.append(png_path)
-    write_bytes(midi_path, midi, overwrite)  # last: its presence marks a complete folder
+    midi_path.unlink(missing_ok=True)  # while its files are replaced the folder is an unfinished clip
+    written: list[Path] = []
+    try:
+        for name, audio in stems.items():
+            path = stem_file(out_dir, name, fmt)
+            if path in written:
+                raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
+            write_audio(path, audio, sample_rate, fmt, time_reference, overwrite)
+            written.append(path)
+        write_audio(mix_path, mix, sample_rate, fmt, time_reference, overwrite)
+        written.append(mix_path)
+        write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
+        written.append(spec_path)
+        if picture is not None:
+            write_bytes(png_path, picture, overwrite)
+            written.append(png_path)
+        write_bytes(midi_path, midi, overwrite)  # last: its presence marks a complete folder
+    except OSError:  # a full disk, a folder made read-only: leave no part of this clip behind
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return [*written, midi_path]

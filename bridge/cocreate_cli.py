@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from bridge import arguments
+
 TAKES_DIR = "cadenza-takes"
 
 
@@ -240,7 +242,8 @@ def _common(parser: argparse.ArgumentParser, add_engine_options, makes_take: boo
     parser.add_argument("--token-file", metavar="FILE", help="bearer token of a remote engine")
     if makes_take:
         parser.add_argument("--out", metavar="DIR", help=f"folder for clip.mid (default ./{TAKES_DIR}/TAKE)")
-        parser.add_argument("--seed", type=int, metavar="S", help="random seed (default: a new one, recorded)")
+        parser.add_argument("--seed", type=arguments.seed, metavar="S",
+                            help="random seed (default: a new one, recorded)")
 
 
 def add_parsers(commands, add_engine_options=None) -> None:
@@ -263,7 +266,7 @@ def add_parsers(commands, add_engine_options=None) -> None:
 
     cont = commands.add_parser("continue", help="N more bars of a take or a MIDI file, same key, meter, tempo")
     cont.add_argument("source", metavar="TAKE|FILE.mid")
-    cont.add_argument("--bars", type=int, required=True, metavar="N")
+    cont.add_argument("--bars", type=arguments.bars, required=True, metavar="N")
     cont.add_argument("--prompt", help="style words for a file (optional)")
     _common(cont, add_engine_options)
     cont.set_defaults(func=cmd_continue)

@@ -23,6 +23,9 @@ MIDI_MAX_NOTES = 200_000          # notes in one MIDI file (a dense 64-part, 256
 # Notes x the bars each sounds in (harmony is read bar by bar): bounds the work of reading a clip.
 MIDI_MAX_NOTE_BARS = 500_000
 TICKS_PER_QUARTER_MAX = 32767     # the SMF header's 15-bit field
+# Longest error text sent back (gRPC carries it in a header of at most 16 KiB; a refusal that
+# quotes a huge field must still arrive, cut, rather than break the stream).
+ERROR_DETAILS_MAX_CHARS = 2000
 # Fields a session stores and sends back: each bounded, so every reply fits GRPC_MAX_SEND_BYTES.
 REASON_MAX_CHARS = 1000           # a verdict's reason
 ADD_MAX_PARTS = 6                 # Accompany: roles to add (bass, drums, chords, pad, keys, melody), each once

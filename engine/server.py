@@ -27,6 +27,7 @@ from engine.config import (
     DEFAULT_SAMPLE_RATE,
     ENGINE_QUEUE,
     ENGINE_WORKERS,
+    ERROR_DETAILS_MAX_CHARS,
     GRPC_MAX_RECEIVE_BYTES,
     GRPC_MAX_SEND_BYTES,
     RENDER_MAX_SECONDS,
@@ -52,7 +53,7 @@ from engine.observability import (
 from engine.request_ids import sent_request_id
 from engine.security import InsecureBind, TokenInterceptor, is_loopback, load_or_create_token, server_credentials
 from engine.streams import HealthGuard, WriteDeadline
-from engine.takes import NotFound, StoreUnavailable
+from engine.takes import NotFound, StoreFull, StoreUnavailable
 from engine.understand import understand
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
@@ -61,6 +62,14 @@ log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
 STATUS_FLUSH_SECONDS = 2.0
+
+
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> None:
+    """End the call with ``code``; details past ERROR_DETAILS_MAX_CHARS are cut (a refusal quoting a
+    100,000-character field must still fit gRPC's header limit)."""
+    if len(details) > ERROR_DETAILS_MAX_CHARS:
+        details = details[:ERROR_DETAILS_MAX_CHARS] + f"... ({len(details)} characters in all)"
+    context.abort(code, details)
 
 
 def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
@@ -193,21 +202,24 @@ class EngineServicer(pb_grpc.EngineServicer):
             with self.admission.slot(still_wanted=lambda: not should_stop()), stop_when(should_stop):
                 yield should_stop
         except Busy as error:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
+            _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
         except Closed as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+            _abort(context, grpc.StatusCode.UNAVAILABLE, str(error))
         except SpecError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
         except NotFound as error:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+            _abort(context, grpc.StatusCode.NOT_FOUND, str(error))
+        except StoreFull as error:
+            log.error("store full: %s", error)
+            _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
         except StoreUnavailable as error:  # the shared database is out of reach: another replica may answer
             log.warning("store unavailable: %s", error)
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+            _abort(context, grpc.StatusCode.UNAVAILABLE, str(error))
         except CheckpointMissing as error:  # the install is broken, not the request
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+            _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except Cancelled as error:
             log.info("request stopped: %s", error)
-            context.abort(grpc.StatusCode.CANCELLED, f"stopped: {error}")
+            _abort(context, grpc.StatusCode.CANCELLED, f"stopped: {error}")
 
     def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext) -> pb.MusicSpec:
         with self._serving(context):
@@ -332,14 +344,14 @@ class EngineServicer(pb_grpc.EngineServicer):
             if isinstance(error, Cancelled | RenderOptionError):
                 raise error  # CANCELLED / INVALID_ARGUMENT via _serving
             if isinstance(error, PluginError):
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+                _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(error))
             if isinstance(error, RenderTimeout):
-                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(error))
+                _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, str(error))
             if isinstance(error, RenderFailed):
-                context.abort(grpc.StatusCode.INTERNAL, str(error))
+                _abort(context, grpc.StatusCode.INTERNAL, str(error))
             if error is not None:
                 log.error("render failed", exc_info=error)
-                context.abort(grpc.StatusCode.INTERNAL, f"render failed: {error}")
+                _abort(context, grpc.StatusCode.INTERNAL, f"render failed: {error}")
             stems = outcome["stems"]
             yield pb.RenderEvent(header=pb.StemsHeader(
                 sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames, parts=list(stems.parts),
