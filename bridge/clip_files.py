@@ -6,12 +6,13 @@ Every path stays inside the folder: part names become safe file names.
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from bridge.atomic import atomic_path, sweep_leftovers, write_bytes
+from bridge.atomic import sweep_leftovers, write_bytes
 from bridge.bwf import write_bwf
 from bridge.paths import confine, safe_name
 
@@ -42,8 +43,9 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, time_
     elif fmt == "flac":
         import soundfile
 
-        with atomic_path(path, overwrite) as tmp:
-            soundfile.write(tmp, audio, sample_rate, subtype="PCM_24", format="FLAC")
+        buffer = io.BytesIO()  # encoded in memory, written by Python: a full disk is an OSError saying so
+        soundfile.write(buffer, audio, sample_rate, subtype="PCM_24", format="FLAC")
+        write_bytes(path, buffer.getvalue(), overwrite)
     else:
         raise ValueError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, got {fmt!r}")
 

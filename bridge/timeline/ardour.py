@@ -23,8 +23,8 @@ import soundfile
 from lxml import etree
 
 from bridge.atomic import write_bytes
-from bridge.paths import PathEscape, confine
 from bridge.bwf import write_bwf
+from bridge.paths import PathEscape, confine
 from bridge.timeline.clip import Clip
 from bridge.timeline.errors import TimelineError
 from bridge.timeline.tempo_map import MeterChange, TempoChange, TempoMap, TempoMapError

@@ -436,3 +436,18 @@ def test_a_chatty_plugins_stderr_is_not_kept_beyond_its_tail(tmp_path):
         print(f"the plugin wrote 19 MB to stderr; temp files the engine and its workers hold: {held}")
         assert all(size <= config.RENDER_WORKER_STDERR_KEEP_BYTES for size in held.values()), held
         assert outcome["error"].code == grpc.StatusCode.DEADLINE_EXCEEDED, outcome
+
+
+def test_a_full_sessions_database_is_resource_exhausted_in_one_line_and_the_engine_serves_on(tmp_path):
+    from tests.tiny_disk import fill, tiny_disk
+
+    with tiny_disk(tmp_path / "tiny") as disk:
+        with EngineProcess("--state", str(disk / "state")) as process, EngineClient(process.target) as client:
+            client.check()
+            client.generate("calm piano, 1 bar", pb.Overrides(seed=1), session="full")
+            fill(disk)
+            code, text = _code(lambda: client.generate("calm piano, 1 bar", pb.Overrides(seed=2), session="full"))
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "full" in text and "\n" not in text, (code, text)
+            (disk / "filler").unlink()
+            assert client.generate("calm piano, 1 bar", pb.Overrides(seed=3), session="full").take
+            assert len(client.call("History", pb.HistoryRequest(session="full")).takes) == 2
