@@ -72,6 +72,12 @@ STREAM_WRITE_TIMEOUT_SECONDS = 20.0
 HEALTH_THREADS = 4
 HEALTH_WATCH_MAX = 512            # open Health/Watch streams in all
 HEALTH_WATCH_PER_PEER = 64        # ... from one address (loopback clients all share 127.0.0.1)
+DEFAULT_PORT = 50051  # `cadenza serve` without --port
+
+# `cadenza train`: optimizer steps from scratch (the shipped checkpoint's run) and when fine-tuning.
+TRAIN_SEED = 1234
+TRAIN_STEPS = 14000
+FINE_TUNE_STEPS = 200
 
 
 @dataclass(frozen=True)
