@@ -109,7 +109,10 @@ def stop_when(should_stop: Callable[[], bool]) -> Iterator[None]:
     try:
         yield
     finally:
-        _should_stop.reset(token)
+        try:
+            _should_stop.reset(token)
+        except ValueError:  # a streaming handler closed by the garbage collector in another thread
+            pass
 
 
 def check_stop(doing: str) -> None:
