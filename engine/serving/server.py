@@ -465,9 +465,9 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
 
     On a signal, health turns NOT_SERVING, new requests get UNAVAILABLE, and in-flight ones
     have SHUTDOWN_GRACE_SECONDS to finish, then are stopped; the process ends even if one does
-    not (the exit code is 0 either way). ``exit_with_stdin``: stop the same way when stdin
-    closes: the CLI that started this engine for itself holds its other end, so when that CLI
-    dies (even by SIGKILL) its engine ends too.
+    not (the exit code is 0 either way). ``exit_with_stdin``: stop when stdin closes: the CLI
+    that started this engine for itself holds its other end, so when that CLI dies (even by
+    SIGKILL) its engine ends too, at once (nobody is left to wait for the work in flight).
     """
     from engine.understand.prompt import warm_up
 
@@ -491,10 +491,11 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    parent_gone = threading.Event()
     if exit_with_stdin:
         from engine.serving.lifetime import stop_with_parent
 
-        stop_with_parent(stopping.set)
+        stop_with_parent(lambda: (parent_gone.set(), stopping.set()))
     shown = "127.0.0.1" if host == "localhost" else host
     print(f"cadenza engine listening on {shown}:{engine.port}", flush=True)
     if engine.metrics_server is not None:  # after the line EngineProcess waits for, which must come first
@@ -503,13 +504,17 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
         log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
     while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
         pass
-    finished = engine.shutdown()
-    print("cadenza engine stopped", file=sys.stderr, flush=True)
-    if not finished:  # a request that ignored the stop holds a thread the interpreter would wait for
+    finished = engine.shutdown(0.0 if parent_gone.is_set() else SHUTDOWN_GRACE_SECONDS)
+    with contextlib.suppress(OSError):  # stderr may be a pipe to a parent that is gone
+        print("cadenza engine stopped", file=sys.stderr, flush=True)
+    # A request that ignored the stop holds a thread the interpreter would wait for; with the
+    # parent gone nobody waits for anything: end now either way.
+    if not finished or parent_gone.is_set():
         from plugin_host.worker import stop_all
 
         stop_all()
-        logging.shutdown()
-        sys.stdout.flush()
+        with contextlib.suppress(OSError):
+            logging.shutdown()
+            sys.stdout.flush()
         os._exit(0)
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
@@ -42,7 +42,9 @@ def lying_engine() -> Iterator[tuple[str, LyingEngine]]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     servicer = LyingEngine()
     pb_grpc.add_EngineServicer_to_server(servicer, server)
-    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)  # "" and every service: SERVING
+    checks = health.HealthServicer()
+    checks.set("cadenza.v1.Engine", health_pb2.HealthCheckResponse.SERVING)  # what the CLI asks before calling
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
@@ -73,8 +75,8 @@ def test_take_ids_from_an_engine_become_plain_folder_names_inside_the_working_fo
         written = _files(tmp_path) - before
         assert all(work / "cadenza-takes" in path.parents for path in written), (hostile, written, done.stderr)
         assert not outside.exists()
-        if done.returncode == 0:
-            assert {path.name for path in written} == {"clip.mid", "spec.json"}, written
+        assert done.returncode == 0, (hostile, done.stderr)  # the take is written, under a plain name
+        assert {path.name for path in written} == {"clip.mid", "spec.json"}, written
 
 
 def _children(pid: int) -> list[int]:
@@ -82,6 +84,24 @@ def _children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found.extend(int(child) for child in (task / "children").read_text().split())
     return found
+
+
+def _listening(pid: int) -> bool:
+    """Whether process ``pid`` has a listening TCP socket (its inodes against /proc/net/tcp{,6})."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                return True
+    return False
 
 
 def _alive(pid: int) -> bool:
@@ -106,7 +126,10 @@ def test_killing_the_cli_with_sigkill_ends_the_engine_it_started(tmp_path):
                 engine = child
         time.sleep(0.1)
     assert engine is not None, "the CLI started no engine"
-    time.sleep(3)  # the engine is up (or nearly) and working for the CLI
+    while not _listening(engine) and time.monotonic() < deadline:  # up, and working for the CLI
+        time.sleep(0.2)
+    assert _listening(engine), "the engine never listened"
+    time.sleep(1)
     cli.send_signal(signal.SIGKILL)
     cli.wait(10)
     started = time.monotonic()
