@@ -35,10 +35,11 @@ TAKE_MIDI_MAX_BYTES = 3 * 1024 * 1024 + 512 * 1024
 SAMPLE_RATES = (22050, 44100, 48000, 88200, 96000)
 # Longest clip the engine renders: 256 bars of 4/4 at 60 BPM.
 RENDER_MAX_SECONDS = 1024.0
-# What a render may cost in memory, judged before it starts. Measured peak of the render worker
-# (tests/benchmarks/bench_render_memory.py): about 8 bytes x frames x (12 + 4 x parts) over a
-# 160 MB base (one part, 120 s at 48 kHz: 0.9 GB; eight parts, 128 s: 2.2 GB). Length x parts x
-# rate whose estimate passes this budget is refused with INVALID_ARGUMENT naming ``midi``.
+# What a render may cost in memory, judged before it starts. Measured peak of a render
+# (tests/benchmarks/bench_render_memory.py): under 256 MiB + 8 bytes x frames x (12 + 4 x parts)
+# (one part, 120 s at 48 kHz: 0.9 GB; eight parts, 128 s: 2.2 GB). Length x parts x rate whose
+# estimate passes the budget is refused with INVALID_ARGUMENT naming ``midi``.
+RENDER_MEMORY_BASE_BYTES = 256 * 1024**2  # the worker's interpreter, libraries and SoundFont
 RENDER_MEMORY_BUFFERS = 12        # frame-sized float32 stereo buffers a render holds beside its parts
 RENDER_MEMORY_BUFFERS_PER_PART = 4
 RENDER_MEMORY_MAX_BYTES = 3 * 1024**3

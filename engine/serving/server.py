@@ -33,6 +33,7 @@ from engine.config import (
     GRPC_MAX_RECEIVE_BYTES,
     GRPC_MAX_SEND_BYTES,
     RENDER_MAX_SECONDS,
+    RENDER_MEMORY_BASE_BYTES,
     RENDER_MEMORY_BUFFERS,
     RENDER_MEMORY_BUFFERS_PER_PART,
     RENDER_MEMORY_MAX_BYTES,
@@ -95,7 +96,8 @@ def render_memory_bytes(seconds: float, parts: int, sample_rate: int) -> int:
     """What a render of ``parts`` parts lasting ``seconds`` (its tail included) at ``sample_rate`` is
     estimated to need at its peak, from the measured RENDER_MEMORY_BUFFERS* model."""
     frames = int(seconds * sample_rate)
-    return 8 * frames * (RENDER_MEMORY_BUFFERS + RENDER_MEMORY_BUFFERS_PER_PART * max(1, parts))
+    buffers = RENDER_MEMORY_BUFFERS + RENDER_MEMORY_BUFFERS_PER_PART * max(1, parts)
+    return RENDER_MEMORY_BASE_BYTES + 8 * frames * buffers
 
 
 def _check_render_memory(score, bars: int | None, sample_rate: int) -> None:

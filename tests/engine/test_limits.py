@@ -72,8 +72,8 @@ def test_security_md_states_the_hostile_client_limits_the_code_enforces():
     assert f"1-{config.TICKS_PER_QUARTER_MAX:,} ticks per quarter note" in text
     assert f"at most {config.MIDI_MAX_NOTES:,} notes" in text
     assert f"at most {config.MIDI_MAX_NOTE_BARS:,} bar-notes" in text
-    assert (f"8 bytes x frames x ({config.RENDER_MEMORY_BUFFERS} + {config.RENDER_MEMORY_BUFFERS_PER_PART} x parts)"
-            in text)
+    assert (f"{config.RENDER_MEMORY_BASE_BYTES // 1024**2} MiB + 8 bytes x frames x ({config.RENDER_MEMORY_BUFFERS} + "
+            f"{config.RENDER_MEMORY_BUFFERS_PER_PART} x parts)") in text
     assert f"above {config.RENDER_MEMORY_MAX_BYTES // gib} GiB it is refused" in text
     assert f"(`RLIMIT_AS`) of {config.RENDER_WORKER_ADDRESS_SPACE_BYTES // gib} GiB" in text
     assert f"only the last {config.RENDER_WORKER_STDERR_KEEP_BYTES // 1024} KiB are kept" in text
