@@ -52,12 +52,13 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, time_
 
 
 def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
-               stems: dict[str, np.ndarray], mix: np.ndarray, overwrite: bool = False, fmt: str = "wav",
+               stems: dict[str, np.ndarray], mix: np.ndarray | None, overwrite: bool = False, fmt: str = "wav",
                time_reference: int = 0, picture: bytes | None = None) -> list[Path]:
     """Write the clip folder; returns the paths written.
 
     ``time_reference`` is the stems' and mix's bext position in samples (the clip's bar on the
-    project timeline); ``picture`` is clip.png's bytes, if any. A folder without clip.mid holds
+    project timeline); ``picture`` is clip.png's bytes, if any; ``mix`` None (and no stems) writes
+    a MIDI-only folder: spec.json and clip.mid. A folder without clip.mid holds
     at most an unfinished clip (clip.mid is written last), so its clip files are replaced; a
     finished clip is replaced only with ``overwrite``.
     """
@@ -79,8 +80,9 @@ def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
                 raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
             write_audio(path, audio, sample_rate, fmt, time_reference, overwrite)
             written.append(path)
-        write_audio(mix_path, mix, sample_rate, fmt, time_reference, overwrite)
-        written.append(mix_path)
+        if mix is not None:
+            write_audio(mix_path, mix, sample_rate, fmt, time_reference, overwrite)
+            written.append(mix_path)
         write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
         written.append(spec_path)
         if picture is not None:

@@ -12,6 +12,10 @@ from dataclasses import replace
 import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
+from engine.catalog import styles
+from engine.catalog.instruments import for_role, lookup
+from engine.compose.continuation import continue_clip
+from engine.compose.pipeline import arrange_part, plan_voices
 from engine.config import BARS_MAX, BARS_MIN, TEMPO_MAX_BPM, TEMPO_MIN_BPM, TICKS_PER_QUARTER
 from engine.errors import SpecError
 from engine.music.analysis import chords_per_bar, read_clip, score_notes
@@ -206,8 +210,6 @@ def infill_drafts(spec: MusicSpec, part: Part, before: list[Note], first: int, l
                   count: int) -> list[list[Note]]:
     """Up to ``count`` model drafts of bars ``first``-``last`` of ``part`` (left to right, after ``before``),
     placed in the region, cut at its end and kept within an octave of the part's range; empty drafts dropped."""
-    from engine.compose.continuation import continue_clip
-
     ticks = bar_ticks(spec)
     start, end = (first - 1) * ticks, last * ticks
     clip = infill_context(spec, part, before, first)
@@ -316,9 +318,6 @@ def extend(spec: MusicSpec, score: Score, bars: int, seed: int, played: Score | 
     voices, so the new bars answer it too; it is not added to the take. ``new_bars_only``: the
     result holds just the new bars from tick 0 (a live-jam phrase), not the take followed by them.
     """
-    from engine.compose.continuation import continue_clip
-    from engine.compose.pipeline import arrange_part
-
     if not BARS_MIN <= bars <= BARS_MAX - spec.bars:
         raise SpecError("bars", f"must be {BARS_MIN}-{BARS_MAX - spec.bars} (a clip is at most {BARS_MAX} bars), "
                                 f"got {bars}")
@@ -398,7 +397,6 @@ def name_tracks(score: Score) -> Score:
 
 def spec_for_clip(clip: Score, base: MusicSpec) -> MusicSpec:
     """A spec describing a MIDI file: key detected, meter, tempo and length read, one part per track."""
-
     reading = read_clip(clip, TICKS_PER_QUARTER, base.tempo_bpm)
     clip, key, meter, tempo, bars = reading.clip, reading.key, reading.meter, reading.tempo_bpm, reading.bars
     if bars > BARS_MAX:
@@ -414,9 +412,6 @@ def accompany(clip: Score, spec: MusicSpec, roles: list[str], seed: int) -> tupl
     ``spec`` (from the prompt) supplies style and instruments; key, meter, tempo and length
     come from the clip.
     """
-    from engine.catalog.instruments import for_role
-    from engine.compose.pipeline import arrange_part
-
     reading = read_clip(clip, TICKS_PER_QUARTER, spec.tempo_bpm, "to accompany")
     if not roles:
         raise SpecError("add", "name the parts to add, e.g. bass,drums")
@@ -450,9 +445,6 @@ def accompany(clip: Score, spec: MusicSpec, roles: list[str], seed: int) -> tupl
 
 def style_instrument(style_name: str, role: str):
     """The instrument the style uses for ``role`` (its default parts), or None if it names none."""
-    from engine.catalog import styles
-    from engine.catalog.instruments import lookup
-
     roles = ("keys", "chords") if role in ("keys", "chords") else (role,)
     for word in styles.get(style_name).default_parts:
         instrument = lookup(word)
@@ -470,9 +462,6 @@ def restyle(spec: MusicSpec, score: Score, style_name: str) -> tuple[MusicSpec, 
     (detected bar by bar in the model-voiced parts, or in all pitched parts if none), on the new
     style's instrument for their role when it names one.
     """
-    from engine.catalog import styles
-    from engine.compose.pipeline import arrange_part, plan_voices
-
     names = sorted(styles.catalogue())
     if style_name not in names:
         raise SpecError("style", f"unknown style {style_name!r}; accepted: {', '.join(names)}")
@@ -507,8 +496,6 @@ def rearrange(spec: MusicSpec, score: Score, key: str | None = None, tempo: floa
               instruments: dict[str, str] | None = None, style: str | None = None) -> tuple[MusicSpec, Score]:
     """Exact transposition (same mode), a new tempo on the same ticks, other instruments, another
     style's arrangement (`restyle`); the model-written melody is never recomposed."""
-    from engine.catalog.instruments import lookup
-
     spec, score = restyle(spec, score, style) if style else (spec, score)
     out = _copy(score)
     new_spec = spec
@@ -538,6 +525,12 @@ def rearrange(spec: MusicSpec, score: Score, key: str | None = None, tempo: floa
             instrument = lookup(word)
         except KeyError:
             raise SpecError("instrument", f"unknown instrument {word!r} for part {name!r}") from None
-        _track(out, part.name).program = instrument.program
-        parts[parts.index(part)] = replace(part, instrument=instrument.name, program=instrument.program)
+        # The part takes the new instrument's name (flute=violin: the track, the stem and --part say
+        # violin), unless another part has that name already.
+        taken = {p.name for p in parts if p is not part}
+        renamed = instrument.part if instrument.part not in taken else part.name
+        track = _track(out, part.name)
+        track.program, track.name = instrument.program, renamed
+        parts[parts.index(part)] = replace(part, name=renamed, instrument=instrument.name,
+                                           program=instrument.program)
     return replace(new_spec, parts=parts), out

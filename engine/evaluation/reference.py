@@ -37,6 +37,9 @@ from pathlib import Path
 from symusic import Note, Score, TimeSignature, Track
 
 from engine.config import TICKS_PER_QUARTER
+from engine.evaluation.metrics import top_lines
+from engine.training.corpus import default_cache_dir, iter_scores, prepare
+from engine.training.dataset import VALIDATION_PERCENT, is_validation
 
 REFERENCE_FILE = "reference.json.gz"
 FORMAT_VERSION = 2
@@ -45,7 +48,6 @@ FORMAT_VERSION = 2
 @dataclass(frozen=True)
 class Piece:
     """One reference piece: its corpus work id, its model style token (chorale, folk, celtic), its notes."""
-
     name: str
     kind: str
     score: Score
@@ -54,7 +56,6 @@ class Piece:
 @dataclass(frozen=True)
 class About:
     """What the reference file holds, in words and counts, for the report."""
-
     description: str
     pieces: int
     per_collection: dict[str, int]
@@ -89,10 +90,7 @@ def build(out: Path, corpus_dir: Path | None = None, checkpoint: Path | None = N
     Raises ValueError if the split's counts differ from the checkpoint's record (then the cache is
     not the corpus that checkpoint was trained on, and "held out" would not be true).
     """
-    from engine.evaluation.metrics import top_lines
     from engine.model.generator import default_checkpoint
-    from engine.training.corpus import default_cache_dir, iter_scores, prepare
-    from engine.training.dataset import VALIDATION_PERCENT, is_validation
 
     directory = prepare(corpus_dir or default_cache_dir())
     pieces: list[dict] = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.errors import SpecError
 from engine.music.notes import GridNote
 from engine.music.theory import Key, Meter, spell
 
@@ -26,7 +27,6 @@ _ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII")
 @dataclass(frozen=True)
 class Chord:
     """A diatonic triad in a key: its scale degree (1-7), root pitch class and name."""
-
     degree: int
     root_pc: int
     quality: str  # "", "m" or "dim"
@@ -145,7 +145,6 @@ def score_notes(score, include_drums: bool = False) -> list[GridNote]:
 @dataclass(frozen=True)
 class ClipReading:
     """What a MIDI clip says about itself: its pitched notes at ``tpq``, meter, tempo, detected key, length."""
-
     clip: object  # the symusic Score at ``tpq`` ticks per quarter
     notes: list[GridNote]
     meter: Meter
@@ -161,7 +160,6 @@ def read_clip(clip, tpq: int, default_tempo: float, purpose: str = "") -> ClipRe
     has no pitched notes, lasts more than BARS_MAX bars or starts at a tempo outside
     TEMPO_MIN_BPM-TEMPO_MAX_BPM. ``purpose`` completes the first message ("to continue")."""
     from engine.config import BARS_MAX, MIDI_MAX_NOTE_BARS, TEMPO_MAX_BPM, TEMPO_MIN_BPM
-    from engine.errors import SpecError
 
     if clip.ticks_per_quarter != tpq:
         clip = clip.resample(tpq)

@@ -31,6 +31,7 @@ from engine.music.spec import MusicSpec
 from engine.serving.convert import spec_from_pb, spec_to_pb
 from engine.sessions import taste as taste_model
 from engine.sessions.store import NotFound, Take, TakeStore, new_take_id
+from protos.cadenza.v1 import engine_pb2 as pb
 
 SESSION_MAX_CHARS = 200
 log = logging.getLogger("cadenza.cocreate")
@@ -69,7 +70,6 @@ def _seed(seed: int | None) -> int:
 
 class CoCreation:
     """Sessions of takes over one store."""
-
     def __init__(self, store: TakeStore) -> None:
         self.store = store
         # The model's likelihood of a take costs a forward pass (tens of ms on a busy CPU): it is
@@ -124,11 +124,16 @@ class CoCreation:
             return None
         return self.store.by_request(check_session(session), request_id)
 
+    def find(self, session: str, ref: str, any_session: bool = False) -> Take:
+        """The take ``ref`` names (an id, a unique start of one, or ``last``); see TakeStore.find."""
+        if not ref:
+            raise SpecError("take", "is empty; name a take id, the start of one, or 'last' (see `cadenza history`)")
+        return self.store.find(check_session(session), ref, any_session)
+
     def load(self, session: str, take_id: str) -> tuple[Take, MusicSpec, Score]:
         if not take_id:
             raise SpecError("take", "is empty; name a take id (see `cadenza history`)")
         take = self.store.get(check_session(session), take_id)
-        from protos.cadenza.v1 import engine_pb2 as pb
 
         return take, spec_from_pb(pb.MusicSpec.FromString(take.spec)), smf_to_score(take.midi)
 
@@ -291,8 +296,6 @@ def check_add(add: list[str], existing_parts: int) -> None:
 
 def _spec_of(take: Take) -> MusicSpec:
     """The resolved spec a stored take was made from."""
-    from protos.cadenza.v1 import engine_pb2 as pb
-
     return spec_from_pb(pb.MusicSpec.FromString(take.spec))
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from symusic import Score
 
 from engine.config import TICKS_PER_QUARTER
+from engine.music.analysis import assign_slots
 
 FEATURES = ("density", "register", "syncopation", "velocity_range", "repetition", "drum_density", "likelihood")
 # Rough centre and spread of each feature over generated takes: features are standardised by them.
@@ -81,7 +82,6 @@ def model_likelihood(score: Score, spec) -> float | None:
     from symusic import Note, TimeSignature, Track
 
     from engine.model.generator import load, style_settings
-    from engine.music.analysis import assign_slots
 
     try:
         generator = load()
@@ -129,7 +129,6 @@ def vector(feats: dict[str, float]) -> np.ndarray:
 @dataclass
 class Taste:
     """A session's learned preference: weights over standardised features, plus reason steering."""
-
     weights: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
     bias: float = 0.0
     steer: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))

@@ -9,11 +9,11 @@ import math
 import sys
 from pathlib import Path
 
+from engine.training.corpus import collections
+
 
 def _collections() -> str:
     """The corpus collections as model.toml lists them: name (style token)."""
-    from engine.training.corpus import collections
-
     return ", ".join(f"{c.name} (`{c.style}`)" for c in collections())
 
 
@@ -81,7 +81,6 @@ bass, comping and drums; compose listens to each draft with the key finder it us
 and draws again (model.toml `key_attempts`) when the draft is heard in another key.
 `engine/compose/continuation.py` continues an input clip in its detected key.
 """
-
 
 def main() -> None:
     import torch

@@ -20,6 +20,7 @@ from engine.model.tokens import SLOTS, Vocab, density_level
 from engine.music.analysis import assign_slots, find_key
 from engine.music.notes import GridNote
 from engine.music.theory import MODES, Key, Meter, pitch_class, spell
+from engine.training.corpus import iter_scores, read_index
 
 VALIDATION_PERCENT = 5
 MAX_WINDOW_BARS = 16
@@ -30,7 +31,6 @@ TRANSPOSE_RANGE = (-5, 6)  # semitones, inclusive
 @dataclass
 class EncodedWork:
     """One work as the trainer sees it."""
-
     work: str
     style: str
     tonic_pc: int
@@ -93,8 +93,6 @@ def encode_score(score, vocab: Vocab, work: str, style: str, declared_key: tuple
 
 def encode_corpus(directory: Path, vocab: Vocab, progress=None) -> list[EncodedWork]:
     """Every cached work of a prepared corpus directory, tokenized."""
-    from engine.training.corpus import iter_scores, read_index
-
     total = len(read_index(directory))
     works = []
     for done, (work, score) in enumerate(iter_scores(directory), 1):

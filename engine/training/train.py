@@ -29,6 +29,7 @@ import numpy as np
 from engine.config import FINE_TUNE_STEPS, TRAIN_SEED, TRAIN_STEPS
 from engine.model.tokens import TOKENIZER_PARAMS, Vocab, build_tokenizer
 from engine.model.transformer import ModelConfig
+from engine.training.corpus import default_cache_dir, prepare
 from engine.training.dataset import (
     EncodedWork,
     collate,
@@ -76,7 +77,6 @@ def read_validation_shard(path: Path) -> list[tuple[list[int], int]]:
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run (with the seed, it decides the weights)."""
-
     seed: int = TRAIN_SEED
     steps: int = TRAIN_STEPS
     batch_size: int = 24
@@ -98,7 +98,6 @@ class TrainConfig:
 @dataclass(frozen=True)
 class Ranks:
     """Where this process sits in a (torchrun) training job; one process is rank 0 of 1."""
-
     rank: int = 0
     world: int = 1
     local_rank: int = 0
@@ -369,8 +368,6 @@ def _run(data: Path | None, out: Path, steps: int | None, seed: int | None, init
     import torch
     from tqdm import tqdm
 
-    from engine.training.corpus import default_cache_dir, prepare
-
     vocab = Vocab(build_tokenizer())
     if data is None:
         bar = tqdm(desc="parsing corpus", unit="file", disable=not ranks.main)
@@ -416,8 +413,6 @@ def _run(data: Path | None, out: Path, steps: int | None, seed: int | None, init
 def rescore(path: Path, corpus_dir: Path | None = None) -> dict:
     """Recompute a corpus-trained checkpoint's validation figures from its stored weights and save them."""
     import torch
-
-    from engine.training.corpus import default_cache_dir, prepare
 
     checkpoint = torch.load(path, weights_only=False)
     vocab = Vocab(build_tokenizer(checkpoint["tokenizer_params"]), list(checkpoint["conditions"]))

@@ -114,10 +114,16 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
 def test_killing_the_cli_with_sigkill_ends_the_engine_it_started(tmp_path):
+    from tests.plugins.build import build_plugin
+
+    # A plugin named on the command line: the call gets a private engine of its own (a shared
+    # background engine, bridge/local_engine.py, is meant to outlive the call; this one is not).
+    (tmp_path / "plugins").mkdir()
+    drive = build_plugin("CadenzaDrive", tmp_path / "plugins")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     cli = subprocess.Popen([sys.executable, "-m", "bridge.cli", "generate", "jazz with piano, bass and drums, 64 bars",
-                            "--out", str(tmp_path / "clip"), "--quiet"], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                            "--plugin", f"bass={drive}", "--out", str(tmp_path / "clip"), "--quiet"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     engine = None
     deadline = time.monotonic() + 60
     while engine is None and time.monotonic() < deadline:
