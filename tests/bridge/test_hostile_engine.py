@@ -26,15 +26,23 @@ from tests.plugin_host.clip_scores import make_score
 REPO = Path(__file__).resolve().parents[2]
 
 
+SPEC = pb.MusicSpec(prompt="lies", tempo_bpm=120.0, key=pb.Key(tonic="C", mode="major"),
+                    meter=pb.Meter(numerator=4, denominator=4), bars=1, start_bar=1, style="pop")
+
+
 class LyingEngine(pb_grpc.EngineServicer):
     """Answers Continue with a take whose id is whatever the test sets."""
 
     def __init__(self) -> None:
         self.take_id = ""
 
+    def GetTake(self, request, context):  # the CLI looks the take up first (ids by prefix)
+        return pb.TakeResult(take=request.take, operation="generate", spec=SPEC,
+                             session=request.session or "lies")
+
     def Continue(self, request, context):
         return pb.TakeResult(take=self.take_id, operation="continue", midi=bytes(make_score(bars=1).dumps_midi()),
-                             spec=pb.MusicSpec(prompt="lies", bars=1), session=request.session)
+                             spec=SPEC, session=request.session)
 
 
 @pytest.fixture()
@@ -71,7 +79,7 @@ def test_take_ids_from_an_engine_become_plain_folder_names_inside_the_working_fo
     for hostile in ("../../escaped", str(outside), "..", "a/../../b"):
         servicer.take_id = hostile
         before = _files(tmp_path)
-        done = _cli("continue", "abc123", "--bars", "1", "--engine", target, "--json", cwd=work)
+        done = _cli("continue", "abc123", "--bars", "1", "--engine", target, "--json", "--midi-only", cwd=work)
         written = _files(tmp_path) - before
         assert all(work / "cadenza-takes" in path.parents for path in written), (hostile, written, done.stderr)
         assert not outside.exists()
