@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from bridge import arguments
 from bridge.cli_common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -29,8 +30,9 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tempo", type=float, metavar="BPM", help="tempo in quarter notes per minute (20-400)")
     parser.add_argument("--key", help='key, e.g. "F# minor", "Bb", "D dorian"')
     parser.add_argument("--meter", help="time signature, e.g. 7/4")
-    parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
-    parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
+    parser.add_argument("--bars", type=arguments.bars, metavar="N", help="length in bars (1-256)")
+    parser.add_argument("--seed", type=arguments.seed, metavar="S",
+                        help="random seed: the same spec and seed give the same clip")
     parser.add_argument("--quantize", action="store_true", default=None,
                         help="drums exactly on the grid (default: the drum model's learned micro-timing)")
     parser.add_argument("--chords", metavar="PROGRESSION",
@@ -130,7 +132,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
                      state_dir=Path(args.state) if args.state else None, store=args.store,
                      metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level,
-                     idle_timeout=args.idle_timeout, announce=not args.no_announce)
+                     idle_timeout=args.idle_timeout, announce=not args.no_announce,
+                     **({"write_timeout": args.write_timeout} if args.write_timeout else {}),
+                     exit_with_stdin=args.exit_with_stdin)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -460,6 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--render-timeout", type=float, metavar="SECONDS",
                        help="stop a render (e.g. a hanging plugin) after this long "
                             f"(default {host_config.RENDER_TIMEOUT_SECONDS:g})")
+    serve.add_argument("--write-timeout", type=float, metavar="SECONDS",
+                       help="end a streamed call whose client takes no reply message for this long "
+                            f"(default {config.STREAM_WRITE_TIMEOUT_SECONDS:g})")
+    serve.add_argument("--exit-with-stdin", action="store_true",
+                       help="stop when stdin closes (an engine a CLI starts for itself ends with that CLI)")
     serve.add_argument("--state", metavar="DIR", help="folder for the sessions database (default: $CADENZA_STATE, "
                                                       "else your user data folder)")
     serve.add_argument("--store", metavar="URL", help="sessions database: postgresql://USER@HOST:PORT/DB (shared by "
@@ -523,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--engine", metavar="TARGET",
                        help="a gRPC target: HOST:PORT, ipv4:A:P,B:P, dns:///NAME:PORT (default: start one engine)")
     batch.add_argument("--concurrency", type=int, default=2, metavar="N", help="requests at once (default 2)")
-    batch.add_argument("--bars", type=int, metavar="N", help="make every clip N bars long (overrides the lines)")
+    batch.add_argument("--bars", type=arguments.bars, metavar="N",
+                       help="make every clip N bars long (overrides the lines)")
     batch.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help=f"default {config.DEFAULT_SAMPLE_RATE}")
     batch.add_argument("--session", metavar="NAME", help="record every clip as a take in this session (default: none)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
@@ -671,6 +681,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cadenza: error: {_as_flags(str(error))}", file=sys.stderr)
         return error.exit_code
     except FileExistsError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as error:  # a full disk, an unwritable --out, a file where a folder should be
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

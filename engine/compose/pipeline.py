@@ -29,7 +29,7 @@ from engine.compose import learned as learned_parts
 from engine.compose.drums import write_drums
 from engine.compose.learned import Provenance
 from engine.config import TICKS_PER_QUARTER
-from engine.errors import Cancelled, SpecError
+from engine.errors import Cancelled, SpecError, check_stop
 from engine.model.tokens import SLOT_REGISTER, SLOTS
 from engine.music.analysis import Chord, chords_per_bar, diatonic_triads, find_key, seventh_pc
 from engine.music.chords import ChordSymbol, bar_chords
@@ -654,6 +654,7 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
     Co-creation uses it to add or rewrite a part against harmony that already exists (a kept
     melody, a user's MIDI), instead of harmony the model would write afresh.
     """
+    check_stop(f"writing {part.name}")
     style = styles.get(spec.style)
     grid = Grid.of(spec.meter)
     track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
