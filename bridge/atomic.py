@@ -20,7 +20,10 @@ def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
         raise FileExistsError(f"{path} exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    try:  # mkstemp makes 0600; the file gets the mode a plain open() would give it, or keeps its own
+        os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -32,6 +35,19 @@ def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
         _fsync_dir(path.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the platform says it (Linux), else briefly set."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def sweep_leftovers(folder: Path) -> list[Path]:

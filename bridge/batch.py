@@ -79,6 +79,9 @@ def _parse_line(number: int, text: str, bars: int | None) -> BatchItem:
         if not isinstance(data["id"], str | int) or isinstance(data["id"], bool) or not str(data["id"]).strip():
             return BatchItem(number, name, error=f"line {number}: field 'id' must be a non-empty string or integer")
         name = safe_name(str(data["id"]).strip())
+        if name.lower() == SUMMARY_FILE:
+            return BatchItem(number, name, error=f"line {number}: field 'id' names folder {name!r}, where the batch "
+                                                 "writes its summary; choose another id")
     unknown = sorted(set(data) - set(ACCEPTED_FIELDS))
     if unknown:
         return BatchItem(number, name, error=f"line {number}: unknown field {unknown[0]!r} "

@@ -5,6 +5,7 @@ data chunk, so DAWs that honour the time reference insert the file at its sample
 """
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -36,9 +37,10 @@ def write_bwf(path: Path, audio: np.ndarray, sample_rate: int, time_reference: i
     """Write ``audio`` ((frames, channels) float) as a Broadcast WAV placed at ``time_reference`` samples."""
     if time_reference < 0:
         raise ValueError(f"time_reference must be >= 0 samples, got {time_reference}")
+    buffer = io.BytesIO()  # encoded in memory, written by Python: a full disk is an OSError saying so
+    soundfile.write(buffer, audio, sample_rate, subtype=subtype, format="WAV")
+    data = buffer.getvalue()
     with atomic_path(path, overwrite) as tmp:
-        soundfile.write(tmp, audio, sample_rate, subtype=subtype, format="WAV")
-        data = tmp.read_bytes()
         # RIFF header (12 bytes), then chunks; insert bext right after the header.
         chunk = _bext_chunk(time_reference, description, "Cadenza")
         riff_size = struct.unpack("<I", data[4:8])[0] + len(chunk)

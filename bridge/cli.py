@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from bridge import arguments
 from bridge.cli_common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -29,8 +30,11 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tempo", type=float, metavar="BPM", help="tempo in quarter notes per minute (20-400)")
     parser.add_argument("--key", help='key, e.g. "F# minor", "Bb", "D dorian"')
     parser.add_argument("--meter", help="time signature, e.g. 7/4")
-    parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
-    parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
+    parser.add_argument("--bars", type=arguments.bars, metavar="N", help="length in bars (1-256)")
+    parser.add_argument("--seed", type=arguments.seed, metavar="S",
+                        help="random seed: the same spec and seed give the same clip")
+    parser.add_argument("--quantize", action="store_true", default=None,
+                        help="drums exactly on the grid (default: the drum model's learned micro-timing)")
     parser.add_argument("--chords", metavar="PROGRESSION",
                         help='chords, one per bar, repeated: symbols "Am7 Dm7 G7 Cmaj7", Roman numerals '
                              '"I V vi IV", or a MIDI file whose chord track is read bar by bar')
@@ -66,7 +70,8 @@ def _overrides(args: argparse.Namespace):
     from protos.cadenza.v1 import engine_pb2 as pb
 
     fields = {"tempo_bpm": args.tempo, "key": args.key, "meter": args.meter, "bars": args.bars,
-              "seed": args.seed, "start_bar": getattr(args, "at", None), "chords": _chords(args.chords)}
+              "seed": args.seed, "start_bar": getattr(args, "at", None), "chords": _chords(args.chords),
+              "quantize": args.quantize}
     return pb.Overrides(**{k: v for k, v in fields.items() if v is not None})
 
 
@@ -84,6 +89,7 @@ def _print_spec(data: dict) -> None:
         ("energy", f"{data.get('energy', 0.5):.2f}", sources.get("energy")),
         ("dynamics", data["arc"], sources.get("arc")),
         ("swing", "yes" if data["swing"] else "no", sources.get("swing")),
+        ("quantize", "yes" if data.get("quantize") else "no", sources.get("quantize")),
         ("seed", str(data["seed"]), sources.get("seed")),
     ]
     if data.get("chords"):
@@ -126,7 +132,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
                      state_dir=Path(args.state) if args.state else None, store=args.store,
                      metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level,
-                     idle_timeout=args.idle_timeout, announce=not args.no_announce)
+                     idle_timeout=args.idle_timeout, announce=not args.no_announce,
+                     **({"write_timeout": args.write_timeout} if args.write_timeout else {}),
+                     exit_with_stdin=args.exit_with_stdin)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -356,9 +364,41 @@ def cmd_train(args: argparse.Namespace) -> int:
         from bridge.cocreate_cli import train_from_feedback
 
         return train_from_feedback(args)
+    if args.drums:
+        return _train_drums(args)
     if getattr(args, "parts", False):
         return _train_parts(args)
     return train_checkpoint(args.data, args.out, args.steps, args.seed, args.init, force=args.force)
+
+
+def _train_drums(args: argparse.Namespace) -> int:
+    """`cadenza train --drums --data GROOVE_DIR`: the drum model on the Groove MIDI Dataset."""
+    from engine.training.drums import DrumTrainConfig, run
+    from engine.training.groove import GrooveError
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"cadenza: error: {out} exists; pass --force to replace it", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.data is None:
+        print("cadenza: error: --drums needs --data DIR, a Groove MIDI Dataset folder (info.csv and drummerN/)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    config = DrumTrainConfig()
+    if args.steps is not None:
+        config.steps = args.steps
+    if args.seed is not None:
+        config.seed = args.seed
+    try:
+        record = run(Path(args.data), out, config)
+    except GrooveError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    val = record["validation"]
+    print(f"wrote {out}: {record['parameters']:,} parameters, {config.steps} steps in "
+          f"{record['train_seconds'] / 60:.1f} min, validation loss {val['total']:.3f} "
+          f"(hit {val['hit']:.4f} per cell, velocity {val['velocity']:.3f}, offset {val['offset']:.3f} nats per hit)")
+    return 0
 
 
 def _train_parts(args: argparse.Namespace) -> int:
@@ -434,6 +474,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--render-timeout", type=float, metavar="SECONDS",
                        help="stop a render (e.g. a hanging plugin) after this long "
                             f"(default {host_config.RENDER_TIMEOUT_SECONDS:g})")
+    serve.add_argument("--write-timeout", type=float, metavar="SECONDS",
+                       help="end a streamed call whose client takes no reply message for this long "
+                            f"(default {config.STREAM_WRITE_TIMEOUT_SECONDS:g})")
+    serve.add_argument("--exit-with-stdin", action="store_true",
+                       help="stop when stdin closes (an engine a CLI starts for itself ends with that CLI)")
     serve.add_argument("--state", metavar="DIR", help="folder for the sessions database (default: $CADENZA_STATE, "
                                                       "else your user data folder)")
     serve.add_argument("--store", metavar="URL", help="sessions database: postgresql://USER@HOST:PORT/DB (shared by "
@@ -504,7 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--engine", metavar="TARGET",
                        help="a gRPC target: HOST:PORT, ipv4:A:P,B:P, dns:///NAME:PORT (default: start one engine)")
     batch.add_argument("--concurrency", type=int, default=2, metavar="N", help="requests at once (default 2)")
-    batch.add_argument("--bars", type=int, metavar="N", help="make every clip N bars long (overrides the lines)")
+    batch.add_argument("--bars", type=arguments.bars, metavar="N",
+                       help="make every clip N bars long (overrides the lines)")
     batch.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help=f"default {config.DEFAULT_SAMPLE_RATE}")
     batch.add_argument("--session", metavar="NAME", help="record every clip as a take in this session (default: none)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
@@ -590,6 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, metavar="S",
                        help="seed: the same data, steps and seed give the same weights")
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
+    train.add_argument("--drums", action="store_true",
+                       help="train the drum model on the Groove MIDI Dataset folder given with --data")
     train.add_argument("--parts", action="store_true", help="train the part model (melody, bass, comping) on a "
                        "local POP909 copy given by --data (default /work/data/pop909)")
     train.add_argument("--minutes", type=float, metavar="M", help="with --parts: stop after M minutes (default 28)")
@@ -650,6 +698,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cadenza: error: {_as_flags(str(error))}", file=sys.stderr)
         return error.exit_code
     except FileExistsError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as error:  # a full disk, an unwritable --out, a file where a folder should be
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -37,6 +37,9 @@ class Engine:
         from bridge.client import EngineClient
 
         plugins = list(pairs(getattr(args, "plugin", None) or [], "--plugin").values())
+        # The engine reads presets only from plugin folders: those of the preset files named here count.
+        plugins += [path for path in pairs(getattr(args, "preset", None) or [], "--preset").values()
+                    if Path(path).is_file()]
         self.connection = None
         if args.engine:
             tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None

@@ -226,9 +226,12 @@ class EngineProcess:
     """An engine started for one CLI call: `cadenza serve --port 0` as a child process."""
 
     def __init__(self, *serve_args: str) -> None:
+        # stdin is a pipe only this process holds: when it exits, however it exits, the engine
+        # reads end-of-file and stops (--exit-with-stdin), rather than living on unowned.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--no-announce", *serve_args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--no-announce", "--exit-with-stdin",
+             *serve_args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         line = self.process.stdout.readline()
         if "listening on" not in line:

@@ -6,12 +6,13 @@ Every path stays inside the folder: part names become safe file names.
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from bridge.atomic import atomic_path, sweep_leftovers, write_bytes
+from bridge.atomic import sweep_leftovers, write_bytes
 from bridge.bwf import write_bwf
 from bridge.paths import confine, safe_name
 from engine.errors import Exists
@@ -43,8 +44,9 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, time_
     elif fmt == "flac":
         import soundfile
 
-        with atomic_path(path, overwrite) as tmp:
-            soundfile.write(tmp, audio, sample_rate, subtype="PCM_24", format="FLAC")
+        buffer = io.BytesIO()  # encoded in memory, written by Python: a full disk is an OSError saying so
+        soundfile.write(buffer, audio, sample_rate, subtype="PCM_24", format="FLAC")
+        write_bytes(path, buffer.getvalue(), overwrite)
     else:
         raise ValueError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, got {fmt!r}")
 
@@ -67,22 +69,28 @@ def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
     overwrite = True  # past check_free: either asked for, or what is there is an unfinished clip
     for folder in (out_dir, out_dir / "stems"):  # an earlier run killed mid-write
         sweep_leftovers(folder)
-    written: list[Path] = []
-    for name, audio in stems.items():
-        path = stem_file(out_dir, name, fmt)
-        if path in written:
-            raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
-        write_audio(path, audio, sample_rate, fmt, time_reference, overwrite)
-        written.append(path)
     mix_path, spec_path, png_path, midi_path = (
         confine(out_dir, name) for name in (f"mix.{fmt}", "spec.json", "clip.png", "clip.mid"))
-    if mix is not None:
-        write_audio(mix_path, mix, sample_rate, fmt, time_reference, overwrite)
-        written.append(mix_path)
-    write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
-    written.append(spec_path)
-    if picture is not None:
-        write_bytes(png_path, picture, overwrite)
-        written.append(png_path)
-    write_bytes(midi_path, midi, overwrite)  # last: its presence marks a complete folder
+    midi_path.unlink(missing_ok=True)  # while its files are replaced the folder is an unfinished clip
+    written: list[Path] = []
+    try:
+        for name, audio in stems.items():
+            path = stem_file(out_dir, name, fmt)
+            if path in written:
+                raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
+            write_audio(path, audio, sample_rate, fmt, time_reference, overwrite)
+            written.append(path)
+        if mix is not None:
+            write_audio(mix_path, mix, sample_rate, fmt, time_reference, overwrite)
+            written.append(mix_path)
+        write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
+        written.append(spec_path)
+        if picture is not None:
+            write_bytes(png_path, picture, overwrite)
+            written.append(png_path)
+        write_bytes(midi_path, midi, overwrite)  # last: its presence marks a complete folder
+    except OSError:  # a full disk, a folder made read-only: leave no part of this clip behind
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return [*written, midi_path]

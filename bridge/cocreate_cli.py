@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from bridge import arguments
 from bridge.cli_common import (
     EXIT_USAGE,
     Engine,
@@ -263,7 +264,8 @@ def _common(parser: argparse.ArgumentParser, add_engine_options, makes_take: boo
         parser.add_argument("--out", metavar="DIR", help=f"folder for the clip (default ./{TAKES_DIR}/TAKE)")
         parser.add_argument("--force", action="store_true", help="replace a clip already in --out")
         parser.add_argument("--midi-only", action="store_true", help="write clip.mid and spec.json only (no audio)")
-        parser.add_argument("--seed", type=int, metavar="S", help="random seed (default: a new one, recorded)")
+        parser.add_argument("--seed", type=arguments.seed, metavar="S",
+                            help="random seed (default: a new one, recorded)")
 
 
 def add_parsers(commands, add_engine_options=None) -> None:
@@ -286,7 +288,7 @@ def add_parsers(commands, add_engine_options=None) -> None:
 
     cont = commands.add_parser("continue", help="N more bars of a take or a MIDI file, same key, meter, tempo")
     cont.add_argument("source", metavar="TAKE|FILE.mid", help=f"{TAKE_HELP}; or a MIDI file")
-    cont.add_argument("--bars", type=int, required=True, metavar="N")
+    cont.add_argument("--bars", type=arguments.bars, required=True, metavar="N")
     cont.add_argument("--prompt", help="style words for a file (optional)")
     _common(cont, add_engine_options)
     cont.set_defaults(func=cmd_continue)

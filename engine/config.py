@@ -19,10 +19,35 @@ START_BAR_MAX = 9999
 SEED_MAX = 2**63 - 1
 MIDI_MAX_BYTES = 4 * 1024 * 1024
 PARTS_MAX = 64
+MIDI_MAX_NOTES = 200_000          # notes in one MIDI file (a dense 64-part, 256-bar score has fewer)
+# Notes x the bars each sounds in (harmony is read bar by bar): bounds the work of reading a clip.
+MIDI_MAX_NOTE_BARS = 500_000
+TICKS_PER_QUARTER_MAX = 32767     # the SMF header's 15-bit field
+# Longest error text sent back (gRPC carries it in a header of at most 16 KiB; a refusal that
+# quotes a huge field must still arrive, cut, rather than break the stream).
+ERROR_DETAILS_MAX_CHARS = 2000
+# Fields a session stores and sends back: each bounded, so every reply fits GRPC_MAX_SEND_BYTES.
+REASON_MAX_CHARS = 1000           # a verdict's reason
+ADD_MAX_PARTS = 6                 # Accompany: roles to add (bass, drums, chords, pad, keys, melody), each once
+# A stored take's MIDI: it must fit a GetTake reply (GRPC_MAX_SEND_BYTES) beside its spec and fields.
+TAKE_MIDI_MAX_BYTES = 3 * 1024 * 1024 + 512 * 1024
 
 SAMPLE_RATES = (22050, 44100, 48000, 88200, 96000)
-# Longest clip the engine renders: 256 bars of 4/4 at 60 BPM. Bounds memory per stem.
+# Longest clip the engine renders: 256 bars of 4/4 at 60 BPM.
 RENDER_MAX_SECONDS = 1024.0
+# What a render may cost in memory, judged before it starts. Measured peak of a render
+# (tests/benchmarks/bench_render_memory.py): under 256 MiB + 8 bytes x frames x (12 + 4 x parts)
+# (one part, 120 s at 48 kHz: 0.9 GB; eight parts, 128 s: 2.2 GB). Length x parts x rate whose
+# estimate passes the budget is refused with INVALID_ARGUMENT naming ``midi``.
+RENDER_MEMORY_BASE_BYTES = 256 * 1024**2  # the worker's interpreter, libraries and SoundFont
+RENDER_MEMORY_BUFFERS = 12        # frame-sized float32 stereo buffers a render holds beside its parts
+RENDER_MEMORY_BUFFERS_PER_PART = 4
+RENDER_MEMORY_MAX_BYTES = 3 * 1024**3
+# The render worker's address-space limit (RLIMIT_AS): the budget plus its own 0.6 GB of code and
+# thread stacks plus headroom; a render that still outgrows it fails with MemoryError, not the machine.
+RENDER_WORKER_ADDRESS_SPACE_BYTES = RENDER_MEMORY_MAX_BYTES + 2 * 1024**3
+# Bytes of a render worker's stderr kept for error messages (the rest of a chatty plugin's output is dropped).
+RENDER_WORKER_STDERR_KEEP_BYTES = 64 * 1024
 DEFAULT_SAMPLE_RATE = 48000
 # Audio chunk size over gRPC: 256k frames x 2 channels x 4 bytes = 2 MiB, under the 4 MiB limit.
 AUDIO_CHUNK_FRAMES = 256 * 1024
@@ -38,6 +63,16 @@ TICKS_PER_QUARTER = 480
 ENGINE_WORKERS = 2
 ENGINE_QUEUE = 8
 SHUTDOWN_GRACE_SECONDS = 10.0
+# After the grace, in-flight work is told to stop; a request still running this much later is
+# abandoned and the process exits anyway (a stuck request must not keep a stopped engine alive).
+SHUTDOWN_ABANDON_SECONDS = 5.0
+# A streamed reply message the client has not taken within this many seconds ends the call
+# (CANCELLED): a client that opens a stream and never reads it cannot hold a worker.
+STREAM_WRITE_TIMEOUT_SECONDS = 20.0
+# Health service (open without a token): its own threads, and bounded Watch streams.
+HEALTH_THREADS = 4
+HEALTH_WATCH_MAX = 512            # open Health/Watch streams in all
+HEALTH_WATCH_PER_PEER = 64        # ... from one address (loopback clients all share 127.0.0.1)
 DEFAULT_PORT = 50051  # `cadenza serve` without --port
 
 # `cadenza train`: optimizer steps from scratch (the shipped checkpoint's run) and when fine-tuning.
@@ -64,6 +99,13 @@ class Defaults:
 
 DEFAULTS = Defaults()
 
+# Drums (engine/compose/drums.py): a phrase is this many bars; its last bar is a fill and the next
+# one starts a phrase. The drum model's hit temperature (velocity and timing are always sampled as
+# learned): at 1.0 consecutive bars differ far more than a Groove drummer's (pattern Jaccard 0.65
+# against 0.35); 0.65 keeps the groove steadier (about 0.45) while fills still mark phrase ends.
+DRUM_PHRASE_BARS = 4
+DRUM_TEMPERATURE = 0.65
+DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)
 # An engine the CLI starts in the background (bridge/local_engine.py) stops after this many
 # seconds without a request; `cadenza serve --idle-timeout` sets it for any engine.
 LOCAL_ENGINE_IDLE_SECONDS = 600.0

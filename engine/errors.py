@@ -6,6 +6,10 @@ by these two attributes; a new error picks its place by choosing its base class 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 EXIT_FAILURE = 1   # something went wrong that is not the user's input
 EXIT_USAGE = 2     # the input was wrong: a flag, a field, a file
 EXIT_INTERRUPTED = 130
@@ -89,3 +93,30 @@ class Exists(CadenzaError, FileExistsError):
     """A file the user has would be overwritten; nothing was written."""
 
     status = "ALREADY_EXISTS"
+
+
+# The should-stop check of the request this thread serves. The server sets it around each request
+# (the caller left, passed its deadline, or the engine is shutting down); long work polls it with
+# ``check_stop`` at its natural steps (bars decoded, parts written), so a request nobody waits for
+# any more ends instead of holding a worker.
+_should_stop: ContextVar[Callable[[], bool] | None] = ContextVar("cadenza_should_stop", default=None)
+
+
+@contextmanager
+def stop_when(should_stop: Callable[[], bool]) -> Iterator[None]:
+    """Make ``should_stop`` the check ``check_stop`` polls for the work done inside the block."""
+    token = _should_stop.set(should_stop)
+    try:
+        yield
+    finally:
+        try:
+            _should_stop.reset(token)
+        except ValueError:  # a streaming handler closed by the garbage collector in another thread
+            pass
+
+
+def check_stop(doing: str) -> None:
+    """Raise Cancelled (naming ``doing``) if the request this work is for has been given up."""
+    should_stop = _should_stop.get()
+    if should_stop is not None and should_stop():
+        raise Cancelled(f"stopped while {doing}")

@@ -31,12 +31,56 @@ def plugin_folders(extra: Iterable[Path | str] = ()) -> tuple[Path, ...]:
     return tuple(Path(folder).expanduser().resolve() for folder in [*standard_plugin_folders(), *extra])
 
 
-def check_plugin_path(path: str, folders: Iterable[Path], field: str) -> None:
-    """Refuse ``path`` (SpecError naming ``field`` and the path) unless it lies inside one of ``folders``."""
+def check_plugin_path(path: str, folders: Iterable[Path], field: str) -> str:
+    """``path`` resolved (symlinks followed), if it lies inside one of ``folders``; else SpecError naming
+    ``field`` and the path.
+
+    The caller must load the path returned, never ``path`` itself: a symlink checked and then
+    swapped would otherwise lead the loader out of the folders (time of check vs time of use).
+    """
+    return str(confined_path(path, folders, field, "plugin", "--plugin-folder"))
+
+
+def confined_path(path: str, folders: Iterable[Path], field: str, what: str, flag: str) -> Path:
+    """``path`` resolved, if inside one of ``folders``; SpecError naming ``field`` otherwise.
+
+    Nothing about the file (whether it exists, what it holds) is told before the path is judged."""
     folders = list(folders)
-    resolved = Path(path).expanduser().resolve()
+    if "\0" in path:
+        raise SpecError(field, f"{path!r} holds a NUL character; give a plain file path")
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError) as error:  # a symlink loop, a name too long
+        raise SpecError(field, f"{path!r} is not a usable path ({error})") from None
     if any(resolved.is_relative_to(folder) and resolved != folder for folder in folders):
-        return
+        return resolved
     listing = ", ".join(str(folder) for folder in folders)
-    raise SpecError(field, f"{path} is not in a plugin folder; plugins load only from {listing} "
-                           "(add a folder with `cadenza serve --plugin-folder DIR`)")
+    raise SpecError(field, f"{path} is not in a {what} folder; {what}s load only from {listing} "
+                           f"(add a folder with `cadenza serve {flag} DIR`)")
+
+
+def check_preset_path(preset: str, plugin: str | None, folders: Iterable[Path], field: str) -> str:
+    """A preset a request names, as the path to load: a file inside one of ``folders`` (resolved), or
+    the preset shipped for ``plugin`` under that name. SpecError naming ``field`` otherwise.
+
+    Any other path is never opened, so a request cannot learn whether a file exists elsewhere or
+    what keys a JSON file holds. (The CLI sends a shipped preset's name as an absolute path in the
+    current folder: its last part is the name.)"""
+    from plugin_host.instruments import preset_folder, preset_names
+
+    if "\0" in preset:
+        raise SpecError(field, f"{preset!r} holds a NUL character; give a preset name or file")
+    folders = list(folders)
+    try:
+        return str(confined_path(preset, folders, field, "preset", "--plugin-folder"))
+    except SpecError:
+        pass
+    if plugin is not None and Path(preset).suffix in ("", ".json"):
+        shipped = preset_folder(plugin) / f"{Path(preset).stem}.json"
+        if shipped.is_file():
+            return str(shipped)
+    names = ", ".join(preset_names(plugin)) if plugin else ""
+    shipped_text = f"a preset shipped for {Path(plugin).stem} ({names or 'none are'})" if plugin else \
+        "a preset for a plugin this request names"
+    raise SpecError(field, f"{preset} is neither {shipped_text} nor a file in a plugin folder "
+                           f"({', '.join(str(folder) for folder in folders)})")

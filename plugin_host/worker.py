@@ -23,7 +23,6 @@ import atexit
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from symusic import Score
 
+from engine.config import RENDER_WORKER_ADDRESS_SPACE_BYTES, RENDER_WORKER_STDERR_KEEP_BYTES
 from engine.errors import CadenzaError, Cancelled, TimedOut
 from plugin_host.config import IDLE_WORKERS, WORKER_MAX_RENDERS, WORKER_START_SECONDS
 from plugin_host.inprocess import RenderCache, RenderOptionError, RenderOptions, render_in_process
@@ -80,8 +80,36 @@ def _widen(fd: int) -> None:
             pass
 
 
+class _StderrTail:
+    """A worker's stderr, read as it comes and only its last ``keep`` bytes kept (a chatty plugin
+    cannot fill a disk or the engine's memory)."""
+
+    def __init__(self, pipe, keep: int = RENDER_WORKER_STDERR_KEEP_BYTES) -> None:
+        self.keep = keep
+        self._data = bytearray()
+        self._lock = threading.Lock()
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._read, args=(pipe,), name="worker-stderr", daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe) -> None:
+        with pipe:
+            while chunk := pipe.read1(64 * 1024):
+                with self._lock:
+                    self._data += chunk
+                    if len(self._data) > self.keep:
+                        self.dropped += len(self._data) - self.keep
+                        del self._data[:len(self._data) - self.keep]
+
+    def text(self, wait: float = 1.0) -> str:
+        """What is kept, once the pipe has ended (or after ``wait`` seconds)."""
+        self._thread.join(wait)
+        with self._lock:
+            return self._data.decode(errors="replace")
+
+
 class _Worker:
-    """A started worker process: a pipe for jobs, a pipe for its messages, a file for its stderr."""
+    """A started worker process: a pipe for jobs, a pipe for its messages, the tail of its stderr."""
 
     def __init__(self) -> None:
         job_read, job_write = os.pipe()
@@ -89,10 +117,10 @@ class _Worker:
         _widen(reply_write)
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self.stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen([sys.executable, "-m", "plugin_host.worker", str(job_read), str(reply_write)],
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         pass_fds=(job_read, reply_write), env=env)
+        self.stderr = _StderrTail(self.process.stderr)
         os.close(job_read)
         os.close(reply_write)
         self.jobs = Connection(job_write, readable=False)
@@ -109,10 +137,10 @@ class _Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(5)
-        self.stderr.close()
 
 
 _idle: list[_Worker] = []
+_busy: set[_Worker] = set()
 _idle_lock = threading.Lock()
 
 
@@ -121,9 +149,10 @@ def _take_worker() -> _Worker:
     while True:
         with _idle_lock:
             worker = _idle.pop() if _idle else None
-        if worker is None:
-            return _Worker()
-        if worker.alive():
+        if worker is None or worker.alive():
+            worker = worker or _Worker()
+            with _idle_lock:
+                _busy.add(worker)
             return worker
         worker.close()
 
@@ -132,6 +161,7 @@ def _give_back(worker: _Worker) -> None:
     """Keep a worker that rendered cleanly for the next render (up to IDLE_WORKERS of them)."""
     worker.renders += 1
     with _idle_lock:
+        _busy.discard(worker)
         if worker.alive() and worker.renders < WORKER_MAX_RENDERS and len(_idle) < IDLE_WORKERS:
             _idle.append(worker)
             return
@@ -156,6 +186,16 @@ def _stop_idle() -> None:
         worker.close()
 
 
+def stop_all() -> None:
+    """Kill every render worker, idle or busy (an engine exiting without waiting for its renders)."""
+    with _idle_lock:
+        busy = list(_busy)
+        _busy.clear()
+    for worker in busy:
+        worker.close()
+    _stop_idle()
+
+
 def render_isolated(score: Score, sample_rate: int, options, progress: Callable[[float], None] | None,
                     timeout: float, should_stop: Callable[[], bool] | None = None) -> Stems:
     """Run ``render_in_process`` in a worker; RenderTimeout / RenderFailed name the plugin at work.
@@ -165,6 +205,8 @@ def render_isolated(score: Score, sample_rate: int, options, progress: Callable[
     try:
         stems = _run(worker, score, sample_rate, options, progress, timeout, should_stop)
     except BaseException:
+        with _idle_lock:
+            _busy.discard(worker)
         worker.close()  # it failed, died, hung or was cancelled: never reuse it
         prestart()      # ... and have a fresh one ready for the next render
         raise
@@ -182,8 +224,7 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
 
     def died() -> RenderFailed:
         process.wait(5)
-        worker.stderr.seek(0)
-        said = worker.stderr.read().decode(errors="replace").strip()[-STDERR_TAIL_CHARS:]
+        said = worker.stderr.text().strip()[-STDERR_TAIL_CHARS:]
         code = process.returncode or 0
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
         return RenderFailed(f"the render worker died ({how}) while {doing}" + (f": {said}" if said else ""),
@@ -271,8 +312,21 @@ def _warm_up(cache) -> None:
     render_in_process(score, 48000, RenderOptions(bars=1), cache=cache)
 
 
+def limit_memory(address_space: int = RENDER_WORKER_ADDRESS_SPACE_BYTES) -> None:
+    """Cap this process's address space (RLIMIT_AS, where the platform has it): a render that
+    outgrows it fails with MemoryError instead of taking the machine's memory."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = address_space if hard == resource.RLIM_INFINITY else min(address_space, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
 def _main(job_fd: int, reply_fd: int) -> None:
     """The worker's body: render jobs from ``job_fd`` until it closes, report on ``reply_fd``."""
+    limit_memory()
     jobs = Connection(job_fd, writable=False)
     conn = Connection(reply_fd, readable=False)
     from plugin_host.instruments import PluginError
@@ -293,6 +347,9 @@ def _main(job_fd: int, reply_fd: int) -> None:
             conn.send(("error", "plugin", str(error), error.plugin))
         except RenderOptionError as error:
             conn.send(("error", "option", str(error), error.field))
+        except MemoryError:  # past RLIMIT_AS: this render, not the machine, runs out
+            conn.send(("error", "MemoryError", f"the render needed more than the worker's "
+                       f"{RENDER_WORKER_ADDRESS_SPACE_BYTES / 1024**3:.0f} GiB of memory", None))
         except Exception as error:  # sent to the parent as text
             conn.send(("error", type(error).__name__, str(error), None))
 

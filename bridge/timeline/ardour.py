@@ -24,6 +24,7 @@ from lxml import etree
 
 from bridge.atomic import write_bytes
 from bridge.bwf import write_bwf
+from bridge.paths import PathEscape, confine
 from bridge.timeline.clip import Clip
 from bridge.timeline.errors import TimelineError
 from bridge.timeline.tempo_map import MeterChange, TempoChange, TempoMap, TempoMapError
@@ -240,6 +241,11 @@ def place_into_ardour(clip: Clip, project: Path, at_bar: int, tempo_map: TempoMa
     if stem_rate != rate:
         raise ArdourSessionError(f"the stems of {clip.folder} are at {stem_rate} Hz but the session runs at {rate} "
                                  f"Hz; generate the clip with --sample-rate {rate}")
+    if not create:  # interchange/<name>/audiofiles must be the session's own, not a symlink out of it
+        try:
+            confine(session.folder, session.audiofiles.relative_to(session.folder))
+        except PathEscape as escape:
+            raise ArdourSessionError(str(escape)) from None
     position = tempo_map.bar_to_sample(at_bar, rate)
     if create and (len(tempo_map.tempos) > 1 or len(tempo_map.meters) > 1):
         raise ArdourSessionError("a new Ardour session gets the clip's constant tempo; a tempo map with changes "
@@ -280,7 +286,9 @@ def _add_stems(out: ArdourSession, clip: Clip, names: Sequence[str], new_tempo_m
         audio, _ = soundfile.read(str(stem.path), dtype="float32", always_2d=True)
         files = []
         for channel in range(audio.shape[1]):
-            path = _free_file(out.audiofiles, f"{name.replace(' ', '_')}-{channel}")
+            # interchange/<name>/audiofiles must be the session's own folder, not a symlink out of it
+            path = confine(out.folder, _free_file(out.audiofiles, f"{name.replace(' ', '_')}-{channel}")
+                           .relative_to(out.folder))
             write_bwf(path, np.ascontiguousarray(audio[:, channel:channel + 1]), rate, position, "PCM_24")
             files.append(path)
         _add_region(root, name, files, position, audio.shape[0], rate, new_id)

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from engine.catalog.model_data import model_data
-from engine.errors import Broken, Cancelled, SpecError
+from engine.errors import Broken, Cancelled, SpecError, check_stop
 from engine.model.decode import Constraints, Grammar, sample
 from engine.music.notes import GridNote
 from engine.music.theory import Key, Meter
@@ -132,6 +132,7 @@ class Generator:
                         bar_starts.append(len(history))
                         if should_stop and should_stop():
                             raise Cancelled(f"stopped after {len(bar_starts)} bars")
+                        check_stop(f"decoding bar {len(bar_starts)}")
                     history.append(token)
                     if grammar.done:
                         break

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import check_stop
+
 ROLES = ("melody", "bass", "comp")
 MODES = ("major", "minor")
 METERS = ("3", "4", "other")      # beats of a quarter-note bar; anything else is "other"
@@ -177,6 +179,7 @@ class PartModel:
         history: list[list[int]] = []
         out: list[WrittenNote] = []
         for index, planned in enumerate(bars):
+            check_stop(f"writing bar {index + 1} of the {role}")  # the request may have been given up
             notes, tokens = self.write_bar(role, planned, history, mode=mode, beats=beats, energy=energy,
                                            tonic_pc=tonic_pc, scale_pcs=scale_pcs, low=low, high=high,
                                            seed=seed + 7919 * index)

@@ -157,7 +157,10 @@ class ClipReading:
 
 def read_clip(clip, tpq: int, default_tempo: float, purpose: str = "") -> ClipReading:
     """Read a clip's facts, detecting its key (never assuming it); SpecError naming ``midi`` if it
-    has no pitched notes. ``purpose`` completes that message ("to continue")."""
+    has no pitched notes, lasts more than BARS_MAX bars or starts at a tempo outside
+    TEMPO_MIN_BPM-TEMPO_MAX_BPM. ``purpose`` completes the first message ("to continue")."""
+    from engine.config import BARS_MAX, MIDI_MAX_NOTE_BARS, TEMPO_MAX_BPM, TEMPO_MIN_BPM
+
     if clip.ticks_per_quarter != tpq:
         clip = clip.resample(tpq)
     notes = score_notes(clip)
@@ -166,9 +169,17 @@ def read_clip(clip, tpq: int, default_tempo: float, purpose: str = "") -> ClipRe
     signature = clip.time_signatures[0] if len(clip.time_signatures) else None
     meter = Meter(signature.numerator, signature.denominator) if signature else Meter(4, 4)
     tempo = float(clip.tempos[0].qpm) if len(clip.tempos) else default_tempo
-    key, correlation = find_key(notes)
+    if not TEMPO_MIN_BPM <= tempo <= TEMPO_MAX_BPM:
+        raise SpecError("midi", f"starts at {tempo:g} BPM; {TEMPO_MIN_BPM:g}-{TEMPO_MAX_BPM:g} BPM are accepted")
     bar_ticks = meter.bar_ticks(tpq)
     bars = max(1, -(-max(n.time + n.duration for n in notes) // bar_ticks))
+    if bars > BARS_MAX:  # before any work that grows with the length
+        raise SpecError("midi", f"is {bars} bars long; at most {BARS_MAX} are accepted")
+    note_bars = sum((n.time + max(1, n.duration) - 1) // bar_ticks - n.time // bar_ticks + 1 for n in notes)
+    if note_bars > MIDI_MAX_NOTE_BARS:
+        raise SpecError("midi", f"its notes sound through {note_bars} bars in all (each note counted in every bar "
+                                f"it sounds in); at most {MIDI_MAX_NOTE_BARS} are read")
+    key, correlation = find_key(notes)
     return ClipReading(clip, notes, meter, tempo, key, correlation, bar_ticks, bars)
 
 

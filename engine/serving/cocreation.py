@@ -15,6 +15,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
@@ -22,7 +23,7 @@ from functools import lru_cache
 from symusic import Score
 
 from engine.compose import operations as ops
-from engine.config import SEED_MAX
+from engine.config import ADD_MAX_PARTS, PARTS_MAX, REASON_MAX_CHARS, SEED_MAX, TAKE_MIDI_MAX_BYTES
 from engine.errors import SpecError
 from engine.music.checks import check
 from engine.music.midi import score_to_smf, smf_to_score
@@ -99,6 +100,9 @@ class CoCreation:
                 score: Score, request_id: str | None) -> tuple[Take, bool]:
         """``record``, also saying whether this call made the take (False: an earlier attempt had)."""
         midi = score_to_smf(score)
+        if len(midi) > TAKE_MIDI_MAX_BYTES:  # it could never be sent back (GetTake, export)
+            raise SpecError("midi", f"the take would be {len(midi)} bytes of MIDI; at most {TAKE_MIDI_MAX_BYTES} "
+                                    "are stored (send a shorter clip or fewer parts)")
         feats = taste_model.features(score, spec.meter.quarters_per_bar)
         take = Take(id=new_take_id(), session=check_session(session), parent=parent, operation=operation,
                     params=params, spec=spec_to_pb(spec).SerializeToString(), seed=spec.seed,
@@ -246,7 +250,9 @@ class CoCreation:
         if seen := self.replayed(session, request_id):
             return seen
         seed = _seed(seed)
-        spec, out = ops.accompany(ops.name_tracks(smf_to_score(midi)), base, add, seed)
+        clip = ops.name_tracks(smf_to_score(midi))
+        check_add(add, len(clip.tracks))
+        spec, out = ops.accompany(clip, base, add, seed)
         return self.record(session, None, "accompany", {"add": add, "prompt": base.prompt, "seed": seed}, spec, out,
                            request_id)
 
@@ -267,10 +273,25 @@ class CoCreation:
                 request_id: str | None = None) -> Take:
         if not take_id:
             raise SpecError("take", "is empty; name a take id (see `cadenza history`)")
+        if len(reason) > REASON_MAX_CHARS:
+            raise SpecError("reason", f"is {len(reason)} characters; at most {REASON_MAX_CHARS} are kept")
         return self.store.set_verdict(check_session(session), take_id, verdict, reason, rating, request_id)
 
     def history(self, session: str) -> list[Take]:
         return self.store.history(check_session(session))
+
+
+def check_add(add: list[str], existing_parts: int) -> None:
+    """SpecError naming ``add`` unless it names each role at most once, at most ADD_MAX_PARTS of them,
+    and the clip's parts plus them stay within PARTS_MAX."""
+    repeated = sorted(role for role, count in Counter(add).items() if count > 1)[:5]
+    if repeated:
+        raise SpecError("add", f"names {', '.join(repeated)} more than once; name each part to add once")
+    if len(add) > ADD_MAX_PARTS:
+        raise SpecError("add", f"names {len(add)} parts; at most {ADD_MAX_PARTS} are added at once")
+    if existing_parts + len(add) > PARTS_MAX:
+        raise SpecError("add", f"the clip has {existing_parts} parts; with {len(add)} more it would pass "
+                               f"{PARTS_MAX}, the most a take holds")
 
 
 def _spec_of(take: Take) -> MusicSpec:

@@ -200,6 +200,23 @@ class Activity(grpc.ServerInterceptor):
         if handler is None or handler_call_details.method != WATCH_METHOD or not handler.unary_stream:
             return handler
         inner = handler.unary_stream
+        if getattr(inner, "experimental_non_blocking", False):  # keep Watch holding no thread (issue 18)
+            def watching(request, context, send_response_callback=None):
+                with self._lock:
+                    self._watching += 1
+
+                def ended() -> None:
+                    with self._lock:
+                        self._watching -= 1
+                    self._touch()
+
+                if not context.add_callback(ended):
+                    ended()
+                return inner(request, context, send_response_callback)
+
+            watching.experimental_non_blocking = True
+            return grpc.unary_stream_rpc_method_handler(watching, handler.request_deserializer,
+                                                        handler.response_serializer)
 
         def watched(request, context):
             with self._lock:

@@ -168,6 +168,10 @@ class ObservingInterceptor(grpc.ServerInterceptor):
         if handler is None:  # unknown method: gRPC answers UNIMPLEMENTED itself
             return None
         method = handler_call_details.method
+        if getattr(handler.unary_stream, "experimental_non_blocking", False):
+            # Health/Watch answers through a callback and must hold no thread between status
+            # changes: wrapping it in a generator would pin one RPC thread per watcher.
+            return handler
         rpc = method.rsplit("/", 1)[-1]
         quiet = method.startswith(HEALTH_SERVICE)
         request_id, from_client = request_id_of(handler_call_details.invocation_metadata)

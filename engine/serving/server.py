@@ -29,13 +29,20 @@ from engine.config import (
     DEFAULT_SAMPLE_RATE,
     ENGINE_QUEUE,
     ENGINE_WORKERS,
+    ERROR_DETAILS_MAX_CHARS,
     GRPC_MAX_RECEIVE_BYTES,
     GRPC_MAX_SEND_BYTES,
     RENDER_MAX_SECONDS,
+    RENDER_MEMORY_BASE_BYTES,
+    RENDER_MEMORY_BUFFERS,
+    RENDER_MEMORY_BUFFERS_PER_PART,
+    RENDER_MEMORY_MAX_BYTES,
     SAMPLE_RATES,
+    SHUTDOWN_ABANDON_SECONDS,
     SHUTDOWN_GRACE_SECONDS,
+    STREAM_WRITE_TIMEOUT_SECONDS,
 )
-from engine.errors import CadenzaError, Cancelled, SpecError, Unavailable
+from engine.errors import Busy, CadenzaError, Cancelled, SpecError, Unavailable, stop_when
 from engine.music.midi import score_to_smf, smf_to_score
 from engine.serving.admission import Admission
 from engine.serving.convert import overrides_from_pb, spec_to_pb
@@ -54,6 +61,7 @@ from engine.serving.security import (
     load_or_create_token,
     server_credentials,
 )
+from engine.serving.streams import HealthGuard, WriteDeadline
 from engine.understand.prompt import understand
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
@@ -63,6 +71,14 @@ SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
 STATUS_FLUSH_SECONDS = 2.0
 WARM_UP_JOIN_SECONDS = 60.0
+
+
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> None:
+    """End the call with ``code``; details past ERROR_DETAILS_MAX_CHARS are cut (a refusal quoting a
+    100,000-character field must still fit gRPC's header limit)."""
+    if len(details) > ERROR_DETAILS_MAX_CHARS:
+        details = details[:ERROR_DETAILS_MAX_CHARS] + f"... ({len(details)} characters in all)"
+    context.abort(code, details)
 
 
 def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
@@ -75,6 +91,29 @@ def _check_render_length(score, bars: int | None) -> None:
     seconds = clip_seconds(score, bars)
     if seconds > RENDER_MAX_SECONDS:
         raise SpecError("midi", f"the clip lasts {seconds:.0f} s; at most {RENDER_MAX_SECONDS:.0f} s are rendered")
+
+
+def render_memory_bytes(seconds: float, parts: int, sample_rate: int) -> int:
+    """What a render of ``parts`` parts lasting ``seconds`` (its tail included) at ``sample_rate`` is
+    estimated to need at its peak, from the measured RENDER_MEMORY_BUFFERS* model."""
+    frames = int(seconds * sample_rate)
+    buffers = RENDER_MEMORY_BUFFERS + RENDER_MEMORY_BUFFERS_PER_PART * max(1, parts)
+    return RENDER_MEMORY_BASE_BYTES + 8 * frames * buffers
+
+
+def _check_render_memory(score, bars: int | None, sample_rate: int) -> None:
+    """SpecError naming ``midi`` when length x parts x rate would pass RENDER_MEMORY_MAX_BYTES."""
+    from plugin_host.config import TAIL_MAX_SECONDS
+    from plugin_host.render import clip_seconds
+
+    seconds = clip_seconds(score, bars) + TAIL_MAX_SECONDS
+    parts = len(score.tracks)
+    needed = render_memory_bytes(seconds, parts, sample_rate)
+    if needed > RENDER_MEMORY_MAX_BYTES:
+        plural = "" if parts == 1 else "s"
+        raise SpecError("midi", f"rendering {parts} part{plural} of {seconds:.0f} s at {sample_rate} Hz would take "
+                                f"about {needed / 1024**3:.1f} GiB; at most {RENDER_MEMORY_MAX_BYTES / 1024**3:.1f} "
+                                "GiB (render fewer parts, a shorter clip or at a lower sample rate)")
 
 
 ROLE_NAMES = ("melody", "chords", "keys", "pad", "bass", "drums")
@@ -124,6 +163,32 @@ def take_to_pb(take, with_midi: bool = True) -> pb.TakeResult:
                          session=take.session)
 
 
+def _base_spec(prompt: str):
+    """The spec a prompt asks for; with no prompt (optional for Continue and Accompany) the defaults."""
+    from dataclasses import replace
+
+    from engine.config import DEFAULTS
+
+    if prompt.strip():
+        return understand(prompt)
+    return replace(understand(DEFAULTS.style), prompt="")
+
+
+def history_reply(takes) -> pb.HistoryReply:
+    """The takes without MIDI, oldest first; when they would not fit one reply, the newest that do."""
+    budget = GRPC_MAX_SEND_BYTES - 64 * 1024
+    kept: list[pb.TakeResult] = []
+    for take in reversed(takes):
+        entry = take_to_pb(take, with_midi=False)
+        budget -= entry.ByteSize() + 8
+        if budget < 0:
+            log.warning("history: %d older takes left out of the reply (it would pass %d bytes)",
+                        len(takes) - len(kept), GRPC_MAX_SEND_BYTES)
+            break
+        kept.append(entry)
+    return pb.HistoryReply(takes=kept[::-1])
+
+
 class EngineServicer(pb_grpc.EngineServicer):
     """Answers Describe, Generate and Render.
 
@@ -132,10 +197,12 @@ class EngineServicer(pb_grpc.EngineServicer):
     """
 
     def __init__(self, admission: Admission, plugin_folders: tuple[Path, ...] = (),
-                 render_timeout: float | None = None, cocreation=None) -> None:
+                 render_timeout: float | None = None, cocreation=None,
+                 stopping: threading.Event | None = None) -> None:
         from plugin_host.config import RENDER_TIMEOUT_SECONDS
 
         self.admission = admission
+        self.stopping = stopping or threading.Event()  # set when the engine gives up in-flight work
         self.plugin_folders = plugin_folders  # plugins load only from inside these
         self.render_timeout = render_timeout or RENDER_TIMEOUT_SECONDS
         self.cocreation = cocreation  # engine.serving.cocreation.CoCreation: sessions and takes
@@ -150,16 +217,23 @@ class EngineServicer(pb_grpc.EngineServicer):
         """Admit the request and turn domain errors into statuses; yields a should-stop check."""
         gone = threading.Event()
         context.add_callback(gone.set)  # runs when the RPC ends: done, cancelled or past its deadline
+
+        def should_stop() -> bool:
+            return gone.is_set() or self.stopping.is_set()
+
         try:
-            with self.admission.slot(still_wanted=lambda: not gone.is_set()):
-                yield gone.is_set
+            # stop_when: the work below (decoding, arranging) polls should_stop through check_stop
+            with self.admission.slot(still_wanted=lambda: not should_stop()), stop_when(should_stop):
+                yield should_stop
         except CadenzaError as error:  # the one mapping: each error carries its status (engine/errors.py)
             if isinstance(error, Unavailable):  # e.g. the shared database is out of reach: another replica may answer
                 log.warning("unavailable: %s", error)
-            if isinstance(error, Cancelled):
+            elif isinstance(error, Cancelled):
                 log.info("request stopped: %s", error)
+            elif error.status == "RESOURCE_EXHAUSTED" and not isinstance(error, Busy):  # e.g. the store's disk is full
+                log.error("%s", error)
             message = f"stopped: {error}" if isinstance(error, Cancelled) else str(error)
-            context.abort(getattr(grpc.StatusCode, error.status), message)
+            _abort(context, getattr(grpc.StatusCode, error.status), message)
 
     def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext) -> pb.MusicSpec:
         with self._serving(context):
@@ -199,7 +273,7 @@ class EngineServicer(pb_grpc.EngineServicer):
             if not request.take and not request.midi:
                 raise SpecError("take", "name a take to continue, or send a MIDI file")
             return take_to_pb(self._co().extend(request.session, request.take, request.midi, request.bars,
-                                                _opt(request, "seed"), lambda: understand(request.prompt),
+                                                _opt(request, "seed"), lambda: _base_spec(request.prompt),
                                                 request.played, request.new_bars_only,
                                                 request_id=client_request_id(context)))
 
@@ -208,7 +282,7 @@ class EngineServicer(pb_grpc.EngineServicer):
             from engine.music.midi import smf_to_score as _check_midi
 
             _check_midi(request.midi)  # a bad file is refused before the prompt is read
-            base = understand(request.prompt)
+            base = _base_spec(request.prompt)
             return take_to_pb(self._co().accompany(request.session, request.midi, list(request.add), base,
                                                    _opt(request, "seed"), request_id=client_request_id(context)))
 
@@ -230,7 +304,7 @@ class EngineServicer(pb_grpc.EngineServicer):
 
     def History(self, request: pb.HistoryRequest, context: grpc.ServicerContext) -> pb.HistoryReply:
         with self._serving(context):
-            return pb.HistoryReply(takes=[take_to_pb(t, with_midi=False) for t in self._co().history(request.session)])
+            return history_reply(self._co().history(request.session))
 
     def Taste(self, request: pb.TasteRequest, context: grpc.ServicerContext) -> pb.TasteReply:
         from engine.sessions.taste import FEATURES
@@ -243,7 +317,7 @@ class EngineServicer(pb_grpc.EngineServicer):
                                  weights={name: float(w) for name, w in zip(FEATURES, total, strict=True)})
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
-        from plugin_host.folders import check_plugin_path
+        from plugin_host.folders import check_plugin_path, check_preset_path
         from plugin_host.render import render
 
         with self._serving(context) as should_stop:
@@ -256,9 +330,15 @@ class EngineServicer(pb_grpc.EngineServicer):
             if request.HasField("loudness_lufs"):
                 options["loudness_lufs"] = request.loudness_lufs
             _check_plugin_keys(score, options)
-            for role, path in options["plugins"].items():
-                check_plugin_path(path, self.plugin_folders, f"plugins[{role}]")
+            # The paths checked are the paths loaded: resolved here, once (a symlink swapped after
+            # the check cannot lead the worker out of the plugin folders).
+            options["plugins"] = {role: check_plugin_path(path, self.plugin_folders, f"plugins[{role}]")
+                                  for role, path in options["plugins"].items()}
+            options["presets"] = {key: check_preset_path(preset, options["plugins"].get(key), self.plugin_folders,
+                                                         f"presets[{key}]")
+                                  for key, preset in options["presets"].items()}
             _check_render_length(score, options["bars"])
+            _check_render_memory(score, options["bars"], sample_rate)
             events: queue.Queue = queue.Queue()
             outcome: dict = {}
 
@@ -279,7 +359,7 @@ class EngineServicer(pb_grpc.EngineServicer):
                 raise error  # its own status via _serving: bad options, a broken plugin, a timeout...
             if error is not None:
                 log.error("render failed", exc_info=error)
-                context.abort(grpc.StatusCode.INTERNAL, f"render failed: {error}")
+                _abort(context, grpc.StatusCode.INTERNAL, f"render failed: {error}")
             stems = outcome["stems"]
             picture = b""
             if request.picture_title:
@@ -311,7 +391,8 @@ class Engine:
                  queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
                  token: str | None = None, plugin_folders: tuple[Path, ...] = (),
                  render_timeout: float | None = None, state_dir: Path | None = None,
-                 store: str | None = None, metrics_port: int | None = None) -> None:
+                 store: str | None = None, metrics_port: int | None = None,
+                 write_timeout: float = STREAM_WRITE_TIMEOUT_SECONDS) -> None:
         if not is_loopback(host) and (tls is None or not token):
             raise InsecureBind(f"refusing to listen on {host} without TLS and a token: pass --tls-cert and "
                                "--tls-key (the token is made for you), or listen on 127.0.0.1")
@@ -322,8 +403,14 @@ class Engine:
         self.metrics = EngineMetrics(self.admission)
         from engine.serving.local import Activity
 
-        self.activity = Activity(lambda: self.admission.in_flight > 0)  # for an idle timeout
-        interceptors = [self.activity, ObservingInterceptor(self.metrics),
+        # Outermost first: health on its own threads with bounded watches, the write deadline on
+        # streamed replies, activity (for an idle timeout), then observing (which also sees the
+        # token's refusals) and the token.
+        self.health_guard = HealthGuard()
+        self.write_deadline = WriteDeadline(write_timeout)
+        self.stopping = threading.Event()
+        self.activity = Activity(lambda: self.admission.in_flight > 0)
+        interceptors = [self.health_guard, self.write_deadline, self.activity, ObservingInterceptor(self.metrics),
                         *([TokenInterceptor(token)] if token else [])]
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
                                   interceptors=interceptors,
@@ -335,7 +422,8 @@ class Engine:
         # --store (a URL or folder) names the sessions database; else the state folder's SQLite file.
         self.store = open_store(store) if store else open_store(state_dir)
         pb_grpc.add_EngineServicer_to_server(
-            EngineServicer(self.admission, plugin_folders, render_timeout, CoCreation(self.store)), self.server)
+            EngineServicer(self.admission, plugin_folders, render_timeout, CoCreation(self.store), self.stopping),
+            self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self._bind(host, port, server_credentials(*tls) if tls else None)
@@ -363,17 +451,30 @@ class Engine:
         for service in ("", SERVICE_NAME):
             self.health.set(service, status)
 
-    def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        """NOT_SERVING at once, new requests UNAVAILABLE, in-flight ones get ``grace`` seconds."""
+    def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> bool:
+        """NOT_SERVING at once, new requests UNAVAILABLE, in-flight ones get ``grace`` seconds; then
+        they are told to stop (their work polls it) and get SHUTDOWN_ABANDON_SECONDS more.
+
+        Returns False when a request was still running after that (the caller should exit anyway)."""
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.admission.close()
-        if not self.admission.wait_idle(grace):
+        idle = self.admission.wait_idle(grace)
+        if not idle:
             log.warning("requests still running after %.0f s; cancelling them", grace)
+            self.stopping.set()
+            idle = self.admission.wait_idle(SHUTDOWN_ABANDON_SECONDS)
+            if not idle:
+                log.warning("%d requests did not stop within %.0f s; abandoning them",
+                            self.admission.active + self.admission.waiting, SHUTDOWN_ABANDON_SECONDS)
         # A finished handler's last message and status may still be on their way: let them go.
         self.server.stop(STATUS_FLUSH_SECONDS).wait()
+        self.write_deadline.close()
+        self.health_guard.close()
         if self.metrics_server is not None:
             self.metrics_server.close()
-        self.store.close()
+        if idle:  # an abandoned request may still be using the store
+            self.store.close()
+        return idle
 
 
 def _announce(engine: Engine, host: str, store: str | None, state_dir: Path | None,
@@ -401,7 +502,8 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
           plugin_folders: tuple[Path, ...] | None = None, render_timeout: float | None = None,
           state_dir: Path | None = None, store: str | None = None, metrics_port: int | None = None,
           log_format: str = "json", log_level: str = "info", idle_timeout: float | None = None,
-          announce: bool = True) -> int:
+          announce: bool = True, write_timeout: float = STREAM_WRITE_TIMEOUT_SECONDS,
+          exit_with_stdin: bool = False) -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
 
     On loopback (unless ``announce`` is off) it announces itself in the user's runtime folder
@@ -418,7 +520,10 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     ``state_dir``'s SQLite file.
 
     On a signal, health turns NOT_SERVING, new requests get UNAVAILABLE, and in-flight ones
-    have SHUTDOWN_GRACE_SECONDS to finish; the exit code is 0.
+    have SHUTDOWN_GRACE_SECONDS to finish, then are stopped; the process ends even if one does
+    not (the exit code is 0 either way). ``exit_with_stdin``: stop when stdin closes: the CLI
+    that started this engine for itself holds its other end, so when that CLI dies (even by
+    SIGKILL) its engine ends too, at once (nobody is left to wait for the work in flight).
     """
     from engine.understand.prompt import warm_up
 
@@ -438,10 +543,16 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
 
         plugin_folders = standard()
     engine = Engine(host, port, workers, queue_size, tls=tls, token=token, plugin_folders=plugin_folders,
-                    render_timeout=render_timeout, state_dir=state_dir, store=store, metrics_port=metrics_port)
+                    render_timeout=render_timeout, state_dir=state_dir, store=store, metrics_port=metrics_port,
+                    write_timeout=write_timeout)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    parent_gone = threading.Event()
+    if exit_with_stdin:
+        from engine.serving.lifetime import stop_with_parent
+
+        stop_with_parent(lambda: (parent_gone.set(), stopping.set()))
     # Announced before the line below, so whoever waits for that line finds the announcement too.
     announced = announce and _announce(engine, host, store, state_dir, plugin_folders, idle_timeout)
     shown = "127.0.0.1" if host == "localhost" else host
@@ -460,9 +571,20 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
             from engine.serving.local import withdraw
 
             withdraw(os.getpid())
-    engine.shutdown()
+    finished = engine.shutdown(0.0 if parent_gone.is_set() else SHUTDOWN_GRACE_SECONDS)
     # Stopped while the text model was still loading: let it finish, or the interpreter's exit
     # tears down torch's threads under it and the process aborts (exit -6 instead of 0).
     warming.join(timeout=WARM_UP_JOIN_SECONDS)
-    print("cadenza engine stopped", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # stderr may be a pipe to a parent that is gone
+        print("cadenza engine stopped", file=sys.stderr, flush=True)
+    # A request that ignored the stop holds a thread the interpreter would wait for; with the
+    # parent gone nobody waits for anything: end now either way.
+    if not finished or parent_gone.is_set():
+        from plugin_host.worker import stop_all
+
+        stop_all()
+        with contextlib.suppress(OSError):
+            logging.shutdown()
+            sys.stdout.flush()
+        os._exit(0)
     return 0

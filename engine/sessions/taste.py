@@ -57,11 +57,16 @@ def features(score: Score, meter_quarters: float = 4.0) -> dict[str, float]:
     onsets = [n.time for n in pitched]
     off_beat = sum(1 for t in onsets if t % TICKS_PER_QUARTER) / max(1, len(onsets))
     velocities = [n.velocity for n in pitched] or [0]
-    patterns = []
-    for b in range(bars):
-        in_bar = [n for n in pitched if b * bar <= n.time < (b + 1) * bar]
-        patterns.append(tuple(sorted((n.time - b * bar, n.pitch) for n in in_bar)))
-    repeated = sum(1 for i, p in enumerate(patterns) if p and p in patterns[:i]) / max(1, bars - 1)
+    by_bar: dict[int, list[tuple[int, int]]] = {}  # one pass over the notes, not one per bar
+    for n in pitched:
+        by_bar.setdefault(n.time // bar, []).append((n.time % bar, n.pitch))
+    seen: set[tuple] = set()
+    repeated = 0
+    for b in sorted(by_bar):
+        pattern = tuple(sorted(by_bar[b]))
+        repeated += pattern in seen
+        seen.add(pattern)
+    repeated = repeated / max(1, bars - 1)
     return {"density": len(pitched) / bars / parts, "register": float(np.mean([n.pitch for n in pitched])) if pitched
             else 60.0, "syncopation": off_beat,
             "velocity_range": float(np.percentile(velocities, 90) - np.percentile(velocities, 10)),

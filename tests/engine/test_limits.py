@@ -62,3 +62,27 @@ def test_security_md_states_the_limits_the_code_enforces():
     assert _number(grpc_limits.group(1)) * 1024 * 1024 == config.GRPC_MAX_RECEIVE_BYTES
     assert _number(grpc_limits.group(2)) * 1024 * 1024 == config.GRPC_MAX_SEND_BYTES
     assert f"{config.ENGINE_WORKERS} requests work at once and {config.ENGINE_QUEUE} wait" in text
+
+
+def test_security_md_states_the_hostile_client_limits_the_code_enforces():
+    """Issue 18's limits: each number SECURITY.md promises is the one in engine/config.py."""
+    text = " ".join(SECURITY.read_text().split())  # one line: phrases may wrap
+    gib = 1024**3
+    assert f"An error's text is cut at {config.ERROR_DETAILS_MAX_CHARS:,} characters" in text
+    assert f"1-{config.TICKS_PER_QUARTER_MAX:,} ticks per quarter note" in text
+    assert f"at most {config.MIDI_MAX_NOTES:,} notes" in text
+    assert f"at most {config.MIDI_MAX_NOTE_BARS:,} bar-notes" in text
+    assert (f"{config.RENDER_MEMORY_BASE_BYTES // 1024**2} MiB + 8 bytes x frames x ({config.RENDER_MEMORY_BUFFERS} + "
+            f"{config.RENDER_MEMORY_BUFFERS_PER_PART} x parts)") in text
+    assert f"above {config.RENDER_MEMORY_MAX_BYTES // gib} GiB it is refused" in text
+    assert f"(`RLIMIT_AS`) of {config.RENDER_WORKER_ADDRESS_SPACE_BYTES // gib} GiB" in text
+    assert f"only the last {config.RENDER_WORKER_STDERR_KEEP_BYTES // 1024} KiB are kept" in text
+    assert f"within {config.STREAM_WRITE_TIMEOUT_SECONDS:g} s (`--write-timeout`)" in text
+    assert f"health checks run on {config.HEALTH_THREADS} threads of their own" in text
+    assert (f"at most {config.HEALTH_WATCH_PER_PEER} `Watch` streams are open from one address and "
+            f"{config.HEALTH_WATCH_MAX} in all") in text
+    assert (f"in-flight ones have {config.SHUTDOWN_GRACE_SECONDS:g} s to finish, then they are told to stop; "
+            f"a request still running {config.SHUTDOWN_ABANDON_SECONDS:g} s later") in text
+    assert f"a verdict's reason is at most {config.REASON_MAX_CHARS:,} characters" in text
+    assert f"at most {config.ADD_MAX_PARTS} at a time and {config.PARTS_MAX} parts in all" in text
+    assert f"would pass {config.TAKE_MIDI_MAX_BYTES / 1024**2:g} MiB is not stored" in text

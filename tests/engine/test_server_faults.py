@@ -43,7 +43,8 @@ def test_deadline_generate_gets_deadline_exceeded_and_the_next_request_is_served
 
 def test_cancel_render_midway_frees_the_worker(small_engine):
     process, client = small_engine
-    midi = client.generate(LONG_PROMPT, LONG).midi
+    # BUSY, not LONG: 256 bars of 8 parts would pass the render memory budget and be refused
+    midi = client.generate(LONG_PROMPT, BUSY).midi
     stub = pb_grpc.EngineStub(client.channel)
     call = stub.Render(pb.RenderRequest(midi=midi))
     first = next(call)  # the render has begun

@@ -15,7 +15,9 @@ first attempt made instead of making a second one.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from engine import errors
-from engine.errors import SpecError, Unavailable, UsageError
+from engine.errors import CadenzaError, SpecError, Unavailable, UsageError
 
 STORE_FILE = "sessions.sqlite"
 VERDICTS = ("keep", "reject", "rate")
@@ -44,6 +46,12 @@ class NotFound(errors.NotFound):
 
 class StoreURLError(UsageError):
     """A ``--store`` value that names no back end this engine has."""
+
+
+class StoreFull(CadenzaError, OSError):
+    """The sessions database could not grow (its disk is full); nothing of the request was stored."""
+
+    status = "RESOURCE_EXHAUSTED"
 
 
 class StoreUnavailable(Unavailable):
@@ -301,7 +309,12 @@ class SqliteTakeStore(SqlTakeStore):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Prompts, MIDI and reasons are the user's own: the folder (when made here) is 0700, the
+        # database 0600 (its -wal and -shm files take the database's mode).
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        if self.path.stat().st_mode & 0o077:
+            os.chmod(self.path, 0o600)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()  # one connection, serialised; other processes wait on SQLite's lock
@@ -335,6 +348,13 @@ class SqliteTakeStore(SqlTakeStore):
                 result = work(self._db)
                 self._db.execute("COMMIT")
                 return result
+            except sqlite3.OperationalError as error:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                if "full" in str(error):  # SQLITE_FULL: "database or disk is full"
+                    raise StoreFull(f"the sessions database {self.path} is full ({error}); free disk space, "
+                                    "nothing of this request was stored") from None
+                raise
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
