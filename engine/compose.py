@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
-from engine import styles
+from engine import instruments, styles
 from engine.analysis import Chord, NoteEvent, chords_per_bar, diatonic_triads, find_key, seventh_pc
 from engine.config import TICKS_PER_QUARTER
 from engine.decode import DecodedNote
@@ -30,6 +30,33 @@ from engine.tokens import SLOT_REGISTER, SLOTS
 DRUM_NOTES = {"kick": 36, "snare": 38, "hat": 42, "ride": 51, "crash": 49}
 PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48}
 ARC_RANGE = {"steady": (1.0, 1.0), "crescendo": (0.55, 1.1), "decrescendo": (1.05, 0.45)}
+# A swell rises from the first value to the second at the middle of the clip and falls back.
+SWELL_RANGE = (0.55, 1.1)
+# In an arc the rhythm section (kit, percussion) is part of the change: it comes in after the first
+# quarter of a crescendo, leaves for the last quarter of a decrescendo, and plays the middle of a swell.
+ARC_ENTRY_SHARE = 0.25
+ARC_ENTRY_MIN_BARS = 4
+
+
+def arc_curve(arc: str, bars: int) -> np.ndarray:
+    """Velocity scale per bar for a dynamics arc ("steady", "crescendo", "decrescendo", "swell")."""
+    if arc == "swell" and bars > 2:
+        low, high = SWELL_RANGE
+        rise = np.linspace(low, high, (bars + 1) // 2)
+        return np.concatenate([rise, rise[::-1][bars % 2:]])[:bars]
+    first, last = ARC_RANGE.get(arc, (1.0, 1.0))
+    return np.linspace(first, last, bars) if bars > 1 else np.array([first])
+
+
+def arc_bars(arc: str, bars: int, part: Part) -> tuple[int, int]:
+    """The bars [first, last) a part plays in the arc: all of them, except the rhythm section's entry or exit."""
+    if part.role != "drums" or bars < ARC_ENTRY_MIN_BARS:
+        return 0, bars
+    edge = max(1, round(bars * ARC_ENTRY_SHARE))
+    spans = {"crescendo": (edge, bars), "decrescendo": (0, bars - edge), "swell": (edge, bars - edge)}
+    return spans.get(arc, (0, bars))
+
+
 # Where each role sits, before the instrument's own range narrows it.
 ROLE_REGISTER = {"melody": (60, 84), "chords": (52, 76), "keys": (64, 86), "pad": (48, 76),
                  "bass": (28, 52)}
@@ -122,8 +149,7 @@ class _Writer:
     def __init__(self, spec: MusicSpec, grid: Grid, track: Track) -> None:
         self.spec, self.grid, self.track = spec, grid, track
         self.end = spec.bars * grid.bar_ticks
-        first, last = ARC_RANGE.get(spec.arc, (1.0, 1.0))
-        self.arc = np.linspace(first, last, spec.bars) if spec.bars > 1 else np.array([first])
+        self.arc = arc_curve(spec.arc, spec.bars)
 
     def add(self, bar: int, step: int, length_steps: float, pitch: int, velocity: int) -> None:
         grid = self.grid
@@ -156,6 +182,39 @@ def _drums(w: _Writer, style: styles.Style, grid: Grid, meter: Meter, rng: np.ra
                 w.add(bar, step, 1, DRUM_NOTES[name], PATTERN_VELOCITY[char] + int(rng.integers(-6, 7)))
         if bar % 4 == 0:
             w.add(bar, 0, 2, DRUM_NOTES["crash"], 100)
+
+
+PERCUSSION_VELOCITY = (100, 80)  # a percussion part's stroke on a beat group's start, and elsewhere
+
+
+def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, meter: Meter,
+                rng: np.random.Generator) -> None:
+    """A hand drum, bell or shaker beside the kit: its own keys in its own pattern (instruments.toml).
+
+    In 4/4 the instrument's 16-step pattern plays; in other meters the first key marks each beat
+    group and the second the off-beat eighths. A pitched program (taiko, melodic toms) is moved so
+    its first key is the clip's tonic: its low strokes do not pull the key away.
+    """
+    keys = list(instrument.keys)
+    if not instrument.is_drum:
+        shift = (w.spec.key.tonic_pc - keys[0]) % 12
+        shift = shift - 12 if shift > 6 else shift
+        keys = [k + shift for k in keys]
+    if (meter.numerator, meter.denominator) == (4, 4) and len(instrument.pattern) == grid.steps:
+        pattern = instrument.pattern
+    else:
+        cells = ["-"] * grid.steps
+        eighth = max(1, (TICKS_PER_QUARTER // 2) // grid.step_ticks)
+        for s in range(0, grid.steps, eighth):
+            cells[s] = "2" if len(keys) > 1 else "1"
+        for s in grid.group_starts:
+            cells[s] = "1"
+        pattern = "".join(cells)
+    for bar in range(w.spec.bars):
+        for step, char, _ in _onsets(pattern):
+            index = int(char) - 1 if char.isdigit() else 0
+            velocity = PERCUSSION_VELOCITY[0 if step in grid.group_starts else 1] + int(rng.integers(-6, 7))
+            w.add(bar, step, 1, keys[min(index, len(keys) - 1)], velocity)
 
 
 APPROACH_MIN_ONSETS = 3  # a bass line this busy leads into the next bar's root
@@ -572,6 +631,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
         part_rng = np.random.default_rng([spec.seed, len(score.tracks)])
         if index in plan.slots_of:
             _write_voices(writer, grid, notes, plan.slots_of[index], legato=part.role == "pad")
+        elif part.role == "drums" and instruments.percussion(part.instrument):
+            _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, part_rng)
         elif part.role == "drums":
             _drums(writer, style, grid, spec.meter, part_rng)
         elif part.role == "bass":
@@ -581,6 +642,11 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
                     thin=part.role != "pad" and any(p.role == "bass" for p in spec.parts))
         else:
             _melody(writer, part, grid, chords, part_rng)
+        first_bar, last_bar = arc_bars(spec.arc, spec.bars, part)
+        if (first_bar, last_bar) != (0, spec.bars):
+            kept = [n for n in track.notes if first_bar * grid.bar_ticks <= n.time < last_bar * grid.bar_ticks]
+            track.notes.clear()
+            track.notes.extend(kept)
         track.notes.sort(key=lambda n: (n.time, n.pitch))
         score.tracks.append(track)
     return score
@@ -597,7 +663,9 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
     track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
     writer = _Writer(spec, grid, track)
     rng = np.random.default_rng([seed, 7919])
-    if part.role == "drums" or part.is_drum:
+    if (part.role == "drums" or part.is_drum) and instruments.percussion(part.instrument):
+        _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, rng)
+    elif part.role == "drums" or part.is_drum:
         _drums(writer, style, grid, spec.meter, rng)
     elif part.role == "bass":
         _bass(writer, part, style, grid, spec.meter, chords, rng)

@@ -38,8 +38,8 @@ from engine.midi import score_to_smf
 from engine.spec import MusicSpec
 from engine.understand import Overrides, understand
 
-EXPECT_KEYS = ("tempo_bpm", "tempo_max", "key", "meter", "bars", "roles", "roles_absent", "instruments", "genre",
-               "mood", "swing", "arc")
+EXPECT_KEYS = ("tempo_bpm", "tempo_max", "tempo_min", "key", "meter", "bars", "roles", "roles_absent", "instruments",
+               "genre", "mood", "swing", "arc")
 ROLES = ("drums", "bass", "melody", "chords", "pad")
 TEMPO_TOLERANCE_BPM = 0.5
 # Dynamics arc: mean velocity of the last third of the bars against the first third.
@@ -199,11 +199,18 @@ def find_key(clip: MidiClip) -> tuple[int, str] | None:
     return found.tonic.pitchClass, found.mode
 
 
+# A mode is heard by its tonic and the quality of its third: the key finder names major or minor only.
+MINOR_THIRD_MODES = ("minor", "aeolian", "dorian", "phrygian", "locrian")
+
+
 def _expected_key(text: str) -> tuple[int, str]:
+    """Tonic pitch class and "major"/"minor" for "E dorian", "Bb major", "F# minor" (modes by their third)."""
     from music21 import pitch
 
     tonic, _, mode = text.strip().partition(" ")
-    return pitch.Pitch(tonic.replace("b", "-") if len(tonic) > 1 else tonic).pitchClass, (mode or "major").lower()
+    mode = (mode or "major").lower()
+    quality = "minor" if mode in MINOR_THIRD_MODES else "major"
+    return pitch.Pitch(tonic.replace("b", "-") if len(tonic) > 1 else tonic).pitchClass, quality
 
 
 def _tokens(text: str) -> set[str]:
@@ -276,6 +283,8 @@ def check_clip(expect: dict, spec: MusicSpec, clip: MidiClip) -> list[Check]:
                             abs(tempo - expect["tempo_bpm"]) <= TEMPO_TOLERANCE_BPM))
     if "tempo_max" in expect:
         checks.append(Check("tempo", f"<= {expect['tempo_max']:g}", f"{tempo:.2f}", tempo <= expect["tempo_max"]))
+    if "tempo_min" in expect:
+        checks.append(Check("tempo", f">= {expect['tempo_min']:g}", f"{tempo:.2f}", tempo >= expect["tempo_min"]))
     if "key" in expect:
         found = find_key(clip)
         wanted = _expected_key(expect["key"])
