@@ -323,16 +323,36 @@ def chord_tones(chord: ChordPcs, style: styles.Style, thin: bool, tonic_pc: int 
     return chord[:2] if chord[0] == tonic_pc else (chord[1], chord[3])
 
 
+KEYBOARD_PROGRAMS = range(0, 24)  # GM pianos, electric pianos, mallets, organs, accordions: they comp in full chords
+
+
+def keyboard_voicing(chord: ChordPcs, tones: tuple[int, ...], scale: tuple[int, ...], over_bass: bool,
+                     tonic_pc: int) -> tuple[int, ...]:
+    """A keyboard's comping chord: a seventh chord in four tones, rootless (third, fifth, seventh and
+    the ninth above the root) over a bass line, root position without one; the tonic chord keeps its
+    root. A triad is played whole. ``tones`` is what chord_tones gives the style."""
+    if len(chord) <= 3 or chord[3] not in tones:
+        return chord[:3]
+    if not over_bass or chord[0] == tonic_pc:
+        return chord[:4]
+    ninth = scale[(scale.index(chord[0]) + 1) % len(scale)] if chord[0] in scale else (chord[0] + 2) % 12
+    return chord[1], chord[2], chord[3], ninth
+
+
 def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
             chords: list[ChordPcs], sustain: bool, thin: bool = False) -> None:
-    """Comping or a sustained pad on the bar's chord (chord_tones says which tones)."""
+    """Comping or a sustained pad on the bar's chord (chord_tones says which tones; a keyboard
+    comps in full chords, keyboard_voicing)."""
+    keyboard = part.program in KEYBOARD_PROGRAMS and not part.is_drum and not sustain
     lo, hi = _register(part)
     if part.role == "keys":  # the left hand of a keyboard part
         lo, hi = max(part.low, 48), max(part.low + 12, 64)
     centre = (lo + hi) // 2
     pattern = "x" + "-" * (grid.steps - 1) if sustain else (_pattern(style, "comp", grid, meter) or "x")
     for bar, chord in enumerate(chords):
-        tones = chord_tones(chord, style, thin, w.spec.key.tonic_pc)
+        tones = chord_tones(chord, style, thin and not keyboard, w.spec.key.tonic_pc)
+        if keyboard:
+            tones = keyboard_voicing(chord, tones, w.spec.key.scale_pcs(), thin, w.spec.key.tonic_pc)
         voicing = sorted({_nearest(pc, centre, lo, hi) for pc in tones})
         for step, char, length in _onsets(pattern):
             for pitch in voicing:
@@ -435,6 +455,18 @@ def plan_voices(parts: list[Part]) -> VoicePlan:
 UNHEARD_KEY_PULL = 0.6
 
 
+# Energy reaches the notes: a calm prompt asks the model for a sparser line, an intense one for a busier one
+# (the Density_ condition, 0-3); a tense mood lets it use chromatic passing notes (dissonance).
+LOW_ENERGY, HIGH_ENERGY = 0.3, 0.75
+CHROMATIC_MOODS = ("tense",)
+
+
+def energy_density(style_density: int, spec: MusicSpec) -> int:
+    """The style's model density moved one step down for a low energy, one up for a high one (0-3)."""
+    shift = -1 if spec.energy < LOW_ENERGY else 1 if spec.energy > HIGH_ENERGY else 0
+    return int(np.clip(style_density + shift, 0, 3))
+
+
 def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None = None):
     """What the model is asked for a spec: its style token, density, chromatic allowance, voices,
     and the harmonic plan its strong beats lean to (``harmony``, one chord per bar)."""
@@ -443,8 +475,9 @@ def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None 
     settings = style_settings(spec.style)
     inner = any(slot != 0 for slot in plan.ranges)
     return Request(style=harmony_style() if inner else settings["model_style"], key=spec.key,
-                   meter=spec.meter, tempo_bpm=spec.tempo_bpm, density=int(settings["density"]), bars=spec.bars,
-                   voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed,
+                   meter=spec.meter, tempo_bpm=spec.tempo_bpm, density=energy_density(int(settings["density"]), spec),
+                   bars=spec.bars, voices=dict(plan.ranges), seed=spec.seed,
+                   chromatic=bool(settings["chromatic"]) or spec.mood in CHROMATIC_MOODS,
                    key_pull=1.0 if plan.slots_of else UNHEARD_KEY_PULL,
                    chords=tuple(chord.pcs for chord in harmony or ()),
                    # Only the model plays: its rests are silence. A style may keep its melody going over

@@ -177,7 +177,7 @@ ENSEMBLE_SIZES = {"duo": 2, "duet": 2, "trio": 3, "quartet": 4, "quintet": 5}
 _ENSEMBLE_RE = re.compile(r"\b(" + "|".join(ENSEMBLE_SIZES) + r")\b")
 # Moods in which a style only near by meaning does not bring its drums and bass to the parts named.
 QUIET_MOODS = ("calm", "sad", "tense")
-QUIET_ENERGY = 0.4
+QUIET_ENERGY = 0.25
 _SPARSE_RE = re.compile(r"\b(sparse|sparsely|stripped[\s-]down|stripped back|minimal|bare|barebones)\b")
 # A bare number alone in its clause ("drum and bass, 172, liquid"): a tempo when it is in this range.
 _BARE_TEMPO_RE = re.compile(r"(?:^|[,;:(])\s*(\d{2,3})\s*(?=[,;:)]|$)")
@@ -578,8 +578,10 @@ def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
     """The dynamics arc: words ("crescendo", "fades out"; one way then the other is a "swell"),
     soft or loud "at first", else a clause that means one by sentence embedding (engine/phrases.py)."""
     negated = _negated_spans(text)
-    found = [ARC_WORDS[w] for s, e, w in _find_words(text, list(ARC_WORDS))
-             if not any(ns <= s and e <= ne for ns, ne in negated)]
+    words = _find_words(text, list(ARC_WORDS))
+    found = [ARC_WORDS[w] for s, e, w in words if not any(ns <= s and e <= ne for ns, ne in negated)]
+    if words and not found:
+        return DEFAULTS.arc, Source.EXPLICIT  # "no fade out": said, and refused
     if found:
         if found[0] == "crescendo" and "decrescendo" in found[1:]:
             return "swell", Source.EXPLICIT
