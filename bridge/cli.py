@@ -9,10 +9,11 @@ import json
 import sys
 from pathlib import Path
 
+from bridge.cli_common import EXIT_FAILURE, EXIT_USAGE, Engine, default_session, pairs, train_checkpoint
 from bridge.clip_content import clip_picture, render_options, spec_json
-
-EXIT_USAGE = 2
-EXIT_FAILURE = 1
+from engine import config
+from engine.errors import EXIT_INTERRUPTED, CadenzaError
+from plugin_host import config as host_config
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -35,44 +36,6 @@ def _overrides(args: argparse.Namespace):
     fields = {"tempo_bpm": args.tempo, "key": args.key, "meter": args.meter, "bars": args.bars,
               "seed": args.seed, "start_bar": getattr(args, "at", None)}
     return pb.Overrides(**{k: v for k, v in fields.items() if v is not None})
-
-
-def _token(args: argparse.Namespace) -> str:
-    import os
-
-    from engine.security import TOKEN_FILE, config_dir
-
-    if args.token_file:
-        return Path(args.token_file).read_text().strip()
-    if os.environ.get("CADENZA_TOKEN"):
-        return os.environ["CADENZA_TOKEN"]
-    return (config_dir() / TOKEN_FILE).read_text().strip()
-
-
-class _Engine:
-    """The engine for this call: the one named by --engine, or one started here."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from bridge.client import EngineClient, EngineProcess
-
-        tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
-        token = _token(args) if tls_ca is not None else None
-        # An engine started for this call may load the plugins named on this command line (the
-        # user chose them); a running engine (--engine) loads only from its own plugin folders.
-        plugins = _pairs(getattr(args, "plugin", None) or [], "--plugin").values()
-        folders = [arg for path in plugins for arg in ("--plugin-folder", str(Path(path).parent))]
-        state = getattr(args, "state", None)
-        self.process = None if args.engine else EngineProcess(*folders, *(["--state", state] if state else []))
-        self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)
-        self.client.check()
-
-    def __enter__(self):
-        return self.client
-
-    def __exit__(self, *exc) -> None:
-        self.client.close()
-        if self.process:
-            self.process.close()
 
 
 def _print_spec(data: dict) -> None:
@@ -101,9 +64,9 @@ def _print_spec(data: dict) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from engine.security import InsecureBind
-    from engine.server import serve
-    from engine.takes import StoreUnavailable, StoreURLError
+    from engine.serving.security import InsecureBind
+    from engine.serving.server import serve
+    from engine.sessions.store import StoreUnavailable, StoreURLError
 
     if args.store and args.state:
         print("cadenza: error: --store and --state both name where sessions live; give one", file=sys.stderr)
@@ -128,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    with _Engine(args) as client:
+    with Engine(args) as client:
         data = spec_json(client.describe(args.prompt, _overrides(args)))
     if args.json:
         print(json.dumps(data, indent=2))
@@ -146,7 +109,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_free(out, args.force)
     cli_render_options = _render_options(args)
-    with _Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
+    with Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
                                                bar_format="{desc:<10} {bar} {percentage:3.0f}%",
                                                disable=True if args.quiet else None) as bar:
         def progress(weight_from: float, weight: float):
@@ -155,8 +118,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 bar.n = round(100 * (weight_from + weight * event.fraction))
                 bar.refresh()
             return update
-
-        from bridge.cocreate_cli import default_session
 
         result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3),
                                  session=args.session or default_session())
@@ -200,7 +161,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"cadenza: error: --concurrency must be 1-64, got {args.concurrency}", file=sys.stderr)
         return EXIT_USAGE
     items = read_prompts(prompts, bars=args.bars)
-    with _Engine(args) as client, tqdm(total=len(items), unit="clip", disable=True if args.quiet else None) as bar:
+    with Engine(args) as client, tqdm(total=len(items), unit="clip", disable=True if args.quiet else None) as bar:
         def done(outcome) -> None:
             bar.update(1)
             if outcome.status == "failed":
@@ -233,7 +194,7 @@ def cmd_place(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.evaluate import evaluate, load_prompts, write_report
+    from engine.evaluation.evaluate import evaluate, load_prompts, write_report
 
     try:
         cases = load_prompts(Path(args.prompts))
@@ -254,23 +215,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
-    """ROLE=PATH arguments as a dict; a clear usage error for anything else."""
-    pairs = {}
-    for value in values or []:
-        key, sep, path = value.partition("=")
-        if not sep or not key or not path:
-            print(f"cadenza: error: {flag} takes ROLE=PATH (a role like bass, or a part name), got {value!r}",
-                  file=sys.stderr)
-            raise SystemExit(EXIT_USAGE)
-        pairs[key] = str(Path(path).expanduser().resolve())
-    return pairs
-
-
 def _render_options(args: argparse.Namespace) -> dict:
     """RenderRequest fields from the command line (checked before any work starts)."""
-    options = {"tail": args.tail, "plugins": _pairs(args.plugin, "--plugin"),
-               "presets": _pairs(args.preset, "--preset")}
+    options = {"tail": args.tail, "plugins": pairs(args.plugin, "--plugin"),
+               "presets": pairs(args.preset, "--preset")}
     if args.soundfont:
         options["soundfont"] = str(Path(args.soundfont).expanduser().resolve())
     if args.lufs is not None:
@@ -303,7 +251,7 @@ def _add_midi_options(parser: argparse.ArgumentParser) -> None:
 
 def _meter(text: str):
     from engine.errors import SpecError
-    from engine.theory import parse_meter
+    from engine.music.theory import parse_meter
 
     try:
         return parse_meter(text, "--meter")
@@ -325,7 +273,6 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 
 def cmd_jam(args: argparse.Namespace) -> int:
-    from bridge.cocreate_cli import default_session
     from bridge.jam import parse_trigger, run_jam
 
     try:
@@ -347,29 +294,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from bridge.cocreate_cli import train_from_feedback
 
         return train_from_feedback(args)
-    from engine.generator import default_checkpoint
-    from engine.train import run
-
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        print(f"cadenza: error: {out} exists; pass --force to replace it", file=sys.stderr)
-        return EXIT_FAILURE
-    if args.data is not None and not Path(args.data).is_dir():
-        print(f"cadenza: error: --data {args.data} is not a folder of MIDI files", file=sys.stderr)
-        return EXIT_USAGE
-    init = Path(args.init) if args.init else (default_checkpoint() if args.data else None)
-    try:
-        checkpoint = run(Path(args.data) if args.data else None, out, args.steps, args.seed, init)
-    except ValueError as error:
-        print(f"cadenza: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    if checkpoint is None:  # a torchrun rank other than 0: rank 0 wrote the checkpoint
-        return 0
-    record = checkpoint["record"]
-    print(f"wrote {out}: {record['parameters']:,} parameters, {record['steps']} steps in "
-          f"{record['train_seconds'] / 60:.1f} min, validation loss {record['validation_loss']:.3f} "
-          f"(perplexity {record['validation_perplexity']:.2f})")
-    return 0
+    return train_checkpoint(args.data, args.out, args.steps, args.seed, args.init, force=args.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -381,13 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default localhost: 127.0.0.1 and ::1; others need TLS)")
     serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate, needed to listen beyond loopback")
     serve.add_argument("--tls-key", metavar="PEM", help="TLS private key for --tls-cert")
-    serve.add_argument("--port", type=int, default=50051, help="port (0 = any free port; default 50051)")
-    serve.add_argument("--workers", type=int, default=2, help="requests worked on at once (default 2)")
-    serve.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker (default 8)")
+    serve.add_argument("--port", type=int, default=config.DEFAULT_PORT,
+                       help="port (0 = any free port; default %(default)s)")
+    serve.add_argument("--workers", type=int, default=config.ENGINE_WORKERS,
+                       help="requests worked on at once (default %(default)s)")
+    serve.add_argument("--queue", type=int, default=config.ENGINE_QUEUE,
+                       help="requests that may wait for a worker (default %(default)s)")
     serve.add_argument("--plugin-folder", action="append", default=[], metavar="DIR",
                        help="also load plugins from DIR (repeatable; the standard VST3 folders always count)")
     serve.add_argument("--render-timeout", type=float, metavar="SECONDS",
-                       help="stop a render (e.g. a hanging plugin) after this long (default 120)")
+                       help="stop a render (e.g. a hanging plugin) after this long "
+                            f"(default {host_config.RENDER_TIMEOUT_SECONDS:g})")
     serve.add_argument("--state", metavar="DIR", help="folder for the sessions database (default: $CADENZA_STATE, "
                                                       "else your user data folder)")
     serve.add_argument("--store", metavar="URL", help="sessions database: postgresql://USER@HOST:PORT/DB (shared by "
@@ -409,11 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="make a clip: MIDI, stems, mix and spec")
     generate.add_argument("prompt")
     generate.add_argument("--out", required=True, metavar="DIR", help="folder for the clip")
-    generate.add_argument("--at", type=int, metavar="BAR", help="project bar the clip is made for (default 1)")
-    generate.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help="default 48000")
+    generate.add_argument("--at", type=int, metavar="BAR",
+                          help=f"project bar the clip is made for (default {config.DEFAULTS.start_bar})")
+    generate.add_argument("--sample-rate", type=int, default=0, metavar="HZ",
+                          help=f"default {config.DEFAULT_SAMPLE_RATE}")
     generate.add_argument("--force", action="store_true", help="replace a clip already in DIR")
     generate.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    generate.add_argument("--tail", choices=("cut", "ring", "loop"), default="cut",
+    generate.add_argument("--tail", choices=host_config.TAIL_POLICIES, default=host_config.DEFAULT_TAIL,
                           help="past the clip's end: cut (fade at the bar line), ring (let it decay), "
                                "loop (wrap the tail onto the start); default cut")
     generate.add_argument("--format", choices=("wav", "flac"), default="wav",
@@ -425,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--preset", action="append", metavar="ROLE=FILE",
                           help="a JSON parameter preset for that role's plugin, or the name of one shipped in "
                                "plugin_host/data/presets/PLUGIN/ (repeatable)")
-    generate.add_argument("--lufs", type=float, metavar="LUFS", help="mix loudness target (default -14)")
+    generate.add_argument("--lufs", type=float, metavar="LUFS",
+                          help=f"mix loudness target (default {host_config.TARGET_LUFS:g})")
     generate.add_argument("--session", metavar="NAME", help="record the clip as a take in this session "
                                                             "(default: the current folder's name)")
     generate.add_argument("--json", action="store_true", help="print {take, parent, midi} as JSON")
@@ -442,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a gRPC target: HOST:PORT, ipv4:A:P,B:P, dns:///NAME:PORT (default: start one engine)")
     batch.add_argument("--concurrency", type=int, default=2, metavar="N", help="requests at once (default 2)")
     batch.add_argument("--bars", type=int, metavar="N", help="make every clip N bars long (overrides the lines)")
-    batch.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help="default 48000")
+    batch.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help=f"default {config.DEFAULT_SAMPLE_RATE}")
     batch.add_argument("--session", metavar="NAME", help="record every clip as a take in this session (default: none)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     batch.add_argument("--tls-ca", metavar="PEM", help="certificate authority of remote engines (TLS)")
@@ -518,7 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "scratch on the music21 corpus)")
     train.add_argument("--out", required=True, metavar="PATH", help="checkpoint file to write")
     train.add_argument("--init", metavar="PATH", help="checkpoint to start from (default with --data: the shipped one)")
-    train.add_argument("--steps", type=int, metavar="N", help="optimizer steps (default 360; 200 when fine-tuning)")
+    train.add_argument("--steps", type=int, metavar="N",
+                       help=f"optimizer steps (default {config.TRAIN_STEPS}; "
+                            f"{config.FINE_TUNE_STEPS} when fine-tuning)")
     train.add_argument("--seed", type=int, metavar="S",
                        help="seed: the same data, steps and seed give the same weights")
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
@@ -537,26 +471,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from bridge.client import EngineUnavailable, RequestRejected
-    from bridge.clip_files import ClipExists
-    from bridge.ports import PortError
-    from bridge.targets import BadTarget
-    from bridge.timeline.errors import TimelineError
-
     try:
         return args.func(args)
-    except TimelineError as error:
+    except CadenzaError as error:  # the one mapping: each error carries its exit code (engine/errors.py)
         print(f"cadenza: error: {error}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, ValueError) else EXIT_FAILURE
-    except (RequestRejected, BadTarget) as error:
-        print(f"cadenza: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (EngineUnavailable, ClipExists, FileExistsError, PortError) as error:
+        return error.exit_code
+    except FileExistsError as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("cadenza: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

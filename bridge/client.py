@@ -29,6 +29,7 @@ from bridge.targets import (
     channel_options,
     check_target,
 )
+from engine.errors import Unavailable, UsageError
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
 
@@ -40,11 +41,11 @@ ENGINE_START_TIMEOUT_SECONDS = 60.0
 _RESTART = object()  # between two attempts of a server stream: what came before is void
 
 
-class EngineUnavailable(ConnectionError):
+class EngineUnavailable(Unavailable):
     """No engine answers at the target."""
 
 
-class RequestRejected(ValueError):
+class RequestRejected(UsageError):
     """The engine refused the request (INVALID_ARGUMENT and the like); the text says why."""
 
     def __init__(self, code: grpc.StatusCode, details: str) -> None:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def spec_json(spec: pb.MusicSpec) -> dict:
-    """The spec as spec.json holds it: every field, sources as plain words."""
+    """The spec as spec.json holds it: every field, sources as plain words (the shape of MusicSpec.to_json)."""
     from google.protobuf.json_format import MessageToDict
 
     data = MessageToDict(spec, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)

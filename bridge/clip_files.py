@@ -14,12 +14,13 @@ import numpy as np
 from bridge.atomic import atomic_path, sweep_leftovers, write_bytes
 from bridge.bwf import write_bwf
 from bridge.paths import confine, safe_name
+from engine.errors import Exists
 
 WAV_SUBTYPE = "PCM_24"
 AUDIO_FORMATS = ("wav", "flac")
 
 
-class ClipExists(FileExistsError):
+class ClipExists(Exists):
     """The folder already holds a clip and overwriting was not asked for."""
 
 

@@ -11,22 +11,17 @@ import json
 import sys
 from pathlib import Path
 
+from bridge.cli_common import EXIT_USAGE, Engine, default_session, train_checkpoint
+
 TAKES_DIR = "cadenza-takes"
-
-
-def default_session() -> str:
-    """The session a DAW project gets by default: the current folder's name."""
-    return Path.cwd().name or "default"
 
 
 def _session(args: argparse.Namespace) -> str:
     return args.session or default_session()
 
 
-def _engine(args: argparse.Namespace):
-    from bridge.cli import _Engine
-
-    return _Engine(args)
+def _engine(args: argparse.Namespace) -> Engine:
+    return Engine(args)
 
 
 def _write_take(result, out: str | None) -> Path:
@@ -345,7 +340,6 @@ def train_from_feedback(args: argparse.Namespace) -> int:
     """
     import tempfile
 
-    from bridge.cli import EXIT_USAGE, cmd_train
     from protos.cadenza.v1 import engine_pb2 as pb
 
     args.session = args.from_feedback
@@ -365,5 +359,4 @@ def train_from_feedback(args: argparse.Namespace) -> int:
                     (Path(folder) / f"{take_id}-{k}.mid").write_bytes(midi)
         print(f"fine-tuning on {len(weights)} takes of session {args.from_feedback} "
               f"({sum(weights.values())} weighted copies)")
-        args.data, args.from_feedback = folder, None
-        return cmd_train(args)
+        return train_checkpoint(folder, args.out, args.steps, args.seed, args.init, force=args.force)

@@ -24,7 +24,7 @@ from typing import TextIO
 from bridge.clock import ClockEvent, ClockState, Kind, bar_beat
 from bridge.live import LiveSession, QueueClip, StopClips
 from bridge.ports import open_ports
-from engine.theory import Meter
+from engine.music.theory import Meter
 
 STATUS_INTERVAL_S = 0.25
 
@@ -107,7 +107,7 @@ class Bridge:
     def generate(self, prompt: str) -> None:
         from bridge.clock import Transport, clocks_per_bar
         from bridge.live import next_bar_line
-        from engine.midi import smf_to_score
+        from engine.music.midi import smf_to_score
         from protos.cadenza.v1 import engine_pb2 as pb
 
         state = self.session.state

@@ -41,7 +41,7 @@ from symusic import Score
 from bridge.capture import Capture
 from bridge.clock import ClockState, Transport, bar_beat, clocks_per_bar, clocks_per_beat
 from bridge.live import ArmCapture, LiveSession, QueueClip, next_bar_line
-from engine.theory import Meter
+from engine.music.theory import Meter
 
 PHRASE_BARS_MAX = 64
 FIRST_LATENCY_S = 0.5  # assumed before the first Continue answers (measured 0.04-0.3 s under load)
@@ -305,7 +305,7 @@ class Jam:
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> list[PhraseReport]:
         """Jam until ``phrases`` phrases were handled, the transport stops, or `stop()`."""
-        from engine.midi import smf_to_score
+        from engine.music.midi import smf_to_score
 
         state = self._wait(lambda s: s.tempo_bpm is not None, "the clock (start the DAW's transport)")
         if state is None:

@@ -6,10 +6,12 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from engine.errors import Unavailable
+
 AUDIO_SUFFIXES = (".wav", ".flac")
 
 
-class PlaybackError(RuntimeError):
+class PlaybackError(Unavailable):
     """Nothing to play, or no device to play it on; the message says which and what to do."""
 
 

@@ -8,9 +8,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from engine import instruments
-from engine.compose import arc_curve, compose, energy_density, model_request, plan_voices
-from engine.understand import Overrides, understand
+from engine.catalog import instruments
+from engine.compose.pipeline import arc_curve, compose, energy_density, model_request, plan_voices
+from engine.understand.prompt import Overrides, understand
 
 
 def tracks(prompt: str, seed: int = 1):

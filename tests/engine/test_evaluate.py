@@ -9,7 +9,7 @@ import mido
 import numpy as np
 import pytest
 
-from engine import evaluate
+from engine.evaluation import evaluate
 from tests.conftest import run_cli
 
 PROMPTS = [
@@ -155,8 +155,8 @@ def test_cadenza_eval_command(tmp_path: Path) -> None:
 
 def test_the_reference_is_also_measured_at_the_clips_own_lengths() -> None:
     """Short clips are matched with the reference pieces cut into windows of their bar count, not whole pieces."""
-    from engine import metrics, reference
-    from engine.evaluate import ClipResult, same_length_reference, windows
+    from engine.evaluation import metrics, reference
+    from engine.evaluation.evaluate import ClipResult, same_length_reference, windows
 
     pieces = reference.load()[:6]
 
@@ -177,7 +177,7 @@ def test_windows_cover_a_piece_bar_by_bar_from_zero() -> None:
     """Every whole window of N bars, each moved to start at 0; a short piece is one window."""
     from symusic import Note, Score, TimeSignature, Track
 
-    from engine.evaluate import windows
+    from engine.evaluation.evaluate import windows
 
     score = Score(480)
     score.time_signatures.append(TimeSignature(0, 3, 4))

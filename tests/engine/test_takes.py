@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.takes import MIGRATIONS, SqliteTakeStore, Take, new_take_id
+from engine.sessions.store.sql import MIGRATIONS, SqliteTakeStore, Take, new_take_id
 
 
 def _take(session: str, parent: str | None = None, size: int = 200) -> Take:
@@ -43,7 +43,7 @@ def test_takes_and_verdicts_survive_reopening(tmp_path: Path) -> None:
 WRITER = """
 import sys, time, os
 sys.path.insert(0, {root!r})
-from engine.takes import SqliteTakeStore, Take, new_take_id
+from engine.sessions.store import SqliteTakeStore, Take, new_take_id
 store = SqliteTakeStore({path!r})
 i = 0
 while True:

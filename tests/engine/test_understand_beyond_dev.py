@@ -5,9 +5,9 @@ from __future__ import annotations
 import pretty_midi
 import pytest
 
-from engine import instruments
-from engine.spec import Source
-from engine.understand import Overrides, understand
+from engine.catalog import instruments
+from engine.music.spec import Source
+from engine.understand.prompt import Overrides, understand
 
 
 def parts(prompt: str) -> dict[str, str]:
