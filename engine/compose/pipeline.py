@@ -680,9 +680,27 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
             kept = [n for n in track.notes if first_bar * grid.bar_ticks <= n.time < last_bar * grid.bar_ticks]
             track.notes.clear()
             track.notes.extend(kept)
+        if style.scale and not part.is_drum and not instruments.percussion(part.instrument):
+            keep_to_scale(track, spec.key.tonic_pc, style.scale)
         track.notes.sort(key=lambda n: (n.time, n.pitch))
         score.tracks.append(track)
     return score
+
+
+def keep_to_scale(track: Track, tonic_pc: int, scale: tuple[int, ...]) -> None:
+    """Move every note of ``track`` to the nearest pitch of ``scale`` (semitones above the tonic; a
+    tie goes down): a style's own scale (gamelan's pelog) over the key's. Notes that then strike the
+    same key at once are played once."""
+    allowed = {(tonic_pc + step) % 12 for step in scale}
+    kept, seen = [], set()
+    for note in track.notes:
+        pitch = min((p for p in range(note.pitch - 6, note.pitch + 7) if p % 12 in allowed),
+                    key=lambda p: (abs(p - note.pitch), p))
+        if (note.time, pitch) not in seen:
+            seen.add((note.time, pitch))
+            kept.append(Note(note.time, note.duration, pitch, note.velocity))
+    track.notes.clear()
+    track.notes.extend(kept)
 
 
 def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int) -> Track:

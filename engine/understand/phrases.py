@@ -60,6 +60,11 @@ def by_meaning(attribute: str, text: str) -> PhraseMatch | None:
     return best
 
 
+def unhonoured() -> dict[str, str]:
+    """Words understood but not honoured, each with the note the spec gets when a prompt says it."""
+    return dict(_data()["unhonoured"])
+
+
 @lru_cache(maxsize=4)
 def _anchor_embeddings(anchors: tuple[str, ...]) -> np.ndarray:
     return embed.encode(anchors)

@@ -94,6 +94,7 @@ ARC_WORDS: dict[str, str] = {
     "dies away": "decrescendo", "dies down": "decrescendo", "dies out": "decrescendo", "fade-away": "decrescendo",
     "quieter and quieter": "decrescendo", "softer and softer": "decrescendo", "tapering off": "decrescendo",
     "peters out": "decrescendo", "winds down": "decrescendo", "fadeout": "decrescendo",
+    "fade in": "crescendo", "fades in": "crescendo", "fading in": "crescendo",
 }
 # Soft or loud "at first" ("soft and slow at first", "starts gently"): the opposite comes later.
 _ARC_AT_FIRST_RE = re.compile(
@@ -690,6 +691,8 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
         swing = style.swing
         sources["swing"] = Source.INFERRED if sources["style"] is Source.INFERRED else Source.DEFAULT
 
+    for _, _, word in _find_words(text, list(phrases.unhonoured())):
+        notes.append(f"\"{word}\": {phrases.unhonoured()[word]}")
     quiet = (sources["mood"] is Source.INFERRED and mood["name"] in QUIET_MOODS) or energy < QUIET_ENERGY
     parts, sources["parts"] = _parts(text, style, style_span, notes, quiet=quiet)
     if not parts:
