@@ -463,6 +463,11 @@ def _slot(instrument: instruments.Instrument) -> str:
     return {"keys": "chords"}.get(instrument.role, instrument.role)
 
 
+def _sound(instrument: instruments.Instrument) -> tuple:
+    """What a listener hears of an instrument: two words with the same sound name one part."""
+    return instrument.program, instrument.is_drum, instrument.role, instrument.keys
+
+
 def _named_instruments(text: str, style_span: tuple[int, int]) -> list[instruments.Instrument]:
     """The instruments the prompt names, in order, less those it excludes or that are a style's name."""
     # Words inside a negation ("no drums") or inside a style's name ("drum and bass")
@@ -475,8 +480,8 @@ def _named_instruments(text: str, style_span: tuple[int, int]) -> list[instrumen
         if any(s <= start and end <= e for s, e in skip):
             continue
         found = instruments.lookup_all(word)
-        # An ensemble may double an instrument; two words for one instrument name one part.
-        if len(found) > 1 or found[0] not in named:
+        # An ensemble may double an instrument; two words for one sound ("a choir of four voices") name one part.
+        if len(found) > 1 or all(_sound(i) != _sound(found[0]) for i in named):
             named.extend(found)
     return named
 
@@ -495,12 +500,15 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     excluded_instruments, excluded_roles = _excluded(text)
     named = _named_instruments(text, style_span)
     source = Source.EXPLICIT
+    # The style's own instruments join only when the prompt names the genre, not when an instrument word
+    # chose it ("a choir" is gospel's keyword, but a hymn for choir wants no gospel band).
+    genre_named = style_span != (0, 0) and text[style_span[0]:style_span[1]] not in instruments.all_words()
     solo = bool(named) and _SOLO_RE.search(text) is not None
     sparse = _SPARSE_RE.search(text) is not None
     if not named:
         named = [instruments.lookup(word) for word in style.default_parts]
         source = Source.INFERRED
-    elif not solo and style_span != (0, 0) and not _NO_ADDITIONS_RE.search(text):
+    elif not solo and genre_named and not _NO_ADDITIONS_RE.search(text):
         covered = {_slot(i) for i in named}
         for word in style.default_parts:
             instrument = instruments.lookup(word)
@@ -525,7 +533,7 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     # over its own left hand); alone, it plays everything its catalogue role does.
     roles = {i.part: style.role_of(i.part, i.role) if len(pitched) > 1 else i.role for i in chosen}
     melody = next((instruments.lookup(w) for w in style.default_parts if instruments.lookup(w).role == "melody"), None)
-    if (style.song and melody is not None and style_span != (0, 0) and not solo and not _NO_ADDITIONS_RE.search(text)
+    if (style.song and melody is not None and genre_named and not solo and not _NO_ADDITIONS_RE.search(text)
             and len(pitched) > 1
             and not any(roles[i.part] == "melody" for i in pitched)):
         # A song style with no tune in the parts named: the style's melody instrument joins.
