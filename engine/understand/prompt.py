@@ -168,15 +168,16 @@ _NEGATION_RE = re.compile(
 _SOLO_RE = re.compile(r"\b(solo|unaccompanied|alone|only|just)\b")
 # Words that ask for no more parts than those named (a style's other instruments do not join):
 # an ensemble size, or a sparse texture.
+# ("minimal" is not among them: "minimal techno" is a genre.)
 _NO_ADDITIONS_RE = re.compile(r"\b(duo|duet|trio|quartet|quintet|sparse|sparsely|stripped[\s-]down|stripped back"
-                              r"|minimal|bare|barebones|nothing else|a cappella|acapella)\b")
+                              r"|bare|barebones|nothing else|a cappella|acapella)\b")
 # An ensemble's size: the parts named, and the style's drums and bass only while there is room.
 ENSEMBLE_SIZES = {"duo": 2, "duet": 2, "trio": 3, "quartet": 4, "quintet": 5}
 _ENSEMBLE_RE = re.compile(r"\b(" + "|".join(ENSEMBLE_SIZES) + r")\b")
 # Moods in which a style only near by meaning does not bring its drums and bass to the parts named.
 QUIET_MOODS = ("calm", "sad", "tense")
 QUIET_ENERGY = 0.25
-_SPARSE_RE = re.compile(r"\b(sparse|sparsely|stripped[\s-]down|stripped back|minimal|bare|barebones)\b")
+_SPARSE_RE = re.compile(r"\b(sparse|sparsely|stripped[\s-]down|stripped back|bare|barebones)\b")
 # A bare number alone in its clause ("drum and bass, 172, liquid"): a tempo when it is in this range.
 _BARE_TEMPO_RE = re.compile(r"(?:^|[,;:(])\s*(\d{2,3})\s*(?=[,;:)]|$)")
 BARE_TEMPO_RANGE = (50, 220)

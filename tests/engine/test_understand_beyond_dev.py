@@ -131,6 +131,10 @@ def test_a_sparse_horror_cue_gets_no_drum_kit() -> None:
     assert "drums" not in parts("Tense horror cue, sparse and dissonant, low cello drones").values()
 
 
+def test_minimal_techno_is_a_genre_not_a_sparse_texture() -> None:
+    assert {"drums", "bass"} <= set(parts("Minimal techno, 128 bpm, hypnotic 303 acid line").values())
+
+
 # ---- tempo and dynamics words by meaning
 
 
