@@ -9,8 +9,17 @@ import json
 import sys
 from pathlib import Path
 
-from bridge.cli_common import EXIT_FAILURE, EXIT_USAGE, Engine, default_session, pairs, train_checkpoint
-from bridge.clip_content import clip_picture, render_options, spec_json
+from bridge.cli_common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    Engine,
+    check_out_folder,
+    default_session,
+    pairs,
+    print_clip_summary,
+    train_checkpoint,
+)
+from bridge.clip_content import spec_json
 from engine import config
 from engine.errors import EXIT_INTERRUPTED, CadenzaError
 from plugin_host import config as host_config
@@ -22,19 +31,42 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meter", help="time signature, e.g. 7/4")
     parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
+    parser.add_argument("--chords", metavar="PROGRESSION",
+                        help='chords, one per bar, repeated: symbols "Am7 Dm7 G7 Cmaj7", Roman numerals '
+                             '"I V vi IV", or a MIDI file whose chord track is read bar by bar')
     parser.add_argument("--engine", metavar="TARGET", help="a running engine or replicas, any gRPC target: HOST:PORT, "
-                        "ipv4:A:P,B:P, dns:///NAME:PORT (default: start one for this call)")
+                        "ipv4:A:P,B:P, dns:///NAME:PORT (default: your running engine, else one started "
+                        "in the background)")
     parser.add_argument("--tls-ca", metavar="PEM", help="certificate authority of a remote engine (TLS)")
     parser.add_argument("--token-file", metavar="FILE",
                         help="bearer token of a remote engine (default with --tls-ca: $CADENZA_TOKEN, "
                              "else the token in your Cadenza config folder)")
 
 
+def _chords(text: str | None) -> str | None:
+    """``--chords``: a progression as written, or a MIDI file's chord track read bar by bar."""
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if not (text.lower().endswith((".mid", ".midi")) or path.is_file()):
+        return text
+    from symusic import Score
+
+    from engine.errors import SpecError
+    from engine.music.chords import chords_of_score
+
+    try:
+        score = Score.from_midi(path.read_bytes())
+    except (OSError, RuntimeError, ValueError) as error:
+        raise SpecError("chords", f"cannot read {path} as a MIDI chord track: {error}") from None
+    return " ".join(chords_of_score(score))
+
+
 def _overrides(args: argparse.Namespace):
     from protos.cadenza.v1 import engine_pb2 as pb
 
     fields = {"tempo_bpm": args.tempo, "key": args.key, "meter": args.meter, "bars": args.bars,
-              "seed": args.seed, "start_bar": getattr(args, "at", None)}
+              "seed": args.seed, "start_bar": getattr(args, "at", None), "chords": _chords(args.chords)}
     return pb.Overrides(**{k: v for k, v in fields.items() if v is not None})
 
 
@@ -54,6 +86,8 @@ def _print_spec(data: dict) -> None:
         ("swing", "yes" if data["swing"] else "no", sources.get("swing")),
         ("seed", str(data["seed"]), sources.get("seed")),
     ]
+    if data.get("chords"):
+        rows.append(("chords", " ".join(data["chords"]), sources.get("chords")))
     for name, value, source in rows:
         print(f"  {name:<10} {value:<22} ({source})")
     print(f"  {'parts':<10} ({sources.get('parts')})")
@@ -64,10 +98,20 @@ def _print_spec(data: dict) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.stop:
+        from engine.serving.local import stop_local_engine
+
+        stopped = stop_local_engine()
+        print(f"stopped the engine at {stopped.target} (pid {stopped.pid})" if stopped else
+              "no engine is running for you (nothing announced in the runtime folder)")
+        return 0
     from engine.serving.security import InsecureBind
     from engine.serving.server import serve
     from engine.sessions.store import StoreUnavailable, StoreURLError
 
+    if args.idle_timeout is not None and args.idle_timeout <= 0:
+        print(f"cadenza: error: --idle-timeout must be above 0 seconds, got {args.idle_timeout:g}", file=sys.stderr)
+        return EXIT_USAGE
     if args.store and args.state:
         print("cadenza: error: --store and --state both name where sessions live; give one", file=sys.stderr)
         return EXIT_USAGE
@@ -81,7 +125,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
                      state_dir=Path(args.state) if args.state else None, store=args.store,
-                     metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level)
+                     metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level,
+                     idle_timeout=args.idle_timeout, announce=not args.no_announce)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -91,8 +136,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    overrides = _overrides(args)
     with Engine(args) as client:
-        data = spec_json(client.describe(args.prompt, _overrides(args)))
+        data = spec_json(client.describe(args.prompt, overrides))
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -103,15 +149,18 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from bridge.clip_files import check_free, write_clip
-    from bridge.timeline.place import clip_at_bar
+    from bridge.clip_files import check_free
+    from bridge.clip_folder import write_take_folder
 
     out = Path(args.out)
+    check_out_folder(out)
     check_free(out, args.force)
     cli_render_options = _render_options(args)
+    overrides = _overrides(args)
+    session = args.session or default_session()
     with Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
-                                               bar_format="{desc:<10} {bar} {percentage:3.0f}%",
-                                               disable=True if args.quiet else None) as bar:
+                                      bar_format="{desc:<10} {bar} {percentage:3.0f}%",
+                                      disable=True if args.quiet else None) as bar:
         def progress(weight_from: float, weight: float):
             def update(event) -> None:
                 bar.set_description_str(event.stage)
@@ -119,31 +168,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 bar.refresh()
             return update
 
-        result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3),
-                                 session=args.session or default_session())
-        audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65), **cli_render_options,
-                              **render_options(result.spec))
-        bar.set_description_str("write")
-        spec = spec_json(result.spec)
-        # The clip lands on its bar: clip.mid at the bar, stems' bext time reference = the bar's sample.
-        midi, time_reference = clip_at_bar(spec, result.midi, audio.sample_rate)
-        paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
-                           fmt=args.format, time_reference=time_reference, picture=clip_picture(result, audio))
+        result = client.generate(args.prompt, overrides, progress(0.0, 0.3), session=session)
+        clip = write_take_folder(client, out, result, sample_rate=args.sample_rate, options=cli_render_options,
+                                 fmt=args.format, overwrite=args.force, midi_only=args.midi_only,
+                                 on_progress=progress(0.3, 0.65))
         bar.n = 100
         bar.set_description_str("done")
         bar.refresh()
     if args.json:
-        print(json.dumps({"take": result.take, "parent": None, "midi": str((out / "clip.mid").resolve())}))
-    elif not args.quiet:
-        print(f"take {result.take} in session {args.session or default_session()}")
-    if not args.quiet and not args.json:
-        print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
-              f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
-              f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
-        print(f"  mix {audio.loudness_lufs:.1f} LUFS, true peak {audio.true_peak_dbtp:.1f} dBTP, "
-              f"{audio.mix.shape[0] / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, tail {args.tail}")
-        for path in paths:
-            print(f"  {path}")
+        print(json.dumps({"take": result.take, "parent": None, "session": session, **clip.as_json()}))
+        return 0
+    if args.quiet:
+        return 0
+    spec = clip.spec
+    print(f"take {result.take} in session {session}")
+    print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
+          f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
+          f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
+    print_clip_summary(args, clip)
     return 0
 
 
@@ -204,9 +246,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         print(f"cadenza: error: --seeds must be at least 1, got {args.seeds}", file=sys.stderr)
         return EXIT_USAGE
-    with tqdm(total=len(cases), unit="prompt", desc="eval", disable=args.quiet) as bar:
-        result = evaluate(cases, seeds=args.seeds, reference_path=args.reference,
-                          progress=lambda done, total: bar.update(done - bar.n))
+    # One step per prompt, and a last one for measuring the reference set (about a minute).
+    with tqdm(total=len(cases) + 1, unit="step", desc="prompts", disable=args.quiet) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+            if done == total - 1:
+                bar.set_description_str("reference set")
+
+        result = evaluate(cases, seeds=args.seeds, reference_path=args.reference, progress=progress)
     report = write_report(result, Path(args.out), Path(args.prompts).name)
     if not args.quiet:
         for name, (ok, total) in result.accuracy().items():
@@ -231,6 +278,10 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     try:
         path, seconds = play(Path(args.dir), args.device, args.stem)
+    except KeyboardInterrupt:
+        if not args.quiet:
+            print("stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except PlaybackError as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
@@ -269,7 +320,8 @@ def cmd_clock(args: argparse.Namespace) -> int:
 def cmd_bridge(args: argparse.Namespace) -> int:
     from bridge.console import run_bridge
 
-    return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine)
+    return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine,
+                      session_name=args.session or "", state=args.state)
 
 
 def cmd_jam(args: argparse.Namespace) -> int:
@@ -297,9 +349,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train_checkpoint(args.data, args.out, args.steps, args.seed, args.init, force=args.force)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for a mistyped command or choice."""
+
+    def error(self, message: str):
+        import difflib
+        import re
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            options = [o.strip(" '") for o in choice.group(2).split(",")]
+            close = difflib.get_close_matches(choice.group(1), options, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
+def version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("cadenza")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cadenza", description="Music from a sentence, into your DAW session.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="cadenza", description="Music from a sentence, into your DAW session.")
+    parser.add_argument("--version", action="version", version=f"cadenza {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    parser.set_defaults(_commands=commands.choices)
 
     serve = commands.add_parser("serve", help="run the engine (gRPC, loopback only by default)")
     serve.add_argument("--host", default="localhost",
@@ -327,6 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stderr logs: one JSON object a line with the request id (default), or text")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
                        help="least severe log level written (default info: a line per request)")
+    serve.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                       help="stop after this long without a request (default: run until stopped)")
+    serve.add_argument("--stop", action="store_true", help="stop your running engine (the one CLI calls use)")
+    serve.add_argument("--no-announce", action="store_true",
+                       help="do not offer this engine to CLI calls without --engine (a private engine)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")
@@ -360,7 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"mix loudness target (default {host_config.TARGET_LUFS:g})")
     generate.add_argument("--session", metavar="NAME", help="record the clip as a take in this session "
                                                             "(default: the current folder's name)")
-    generate.add_argument("--json", action="store_true", help="print {take, parent, midi} as JSON")
+    generate.add_argument("--json", action="store_true",
+                          help="print JSON: take, parent, session and every file written (midi, mix, stems, spec)")
+    generate.add_argument("--midi-only", action="store_true", help="write clip.mid and spec.json only (no audio)")
     generate.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
     _add_overrides(generate)
     generate.set_defaults(func=cmd_generate)
@@ -421,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
     bridge.add_argument("--engine", metavar="TARGET",
                         help="a running engine or replicas, any gRPC target (default: start one)")
+    bridge.add_argument("--session", metavar="NAME", help="the session the clips are takes of "
+                                                          "(default: the current folder's name)")
+    bridge.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
     bridge.set_defaults(func=cmd_bridge)
 
     jam = commands.add_parser("jam", help="play along: the next N-bar phrase, continuing the last one and what "
@@ -469,12 +560,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; an unknown flag is refused by its own command's parser, with the
+    closest flag that command has."""
+    import difflib
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = args._commands[args.command]
+        flags = [flag for action in command._actions for flag in action.option_strings]
+        hints = []
+        for word in extra:
+            close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1) if word.startswith("-") else []
+            if close:
+                hints.append(f"{word} -> did you mean {close[0]}?")
+        command.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else ""))
+    return args
+
+
+# Request fields as the engine names them in errors -> the flags a CLI user typed.
+_FLAGS = {"tempo_bpm": "--tempo", "start_bar": "--at", "bars": "--bars", "key": "--key", "meter": "--meter",
+          "seed": "--seed", "chords": "--chords", "sample_rate": "--sample-rate", "loudness_lufs": "--lufs",
+          "plugins": "--plugin", "presets": "--preset", "soundfont": "--soundfont"}
+
+
+def _as_flags(message: str) -> str:
+    """An engine error about a request field, told with the flag that set it (tempo_bpm: -> --tempo:)."""
+    import re
+
+    match = re.match(r"([a-z_]+)(?:\[([^\]]*)\])?: ", message)
+    if not match or match.group(1) not in _FLAGS:
+        return message
+    flag = _FLAGS[match.group(1)] + (f" {match.group(2)}" if match.group(2) else "")
+    return f"{flag}: {message[match.end():]}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     try:
         return args.func(args)
     except CadenzaError as error:  # the one mapping: each error carries its exit code (engine/errors.py)
-        print(f"cadenza: error: {error}", file=sys.stderr)
+        print(f"cadenza: error: {_as_flags(str(error))}", file=sys.stderr)
         return error.exit_code
     except FileExistsError as error:
         print(f"cadenza: error: {error}", file=sys.stderr)

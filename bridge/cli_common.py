@@ -30,29 +30,64 @@ def read_token(args: argparse.Namespace) -> str:
 
 
 class Engine:
-    """The engine for this call: the one named by --engine, or one started here."""
+    """The engine for this call: the one named by --engine, else the user's running engine, else
+    one started in the background (bridge/local_engine.py says which)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from bridge.client import EngineClient, EngineProcess
+        from bridge.client import EngineClient
 
-        tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
-        token = read_token(args) if tls_ca is not None else None
-        # An engine started for this call may load the plugins named on this command line (the
-        # user chose them); a running engine (--engine) loads only from its own plugin folders.
-        plugins = pairs(getattr(args, "plugin", None) or [], "--plugin").values()
-        folders = [arg for path in plugins for arg in ("--plugin-folder", str(Path(path).parent))]
-        state = getattr(args, "state", None)
-        self.process = None if args.engine else EngineProcess(*folders, *(["--state", state] if state else []))
-        self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)
-        self.client.check()
+        plugins = list(pairs(getattr(args, "plugin", None) or [], "--plugin").values())
+        self.connection = None
+        if args.engine:
+            tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
+            token = read_token(args) if tls_ca is not None else None
+            self.client = EngineClient(args.engine, tls_ca=tls_ca, token=token)
+            self.client.check()
+        else:
+            from bridge.local_engine import connect_local
+
+            # An engine started for this call only may load the plugins named on this command line
+            # (the user chose them); a running engine loads only from its own plugin folders.
+            self.connection = connect_local(getattr(args, "state", None), plugins)
+            self.client = self.connection.client
 
     def __enter__(self):
         return self.client
 
     def __exit__(self, *exc) -> None:
-        self.client.close()
-        if self.process:
-            self.process.close()
+        if self.connection is not None:
+            self.connection.close()
+        else:
+            self.client.close()
+
+
+def check_out_folder(out: Path) -> None:
+    """A usage error (exit 2) before any work if --out is a file or under one."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is a file" if folder == out else f"is inside {folder}, which is a file"
+                print(f"cadenza: error: --out {out} {what}; give a folder for the clip", file=sys.stderr)
+                raise SystemExit(EXIT_USAGE)
+            return
+
+
+def print_clip_summary(args: argparse.Namespace, clip) -> None:
+    """Where the clip sits, what plays it, how loud it is, the spec's notes, and every file written."""
+    spec = clip.spec
+    if spec.get("start_bar", 1) != 1:
+        print(f"  made for bar {spec['start_bar']}: clip.mid starts there, the stems' time reference is its sample")
+    for role, path in pairs(getattr(args, "plugin", None), "--plugin").items():
+        print(f"  {role}: plugin {path}")
+    audio = clip.audio
+    if audio is not None:
+        print(f"  mix {audio.loudness_lufs:.1f} LUFS, true peak {audio.true_peak_dbtp:.1f} dBTP, "
+              f"{audio.mix.shape[0] / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, "
+              f"tail {getattr(args, 'tail', 'cut')}")
+    for note in spec.get("notes", []):
+        print(f"  note: {note}")
+    for path in clip.files:
+        print(f"  {path}")
 
 
 def pairs(values: list[str] | None, flag: str) -> dict[str, str]:

@@ -63,6 +63,7 @@ class RenderedAudio:
     clip_frames: int = 0
     loudness_lufs: float = 0.0
     true_peak_dbtp: float = 0.0
+    picture: bytes | None = None  # clip.png, when the request asked for it (picture_title)
 
 
 def _translate(error: grpc.RpcError, target: str) -> Exception:
@@ -211,7 +212,8 @@ class EngineClient:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no audio")
         mix = buffers.pop("mix")
         return RenderedAudio(sample_rate=header.sample_rate, parts=buffers, mix=mix, clip_frames=header.clip_frames,
-                             loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp)
+                             loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp,
+                             picture=header.picture_png or None)
 
 
 LOG_TAIL_LINES = 200
@@ -222,7 +224,7 @@ class EngineProcess:
 
     def __init__(self, *serve_args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", *serve_args],
+            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--no-announce", *serve_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         line = self.process.stdout.readline()

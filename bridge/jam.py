@@ -456,15 +456,14 @@ def run_jam(prompt: str, phrase_bars: int, meter: Meter, session: str, engine: s
             connect_in: list[str] | None = None, connect_out: str | None = None,
             phrases: int | None = None, state_dir: str | None = None, out: TextIO = sys.stdout) -> int:
     """`cadenza jam`: open the ports, reach (or start) the engine, jam until Ctrl-C or Stop."""
-    from bridge.client import EngineClient, EngineProcess
+    from bridge.local_engine import connect
     from bridge.ports import JackPorts, open_ports
 
     if keep is not None and keep == reject:
         raise ValueError("keep and reject need different notes or CCs")
-    process = None if engine else EngineProcess(*(["--state", state_dir] if state_dir else []))
-    client = EngineClient(engine or process.target)
+    connection = connect(engine, state_dir)
+    client = connection.client
     try:
-        client.check()
         live = JamLive(LiveSession(meter), keep, reject)
         if api == "jack":
             ports = JackPorts(live.process, connect_in or [], [connect_out] if connect_out else [])
@@ -488,6 +487,4 @@ def run_jam(prompt: str, phrase_bars: int, meter: Meter, session: str, engine: s
                 print(f"cadenza: error in the MIDI thread: {error!r}", file=sys.stderr)
         return 0
     finally:
-        client.close()
-        if process:
-            process.close()
+        connection.close()

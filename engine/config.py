@@ -63,3 +63,7 @@ class Defaults:
 
 
 DEFAULTS = Defaults()
+
+# An engine the CLI starts in the background (bridge/local_engine.py) stops after this many
+# seconds without a request; `cadenza serve --idle-timeout` sets it for any engine.
+LOCAL_ENGINE_IDLE_SECONDS = 600.0

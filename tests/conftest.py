@@ -22,6 +22,18 @@ DEV_PROMPTS = Path(os.environ.get("CADENZA_DEV_PROMPTS") or ROOT.parent / "share
 
 # Sessions the tests' engines and CLI calls record go to a scratch folder, never the user's data folder.
 os.environ.setdefault("CADENZA_STATE", tempfile.mkdtemp(prefix="cadenza-test-state-"))
+# The engine CLI calls without --engine find or start (bridge/local_engine.py) is announced in a
+# runtime folder of the test run's own: never the user's engine, and stopped when the run ends.
+os.environ.setdefault("CADENZA_RUNTIME_DIR", tempfile.mkdtemp(prefix="cadenza-test-runtime-"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_background_engine() -> Iterator[None]:
+    """Stop the engine a CLI call started in the background during the run, if any."""
+    yield
+    from engine.serving.local import stop_local_engine
+
+    stop_local_engine()
 
 
 @pytest.hookimpl(hookwrapper=True)

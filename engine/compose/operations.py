@@ -525,6 +525,12 @@ def rearrange(spec: MusicSpec, score: Score, key: str | None = None, tempo: floa
             instrument = lookup(word)
         except KeyError:
             raise SpecError("instrument", f"unknown instrument {word!r} for part {name!r}") from None
-        _track(out, part.name).program = instrument.program
-        parts[parts.index(part)] = replace(part, instrument=instrument.name, program=instrument.program)
+        # The part takes the new instrument's name (flute=violin: the track, the stem and --part say
+        # violin), unless another part has that name already.
+        taken = {p.name for p in parts if p is not part}
+        renamed = instrument.part if instrument.part not in taken else part.name
+        track = _track(out, part.name)
+        track.program, track.name = instrument.program, renamed
+        parts[parts.index(part)] = replace(part, name=renamed, instrument=instrument.name,
+                                           program=instrument.program)
     return replace(new_spec, parts=parts), out

@@ -23,6 +23,7 @@ from engine.config import TICKS_PER_QUARTER
 from engine.errors import Cancelled, SpecError
 from engine.model.tokens import SLOT_REGISTER, SLOTS
 from engine.music.analysis import Chord, chords_per_bar, diatonic_triads, find_key, seventh_pc
+from engine.music.chords import bar_chords
 from engine.music.notes import GridNote
 from engine.music.spec import MusicSpec, Part
 from engine.music.theory import Key, Meter
@@ -485,7 +486,7 @@ def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None 
                    # Only the model plays: its rests are silence. A style may keep its melody going over
                    # the arranger's parts too (ragtime's right hand over the stride).
                    fill_rests=len(plan.slots_of) == len(spec.parts) or bool(settings.get("fill_rests", False)),
-                   syncopation=float(settings.get("syncopation", 0.0)))
+                   syncopation=float(settings.get("syncopation", 0.0)), chords_strict=bool(spec.chords))
 
 
 def harmonic_plan(spec: MusicSpec, style: styles.Style) -> list[Chord]:
@@ -642,7 +643,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
     pitched = [p for p in spec.parts if not p.is_drum]
     notes: list[GridNote] = []
     plan = plan_voices(spec.parts)
-    harmony = harmonic_plan(spec, style)
+    given = bar_chords(spec)  # a progression the user asked for (engine/music/chords.py)
+    harmony = given or harmonic_plan(spec, style)  # what the model's strong beats lean to
     if pitched:
         generator = load()
         try:
@@ -650,9 +652,13 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
         except KeyError as error:
             raise SpecError("meter", str(error.args[0])) from None
         notes = generator.generate(model_request(spec, plan, harmony), should_stop=should_stop)
-    detected = chords_per_bar([GridNote(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
-                              spec.bars, TICKS_PER_QUARTER, plan=harmony)
-    chords = [chord.pcs + (seventh_pc(chord, spec.key),) for chord in frame_harmony(detected, spec)]
+    if given:  # the asked progression, exactly: its sevenths voiced, no frame, nothing detected
+        chords = [chord.tones for chord in given]
+        style = replace(style, sevenths="all")
+    else:
+        detected = chords_per_bar([GridNote(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
+                                  spec.bars, TICKS_PER_QUARTER, plan=harmony)
+        chords = [chord.pcs + (seventh_pc(chord, spec.key),) for chord in frame_harmony(detected, spec)]
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))

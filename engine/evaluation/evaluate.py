@@ -468,7 +468,11 @@ def _generate(prompt: str, seed: int, generator: Generator) -> tuple[MusicSpec, 
 
 def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | None = None,
              reference_path: str | None = None, progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Generate every prompt with seeds 0..seeds-1 and judge every clip."""
+    """Generate every prompt with seeds 0..seeds-1 and judge every clip.
+
+    ``progress(done, total)`` is called after each prompt and once more when the reference set
+    (which takes a while) is measured: total is the number of prompts plus one.
+    """
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     if generator is None:
@@ -501,7 +505,7 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
             diversity=diversity(scores), novelty_n=[index.longest_shared(s) for s in scores],
         ))
         if progress:
-            progress(number + 1, len(cases))
+            progress(number + 1, len(cases) + 1)
     textures = [piece_texture(p.score) for p in pieces]
     memo: dict[tuple[str, int], dict[str, float]] = {}
     pooled = same_length_reference(clips, pieces, memo)
@@ -510,6 +514,8 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
                                        [p for p, t in zip(pieces, textures, strict=True) if t == texture], memo)
         for texture in (ONE_LINE, SEVERAL_VOICES)}
     measured = [metrics.musicality(p.score) for p in pieces]
+    if progress:
+        progress(len(cases) + 1, len(cases) + 1)
     return EvalResult(clips, measured, len(pieces), first_call, seeds, pooled, reference.about(reference_path),
                       by_kind(pieces, measured), textures, texture_reference)
 

@@ -87,6 +87,8 @@ class Constraints:
     chord_plan: tuple[tuple[int, int, int], ...] = ()  # per bar, (root, third, fifth) pitch classes the
     # strong-beat pull leans to instead of the tonic triad (with the same three logits); () = tonic
     plan_tonic_share: float = 0.0  # with a plan, this share of the tonic pull is added to the chord's
+    chords_strict: bool = False  # the plan is the user's: strong-beat notes are its chord tones (the lowest
+    # voice's downbeat its root), and no opening or cadence of the key's own overrides it
     repeat_penalty: float = 0.0  # logits taken, per earlier occurrence, from the pitch classes a voice
     repeat_window: int = 4       # played in its last this-many notes: lines move through the scale
     max_rest_quarters: float = 0.0  # the longest silence of all voices together inside the clip (0: any)
@@ -163,6 +165,8 @@ class Grammar:
         # tonic triad weigh most, so the key is still heard while the harmony moves.
         self._bar_bias = [self._chord_bias(chord) + c.plan_tonic_share * self._strong_bias for chord in c.chord_plan]
         self._strong = frozenset(beat * POSITIONS_PER_BEAT for beat in c.meter.group_starts)
+        self._bar_tones = [torch.isin(pitch_of % 12, torch.tensor(chord)) & (pitch_of >= 0) for chord in c.chord_plan]
+        self._bar_roots = [(pitch_of % 12 == chord[0]) & (pitch_of >= 0) for chord in c.chord_plan]
         for slot, (low, high) in c.voices.items():
             mask = in_key & (pitch_of >= low) & (pitch_of <= high)
             if not bool(mask.any()):
@@ -266,10 +270,14 @@ class Grammar:
         raise RuntimeError("the clip is complete; nothing may follow EOS")
 
     def _harmony(self, on_beat: bool) -> torch.Tensor | None:
-        """The chord tones the current note must come from (opening, V-I cadence), if any."""
+        """The chord tones the current note must come from (the user's chords; else opening, V-I cadence), if any."""
         c, slot, bar = self.constraints, self.slot, self.bars_started
         bass = slot == max(c.voices) and len(c.voices) > 1
         downbeat = self.position == 0
+        if c.chords_strict and 1 <= bar <= len(self._bar_tones):
+            if bass and downbeat:
+                return self._bar_roots[bar - 1]
+            return self._bar_tones[bar - 1] if self.position in self._strong else None
         if c.opening and bar == 1 and on_beat:
             return self._bass_tonic[slot] if bass and downbeat else self._triad[slot]
         if c.cadence and c.bars >= 3 and bar == c.bars - 1 and downbeat:

@@ -57,6 +57,7 @@ class Request:
     fill_rests: bool = True  # the model's voices are the whole clip: no silence longer than [decoding]'s
     # max_rest_quarters (compose turns it off when arranger parts play on through the model's rests)
     syncopation: float = 0.0  # logits on off-beat onsets: a style's rhythm feel (model.toml's style_map)
+    chords_strict: bool = False  # ``chords`` are the user's: strong beats on their tones, no tonic opening/cadence
 
 
 class Generator:
@@ -104,7 +105,9 @@ class Generator:
         import torch
 
         grammar = Grammar(self.vocab, Constraints(request.key, request.meter, request.bars, dict(request.voices),
-                                                  request.chromatic, cadence, opening=not context,
+                                                  request.chromatic, cadence and not request.chords_strict,
+                                                  opening=not context and not request.chords_strict,
+                                                  chords_strict=request.chords_strict,
                                                   tonic_bias=tuple(request.key_pull * b for b in
                                                                    decoding_settings(third_quality(request.key))["tonic_bias"]),
                                                   chord_plan=tuple(request.chords),

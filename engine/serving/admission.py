@@ -38,6 +38,11 @@ class Admission:
         self.active = 0
         self.waiting = 0
 
+    @property
+    def in_flight(self) -> int:
+        """Requests admitted and not yet finished (working or waiting)."""
+        return self._in_flight
+
     def close(self) -> None:
         """Refuse new requests from now on (Closed); those already admitted go on."""
         with self._lock:

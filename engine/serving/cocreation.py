@@ -120,6 +120,12 @@ class CoCreation:
             return None
         return self.store.by_request(check_session(session), request_id)
 
+    def find(self, session: str, ref: str, any_session: bool = False) -> Take:
+        """The take ``ref`` names (an id, a unique start of one, or ``last``); see TakeStore.find."""
+        if not ref:
+            raise SpecError("take", "is empty; name a take id, the start of one, or 'last' (see `cadenza history`)")
+        return self.store.find(check_session(session), ref, any_session)
+
     def load(self, session: str, take_id: str) -> tuple[Take, MusicSpec, Score]:
         if not take_id:
             raise SpecError("take", "is empty; name a take id (see `cadenza history`)")

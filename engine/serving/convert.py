@@ -17,7 +17,7 @@ def overrides_from_pb(message: pb.Overrides) -> Overrides:
     def get(name: str):
         return getattr(message, name) if message.HasField(name) else None
     return Overrides(tempo_bpm=get("tempo_bpm"), key=get("key"), meter=get("meter"),
-                     bars=get("bars"), seed=get("seed"), start_bar=get("start_bar"))
+                     bars=get("bars"), seed=get("seed"), start_bar=get("start_bar"), chords=get("chords"))
 
 
 def overrides_to_pb(overrides: Overrides) -> pb.Overrides:
@@ -35,7 +35,7 @@ def spec_to_pb(spec: MusicSpec) -> pb.MusicSpec:
                        is_drum=p.is_drum, low=p.low, high=p.high) for p in spec.parts],
         style=spec.style, mood=spec.mood, arc=spec.arc, swing=spec.swing, seed=spec.seed, energy=spec.energy,
         sources={name: _SOURCE_TO_PB[source] for name, source in spec.sources.items()},
-        notes=spec.notes,
+        notes=spec.notes, chords=spec.chords,
     )
 
 
@@ -52,5 +52,5 @@ def spec_from_pb(message: pb.MusicSpec) -> MusicSpec:
         style=message.style, mood=message.mood, arc=message.arc, swing=message.swing,
         seed=message.seed, energy=message.energy,
         sources={name: _SOURCE_FROM_PB[value] for name, value in message.sources.items()},
-        notes=list(message.notes),
+        notes=list(message.notes), chords=list(message.chords),
     )

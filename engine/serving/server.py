@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import signal
 import sys
@@ -61,6 +62,7 @@ log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
 STATUS_FLUSH_SECONDS = 2.0
+WARM_UP_JOIN_SECONDS = 60.0
 
 
 def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
@@ -73,6 +75,20 @@ def _check_render_length(score, bars: int | None) -> None:
     seconds = clip_seconds(score, bars)
     if seconds > RENDER_MAX_SECONDS:
         raise SpecError("midi", f"the clip lasts {seconds:.0f} s; at most {RENDER_MAX_SECONDS:.0f} s are rendered")
+
+
+ROLE_NAMES = ("melody", "chords", "keys", "pad", "bass", "drums")
+
+
+def _check_plugin_keys(score, options: dict) -> None:
+    """Every --plugin/--preset key names a role or a part of this clip (a typo is not ignored)."""
+    parts = [t.name for t in score.tracks if t.name]
+    roles = sorted(set(options["roles"].values())) or list(ROLE_NAMES)
+    for field in ("plugins", "presets"):
+        for key in options[field]:
+            if key not in parts and key not in roles:
+                raise SpecError(f"{field}[{key}]", f"{key!r} is neither a role of this clip ({', '.join(roles)}) "
+                                                   f"nor one of its parts ({', '.join(parts) or 'none named'})")
 
 
 def _check_sample_rate(rate: int) -> int:
@@ -210,7 +226,7 @@ class EngineServicer(pb_grpc.EngineServicer):
 
     def GetTake(self, request: pb.TakeRequest, context: grpc.ServicerContext) -> pb.TakeResult:
         with self._serving(context):
-            return take_to_pb(self._co().load(request.session, request.take)[0])
+            return take_to_pb(self._co().find(request.session, request.take, request.any_session))
 
     def History(self, request: pb.HistoryRequest, context: grpc.ServicerContext) -> pb.HistoryReply:
         with self._serving(context):
@@ -238,6 +254,7 @@ class EngineServicer(pb_grpc.EngineServicer):
                        "style": request.style or None, "roles": dict(request.roles), "bars": request.bars or None}
             if request.HasField("loudness_lufs"):
                 options["loudness_lufs"] = request.loudness_lufs
+            _check_plugin_keys(score, options)
             for role, path in options["plugins"].items():
                 check_plugin_path(path, self.plugin_folders, f"plugins[{role}]")
             _check_render_length(score, options["bars"])
@@ -263,10 +280,17 @@ class EngineServicer(pb_grpc.EngineServicer):
                 log.error("render failed", exc_info=error)
                 context.abort(grpc.StatusCode.INTERNAL, f"render failed: {error}")
             stems = outcome["stems"]
+            picture = b""
+            if request.picture_title:
+                from plugin_host.picture import clip_png
+
+                picture = clip_png(score, stems.mix, stems.sample_rate,
+                                   f"{request.picture_title[:200]}: mix {stems.loudness_lufs or 0.0:.1f} LUFS, "
+                                   f"{stems.true_peak_dbtp or 0.0:.1f} dBTP", options["bars"])
             yield pb.RenderEvent(header=pb.StemsHeader(
                 sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames, parts=list(stems.parts),
                 clip_frames=stems.clip_frames or stems.frames, loudness_lufs=stems.loudness_lufs or 0.0,
-                true_peak_dbtp=stems.true_peak_dbtp or 0.0))
+                true_peak_dbtp=stems.true_peak_dbtp or 0.0, picture_png=picture))
             for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
                 for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
                     block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
@@ -294,7 +318,11 @@ class Engine:
         self.admission = Admission(workers, queue_size)
         # First, so it also sees the token interceptor's refusals; metrics live in a registry per engine.
         self.metrics = EngineMetrics(self.admission)
-        interceptors = [ObservingInterceptor(self.metrics), *([TokenInterceptor(token)] if token else [])]
+        from engine.serving.local import Activity
+
+        self.activity = Activity(lambda: self.admission.in_flight > 0)  # for an idle timeout
+        interceptors = [self.activity, ObservingInterceptor(self.metrics),
+                        *([TokenInterceptor(token)] if token else [])]
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
                                   interceptors=interceptors,
                                   options=[("grpc.max_receive_message_length", GRPC_MAX_RECEIVE_BYTES),
@@ -346,12 +374,37 @@ class Engine:
         self.store.close()
 
 
+def _announce(engine: Engine, host: str, store: str | None, state_dir: Path | None,
+              plugin_folders: tuple[Path, ...], idle_timeout: float | None) -> bool:
+    """Tell local clients where this engine is (loopback engines only); False if not announced."""
+    from engine.serving.local import LocalEngine, announce
+    from engine.sessions.store import store_name
+
+    if not is_loopback(host):
+        return False
+    shown = "127.0.0.1" if host == "localhost" else host.strip("[]")
+    target = f"[{shown}]:{engine.port}" if ":" in shown else f"{shown}:{engine.port}"
+    try:
+        announce(LocalEngine(target=target, pid=os.getpid(), store=store_name(store, state_dir),
+                             plugin_folders=tuple(str(Path(f).resolve()) for f in plugin_folders),
+                             idle_timeout=idle_timeout))
+    except OSError as error:  # a read-only or foreign runtime folder: serve all the same, unannounced
+        log.warning("not announced to local clients: %s", error)
+        return False
+    return True
+
+
 def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
           queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
           plugin_folders: tuple[Path, ...] | None = None, render_timeout: float | None = None,
           state_dir: Path | None = None, store: str | None = None, metrics_port: int | None = None,
-          log_format: str = "json", log_level: str = "info") -> int:
+          log_format: str = "json", log_level: str = "info", idle_timeout: float | None = None,
+          announce: bool = True) -> int:
     """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
+
+    On loopback (unless ``announce`` is off) it announces itself in the user's runtime folder
+    (engine/serving/local.py), so CLI calls without ``--engine`` use it; with ``idle_timeout`` it
+    stops after that many seconds without a call.
 
     With ``metrics_port`` (0 = a free one) Prometheus metrics are served at
     http://HOST:PORT/metrics, announced on a second line. Logs go to stderr, one JSON object a
@@ -375,7 +428,8 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
         prestart()  # then a render worker with its imports done, so the first render is a warm one
 
     # The text model loads in the background, so SERVING does not wait; the first Describe may.
-    threading.Thread(target=warm, name="warm-up", daemon=True).start()
+    warming = threading.Thread(target=warm, name="warm-up", daemon=True)
+    warming.start()
     token = load_or_create_token() if not is_loopback(host) else None
     if plugin_folders is None:
         from plugin_host.folders import plugin_folders as standard
@@ -386,14 +440,27 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    # Announced before the line below, so whoever waits for that line finds the announcement too.
+    announced = announce and _announce(engine, host, store, state_dir, plugin_folders, idle_timeout)
     shown = "127.0.0.1" if host == "localhost" else host
     print(f"cadenza engine listening on {shown}:{engine.port}", flush=True)
     if engine.metrics_server is not None:  # after the line EngineProcess waits for, which must come first
         metrics = engine.metrics_server
         print(f"cadenza metrics on http://{metrics.host}:{metrics.port}/metrics", flush=True)
         log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
-    while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
-        pass
+    try:
+        while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
+            if idle_timeout is not None and engine.activity.idle_seconds() > idle_timeout:
+                log.info("no request for %.0f s: stopping", idle_timeout)
+                break
+    finally:
+        if announced:  # first, so no new client picks an engine that is going away
+            from engine.serving.local import withdraw
+
+            withdraw(os.getpid())
     engine.shutdown()
+    # Stopped while the text model was still loading: let it finish, or the interpreter's exit
+    # tears down torch's threads under it and the process aborts (exit -6 instead of 0).
+    warming.join(timeout=WARM_UP_JOIN_SECONDS)
     print("cadenza engine stopped", file=sys.stderr, flush=True)
     return 0

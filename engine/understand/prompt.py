@@ -41,6 +41,7 @@ class Overrides:
     bars: int | None = None
     seed: int | None = None
     start_bar: int | None = None
+    chords: str | None = None  # a progression (engine/chords.py)
 
 
 # The tonic assumed when only a mode is asked ("in a minor key"): the keys without sharps or flats.
@@ -707,8 +708,10 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     if not parts:
         raise SpecError("prompt", "leaves no instrument to play; name at least one that is not excluded")
 
-    return MusicSpec(
+    from engine.understand.chords import apply_chords
+
+    return apply_chords(MusicSpec(
         prompt=prompt, tempo_bpm=tempo, key=key, meter=meter, bars=bars, start_bar=start_bar,
         parts=parts, style=style.name, mood=mood["name"], arc=arc, swing=swing, seed=seed,
         energy=energy, sources=sources, notes=notes,
-    )
+    ), overrides.chords)

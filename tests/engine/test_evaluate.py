@@ -89,7 +89,11 @@ def test_checks_fail_when_the_clip_does_not_obey(tmp_path: Path) -> None:
 
 def test_a_refused_prompt_fails_its_checks_and_the_report_says_why(tmp_path: Path) -> None:
     entries = [{"prompt": "techno at 1000 bpm", "expect": {"tempo_bpm": 1000}}, PROMPTS[0]]
-    result = evaluate.evaluate(evaluate.load_prompts(write_prompts(tmp_path / "r.jsonl", entries)), seeds=1)
+    calls = []
+    result = evaluate.evaluate(evaluate.load_prompts(write_prompts(tmp_path / "r.jsonl", entries)), seeds=1,
+                               progress=lambda done, total: calls.append((done, total)))
+    # a step per prompt, and the last one only once the reference set is measured
+    assert calls == [(1, 3), (2, 3), (3, 3)]
     refused = result.clips[0].checks
     assert [(c.attribute, c.ok) for c in refused] == [("accepted", False)] and "20-400" in refused[0].found
     text = evaluate.write_report(result, tmp_path / "out", "r.jsonl").read_text()

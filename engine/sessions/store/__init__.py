@@ -19,6 +19,7 @@ from engine.sessions.store.sql import (
     TakeStore,
     default_state_dir,
     new_take_id,
+    store_name,
 )
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "default_state_dir",
     "new_take_id",
     "open_store",
+    "store_name",
 ]
 
 STORE_SCHEMES = ("postgresql://", "postgres://", "sqlite:///")

@@ -16,6 +16,7 @@ first attempt made instead of making a second one.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -30,6 +31,9 @@ from engine.errors import SpecError, Unavailable, UsageError
 
 STORE_FILE = "sessions.sqlite"
 VERDICTS = ("keep", "reject", "rate")
+LAST = "last"                          # the take reference meaning the newest take
+TAKE_REF = re.compile(r"[0-9a-f]{1,32}")  # take ids are hex (new_take_id); a reference is one or its start
+AMBIGUOUS_SHOWN = 10
 RATING_MIN, RATING_MAX = 1, 5
 T = TypeVar("T")
 
@@ -73,6 +77,7 @@ class TakeStore(Protocol):
     def add(self, take: Take) -> Take: ...
     def get(self, session: str, take_id: str) -> Take: ...
     def by_request(self, session: str, request_id: str) -> Take | None: ...
+    def find(self, session: str, ref: str, any_session: bool = False) -> Take: ...
     def history(self, session: str) -> list[Take]: ...
     def set_verdict(self, session: str, take_id: str, verdict: str, reason: str = "", rating: int = 0,
                     request_id: str | None = None) -> Take: ...
@@ -192,6 +197,39 @@ class SqlTakeStore:
     def get(self, session: str, take_id: str) -> Take:
         return self._read(lambda db: _take(_row(db, session, take_id)))
 
+    def find(self, session: str, ref: str, any_session: bool = False) -> Take:
+        """The take ``ref`` names: its id, a unique start of it, or ``last`` (the newest take).
+
+        Looked for in ``session``; with ``any_session`` also in every other session when this
+        one has none (``last``: the newest take anywhere). NotFound names the session that holds
+        a take asked for in the wrong one; an ambiguous prefix is a SpecError listing the takes.
+        """
+        ref = ref.strip().lower()
+        if ref == LAST:
+            return self._read(lambda db: _take(_newest(db, session, any_session)))
+        if not TAKE_REF.fullmatch(ref):
+            raise SpecError("take", f"must be a take id, the start of one (hex digits) or {LAST!r}, got {ref[:40]!r}")
+
+        def work(db: Executor) -> Take:
+            here = db.execute(f"SELECT * FROM takes WHERE session=? AND id LIKE ? ORDER BY id LIMIT {AMBIGUOUS_SHOWN}",
+                              (session, ref + "%")).fetchall()
+            everywhere = here or db.execute(
+                f"SELECT * FROM takes WHERE id LIKE ? ORDER BY session, id LIMIT {AMBIGUOUS_SHOWN}",
+                (ref + "%",)).fetchall()
+            if here or (everywhere and any_session):
+                rows = here or everywhere
+                if len(rows) > 1:
+                    listed = ", ".join(f"{r['id']} ({r['session']})" for r in rows)
+                    raise SpecError("take", f"{ref!r} starts more than one take: {listed}; give more of the id")
+                return _take(rows[0])
+            if everywhere:
+                holders = sorted({r["session"] for r in everywhere})
+                raise NotFound(f"take {ref!r} is not in session {session!r}; it is in session "
+                               f"{' and '.join(repr(h) for h in holders)} (pass --session {holders[0]}, or "
+                               "leave --session out to look in every session)")
+            raise NotFound(f"no take {ref!r} in any session (see `cadenza history`)")
+        return self._read(work)
+
     def by_request(self, session: str, request_id: str) -> Take | None:
         """The take a request with this id made in this session, or None."""
         def work(db: Executor) -> Take | None:
@@ -307,7 +345,16 @@ def _row(db: Executor, session: str, take_id: str) -> Mapping[str, Any]:
     if row is None:
         raise NotFound(f"no take {take_id!r} (see `cadenza history`)")
     if row["session"] != session:
-        raise NotFound(f"take {take_id!r} is not in session {session!r}")
+        raise NotFound(f"take {take_id!r} is not in session {session!r}; it is in session {row['session']!r}")
+    return row
+
+
+def _newest(db: Executor, session: str, any_session: bool) -> Mapping[str, Any]:
+    row = db.execute("SELECT * FROM takes WHERE session=? ORDER BY created DESC LIMIT 1", (session,)).fetchone()
+    if row is None and any_session:
+        row = db.execute("SELECT * FROM takes ORDER BY created DESC LIMIT 1").fetchone()
+    if row is None:
+        raise NotFound(f"no takes yet in session {session!r}" + (" or any other" if any_session else ""))
     return row
 
 
@@ -331,3 +378,13 @@ def default_state_dir() -> Path:
     if os.environ.get(STATE_ENV):
         return Path(os.environ[STATE_ENV])
     return Path(platformdirs.user_data_dir("cadenza", appauthor=False))
+def store_name(store: str | None = None, state_dir: Path | str | None = None) -> str:
+    """Where sessions live, spelled one way for comparing engines: a resolved folder, or the URL.
+
+    ``store`` is ``--store`` (a URL or a folder), ``state_dir`` is ``--state``; with neither it is
+    $CADENZA_STATE or the user's data folder, as `open_store` decides.
+    """
+    text = str(store).strip() if store else ""
+    if "://" in text:
+        return text
+    return str(Path(text or state_dir or default_state_dir()).expanduser().resolve())
