@@ -329,17 +329,13 @@ def chord_tones(chord: ChordPcs, style: styles.Style, thin: bool, tonic_pc: int 
 KEYBOARD_PROGRAMS = range(0, 24)  # GM pianos, electric pianos, mallets, organs, accordions: they comp in full chords
 
 
-def keyboard_voicing(chord: ChordPcs, tones: tuple[int, ...], scale: tuple[int, ...], over_bass: bool,
-                     tonic_pc: int) -> tuple[int, ...]:
-    """A keyboard's comping chord: a seventh chord in four tones, rootless (third, fifth, seventh and
-    the ninth above the root) over a bass line, root position without one; the tonic chord keeps its
-    root. A triad is played whole. ``tones`` is what chord_tones gives the style."""
-    if len(chord) <= 3 or chord[3] not in tones:
-        return chord[:3]
-    if not over_bass or chord[0] == tonic_pc:
+def keyboard_voicing(chord: ChordPcs, tones: tuple[int, ...]) -> tuple[int, ...]:
+    """A keyboard's comping chord, whole: a seventh chord in its four tones (root, third, fifth,
+    seventh) where the style voices its seventh (``tones``, from chord_tones, holds it), else the
+    triad. Only chord tones, so a progression the prompt names is played as named."""
+    if len(chord) > 3 and chord[3] in tones:
         return chord[:4]
-    ninth = scale[(scale.index(chord[0]) + 1) % len(scale)] if chord[0] in scale else (chord[0] + 2) % 12
-    return chord[1], chord[2], chord[3], ninth
+    return chord[:3]
 
 
 def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
@@ -355,7 +351,7 @@ def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Mete
     for bar, chord in enumerate(chords):
         tones = chord_tones(chord, style, thin and not keyboard, w.spec.key.tonic_pc)
         if keyboard:
-            tones = keyboard_voicing(chord, tones, w.spec.key.scale_pcs(), thin, w.spec.key.tonic_pc)
+            tones = keyboard_voicing(chord, tones)
         voicing = sorted({_nearest(pc, centre, lo, hi) for pc in tones})
         for step, char, length in _onsets(pattern):
             for pitch in voicing:
