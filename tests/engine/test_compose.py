@@ -97,7 +97,8 @@ def test_a_draft_heard_in_another_key_is_drawn_again():
     from engine.compose.pipeline import _draft, heard_in_key
     from engine.evaluation.evaluate import find_key, read_midi
 
-    spec = understand("Happy children's song on xylophone and ukulele in C, 4 bars", Overrides(seed=0))
+    # Seed 3: the first draft for this prompt that leans on V (energy 0.24 asks the model for a sparser line).
+    spec = understand("Happy children's song on xylophone and ukulele in C, 4 bars", Overrides(seed=3))
     first = _draft(spec, None)
     assert not heard_in_key(first, spec.key)
     kept = compose(spec)
