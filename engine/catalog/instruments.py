@@ -21,6 +21,14 @@ class Instrument:
     high: int
     is_drum: bool
     words: tuple[str, ...]
+    keys: tuple[int, ...] = ()  # percussion: the keys (GM percussion map, or pitches of ``program``) it strikes
+    pattern: str = ""           # percussion: a 4/4 bar of 16 steps, "1".."9" strike that key of ``keys``, "-" rests
+    stand_in: str = ""          # an instrument General MIDI has no program for: what plays it instead
+
+    @property
+    def is_percussion(self) -> bool:
+        """A hand drum, bell or shaker beside the kit: it strikes its own ``keys`` in its own ``pattern``."""
+        return bool(self.keys)
 
 
 @lru_cache(maxsize=1)
@@ -31,10 +39,17 @@ def catalogue() -> tuple[Instrument, ...]:
         Instrument(
             name=entry["name"], part=entry["part"], program=entry["program"], role=entry["role"],
             low=entry["range"][0], high=entry["range"][1], is_drum=entry.get("drum", False),
-            words=tuple(entry["words"]),
+            words=tuple(entry["words"]), keys=tuple(entry.get("keys", ())), pattern=entry.get("pattern", ""),
+            stand_in=entry.get("stand_in", ""),
         )
         for entry in raw["instrument"]
     )
+
+
+@lru_cache(maxsize=1)
+def by_part() -> dict[str, Instrument]:
+    """Every instrument by its part name ("congas", "taiko")."""
+    return {instrument.part: instrument for instrument in catalogue()}
 
 
 def _load() -> dict:
@@ -59,6 +74,16 @@ def ensembles() -> dict[str, tuple[Instrument, ...]]:
         for entry in _load().get("ensemble", [])
         for word in entry["words"]
     }
+
+
+@lru_cache(maxsize=1)
+def _percussion_by_name() -> dict[str, Instrument]:
+    return {instrument.name: instrument for instrument in catalogue() if instrument.is_percussion}
+
+
+def percussion(name: str) -> Instrument | None:
+    """The percussion instrument with this General MIDI-style ``name`` ("Congas", "Taiko Drum"), else None."""
+    return _percussion_by_name().get(name)
 
 
 def lookup(word: str) -> Instrument:

@@ -24,6 +24,8 @@ class Style:
     sevenths: str = "none"    # comping/pad voicings: "all" chords with their diatonic 7th, "dominant" (V7) only
     part_roles: tuple[tuple[str, str], ...] = ()  # (part, role): a named instrument's role in this style
     drum_genre: str | None = None  # the Groove genre the drum model plays for this style (None: no genre)
+    song: bool = False        # listeners expect a tune: a melody joins when the named parts leave none
+    scale: tuple[int, ...] = ()  # semitones above the tonic every pitched note keeps to (pelog), else the key's
 
     def role_of(self, part: str, default: str) -> str:
         """The role an instrument's part plays in this style (``part_roles``), else its own ``default``."""
@@ -57,11 +59,21 @@ def catalogue() -> dict[str, Style]:
             sevenths=_sevenths(entry),
             part_roles=tuple(sorted(entry.get("part_roles", {}).items())),
             drum_genre=entry.get("drum_genre") or None,
+            song=bool(entry.get("song", False)),
+            scale=_scale(entry),
         )
     return styles
 
 
 SEVENTHS = ("none", "dominant", "all")
+
+
+def _scale(entry: dict) -> tuple[int, ...]:
+    value = tuple(entry.get("scale", ()))
+    if value and (value[0] != 0 or list(value) != sorted(set(value)) or not all(0 <= v < 12 for v in value)):
+        raise ValueError(f"styles.toml: style {entry['name']!r} has scale = {list(value)}; accepted: rising "
+                         "semitones above the tonic, 0 first, each 0-11")
+    return value
 
 
 def _sevenths(entry: dict) -> str:

@@ -42,8 +42,8 @@ from engine.music.midi import score_to_smf
 from engine.music.spec import MusicSpec
 from engine.understand.prompt import Overrides, understand
 
-EXPECT_KEYS = ("tempo_bpm", "tempo_max", "key", "meter", "bars", "roles", "roles_absent", "instruments", "genre",
-               "mood", "swing", "arc")
+EXPECT_KEYS = ("tempo_bpm", "tempo_max", "tempo_min", "key", "meter", "bars", "roles", "roles_absent", "instruments",
+               "genre", "mood", "swing", "arc")
 ROLES = ("drums", "bass", "melody", "chords", "pad")
 TEMPO_TOLERANCE_BPM = 0.5
 # Dynamics arc: mean velocity of the last third of the bars against the first third.
@@ -203,11 +203,18 @@ def find_key(clip: MidiClip) -> tuple[int, str] | None:
     return found.tonic.pitchClass, found.mode
 
 
+# A mode is heard by its tonic and the quality of its third: the key finder names major or minor only.
+MINOR_THIRD_MODES = ("minor", "aeolian", "dorian", "phrygian", "locrian")
+
+
 def _expected_key(text: str) -> tuple[int, str]:
+    """Tonic pitch class and "major"/"minor" for "E dorian", "Bb major", "F# minor" (modes by their third)."""
     from music21 import pitch
 
     tonic, _, mode = text.strip().partition(" ")
-    return pitch.Pitch(tonic.replace("b", "-") if len(tonic) > 1 else tonic).pitchClass, (mode or "major").lower()
+    mode = (mode or "major").lower()
+    quality = "minor" if mode in MINOR_THIRD_MODES else "major"
+    return pitch.Pitch(tonic.replace("b", "-") if len(tonic) > 1 else tonic).pitchClass, quality
 
 
 def _tokens(text: str) -> set[str]:
@@ -280,6 +287,8 @@ def check_clip(expect: dict, spec: MusicSpec, clip: MidiClip) -> list[Check]:
                             abs(tempo - expect["tempo_bpm"]) <= TEMPO_TOLERANCE_BPM))
     if "tempo_max" in expect:
         checks.append(Check("tempo", f"<= {expect['tempo_max']:g}", f"{tempo:.2f}", tempo <= expect["tempo_max"]))
+    if "tempo_min" in expect:
+        checks.append(Check("tempo", f">= {expect['tempo_min']:g}", f"{tempo:.2f}", tempo >= expect["tempo_min"]))
     if "key" in expect:
         found = find_key(clip)
         wanted = _expected_key(expect["key"])
@@ -334,26 +343,68 @@ def diversity(scores: list[Score]) -> float:
 
 
 class NoveltyIndex:
-    """All interval n-grams of a set of melody lines (the training set's), to find the longest one a clip shares."""
+    """All interval n-grams of a set of melody lines (the training set's), to find the longest one a clip shares.
+
+    The n-grams of each length are kept as a sorted array of 64-bit polynomial hashes (8 bytes each), built
+    once per length from the one before: a repetitive clip line (a bass on one note, a taiko's two) can ask
+    for every length up to NOVELTY_MAX_N, and sets of tuples of the 2 M training n-grams per length took
+    over 15 GB by then; these take about 16 MB per length. A false match needs a 64-bit hash collision.
+    """
 
     def __init__(self, lines: Iterable[tuple[int, ...]]) -> None:
         self.lines = [tuple(line) for line in lines]
-        self._grams: dict[int, set[tuple[int, ...]]] = {}
+        flat = [v for line in self.lines for v in line]
+        owner = [k for k, line in enumerate(self.lines) for _ in line]
+        self._values = np.asarray(flat, dtype=np.int64).astype(np.uint64) + np.uint64(_HASH_OFFSET)
+        self._owner = np.asarray(owner, dtype=np.int64)
+        self._prefix = self._values.copy()  # hash of the n-gram starting at each position, for the last n built
+        self._built = 1
+        self._grams: dict[int, np.ndarray] = {1: self._sorted(1)}
 
-    def _of(self, n: int) -> set[tuple[int, ...]]:
-        if n not in self._grams:
-            self._grams[n] = {line[i:i + n] for line in self.lines for i in range(len(line) - n + 1)}
+    def _sorted(self, n: int) -> np.ndarray:
+        starts = len(self._values) - n + 1
+        if starts <= 0:
+            return np.zeros(0, dtype=np.uint64)
+        whole = self._owner[:starts] == self._owner[n - 1:n - 1 + starts]  # the n-gram stays in one line
+        return np.unique(self._prefix[:starts][whole])
+
+    def _of(self, n: int) -> np.ndarray:
+        while self._built < n:
+            self._built += 1
+            k = self._built
+            with np.errstate(over="ignore"):
+                self._prefix = self._prefix[:len(self._values) - k + 1] * np.uint64(_HASH_BASE) + self._values[k - 1:]
+            self._grams[k] = self._sorted(k)
         return self._grams[n]
+
+    def _contains(self, gram: tuple[int, ...]) -> bool:
+        table = self._of(len(gram))
+        key = _gram_hash(gram)
+        index = int(np.searchsorted(table, key))
+        return index < len(table) and table[index] == key
 
     def longest_shared(self, score: Score) -> int:
         """Length in notes (intervals + 1) of the longest run of the clip's melody found in the indexed lines."""
         best = 0
         for line in top_lines(score):
             n = best + 1
-            while n <= min(len(line), NOVELTY_MAX_N) and any(line[i:i + n] in self._of(n)
+            while n <= min(len(line), NOVELTY_MAX_N) and any(self._contains(line[i:i + n])
                                                                for i in range(len(line) - n + 1)):
                 best, n = n, n + 1
         return best + 1 if best else 0
+
+
+_HASH_BASE = 1_000_003
+_HASH_OFFSET = 1 << 20  # intervals are small signed integers: offset so every value is positive
+
+
+def _gram_hash(gram: tuple[int, ...]) -> np.uint64:
+    """The same polynomial hash NoveltyIndex builds, for one n-gram (arithmetic mod 2**64)."""
+    value = np.uint64(0)
+    with np.errstate(over="ignore"):
+        for v in gram:
+            value = value * np.uint64(_HASH_BASE) + np.uint64(v + _HASH_OFFSET)
+    return value
 
 
 # ---------------------------------------------------------------- running it

@@ -28,7 +28,7 @@ from engine.errors import SpecError
 from engine.music.checks import check
 from engine.music.spec import MusicSpec, Part, Source
 from engine.music.theory import MODES, Key, Meter, check_meter, parse_key, parse_meter
-from engine.understand import embed
+from engine.understand import embed, phrases
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,22 @@ TEMPO_WORDS: dict[str, float] = {
     "leisurely": 80, "andante": 84, "medium tempo": 100, "moderato": 108, "mid-tempo": 100, "midtempo": 100,
     "allegretto": 116, "upbeat": 124, "uptempo": 130, "up-tempo": 130, "brisk": 130, "allegro": 132,
     "fast": 140, "vivace": 150, "very fast": 170, "presto": 176, "prestissimo": 200,
+    "quick": 140, "quickly": 140, "quick tempo": 140, "lively": 132, "rapid": 150, "speedy": 150,
+    "fast-paced": 150, "fast paced": 150, "hurried": 150, "racing": 160, "frantic": 175, "breakneck": 185,
+    "blistering": 185, "blazing": 180, "lightning fast": 185, "furious": 175, "double time": 170,
+    "unhurried": 72, "languid": 66, "lazy": 76, "sluggish": 64, "plodding": 60, "crawling": 50,
+    "glacial": 44, "snail's pace": 48, "dragging": 60, "mid tempo": 100, "medium pace": 100,
 }
+# A tempo word this fast or faster means at least the top of a named style's range.
+FAST_WORD_BPM = 140
+# An intensifier before a tempo word ("really fast", "super slow") pushes it to the end of the scale;
+# a softener ("fairly fast", "a bit slow") pulls it toward the middle.
+TEMPO_INTENSIFIED = {"fast": 170, "quick": 165, "slow": 60}
+TEMPO_SOFTENED = {"fast": 126, "quick": 124, "slow": 84}
+_TEMPO_INTENSIFIER_RE = re.compile(
+    r"\b(?:(really|very|super|so|extremely|incredibly|insanely|crazy|ridiculously|blisteringly|ultra|hyper"
+    r"|uber|seriously|blazing|lightning|break-?neck|hella|mega)|(fairly|quite|pretty|rather|a bit|a little|"
+    r"slightly|kind of|kinda|somewhat|moderately))[\s-]+(fast|quick|slow)\b")
 # Meters a word implies.
 METER_WORDS: dict[str, tuple[int, int]] = {
     "waltz": (3, 4), "minuet": (3, 4), "mazurka": (3, 4), "jig": (6, 8), "tarantella": (6, 8),
@@ -74,7 +89,22 @@ ARC_WORDS: dict[str, str] = {
     "loud to soft": "decrescendo", "loud to quiet": "decrescendo", "starting loud": "decrescendo",
     "starts loud": "decrescendo", "gets quieter": "decrescendo", "getting quieter": "decrescendo",
     "getting softer": "decrescendo", "gets softer": "decrescendo",
+    "grows": "crescendo", "slowly grows": "crescendo", "grows louder": "crescendo", "swells": "crescendo",
+    "builds up": "crescendo", "build": "crescendo", "escalating": "crescendo", "rises": "crescendo",
+    "building all the way": "crescendo", "louder and louder": "crescendo", "bigger and bigger": "crescendo",
+    "fades": "decrescendo", "fades away": "decrescendo", "fade away": "decrescendo", "fading": "decrescendo",
+    "dies away": "decrescendo", "dies down": "decrescendo", "dies out": "decrescendo", "fade-away": "decrescendo",
+    "quieter and quieter": "decrescendo", "softer and softer": "decrescendo", "tapering off": "decrescendo",
+    "peters out": "decrescendo", "winds down": "decrescendo", "fadeout": "decrescendo",
+    "fade in": "crescendo", "fades in": "crescendo", "fading in": "crescendo",
 }
+# Soft or loud "at first" ("soft and slow at first", "starts gently"): the opposite comes later.
+_ARC_AT_FIRST_RE = re.compile(
+    r"\b(?:start(?:s|ing)?|begin(?:s|ning)?|open(?:s|ing)?)\s+(?:out\s+)?(?:very\s+|really\s+)?"
+    r"(soft(?:ly)?|quiet(?:ly)?|gentl[ey]|calm(?:ly)?|sparse(?:ly)?|small|whisper|loud(?:ly)?|big|huge|full|intense)\b"
+    r"|\b(soft|quiet|gentle|calm|sparse|hushed|loud|big|huge|intense|full)\b[^,.;:!]{0,30}?"
+    r"\b(?:at first|at the start|to begin with|in the beginning|at the beginning)\b")
+_ARC_LOUD_WORDS = ("loud", "loudly", "big", "huge", "full", "intense")
 SWING_WORDS = ("swing", "swung", "shuffle", "triplet feel", "swing feel", "swingin", "swinging")
 QUANTIZE_WORDS = ("quantized", "quantised", "quantize", "quantise", "grid-exact", "on the grid", "to the grid")
 NO_SWING_WORDS = ("straight", "no swing", "straight eighths", "unswung", "without swing")
@@ -139,6 +169,23 @@ _NEGATION_RE = re.compile(
     + r")(?=[,.;:!()]|$| and | or | in | at | with | but | please )"
 )
 _SOLO_RE = re.compile(r"\b(solo|unaccompanied|alone|only|just)\b")
+# Words that ask for no more parts than those named (a style's other instruments do not join):
+# an ensemble size, or a sparse texture.
+# ("minimal" is not among them: "minimal techno" is a genre.)
+_NO_ADDITIONS_RE = re.compile(r"\b(duo|duet|trio|quartet|quintet|sparse|sparsely|stripped[\s-]down|stripped back"
+                              r"|bare|barebones|nothing else|a cappella|acapella)\b")
+# An ensemble's size: the parts named, and the style's drums and bass only while there is room.
+ENSEMBLE_SIZES = {"duo": 2, "duet": 2, "trio": 3, "quartet": 4, "quintet": 5}
+_ENSEMBLE_RE = re.compile(r"\b(" + "|".join(ENSEMBLE_SIZES) + r")\b")
+# Moods in which a style only near by meaning does not bring its drums and bass to the parts named.
+QUIET_MOODS = ("calm", "sad", "tense")
+QUIET_ENERGY = 0.25
+_SPARSE_RE = re.compile(r"\b(sparse|sparsely|stripped[\s-]down|stripped back|bare|barebones)\b")
+# A bare number alone in its clause ("drum and bass, 172, liquid"): a tempo when it is in this range.
+_BARE_TEMPO_RE = re.compile(r"(?:^|[,;:(])\s*(\d{2,3})\s*(?=[,;:)]|$)")
+BARE_TEMPO_RANGE = (50, 220)
+# Most parts a prompt makes; further instruments named are left out, and the spec says so.
+MAX_PARTS = 8
 
 # Choosing style and mood by meaning: a catalogue entry's score is the cosine similarity of the
 # prompt with its description, plus a bonus when the prompt says one of its keywords (longer
@@ -228,10 +275,32 @@ def _parse_tempo(text: str) -> tuple[float | None, Source | None]:
     match = _AT_NUMBER_RE.search(text)
     if match and TEMPO_MIN_BPM <= float(match.group(1)) <= TEMPO_MAX_BPM:
         return float(match.group(1)), Source.EXPLICIT
+    for match in _BARE_TEMPO_RE.finditer(text):
+        if BARE_TEMPO_RANGE[0] <= int(match.group(1)) <= BARE_TEMPO_RANGE[1]:
+            return float(match.group(1)), Source.EXPLICIT
+    match = _TEMPO_INTENSIFIER_RE.search(text)
+    if match:
+        table = TEMPO_INTENSIFIED if match.group(1) else TEMPO_SOFTENED
+        return float(table[match.group(3)]), Source.INFERRED
     found = _find_words(text, list(TEMPO_WORDS))
     if found:
         return TEMPO_WORDS[found[0][2]], Source.INFERRED
     return None, None
+
+
+# Numbers that name a thing, not a quantity: drum machines and synths ("808s", "TR-909", "303"),
+# "12-string guitar", decades ("80s", "1970s", "'90s"). They are blanked before tempo and length are read.
+_DECADE_WORD_RE = re.compile(r"(?<![\w.])'?(?:1[89]|20)?[1-9]0'?s\b")
+
+
+def number_text(text: str) -> str:
+    """The lower-cased prompt with numbers that name things blanked out (same length, same offsets)."""
+    spans = [(start, end) for start, end, word in _find_words(text, instruments.all_words())
+             if any(c.isdigit() for c in word)]
+    spans += [m.span() for m in _DECADE_WORD_RE.finditer(text)]
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
 
 
 def _parse_key(text: str, original: str) -> tuple[Key | None, Source | None]:
@@ -367,7 +436,9 @@ def _style(text: str, prompt: str) -> tuple[styles.Style, Source, tuple[int, int
         return style, Source.INFERRED, (0, 0), (
             f"no style I know is named; nearest by meaning: {style.name} (similarity {similarity[best]:.2f}; "
             f"next {catalogue[runner_up].name} {similarity[runner_up]:.2f})")
-    return styles.get(DEFAULTS.style), Source.DEFAULT, (0, 0), None
+    return styles.get(DEFAULTS.style), Source.DEFAULT, (0, 0), (
+        f"no style I know is named, and none is near enough by meaning (nearest {style.name}, similarity "
+        f"{similarity[best]:.2f}): the default style, {DEFAULTS.style}")
 
 
 def _mood(text: str, prompt: str) -> tuple[dict, Source]:
@@ -388,10 +459,23 @@ def _mood(text: str, prompt: str) -> tuple[dict, Source]:
     return best, Source.DEFAULT if best["name"] == DEFAULTS.mood else Source.INFERRED
 
 
-def _parts(text: str, style: styles.Style, style_span: tuple[int, int]) -> tuple[list[Part], Source]:
+def _slot(instrument: instruments.Instrument) -> str:
+    """What a part does in the band, for deciding whether a named instrument stands in for a style's own:
+    a drum kit, a percussion part beside it, or its role (a keyboard's "keys" comps like "chords")."""
+    if instrument.is_percussion:
+        return "percussion:" + instrument.part
+    return {"keys": "chords"}.get(instrument.role, instrument.role)
+
+
+def _sound(instrument: instruments.Instrument) -> tuple:
+    """What a listener hears of an instrument: two words with the same sound name one part."""
+    return instrument.program, instrument.is_drum, instrument.role, instrument.keys
+
+
+def _named_instruments(text: str, style_span: tuple[int, int]) -> list[instruments.Instrument]:
+    """The instruments the prompt names, in order, less those it excludes or that are a style's name."""
     # Words inside a negation ("no drums") or inside a style's name ("drum and bass")
     # do not name a part; a style keyword that is itself an instrument word ("walking bass") does.
-    excluded_instruments, excluded_roles = _excluded(text)
     skip = _negated_spans(text)
     if text[style_span[0]:style_span[1]] not in instruments.all_words():
         skip.append(style_span)
@@ -400,25 +484,72 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int]) -> tuple
         if any(s <= start and end <= e for s, e in skip):
             continue
         found = instruments.lookup_all(word)
-        # An ensemble may double an instrument; two words for one instrument name one part.
-        if len(found) > 1 or found[0] not in named:
+        # An ensemble may double an instrument; two words for one sound ("a choir of four voices") name one part.
+        if len(found) > 1 or all(_sound(i) != _sound(found[0]) for i in named):
             named.extend(found)
+    return named
+
+
+def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: list[str],
+           quiet: bool = False) -> tuple[list[Part], Source]:
+    """The parts: the instruments named, joined by the style's own (unless the prompt says only, solo,
+    a trio, sparse...), a drum kit and bass where the style always has them, and a melody in a song style.
+
+    A named instrument stands in for the style's instrument of the same kind (a named bass replaces
+    the style's bass); the others stay ("80s synth pop with a driving bassline" keeps its synths).
+    ``notes`` gets a line for every instrument named but played by another sound, or left out.
+    ``quiet`` (a calm, sad or tense prompt, or a low energy): a style that is only near by meaning
+    does not add its drums and bass to the instruments named.
+    """
+    excluded_instruments, excluded_roles = _excluded(text)
+    named = _named_instruments(text, style_span)
     source = Source.EXPLICIT
+    # The style's own instruments join only when the prompt names the genre, not when an instrument word
+    # chose it ("a choir" is gospel's keyword, but a hymn for choir wants no gospel band).
+    genre_named = style_span != (0, 0) and text[style_span[0]:style_span[1]] not in instruments.all_words()
+    solo = bool(named) and _SOLO_RE.search(text) is not None
+    sparse = _SPARSE_RE.search(text) is not None
     if not named:
         named = [instruments.lookup(word) for word in style.default_parts]
         source = Source.INFERRED
-    solo = _SOLO_RE.search(text) is not None and source is Source.EXPLICIT
-    if not solo:
-        present = {i.role for i in named}
+    elif not solo and genre_named and not _NO_ADDITIONS_RE.search(text):
+        covered = {_slot(i) for i in named}
+        for word in style.default_parts:
+            instrument = instruments.lookup(word)
+            if _slot(instrument) not in covered and instrument not in named:
+                named.append(instrument)
+                covered.add(_slot(instrument))
+    ensemble = _ENSEMBLE_RE.search(text)
+    room = ENSEMBLE_SIZES[ensemble.group(1)] if ensemble and source is Source.EXPLICIT else MAX_PARTS
+    by_meaning_only = source is Source.EXPLICIT and style_span == (0, 0)
+    if not solo and not (by_meaning_only and quiet):
+        present = {i.role for i in named if not i.is_percussion}
         for role in style.core_roles:
-            if role not in present:
+            if role not in present and not (role == "drums" and sparse) and len(named) < room:
                 named.append(_instrument_for_role(style, role))
     chosen = [i for i in named if i.role not in excluded_roles and i not in excluded_instruments]
-    pitched = [i for i in chosen if not i.is_drum]
+    if len(chosen) > MAX_PARTS:
+        notes.append(f"at most {MAX_PARTS} parts are played; left out: "
+                     + ", ".join(i.part for i in chosen[MAX_PARTS:]))
+        chosen = chosen[:MAX_PARTS]
+    pitched = [i for i in chosen if not i.is_drum and not i.is_percussion]
     # With company, an instrument plays the role its style gives it (ragtime's piano: the melody
     # over its own left hand); alone, it plays everything its catalogue role does.
     roles = {i.part: style.role_of(i.part, i.role) if len(pitched) > 1 else i.role for i in chosen}
+    melody = next((instruments.lookup(w) for w in style.default_parts if instruments.lookup(w).role == "melody"), None)
+    if (style.song and melody is not None and genre_named and not solo and not _NO_ADDITIONS_RE.search(text)
+            and len(pitched) > 1
+            and not any(roles[i.part] == "melody" for i in pitched)):
+        # A song style with no tune in the parts named: the style's melody instrument joins.
+        if melody not in excluded_instruments and len(chosen) < MAX_PARTS:
+            chosen.append(melody)
+            pitched.append(melody)
+            roles[melody.part] = "melody"
+            notes.append(f"{style.name} wants a tune and no part named plays one: {melody.part} plays the melody")
     has_melody = any(roles[i.part] == "melody" for i in pitched)
+    for instrument in chosen:
+        if instrument.stand_in:
+            notes.append(f"{instrument.part}: {instrument.stand_in}")
     parts: list[Part] = []
     used: set[str] = set()
     for instrument in chosen:
@@ -439,9 +570,33 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int]) -> tuple
 def _instrument_for_role(style: styles.Style, role: str) -> instruments.Instrument:
     for word in style.default_parts:
         instrument = instruments.lookup(word)
-        if instrument.role == role:
+        if instrument.role == role and not instrument.is_percussion:
             return instrument
     return instruments.for_role(role)
+
+
+def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
+    """The dynamics arc: words ("crescendo", "fades out"; one way then the other is a "swell"),
+    soft or loud "at first", else a clause that means one by sentence embedding (engine/phrases.py)."""
+    negated = _negated_spans(text)
+    words = _find_words(text, list(ARC_WORDS))
+    found = [ARC_WORDS[w] for s, e, w in words if not any(ns <= s and e <= ne for ns, ne in negated)]
+    if words and not found:
+        return DEFAULTS.arc, Source.EXPLICIT  # "no fade out": said, and refused
+    if found:
+        if found[0] == "crescendo" and "decrescendo" in found[1:]:
+            return "swell", Source.EXPLICIT
+        return found[0], Source.EXPLICIT
+    match = _ARC_AT_FIRST_RE.search(text)
+    if match:
+        word = match.group(1) or match.group(2)
+        return ("decrescendo" if word in _ARC_LOUD_WORDS else "crescendo"), Source.INFERRED
+    meant = phrases.by_meaning("arc", text)
+    if meant is not None and meant.value != "steady":
+        notes.append(f"dynamics: \"{meant.clause}\" read by meaning as {meant.value} "
+                     f"(similarity {meant.similarity:.2f})")
+        return meant.value, Source.INFERRED
+    return DEFAULTS.arc, Source.DEFAULT
 
 
 def _energy(prompt: str) -> tuple[float, Source]:
@@ -483,7 +638,10 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     if overrides.tempo_bpm is not None:
         tempo, sources["tempo_bpm"] = check_tempo(overrides.tempo_bpm), Source.EXPLICIT
     else:
-        tempo, sources["tempo_bpm"] = _parse_tempo(text)
+        tempo, sources["tempo_bpm"] = _parse_tempo(number_text(text))
+        if (tempo is not None and sources["tempo_bpm"] is Source.INFERRED and tempo >= FAST_WORD_BPM
+                and style_span != (0, 0)):
+            tempo = max(tempo, style.tempo[1])  # "fast drum and bass" is fast for drum and bass
         if tempo is None:
             # A style named by keyword knows its tempo best; one only near by meaning, less than the mood.
             if sources["style"] is Source.INFERRED and not (style_note and sources["mood"] is Source.INFERRED):
@@ -516,7 +674,7 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     if overrides.bars is not None:
         bars, sources["bars"] = check_bars(overrides.bars), Source.EXPLICIT
     else:
-        bars, seconds = _parse_length(text)
+        bars, seconds = _parse_length(number_text(text))
         sources["bars"] = Source.EXPLICIT
         if bars is None and seconds is not None:
             bar_seconds = meter.quarters_per_bar * 60.0 / tempo
@@ -535,8 +693,7 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     else:
         seed, sources["seed"] = random.SystemRandom().randrange(2**31), Source.DEFAULT
 
-    found_arc = _find_words(text, list(ARC_WORDS))
-    arc, sources["arc"] = (ARC_WORDS[found_arc[0][2]], Source.EXPLICIT) if found_arc else (DEFAULTS.arc, Source.DEFAULT)
+    arc, sources["arc"] = _arc(text, notes)
 
     if _find_words(text, list(NO_SWING_WORDS)) or re.search(r"\b(?:no|without)\s+(?:any\s+)?swing", text):
         swing, sources["swing"] = False, Source.EXPLICIT
@@ -553,7 +710,10 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     else:
         quantize, sources["quantize"] = False, Source.DEFAULT
 
-    parts, sources["parts"] = _parts(text, style, style_span)
+    for _, _, word in _find_words(text, list(phrases.unhonoured())):
+        notes.append(f"\"{word}\": {phrases.unhonoured()[word]}")
+    quiet = (sources["mood"] is Source.INFERRED and mood["name"] in QUIET_MOODS) or energy < QUIET_ENERGY
+    parts, sources["parts"] = _parts(text, style, style_span, notes, quiet=quiet)
     if not parts:
         raise SpecError("prompt", "leaves no instrument to play; name at least one that is not excluded")
 

@@ -8,9 +8,8 @@ from tests.conftest import run_cli
 def test_describe_returns_fields_sources_and_notes(engine) -> None:
     spec = engine.describe("an argentine tango with bandoneon, key of C sharp minor, ♩=112, no drums")
     assert (spec.key.tonic, spec.key.mode, spec.tempo_bpm) == ("C#", "minor", 112)
-    assert spec.style == "latin" and spec.sources["style"] == pb.SOURCE_INFERRED
+    assert spec.style == "tango" and spec.sources["style"] == pb.SOURCE_INFERRED  # tango is in the catalogue now
     assert spec.sources["key"] == pb.SOURCE_EXPLICIT and spec.sources["bars"] == pb.SOURCE_DEFAULT
-    assert any("nearest by meaning: latin" in note for note in spec.notes)
     assert all(not part.is_drum for part in spec.parts)
     assert 0.0 <= spec.energy <= 1.0 and "energy" in spec.sources
 

@@ -194,3 +194,23 @@ def test_windows_cover_a_piece_bar_by_bar_from_zero() -> None:
     assert [sorted({n.pitch for n in w.tracks[0].notes}) for w in parts] == [[60, 61, 62, 63], [64, 65, 66, 67]]
     assert all(min(n.time for n in w.tracks[0].notes) == 0 for w in parts)
     assert len(windows(score, 16)) == 1 and len(windows(score, 16)[0].tracks[0].notes) == 30
+
+
+def test_novelty_index_finds_the_longest_shared_run_and_stays_small_for_a_repetitive_line() -> None:
+    from symusic import Note, Score, Track
+
+    from engine.evaluation.evaluate import NoveltyIndex
+
+    training = [(2, 2, 1, -5, 0, 0, 0, 0), (0,) * 200, (7, -7) * 50]
+    index = NoveltyIndex(training)
+    score = Score(480)
+    track = Track(name="melody", program=0)
+    pitches = [60, 62, 64, 65, 60, 61]       # intervals 2 2 1 -5 1: the first four are in the training set
+    track.notes.extend(Note(i * 480, 480, p, 90) for i, p in enumerate(pitches))
+    score.tracks.append(track)
+    assert index.longest_shared(score) == 5
+    taiko = Track(name="taiko", program=116)  # one note struck again and again: every length is shared
+    taiko.notes.extend(Note(i * 240, 240, 50, 90) for i in range(100))
+    score.tracks.append(taiko)
+    assert index.longest_shared(score) == 65  # NOVELTY_MAX_N intervals + 1
+    assert sum(table.nbytes for table in index._grams.values()) < 64 * 8 * 400

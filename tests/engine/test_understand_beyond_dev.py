@@ -1,0 +1,186 @@
+"""Prompt understanding beyond the dev prompts (issue 16): one test per kind of miss seen on prompts
+written the way people write. The sentence-embedding model is real (loaded once, offline)."""
+from __future__ import annotations
+
+import pretty_midi
+import pytest
+
+from engine.catalog import instruments
+from engine.music.spec import Source
+from engine.understand.prompt import Overrides, understand
+
+
+def parts(prompt: str) -> dict[str, str]:
+    """Part name -> role."""
+    return {p.name: p.role for p in understand(prompt, Overrides(seed=1)).parts}
+
+
+# ---- numbers tied to their unit and context
+
+
+@pytest.mark.parametrize("prompt", [
+    "Trap beat with booming 808s and crisp hi-hats, 140 bpm",
+    "an 808 bassline under a TR-909 house groove",
+    "acid techno with a 303 line",
+    "a 12-string guitar ballad",
+    "90s hip hop with dusty keys",
+])
+def test_numbers_that_name_instruments_or_decades_are_no_length(prompt: str) -> None:
+    spec = understand(prompt)
+    assert spec.sources["bars"] is Source.DEFAULT and spec.bars == 8
+    assert not any("seconds" in note for note in spec.notes)
+
+
+def test_808s_are_the_drum_machine_and_its_bass() -> None:
+    spec = understand("Trap beat with booming 808s, 140 bpm")
+    assert spec.tempo_bpm == 140
+    assert any(p.program == 38 and p.role == "bass" for p in spec.parts)
+
+
+@pytest.mark.parametrize(("prompt", "bpm"), [
+    ("Liquid drum and bass, 172, Rhodes and strings", 172),
+    ("house, 124", 124),
+    ("techno (132), dark", 132),
+])
+def test_a_bare_number_alone_in_its_clause_is_the_tempo(prompt: str, bpm: float) -> None:
+    spec = understand(prompt)
+    assert spec.tempo_bpm == bpm and spec.sources["tempo_bpm"] is Source.EXPLICIT
+
+
+@pytest.mark.parametrize("prompt", ["a trio, 3 players", "4 horns and 2 guitars", "track 2 of 12"])
+def test_counts_are_not_tempi(prompt: str) -> None:
+    assert understand(prompt).sources["tempo_bpm"] is not Source.EXPLICIT
+
+
+# ---- the instrument vocabulary: all of General MIDI, its percussion map, common names
+
+
+def test_every_general_midi_program_has_an_instrument_with_a_name() -> None:
+    pitched = {i.program for i in instruments.catalogue() if not i.is_drum}
+    assert pitched == set(range(128))
+    for program in range(128):
+        gm = pretty_midi.program_to_instrument_name(program)
+        entry = next(i for i in instruments.catalogue() if i.program == program and not i.is_drum and i.words)
+        assert entry.words, gm
+
+
+@pytest.mark.parametrize(("word", "program"), [
+    ("taiko", 116), ("steel drums", 114), ("koto", 107), ("kalimba", 108), ("bagpipes", 109), ("shamisen", 106),
+    ("music box", 10), ("tubular bells", 14), ("ocarina", 79), ("shakuhachi", 77), ("baritone sax", 67),
+    ("muted trumpet", 59), ("synth brass", 62), ("orchestra hit", 55), ("harmonium", 20), ("bandoneon", 23),
+    ("contrabass section", 43), ("tremolo strings", 44), ("synth strings", 50), ("calliope", 82), ("halo pad", 94),
+    ("piccolo", 72), ("english horn", 69), ("soprano sax", 64), ("pick bass", 34), ("dulcimer", 15),
+])
+def test_instruments_of_every_family_are_named(word: str, program: int) -> None:
+    spec = understand(f"a tune with {word}")
+    assert program in {p.program for p in spec.parts}, [p.name for p in spec.parts]
+
+
+@pytest.mark.parametrize(("word", "keys"), [
+    ("congas", {62, 63, 64}), ("bongos", {60, 61}), ("timbales", {65, 66}), ("clave", {75}), ("cowbell", {56}),
+    ("shaker", {69, 70}), ("tambourine", {54}), ("hand claps", {39}), ("triangle", {80, 81}), ("guiro", {73, 74}),
+])
+def test_percussion_instruments_are_parts_of_their_own_on_their_keys(word: str, keys: set[int]) -> None:
+    spec = understand(f"a groove with {word}")
+    percussion = [p for p in spec.parts if p.is_drum and instruments.percussion(p.instrument)]
+    assert percussion, [p.name for p in spec.parts]
+    assert set(instruments.percussion(percussion[0].instrument).keys) == keys
+    assert any(p.name == "drums" for p in spec.parts), "the kit still plays beside them"
+
+
+@pytest.mark.parametrize("word", ["mandolin", "bodhran", "tabla", "gong", "oud", "metallophone"])
+def test_an_instrument_general_midi_lacks_is_played_by_a_stand_in_and_the_spec_says_so(word: str) -> None:
+    spec = understand(f"a piece with {word}")
+    assert any(note.startswith(p.name + ":") for p in spec.parts for note in spec.notes), spec.notes
+
+
+# ---- named instruments join the style's parts
+
+
+def test_a_named_bassline_keeps_the_synths_of_80s_synth_pop() -> None:
+    named = parts("80s synth pop with a driving bassline")
+    assert named.get("bass") == "bass" and "pad" in named and "melody" in named.values()
+    assert "synth_bass" not in named, "the named bass stands in for the style's own"
+
+
+def test_a_trailer_with_taiko_and_brass_keeps_its_strings() -> None:
+    named = parts("Epic trailer cue with taiko and brass")
+    assert {"taiko", "brass", "strings", "drums"} <= set(named)
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("Only piano and cello: a sad waltz in G minor", {"piano", "cello"}),
+    ("solo oboe in a jazz style", {"oboe"}),
+    ("just congas", {"congas"}),
+    ("Harp and flute duet, peaceful", {"harp", "flute"}),
+])
+def test_only_solo_just_and_duet_keep_to_the_instruments_named(prompt: str, expected: set[str]) -> None:
+    assert set(parts(prompt)) == expected
+
+
+def test_a_trio_fills_only_up_to_three_players() -> None:
+    assert len(parts("jazz trio with piano")) == 3
+
+
+def test_a_song_style_always_has_a_melody() -> None:
+    assert "melody" in parts("Ukulele sing-along for kids in G").values()
+    assert "melody" in parts("country song with banjo and acoustic guitar").values()
+
+
+def test_a_sparse_horror_cue_gets_no_drum_kit() -> None:
+    assert "drums" not in parts("Tense horror cue, sparse and dissonant, low cello drones").values()
+
+
+def test_minimal_techno_is_a_genre_not_a_sparse_texture() -> None:
+    assert {"drums", "bass"} <= set(parts("Minimal techno, 128 bpm, hypnotic 303 acid line").values())
+
+
+# ---- tempo and dynamics words by meaning
+
+
+@pytest.mark.parametrize(("prompt", "low", "high"), [
+    ("Really fast punk rock", 160, 400),
+    ("super fast breakbeat", 160, 400),
+    ("extremely slow doom", 20, 62),
+    ("fairly fast folk tune", 120, 135),
+    ("at a snail's pace", 20, 60),
+    ("breakneck bebop", 175, 400),
+    ("fast drum and bass", 170, 400),
+    ("Bluegrass breakdown, quick tempo", 125, 180),
+])
+def test_tempo_words_with_intensifiers_and_synonyms(prompt: str, low: float, high: float) -> None:
+    assert low <= understand(prompt).tempo_bpm <= high
+
+
+@pytest.mark.parametrize(("prompt", "arc"), [
+    ("a piece that slowly grows from a whisper to a full orchestra", "crescendo"),
+    ("Soft and slow at first, a gentle folk song", "crescendo"),
+    ("starts loud then settles", "decrescendo"),
+    ("warm lo-fi piano loop that builds then fades", "swell"),
+    ("quiet piano piece that fades away to nothing", "decrescendo"),
+    ("strings that get bigger and bigger", "crescendo"),
+    ("the groove dies out at the end", "decrescendo"),
+    ("a tune with no fade out", "steady"),
+])
+def test_arcs_by_word_order_and_meaning(prompt: str, arc: str) -> None:
+    assert understand(prompt).arc == arc
+
+
+# ---- styles outside the catalogue, and the ones added
+
+
+@pytest.mark.parametrize(("prompt", "style"), [
+    ("Polka for accordion and tuba", "polka"), ("Balinese gamelan", "gamelan"), ("Eurodance anthem", "eurodance"),
+    ("uplifting trance", "eurodance"), ("flamenco guitar", "flamenco"), ("reggaeton dembow beat", "reggaeton"),
+    ("dubstep with wobble bass", "dubstep"), ("a military march", "march"), ("afrobeat groove", "afrobeat"),
+    ("a raga on sitar", "indian"), ("Argentine tango", "tango"),
+])
+def test_styles_prompts_ask_for_often_are_in_the_catalogue(prompt: str, style: str) -> None:
+    assert understand(prompt).style == style
+
+
+@pytest.mark.parametrize("prompt", ["a piece for kazoo", "something nice", "vaporwave mall music"])
+def test_a_style_not_in_the_catalogue_is_said_with_the_nearest_and_its_similarity(prompt: str) -> None:
+    spec = understand(prompt)
+    assert spec.sources["style"] is not Source.EXPLICIT
+    assert any("nearest" in note and "similarity" in note for note in spec.notes), spec.notes
