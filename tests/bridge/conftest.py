@@ -10,11 +10,29 @@ import pytest
 
 pytest.importorskip("jack")
 
-from tests.bridge.jack_rig import ClockRig, Recorder, TimebaseMaster  # noqa: E402
+from tests.bridge.jack_rig import ClockRig, Recorder, TimebaseMaster, cpu_load  # noqa: E402
 
 
 @pytest.fixture()
 def clock_rig(jack_server: str) -> Iterator[ClockRig]:
+    """The rig on synchronous JACK (-S)."""
+    yield from _clock_rig(jack_server)
+
+
+@pytest.fixture()
+def clock_rig_async(jack_server_async: str) -> Iterator[ClockRig]:
+    """The rig on asynchronous JACK, as `jackd --no-realtime -d dummy` runs without -S."""
+    yield from _clock_rig(jack_server_async)
+
+
+@pytest.fixture()
+def loaded_cpu() -> Iterator[list]:
+    """Two busy processes beside the test (bounded: each ends by itself within 10 minutes)."""
+    with cpu_load(2) as busy:
+        yield busy
+
+
+def _clock_rig(jack_server: str) -> Iterator[ClockRig]:
     if shutil.which("jack_midi_clock") is None:
         pytest.skip("jack_midi_clock is not installed (apt-get install jack-midi-clock); .ci/run installs it")
     master = TimebaseMaster()

@@ -48,6 +48,8 @@ def callback_stamps(times: list[float], seed: int) -> list[float]:
 
 
 def play(follower: ClockFollower, times: list[float], jittered: bool = False, seed: int = 1) -> None:
+    if jittered:
+        follower.estimator.frame_exact = False  # as `RtMidiPorts` stamp them
     for t in callback_stamps(times, seed) if jittered else times:
         follower.feed(t, CLOCK)
 

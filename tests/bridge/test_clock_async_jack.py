@@ -1,0 +1,102 @@
+"""Following Debian's jack_midi_clock on asynchronous JACK (no -S) with the CPU loaded.
+
+This is JACK as users start it (`jackd --no-realtime -d dummy`, what the README and the port
+error suggest) on a machine that is busy, as it is while a DAW renders: two busy processes
+run beside every test. The server then skips the cycles of clients that are late (their ticks
+are lost) and, when it is late itself, lets the transport slip a period (every later tick is
+that much late). The truth is the JACK transport: the tempo the timebase master sets and, for
+positions, the transport frame of the cycle each tick was sent in (logged by the rig's own
+clients), never a monitor client's count, which loses ticks under the same load.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bridge.clock import CLOCKS_PER_QUARTER, Lock
+from bridge.live import LiveSession
+from bridge.ports import JackPorts
+from engine.theory import Meter
+from tests.bridge.jack_rig import Probe, load_average
+
+pytestmark = pytest.mark.jack
+
+SECONDS = 20.0  # per tempo; bench_clock.py --async --load 3 --seconds 60 runs a minute
+
+
+def follow(rig) -> tuple[LiveSession, Probe, JackPorts]:
+    session = LiveSession(Meter(4, 4))
+    probe = Probe(session)
+    ports = JackPorts(probe, connect_in=[rig.clock_port])
+    rig.extra.append(ports)
+    return session, probe, ports
+
+
+def per_beat(probe: Probe, first_beat: int = 2) -> dict[int, object]:
+    """The follower's state at the first tick it saw in each beat from ``first_beat`` on (0-based
+    beats: beat 2 is two beats after Start). A beat whose first ticks were lost is judged at the
+    first tick that arrived in it."""
+    beats: dict[int, object] = {}
+    for position in sorted(probe.seen):
+        beat = position // CLOCKS_PER_QUARTER
+        if beat >= first_beat and beat not in beats:
+            beats[beat] = probe.seen[position]
+    return beats
+
+
+@pytest.mark.parametrize("bpm", [90.0, 120.0, 137.5, 174.0])
+def test_tempo_within_0_05_bpm_at_every_beat_and_beats_match_the_transport(clock_rig_async, loaded_cpu, bpm):
+    rig = clock_rig_async
+    session, probe, ports = follow(rig)
+    rig.master.set_tempo(bpm)
+    rig.master.start_from(0)
+    beats_wanted = int(SECONDS * bpm / 60)
+    rig.wait(lambda: session.state.position >= beats_wanted * CLOCKS_PER_QUARTER, timeout=3 * SECONDS,
+             what=f"{beats_wanted} beats of clock")
+    rig.master.stop()
+    rig.wait(lambda: session.state.transport.value == "stopped", what="Stop")
+    ports.close()
+
+    beats = per_beat(probe)
+    errors = {beat: abs(state.tempo_bpm - bpm) for beat, state in beats.items()}
+    unlocked = [beat for beat, state in beats.items() if state.lock is not Lock.LOCKED]
+    # Every tick the follower saw, against the tick the transport says was sent at that frame.
+    wrong = [(position, rig.transport_tick_at(state.last_tick_time)) for position, state in probe.seen.items()
+             if rig.transport_tick_at(state.last_tick_time) != position]
+    worst = max(errors, key=errors.get)
+    follower = session.follower
+    print(f"async JACK, load average {load_average():.1f}, {bpm} BPM: worst tempo error {errors[worst]:.4f} BPM "
+          f"(beat {worst}) over {len(beats)} beats; written {session.state.locked_bpm}; ticks seen "
+          f"{follower.ticks}, inferred lost {follower.missed}, steps {follower.estimator.steps}, tempo changes "
+          f"{follower.estimator.changes}; positions off the transport {len(wrong)} of {len(probe.seen)} "
+          f"{wrong[:5]}; xruns {ports.xruns}, irregular periods {ports.irregular_periods}")
+    assert len(beats) >= beats_wanted - 4  # a beat whose every tick was lost cannot be judged
+    assert errors[worst] <= 0.05
+    assert not unlocked
+    assert session.state.locked_bpm == bpm  # written exactly: 120 gives 120.0, not 119.97
+    assert not wrong
+    assert not ports.errors
+
+
+def test_tempo_change_120_to_150_tracked_within_one_bar(clock_rig_async, loaded_cpu):
+    rig = clock_rig_async
+    session, probe, ports = follow(rig)
+    change = 192000 + 256  # beat 8 at 120 BPM (a period boundary), as in the -S test
+    rig.master.set_tempo(120.0)
+    rig.master.change_tempo_at(change, 150.0)
+    rig.master.start_from(0)
+    rig.wait(lambda: session.state.position >= 192 + 3 * 96, timeout=30, what="three bars after the change")
+    rig.master.stop()
+    ports.close()
+    seen = probe.seen
+    before = [p for p in seen if 48 <= p < 192]
+    after = sorted(p for p in seen if p >= 192 + 96)
+    errors_before = max(abs(seen[p].tempo_bpm - 120.0) for p in before)
+    errors_after = max(abs(seen[p].tempo_bpm - 150.0) for p in after)
+    off = [p for p in seen if p >= 192 and abs(seen[p].tempo_bpm - 150.0) > 0.05]
+    print(f"async JACK, load average {load_average():.1f}: before the change worst {errors_before:.4f} BPM "
+          f"from 120; within 0.05 BPM of 150 for good {max(off) - 192 + 1 if off else 0} ticks after the change; "
+          f"from one bar after it worst {errors_after:.4f} BPM; tempo changes seen "
+          f"{session.follower.estimator.changes}, steps {session.follower.estimator.steps}")
+    assert errors_before <= 0.05
+    assert errors_after <= 0.05
+    assert session.state.locked_bpm == 150.0
