@@ -166,26 +166,18 @@ def unwhole_reason(folder: Path) -> str | None:
 def make_clip(client, item: BatchItem, folder: Path, sample_rate: int, session: str,
               outcome: ClipOutcome) -> None:
     """Generate, render and write one clip folder, as `cadenza generate` does; timings go to ``outcome``."""
-    from bridge.clip_content import clip_picture, render_options, spec_json
-    from bridge.clip_files import write_clip
-    from bridge.timeline.place import clip_at_bar
+    from bridge.clip_folder import write_take_folder
     from protos.cadenza.v1 import engine_pb2 as pb
 
     began = time.monotonic()
     result = client.generate(item.prompt, pb.Overrides(**item.overrides), session=session,
                              request_id=item.request_id(folder))
-    rendered = time.monotonic()
-    audio = client.render(result.midi, sample_rate, **render_options(result.spec))
-    written = time.monotonic()
-    spec = spec_json(result.spec)
-    midi, time_reference = clip_at_bar(spec, result.midi, audio.sample_rate)
+    generated = time.monotonic()
     # What is there is not whole (checked before): replace it.
-    write_clip(folder, spec, midi, audio.sample_rate, audio.parts, audio.mix, overwrite=True,
-               time_reference=time_reference, picture=clip_picture(result, audio))
-    done = time.monotonic()
-    outcome.generate_seconds = round(rendered - began, 3)
-    outcome.render_seconds = round(written - rendered, 3)
-    outcome.write_seconds = round(done - written, 3)
+    clip = write_take_folder(client, folder, result, sample_rate=sample_rate, overwrite=True)
+    outcome.generate_seconds = round(generated - began, 3)
+    outcome.render_seconds = round(clip.render_seconds, 3)
+    outcome.write_seconds = round(clip.write_seconds, 3)
     outcome.seed = int(result.spec.seed)
 
 

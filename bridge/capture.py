@@ -4,7 +4,7 @@ Pure code: `Capture.feed(position, data)` takes a channel message and the clock 
 (24 PPQN ticks, fractional) at which it arrived, as `bridge.live.LiveSession` computes it from
 the clock. Notes that start in [start, end) are kept, times relative to ``start``; a note
 still held at ``end`` ends there. The result is a symusic `Score` at 480 ticks per quarter
-with one track per MIDI channel, and SMF bytes through `engine.midi` like every other clip.
+with one track per MIDI channel, and SMF bytes through `engine.music.midi` like every other clip.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from symusic import Note, Score, TimeSignature, Track
 
 from bridge.clock import CLOCKS_PER_QUARTER
 from engine.config import TICKS_PER_QUARTER
-from engine.midi import score_to_smf
-from engine.theory import Meter
+from engine.music.midi import score_to_smf
+from engine.music.theory import Meter
 
 DRUM_CHANNEL = 9
 SCORE_TICKS_PER_CLOCK = TICKS_PER_QUARTER // CLOCKS_PER_QUARTER  # 20

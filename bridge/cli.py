@@ -9,10 +9,20 @@ import json
 import sys
 from pathlib import Path
 
-from bridge.clip_content import clip_picture, render_options, spec_json
-
-EXIT_USAGE = 2
-EXIT_FAILURE = 1
+from bridge.cli_common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    Engine,
+    check_out_folder,
+    default_session,
+    pairs,
+    print_clip_summary,
+    train_checkpoint,
+)
+from bridge.clip_content import spec_json
+from engine import config
+from engine.errors import EXIT_INTERRUPTED, CadenzaError
+from plugin_host import config as host_config
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -21,58 +31,43 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meter", help="time signature, e.g. 7/4")
     parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
+    parser.add_argument("--chords", metavar="PROGRESSION",
+                        help='chords, one per bar, repeated: symbols "Am7 Dm7 G7 Cmaj7", Roman numerals '
+                             '"I V vi IV", or a MIDI file whose chord track is read bar by bar')
     parser.add_argument("--engine", metavar="TARGET", help="a running engine or replicas, any gRPC target: HOST:PORT, "
-                        "ipv4:A:P,B:P, dns:///NAME:PORT (default: start one for this call)")
+                        "ipv4:A:P,B:P, dns:///NAME:PORT (default: your running engine, else one started "
+                        "in the background)")
     parser.add_argument("--tls-ca", metavar="PEM", help="certificate authority of a remote engine (TLS)")
     parser.add_argument("--token-file", metavar="FILE",
                         help="bearer token of a remote engine (default with --tls-ca: $CADENZA_TOKEN, "
                              "else the token in your Cadenza config folder)")
 
 
+def _chords(text: str | None) -> str | None:
+    """``--chords``: a progression as written, or a MIDI file's chord track read bar by bar."""
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if not (text.lower().endswith((".mid", ".midi")) or path.is_file()):
+        return text
+    from symusic import Score
+
+    from engine.errors import SpecError
+    from engine.music.chords import chords_of_score
+
+    try:
+        score = Score.from_midi(path.read_bytes())
+    except (OSError, RuntimeError, ValueError) as error:
+        raise SpecError("chords", f"cannot read {path} as a MIDI chord track: {error}") from None
+    return " ".join(chords_of_score(score))
+
+
 def _overrides(args: argparse.Namespace):
     from protos.cadenza.v1 import engine_pb2 as pb
 
     fields = {"tempo_bpm": args.tempo, "key": args.key, "meter": args.meter, "bars": args.bars,
-              "seed": args.seed, "start_bar": getattr(args, "at", None)}
+              "seed": args.seed, "start_bar": getattr(args, "at", None), "chords": _chords(args.chords)}
     return pb.Overrides(**{k: v for k, v in fields.items() if v is not None})
-
-
-def _token(args: argparse.Namespace) -> str:
-    import os
-
-    from engine.security import TOKEN_FILE, config_dir
-
-    if args.token_file:
-        return Path(args.token_file).read_text().strip()
-    if os.environ.get("CADENZA_TOKEN"):
-        return os.environ["CADENZA_TOKEN"]
-    return (config_dir() / TOKEN_FILE).read_text().strip()
-
-
-class _Engine:
-    """The engine for this call: the one named by --engine, or one started here."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from bridge.client import EngineClient, EngineProcess
-
-        tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
-        token = _token(args) if tls_ca is not None else None
-        # An engine started for this call may load the plugins named on this command line (the
-        # user chose them); a running engine (--engine) loads only from its own plugin folders.
-        plugins = _pairs(getattr(args, "plugin", None) or [], "--plugin").values()
-        folders = [arg for path in plugins for arg in ("--plugin-folder", str(Path(path).parent))]
-        state = getattr(args, "state", None)
-        self.process = None if args.engine else EngineProcess(*folders, *(["--state", state] if state else []))
-        self.client = EngineClient(args.engine or self.process.target, tls_ca=tls_ca, token=token)
-        self.client.check()
-
-    def __enter__(self):
-        return self.client
-
-    def __exit__(self, *exc) -> None:
-        self.client.close()
-        if self.process:
-            self.process.close()
 
 
 def _print_spec(data: dict) -> None:
@@ -91,6 +86,8 @@ def _print_spec(data: dict) -> None:
         ("swing", "yes" if data["swing"] else "no", sources.get("swing")),
         ("seed", str(data["seed"]), sources.get("seed")),
     ]
+    if data.get("chords"):
+        rows.append(("chords", " ".join(data["chords"]), sources.get("chords")))
     for name, value, source in rows:
         print(f"  {name:<10} {value:<22} ({source})")
     print(f"  {'parts':<10} ({sources.get('parts')})")
@@ -101,10 +98,20 @@ def _print_spec(data: dict) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from engine.security import InsecureBind
-    from engine.server import serve
-    from engine.takes import StoreUnavailable, StoreURLError
+    if args.stop:
+        from engine.serving.local import stop_local_engine
 
+        stopped = stop_local_engine()
+        print(f"stopped the engine at {stopped.target} (pid {stopped.pid})" if stopped else
+              "no engine is running for you (nothing announced in the runtime folder)")
+        return 0
+    from engine.serving.security import InsecureBind
+    from engine.serving.server import serve
+    from engine.sessions.store import StoreUnavailable, StoreURLError
+
+    if args.idle_timeout is not None and args.idle_timeout <= 0:
+        print(f"cadenza: error: --idle-timeout must be above 0 seconds, got {args.idle_timeout:g}", file=sys.stderr)
+        return EXIT_USAGE
     if args.store and args.state:
         print("cadenza: error: --store and --state both name where sessions live; give one", file=sys.stderr)
         return EXIT_USAGE
@@ -118,7 +125,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve(args.host, args.port, workers=args.workers, queue_size=args.queue, tls=tls,
                      plugin_folders=plugin_folders(args.plugin_folder), render_timeout=args.render_timeout,
                      state_dir=Path(args.state) if args.state else None, store=args.store,
-                     metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level)
+                     metrics_port=args.metrics_port, log_format=args.log_format, log_level=args.log_level,
+                     idle_timeout=args.idle_timeout, announce=not args.no_announce)
     except InsecureBind as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -128,8 +136,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    with _Engine(args) as client:
-        data = spec_json(client.describe(args.prompt, _overrides(args)))
+    overrides = _overrides(args)
+    with Engine(args) as client:
+        data = spec_json(client.describe(args.prompt, overrides))
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -140,15 +149,18 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from bridge.clip_files import check_free, write_clip
-    from bridge.timeline.place import clip_at_bar
+    from bridge.clip_files import check_free
+    from bridge.clip_folder import write_take_folder
 
     out = Path(args.out)
+    check_out_folder(out)
     check_free(out, args.force)
     cli_render_options = _render_options(args)
-    with _Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
-                                               bar_format="{desc:<10} {bar} {percentage:3.0f}%",
-                                               disable=True if args.quiet else None) as bar:
+    overrides = _overrides(args)
+    session = args.session or default_session()
+    with Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
+                                      bar_format="{desc:<10} {bar} {percentage:3.0f}%",
+                                      disable=True if args.quiet else None) as bar:
         def progress(weight_from: float, weight: float):
             def update(event) -> None:
                 bar.set_description_str(event.stage)
@@ -156,33 +168,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 bar.refresh()
             return update
 
-        from bridge.cocreate_cli import default_session
-
-        result = client.generate(args.prompt, _overrides(args), progress(0.0, 0.3),
-                                 session=args.session or default_session())
-        audio = client.render(result.midi, args.sample_rate, progress(0.3, 0.65), **cli_render_options,
-                              **render_options(result.spec))
-        bar.set_description_str("write")
-        spec = spec_json(result.spec)
-        # The clip lands on its bar: clip.mid at the bar, stems' bext time reference = the bar's sample.
-        midi, time_reference = clip_at_bar(spec, result.midi, audio.sample_rate)
-        paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
-                           fmt=args.format, time_reference=time_reference, picture=clip_picture(result, audio))
+        result = client.generate(args.prompt, overrides, progress(0.0, 0.3), session=session)
+        clip = write_take_folder(client, out, result, sample_rate=args.sample_rate, options=cli_render_options,
+                                 fmt=args.format, overwrite=args.force, midi_only=args.midi_only,
+                                 on_progress=progress(0.3, 0.65))
         bar.n = 100
         bar.set_description_str("done")
         bar.refresh()
     if args.json:
-        print(json.dumps({"take": result.take, "parent": None, "midi": str((out / "clip.mid").resolve())}))
-    elif not args.quiet:
-        print(f"take {result.take} in session {args.session or default_session()}")
-    if not args.quiet and not args.json:
-        print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
-              f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
-              f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
-        print(f"  mix {audio.loudness_lufs:.1f} LUFS, true peak {audio.true_peak_dbtp:.1f} dBTP, "
-              f"{audio.mix.shape[0] / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, tail {args.tail}")
-        for path in paths:
-            print(f"  {path}")
+        print(json.dumps({"take": result.take, "parent": None, "session": session, **clip.as_json()}))
+        return 0
+    if args.quiet:
+        return 0
+    spec = clip.spec
+    print(f"take {result.take} in session {session}")
+    print(f"{spec['bars']} bars of {spec['style']} in {spec['key']['tonic']} {spec['key']['mode']}, "
+          f"{spec['meter']['numerator']}/{spec['meter']['denominator']} at {spec['tempo_bpm']:g} BPM, "
+          f"seed {spec['seed']}: {', '.join(p['name'] for p in spec['parts'])}")
+    print_clip_summary(args, clip)
     return 0
 
 
@@ -200,7 +203,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"cadenza: error: --concurrency must be 1-64, got {args.concurrency}", file=sys.stderr)
         return EXIT_USAGE
     items = read_prompts(prompts, bars=args.bars)
-    with _Engine(args) as client, tqdm(total=len(items), unit="clip", disable=True if args.quiet else None) as bar:
+    with Engine(args) as client, tqdm(total=len(items), unit="clip", disable=True if args.quiet else None) as bar:
         def done(outcome) -> None:
             bar.update(1)
             if outcome.status == "failed":
@@ -233,7 +236,7 @@ def cmd_place(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.evaluate import evaluate, load_prompts, write_report
+    from engine.evaluation.evaluate import evaluate, load_prompts, write_report
 
     try:
         cases = load_prompts(Path(args.prompts))
@@ -243,9 +246,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         print(f"cadenza: error: --seeds must be at least 1, got {args.seeds}", file=sys.stderr)
         return EXIT_USAGE
-    with tqdm(total=len(cases), unit="prompt", desc="eval", disable=args.quiet) as bar:
-        result = evaluate(cases, seeds=args.seeds, reference_path=args.reference,
-                          progress=lambda done, total: bar.update(done - bar.n))
+    # One step per prompt, and a last one for measuring the reference set (about a minute).
+    with tqdm(total=len(cases) + 1, unit="step", desc="prompts", disable=args.quiet) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+            if done == total - 1:
+                bar.set_description_str("reference set")
+
+        result = evaluate(cases, seeds=args.seeds, reference_path=args.reference, progress=progress)
     report = write_report(result, Path(args.out), Path(args.prompts).name)
     if not args.quiet:
         for name, (ok, total) in result.accuracy().items():
@@ -254,23 +262,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
-    """ROLE=PATH arguments as a dict; a clear usage error for anything else."""
-    pairs = {}
-    for value in values or []:
-        key, sep, path = value.partition("=")
-        if not sep or not key or not path:
-            print(f"cadenza: error: {flag} takes ROLE=PATH (a role like bass, or a part name), got {value!r}",
-                  file=sys.stderr)
-            raise SystemExit(EXIT_USAGE)
-        pairs[key] = str(Path(path).expanduser().resolve())
-    return pairs
-
-
 def _render_options(args: argparse.Namespace) -> dict:
     """RenderRequest fields from the command line (checked before any work starts)."""
-    options = {"tail": args.tail, "plugins": _pairs(args.plugin, "--plugin"),
-               "presets": _pairs(args.preset, "--preset")}
+    options = {"tail": args.tail, "plugins": pairs(args.plugin, "--plugin"),
+               "presets": pairs(args.preset, "--preset")}
     if args.soundfont:
         options["soundfont"] = str(Path(args.soundfont).expanduser().resolve())
     if args.lufs is not None:
@@ -283,6 +278,10 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     try:
         path, seconds = play(Path(args.dir), args.device, args.stem)
+    except KeyboardInterrupt:
+        if not args.quiet:
+            print("stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except PlaybackError as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
@@ -303,7 +302,7 @@ def _add_midi_options(parser: argparse.ArgumentParser) -> None:
 
 def _meter(text: str):
     from engine.errors import SpecError
-    from engine.theory import parse_meter
+    from engine.music.theory import parse_meter
 
     try:
         return parse_meter(text, "--meter")
@@ -321,11 +320,11 @@ def cmd_clock(args: argparse.Namespace) -> int:
 def cmd_bridge(args: argparse.Namespace) -> int:
     from bridge.console import run_bridge
 
-    return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine)
+    return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine,
+                      session_name=args.session or "", state=args.state)
 
 
 def cmd_jam(args: argparse.Namespace) -> int:
-    from bridge.cocreate_cli import default_session
     from bridge.jam import parse_trigger, run_jam
 
     try:
@@ -347,47 +346,58 @@ def cmd_train(args: argparse.Namespace) -> int:
         from bridge.cocreate_cli import train_from_feedback
 
         return train_from_feedback(args)
-    from engine.generator import default_checkpoint
-    from engine.train import run
+    return train_checkpoint(args.data, args.out, args.steps, args.seed, args.init, force=args.force)
 
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        print(f"cadenza: error: {out} exists; pass --force to replace it", file=sys.stderr)
-        return EXIT_FAILURE
-    if args.data is not None and not Path(args.data).is_dir():
-        print(f"cadenza: error: --data {args.data} is not a folder of MIDI files", file=sys.stderr)
-        return EXIT_USAGE
-    init = Path(args.init) if args.init else (default_checkpoint() if args.data else None)
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for a mistyped command or choice."""
+
+    def error(self, message: str):
+        import difflib
+        import re
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            options = [o.strip(" '") for o in choice.group(2).split(",")]
+            close = difflib.get_close_matches(choice.group(1), options, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
+def version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
     try:
-        checkpoint = run(Path(args.data) if args.data else None, out, args.steps, args.seed, init)
-    except ValueError as error:
-        print(f"cadenza: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    if checkpoint is None:  # a torchrun rank other than 0: rank 0 wrote the checkpoint
-        return 0
-    record = checkpoint["record"]
-    print(f"wrote {out}: {record['parameters']:,} parameters, {record['steps']} steps in "
-          f"{record['train_seconds'] / 60:.1f} min, validation loss {record['validation_loss']:.3f} "
-          f"(perplexity {record['validation_perplexity']:.2f})")
-    return 0
+        return installed("cadenza")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cadenza", description="Music from a sentence, into your DAW session.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="cadenza", description="Music from a sentence, into your DAW session.")
+    parser.add_argument("--version", action="version", version=f"cadenza {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    parser.set_defaults(_commands=commands.choices)
 
     serve = commands.add_parser("serve", help="run the engine (gRPC, loopback only by default)")
     serve.add_argument("--host", default="localhost",
                        help="address to listen on (default localhost: 127.0.0.1 and ::1; others need TLS)")
     serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate, needed to listen beyond loopback")
     serve.add_argument("--tls-key", metavar="PEM", help="TLS private key for --tls-cert")
-    serve.add_argument("--port", type=int, default=50051, help="port (0 = any free port; default 50051)")
-    serve.add_argument("--workers", type=int, default=2, help="requests worked on at once (default 2)")
-    serve.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker (default 8)")
+    serve.add_argument("--port", type=int, default=config.DEFAULT_PORT,
+                       help="port (0 = any free port; default %(default)s)")
+    serve.add_argument("--workers", type=int, default=config.ENGINE_WORKERS,
+                       help="requests worked on at once (default %(default)s)")
+    serve.add_argument("--queue", type=int, default=config.ENGINE_QUEUE,
+                       help="requests that may wait for a worker (default %(default)s)")
     serve.add_argument("--plugin-folder", action="append", default=[], metavar="DIR",
                        help="also load plugins from DIR (repeatable; the standard VST3 folders always count)")
     serve.add_argument("--render-timeout", type=float, metavar="SECONDS",
-                       help="stop a render (e.g. a hanging plugin) after this long (default 120)")
+                       help="stop a render (e.g. a hanging plugin) after this long "
+                            f"(default {host_config.RENDER_TIMEOUT_SECONDS:g})")
     serve.add_argument("--state", metavar="DIR", help="folder for the sessions database (default: $CADENZA_STATE, "
                                                       "else your user data folder)")
     serve.add_argument("--store", metavar="URL", help="sessions database: postgresql://USER@HOST:PORT/DB (shared by "
@@ -398,6 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stderr logs: one JSON object a line with the request id (default), or text")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
                        help="least severe log level written (default info: a line per request)")
+    serve.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                       help="stop after this long without a request (default: run until stopped)")
+    serve.add_argument("--stop", action="store_true", help="stop your running engine (the one CLI calls use)")
+    serve.add_argument("--no-announce", action="store_true",
+                       help="do not offer this engine to CLI calls without --engine (a private engine)")
     serve.set_defaults(func=cmd_serve)
 
     describe = commands.add_parser("describe", help="show what the engine understands from a prompt")
@@ -409,11 +424,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="make a clip: MIDI, stems, mix and spec")
     generate.add_argument("prompt")
     generate.add_argument("--out", required=True, metavar="DIR", help="folder for the clip")
-    generate.add_argument("--at", type=int, metavar="BAR", help="project bar the clip is made for (default 1)")
-    generate.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help="default 48000")
+    generate.add_argument("--at", type=int, metavar="BAR",
+                          help=f"project bar the clip is made for (default {config.DEFAULTS.start_bar})")
+    generate.add_argument("--sample-rate", type=int, default=0, metavar="HZ",
+                          help=f"default {config.DEFAULT_SAMPLE_RATE}")
     generate.add_argument("--force", action="store_true", help="replace a clip already in DIR")
     generate.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    generate.add_argument("--tail", choices=("cut", "ring", "loop"), default="cut",
+    generate.add_argument("--tail", choices=host_config.TAIL_POLICIES, default=host_config.DEFAULT_TAIL,
                           help="past the clip's end: cut (fade at the bar line), ring (let it decay), "
                                "loop (wrap the tail onto the start); default cut")
     generate.add_argument("--format", choices=("wav", "flac"), default="wav",
@@ -425,10 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--preset", action="append", metavar="ROLE=FILE",
                           help="a JSON parameter preset for that role's plugin, or the name of one shipped in "
                                "plugin_host/data/presets/PLUGIN/ (repeatable)")
-    generate.add_argument("--lufs", type=float, metavar="LUFS", help="mix loudness target (default -14)")
+    generate.add_argument("--lufs", type=float, metavar="LUFS",
+                          help=f"mix loudness target (default {host_config.TARGET_LUFS:g})")
     generate.add_argument("--session", metavar="NAME", help="record the clip as a take in this session "
                                                             "(default: the current folder's name)")
-    generate.add_argument("--json", action="store_true", help="print {take, parent, midi} as JSON")
+    generate.add_argument("--json", action="store_true",
+                          help="print JSON: take, parent, session and every file written (midi, mix, stems, spec)")
+    generate.add_argument("--midi-only", action="store_true", help="write clip.mid and spec.json only (no audio)")
     generate.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
     _add_overrides(generate)
     generate.set_defaults(func=cmd_generate)
@@ -442,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a gRPC target: HOST:PORT, ipv4:A:P,B:P, dns:///NAME:PORT (default: start one engine)")
     batch.add_argument("--concurrency", type=int, default=2, metavar="N", help="requests at once (default 2)")
     batch.add_argument("--bars", type=int, metavar="N", help="make every clip N bars long (overrides the lines)")
-    batch.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help="default 48000")
+    batch.add_argument("--sample-rate", type=int, default=0, metavar="HZ", help=f"default {config.DEFAULT_SAMPLE_RATE}")
     batch.add_argument("--session", metavar="NAME", help="record every clip as a take in this session (default: none)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     batch.add_argument("--tls-ca", metavar="PEM", help="certificate authority of remote engines (TLS)")
@@ -489,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
     bridge.add_argument("--engine", metavar="TARGET",
                         help="a running engine or replicas, any gRPC target (default: start one)")
+    bridge.add_argument("--session", metavar="NAME", help="the session the clips are takes of "
+                                                          "(default: the current folder's name)")
+    bridge.add_argument("--state", metavar="DIR", help="where a started engine keeps sessions")
     bridge.set_defaults(func=cmd_bridge)
 
     jam = commands.add_parser("jam", help="play along: the next N-bar phrase, continuing the last one and what "
@@ -518,7 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "scratch on the music21 corpus)")
     train.add_argument("--out", required=True, metavar="PATH", help="checkpoint file to write")
     train.add_argument("--init", metavar="PATH", help="checkpoint to start from (default with --data: the shipped one)")
-    train.add_argument("--steps", type=int, metavar="N", help="optimizer steps (default 360; 200 when fine-tuning)")
+    train.add_argument("--steps", type=int, metavar="N",
+                       help=f"optimizer steps (default {config.TRAIN_STEPS}; "
+                            f"{config.FINE_TUNE_STEPS} when fine-tuning)")
     train.add_argument("--seed", type=int, metavar="S",
                        help="seed: the same data, steps and seed give the same weights")
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
@@ -535,28 +560,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from bridge.client import EngineUnavailable, RequestRejected
-    from bridge.clip_files import ClipExists
-    from bridge.ports import PortError
-    from bridge.targets import BadTarget
-    from bridge.timeline.errors import TimelineError
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; an unknown flag is refused by its own command's parser, with the
+    closest flag that command has."""
+    import difflib
 
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = args._commands[args.command]
+        flags = [flag for action in command._actions for flag in action.option_strings]
+        hints = []
+        for word in extra:
+            close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1) if word.startswith("-") else []
+            if close:
+                hints.append(f"{word} -> did you mean {close[0]}?")
+        command.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else ""))
+    return args
+
+
+# Request fields as the engine names them in errors -> the flags a CLI user typed.
+_FLAGS = {"tempo_bpm": "--tempo", "start_bar": "--at", "bars": "--bars", "key": "--key", "meter": "--meter",
+          "seed": "--seed", "chords": "--chords", "sample_rate": "--sample-rate", "loudness_lufs": "--lufs",
+          "plugins": "--plugin", "presets": "--preset", "soundfont": "--soundfont"}
+
+
+def _as_flags(message: str) -> str:
+    """An engine error about a request field, told with the flag that set it (tempo_bpm: -> --tempo:)."""
+    import re
+
+    match = re.match(r"([a-z_]+)(?:\[([^\]]*)\])?: ", message)
+    if not match or match.group(1) not in _FLAGS:
+        return message
+    flag = _FLAGS[match.group(1)] + (f" {match.group(2)}" if match.group(2) else "")
+    return f"{flag}: {message[match.end():]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
     try:
         return args.func(args)
-    except TimelineError as error:
-        print(f"cadenza: error: {error}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, ValueError) else EXIT_FAILURE
-    except (RequestRejected, BadTarget) as error:
-        print(f"cadenza: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (EngineUnavailable, ClipExists, FileExistsError, PortError) as error:
+    except CadenzaError as error:  # the one mapping: each error carries its exit code (engine/errors.py)
+        print(f"cadenza: error: {_as_flags(str(error))}", file=sys.stderr)
+        return error.exit_code
+    except FileExistsError as error:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("cadenza: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

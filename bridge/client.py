@@ -29,6 +29,7 @@ from bridge.targets import (
     channel_options,
     check_target,
 )
+from engine.errors import Unavailable, UsageError
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
 
@@ -40,11 +41,11 @@ ENGINE_START_TIMEOUT_SECONDS = 60.0
 _RESTART = object()  # between two attempts of a server stream: what came before is void
 
 
-class EngineUnavailable(ConnectionError):
+class EngineUnavailable(Unavailable):
     """No engine answers at the target."""
 
 
-class RequestRejected(ValueError):
+class RequestRejected(UsageError):
     """The engine refused the request (INVALID_ARGUMENT and the like); the text says why."""
 
     def __init__(self, code: grpc.StatusCode, details: str) -> None:
@@ -62,6 +63,7 @@ class RenderedAudio:
     clip_frames: int = 0
     loudness_lufs: float = 0.0
     true_peak_dbtp: float = 0.0
+    picture: bytes | None = None  # clip.png, when the request asked for it (picture_title)
 
 
 def _translate(error: grpc.RpcError, target: str) -> Exception:
@@ -210,7 +212,8 @@ class EngineClient:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no audio")
         mix = buffers.pop("mix")
         return RenderedAudio(sample_rate=header.sample_rate, parts=buffers, mix=mix, clip_frames=header.clip_frames,
-                             loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp)
+                             loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp,
+                             picture=header.picture_png or None)
 
 
 LOG_TAIL_LINES = 200
@@ -221,7 +224,7 @@ class EngineProcess:
 
     def __init__(self, *serve_args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", *serve_args],
+            [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--no-announce", *serve_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         line = self.process.stdout.readline()

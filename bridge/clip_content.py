@@ -1,6 +1,8 @@
-"""What a clip folder holds besides the audio: the spec as JSON, the render options the spec decides, the picture.
+"""What a clip folder holds besides the audio: the spec as JSON, the render options the spec
+decides, the picture's title.
 
-Shared by `generate`, the co-creation verbs' `export` and `batch`, so every clip folder is alike.
+Shared through bridge/clip_folder.py by `generate`, `export`, the co-creation verbs and `batch`,
+so every clip folder is alike.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def spec_json(spec: pb.MusicSpec) -> dict:
-    """The spec as spec.json holds it: every field, sources as plain words."""
+    """The spec as spec.json holds it: every field, sources as plain words (the shape of MusicSpec.to_json)."""
     from google.protobuf.json_format import MessageToDict
 
     data = MessageToDict(spec, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
@@ -25,14 +27,7 @@ def render_options(spec: pb.MusicSpec) -> dict:
     return {"style": spec.style, "roles": {p.name: p.role for p in spec.parts}, "bars": spec.bars}
 
 
-def clip_picture(result: pb.GenerateResult, audio) -> bytes:
-    """clip.png: a piano roll per part and the mix waveform, titled with the spec and loudness."""
-    from symusic import Score
-
-    from plugin_host.picture import clip_png
-
-    spec = result.spec
-    title = (f"{spec.style}, {spec.key.tonic} {spec.key.mode}, {spec.meter.numerator}/{spec.meter.denominator}, "
-             f"{spec.tempo_bpm:g} BPM, {spec.bars} bars: mix {audio.loudness_lufs:.1f} LUFS, "
-             f"{audio.true_peak_dbtp:.1f} dBTP")
-    return clip_png(Score.from_midi(result.midi), audio.mix, audio.sample_rate, title, spec.bars)
+def picture_title(spec: pb.MusicSpec) -> str:
+    """clip.png's title (the engine draws the picture and adds the mix's loudness)."""
+    return (f"{spec.style}, {spec.key.tonic} {spec.key.mode}, {spec.meter.numerator}/{spec.meter.denominator}, "
+            f"{spec.tempo_bpm:g} BPM, {spec.bars} bars")

@@ -14,12 +14,13 @@ import numpy as np
 from bridge.atomic import atomic_path, sweep_leftovers, write_bytes
 from bridge.bwf import write_bwf
 from bridge.paths import confine, safe_name
+from engine.errors import Exists
 
 WAV_SUBTYPE = "PCM_24"
 AUDIO_FORMATS = ("wav", "flac")
 
 
-class ClipExists(FileExistsError):
+class ClipExists(Exists):
     """The folder already holds a clip and overwriting was not asked for."""
 
 
@@ -49,12 +50,13 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, time_
 
 
 def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
-               stems: dict[str, np.ndarray], mix: np.ndarray, overwrite: bool = False, fmt: str = "wav",
+               stems: dict[str, np.ndarray], mix: np.ndarray | None, overwrite: bool = False, fmt: str = "wav",
                time_reference: int = 0, picture: bytes | None = None) -> list[Path]:
     """Write the clip folder; returns the paths written.
 
     ``time_reference`` is the stems' and mix's bext position in samples (the clip's bar on the
-    project timeline); ``picture`` is clip.png's bytes, if any. A folder without clip.mid holds
+    project timeline); ``picture`` is clip.png's bytes, if any; ``mix`` None (and no stems) writes
+    a MIDI-only folder: spec.json and clip.mid. A folder without clip.mid holds
     at most an unfinished clip (clip.mid is written last), so its clip files are replaced; a
     finished clip is replaced only with ``overwrite``.
     """
@@ -74,9 +76,11 @@ def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
         written.append(path)
     mix_path, spec_path, png_path, midi_path = (
         confine(out_dir, name) for name in (f"mix.{fmt}", "spec.json", "clip.png", "clip.mid"))
-    write_audio(mix_path, mix, sample_rate, fmt, time_reference, overwrite)
+    if mix is not None:
+        write_audio(mix_path, mix, sample_rate, fmt, time_reference, overwrite)
+        written.append(mix_path)
     write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
-    written += [mix_path, spec_path]
+    written.append(spec_path)
     if picture is not None:
         write_bytes(png_path, picture, overwrite)
         written.append(png_path)

@@ -42,7 +42,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
-from engine.theory import Meter
+from engine.music.theory import Meter
 
 CLOCKS_PER_QUARTER = 24
 CLOCKS_PER_SPP_BEAT = 6
@@ -119,7 +119,7 @@ class BarBeat:
 
 def clocks_per_beat(meter: Meter) -> int:
     """Clock ticks in one beat of the meter (a beat is one 1/denominator note)."""
-    return CLOCKS_PER_QUARTER * 4 // meter.denominator
+    return meter.beat_ticks(CLOCKS_PER_QUARTER)
 
 
 def clocks_per_bar(meter: Meter) -> int:

@@ -1,8 +1,14 @@
 """The co-creation verbs of `cadenza`: vary, infill, continue, accompany, rearrange, keep, reject,
 rate, history, export, taste. Thin: every verb is one Engine RPC; the engine keeps the history.
 
-A verb that makes a take writes its clip.mid (and spec.json) to ``--out DIR`` (default
-./cadenza-takes/TAKE/) and, with ``--json``, prints one JSON object: take, parent, midi, operation.
+A verb that makes a take writes the same clip folder as `generate` (clip.mid, stems, mix.wav,
+spec.json, clip.png; ``--midi-only`` for clip.mid and spec.json) to ``--out DIR`` (default
+./cadenza-takes/TAKE/) and, with ``--json``, prints one JSON object: take, parent, operation,
+session and every file written.
+
+A take is named by its id, any unique start of it, or ``last`` (the newest take). Without
+``--session`` it is looked for in the current folder's session and then in every session; with
+``--session`` only there (the error names the session that holds it).
 """
 from __future__ import annotations
 
@@ -11,48 +17,63 @@ import json
 import sys
 from pathlib import Path
 
+from bridge.cli_common import (
+    EXIT_USAGE,
+    Engine,
+    check_out_folder,
+    default_session,
+    print_clip_summary,
+    train_checkpoint,
+)
+
 TAKES_DIR = "cadenza-takes"
-
-
-def default_session() -> str:
-    """The session a DAW project gets by default: the current folder's name."""
-    return Path.cwd().name or "default"
+TAKE_HELP = "a take id, any unique start of one, or 'last'"
 
 
 def _session(args: argparse.Namespace) -> str:
     return args.session or default_session()
 
 
-def _engine(args: argparse.Namespace):
-    from bridge.cli import _Engine
-
-    return _Engine(args)
+def _engine(args: argparse.Namespace) -> Engine:
+    return Engine(args)
 
 
-def _write_take(result, out: str | None) -> Path:
-    """clip.mid and spec.json of a take, atomically, in its folder; returns clip.mid's path."""
-    from bridge.atomic import write_bytes
-    from bridge.clip_content import spec_json
+def _resolve(client, args: argparse.Namespace, ref: str | None = None):
+    """The take ``ref`` (default ``args.take``) names, found by the engine (TakeResult, with its session)."""
+    from protos.cadenza.v1 import engine_pb2 as pb
 
-    folder = Path(out) if out else Path(TAKES_DIR) / result.take
-    folder.mkdir(parents=True, exist_ok=True)
-    midi = folder / "clip.mid"
-    write_bytes(midi, result.midi, overwrite=True)
-    write_bytes(folder / "spec.json", json.dumps(spec_json(result.spec), indent=2).encode(), overwrite=True)
-    return midi.resolve()
+    return client.call("GetTake", pb.TakeRequest(session=_session(args), take=ref or args.take,
+                                                 any_session=not args.session))
 
 
-def _report(args: argparse.Namespace, result) -> int:
-    path = _write_take(result, getattr(args, "out", None))
-    data = {"take": result.take, "parent": result.parent or None, "midi": str(path),
-            "operation": result.operation, "session": result.session, "seed": int(result.seed),
-            "bars": result.spec.bars}
+def _out_folder(args: argparse.Namespace) -> Path | None:
+    """``--out``, checked before any work (a file there is a usage error); None for the default."""
+    from bridge.clip_files import check_free
+
+    if not getattr(args, "out", None):
+        return None
+    out = Path(args.out)
+    check_out_folder(out)
+    check_free(out, args.force)
+    return out
+
+
+def _report(args: argparse.Namespace, client, result) -> int:
+    """Write the new take's clip folder and say what was written."""
+    from bridge.clip_folder import write_take_folder
+    from bridge.paths import safe_name
+
+    out = Path(args.out) if args.out else Path(TAKES_DIR) / safe_name(result.take, "take")
+    clip = write_take_folder(client, out, result, overwrite=args.force or not args.out, midi_only=args.midi_only)
+    data = {"take": result.take, "parent": result.parent or None, "operation": result.operation,
+            "session": result.session, "seed": int(result.seed), "bars": result.spec.bars, **clip.as_json()}
     if args.json:
         print(json.dumps(data))
     else:
         parent = f" from {result.parent}" if result.parent else ""
-        print(f"take {result.take}: {result.operation}{parent}, {result.spec.bars} bars, seed {result.seed}")
-        print(f"  {path}")
+        print(f"take {result.take} in session {result.session}: {result.operation}{parent}, "
+              f"{result.spec.bars} bars, seed {result.seed}")
+        print_clip_summary(args, clip)
     return 0
 
 
@@ -86,33 +107,39 @@ def _midi_file(path: str) -> bytes:
 def cmd_vary(args: argparse.Namespace) -> int:
     from protos.cadenza.v1 import engine_pb2 as pb
 
-    request = pb.VaryRequest(session=_session(args), take=args.take, parts=_parts(args.parts or ""),
-                             amount=args.amount, seed=args.seed, candidates=args.candidates)
+    _out_folder(args)
     with _engine(args) as client:
-        return _report(args, client.call("Vary", request))
+        take = _resolve(client, args)
+        request = pb.VaryRequest(session=take.session, take=take.take, parts=_parts(args.parts or ""),
+                                 amount=args.amount, seed=args.seed, candidates=args.candidates)
+        return _report(args, client, client.call("Vary", request))
 
 
 def cmd_infill(args: argparse.Namespace) -> int:
     from protos.cadenza.v1 import engine_pb2 as pb
 
     first, last = args.bars
-    request = pb.InfillRequest(session=_session(args), take=args.take, part=args.part, first_bar=first,
-                               last_bar=last, seed=args.seed)
+    _out_folder(args)
     with _engine(args) as client:
-        return _report(args, client.call("Infill", request))
+        take = _resolve(client, args)
+        request = pb.InfillRequest(session=take.session, take=take.take, part=args.part, first_bar=first,
+                                   last_bar=last, seed=args.seed)
+        return _report(args, client, client.call("Infill", request))
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
     from protos.cadenza.v1 import engine_pb2 as pb
 
     is_file = args.source.lower().endswith((".mid", ".midi")) or Path(args.source).is_file()
+    _out_folder(args)
     request = pb.ContinueRequest(session=_session(args), bars=args.bars, seed=args.seed, prompt=args.prompt or "")
     if is_file:
         request.midi = _midi_file(args.source)
-    else:
-        request.take = args.source
     with _engine(args) as client:
-        return _report(args, client.call("Continue", request))
+        if not is_file:
+            take = _resolve(client, args, args.source)
+            request.session, request.take = take.session, take.take
+        return _report(args, client, client.call("Continue", request))
 
 
 def cmd_accompany(args: argparse.Namespace) -> int:
@@ -120,31 +147,36 @@ def cmd_accompany(args: argparse.Namespace) -> int:
 
     request = pb.AccompanyRequest(session=_session(args), midi=_midi_file(args.file), add=_parts(args.add),
                                   prompt=args.prompt or "", seed=args.seed)
+    _out_folder(args)
     with _engine(args) as client:
-        return _report(args, client.call("Accompany", request))
+        return _report(args, client, client.call("Accompany", request))
 
 
 def cmd_rearrange(args: argparse.Namespace) -> int:
     from protos.cadenza.v1 import engine_pb2 as pb
 
-    request = pb.RearrangeRequest(session=_session(args), take=args.take, key=args.key, tempo_bpm=args.tempo,
-                                  instruments=_pairs(args.instrument), style=args.style)
+    instruments = _pairs(args.instrument)
+    _out_folder(args)
     with _engine(args) as client:
-        return _report(args, client.call("Rearrange", request))
+        take = _resolve(client, args)
+        request = pb.RearrangeRequest(session=take.session, take=take.take, key=args.key, tempo_bpm=args.tempo,
+                                      instruments=instruments, style=args.style)
+        return _report(args, client, client.call("Rearrange", request))
 
 
 def _verdict(args: argparse.Namespace, verdict: str, reason: str = "", rating: int = 0) -> int:
     from protos.cadenza.v1 import engine_pb2 as pb
 
-    request = pb.VerdictRequest(session=_session(args), take=args.take, verdict=verdict, reason=reason, rating=rating)
     with _engine(args) as client:
-        result = client.call("Verdict", request)
+        take = _resolve(client, args)
+        result = client.call("Verdict", pb.VerdictRequest(session=take.session, take=take.take, verdict=verdict,
+                                                          reason=reason, rating=rating))
     shown = {"keep": "kept", "reject": "rejected", "rate": f"rated {rating}/5"}[verdict]
     if args.json:
-        print(json.dumps({"take": result.take, "verdict": result.verdict, "reason": result.reason,
-                          "rating": result.rating}))
+        print(json.dumps({"take": result.take, "session": result.session, "verdict": result.verdict,
+                          "reason": result.reason, "rating": result.rating}))
     else:
-        print(f"take {result.take} {shown}" + (f" ({reason})" if reason else ""))
+        print(f"take {result.take} in session {result.session} {shown}" + (f" ({reason})" if reason else ""))
     return 0
 
 
@@ -188,28 +220,19 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """The same files as `generate`: clip.mid at its bar, stems, mix, spec.json."""
-    from bridge.clip_content import render_options, spec_json
-    from bridge.clip_files import check_free, write_clip
-    from bridge.timeline.place import clip_at_bar
-    from protos.cadenza.v1 import engine_pb2 as pb
+    """The same files as `generate`: clip.mid at its bar, stems, mix, spec.json, clip.png."""
+    from bridge.clip_folder import write_take_folder
 
-    out = Path(args.out)
-    check_free(out, args.force)
+    out = _out_folder(args)
     with _engine(args) as client:
-        take = client.call("GetTake", pb.TakeRequest(session=_session(args), take=args.take))
-        audio = client.render(take.midi, args.sample_rate, None, tail="cut", **render_options(take.spec))
-    spec = spec_json(take.spec)
-    midi, time_reference = clip_at_bar(spec, take.midi, audio.sample_rate)
-    paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, args.force,
-                       time_reference=time_reference)
+        take = _resolve(client, args)
+        clip = write_take_folder(client, out, take, sample_rate=args.sample_rate, overwrite=args.force)
     if args.json:
-        print(json.dumps({"take": take.take, "parent": take.parent or None, "midi": str((out / "clip.mid").resolve()),
-                          "files": [str(p) for p in paths]}))
+        print(json.dumps({"take": take.take, "parent": take.parent or None, "session": take.session,
+                          **clip.as_json()}))
     else:
-        print(f"exported take {take.take} to {out}")
-        for path in paths:
-            print(f"  {path}")
+        print(f"exported take {take.take} of session {take.session} to {out}")
+        print_clip_summary(args, clip)
     return 0
 
 
@@ -237,14 +260,16 @@ def _common(parser: argparse.ArgumentParser, add_engine_options, makes_take: boo
     parser.add_argument("--tls-ca", metavar="PEM", help="certificate authority of a remote engine (TLS)")
     parser.add_argument("--token-file", metavar="FILE", help="bearer token of a remote engine")
     if makes_take:
-        parser.add_argument("--out", metavar="DIR", help=f"folder for clip.mid (default ./{TAKES_DIR}/TAKE)")
+        parser.add_argument("--out", metavar="DIR", help=f"folder for the clip (default ./{TAKES_DIR}/TAKE)")
+        parser.add_argument("--force", action="store_true", help="replace a clip already in --out")
+        parser.add_argument("--midi-only", action="store_true", help="write clip.mid and spec.json only (no audio)")
         parser.add_argument("--seed", type=int, metavar="S", help="random seed (default: a new one, recorded)")
 
 
 def add_parsers(commands, add_engine_options=None) -> None:
     """Add the co-creation subcommands to `cadenza`'s parser."""
     vary = commands.add_parser("vary", help="new material for some parts of a take; the others stay identical")
-    vary.add_argument("take")
+    vary.add_argument("take", help=TAKE_HELP)
     vary.add_argument("--parts", metavar="P,Q", help="parts to vary (default: all)")
     vary.add_argument("--amount", type=float, metavar="0..1", help="small keeps rhythm and contour (default 0.5)")
     vary.add_argument("--candidates", type=int, default=0, metavar="N",
@@ -253,14 +278,14 @@ def add_parsers(commands, add_engine_options=None) -> None:
     vary.set_defaults(func=cmd_vary)
 
     infill = commands.add_parser("infill", help="rewrite bars A-B of one part; nothing outside changes")
-    infill.add_argument("take")
+    infill.add_argument("take", help=TAKE_HELP)
     infill.add_argument("--part", required=True)
     infill.add_argument("--bars", required=True, type=_bars, metavar="A-B")
     _common(infill, add_engine_options)
     infill.set_defaults(func=cmd_infill)
 
     cont = commands.add_parser("continue", help="N more bars of a take or a MIDI file, same key, meter, tempo")
-    cont.add_argument("source", metavar="TAKE|FILE.mid")
+    cont.add_argument("source", metavar="TAKE|FILE.mid", help=f"{TAKE_HELP}; or a MIDI file")
     cont.add_argument("--bars", type=int, required=True, metavar="N")
     cont.add_argument("--prompt", help="style words for a file (optional)")
     _common(cont, add_engine_options)
@@ -274,7 +299,7 @@ def add_parsers(commands, add_engine_options=None) -> None:
     accompany.set_defaults(func=cmd_accompany)
 
     rearrange = commands.add_parser("rearrange", help="transpose, retime or re-orchestrate a take exactly")
-    rearrange.add_argument("take")
+    rearrange.add_argument("take", help=TAKE_HELP)
     rearrange.add_argument("--key", help='target key in the same mode, e.g. "D major"')
     rearrange.add_argument("--tempo", type=float, metavar="BPM")
     rearrange.add_argument("--instrument", action="append", metavar="PART=NAME")
@@ -285,14 +310,14 @@ def add_parsers(commands, add_engine_options=None) -> None:
 
     for name, func, text in (("keep", cmd_keep, "keep a take"), ("reject", cmd_reject, "reject a take")):
         verdict = commands.add_parser(name, help=text)
-        verdict.add_argument("take")
+        verdict.add_argument("take", help=TAKE_HELP)
         if name == "reject":
             verdict.add_argument("--why", metavar="REASON", help='e.g. "too busy": it steers the next takes')
         _common(verdict, add_engine_options, makes_take=False)
         verdict.set_defaults(func=func)
 
     rate = commands.add_parser("rate", help="rate a take 1-5")
-    rate.add_argument("take")
+    rate.add_argument("take", help=TAKE_HELP)
     rate.add_argument("rating", type=int, metavar="1-5")
     _common(rate, add_engine_options, makes_take=False)
     rate.set_defaults(func=cmd_rate)
@@ -302,7 +327,7 @@ def add_parsers(commands, add_engine_options=None) -> None:
     history.set_defaults(func=cmd_history)
 
     export = commands.add_parser("export", help="a take as the files `generate` writes")
-    export.add_argument("take")
+    export.add_argument("take", help=TAKE_HELP)
     export.add_argument("--out", required=True, metavar="DIR")
     export.add_argument("--force", action="store_true", help="replace a clip already in DIR")
     export.add_argument("--sample-rate", type=int, default=0, metavar="HZ")
@@ -345,7 +370,6 @@ def train_from_feedback(args: argparse.Namespace) -> int:
     """
     import tempfile
 
-    from bridge.cli import EXIT_USAGE, cmd_train
     from protos.cadenza.v1 import engine_pb2 as pb
 
     args.session = args.from_feedback
@@ -365,5 +389,4 @@ def train_from_feedback(args: argparse.Namespace) -> int:
                     (Path(folder) / f"{take_id}-{k}.mid").write_bytes(midi)
         print(f"fine-tuning on {len(weights)} takes of session {args.from_feedback} "
               f"({sum(weights.values())} weighted copies)")
-        args.data, args.from_feedback = folder, None
-        return cmd_train(args)
+        return train_checkpoint(folder, args.out, args.steps, args.seed, args.init, force=args.force)

@@ -41,7 +41,7 @@ from symusic import Score
 from bridge.capture import Capture
 from bridge.clock import ClockState, Transport, bar_beat, clocks_per_bar, clocks_per_beat
 from bridge.live import ArmCapture, LiveSession, QueueClip, next_bar_line
-from engine.theory import Meter
+from engine.music.theory import Meter
 
 PHRASE_BARS_MAX = 64
 FIRST_LATENCY_S = 0.5  # assumed before the first Continue answers (measured 0.04-0.3 s under load)
@@ -303,7 +303,7 @@ class Jam:
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> list[PhraseReport]:
         """Jam until ``phrases`` phrases were handled, the transport stops, or `stop()`."""
-        from engine.midi import smf_to_score
+        from engine.music.midi import smf_to_score
 
         state = self._wait(lambda s: s.locked_bpm is not None,
                            "a locked tempo from the clock (start the DAW's transport)")
@@ -455,15 +455,14 @@ def run_jam(prompt: str, phrase_bars: int, meter: Meter, session: str, engine: s
             connect_in: list[str] | None = None, connect_out: str | None = None,
             phrases: int | None = None, state_dir: str | None = None, out: TextIO = sys.stdout) -> int:
     """`cadenza jam`: open the ports, reach (or start) the engine, jam until Ctrl-C or Stop."""
-    from bridge.client import EngineClient, EngineProcess
+    from bridge.local_engine import connect
     from bridge.ports import JackPorts, open_ports
 
     if keep is not None and keep == reject:
         raise ValueError("keep and reject need different notes or CCs")
-    process = None if engine else EngineProcess(*(["--state", state_dir] if state_dir else []))
-    client = EngineClient(engine or process.target)
+    connection = connect(engine, state_dir)
+    client = connection.client
     try:
-        client.check()
         live = JamLive(LiveSession(meter), keep, reject)
         if api == "jack":
             ports = JackPorts(live.process, connect_in or [], [connect_out] if connect_out else [])
@@ -488,6 +487,4 @@ def run_jam(prompt: str, phrase_bars: int, meter: Meter, session: str, engine: s
                 print(f"cadenza: error in the MIDI thread: {error!r}", file=sys.stderr)
         return 0
     finally:
-        client.close()
-        if process:
-            process.close()
+        connection.close()

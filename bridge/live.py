@@ -36,7 +36,7 @@ from bridge.clock import (
     clocks_per_beat,
     without_realtime,
 )
-from engine.theory import Meter
+from engine.music.theory import Meter
 
 NOTE_OFF, PROGRAM, NOTE_ON = 0, 1, 2  # order of events at one position: offs first, so repeats retrigger
 DRUM_CHANNEL = 9

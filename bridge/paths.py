@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine.errors import Refused
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 NAME_MAX = 100
 
 
-class PathEscape(PermissionError):
+class PathEscape(Refused):
     """A path would land outside the folder it must stay in."""
 
 

@@ -27,6 +27,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from engine.errors import Unavailable
+
 Event = tuple[float, bytes]
 ProcessFn = Callable[[list[Event], float, float], list[Event]]
 
@@ -39,7 +41,7 @@ RTMIDI_WINDOW_S = 0.001
 RTMIDI_OFFSET_WINDOW = 256  # messages over which the least-late callback anchors rtmidi's times
 
 
-class PortError(RuntimeError):
+class PortError(Unavailable):
     """A MIDI port could not be opened or connected; the text says what exists instead."""
 
 

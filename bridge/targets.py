@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 
-from engine.request_ids import REQUEST_ID_KEY  # noqa: F401  (the metadata key the engine reads)
+from engine.errors import UsageError
+from engine.serving.request_ids import REQUEST_ID_KEY  # noqa: F401  (the metadata key the engine reads)
 
 ENGINE_SERVICE = "cadenza.v1.Engine"
 
@@ -45,7 +46,7 @@ ACCEPTED_FORMS = ("HOST:PORT (e.g. 127.0.0.1:50051, [::1]:50051, engines.example
                   "unix:PATH")
 
 
-class BadTarget(ValueError):
+class BadTarget(UsageError):
     """An --engine value that is not a gRPC target this client accepts."""
 
 

@@ -38,6 +38,12 @@ TICKS_PER_QUARTER = 480
 ENGINE_WORKERS = 2
 ENGINE_QUEUE = 8
 SHUTDOWN_GRACE_SECONDS = 10.0
+DEFAULT_PORT = 50051  # `cadenza serve` without --port
+
+# `cadenza train`: optimizer steps from scratch (the shipped checkpoint's run) and when fine-tuning.
+TRAIN_SEED = 1234
+TRAIN_STEPS = 14000
+FINE_TUNE_STEPS = 200
 
 
 @dataclass(frozen=True)
@@ -57,3 +63,7 @@ class Defaults:
 
 
 DEFAULTS = Defaults()
+
+# An engine the CLI starts in the background (bridge/local_engine.py) stops after this many
+# seconds without a request; `cadenza serve --idle-timeout` sets it for any engine.
+LOCAL_ENGINE_IDLE_SECONDS = 600.0

@@ -13,6 +13,8 @@ from importlib import resources
 
 import pedalboard
 
+from engine.errors import Broken
+
 # The built-ins a chain may name. Anything else in the data file is an error naming this list.
 ALLOWED = ("HighpassFilter", "LowpassFilter", "HighShelfFilter", "LowShelfFilter", "PeakFilter", "LadderFilter",
            "Compressor", "Limiter", "NoiseGate", "Gain", "Reverb", "Delay", "Chorus", "Phaser", "Distortion",
@@ -20,7 +22,7 @@ ALLOWED = ("HighpassFilter", "LowpassFilter", "HighShelfFilter", "LowShelfFilter
 FALLBACK_ROLE = "chords"
 
 
-class EffectsDataError(ValueError):
+class EffectsDataError(Broken, ValueError):
     """effects.toml (or a chain given to ``build_chain``) names something pedalboard cannot build."""
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from engine.errors import Broken
 from plugin_host.config import PLUGIN_LOAD_TIMEOUT_SECONDS
 
 CHANNELS = 2
@@ -22,7 +23,7 @@ PLUGIN_SUFFIXES = (".vst3", ".component")
 
 
 @dataclass(frozen=True)
-class NoteEvent:
+class TimedNote:
     """One note in seconds from the clip's first downbeat."""
 
     start: float
@@ -36,12 +37,12 @@ class Instrument(Protocol):
 
     name: str
 
-    def render(self, notes: list[NoteEvent], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
+    def render(self, notes: list[TimedNote], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
         """``frames`` x 2 float32 audio of ``notes``; sample 0 is time 0."""
         ...
 
 
-class PluginError(RuntimeError):
+class PluginError(Broken):
     """A third-party plugin failed to load or to render; the message names it."""
 
     def __init__(self, plugin: str, message: str) -> None:
@@ -136,7 +137,7 @@ class PluginInstrument:
         self.sample_rate = sample_rate
         self.name = name or plugin.name
 
-    def render(self, notes: list[NoteEvent], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
+    def render(self, notes: list[TimedNote], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
         import mido
 
         messages = []

@@ -6,10 +6,12 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from engine.errors import Unavailable
+
 AUDIO_SUFFIXES = (".wav", ".flac")
 
 
-class PlaybackError(RuntimeError):
+class PlaybackError(Unavailable):
     """Nothing to play, or no device to play it on; the message says which and what to do."""
 
 
@@ -40,7 +42,15 @@ def play(path: Path, device: str | int | None = None, stem: str | None = None) -
                             f"{', '.join(d['name'] for d in sounddevice.query_devices()) or 'none'})") from None
     # A blocking stream: PortAudio's own thread feeds the device from a ring buffer in C, so the
     # Python interpreter (GIL, garbage collector) never runs in the audio callback and cannot glitch it.
+    # Written a tenth of a second at a time, so Ctrl-C (KeyboardInterrupt) is seen between blocks;
+    # it aborts the stream at once (no draining of what is buffered) and propagates.
+    block = max(1, rate // 10)
     with sounddevice.OutputStream(samplerate=rate, channels=audio.shape[1], dtype="float32", device=device,
                                   latency="high") as stream:
-        stream.write(np.ascontiguousarray(audio))
+        try:
+            for start in range(0, len(audio), block):
+                stream.write(np.ascontiguousarray(audio[start:start + block]))
+        except KeyboardInterrupt:
+            stream.abort()
+            raise
     return audio_path, len(audio) / rate

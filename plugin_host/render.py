@@ -2,162 +2,33 @@
 
 ``render()`` is the entry point the engine calls. By default the work runs in a worker process
 (plugin_host/worker.py), so a third-party plugin that crashes or hangs cannot take the engine
-down; ``render_in_process()`` is that work itself: instruments, per-role effect chains
-(plugin_host/effects.py), tail policy (tails.py), then the mix and mastering (mix.py).
+down; ``render_in_process()`` (plugin_host/inprocess.py) is that work itself.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from symusic import Score
 
-from engine.errors import Cancelled, SpecError
-from plugin_host import effects, tails
-from plugin_host.config import (
-    DEFAULT_TAIL,
-    LUFS_RANGE,
-    PLUGIN_CACHE_SIZE,
-    RENDER_THREADS,
-    RENDER_TIMEOUT_SECONDS,
-    TARGET_LUFS,
-    TRUE_PEAK_CEILING_DBTP,
+from engine.errors import Cancelled
+from plugin_host.config import DEFAULT_TAIL, RENDER_TIMEOUT_SECONDS, TARGET_LUFS
+from plugin_host.inprocess import (
+    ProgressFn,
+    RenderCache,
+    RenderOptionError,
+    RenderOptions,
+    bar_ticks,
+    clip_seconds,
+    first_tempo,
+    render_in_process,
+    tick_to_second,
 )
-from plugin_host.instruments import NoteEvent, PluginError, PluginInstrument, load_plugin, resolve_preset
-from plugin_host.mix import master, stage_gains, sum_stems
-from plugin_host.soundfont import SOUNDFONT_SUFFIXES, SoundFontInstrument
 from plugin_host.stems import Stems
+from plugin_host.worker import render_isolated
 
-ProgressFn = Callable[[float], None]
-StatusFn = Callable[[float, str], None]  # (fraction, what is being done: names the plugin at work)
-
-
-class RenderOptionError(SpecError):
-    """A render option is out of range; ``field`` names it, the message says what is accepted."""
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """Everything besides the score and the rate that shapes a render.
-
-    ``plugins`` maps a role ("bass") or a part name to a VST3/AU path: an instrument plugin
-    replaces the SoundFont for those parts, an effect plugin is appended to their chain.
-    ``presets`` maps the same keys to JSON parameter presets for those plugins (a file, or the
-    name of a preset shipped in plugin_host/data/presets/<plugin>/). ``roles`` maps
-    part (track) names to roles; tracks it does not name get one from their MIDI program.
-    ``bars`` fixes the clip's length; without it the clip ends at the bar holding the last note.
-    """
-
-    tail: str = DEFAULT_TAIL
-    soundfont: Path | None = None
-    plugins: dict[str, str] = field(default_factory=dict)
-    presets: dict[str, str] = field(default_factory=dict)
-    style: str | None = None
-    roles: dict[str, str] = field(default_factory=dict)
-    bars: int | None = None
-    loudness_lufs: float = TARGET_LUFS
-    effects: bool = True
-
-    def check(self) -> RenderOptions:
-        """Raise RenderOptionError for anything out of range, before any work starts."""
-        try:
-            tails.check_policy(self.tail)
-        except ValueError as error:
-            raise RenderOptionError("tail", str(error).removeprefix("tail ")) from None
-        if self.soundfont is not None:
-            path = Path(self.soundfont)
-            if not path.is_file():
-                raise RenderOptionError("soundfont", f"{path} is not a file (give an .sf2 or .sf3 SoundFont)")
-            if path.suffix.lower() not in SOUNDFONT_SUFFIXES:
-                raise RenderOptionError("soundfont", f"{path} is not an .sf2 or .sf3 file")
-        for key, path in self.plugins.items():
-            if not key:
-                raise RenderOptionError("plugins", f"entry for {path} names no role or part (ROLE=PATH)")
-            if not Path(path).exists():
-                raise RenderOptionError("plugins", f"{key}={path}: no such plugin file or bundle")
-        for key, path in self.presets.items():
-            if key not in self.plugins:
-                raise RenderOptionError("presets", f"{key}={path}: no plugin is given for {key!r}")
-            try:
-                resolve_preset(self.plugins[key], path)
-            except ValueError as error:
-                raise RenderOptionError("presets", f"{key}={error}") from None
-        low, high = LUFS_RANGE
-        if not low <= self.loudness_lufs <= high:
-            raise RenderOptionError("loudness_lufs", f"must be {low:g} to {high:g} LUFS, got {self.loudness_lufs:g}")
-        if self.bars is not None and self.bars < 1:
-            raise RenderOptionError("bars", f"must be at least 1, got {self.bars}")
-        return self
-
-
-def _stamp(path: Path) -> int:
-    """The newest modification time (ns) of a file, or of any file in a bundle directory."""
-    if path.is_dir():
-        return max((entry.stat().st_mtime_ns for entry in path.rglob("*") if entry.is_file()),
-                   default=path.stat().st_mtime_ns)
-    return path.stat().st_mtime_ns
-
-
-class RenderCache:
-    """Plugins a long-lived render worker keeps loaded between renders (least recently used dropped).
-
-    Keyed by the plugin's path and modification time and the preset's, so a rebuilt plugin or an
-    edited preset is loaded afresh. Only the worker keeps one: ``render_in_process`` without a
-    cache loads everything per render, as before.
-    """
-
-    def __init__(self, size: int = PLUGIN_CACHE_SIZE) -> None:
-        self.size = size
-        self._plugins: OrderedDict[tuple, object] = OrderedDict()
-
-    def plugin(self, path: str, preset: Path | None):
-        """The plugin at ``path`` with ``preset`` applied, loaded now or earlier."""
-        key = (path, _stamp(Path(path)), str(preset) if preset else None, _stamp(preset) if preset else None)
-        if key in self._plugins:
-            self._plugins.move_to_end(key)
-            return self._plugins[key]
-        plugin = load_plugin(path, preset)
-        self._plugins[key] = plugin
-        while len(self._plugins) > self.size:
-            self._plugins.popitem(last=False)
-        return plugin
-
-
-def bar_ticks(score: Score) -> int:
-    """Ticks in one bar of the score's first meter (4/4 when it has none)."""
-    if len(score.time_signatures) == 0:
-        return score.tpq * 4
-    ts = score.time_signatures[0]
-    return score.tpq * 4 * ts.numerator // ts.denominator
-
-
-def tick_to_second(score: Score, tick: int) -> float:
-    """Seconds at ``tick`` under the score's tempo map."""
-    # Tempo as the file stores it (microseconds per quarter), exactly as a DAW reads it.
-    tempos = sorted(((t.time, 6e7 / t.mspq) for t in score.tempos), key=lambda x: x[0]) or [(0, 120.0)]
-    seconds, last_tick, qpm = 0.0, 0, tempos[0][1]
-    for time, next_qpm in tempos:
-        if time >= tick:
-            break
-        seconds += (time - last_tick) / score.tpq * 60.0 / qpm
-        last_tick, qpm = time, next_qpm
-    return seconds + (tick - last_tick) / score.tpq * 60.0 / qpm
-
-
-def clip_seconds(score: Score, bars: int | None = None) -> float:
-    """The clip's length: ``bars`` bars, or up to the end of the bar holding its last note."""
-    per_bar = bar_ticks(score)
-    end_ticks = bars * per_bar if bars else -(-max(score.end(), 1) // per_bar) * per_bar
-    return tick_to_second(score, end_ticks)
-
-
-def first_tempo(score: Score) -> float:
-    return 6e7 / score.tempos[0].mspq if len(score.tempos) else 120.0
+__all__ = ["RenderCache", "RenderOptionError", "RenderOptions", "bar_ticks", "clip_seconds", "first_tempo",
+           "render", "render_in_process", "tick_to_second"]
 
 
 def render(score: Score, sample_rate: int = 48000, *, tail: str = DEFAULT_TAIL, soundfont: Path | None = None,
@@ -175,8 +46,6 @@ def render(score: Score, sample_rate: int = 48000, *, tail: str = DEFAULT_TAIL, 
                             presets=dict(presets or {}), style=style or None, roles=dict(roles or {}), bars=bars,
                             loudness_lufs=loudness_lufs, effects=effects_on).check()
     if isolate:
-        from plugin_host.worker import render_isolated
-
         return render_isolated(score, sample_rate, options, progress, timeout, should_stop)
 
     def status(fraction: float, doing: str) -> None:
@@ -186,110 +55,3 @@ def render(score: Score, sample_rate: int = 48000, *, tail: str = DEFAULT_TAIL, 
             progress(fraction)
 
     return render_in_process(score, sample_rate, options, status)
-
-
-def _part_names(score: Score) -> list[str]:
-    names: list[str] = []
-    for index, track in enumerate(score.tracks):
-        name, n = track.name or f"track{index + 1}", 2
-        candidate = name
-        while candidate in names:
-            candidate, n = f"{name}_{n}", n + 1
-        names.append(candidate)
-    return names
-
-
-def _check_finite(audio: np.ndarray, who: str) -> np.ndarray:
-    if not np.isfinite(audio).all():
-        raise PluginError(who, "produced NaN or infinite samples")
-    return audio
-
-
-def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
-                      status: StatusFn | None = None, cache: RenderCache | None = None) -> Stems:
-    """The render itself, in this process: instruments, effects, tails, mix, mastering.
-
-    Parts played by the SoundFont through built-in effects render on RENDER_THREADS threads
-    (tinysoundfont and pedalboard release the GIL). Parts that involve a third-party plugin render
-    one at a time afterwards, each announced first, so when one crashes or hangs the last status
-    the worker sent names that plugin. ``cache`` (the render worker's) keeps plugins loaded from
-    one render to the next."""
-    lock = threading.Lock()
-    reached = [0.0]
-
-    def say(fraction: float, doing: str) -> None:  # from any thread; the fraction never goes back
-        with lock:
-            reached[0] = max(reached[0], fraction)
-            if status:
-                status(reached[0], doing)
-
-    clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
-    frames = clip_frames + tails.tail_frames(options.tail, sample_rate)
-    tempo = first_tempo(score)
-    soundfont = SoundFontInstrument(options.soundfont, sample_rate)
-    loaded: dict[str, object] = {}
-
-    def plugin_for(key: str):
-        if key not in loaded:
-            say(0.0, f"loading plugin {options.plugins[key]}")
-            preset = options.presets.get(key)
-            path = options.plugins[key]
-            preset_file = resolve_preset(path, preset) if preset else None
-            loaded[key] = cache.plugin(path, preset_file) if cache else load_plugin(path, preset_file)
-        return loaded[key]
-
-    names = _part_names(score)
-    count = max(1, len(score.tracks))
-    jobs: list[tuple[int, str, object, str, str | None]] = []  # (index, name, track, role, plugin key)
-    for index, (name, track) in enumerate(zip(names, score.tracks, strict=True)):
-        role = options.roles.get(name) or effects.role_for_program(track.program, track.is_drum)
-        key = name if name in options.plugins else role if role in options.plugins else None
-        if key:
-            plugin_for(key)  # every plugin loads first, one at a time, each announced
-        jobs.append((index, name, track, role, key))
-
-    def render_part(job: tuple[int, str, object, str, str | None]) -> np.ndarray:
-        index, name, track, role, key = job
-        plugin = loaded[key] if key else None
-        instrument = soundfont
-        chain = effects.build_chain(effects.role_mix(role, options.style).effects, tempo) if options.effects else []
-        if plugin is not None and getattr(plugin, "is_instrument", False):
-            instrument = PluginInstrument(plugin, sample_rate, name=options.plugins[key])
-        elif plugin is not None:
-            chain.append(plugin)
-        notes = [NoteEvent(tick_to_second(score, n.time), tick_to_second(score, n.time + n.duration), n.pitch,
-                           n.velocity) for n in track.notes]
-        say(0.85 * index / count, f"rendering {name} with {instrument.name}")
-        audio = _check_finite(instrument.render(notes, frames, track.program, track.is_drum), instrument.name)
-        if chain:
-            import pedalboard
-
-            who = options.plugins[key] if plugin is not None and plugin in chain else "built-in effects"
-            say(0.85 * (index + 0.5) / count, f"processing {name} through {who}")
-            board = pedalboard.Pedalboard(chain)
-            audio = _check_finite(board(audio.T.copy(), sample_rate, reset=True).T.astype(np.float32), who)
-        mix_data = effects.role_mix(role, options.style)
-        if mix_data.pan and audio.shape[1] == 2:
-            audio = audio * np.asarray(effects.pan_gains(mix_data.pan), dtype=np.float32)
-        return audio
-
-    built_in = [job for job in jobs if job[4] is None]
-    rendered: dict[str, np.ndarray] = {}
-    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
-        rendered.update(zip((job[1] for job in built_in), pool.map(render_part, built_in), strict=True))
-    for job in jobs:
-        if job[4] is not None:
-            rendered[job[1]] = render_part(job)
-    parts = {name: rendered[name] for name in names}
-    levels = {name: effects.role_mix(role, options.style).level_lufs for _, name, _, role, _ in jobs}
-    say(0.88, "mixing")
-    parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
-    parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate))
-    if not parts:
-        length = clip_frames
-        return Stems(sample_rate, {}, np.zeros((length, 2), np.float32), clip_frames)
-    say(0.92, "mastering")
-    parts, mix, report = master(parts, mix, sample_rate, options.loudness_lufs, TRUE_PEAK_CEILING_DBTP)
-    say(1.0, "done")
-    return Stems(sample_rate=sample_rate, parts=parts, mix=mix, clip_frames=clip_frames,
-                 loudness_lufs=report.loudness_lufs, true_peak_dbtp=report.true_peak_dbtp)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tinysoundfont
 
-from plugin_host.instruments import NoteEvent
+from plugin_host.instruments import TimedNote
 
 SOUNDFONT_SUFFIXES = (".sf2", ".sf3")
 
@@ -29,7 +29,7 @@ class SoundFontInstrument:
         self.sample_rate = sample_rate
         self.name = self.path.name
 
-    def render(self, notes: list[NoteEvent], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
+    def render(self, notes: list[TimedNote], frames: int, program: int = 0, is_drum: bool = False) -> np.ndarray:
         """Render ``notes`` into a (frames, 2) float32 buffer."""
         synth = tinysoundfont.Synth(samplerate=self.sample_rate)
         try:

@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 from symusic import Score
 
-from engine.errors import Cancelled
+from engine.errors import CadenzaError, Cancelled, TimedOut
 from plugin_host.config import IDLE_WORKERS, WORKER_MAX_RENDERS, WORKER_START_SECONDS
+from plugin_host.inprocess import RenderCache, RenderOptionError, RenderOptions, render_in_process
 from plugin_host.stems import Stems
 
 try:
@@ -47,7 +48,7 @@ STDERR_TAIL_CHARS = 600
 PIPE_BYTES = 1 << 20
 
 
-class RenderFailed(RuntimeError):
+class RenderFailed(CadenzaError, RuntimeError):
     """The render failed in the worker (an exception, or the worker died); ``plugin`` names the culprit if known."""
 
     def __init__(self, message: str, plugin: str | None = None) -> None:
@@ -55,7 +56,7 @@ class RenderFailed(RuntimeError):
         self.plugin = plugin
 
 
-class RenderTimeout(RenderFailed, TimeoutError):
+class RenderTimeout(TimedOut, RenderFailed):
     """The worker did not finish in time and was stopped."""
 
 
@@ -175,7 +176,6 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
          timeout: float, should_stop: Callable[[], bool] | None = None) -> Stems:
     """Give ``worker`` the job and follow its messages until stems, an error, its death or the deadline."""
     from plugin_host.instruments import PluginError
-    from plugin_host.render import RenderOptionError
 
     process, conn = worker.process, worker.conn
     doing = "starting the render worker"
@@ -260,7 +260,6 @@ def _warm_up(cache) -> None:
     while the worker waits rather than while a user does."""
     from symusic import Note, Tempo, Track
 
-    from plugin_host.render import RenderOptions, render_in_process
 
     score = Score(480)
     score.tempos.append(Tempo(0, qpm=120.0))
@@ -275,7 +274,6 @@ def _main(job_fd: int, reply_fd: int) -> None:
     jobs = Connection(job_fd, writable=False)
     conn = Connection(reply_fd, readable=False)
     from plugin_host.instruments import PluginError
-    from plugin_host.render import RenderCache, RenderOptionError, render_in_process
 
     cache = RenderCache()
     _warm_up(cache)

@@ -9,13 +9,43 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from bridge.client import EngineClient, EngineProcess
 
+ROOT = Path(__file__).resolve().parents[1]
+# The development prompts: shared/eval/ beside the repository (where CI and every checkout have it),
+# or the file $CADENZA_DEV_PROMPTS names.
+DEV_PROMPTS = Path(os.environ.get("CADENZA_DEV_PROMPTS") or ROOT.parent / "shared" / "eval" / "dev_prompts.jsonl")
+
 # Sessions the tests' engines and CLI calls record go to a scratch folder, never the user's data folder.
 os.environ.setdefault("CADENZA_STATE", tempfile.mkdtemp(prefix="cadenza-test-state-"))
+# The engine CLI calls without --engine find or start (bridge/local_engine.py) is announced in a
+# runtime folder of the test run's own: never the user's engine, and stopped when the run ends.
+os.environ.setdefault("CADENZA_RUNTIME_DIR", tempfile.mkdtemp(prefix="cadenza-test-runtime-"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_background_engine() -> Iterator[None]:
+    """Stop the engine a CLI call started in the background during the run, if any."""
+    yield
+    from engine.serving.local import stop_local_engine
+
+    stop_local_engine()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """In CI (CI=true) a skip is a failure: .ci/run installs every tool the tests need, so a skip
+    there means a broken CI image, not a missing optional tool."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where .ci/run installs what this test needs: {reason}"
 
 
 @pytest.fixture(scope="session")
@@ -108,8 +138,8 @@ def untrained_checkpoint(tmp_path_factory: pytest.TempPathFactory):
     """A checkpoint with random weights in the real vocabulary: decoding constraints must hold for it too."""
     import torch
 
-    from engine.model import ModelConfig, MusicTransformer
-    from engine.tokens import TOKENIZER_PARAMS, Vocab, build_tokenizer
+    from engine.model.tokens import TOKENIZER_PARAMS, Vocab, build_tokenizer
+    from engine.model.transformer import ModelConfig, MusicTransformer
 
     torch.manual_seed(0)
     vocab = Vocab(build_tokenizer())

@@ -75,3 +75,35 @@ def test_cli_reports_an_unreachable_engine(tmp_path):
     result = run_cli("describe", "disco", "--engine", "127.0.0.1:9")
     assert result.returncode == 1
     assert "no engine answers at 127.0.0.1:9" in result.stderr
+
+
+def test_cli_errors_name_the_flag_not_the_request_field(engine_process, tmp_path):
+    result = run_cli("describe", "disco", "--tempo", "1000", "--engine", engine_process.target)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "cadenza: error: --tempo: tempo must be 20-400 BPM, got 1000"
+
+
+def test_a_plugin_for_no_role_or_part_is_refused_naming_both(engine_process, tmp_path):
+    result = run_cli("generate", "disco with bass and drums, 1 bar", "--out", str(tmp_path / "c"), "--plugin",
+                     f"chord={tmp_path / 'Synth.vst3'}", "--engine", engine_process.target, "--quiet")
+    assert result.returncode == 2, result.stderr
+    assert "--plugin chord: 'chord' is neither a role of this clip" in result.stderr
+    assert "bass" in result.stderr and "drums" in result.stderr
+    assert not (tmp_path / "c" / "clip.mid").exists()
+
+
+def test_a_mistyped_flag_or_command_gets_the_closest_one(tmp_path):
+    flag = run_cli("generate", "disco", "--out", str(tmp_path), "--tempp", "90")
+    assert flag.returncode == 2
+    assert "usage: cadenza generate" in flag.stderr and "did you mean --tempo?" in flag.stderr
+    command = run_cli("generat", "disco")
+    assert command.returncode == 2 and "did you mean 'generate'?" in command.stderr
+
+
+def test_version_and_out_inside_a_file_answer_before_any_engine(tmp_path):
+    shown = run_cli("--version")
+    assert shown.returncode == 0 and shown.stdout.startswith("cadenza ")
+    (tmp_path / "afile").write_text("not a folder")
+    result = run_cli("generate", "disco", "--out", str(tmp_path / "afile" / "clip"), "--engine", "127.0.0.1:9")
+    assert result.returncode == 2  # the unreachable engine is never asked: the folder is checked first
+    assert result.stderr.strip().count("\n") == 0 and "which is a file" in result.stderr

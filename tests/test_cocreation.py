@@ -154,7 +154,11 @@ def test_rearrange_and_accompany_keep_what_they_must(engine: EngineClient, tmp_p
     assert [(t, p + 2, v, d) for t, p, v, d in before["tracks"]["bass"]] == after["tracks"]["bass"]
     assert before["tracks"]["drums"] == after["tracks"]["drums"]
     programs = {t.name: t.program for t in __import__("symusic").Score.from_midi(moved.midi).tracks}
-    assert programs["flute"] == 40  # violin
+    assert programs["violin"] == 40 and "flute" not in programs  # the part is renamed with its instrument
+    assert [p.name for p in moved.spec.parts if p.program == 40] == ["violin"]
+    filled = engine.call("Infill", pb.InfillRequest(session="arrange", take=moved.take, part="violin",
+                                                    first_bar=1, last_bar=2))
+    assert "violin" in {t.name for t in __import__("symusic").Score.from_midi(filled.midi).tracks}
 
     melody_only = tmp_path / "melody.mid"
     score = __import__("symusic").Score.from_midi(first.midi)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from engine.theory import parse_key
+from engine.music.theory import parse_key
 from tests.conftest import run_cli
 
 PROMPT = "Funky disco groove in E minor with slap bass, rhythm guitar and drums"

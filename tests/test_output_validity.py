@@ -24,7 +24,7 @@ from symusic import Score
 from bridge.clip_content import render_options, spec_json
 from bridge.clip_files import write_clip
 from bridge.timeline.place import clip_at_bar, place
-from engine.midi import smf_to_score
+from engine.music.midi import smf_to_score
 from protos.cadenza.v1 import engine_pb2 as pb
 from tests.bridge.timeline.test_timeline_dawproject import _validate
 

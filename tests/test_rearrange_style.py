@@ -1,7 +1,7 @@
 """`rearrange --style`: the model's melody keeps every note; the arranger's parts take the new style.
 
 Through the real engine process; MIDI read back by mido (tests.test_cocreation.read_midi); what
-the new style asks for is read from engine/data/styles.toml by tomllib, not from the arranger.
+the new style asks for is read from engine/catalog/data/styles.toml by tomllib, not from the arranger.
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import pytest
 import symusic
 
 from bridge.client import EngineClient, RequestRejected
-from engine.instruments import lookup
+from engine.catalog.instruments import lookup
 from protos.cadenza.v1 import engine_pb2 as pb
 from tests.conftest import run_cli
 from tests.test_cocreation import BAR, read_midi
 
 STYLES = {s["name"]: s for s in tomllib.loads(
-    (Path(__file__).resolve().parents[1] / "engine/data/styles.toml").read_text())["style"]}
+    (Path(__file__).resolve().parents[1] / "engine/catalog/data/styles.toml").read_text())["style"]}
 
 
 def onsets_per_bar(notes: list, pitch: int | None, bars: int) -> list[int]:

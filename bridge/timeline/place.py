@@ -85,8 +85,18 @@ def clip_at_bar(spec: dict, midi: bytes, sample_rate: int) -> tuple[bytes, int]:
     return moved, tempo_map.bar_to_sample(bar, sample_rate)
 
 
-def _mismatch_notes(clip: Clip, tempo_map: TempoMap, at_bar: int) -> list[str]:
-    """Say so when the project's tempo or meter over the clip differ from what the stems were rendered at."""
+# What happens to a clip whose tempo is not the project's, by project kind: what each writer does.
+_TEMPO_OUTCOME = {
+    "smf": "the MIDI follows the project; the stems beside it keep their own tempo",
+    "reaper": "the MIDI follows the project, the audio items start on the bar but keep their own tempo",
+    "dawproject": "the MIDI follows the project and the audio is warped (stretched) to its beats",
+    "ardour": "Ardour gets the stems only (no MIDI tracks), which start on the bar but keep their own tempo",
+}
+
+
+def _mismatch_notes(clip: Clip, tempo_map: TempoMap, at_bar: int, kind: str) -> list[str]:
+    """Say so when the project's tempo or meter over the clip differ from what the stems were rendered at,
+    and what the ``kind`` of project does about it."""
     notes = []
     start = tempo_map.bar_to_beat(at_bar)
     spec_bpm = float(clip.spec["tempo_bpm"])
@@ -94,8 +104,8 @@ def _mismatch_notes(clip: Clip, tempo_map: TempoMap, at_bar: int) -> list[str]:
     bpm = tempo_map.tempo_at(start)
     if changes or abs(bpm - spec_bpm) > 1e-3:
         notes.append(f"the stems were rendered at {spec_bpm:g} BPM but the project runs at {bpm:g} BPM at bar "
-                     f"{at_bar}{' and changes tempo under the clip' if changes else ''}: the MIDI follows the "
-                     f"project, the audio starts on the bar but keeps its own tempo (generate with --tempo {bpm:g})")
+                     f"{at_bar}{' and changes tempo under the clip' if changes else ''}: {_TEMPO_OUTCOME[kind]} "
+                     f"(generate with --tempo {bpm:g})")
     meter = tempo_map.meter_at_bar(at_bar)
     own = clip.spec["meter"]
     if (meter.numerator, meter.denominator) != (int(own["numerator"]), int(own["denominator"])):
@@ -150,7 +160,7 @@ def _place_smf(clip: Clip, project: Path, at_bar: int) -> Placement:
         write_bytes(out, smf.clip_smf(tempo_map, clip.parts, at_bar))
     media = write_stems(clip, _free_folder(out.with_name(f"{out.stem}-stems")), tempo_map, at_bar)
     return Placement("smf", out, at_bar, tempo_map.bar_to_beat(at_bar), tempo_map.bar_to_seconds(at_bar),
-                     tuple(path for path, _ in media), tuple(_mismatch_notes(clip, tempo_map, at_bar)))
+                     tuple(path for path, _ in media), tuple(_mismatch_notes(clip, tempo_map, at_bar, "smf")))
 
 
 def _place_reaper(clip: Clip, project: Path, at_bar: int) -> Placement:
@@ -174,7 +184,7 @@ def _place_reaper(clip: Clip, project: Path, at_bar: int) -> Placement:
                           tempo_map.beat_to_seconds(start_beat + clip.beats) - seconds, clip.beats)
     write_bytes(out, reaper.dump(document).encode())
     return Placement("reaper", out, at_bar, tempo_map.bar_to_beat(at_bar), seconds,
-                     tuple(path for path, _ in media), tuple(_mismatch_notes(clip, tempo_map, at_bar)))
+                     tuple(path for path, _ in media), tuple(_mismatch_notes(clip, tempo_map, at_bar, "reaper")))
 
 
 def _place_dawproject(clip: Clip, project: Path, at_bar: int) -> Placement:
@@ -204,7 +214,7 @@ def _place_dawproject(clip: Clip, project: Path, at_bar: int) -> Placement:
                          clip.beats)
     dawproject.write(out, document, meta, media, base)
     return Placement("dawproject", out, at_bar, beat, tempo_map.bar_to_seconds(at_bar), (),
-                     tuple(_mismatch_notes(clip, tempo_map, at_bar)))
+                     tuple(_mismatch_notes(clip, tempo_map, at_bar, "dawproject")))
 
 
 def _place_ardour(clip: Clip, project: Path, at_bar: int) -> Placement:
@@ -214,5 +224,6 @@ def _place_ardour(clip: Clip, project: Path, at_bar: int) -> Placement:
     tempo_map = ardour.tempo_map_from_session(placed.snapshot_file) or clip.tempo_map
     files = tuple(path for _, _, paths in placed.regions for path in paths)
     return Placement("ardour", placed.snapshot_file, at_bar, tempo_map.bar_to_beat(at_bar),
-                     tempo_map.bar_to_seconds(at_bar), files, tuple(_mismatch_notes(clip, tempo_map, at_bar)))
+                     tempo_map.bar_to_seconds(at_bar), files,
+                     tuple(_mismatch_notes(clip, tempo_map, at_bar, "ardour")))
 

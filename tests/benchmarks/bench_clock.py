@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT)]
 
 from bridge.live import LiveSession, QueueClip  # noqa: E402
 from bridge.ports import JackPorts, RtMidiPorts  # noqa: E402
-from engine.theory import Meter  # noqa: E402
+from engine.music.theory import Meter  # noqa: E402
 from tests.bridge.jack_rig import RATE, ClockRig, Probe, Recorder, TimebaseMaster, make_clip  # noqa: E402
 
 

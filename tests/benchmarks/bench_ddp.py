@@ -32,9 +32,9 @@ CONFIG_FIELDS = {"batch_size": 16, "block_size": 128, "n_layer": 2, "n_head": 2,
 
 def _encode_subset(works_wanted: int, path: Path) -> int:
     """Every k-th work of the cached corpus (all collections represented), tokenized, pickled to ``path``."""
-    from engine.corpus import default_cache_dir, iter_scores, prepare, read_index
-    from engine.dataset import encode_score
-    from engine.tokens import Vocab, build_tokenizer
+    from engine.model.tokens import Vocab, build_tokenizer
+    from engine.training.corpus import default_cache_dir, iter_scores, prepare, read_index
+    from engine.training.dataset import encode_score
 
     directory = prepare(default_cache_dir())
     every = max(1, len(read_index(directory)) // works_wanted)
@@ -50,8 +50,8 @@ def _encode_subset(works_wanted: int, path: Path) -> int:
 
 def worker(works_path: Path, steps: int, seed: int, out: Path) -> None:
     """One training run (a single process or one torchrun rank); rank 0 writes the checkpoint."""
-    from engine.tokens import Vocab, build_tokenizer
-    from engine.train import TrainConfig, distributed, train
+    from engine.model.tokens import Vocab, build_tokenizer
+    from engine.training.train import TrainConfig, distributed, train
 
     works = pickle.loads(works_path.read_bytes())
     config = replace(TrainConfig(**CONFIG_FIELDS), steps=steps, eval_every=steps, seed=seed)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine import styles  # noqa: E402
-from engine.compose import compose, harmonic_plan, model_request, plan_voices  # noqa: E402
-from engine.generator import load  # noqa: E402
-from engine.spec import MusicSpec, Part  # noqa: E402
-from engine.theory import Key, Meter  # noqa: E402
+from engine.catalog import styles  # noqa: E402
+from engine.compose.pipeline import compose, harmonic_plan, model_request, plan_voices  # noqa: E402
+from engine.model.generator import load  # noqa: E402
+from engine.music.spec import MusicSpec, Part  # noqa: E402
+from engine.music.theory import Key, Meter  # noqa: E402
 
 PARTS = [Part("piano", "keys", "Acoustic Grand Piano", 0, False, 21, 108),
          Part("bass", "bass", "Electric Bass (finger)", 33, False, 28, 67),

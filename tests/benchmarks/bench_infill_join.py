@@ -1,7 +1,7 @@
 """How infill joins the bars after its region: the model's join score of the draft it keeps vs the others.
 
 Infill drafts the region left to right (the model continues the bars before it) and keeps the draft
-after which the model finds the part's next bars most likely (engine.operations._join_logprob): the
+after which the model finds the part's next bars most likely (engine.compose.operations.join_logprobs): the
 right side is heard by re-ranking, not by decoding with it as context. For takes of several prompts
 and seeds, infilling bars 3-4 of the melody, this prints per draft count:
 
@@ -20,9 +20,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from engine import operations as ops
-from engine.compose import compose
-from engine.understand import understand
+from engine.compose import operations as ops
+from engine.compose.pipeline import compose
+from engine.understand.prompt import understand
 
 PROMPTS = ["a pop tune with flute melody, bass and drums", "a folk song with violin melody and guitar in D major",
            "a slow waltz with clarinet melody and piano in A minor"]
@@ -31,7 +31,7 @@ FIRST, LAST = 3, 4
 
 def melody_part(spec):
     """The part playing the model's top voice (the melody)."""
-    from engine.compose import plan_voices
+    from engine.compose.pipeline import plan_voices
 
     slots = plan_voices(spec.parts).slots_of
     return next(spec.parts[i] for i, voices in slots.items() if 0 in voices)
@@ -46,8 +46,8 @@ def drafts_and_joins(spec, score, part, seed: int, n: int):
     after = [n for n in track.notes if n.time >= end]
     inside = [n for n in track.notes if start <= n.time < end]
     drafts = ops.infill_drafts(spec, part, before, FIRST, LAST, seed, n)
-    joins = [ops._join_logprob(spec, before, d, after, FIRST, LAST) for d in drafts]
-    original = ops._join_logprob(spec, before, inside, after, FIRST, LAST)
+    joins = [ops.join_logprobs(spec, before, [d], after, FIRST, LAST)[0] for d in drafts]
+    original = ops.join_logprobs(spec, before, [inside], after, FIRST, LAST)[0]
     target = after[0].pitch if after else None
     nearest = min(range(len(drafts)), key=lambda i: abs(max(drafts[i], key=lambda x: x.time).pitch - target))
     return joins, original, nearest

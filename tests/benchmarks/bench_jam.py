@@ -33,7 +33,7 @@ from bridge.client import EngineClient, EngineProcess  # noqa: E402
 from bridge.jam import Jam, JamLive  # noqa: E402
 from bridge.live import LiveSession  # noqa: E402
 from bridge.ports import JackPorts  # noqa: E402
-from engine.theory import Meter  # noqa: E402
+from engine.music.theory import Meter  # noqa: E402
 from tests.benchmarks.bench_clock import close_rig, open_rig, start_jackd  # noqa: E402
 from tests.bridge.jack_rig import Injector  # noqa: E402
 

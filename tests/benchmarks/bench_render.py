@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.compose import compose  # noqa: E402
-from engine.understand import Overrides, understand  # noqa: E402
+from engine.compose.pipeline import compose  # noqa: E402
+from engine.understand.prompt import Overrides, understand  # noqa: E402
 from plugin_host import worker  # noqa: E402
 from plugin_host.render import RenderOptions, render, render_in_process  # noqa: E402
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.cocreate import CoCreation
-from engine.takes import Take, TakeStore, new_take_id, open_store
+from engine.serving.cocreation import CoCreation
+from engine.sessions.store import Take, TakeStore, new_take_id, open_store
 from tests.benchmarks.timing import timed
 from tests.postgres_cluster import create_database, running_postgres
 

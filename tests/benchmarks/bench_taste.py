@@ -4,8 +4,8 @@ The composer's preference is defined here and hidden from the engine: it likes s
 syncopated takes with a wide loudness range (a weighted sum of standardised features plus
 noise) and keeps a take when that utility is above a threshold; when it rejects a busy take it
 says "too busy". Each round the engine offers 4 candidates drawn from a pool of real takes
-(composed by engine/compose.py and varied by engine/operations.py); with ranking on it offers
-the one engine/taste.py ranks first after refitting on every verdict so far, with ranking off
+(composed by engine/compose/pipeline.py and varied by engine/compose/operations.py); with ranking on it offers
+the one engine/sessions/taste.py ranks first after refitting on every verdict so far, with ranking off
 a random one. Goal (issue 8): after 20 verdicts, ranking on accepts at least 1.5x as often.
 
     nice python -m tests.benchmarks.bench_taste [--trials 40] [--rounds 40]
@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from engine import taste as taste_model
+from engine.sessions import taste as taste_model
 
 PROMPTS = ("a pop tune with flute melody, bass and drums", "a busy funk groove with piano, bass and drums",
            "a calm ambient pad with a slow flute melody", "a fast rock song with guitar, bass and drums",
@@ -29,9 +29,9 @@ ACCEPT_QUANTILE = 0.6  # a random take is kept about 40% of the time
 
 def pool(seeds: int = 3, variations: int = 5) -> list[dict]:
     """Feature dicts of real takes: prompts x seeds composed, each varied at several amounts."""
-    from engine.compose import compose
-    from engine.operations import vary
-    from engine.understand import Overrides, understand
+    from engine.compose.operations import vary
+    from engine.compose.pipeline import compose
+    from engine.understand.prompt import Overrides, understand
 
     takes = []
     for prompt in PROMPTS:

@@ -5,12 +5,12 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-pytest.importorskip("jack")
-
-from tests.bridge.jack_rig import ClockRig, Recorder, TimebaseMaster, cpu_load  # noqa: E402
+if TYPE_CHECKING:
+    from tests.bridge.jack_rig import ClockRig
 
 
 @pytest.fixture()
@@ -28,11 +28,15 @@ def clock_rig_async(jack_server_async: str) -> Iterator[ClockRig]:
 @pytest.fixture()
 def loaded_cpu() -> Iterator[list]:
     """Two busy processes beside the test (bounded: each ends by itself within 10 minutes)."""
+    from tests.bridge.jack_rig import cpu_load
+
     with cpu_load(2) as busy:
         yield busy
 
 
 def _clock_rig(jack_server: str) -> Iterator[ClockRig]:
+    from tests.bridge.jack_rig import ClockRig, Recorder, TimebaseMaster  # needs the jack module
+
     if shutil.which("jack_midi_clock") is None:
         pytest.skip("jack_midi_clock is not installed (apt-get install jack-midi-clock); .ci/run installs it")
     master = TimebaseMaster()

@@ -20,9 +20,8 @@ import soundfile
 from bridge.batch import read_prompts, unwhole_reason
 from bridge.clip_files import write_clip
 from tests.bridge.replicas import ipv4_target, start_replicas
-from tests.conftest import run_cli
+from tests.conftest import DEV_PROMPTS, run_cli
 
-DEV_PROMPTS = Path("/work/shared/eval/dev_prompts.jsonl")
 # The same format, for a machine without the shared dev set (CI).
 FALLBACK_PROMPTS = [
     '{"prompt": "Funky disco groove at 118 BPM in E minor, 8 bars", "expect": {"tempo_bpm": 118}}',

@@ -18,7 +18,7 @@ from bridge.clock import (
     bar_position,
     bpm_from_tick_seconds,
 )
-from engine.theory import Meter
+from engine.music.theory import Meter
 
 CLOCK = b"\xf8"
 START = b"\xfa"

@@ -15,7 +15,7 @@ import pytest
 from bridge.clock import CLOCKS_PER_QUARTER, Lock
 from bridge.live import LiveSession
 from bridge.ports import JackPorts
-from engine.theory import Meter
+from engine.music.theory import Meter
 from tests.bridge.jack_rig import Probe, load_average
 
 pytestmark = pytest.mark.jack

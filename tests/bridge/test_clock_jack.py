@@ -13,7 +13,7 @@ import pytest
 from bridge.clock import ClockFollower, Kind, Transport, bar_beat
 from bridge.live import LiveSession, QueueClip
 from bridge.ports import JackPorts
-from engine.theory import Meter
+from engine.music.theory import Meter
 from tests.bridge.jack_rig import RATE, Injector, Probe
 
 pytestmark = pytest.mark.jack

@@ -11,7 +11,7 @@ from symusic import Note, Score, Track
 from bridge.capture import Capture
 from bridge.jam import JamLive, Late, LeadEstimator, PhrasePlan, Pressed, Queued, QueuePhrase, Trigger, parse_trigger
 from bridge.live import ArmCapture, LiveSession
-from engine.theory import Meter
+from engine.music.theory import Meter
 
 RATE = 48000
 PERIOD = 256

@@ -18,8 +18,8 @@ from bridge.client import EngineClient
 from bridge.jam import Jam, JamLive, Trigger
 from bridge.live import LiveSession
 from bridge.ports import JackPorts
-from engine.midi import smf_to_score
-from engine.theory import Meter
+from engine.music.midi import smf_to_score
+from engine.music.theory import Meter
 from protos.cadenza.v1 import engine_pb2 as pb
 from tests.bridge.jack_rig import RATE, Injector, clock_tick_frames
 

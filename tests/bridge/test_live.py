@@ -7,7 +7,7 @@ from symusic import Note, Score, Track
 from bridge.capture import Capture
 from bridge.clock import ClockFollower
 from bridge.live import ArmCapture, LiveSession, QueueClip, StopClips, clip_events
-from engine.theory import Meter
+from engine.music.theory import Meter
 
 RATE = 48000
 PERIOD = 256

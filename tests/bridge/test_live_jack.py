@@ -16,8 +16,8 @@ from bridge.capture import Capture
 from bridge.clock import Transport
 from bridge.live import ArmCapture, LiveSession, QueueClip
 from bridge.ports import JackPorts
-from engine.midi import smf_to_score
-from engine.theory import Meter
+from engine.music.midi import smf_to_score
+from engine.music.theory import Meter
 from tests.bridge.jack_rig import RATE, Injector, Probe, make_clip
 
 pytestmark = pytest.mark.jack

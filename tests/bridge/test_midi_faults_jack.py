@@ -21,7 +21,7 @@ import pytest
 from bridge.capture import Capture
 from bridge.clock import SYSEX_MAX_BYTES, Kind, Transport
 from bridge.live import ArmCapture, LiveSession
-from engine.theory import Meter
+from engine.music.theory import Meter
 from tests.bridge.midi_script import RATE, Probe, Script, garbage_events, tick_frames
 
 GARBAGE_BYTES = int(os.environ.get("CADENZA_GARBAGE_BYTES", 10**5))  # the benchmark runs 10**6

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 @functools.cache
 def real_clip() -> bytes:
     """A short real clip (2 bars of a jazz trio), made once per process."""
-    from engine.compose import compose
-    from engine.midi import score_to_smf
-    from engine.understand import Overrides, understand
+    from engine.compose.pipeline import compose
+    from engine.music.midi import score_to_smf
+    from engine.understand.prompt import Overrides, understand
 
     return score_to_smf(compose(understand("jazz trio with piano, bass and drums", Overrides(seed=2, bars=2))))
 

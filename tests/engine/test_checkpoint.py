@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.generator import default_checkpoint, load
-from engine.tokens import Vocab, build_tokenizer
-from engine.train import evaluate, read_validation_shard, shard_path
+from engine.model.generator import default_checkpoint, load
+from engine.model.tokens import Vocab, build_tokenizer
+from engine.training.train import evaluate, read_validation_shard, shard_path
 
-CARD = Path(__file__).parents[2] / "engine" / "checkpoints" / "README.md"
+CARD = Path(__file__).parents[2] / "engine" / "model" / "checkpoints" / "README.md"
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """Compose is exact by construction: key, meter, bars and tempo hold for every seed."""
 import pytest
 
-from engine.compose import Grid, compose
-from engine.decode import allowed_pitch_classes
-from engine.generator import style_settings
-from engine.midi import score_to_smf, smf_to_score
-from engine.theory import Meter
-from engine.understand import Overrides, understand
+from engine.compose.pipeline import Grid, compose
+from engine.model.decode import allowed_pitch_classes
+from engine.model.generator import style_settings
+from engine.music.midi import score_to_smf, smf_to_score
+from engine.music.theory import Meter
+from engine.understand.prompt import Overrides, understand
 
 CASES = [
     ("Funky disco groove with slap bass, guitar and drums", "E minor", "4/4"),
@@ -62,20 +62,20 @@ def test_grid_groups_beats_the_way_the_meter_is_felt(meter, groups):
 
 def test_a_pad_holds_each_note_until_its_voice_moves_on():
     """Legato for pads: rests inside a voice are filled, a silence over a bar is not, no held key is struck again."""
-    from engine.compose import held
-    from engine.decode import DecodedNote
+    from engine.compose.pipeline import held
+    from engine.music.notes import GridNote
 
     bar = 1920
-    notes = [DecodedNote(0, 0, 240, 72), DecodedNote(0, 480, 240, 74),       # a short rest: filled
-             DecodedNote(0, 960, 240, 76), DecodedNote(0, 960 + 240 + bar + 1, 240, 77),  # over a bar: kept
-             DecodedNote(1, 0, 480, 64), DecodedNote(1, 1440, 240, 72)]      # voice 1 reaches 72 later
+    notes = [GridNote(0, 240, 72, slot=0), GridNote(480, 240, 74, slot=0),       # a short rest: filled
+             GridNote(960, 240, 76, slot=0), GridNote(960 + 240 + bar + 1, 240, 77, slot=0),  # over a bar: kept
+             GridNote(0, 480, 64, slot=1), GridNote(1440, 240, 72, slot=1)]      # voice 1 reaches 72 later
     out = {(n.slot, n.time): n.duration for n in held(notes, bar, end=4400)}
     assert out[(0, 0)] == 480 and out[(0, 480)] == 480       # held to the voice's next onset
     assert out[(0, 960)] == 240                              # the gap after it is more than a bar
     assert out[(0, 960 + 240 + bar + 1)] == 4400 - (960 + 240 + bar + 1)  # the last note rings to the end
     assert out[(1, 0)] == 1440 and out[(1, 1440)] == 240     # ... unless that is more than a bar away
     # voice 0's 72 would ring into voice 1's 72 at 1440 had it been longer; it stops before it
-    clash = held([DecodedNote(0, 0, 240, 72), DecodedNote(0, 1900, 240, 74), DecodedNote(1, 960, 240, 72)],
+    clash = held([GridNote(0, 240, 72, slot=0), GridNote(1900, 240, 74, slot=0), GridNote(960, 240, 72, slot=1)],
                  bar, end=bar * 2)
     assert next(n for n in clash if n.slot == 0 and n.time == 0).duration == 960
 
@@ -94,8 +94,8 @@ def test_a_draft_heard_in_another_key_is_drawn_again():
     The kept clip is heard in C major by compose's own key finder and by music21's (the evaluation's),
     and the same seed gives the same clip again.
     """
-    from engine.compose import _draft, heard_in_key
-    from engine.evaluate import find_key, read_midi
+    from engine.compose.pipeline import _draft, heard_in_key
+    from engine.evaluation.evaluate import find_key, read_midi
 
     spec = understand("Happy children's song on xylophone and ukulele in C, 4 bars", Overrides(seed=0))
     first = _draft(spec, None)

@@ -9,15 +9,15 @@ import pytest
 import torch
 from symusic import Track
 
-from engine import styles
-from engine.analysis import diatonic_triads, roman
-from engine.compose import Grid, _bass, _Writer, chord_tones, compose, harmonic_plan
-from engine.decode import Constraints, Grammar
-from engine.generator import Request, load
-from engine.metrics import _entropy, empty_beat_rate
-from engine.spec import Part
-from engine.theory import Key, Meter
-from engine.understand import Overrides, understand
+from engine.catalog import styles
+from engine.compose.pipeline import Grid, _bass, _Writer, chord_tones, compose, harmonic_plan
+from engine.evaluation.metrics import _entropy, empty_beat_rate
+from engine.model.decode import Constraints, Grammar
+from engine.model.generator import Request, load
+from engine.music.analysis import diatonic_triads, roman
+from engine.music.spec import Part
+from engine.music.theory import Key, Meter
+from engine.understand.prompt import Overrides, understand
 
 VOICES = {0: (60, 84), 1: (53, 77), 2: (45, 69), 3: (34, 62)}
 
@@ -141,7 +141,7 @@ def test_a_voice_is_pushed_off_the_pitch_classes_it_just_played(monkeypatch) -> 
     assert float(bias[pitch_of == 64][0]) == -1.0 and float(bias[pitch_of == 65][0]) == 0.0
 
     def entropy(penalty: float) -> float:
-        import engine.generator as gen
+        import engine.model.generator as gen
 
         real = gen.decoding_extras
         monkeypatch.setattr(gen, "decoding_extras", lambda mode, fill_rests=True: {
@@ -171,7 +171,7 @@ def test_model_voices_under_a_band_may_rest() -> None:
     grammar = Grammar(generator.vocab, Constraints(key, meter, 4, {0: (60, 84)}, max_rest_quarters=1.0))
     assert grammar._rest_ends() == 480
     assert Grammar(generator.vocab, Constraints(key, meter, 4, {0: (60, 84)}))._rest_ends() is None
-    import engine.generator as gen
+    import engine.model.generator as gen
 
     assert gen.decoding_extras("major", fill_rests=False)["max_rest_quarters"] == 0.0
     assert gen.decoding_extras("major")["max_rest_quarters"] > 0

@@ -10,12 +10,12 @@ import io
 import mido
 import pytest
 
-from engine import generator as generator_module
-from engine.compose import compose, plan_voices
-from engine.decode import allowed_pitch_classes
-from engine.midi import score_to_smf
-from engine.spec import MusicSpec, Part
-from engine.theory import Key, Meter
+from engine.compose.pipeline import compose, plan_voices
+from engine.model import generator as generator_module
+from engine.model.decode import allowed_pitch_classes
+from engine.music.midi import score_to_smf
+from engine.music.spec import MusicSpec, Part
+from engine.music.theory import Key, Meter
 
 PIANO = Part("piano", "keys", "Acoustic Grand Piano", 0, False, 21, 108)
 BASS = Part("bass", "bass", "Electric Bass (finger)", 33, False, 28, 67)
@@ -121,7 +121,7 @@ def test_drums_only_needs_no_model(monkeypatch, tmp_path) -> None:
 
 
 def test_only_heard_voices_are_written_and_harmony_asks_the_chorale_style() -> None:
-    from engine.compose import model_request
+    from engine.compose.pipeline import model_request
 
     melody_only = plan_voices([LEAD, BASS, DRUMS, GUITAR])
     assert list(melody_only.ranges) == [0]

@@ -1,13 +1,13 @@
 """Ragtime's stride left hand: a low bass note on the strong beats, the bar's chord above it on the
-off-beats, in 4/4 and in odd meters, read from the style data (engine/data/styles.toml)."""
+off-beats, in 4/4 and in odd meters, read from the style data (engine/catalog/data/styles.toml)."""
 from collections import defaultdict
 
 import pytest
 
-from engine import styles
-from engine.analysis import diatonic_triads, seventh_pc
-from engine.compose import Grid, arrange_part, compose, harmonic_plan
-from engine.understand import Overrides, understand
+from engine.catalog import styles
+from engine.compose.pipeline import Grid, arrange_part, compose, harmonic_plan
+from engine.music.analysis import diatonic_triads, seventh_pc
+from engine.understand.prompt import Overrides, understand
 
 PROMPTS = ["Upbeat ragtime piano in 7/4", "Upbeat ragtime piano in Bb major, 8 bars"]
 
@@ -84,8 +84,8 @@ def test_the_styles_syncopation_moves_the_melodys_onsets_off_the_beat():
     """model.toml's ragtime syncopation: the same requests with and without it, the real model."""
     from dataclasses import replace
 
-    from engine.compose import model_request, plan_voices
-    from engine.generator import load, style_settings
+    from engine.compose.pipeline import model_request, plan_voices
+    from engine.model.generator import load, style_settings
 
     assert style_settings("ragtime")["syncopation"] > 0
     generator = load()

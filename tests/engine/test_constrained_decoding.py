@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from engine.config import TICKS_PER_QUARTER
-from engine.decode import Constraints, Grammar, allowed_pitch_classes, meter_grid
-from engine.generator import Request, load
-from engine.theory import Key, Meter, parse_key
+from engine.model.decode import Constraints, Grammar, allowed_pitch_classes, meter_grid
+from engine.model.generator import Request, load
+from engine.music.theory import Key, Meter, parse_key
 
 VOICES = {0: (60, 84), 1: (53, 77), 2: (45, 69), 3: (34, 62)}
 CASES = [("A minor", Meter(4, 4)), ("D dorian", Meter(7, 8)), ("Eb major", Meter(5, 4)), ("F# minor", Meter(6, 8)),

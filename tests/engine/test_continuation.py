@@ -4,13 +4,13 @@ from __future__ import annotations
 import pytest
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
-from engine.analysis import find_key, score_notes
-from engine.continuation import continue_clip
-from engine.decode import allowed_pitch_classes
+from engine.compose.continuation import continue_clip
 from engine.errors import SpecError
-from engine.midi import score_to_smf, smf_to_score
-from engine.spec import MusicSpec
-from engine.theory import Key, Meter
+from engine.model.decode import allowed_pitch_classes
+from engine.music.analysis import find_key, score_notes
+from engine.music.midi import score_to_smf, smf_to_score
+from engine.music.spec import MusicSpec
+from engine.music.theory import Key, Meter
 
 
 def _spec(seed: int) -> MusicSpec:

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from engine import embed
+from engine.understand import embed
 
 
 def test_embeddings_are_unit_vectors_of_the_model_width() -> None:

@@ -9,7 +9,7 @@ import mido
 import numpy as np
 import pytest
 
-from engine import evaluate
+from engine.evaluation import evaluate
 from tests.conftest import run_cli
 
 PROMPTS = [
@@ -89,7 +89,11 @@ def test_checks_fail_when_the_clip_does_not_obey(tmp_path: Path) -> None:
 
 def test_a_refused_prompt_fails_its_checks_and_the_report_says_why(tmp_path: Path) -> None:
     entries = [{"prompt": "techno at 1000 bpm", "expect": {"tempo_bpm": 1000}}, PROMPTS[0]]
-    result = evaluate.evaluate(evaluate.load_prompts(write_prompts(tmp_path / "r.jsonl", entries)), seeds=1)
+    calls = []
+    result = evaluate.evaluate(evaluate.load_prompts(write_prompts(tmp_path / "r.jsonl", entries)), seeds=1,
+                               progress=lambda done, total: calls.append((done, total)))
+    # a step per prompt, and the last one only once the reference set is measured
+    assert calls == [(1, 3), (2, 3), (3, 3)]
     refused = result.clips[0].checks
     assert [(c.attribute, c.ok) for c in refused] == [("accepted", False)] and "20-400" in refused[0].found
     text = evaluate.write_report(result, tmp_path / "out", "r.jsonl").read_text()
@@ -155,8 +159,8 @@ def test_cadenza_eval_command(tmp_path: Path) -> None:
 
 def test_the_reference_is_also_measured_at_the_clips_own_lengths() -> None:
     """Short clips are matched with the reference pieces cut into windows of their bar count, not whole pieces."""
-    from engine import metrics, reference
-    from engine.evaluate import ClipResult, same_length_reference, windows
+    from engine.evaluation import metrics, reference
+    from engine.evaluation.evaluate import ClipResult, same_length_reference, windows
 
     pieces = reference.load()[:6]
 
@@ -177,7 +181,7 @@ def test_windows_cover_a_piece_bar_by_bar_from_zero() -> None:
     """Every whole window of N bars, each moved to start at 0; a short piece is one window."""
     from symusic import Note, Score, TimeSignature, Track
 
-    from engine.evaluate import windows
+    from engine.evaluation.evaluate import windows
 
     score = Score(480)
     score.time_signatures.append(TimeSignature(0, 3, 4))

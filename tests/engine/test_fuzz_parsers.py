@@ -13,10 +13,10 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import understand as understanding
 from engine.errors import SpecError
-from engine.midi import score_to_smf, smf_to_score
-from engine.understand import Overrides, understand
+from engine.music.midi import score_to_smf, smf_to_score
+from engine.understand import prompt as understanding
+from engine.understand.prompt import Overrides, understand
 from tests.engine.midi_mutations import mutated_clips
 
 PARSER_EXAMPLES = int(os.environ.get("CADENZA_FUZZ_EXAMPLES", "10000"))

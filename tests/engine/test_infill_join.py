@@ -6,9 +6,9 @@ from dataclasses import replace
 import numpy as np
 from symusic import Note
 
-from engine import operations as ops
-from engine.compose import compose
-from engine.understand import understand
+from engine.compose import operations as ops
+from engine.compose.pipeline import compose
+from engine.understand.prompt import understand
 
 
 def _take():
@@ -28,8 +28,8 @@ def test_the_music_that_was_there_joins_better_than_noise():
     rng = np.random.default_rng(0)
     eighth = 240
     noise = [Note(start + k * eighth + 40, 100, int(rng.integers(40, 100)), 80) for k in range((end - start) // eighth)]
-    there = ops._join_logprob(spec, before, inside, after, 3, 4)
-    worse = ops._join_logprob(spec, before, noise, after, 3, 4)
+    there = ops.join_logprobs(spec, before, [inside], after, 3, 4)[0]
+    worse = ops.join_logprobs(spec, before, [noise], after, 3, 4)[0]
     assert there is not None and worse is not None
     print(f"join score: the bars that were there {there:.3f}, noise {worse:.3f}")
     assert there > worse + 0.1, (there, worse)
@@ -40,7 +40,7 @@ def test_no_join_score_when_nothing_follows_the_region():
     ticks = ops.bar_ticks(spec)
     before = [n for n in notes if n.time < 6 * ticks]
     inside = [n for n in notes if n.time >= 6 * ticks]
-    assert ops._join_logprob(spec, before, inside, [], 7, 8) is None
+    assert ops.join_logprobs(spec, before, [inside], [], 7, 8)[0] is None
 
 
 def test_infill_keeps_the_best_joining_draft_and_nothing_outside_changes():
@@ -54,7 +54,7 @@ def test_infill_keeps_the_best_joining_draft_and_nothing_outside_changes():
 
 
 def test_batched_log_probabilities_match_one_sequence_at_a_time():
-    from engine.generator import load
+    from engine.model.generator import load
 
     generator = load()
     rng = np.random.default_rng(3)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from symusic import Note, Score, TimeSignature, Track
 
-from engine import metrics
+from engine.evaluation import metrics
 
 TPQ = 4  # a small resolution keeps hand-worked cases readable: 4 ticks a beat, 16 a 4/4 bar
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.model import CachedDecoder, ModelConfig, MusicTransformer, from_checkpoint
+from engine.model.transformer import CachedDecoder, ModelConfig, MusicTransformer, from_checkpoint
 
 
 def test_cached_decoder_matches_the_forward_pass() -> None:

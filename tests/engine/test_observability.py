@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.client import EngineProcess
-from engine.request_ids import REQUEST_ID_KEY
+from engine.serving.request_ids import REQUEST_ID_KEY
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
 

@@ -72,7 +72,7 @@ def test_plugin_crash_through_the_engine(faulty_engine, plugin_folder, name, sig
     bundle = plugin_folder / f"{name}.vst3"
     error, _ = _render_fails(client, bundle)
     print(f"{name}: {error.code.name}: {error}")
-    # engine/server.py maps a worker that died (RenderFailed) to INTERNAL, with the plugin named
+    # engine/serving/server.py maps a worker that died (RenderFailed) to INTERNAL, with the plugin named
     assert error.code == grpc.StatusCode.INTERNAL
     assert str(bundle) in str(error) and f"worker died (signal {signal_number})" in str(error)
     _next_render_works(process, client)
@@ -83,7 +83,7 @@ def test_plugin_hang_through_the_engine(faulty_engine, plugin_folder):
     bundle = plugin_folder / "slow" / "Hang.vst3"
     error, seconds = _render_fails(client, bundle)
     print(f"hang: {error.code.name} after {seconds:.1f} s: {error}")
-    # engine/server.py maps RenderTimeout to DEADLINE_EXCEEDED, with the plugin named
+    # engine/serving/server.py maps RenderTimeout to DEADLINE_EXCEEDED, with the plugin named
     assert error.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert str(bundle) in str(error) and f"render stopped after {RENDER_TIMEOUT:g} s" in str(error)
     _next_render_works(process, client)

@@ -10,9 +10,9 @@ import pytest
 import torch
 from symusic import Note, Score, TimeSignature, Track
 
-from engine import evaluate, reference
-from engine.dataset import is_validation
-from engine.generator import default_checkpoint
+from engine.evaluation import evaluate, reference
+from engine.model.generator import default_checkpoint
+from engine.training.dataset import is_validation
 
 
 def test_committed_reference_is_exactly_the_checkpoints_held_out_works() -> None:

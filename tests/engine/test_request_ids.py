@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from bridge.client import EngineProcess
-from engine.takes import open_store
+from engine.sessions.store import open_store
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
 

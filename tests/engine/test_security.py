@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bridge.client import EngineClient, EngineProcess, EngineUnavailable, RequestRejected
-from engine.security import is_loopback, load_or_create_token
+from engine.serving.security import is_loopback, load_or_create_token
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import SpecError
-from engine.takes import (
+from engine.sessions.store import (
     MIGRATIONS,
     NotFound,
     SqliteTakeStore,

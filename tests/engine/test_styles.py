@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from engine import instruments, styles
-from engine.compose import compose
-from engine.understand import Overrides, _moods, understand
-
-DEV_PROMPTS = Path("/work/shared/eval/dev_prompts.jsonl")
+from engine.catalog import instruments, styles
+from engine.compose.pipeline import compose
+from engine.understand.prompt import Overrides, _moods, understand
+from tests.conftest import DEV_PROMPTS
 
 
 @pytest.mark.parametrize("style", sorted(styles.catalogue()))
@@ -39,7 +37,6 @@ def test_every_mood_has_a_description_and_words() -> None:
 
 
 def test_the_dev_prompts_styles_are_all_in_the_catalogue() -> None:
-    if not DEV_PROMPTS.exists():
-        pytest.skip(f"{DEV_PROMPTS} is not on this machine")
+    assert DEV_PROMPTS.exists(), f"{DEV_PROMPTS} is missing: shared/eval/ belongs beside the repository"
     genres = {json.loads(line)["expect"].get("genre") for line in DEV_PROMPTS.read_text().splitlines() if line}
     assert genres - {None} <= set(styles.catalogue())

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.takes import MIGRATIONS, SqliteTakeStore, Take, new_take_id
+from engine.sessions.store.sql import MIGRATIONS, SqliteTakeStore, Take, new_take_id
 
 
 def _take(session: str, parent: str | None = None, size: int = 200) -> Take:
@@ -43,7 +43,7 @@ def test_takes_and_verdicts_survive_reopening(tmp_path: Path) -> None:
 WRITER = """
 import sys, time, os
 sys.path.insert(0, {root!r})
-from engine.takes import SqliteTakeStore, Take, new_take_id
+from engine.sessions.store import SqliteTakeStore, Take, new_take_id
 store = SqliteTakeStore({path!r})
 i = 0
 while True:
@@ -70,3 +70,35 @@ def test_kill_9_mid_write_leaves_whole_takes(tmp_path: Path) -> None:
         i = take.params["i"]
         assert take.midi == b"MThd" + bytes([i % 256]) * 200_000, f"take {i} is half written"
     assert sorted(t.params["i"] for t in takes) == list(range(len(takes)))
+
+
+def test_find_takes_by_id_unique_prefix_or_last_and_name_the_holding_session(tmp_path: Path) -> None:
+    import dataclasses
+
+    import pytest
+
+    from engine.errors import SpecError
+    from engine.sessions.store import NotFound
+
+    store = SqliteTakeStore(tmp_path / "s.sqlite")
+    now = time.time()
+    a = store.add(dataclasses.replace(_take("song"), id="abc1230000", created=now))
+    b = store.add(dataclasses.replace(_take("song"), id="abd4560000", created=now + 1))
+    c = store.add(dataclasses.replace(_take("other"), id="ffe0000000", created=now + 2))
+    assert store.find("song", "abc1230000").id == a.id
+    assert store.find("song", "abd").id == b.id
+    assert store.find("song", "ABD4").id == b.id  # ids are hex; case does not matter
+    with pytest.raises(SpecError, match="starts more than one take: abc1230000 \\(song\\), abd4560000"):
+        store.find("song", "ab")
+    assert store.find("song", "last").id == b.id
+    assert store.find("empty", "last", any_session=True).id == c.id
+    with pytest.raises(NotFound, match="no takes yet in session 'empty'"):
+        store.find("empty", "last")
+    assert store.find("song", "ffe", any_session=True).session == "other"
+    with pytest.raises(NotFound, match="'ffe' is not in session 'song'; it is in session 'other'"):
+        store.find("song", "ffe")
+    with pytest.raises(NotFound, match="no take '0123' in any session"):
+        store.find("song", "0123", any_session=True)
+    for bad in ("", "../etc", "abc%", "x" * 3):
+        with pytest.raises(SpecError, match="hex digits"):
+            store.find("song", bad)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from symusic import Note, Score, Track
 
-from engine import taste
+from engine.sessions import taste
 
 
 def _score(notes_per_bar: int, bars: int = 4, offbeat: bool = False) -> Score:

@@ -1,7 +1,7 @@
 import pytest
 
 from engine.errors import SpecError
-from engine.theory import Key, Meter, parse_key, parse_meter
+from engine.music.theory import Key, Meter, parse_key, parse_meter
 
 
 @pytest.mark.parametrize(("text", "key"), [

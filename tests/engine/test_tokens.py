@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from symusic import Note, Score, TimeSignature, Track
 
-from engine.decode import Constraints, Grammar
-from engine.theory import Key, Meter
-from engine.tokens import Vocab, build_tokenizer, condition_names, density_level, tempo_bucket
+from engine.model.decode import Constraints, Grammar
+from engine.model.tokens import Vocab, build_tokenizer, condition_names, density_level, tempo_bucket
+from engine.music.theory import Key, Meter
 
 
 @pytest.fixture(scope="module")

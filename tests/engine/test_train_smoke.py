@@ -6,11 +6,11 @@ from pathlib import Path
 
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
-from engine.dataset import encode_midi_folder
-from engine.generator import Generator, Request
-from engine.theory import Key, Meter
-from engine.tokens import Vocab, build_tokenizer
-from engine.train import TrainConfig, read_validation_shard, shard_path, train
+from engine.model.generator import Generator, Request
+from engine.model.tokens import Vocab, build_tokenizer
+from engine.music.theory import Key, Meter
+from engine.training.dataset import encode_midi_folder
+from engine.training.train import TrainConfig, read_validation_shard, shard_path, train
 from tests.conftest import run_cli
 
 TINY = TrainConfig(steps=3, batch_size=4, block_size=96, n_layer=1, n_head=2, n_embd=32, eval_every=3, bucket=1,

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import SpecError
-from engine.spec import Source
-from engine.theory import Key, Meter
-from engine.understand import Overrides, understand
+from engine.music.spec import Source
+from engine.music.theory import Key, Meter
+from engine.understand.prompt import Overrides, understand
 
 
 def roles(spec) -> set[str]:

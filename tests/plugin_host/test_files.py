@@ -99,7 +99,7 @@ def test_flac_ring_and_another_sample_rate(engine_process, tmp_path):
 
 
 def test_bad_render_options_are_refused_by_name(engine, engine_process, tmp_path):
-    from engine.midi import score_to_smf
+    from engine.music.midi import score_to_smf
     from tests.plugin_host.clip_scores import make_score
 
     midi = score_to_smf(make_score(bars=1))
@@ -114,7 +114,7 @@ def test_bad_render_options_are_refused_by_name(engine, engine_process, tmp_path
 
 
 def test_render_rpc_reports_clip_length_and_loudness(engine):
-    from engine.midi import score_to_smf
+    from engine.music.midi import score_to_smf
     from tests.plugin_host.clip_scores import make_score
 
     audio = engine.render(score_to_smf(make_score(tempo=120, bars=2)), 48000, tail="ring", bars=2)
@@ -124,7 +124,7 @@ def test_render_rpc_reports_clip_length_and_loudness(engine):
 
 
 def test_style_and_roles_reach_the_renderer_over_grpc(engine):
-    from engine.midi import score_to_smf
+    from engine.music.midi import score_to_smf
     from tests.plugin_host.clip_scores import ROLES, make_score
 
     midi = score_to_smf(make_score(tempo=120, bars=1))

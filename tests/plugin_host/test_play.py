@@ -108,3 +108,33 @@ def test_play_names_what_is_missing(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bridge.cli", "play", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "no mix.wav or mix.flac" in done.stderr
+
+
+def test_ctrl_c_stops_play_at_once(jack_server, tmp_path):
+    jack = pytest.importorskip("jack")
+    import signal
+
+    clip = tmp_path / "long"
+    seconds = 60
+    tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(RATE * seconds) / RATE).astype(np.float32)
+    write_bwf(clip / "mix.wav", np.stack([tone, tone], axis=1), RATE)
+    client = jack.Client("cadenza-watch", servername=jack_server)
+    with client:
+        ours = {p.name for p in client.get_ports(is_output=True, is_audio=True)}
+        player = subprocess.Popen([sys.executable, "-m", "bridge.cli", "play", str(clip)], cwd=ROOT,
+                                  env={**os.environ, "JACK_DEFAULT_SERVER": jack_server},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and player.poll() is None:
+            if [p for p in client.get_ports(is_output=True, is_audio=True) if p.name not in ours]:
+                break
+            time.sleep(0.01)
+        time.sleep(1.0)  # playing
+        interrupted = time.monotonic()
+        player.send_signal(signal.SIGINT)
+        out, err = player.communicate(timeout=30)
+        took = time.monotonic() - interrupted
+    print(f"\nplay stopped {took:.2f} s after Ctrl-C (the clip lasts {seconds} s)")
+    assert player.returncode == 130, err
+    assert took < seconds / 2, "play went on to the end of the clip"
+    assert "stopped" in err and "Traceback" not in err

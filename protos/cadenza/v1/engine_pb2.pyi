@@ -55,7 +55,7 @@ class Part(_message.Message):
     def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., instrument: _Optional[str] = ..., program: _Optional[int] = ..., is_drum: _Optional[bool] = ..., low: _Optional[int] = ..., high: _Optional[int] = ...) -> None: ...
 
 class MusicSpec(_message.Message):
-    __slots__ = ("prompt", "tempo_bpm", "key", "meter", "bars", "start_bar", "parts", "style", "mood", "arc", "swing", "seed", "sources", "notes", "energy")
+    __slots__ = ("prompt", "tempo_bpm", "key", "meter", "bars", "start_bar", "parts", "style", "mood", "arc", "swing", "seed", "sources", "notes", "energy", "chords")
     class SourcesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,7 @@ class MusicSpec(_message.Message):
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
     ENERGY_FIELD_NUMBER: _ClassVar[int]
+    CHORDS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     tempo_bpm: float
     key: Key
@@ -93,23 +94,26 @@ class MusicSpec(_message.Message):
     sources: _containers.ScalarMap[str, Source]
     notes: _containers.RepeatedScalarFieldContainer[str]
     energy: float
-    def __init__(self, prompt: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., key: _Optional[_Union[Key, _Mapping]] = ..., meter: _Optional[_Union[Meter, _Mapping]] = ..., bars: _Optional[int] = ..., start_bar: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[Part, _Mapping]]] = ..., style: _Optional[str] = ..., mood: _Optional[str] = ..., arc: _Optional[str] = ..., swing: _Optional[bool] = ..., seed: _Optional[int] = ..., sources: _Optional[_Mapping[str, Source]] = ..., notes: _Optional[_Iterable[str]] = ..., energy: _Optional[float] = ...) -> None: ...
+    chords: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, prompt: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., key: _Optional[_Union[Key, _Mapping]] = ..., meter: _Optional[_Union[Meter, _Mapping]] = ..., bars: _Optional[int] = ..., start_bar: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[Part, _Mapping]]] = ..., style: _Optional[str] = ..., mood: _Optional[str] = ..., arc: _Optional[str] = ..., swing: _Optional[bool] = ..., seed: _Optional[int] = ..., sources: _Optional[_Mapping[str, Source]] = ..., notes: _Optional[_Iterable[str]] = ..., energy: _Optional[float] = ..., chords: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Overrides(_message.Message):
-    __slots__ = ("tempo_bpm", "key", "meter", "bars", "seed", "start_bar")
+    __slots__ = ("tempo_bpm", "key", "meter", "bars", "seed", "start_bar", "chords")
     TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     METER_FIELD_NUMBER: _ClassVar[int]
     BARS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     START_BAR_FIELD_NUMBER: _ClassVar[int]
+    CHORDS_FIELD_NUMBER: _ClassVar[int]
     tempo_bpm: float
     key: str
     meter: str
     bars: int
     seed: int
     start_bar: int
-    def __init__(self, tempo_bpm: _Optional[float] = ..., key: _Optional[str] = ..., meter: _Optional[str] = ..., bars: _Optional[int] = ..., seed: _Optional[int] = ..., start_bar: _Optional[int] = ...) -> None: ...
+    chords: str
+    def __init__(self, tempo_bpm: _Optional[float] = ..., key: _Optional[str] = ..., meter: _Optional[str] = ..., bars: _Optional[int] = ..., seed: _Optional[int] = ..., start_bar: _Optional[int] = ..., chords: _Optional[str] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
     __slots__ = ("prompt", "overrides")
@@ -160,7 +164,7 @@ class GenerateEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[GenerateResult, _Mapping]] = ...) -> None: ...
 
 class RenderRequest(_message.Message):
-    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs")
+    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs", "picture_title")
     class PluginsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +196,7 @@ class RenderRequest(_message.Message):
     ROLES_FIELD_NUMBER: _ClassVar[int]
     BARS_FIELD_NUMBER: _ClassVar[int]
     LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_TITLE_FIELD_NUMBER: _ClassVar[int]
     midi: bytes
     sample_rate: int
     tail: str
@@ -202,10 +207,11 @@ class RenderRequest(_message.Message):
     roles: _containers.ScalarMap[str, str]
     bars: int
     loudness_lufs: float
-    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ...) -> None: ...
+    picture_title: str
+    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., picture_title: _Optional[str] = ...) -> None: ...
 
 class StemsHeader(_message.Message):
-    __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp")
+    __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp", "picture_png")
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +219,7 @@ class StemsHeader(_message.Message):
     CLIP_FRAMES_FIELD_NUMBER: _ClassVar[int]
     LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
     TRUE_PEAK_DBTP_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_PNG_FIELD_NUMBER: _ClassVar[int]
     sample_rate: int
     channels: int
     frames: int
@@ -220,7 +227,8 @@ class StemsHeader(_message.Message):
     clip_frames: int
     loudness_lufs: float
     true_peak_dbtp: float
-    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ..., clip_frames: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ...) -> None: ...
+    picture_png: bytes
+    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ..., clip_frames: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., picture_png: _Optional[bytes] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("part", "start_frame", "samples")
@@ -376,12 +384,14 @@ class VerdictRequest(_message.Message):
     def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ..., rating: _Optional[int] = ...) -> None: ...
 
 class TakeRequest(_message.Message):
-    __slots__ = ("session", "take")
+    __slots__ = ("session", "take", "any_session")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     TAKE_FIELD_NUMBER: _ClassVar[int]
+    ANY_SESSION_FIELD_NUMBER: _ClassVar[int]
     session: str
     take: str
-    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ...) -> None: ...
+    any_session: bool
+    def __init__(self, session: _Optional[str] = ..., take: _Optional[str] = ..., any_session: _Optional[bool] = ...) -> None: ...
 
 class HistoryRequest(_message.Message):
     __slots__ = ("session",)

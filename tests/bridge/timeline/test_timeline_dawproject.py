@@ -136,3 +136,15 @@ def test_a_document_that_fails_the_schema_is_not_written(tmp_path: Path) -> None
     with pytest.raises(dawproject.DawprojectError, match="Project.xsd"):
         dawproject.write(tmp_path / "bad.dawproject", bad, dawproject.metadata("x"), {})
     assert not (tmp_path / "bad.dawproject").exists()
+
+
+def test_a_clip_at_another_tempo_is_warped_and_the_note_says_so(tmp_path: Path, clip_folder) -> None:
+    project_path = tmp_path / "song.dawproject"
+    with zipfile.ZipFile(project_path, "w") as archive:
+        archive.writestr("project.xml", EXISTING)
+        archive.writestr("metadata.xml", EXISTING_META)
+    placement = place(clip_folder(tempo_bpm=100.0), project_path, 6)  # the project runs at 90 BPM there
+    assert any("the audio is warped (stretched) to its beats" in note for note in placement.notes), placement.notes
+    with zipfile.ZipFile(placement.project) as archive:
+        project = _validate(archive.read("project.xml"), "Project.xsd")
+    assert {audio.get("algorithm") for audio in project.iter("Audio")} == {"stretch"}

