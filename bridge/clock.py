@@ -522,6 +522,7 @@ class ClockFollower:
         self.ticks = 0
         self.ignored = 0
         self.missed = 0  # ticks inferred lost in transit (see _missed_ticks)
+        self._unconfirmed = 0  # ticks inferred lost at the last tick, which a bunched tick may still be
         self.dropped_sysex = 0  # SysEx messages longer than SYSEX_MAX_BYTES
         self._sysex_bytes: int | None = None  # bytes of the SysEx still open (continued by the next event)
         self._warned_at: float | None = None
@@ -625,7 +626,17 @@ class ClockFollower:
             self.estimator.add(time, self.run_index)
             self.last_tick_time = time
             return
+        seconds = self.estimator.tick_seconds
+        if (self._unconfirmed and self.last_tick_time is not None and seconds
+                and time - self.last_tick_time < 0.5 * seconds):
+            # One of the ticks counted lost before the last one came after all, late: ticks
+            # bunched after a stall. It takes no new position (the last tick already has it).
+            self._unconfirmed -= 1
+            self.missed -= 1
+            self.last_activity = time
+            return
         missed = self._missed_ticks(time)
+        self._unconfirmed = missed
         self.missed += missed
         self.run_index += missed
         self.next_position += missed
@@ -646,7 +657,8 @@ class ClockFollower:
         ticks that never arrived: no
         master pauses its clock for a tick without Stop. A tick late by half an interval or
         more (a transport that slipped by two periods at a fast tempo) is counted as a lost
-        one too; the next Song Position Pointer puts the position right.
+        one at first; if a tick then follows within half an interval (ticks bunched after a
+        stall), it is that tick, and takes no new position (see `_tick`).
         """
         seconds = self.estimator.tick_seconds
         if self.last_position is None or self.last_tick_time is None or not seconds or not self.estimator.frame_exact:

@@ -189,25 +189,27 @@ class ClockRig:
                 raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
             time.sleep(0.005)
 
-    def transport_frame_at(self, frame_time: float) -> float:
-        """The transport frame at a JACK frame time, from the cycles the rig's clients saw rolling.
+    def transport_frame_at(self, frame_time: float, period: int = 256) -> float | None:
+        """The transport frame at a JACK frame time, if a cycle the rig's clients saw rolling
+        (the recorder or the timebase master) holds it; None if neither saw that cycle.
 
         On asynchronous JACK the transport slips a period whenever the server runs late, so
-        frame time and transport frame are related cycle by cycle, not by one offset: this
-        takes the last cycle (seen by the recorder or the timebase master) at or before it.
+        frame time and transport frame are related cycle by cycle, not by one offset, and a
+        cycle nobody logged cannot be told.
         """
         cycles = sorted(set(self.recorder.cycles) | set(self.master.cycles))
         starts = [c[0] for c in cycles]
         k = bisect.bisect_right(starts, frame_time) - 1
-        if k < 0:
-            raise ValueError(f"no rolling cycle at or before frame {frame_time}")
+        if k < 0 or frame_time >= cycles[k][0] + period:
+            return None
         first, transport = cycles[k]
         return transport + (frame_time - first)
 
-    def transport_tick_at(self, seconds: float) -> int:
-        """The clock tick (24 PPQN from the transport's start) jack_midi_clock sends at a time in seconds."""
-        beats = self.master.beats_at(round(self.transport_frame_at(seconds * RATE)))
-        return round(beats * 24)
+    def transport_tick_at(self, seconds: float) -> int | None:
+        """The clock tick (24 PPQN from the transport's start) jack_midi_clock sent at a time in
+        seconds, or None where no logged cycle says (see `transport_frame_at`)."""
+        frame = self.transport_frame_at(round(seconds * RATE))
+        return None if frame is None else round(self.master.beats_at(round(frame)) * 24)
 
     def frame_time_of(self, transport_frame: int) -> float:
         """The JACK frame time at which the transport reached ``transport_frame`` (in a cycle a client saw)."""
