@@ -232,6 +232,7 @@ class TempoEstimator:
     points: deque[tuple[int, float, int]] = field(default_factory=deque)  # (index, time, segment)
     tick_seconds: float | None = None
     changes: int = 0  # tempo changes followed
+    reindexed: int = 0  # ticks the last `add` found missing from the caller's indices (see `_reindex`)
     steps: int = 0  # ticks that left their segment's line (steps, lone late or early ticks)
 
     def __post_init__(self) -> None:
@@ -256,6 +257,7 @@ class TempoEstimator:
         self._used = 0
 
     def add(self, time: float, index: int) -> None:
+        self.reindexed = 0
         if not self.points:
             self._origin = (index, time)
             self._new_segment()
@@ -267,6 +269,11 @@ class TempoEstimator:
             if index > last_index and time > last_time:
                 self._append(index, time, self._segment)
                 self._refit()
+            return
+        last_index, last_time, _ = self.points[-1]
+        ratio = (time - last_time) / (slope * max(index - last_index, 1))
+        if len(self.points) < self.lock_ticks and 0.4 <= ratio <= 0.6:
+            self._reindex(index, time)  # the run's first intervals held ticks lost in transit
             return
         segment = self._segment
         threshold = self._step_threshold()
@@ -291,6 +298,22 @@ class TempoEstimator:
         if self._since_noise >= 12 or len(self.points) <= 2 * CLOCKS_PER_QUARTER:
             self._since_noise = 0
             self._noise = max(self.noise(), self.noise_floor_s)
+
+    def _reindex(self, index: int, time: float) -> None:
+        """Restart the run with its ticks numbered by this shorter interval: a run whose first
+        ticks were lost every other one looked like half the tempo until a whole interval came.
+        `reindexed` tells the caller how many ticks its indices were short at this tick."""
+        last_index, last_time, _ = self.points[-1]
+        interval = (time - last_time) / max(index - last_index, 1)
+        first_index, first_time, _ = self.points[0]
+        old = [(i, t) for i, t, _ in self.points] + [(index, time)]
+        self.restart()
+        self._origin = (first_index, first_time)
+        self._new_segment()
+        for _, t in old:
+            self._append(first_index + round((t - first_time) / interval), t, self._segment)
+        self.reindexed = self.points[-1][0] - index
+        self._refit()
 
     def _new_segment(self) -> int:
         self._next_id += 1
@@ -641,6 +664,10 @@ class ClockFollower:
         self.run_index += missed
         self.next_position += missed
         self.estimator.add(time, self.run_index)
+        if self.estimator.reindexed > 0:  # ticks lost at the run's start, found by a shorter interval
+            self.missed += self.estimator.reindexed
+            self.run_index += self.estimator.reindexed
+            self.next_position += self.estimator.reindexed
         self.run_index += 1
         self.last_position = self.next_position
         self.next_position += 1

@@ -337,3 +337,15 @@ def test_lock_needs_a_beat_and_restarts_after_a_change():
     (120.0, None, 120.0), (127.346, 0.0001, 127.35)])
 def test_exact_bpm_writes_the_roundest_tempo_within_the_error(estimate, error, written):
     assert exact_bpm(estimate, error) == written
+
+
+def test_ticks_lost_at_the_start_of_a_run_are_found_by_the_first_whole_interval():
+    times = ticks(174.0, 24 * 4, t0=0.0)
+    received = [t for k, t in enumerate(times) if k >= 6 or k % 2 == 0]  # every other tick lost at first
+    follower = ClockFollower()
+    follower.feed(0.0, START)
+    for t in received:
+        follower.feed(t, CLOCK)
+    assert follower.position == len(times) - 1
+    assert follower.tempo_bpm == pytest.approx(174.0, abs=1e-6)
+    assert follower.missed == 3
