@@ -72,6 +72,10 @@ def _running_jackd(synchronous: bool) -> Iterator[str]:
         pytest.skip("jackd is not installed (apt-get install jackd2); .ci/run installs it")
     name = f"cadenza-test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
+    # No client (jack_lsp included) may start a server of its own: JACK's registry holds eight
+    # servers, and when it is full (stale entries of killed servers count) jackd refuses to start,
+    # and an auto-started server with other settings would answer instead.
+    os.environ["JACK_NO_START_SERVER"] = "1"
     mode = ["-S"] if synchronous else []
     # Its messages go to a file: a pipe nobody reads fills up with an asynchronous server's xrun
     # reports, and jackd then blocks writing to it, stalling every client.

@@ -53,7 +53,7 @@ def test_tempo_within_0_05_bpm_at_every_beat_and_beats_match_the_transport(clock
     rig.master.start_from(0)
     time.sleep(SECONDS)  # wall time: on an overloaded machine the transport itself rolls slower
     rig.master.stop()
-    rig.wait(lambda: session.state.transport.value == "stopped", what="Stop")
+    time.sleep(0.5)  # (the Stop itself may be lost with a skipped cycle: not waited for)
     ports.close()
 
     beats = per_beat(probe)
