@@ -346,7 +346,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         from bridge.cocreate_cli import train_from_feedback
 
         return train_from_feedback(args)
+    if getattr(args, "parts", False):
+        return _train_parts(args)
     return train_checkpoint(args.data, args.out, args.steps, args.seed, args.init, force=args.force)
+
+
+def _train_parts(args: argparse.Namespace) -> int:
+    """`cadenza train --parts`: the part model on a local POP909 copy (engine/training/train_parts.py)."""
+    from engine.training import pop909
+    from engine.training.train_parts import PartTrainConfig, train
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"cadenza: error: {out} exists; pass --force to replace it", file=sys.stderr)
+        return EXIT_FAILURE
+    data = Path(args.data) if args.data else pop909.DEFAULT_DIR
+    try:
+        pop909.song_dirs(data)
+    except (pop909.Pop909Error, OSError) as error:
+        print(f"cadenza: error: --data: {error} (fetch {pop909.SOURCE} and pass its folder)", file=sys.stderr)
+        return EXIT_USAGE
+    defaults = PartTrainConfig()
+    config = PartTrainConfig(steps=args.steps or defaults.steps, seed=args.seed if args.seed is not None
+                             else defaults.seed, minutes=args.minutes or defaults.minutes)
+    record = train(data, out, config, progress=lambda message: print(message, flush=True))
+    print(f"wrote {out}: {record['parameters']:,} parameters, {record['steps']} steps in "
+          f"{record['train_seconds'] / 60:.1f} min, validation loss {record['validation_loss']['all']:.3f}")
+    return 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -547,6 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, metavar="S",
                        help="seed: the same data, steps and seed give the same weights")
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
+    train.add_argument("--parts", action="store_true", help="train the part model (melody, bass, comping) on a "
+                       "local POP909 copy given by --data (default /work/data/pop909)")
+    train.add_argument("--minutes", type=float, metavar="M", help="with --parts: stop after M minutes (default 28)")
     train.add_argument("--from-feedback", metavar="SESSION",
                        help="fine-tune on the kept and well-rated takes of a session (rejected ones are left out)")
     train.add_argument("--engine", metavar="TARGET",

@@ -1,13 +1,16 @@
-"""Compose: MusicSpec -> Score (symusic): the learned model's voices plus the style arranger.
+"""Compose: MusicSpec -> Score (symusic): every pitched part from a learned model, over a form.
 
-The model (engine/model/generator.py, trained on the music21 corpus) writes the pitched melodic
-and harmonic material: the melody part takes its top voice, a keys or pad part its other
-voices, under constrained decoding, so key, meter grid, bar count and ranges hold by
-construction. A harmonic plan from the style's progressions (one chord per bar, I first and
-V-I last) steers the model's strong beats; the chords its notes then imply, detected bar by bar
-(engine/music/analysis.py, the plan preferred where it fits as well), drive the rule-based
-arranger, which keeps what the corpus has no examples of: drum grooves, bass and comping
-idioms from engine/catalog/data/styles.toml. Tempo, meter and key are written as
+The form (engine/compose/form.py) cuts the clip into phrases with sections that return (AABA,
+ABAB), one chord per bar from the style's progressions, cadences where phrases end, or a cycling
+loop for loop genres (engine/catalog/data/parts.toml). The part model (engine/model/parts.py,
+trained on POP909's melodies and piano accompaniments) writes every melody, bass, comping, keys
+and pad part bar by bar over those chords (engine/compose/learned.py), under constrained
+decoding, so key, meter grid, bar count and ranges hold by construction; a style keeps its
+idiomatic bass or comping rhythm where parts.toml says so and the model chooses the pitches. In
+the styles the music21-corpus model knows (chorales, folk tunes, classical works: parts.toml
+``corpus``) that model (engine/model/generator.py) writes the melody and keys voices some part
+plays, never voices nobody hears, and its notes' chords (engine/music/analysis.py) lead the other
+parts. Drums come from the drum path; a stride bass keeps the rule arranger. Tempo, meter and key are written as
 asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
@@ -19,11 +22,14 @@ import numpy as np
 from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine.catalog import styles
+from engine.compose import form
+from engine.compose import learned as learned_parts
+from engine.compose.learned import Provenance
 from engine.config import TICKS_PER_QUARTER
 from engine.errors import Cancelled, SpecError
 from engine.model.tokens import SLOT_REGISTER, SLOTS
 from engine.music.analysis import Chord, chords_per_bar, diatonic_triads, find_key, seventh_pc
-from engine.music.chords import bar_chords
+from engine.music.chords import ChordSymbol, bar_chords
 from engine.music.notes import GridNote
 from engine.music.spec import MusicSpec, Part
 from engine.music.theory import Key, Meter
@@ -396,38 +402,13 @@ def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None 
 
 
 def harmonic_plan(spec: MusicSpec, style: styles.Style) -> list[Chord]:
-    """One chord per bar from one of the style's progressions (chosen by the seed), framed by
-    frame_harmony: I in the first bar, V-I in the last two.
+    """One chord per bar: the form's chords (engine/form.py) from the style's progressions.
 
-    A progression that contains the tonic is started on it, so the frame keeps the style's
-    order (pop's vi-IV-I-V plays I-V-vi-IV). This is what moves the clip through the style's
-    ii, iii, IV, V and vi: the model's strong beats lean to each bar's chord and the arranger
-    plays it, while the opening and the cadence still state the key.
+    Outside loop mode the clip opens on I, phrases end on V before the next, and it closes V-I;
+    a loop genre (parts.toml ``loop``) cycles its progression as written.
     """
-    triads = diatonic_triads(spec.key)[:7]  # the scale's own triads; minor's V is major (below)
-    if spec.key.mode == "minor":
-        triads[4] = diatonic_triads(spec.key)[7]  # harmonic minor's V: its third is the leading tone
-    rng = np.random.default_rng([spec.seed, PLAN_SEED])
-    progression = list(style.progressions[int(rng.integers(len(style.progressions)))])
-    if 1 in progression:
-        start = progression.index(1)
-        progression = progression[start:] + progression[:start]
-    plan = []
-    for bar in range(spec.bars):
-        chord = triads[progression[bar % len(progression)] - 1]
-        if chord.quality == "dim":  # a progression written for major met a mode where it is diminished:
-            chord = triads[DIMINISHED_STAND_IN[chord.degree] - 1]  # a chord of the same function
-        plan.append(chord)
-    return frame_harmony(plan, spec)
-
-
-# A diminished triad on a planned degree is played as the chord of the same function that is
-# not: ii° (minor) as iv (both lead to V), vii° (major) as V, and the rest as the triad a
-# third below, which shares two of its tones (iii° -> i, iv° -> ii, v° -> iii, vi° -> IV).
-DIMINISHED_STAND_IN = {1: 6, 2: 4, 3: 1, 4: 2, 5: 3, 6: 4, 7: 5}
-
-
-PLAN_SEED = 4241  # the plan's own random stream (the seed picks the progression)
+    loop = learned_parts.settings(style.name).loop
+    return form.plan(spec.bars, spec.key, list(style.progressions), spec.seed, loop).chords
 
 
 def frame_harmony(chords: list[Chord], spec: MusicSpec) -> list[Chord]:
@@ -508,15 +489,22 @@ def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> S
     Raises CheckpointMissing (a FileNotFoundError naming the path) when the model's
     checkpoint is absent: there is no silent fallback to the rule-based melody.
     """
+    return compose_with_provenance(spec, should_stop)[0]
+
+
+def compose_with_provenance(spec: MusicSpec, should_stop: Callable[[], bool] | None = None,
+                            ) -> tuple[Score, Provenance]:
+    """``compose``, and which notes of the returned draft a learned model wrote (engine/compose/learned.py)."""
     from engine.model.generator import key_attempts
 
     first = None
     for attempt in range(key_attempts()):
         drawn = spec if attempt == 0 else replace(spec, seed=draft_seed(spec.seed, attempt))
-        score = _draft(drawn, should_stop)
+        provenance = Provenance()
+        score = _draft(drawn, should_stop, provenance)
         if heard_in_key(score, spec.key):
-            return score
-        first = first or score
+            return score, provenance
+        first = first or (score, provenance)
     return first
 
 
@@ -540,31 +528,44 @@ def heard_in_key(score: Score, key: Key) -> bool:
     return found.tonic_pc == key.tonic_pc and found.mode == third_quality(key)
 
 
-def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
-    """One draft of the clip: the model's voices, then the arranger's parts over their chords."""
-    from engine.model.generator import load
-
+def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
+           provenance: Provenance | None = None) -> Score:
+    """One draft of the clip: the form's chords, then every part (module docstring)."""
     style = styles.get(spec.style)
+    settings = learned_parts.settings(spec.style)
     grid = Grid.of(spec.meter)
     pitched = [p for p in spec.parts if not p.is_drum]
+    provenance = provenance if provenance is not None else Provenance()
+    clip_form = form.plan(spec.bars, spec.key, list(style.progressions), spec.seed, settings.loop)
+    harmony = clip_form.chords
+    # The corpus model writes only voices some part plays, and only in the styles it knows (parts.toml).
+    plan = plan_voices(spec.parts) if settings.corpus else VoicePlan({}, {})
     notes: list[GridNote] = []
-    plan = plan_voices(spec.parts)
     given = bar_chords(spec)  # a progression the user asked for (engine/music/chords.py)
-    harmony = given or harmonic_plan(spec, style)  # what the model's strong beats lean to
-    if pitched:
+    if given:  # the asked progression, exactly: no frame, no cadence, nothing detected
+        clip_form = replace(clip_form, bars=tuple(replace(bar, chord=chord)
+                                                  for bar, chord in zip(clip_form.bars, given, strict=True)))
+        harmony = given
+    if pitched and plan.slots_of:
+        from engine.model.generator import load
+
         generator = load()
         try:
             generator.vocab.time_signature(spec.meter)
         except KeyError as error:
             raise SpecError("meter", str(error.args[0])) from None
         notes = generator.generate(model_request(spec, plan, harmony), should_stop=should_stop)
-    if given:  # the asked progression, exactly: its sevenths voiced, no frame, nothing detected
+        if not given:
+            detected = chords_per_bar([GridNote(n.time, n.duration, n.pitch) for n in notes], spec.key,
+                                      spec.meter, spec.bars, TICKS_PER_QUARTER, plan=harmony)
+            harmony = frame_harmony(detected, spec) if not settings.loop else detected
+            clip_form = replace(clip_form, bars=tuple(replace(bar, chord=chord)
+                                                      for bar, chord in zip(clip_form.bars, harmony, strict=True)))
+    if given:  # the asked progression's sevenths voiced
         chords = [chord.tones for chord in given]
         style = replace(style, sevenths="all")
     else:
-        detected = chords_per_bar([GridNote(n.time, n.duration, n.pitch) for n in notes], spec.key, spec.meter,
-                                  spec.bars, TICKS_PER_QUARTER, plan=harmony)
-        chords = [chord.pcs + (seventh_pc(chord, spec.key),) for chord in frame_harmony(detected, spec)]
+        chords = [chord.pcs + (seventh_pc(chord, spec.key),) for chord in harmony]
 
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=spec.tempo_bpm))
@@ -578,18 +579,73 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None) -> Score:
         part_rng = np.random.default_rng([spec.seed, len(score.tracks)])
         if index in plan.slots_of:
             _write_voices(writer, grid, notes, plan.slots_of[index], legato=part.role == "pad")
-        elif part.role == "drums":
+            kind = "learned"
+        elif part.role == "drums" or part.is_drum:
             _drums(writer, style, grid, spec.meter, part_rng)
+            kind = "drums"
+        elif part.role in learned_parts.ROLE_OF and not _stride(style, part):
+            counts = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
+            for kind, count in counts.items():
+                provenance.add(part.name, kind, count)
+            kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "bass":
             _bass(writer, part, style, grid, spec.meter, chords, part_rng)
-        elif part.role in ("chords", "pad", "keys"):
-            _chords(writer, part, style, grid, spec.meter, chords, sustain=part.role == "pad",
-                    thin=part.role != "pad" and any(p.role == "bass" for p in spec.parts))
+            kind = "rules"
         else:
             _melody(writer, part, grid, chords, part_rng)
+            kind = "rules"
         track.notes.sort(key=lambda n: (n.time, n.pitch))
+        if kind is not None:
+            provenance.add(part.name, kind, len(track.notes))
         score.tracks.append(track)
     return score
+
+
+def _stride(style: styles.Style, part: Part) -> bool:
+    """A bass part whose style plays a stride (bass note, chord): the rule arranger keeps that idiom."""
+    return part.role == "bass" and "c" in style.patterns.get("bass", "")
+
+
+def _style_rhythm(style: styles.Style, name: str, grid: Grid, meter: Meter) -> tuple[tuple[int, int], ...]:
+    """A style pattern's onsets as (step, length in steps): the idiom a learned part keeps."""
+    if name == "bass" and style.bass_idiom == "walking":
+        per_beat = max(1, (TICKS_PER_QUARTER * 4 // meter.denominator) // grid.step_ticks)
+        return tuple((s, per_beat) for s in range(0, grid.steps, per_beat))
+    pattern = _pattern(style, name, grid, meter) or "x"
+    return tuple((step, max(1, length - (1 if length > 2 else 0))) for step, _, length in _onsets(pattern))
+
+
+def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, settings: learned_parts.PartSettings,
+                  grid: Grid, spec: MusicSpec, clip_form: form.Form) -> dict[str, int]:
+    """A melody, bass, comping, keys or pad part from the part model; returns its notes per provenance kind."""
+    from engine.model import parts as partmodel
+    from engine.model.generator import third_quality
+
+    role = learned_parts.ROLE_OF[part.role]
+    lo, hi = _register(part)
+    rhythm = None
+    if role == "bass" and settings.bass_rhythm == "style":
+        rhythm = _style_rhythm(style, "bass", grid, spec.meter)
+    elif role == "comp" and part.role != "pad" and settings.comp_rhythm == "style":
+        rhythm = _style_rhythm(style, "comp", grid, spec.meter)
+    colour = None
+    if role == "comp":  # the style's sevenths (styles.toml `sevenths`), or an asked chord's, colour the comping
+        colour = [frozenset(bar.chord.tones) - set(bar.chord.pcs) if isinstance(bar.chord, ChordSymbol) else
+                  frozenset(chord_tones(bar.chord.pcs + (seventh_pc(bar.chord, spec.key),), style, False,
+                                        spec.key.tonic_pc)) - set(bar.chord.pcs) for bar in clip_form.bars]
+    bars, kinds = learned_parts.write_part(
+        partmodel.load(), role=role, form=clip_form, key=spec.key, mode=third_quality(spec.key),
+        beats=round(spec.meter.quarters_per_bar), steps=grid.steps, group_starts=grid.group_starts,
+        low=lo, high=hi, energy=spec.energy, seed=int(np.random.SeedSequence([spec.seed, index]).generate_state(1)[0]),
+        style_rhythm=rhythm, legato=part.role == "pad", colour=colour,
+        moving=role == "bass" and style.bass_idiom == "walking")
+    counts = {"learned": 0, "style_rhythm": 0}
+    for bar, notes in enumerate(bars):
+        before = len(w.track.notes)
+        for note in notes:
+            w.add(bar, note.step, note.length, note.pitch, note.velocity)
+        counts[kinds[bar]] += len(w.track.notes) - before
+    return counts
 
 
 def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int) -> Track:

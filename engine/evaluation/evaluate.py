@@ -33,7 +33,7 @@ import numpy as np
 from symusic import Score
 
 from engine.errors import SpecError
-from engine.evaluation import metrics, reference
+from engine.evaluation import metrics, parts_form, reference
 from engine.evaluation.metrics import top_lines
 from engine.music.midi import score_to_smf
 from engine.music.spec import MusicSpec
@@ -369,6 +369,7 @@ class ClipResult:
     understand_s: list[float]           # per seed: the understand part of it
     diversity: float
     novelty_n: list[int]                # per seed
+    parts: list[dict] = field(default_factory=list)  # per seed: provenance and part figures (evaluation/parts_form.py)
 
 
 @dataclass
@@ -424,8 +425,13 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
     """
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
+    provenance: dict = {}
     if generator is None:
-        from engine.compose.pipeline import compose as generator
+        from engine.compose.pipeline import compose_with_provenance
+
+        def generator(spec: MusicSpec) -> Score:
+            score, provenance["last"] = compose_with_provenance(spec)
+            return score
     began = time.perf_counter()
     try:
         understand(cases[0].prompt)  # loads the text model: reported as the first call, not per clip
@@ -437,6 +443,7 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
     clips = []
     for number, case in enumerate(cases):
         checks, scores, latencies, understand_times, first_spec = [], [], [], [], None
+        part_entries: list[dict] = []
         for seed in range(seeds):
             try:
                 spec, data, understand_s, compose_s = _generate(case.prompt, seed, generator)
@@ -446,12 +453,13 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
             first_spec = first_spec or spec
             checks += [replace(check, seed=seed) for check in check_clip(case.expect, spec, read_midi(data))]
             scores.append(Score.from_midi(data))
+            part_entries.append(parts_form.clip_entry(scores[-1], spec, provenance.pop("last", None)))
             latencies.append(understand_s + compose_s)
             understand_times.append(understand_s)
         clips.append(ClipResult(
             prompt=case.prompt, line=case.line, spec=first_spec.to_json() if first_spec else {}, checks=checks,
             musicality=[metrics.musicality(s) for s in scores], latency_s=latencies, understand_s=understand_times,
-            diversity=diversity(scores), novelty_n=[index.longest_shared(s) for s in scores],
+            diversity=diversity(scores), novelty_n=[index.longest_shared(s) for s in scores], parts=part_entries,
         ))
         if progress:
             progress(number + 1, len(cases) + 1)
@@ -748,7 +756,8 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
         lines.append("- Novelty: longest melody run (interval n-gram of each part's top line, "
                      f"transposition-invariant, rhythm ignored) shared with the training set, {against}, in notes: "
                      f"median {statistics.median(nov):g}, max {max(nov)}.")
-    lines += ["", "## Latency", ""]
+    lines += [""] + parts_form.report_lines([e for c in result.clips for e in c.parts])
+    lines += ["## Latency", ""]
     if lat:
         und = [s * 1000 for c in result.clips for s in c.understand_s]
         lines.append(f"- Per clip, in-process, text model warm: median {statistics.median(lat):.1f} ms, "
@@ -789,6 +798,8 @@ def write_report(result: EvalResult, out: Path, prompts_file: str) -> Path:
                        for row in by_texture(result)]
         if result.reference_textures else [],
         "clips": [{**asdict(c), "checks": [asdict(k) for k in c.checks]} for c in result.clips],
+        "parts_and_form": parts_form.summary([e for c in result.clips for e in c.parts])
+        if any(c.parts for c in result.clips) else {},
     }
     (out / "results.json").write_text(json.dumps(data, indent=1, allow_nan=True), encoding="utf-8")
     return report

@@ -10,6 +10,7 @@ import torch
 from symusic import Track
 
 from engine.catalog import styles
+from engine.compose import learned as learned_parts
 from engine.compose.pipeline import Grid, _bass, _Writer, chord_tones, compose, harmonic_plan
 from engine.evaluation.metrics import _entropy, empty_beat_rate
 from engine.model.decode import Constraints, Grammar
@@ -37,8 +38,10 @@ def test_a_styles_progressions_use_more_than_i_iv_v(prompt: str) -> None:
     assert chords & {"ii", "iii", "vi"}
 
 
-def test_the_plan_opens_on_the_tonic_and_closes_v_i_in_every_style() -> None:
+def test_the_plan_opens_on_the_tonic_and_closes_v_i_in_every_song_style() -> None:
     for style in styles.catalogue():
+        if learned_parts.settings(style).loop:
+            continue  # a loop genre cycles its progression (tests/engine/test_form.py)
         for seed in range(3):
             spec = replace(understand("pop", Overrides(key="A minor", bars=6, seed=seed)), style=style)
             plan = [roman(chord) for chord in harmonic_plan(spec, styles.get(style))]

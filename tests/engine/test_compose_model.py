@@ -12,6 +12,7 @@ import pytest
 
 from engine.compose.pipeline import compose, plan_voices
 from engine.model import generator as generator_module
+from engine.model import parts as partmodel
 from engine.model.decode import allowed_pitch_classes
 from engine.music.midi import score_to_smf
 from engine.music.spec import MusicSpec, Part
@@ -95,9 +96,12 @@ def test_a_string_quartet_gets_four_model_voices() -> None:
 def test_dynamics_arc_and_swing_are_applied_to_model_voices() -> None:
     flat = compose(make_spec(seed=2, arc="steady"))
     rising = compose(make_spec(seed=2, arc="crescendo"))
-    model_notes = [n for i in (0, 3) for n in rising.tracks[i].notes]  # piano and lead: the model's voices
-    early = [n.velocity for n in model_notes if n.time < 2 * 1920]
-    late = [n.velocity for n in model_notes if n.time >= 6 * 1920]
+    # The learned velocities differ note by note; the arc scales each: the same note gains from bar to bar.
+    flat_velocity = {(i, n.time, n.pitch): n.velocity for i in (0, 1, 3) for n in flat.tracks[i].notes}
+    ratio = {key: n.velocity / flat_velocity[key] for i in (0, 1, 3) for n in rising.tracks[i].notes
+             if (key := (i, n.time, n.pitch)) in flat_velocity}
+    early = [r for (_, time, _), r in ratio.items() if time < 2 * 1920]
+    late = [r for (_, time, _), r in ratio.items() if time >= 6 * 1920]
     assert early and late and max(early) < min(late)
     assert [n.pitch for n in flat.tracks[3].notes] == [n.pitch for n in rising.tracks[3].notes]
     swung = compose(make_spec(seed=2, swing=True))
@@ -109,13 +113,18 @@ def test_dynamics_arc_and_swing_are_applied_to_model_voices() -> None:
 
 def test_a_missing_checkpoint_fails_loudly_naming_the_path(monkeypatch, tmp_path) -> None:
     missing = tmp_path / "nowhere.pt"
-    monkeypatch.setenv(generator_module.CHECKPOINT_ENV, str(missing))
+    monkeypatch.setenv(partmodel.CHECKPOINT_ENV, str(missing))  # the part model writes pop's parts
     with pytest.raises(generator_module.CheckpointMissing, match=str(missing)):
         compose(make_spec())
+    monkeypatch.setenv(generator_module.CHECKPOINT_ENV, str(missing))  # the corpus model a folk melody
+    monkeypatch.delenv(partmodel.CHECKPOINT_ENV)
+    with pytest.raises(generator_module.CheckpointMissing, match=str(missing)):
+        compose(make_spec(style="folk"))
 
 
 def test_drums_only_needs_no_model(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv(generator_module.CHECKPOINT_ENV, str(tmp_path / "nowhere.pt"))
+    monkeypatch.setenv(partmodel.CHECKPOINT_ENV, str(tmp_path / "nowhere.pt"))
     score = compose(make_spec(parts=[DRUMS]))
     assert len(score.tracks[0].notes) > 0
 

@@ -1,0 +1,152 @@
+"""Form: phrases, sections that return, cadences, and the loop mode of loop genres.
+
+A clip is cut into phrases of 4 bars (8 from 32 bars on). Phrases get section labels: one
+phrase is A, two are A A, three A A B, four AABA or ABAB (the seed chooses), more repeat the
+four. Each label has its progression from the style (A and B different where the style has
+two). Outside loop mode the clip opens on the tonic (the progression is started on I), a phrase
+followed by its own repeat or a B ends on V (a half cadence) and the clip closes V-I (an
+authentic cadence). A style whose progression is 8 bars or more (a 12-bar blues) is itself the
+form: its chords cycle through the clip and only the final cadence is set.
+
+In loop mode (parts.toml `loop`), every phrase is A, the progression cycles as the style wrote it
+(no opening I, no closing V-I), so the last bar leads back into the first.
+
+Bars that return: the opening bar of a repeated section (two of an eight-bar phrase) names its
+``source``, the same bar of the section's first statement (in a loop every bar does). Parts copy it when the chord is
+the same and otherwise keep its rhythm and let the model choose new pitches over the new chord (a
+varied repeat); the rest of a returning section is written afresh toward its own cadence, as an
+answering phrase is. (Held-out POP909 melodies repeat the rhythm of about 4 in 10 bars of an
+8-bar window; returning whole sections made the clips' melodies repeat 6 in 10.) Inside a first
+statement, the motif's bars return with new pitches (``motif_source``): the third bar of a
+four-bar phrase takes the first bar's rhythm, bars 5-6 of an eight-bar phrase those of 1-2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.music.analysis import Chord, diatonic_triads
+from engine.music.theory import Key
+
+LONG_FORM_BARS = 8        # a progression this long is a form of its own (12-bar blues)
+EIGHT_BAR_PHRASES_FROM = 32
+FORM_SEED = 7127
+
+
+@dataclass(frozen=True)
+class FormBar:
+    """One bar's place in the form."""
+
+    index: int
+    section: str              # "A", "B"
+    phrase: int               # which phrase of the clip
+    position: int             # bar inside its phrase
+    chord: Chord
+    source: int | None        # the bar of the section's first statement this bar repeats
+    motif_source: int | None  # a bar inside the same statement whose rhythm this one takes
+    phrase_end: bool
+
+
+@dataclass(frozen=True)
+class Form:
+    bars: tuple[FormBar, ...]
+    labels: str               # one letter per phrase, e.g. "AABA"
+    loop: bool
+
+    @property
+    def chords(self) -> list[Chord]:
+        return [bar.chord for bar in self.bars]
+
+
+def phrase_length(bars: int) -> int:
+    return 8 if bars >= EIGHT_BAR_PHRASES_FROM else 4
+
+
+def section_labels(phrases: int, loop: bool, seed: int) -> str:
+    """One label per phrase (see the module docstring)."""
+    if loop:
+        return "A" * phrases
+    if phrases <= 3:
+        return "AAB"[:phrases]
+    four = "AABA" if np.random.default_rng([seed, FORM_SEED]).random() < 0.6 else "ABAB"
+    return (four * ((phrases + 3) // 4))[:phrases]
+
+
+def _triads(key: Key) -> list[Chord]:
+    triads = diatonic_triads(key)[:7]
+    if key.mode == "minor":
+        triads[4] = diatonic_triads(key)[7]  # harmonic minor's V: its third is the leading tone
+    return triads
+
+
+# A diminished triad on a planned degree is played as the chord of the same function that is not.
+DIMINISHED_STAND_IN = {1: 6, 2: 4, 3: 1, 4: 2, 5: 3, 6: 4, 7: 5}
+
+
+def _chord(triads: list[Chord], degree: int) -> Chord:
+    chord = triads[degree - 1]
+    if chord.quality == "dim":
+        chord = triads[DIMINISHED_STAND_IN[chord.degree] - 1]
+    return chord
+
+
+def plan(bars: int, key: Key, progressions: list[tuple[int, ...]], seed: int, loop: bool) -> Form:
+    """The clip's form (module docstring): sections, chords per bar, repeats, cadences."""
+    if bars < 1:
+        raise ValueError(f"a form needs at least 1 bar, got {bars}")
+    if not progressions:
+        raise ValueError("a form needs at least one progression")
+    rng = np.random.default_rng([seed, FORM_SEED + 1])
+    order = rng.permutation(len(progressions))
+    prog_a = list(progressions[int(order[0])])
+    prog_b = list(progressions[int(order[1])]) if len(order) > 1 else prog_a[len(prog_a) // 2:] + prog_a[
+        : len(prog_a) // 2]
+    if not loop:
+        for prog in (prog_a, prog_b):
+            if 1 in prog and prog is prog_a:
+                start = prog.index(1)
+                prog[:] = prog[start:] + prog[:start]
+    plen = phrase_length(bars)
+    phrases = (bars + plen - 1) // plen
+    labels = section_labels(phrases, loop, seed)
+    long_form = len(prog_a) >= LONG_FORM_BARS
+    triads = _triads(key)
+    degrees = []
+    for bar in range(bars):
+        phrase, position = divmod(bar, plen)
+        if long_form:
+            degrees.append(prog_a[bar % len(prog_a)])
+        else:
+            prog = prog_a if labels[phrase] == "A" else prog_b
+            degrees.append(prog[position % len(prog)])
+    if not loop:
+        if not long_form:
+            for phrase in range(phrases - 1):
+                end = min(bars, (phrase + 1) * plen) - 1
+                if plen >= 4 and labels[phrase + 1] in ("A", "B"):
+                    degrees[end] = 5  # a half cadence before the next phrase
+        degrees[0] = 1
+        degrees[-1] = 1
+        if bars >= 3:
+            degrees[-2] = 5
+    first_of: dict[str, int] = {}
+    out = []
+    for bar in range(bars):
+        phrase, position = divmod(bar, plen)
+        label = labels[phrase]
+        first_of.setdefault(label, phrase)
+        first = first_of[label]
+        kept = plen if loop else plen // 4  # a section returns by its opening (the motif); a loop returns whole
+        source = first * plen + position if first != phrase and position < kept else None
+        if source is not None and source >= bars:
+            source = None
+        motif = None
+        if source is None:
+            if plen == 4 and position == 2:
+                motif = phrase * plen
+            elif plen == 8 and position in (4, 5):
+                motif = phrase * plen + position - 4
+        end = position == plen - 1 or bar == bars - 1
+        out.append(FormBar(bar, label, phrase, position, _chord(triads, degrees[bar]), source, motif, end))
+    return Form(tuple(out), labels, loop)

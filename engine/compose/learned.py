@@ -1,0 +1,226 @@
+"""Pitched parts written by the learned part model over the form's chords.
+
+compose asks here for every melody, bass, comping, keys and pad part it does not give to the
+music21-corpus model. The part model (engine/partmodel.py) writes each bar from the chord, the
+bar's place in its phrase, the key's mode, the meter and the energy, continuing the part's
+earlier bars. The form (engine/form.py) decides which bars return: a bar whose source has the
+same chord is copied, one over another chord keeps the source's rhythm and gets new pitches, and
+the melody's motif returns inside a phrase with its rhythm and new pitches.
+
+What the style keeps (engine/catalog/data/parts.toml): the idiomatic rhythm of a bass or comping part
+(``bass_rhythm``/``comp_rhythm`` = "style"); the model still chooses each note's pitch and velocity.
+A pad holds the pitches of the model's comping to the end of each bar.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from engine.music.analysis import Chord
+from engine.music.chords import ChordSymbol
+
+ROLE_OF = {"melody": "melody", "bass": "bass", "chords": "comp", "keys": "comp", "pad": "comp"}
+ENERGY_BANDS = 4
+SETTINGS_KEYS = {"bass_rhythm": ("learned", "style"), "comp_rhythm": ("learned", "style"),
+                 "loop": (True, False), "corpus": (True, False)}
+
+
+@dataclass(frozen=True)
+class PartSettings:
+    """A style's entry in parts.toml."""
+
+    bass_rhythm: str = "learned"
+    comp_rhythm: str = "learned"
+    loop: bool = False
+    corpus: bool = False
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict:
+    return tomllib.loads(resources.files("engine.catalog.data").joinpath("parts.toml").read_text())
+
+
+def settings(style: str) -> PartSettings:
+    """The style's part settings (parts.toml), over [default]; a bad value names the accepted ones."""
+    table = _table()
+    merged = dict(table["default"])
+    merged.update(table.get("style", {}).get(style, {}))
+    for name, value in merged.items():
+        if name not in SETTINGS_KEYS:
+            raise ValueError(f"parts.toml: style {style!r} has unknown setting {name!r}; accepted: "
+                             f"{', '.join(SETTINGS_KEYS)}")
+        if value not in SETTINGS_KEYS[name]:
+            raise ValueError(f"parts.toml: style {style!r} has {name} = {value!r}; accepted: "
+                             f"{', '.join(map(str, SETTINGS_KEYS[name]))}")
+    return PartSettings(**merged)
+
+
+def chord_for_model(chord: Chord | ChordSymbol, tonic_pc: int) -> tuple[int, str]:
+    """A planned triad, or a chord the user named, as the model names chords: (root relative to the
+    tonic, quality: maj, min, dim, aug or sus)."""
+    if isinstance(chord, ChordSymbol):
+        third, fifth = chord.intervals[1:3] if len(chord.intervals) >= 3 else (4, 7)
+        quality = ("sus" if third in (2, 5) else "dim" if (third, fifth) == (3, 6) else
+                   "aug" if (third, fifth) == (4, 8) else "min" if third == 3 else "maj")
+    else:
+        quality = {"": "maj", "m": "min", "dim": "dim"}.get(chord.quality, "maj")
+    return (chord.root_pc - tonic_pc) % 12, quality
+
+
+def energy_band(energy: float) -> int:
+    return min(ENERGY_BANDS - 1, max(0, int(energy * ENERGY_BANDS)))
+
+
+@dataclass
+class Provenance:
+    """Who wrote a draft's notes, counted per kind and per part.
+
+    ``learned``: pitch, onset, length and velocity chosen by a learned model; ``style_rhythm``:
+    onset and length from the style's idiom, pitch and velocity by the part model; ``rules``:
+    pitched notes written by rules (the stride arranger); ``drums``: the drum part (written by
+    whatever compose's drum path is; the drum model is issue 15's other half).
+    """
+
+    learned: int = 0
+    style_rhythm: int = 0
+    rules: int = 0
+    drums: int = 0
+    by_part: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, part: str, kind: str, count: int) -> None:
+        if kind not in ("learned", "style_rhythm", "rules", "drums"):
+            raise ValueError(f"provenance kind must be learned, style_rhythm, rules or drums, got {kind!r}")
+        setattr(self, kind, getattr(self, kind) + count)
+        self.by_part.setdefault(part, {}).setdefault(kind, 0)
+        self.by_part[part][kind] += count
+
+    def pitched_share(self) -> float:
+        """Share of the pitched notes whose pitch a learned model chose."""
+        total = self.learned + self.style_rhythm + self.rules
+        return (self.learned + self.style_rhythm) / total if total else 0.0
+
+    def share(self, drums_learned: bool) -> float:
+        """Share of all notes a learned model wrote, counting the drum part as learned or not."""
+        total = self.learned + self.style_rhythm + self.rules + self.drums
+        learned = self.learned + self.style_rhythm + (self.drums if drums_learned else 0)
+        return learned / total if total else 0.0
+
+
+MODEL_STEPS = 16  # the longest bar the part model writes at once (engine/model/parts.STEPS)
+# Logits added to the tonic and the third of the key on the beat groups' starts, per mode: what makes
+# the key heard (on every note, it pinned a jazz sax to its tonic). Without a
+# pull, 11 of 69 dev-prompt clips were heard in another key (the dominant's, or the relative's:
+# POP909 is mostly major, and a loop that starts away from the tonic never states it).
+KEY_PULL = {"major": (2.0, 1.0), "minor": (2.5, 2.0)}
+STYLE_VOICING = 3  # comping on a style's rhythm (a skank, a chop) plays chords: three notes an onset at least
+
+
+def chunks(steps: int, group_starts: tuple[int, ...]) -> list[tuple[int, int]]:
+    """A bar longer than the model's as pieces of at most MODEL_STEPS steps cut at beat groups:
+    (first step, steps). A bar that fits is one piece."""
+    if steps <= MODEL_STEPS:
+        return [(0, steps)]
+    pieces = -(-steps // MODEL_STEPS)
+    cuts = [0]
+    for k in range(1, pieces):
+        ideal = k * steps / pieces
+        candidates = [s for s in group_starts if cuts[-1] < s < steps and s - cuts[-1] <= MODEL_STEPS]
+        cuts.append(min(candidates, key=lambda s: abs(s - ideal)) if candidates else cuts[-1] + MODEL_STEPS)
+    cuts.append(steps)
+    return [(a, b - a) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+@dataclass(frozen=True)
+class BarNote:
+    """A note of a part inside its bar (steps on the clip's grid)."""
+
+    step: int
+    length: float
+    pitch: int
+    velocity: int
+
+
+def rhythm_of(notes: list[BarNote]) -> tuple[tuple[int, int], ...]:
+    """The onsets of a bar and, per onset, its longest note: what a varied repeat keeps."""
+    onsets: dict[int, int] = {}
+    for n in notes:
+        onsets[n.step] = max(onsets.get(n.step, 0), max(1, round(n.length)))
+    return tuple(sorted(onsets.items()))
+
+
+def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int,
+               group_starts: tuple[int, ...], low: int, high: int, energy: float, seed: int,
+               style_rhythm: tuple[tuple[int, int], ...] | None = None,
+               legato: bool = False, colour: list[frozenset[int]] | None = None, moving: bool = False,
+               ) -> tuple[list[list[BarNote]], list[str]]:
+    """Every bar of one part, and how each was written ("learned", or "style_rhythm": the style's
+    idiom kept, except in the last bar of a phrase, where the model plays a fill).
+
+    ``style_rhythm``: (step, length) onsets the style keeps in every bar (the model chooses the
+    pitches); ``legato`` holds each pitch to the bar's end (a pad).
+    """
+    from engine.model.parts import PlannedBar
+
+    tonic = key.tonic_pc
+    scale = set(key.scale_pcs())
+    third = (tonic + (3 if mode == "minor" else 4)) % 12
+    pull = tuple((pc, bias) for pc, bias in zip((tonic, third), KEY_PULL[mode], strict=True) if bias)
+    band = energy_band(energy)
+    bars: list[list[BarNote]] = []
+    kinds: list[str] = []
+    tokens: list[list[list[int]]] = []
+    history: list[list[int]] = []
+    for fb in form.bars:
+        chord = chord_for_model(fb.chord, tonic)
+        source = fb.source
+        if source is not None and form.bars[source].chord == fb.chord:
+            bars.append(list(bars[source]))
+            tokens.append(tokens[source])
+            kinds.append(kinds[source])
+            history += tokens[source]
+            continue
+        idiom = style_rhythm is not None and not (fb.phrase_end and fb.index > 0 and not form.loop)
+        kinds.append("style_rhythm" if idiom else "learned")
+        if idiom:
+            rhythm = style_rhythm  # the idiom, except where a phrase ends: there the model plays a fill
+        elif source is not None and style_rhythm is None:
+            rhythm = rhythm_of(bars[source])
+        elif fb.motif_source is not None and role == "melody":
+            rhythm = rhythm_of(bars[fb.motif_source])
+        else:
+            rhythm = None
+        notes: list[BarNote] = []
+        bar_tokens: list[list[int]] = []
+        for first, size in chunks(steps, group_starts):
+            piece = None if rhythm is None else tuple(
+                (s - first, min(length, first + size - s)) for s, length in rhythm if first <= s < first + size)
+            planned = PlannedBar(fb.position, (chord, chord), piece, size,
+                                 prefer=colour[fb.index] if colour else frozenset(), pull=pull,
+                                 strong=tuple(g - first for g in group_starts if first <= g < first + size),
+                                 voicing=STYLE_VOICING if idiom and role == "comp" else 1, moving=moving,
+                                 strict=isinstance(fb.chord, ChordSymbol))
+            written, toks = model.write_bar(role, planned, history, mode=mode, beats=beats, energy=band,
+                                            tonic_pc=tonic, scale_pcs=scale, low=low, high=high,
+                                            seed=seed * 1009 + fb.index * 31 + first)
+            notes += [BarNote(first + n.step, n.length, n.pitch, n.velocity) for n in written]
+            history.append(toks)
+            bar_tokens.append(toks)
+        bars.append(notes)
+        tokens.append(bar_tokens)
+    if legato:
+        bars = _held(bars, steps)
+    return bars, kinds
+
+
+def _held(bars: list[list[BarNote]], steps: int) -> list[list[BarNote]]:
+    """A pad: every pitch the model played in a bar held from its first onset to the bar's end
+    (a pitch struck again in the bar is the same held note)."""
+    out = []
+    for notes in bars:
+        first: dict[int, BarNote] = {}
+        for n in sorted(notes, key=lambda n: n.step):
+            first.setdefault(n.pitch, n)
+        out.append([BarNote(n.step, max(n.length, steps - n.step), n.pitch, n.velocity) for n in first.values()])
+    return out
