@@ -306,7 +306,7 @@ class Jam:
         from engine.music.midi import smf_to_score
 
         state = self._wait(lambda s: s.locked_bpm is not None,
-                           "a locked tempo from the clock (start the DAW's transport)")
+                           "the clock's tempo to lock (start the DAW's transport)")
         if state is None:
             return self.reports
         # Not a Continue: its latency (a cold engine's too) says nothing of the next phrase's.
