@@ -31,6 +31,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meter", help="time signature, e.g. 7/4")
     parser.add_argument("--bars", type=int, metavar="N", help="length in bars (1-256)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed: the same spec and seed give the same clip")
+    parser.add_argument("--quantize", action="store_true", default=None,
+                        help="drums exactly on the grid (default: the drum model's learned micro-timing)")
     parser.add_argument("--chords", metavar="PROGRESSION",
                         help='chords, one per bar, repeated: symbols "Am7 Dm7 G7 Cmaj7", Roman numerals '
                              '"I V vi IV", or a MIDI file whose chord track is read bar by bar')
@@ -66,7 +68,8 @@ def _overrides(args: argparse.Namespace):
     from protos.cadenza.v1 import engine_pb2 as pb
 
     fields = {"tempo_bpm": args.tempo, "key": args.key, "meter": args.meter, "bars": args.bars,
-              "seed": args.seed, "start_bar": getattr(args, "at", None), "chords": _chords(args.chords)}
+              "seed": args.seed, "start_bar": getattr(args, "at", None), "chords": _chords(args.chords),
+              "quantize": args.quantize}
     return pb.Overrides(**{k: v for k, v in fields.items() if v is not None})
 
 
@@ -84,6 +87,7 @@ def _print_spec(data: dict) -> None:
         ("energy", f"{data.get('energy', 0.5):.2f}", sources.get("energy")),
         ("dynamics", data["arc"], sources.get("arc")),
         ("swing", "yes" if data["swing"] else "no", sources.get("swing")),
+        ("quantize", "yes" if data.get("quantize") else "no", sources.get("quantize")),
         ("seed", str(data["seed"]), sources.get("seed")),
     ]
     if data.get("chords"):
@@ -346,9 +350,41 @@ def cmd_train(args: argparse.Namespace) -> int:
         from bridge.cocreate_cli import train_from_feedback
 
         return train_from_feedback(args)
+    if args.drums:
+        return _train_drums(args)
     if getattr(args, "parts", False):
         return _train_parts(args)
     return train_checkpoint(args.data, args.out, args.steps, args.seed, args.init, force=args.force)
+
+
+def _train_drums(args: argparse.Namespace) -> int:
+    """`cadenza train --drums --data GROOVE_DIR`: the drum model on the Groove MIDI Dataset."""
+    from engine.training.drums import DrumTrainConfig, run
+    from engine.training.groove import GrooveError
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"cadenza: error: {out} exists; pass --force to replace it", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.data is None:
+        print("cadenza: error: --drums needs --data DIR, a Groove MIDI Dataset folder (info.csv and drummerN/)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    config = DrumTrainConfig()
+    if args.steps is not None:
+        config.steps = args.steps
+    if args.seed is not None:
+        config.seed = args.seed
+    try:
+        record = run(Path(args.data), out, config)
+    except GrooveError as error:
+        print(f"cadenza: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    val = record["validation"]
+    print(f"wrote {out}: {record['parameters']:,} parameters, {config.steps} steps in "
+          f"{record['train_seconds'] / 60:.1f} min, validation loss {val['total']:.3f} "
+          f"(hit {val['hit']:.4f} per cell, velocity {val['velocity']:.3f}, offset {val['offset']:.3f} nats per hit)")
+    return 0
 
 
 def _train_parts(args: argparse.Namespace) -> int:
@@ -573,6 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, metavar="S",
                        help="seed: the same data, steps and seed give the same weights")
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
+    train.add_argument("--drums", action="store_true",
+                       help="train the drum model on the Groove MIDI Dataset folder given with --data")
     train.add_argument("--parts", action="store_true", help="train the part model (melody, bass, comping) on a "
                        "local POP909 copy given by --data (default /work/data/pop909)")
     train.add_argument("--minutes", type=float, metavar="M", help="with --parts: stop after M minutes (default 28)")

@@ -23,6 +23,7 @@ class Style:
     description: str = ""     # what a prompt is compared with (sentence embedding) to pick the style
     sevenths: str = "none"    # comping/pad voicings: "all" chords with their diatonic 7th, "dominant" (V7) only
     part_roles: tuple[tuple[str, str], ...] = ()  # (part, role): a named instrument's role in this style
+    drum_genre: str | None = None  # the Groove genre the drum model plays for this style (None: no genre)
 
     def role_of(self, part: str, default: str) -> str:
         """The role an instrument's part plays in this style (``part_roles``), else its own ``default``."""
@@ -55,6 +56,7 @@ def catalogue() -> dict[str, Style]:
             description=entry.get("description", entry["name"]),
             sevenths=_sevenths(entry),
             part_roles=tuple(sorted(entry.get("part_roles", {}).items())),
+            drum_genre=entry.get("drum_genre") or None,
         )
     return styles
 

@@ -101,10 +101,10 @@ class Provenance:
         total = self.learned + self.style_rhythm + self.rules
         return (self.learned + self.style_rhythm) / total if total else 0.0
 
-    def share(self, drums_learned: bool) -> float:
-        """Share of all notes a learned model wrote, counting the drum part as learned or not."""
+    def share(self) -> float:
+        """Share of all notes a learned model wrote (the drum part is the drum model's)."""
         total = self.learned + self.style_rhythm + self.rules + self.drums
-        learned = self.learned + self.style_rhythm + (self.drums if drums_learned else 0)
+        learned = self.learned + self.style_rhythm + self.drums
         return learned / total if total else 0.0
 
 

@@ -10,7 +10,9 @@ idiomatic bass or comping rhythm where parts.toml says so and the model chooses 
 the styles the music21-corpus model knows (chorales, folk tunes, classical works: parts.toml
 ``corpus``) that model (engine/model/generator.py) writes the melody and keys voices some part
 plays, never voices nobody hears, and its notes' chords (engine/music/analysis.py) lead the other
-parts. Drums come from the drum path; a stride bass keeps the rule arranger. Tempo, meter and key are written as
+parts. Drums come from the drum model trained on the Groove MIDI Dataset (engine/compose/drums.py:
+the style's Groove genre, fills at phrase ends, learned velocity and micro-timing, grid-exact
+with the spec's ``quantize``); a stride bass keeps the rule arranger. Tempo, meter and key are written as
 asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 from engine.catalog import styles
 from engine.compose import form
 from engine.compose import learned as learned_parts
+from engine.compose.drums import write_drums
 from engine.compose.learned import Provenance
 from engine.config import TICKS_PER_QUARTER
 from engine.errors import Cancelled, SpecError
@@ -34,7 +37,6 @@ from engine.music.notes import GridNote
 from engine.music.spec import MusicSpec, Part
 from engine.music.theory import Key, Meter
 
-DRUM_NOTES = {"kick": 36, "snare": 38, "hat": 42, "ride": 51, "crash": 49}
 PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48}
 ARC_RANGE = {"steady": (1.0, 1.0), "crescendo": (0.55, 1.1), "decrescendo": (1.05, 0.45)}
 # Where each role sits, before the instrument's own range narrows it.
@@ -152,17 +154,15 @@ def _onsets(pattern: str) -> list[tuple[int, str, int]]:
             for k, s in enumerate(hits)]
 
 
-def _drums(w: _Writer, style: styles.Style, grid: Grid, meter: Meter, rng: np.random.Generator) -> None:
-    names = ["kick", "snare", "ride" if "ride" in style.patterns else "hat"]
-    for bar in range(w.spec.bars):
-        for name in names:
-            pattern = _pattern(style, name, grid, meter)
-            if not pattern:
-                continue
-            for step, char, _ in _onsets(pattern):
-                w.add(bar, step, 1, DRUM_NOTES[name], PATTERN_VELOCITY[char] + int(rng.integers(-6, 7)))
-        if bar % 4 == 0:
-            w.add(bar, 0, 2, DRUM_NOTES["crash"], 100)
+def _drums(w: _Writer, style: styles.Style, seed: int) -> None:
+    """The drum part from the learned drum model, in the style's Groove genre (engine/compose/drums.py)."""
+    write_drums(w.track, meter=w.spec.meter, bars=w.spec.bars, tempo=w.spec.tempo_bpm, genre=style.drum_genre,
+                seed=seed, quantize=w.spec.quantize, swing=w.spec.swing, dynamics=w.arc)
+
+
+def drum_seed(seed: int, salt: int) -> int:
+    """The drum model's sampling seed for a part: one number from the clip's seed and the part."""
+    return int(np.random.SeedSequence([seed, salt]).generate_state(1)[0])
 
 
 APPROACH_MIN_ONSETS = 3  # a bass line this busy leads into the next bar's root
@@ -581,7 +581,7 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             _write_voices(writer, grid, notes, plan.slots_of[index], legato=part.role == "pad")
             kind = "learned"
         elif part.role == "drums" or part.is_drum:
-            _drums(writer, style, grid, spec.meter, part_rng)
+            _drums(writer, style, drum_seed(spec.seed, len(score.tracks)))
             kind = "drums"
         elif part.role in learned_parts.ROLE_OF and not _stride(style, part):
             counts = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
@@ -660,7 +660,7 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
     writer = _Writer(spec, grid, track)
     rng = np.random.default_rng([seed, 7919])
     if part.role == "drums" or part.is_drum:
-        _drums(writer, style, grid, spec.meter, rng)
+        _drums(writer, style, drum_seed(seed, 7919))
     elif part.role == "bass":
         _bass(writer, part, style, grid, spec.meter, chords, rng)
     elif part.role in ("chords", "pad", "keys"):

@@ -183,11 +183,12 @@ def report_lines(entries: list[dict]) -> list[str]:
         return []
     table = summary(entries)
     lines = ["## Parts and form", "",
-             "Who wrote the notes (engine/learned_parts.py Provenance): *pitched learned* is the share of pitched "
+             "Who wrote the notes (engine/compose/learned.py Provenance): *pitched learned* is the share of pitched "
              "notes whose pitch a learned model chose (the part model or the corpus model), *fully learned* those "
              "whose onset and length it chose too (the rest keep a style's idiomatic rhythm, parts.toml); the "
-             "all-notes share counts the drum part as rules or as learned (the drum model is issue 15's other "
-             "half). Variation: share of consecutive sounding bars that differ; recurrence: share of sounding "
+             "all-notes share: every drum part is written by the drum model (engine/model/drums.py), so *drums "
+             "learned* is the share of all notes a learned model wrote; *drums rules* is kept beside it to compare "
+             "with clips made before the drum model. Variation: share of consecutive sounding bars that differ; recurrence: share of sounding "
              "bars whose onset pattern recurs in the clip; the reference is held-out POP909 songs (test split) "
              "cut into windows of the clips' lengths (engine/evaluation/parts_form.py).", "",
              "| style | clips | pitched learned | fully learned | all notes (drums rules) | all notes (drums learned) "

@@ -17,7 +17,8 @@ def overrides_from_pb(message: pb.Overrides) -> Overrides:
     def get(name: str):
         return getattr(message, name) if message.HasField(name) else None
     return Overrides(tempo_bpm=get("tempo_bpm"), key=get("key"), meter=get("meter"),
-                     bars=get("bars"), seed=get("seed"), start_bar=get("start_bar"), chords=get("chords"))
+                     bars=get("bars"), seed=get("seed"), start_bar=get("start_bar"), chords=get("chords"),
+                     quantize=get("quantize"))
 
 
 def overrides_to_pb(overrides: Overrides) -> pb.Overrides:
@@ -34,6 +35,7 @@ def spec_to_pb(spec: MusicSpec) -> pb.MusicSpec:
         parts=[pb.Part(name=p.name, role=p.role, instrument=p.instrument, program=p.program,
                        is_drum=p.is_drum, low=p.low, high=p.high) for p in spec.parts],
         style=spec.style, mood=spec.mood, arc=spec.arc, swing=spec.swing, seed=spec.seed, energy=spec.energy,
+        quantize=spec.quantize,
         sources={name: _SOURCE_TO_PB[source] for name, source in spec.sources.items()},
         notes=spec.notes, chords=spec.chords,
     )
@@ -50,7 +52,7 @@ def spec_from_pb(message: pb.MusicSpec) -> MusicSpec:
         parts=[Part(name=p.name, role=p.role, instrument=p.instrument, program=p.program,
                     is_drum=p.is_drum, low=p.low, high=p.high) for p in message.parts],
         style=message.style, mood=message.mood, arc=message.arc, swing=message.swing,
-        seed=message.seed, energy=message.energy,
+        seed=message.seed, energy=message.energy, quantize=message.quantize,
         sources={name: _SOURCE_FROM_PB[value] for name, value in message.sources.items()},
         notes=list(message.notes), chords=list(message.chords),
     )

@@ -41,6 +41,7 @@ class Overrides:
     bars: int | None = None
     seed: int | None = None
     start_bar: int | None = None
+    quantize: bool | None = None  # True: grid-exact drums; False: humanised (the default)
     chords: str | None = None  # a progression (engine/chords.py)
 
 
@@ -75,6 +76,7 @@ ARC_WORDS: dict[str, str] = {
     "getting softer": "decrescendo", "gets softer": "decrescendo",
 }
 SWING_WORDS = ("swing", "swung", "shuffle", "triplet feel", "swing feel", "swingin", "swinging")
+QUANTIZE_WORDS = ("quantized", "quantised", "quantize", "quantise", "grid-exact", "on the grid", "to the grid")
 NO_SWING_WORDS = ("straight", "no swing", "straight eighths", "unswung", "without swing")
 NUMBER_WORDS = {
     "one": 1, "a": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -544,6 +546,13 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
         swing = style.swing
         sources["swing"] = Source.INFERRED if sources["style"] is Source.INFERRED else Source.DEFAULT
 
+    if overrides.quantize is not None:
+        quantize, sources["quantize"] = bool(overrides.quantize), Source.EXPLICIT
+    elif _find_words(text, list(QUANTIZE_WORDS)):
+        quantize, sources["quantize"] = True, Source.EXPLICIT
+    else:
+        quantize, sources["quantize"] = False, Source.DEFAULT
+
     parts, sources["parts"] = _parts(text, style, style_span)
     if not parts:
         raise SpecError("prompt", "leaves no instrument to play; name at least one that is not excluded")
@@ -553,5 +562,5 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     return apply_chords(MusicSpec(
         prompt=prompt, tempo_bpm=tempo, key=key, meter=meter, bars=bars, start_bar=start_bar,
         parts=parts, style=style.name, mood=mood["name"], arc=arc, swing=swing, seed=seed,
-        energy=energy, sources=sources, notes=notes,
+        energy=energy, quantize=quantize, sources=sources, notes=notes,
     ), overrides.chords)

@@ -122,7 +122,7 @@ def test_a_missing_checkpoint_fails_loudly_naming_the_path(monkeypatch, tmp_path
         compose(make_spec(style="folk"))
 
 
-def test_drums_only_needs_no_model(monkeypatch, tmp_path) -> None:
+def test_drums_only_needs_no_pitched_model(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv(generator_module.CHECKPOINT_ENV, str(tmp_path / "nowhere.pt"))
     monkeypatch.setenv(partmodel.CHECKPOINT_ENV, str(tmp_path / "nowhere.pt"))
     score = compose(make_spec(parts=[DRUMS]))

@@ -55,7 +55,7 @@ class Part(_message.Message):
     def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., instrument: _Optional[str] = ..., program: _Optional[int] = ..., is_drum: _Optional[bool] = ..., low: _Optional[int] = ..., high: _Optional[int] = ...) -> None: ...
 
 class MusicSpec(_message.Message):
-    __slots__ = ("prompt", "tempo_bpm", "key", "meter", "bars", "start_bar", "parts", "style", "mood", "arc", "swing", "seed", "sources", "notes", "energy", "chords")
+    __slots__ = ("prompt", "tempo_bpm", "key", "meter", "bars", "start_bar", "parts", "style", "mood", "arc", "swing", "seed", "sources", "notes", "energy", "quantize", "chords")
     class SourcesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,7 @@ class MusicSpec(_message.Message):
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
     ENERGY_FIELD_NUMBER: _ClassVar[int]
+    QUANTIZE_FIELD_NUMBER: _ClassVar[int]
     CHORDS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     tempo_bpm: float
@@ -94,17 +95,19 @@ class MusicSpec(_message.Message):
     sources: _containers.ScalarMap[str, Source]
     notes: _containers.RepeatedScalarFieldContainer[str]
     energy: float
+    quantize: bool
     chords: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, prompt: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., key: _Optional[_Union[Key, _Mapping]] = ..., meter: _Optional[_Union[Meter, _Mapping]] = ..., bars: _Optional[int] = ..., start_bar: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[Part, _Mapping]]] = ..., style: _Optional[str] = ..., mood: _Optional[str] = ..., arc: _Optional[str] = ..., swing: _Optional[bool] = ..., seed: _Optional[int] = ..., sources: _Optional[_Mapping[str, Source]] = ..., notes: _Optional[_Iterable[str]] = ..., energy: _Optional[float] = ..., chords: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, prompt: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., key: _Optional[_Union[Key, _Mapping]] = ..., meter: _Optional[_Union[Meter, _Mapping]] = ..., bars: _Optional[int] = ..., start_bar: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[Part, _Mapping]]] = ..., style: _Optional[str] = ..., mood: _Optional[str] = ..., arc: _Optional[str] = ..., swing: _Optional[bool] = ..., seed: _Optional[int] = ..., sources: _Optional[_Mapping[str, Source]] = ..., notes: _Optional[_Iterable[str]] = ..., energy: _Optional[float] = ..., quantize: _Optional[bool] = ..., chords: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Overrides(_message.Message):
-    __slots__ = ("tempo_bpm", "key", "meter", "bars", "seed", "start_bar", "chords")
+    __slots__ = ("tempo_bpm", "key", "meter", "bars", "seed", "start_bar", "quantize", "chords")
     TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     METER_FIELD_NUMBER: _ClassVar[int]
     BARS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     START_BAR_FIELD_NUMBER: _ClassVar[int]
+    QUANTIZE_FIELD_NUMBER: _ClassVar[int]
     CHORDS_FIELD_NUMBER: _ClassVar[int]
     tempo_bpm: float
     key: str
@@ -112,8 +115,9 @@ class Overrides(_message.Message):
     bars: int
     seed: int
     start_bar: int
+    quantize: bool
     chords: str
-    def __init__(self, tempo_bpm: _Optional[float] = ..., key: _Optional[str] = ..., meter: _Optional[str] = ..., bars: _Optional[int] = ..., seed: _Optional[int] = ..., start_bar: _Optional[int] = ..., chords: _Optional[str] = ...) -> None: ...
+    def __init__(self, tempo_bpm: _Optional[float] = ..., key: _Optional[str] = ..., meter: _Optional[str] = ..., bars: _Optional[int] = ..., seed: _Optional[int] = ..., start_bar: _Optional[int] = ..., quantize: _Optional[bool] = ..., chords: _Optional[str] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
     __slots__ = ("prompt", "overrides")

@@ -1,0 +1,102 @@
+"""Compose's drum part comes from the drum model: it varies, fills phrase ends, and holds the meter."""
+import numpy as np
+import pytest
+
+from engine.compose.drums import phrase_flags
+from engine.compose.pipeline import Grid, compose
+from engine.evaluation import drums as drum_eval
+from engine.music.midi import score_to_smf, smf_to_score
+from engine.music.theory import Meter
+from engine.understand.prompt import Overrides, understand
+
+STEP = 120
+
+
+def _drums(spec):
+    score = smf_to_score(score_to_smf(compose(spec)))
+    return score, [t for t in score.tracks if t.is_drum][0]
+
+
+def test_humanised_drums_vary_bar_to_bar_and_sit_off_the_grid():
+    spec = understand("rock band with drums, bass and guitar", Overrides(seed=3, bars=8, tempo_bpm=120.0))
+    assert spec.quantize is False
+    score, drums = _drums(spec)
+    grid = drum_eval.grid_of_score(score, 4.0, 8)
+    differ, _ = drum_eval.variation(grid)
+    assert differ >= 0.5
+    off_grid = [n for n in drums.notes if n.time % STEP]
+    assert len(off_grid) > len(drums.notes) // 2
+    assert len({n.velocity for n in drums.notes}) > 10
+
+
+@pytest.mark.parametrize("how", ["override", "prompt"])
+def test_quantize_puts_every_drum_hit_on_its_16th_step(how):
+    prompt = "funk groove with drums and bass" + (", quantized" if how == "prompt" else "")
+    spec = understand(prompt, Overrides(seed=2, bars=4, quantize=True if how == "override" else None))
+    assert spec.quantize is True and spec.sources["quantize"].value == "explicit"
+    _, drums = _drums(spec)
+    assert drums.notes and all(n.time % STEP == 0 for n in drums.notes)
+
+
+def test_same_seed_same_drums_and_another_seed_other_drums():
+    def notes(seed):
+        _, drums = _drums(understand("hip hop beat with drums", Overrides(seed=seed, bars=4)))
+        return [(n.time, n.pitch, n.velocity) for n in drums.notes]
+    assert notes(11) == notes(11)
+    assert notes(11) != notes(12)
+
+
+@pytest.mark.parametrize("meter", ["7/4", "5/4", "3/4", "6/8", "7/8", "11/8"])
+def test_drums_keep_bar_count_and_meter_in_meters_groove_lacks(meter):
+    spec = understand("jazz trio with drums", Overrides(seed=1, bars=5, meter=meter))
+    score, drums = _drums(spec)
+    bar_ticks = Grid.of(spec.meter).bar_ticks
+    assert [(t.numerator, t.denominator) for t in score.time_signatures] == [
+        (spec.meter.numerator, spec.meter.denominator)]
+    assert drums.notes and all(0 <= n.time and n.time + n.duration <= 5 * bar_ticks for n in drums.notes)
+    # every bar has its downbeat area played: the groove fills each bar of the meter, not a 4/4 bar of it
+    played = {int((n.time + STEP // 2) // bar_ticks) for n in drums.notes}
+    assert played == set(range(5))
+    assert Meter(spec.meter.numerator, spec.meter.denominator) == spec.meter
+
+
+def test_phrase_ends_are_fills_and_the_next_bar_starts_a_phrase():
+    fill, start = phrase_flags(9)
+    assert [b for b, f in enumerate(fill) if f] == [3, 7]
+    assert [b for b, s in enumerate(start) if s] == [0, 4, 8]
+
+
+def test_fill_bars_are_busier_than_groove_bars_over_many_clips():
+    end_fills = end_bars = other_fills = other_bars = 0
+    for seed in range(6):
+        spec = understand("rock band with drums", Overrides(seed=seed, bars=8, tempo_bpm=110.0))
+        score, _ = _drums(spec)
+        e, ef, o, of = drum_eval.fills(drum_eval.grid_of_score(score, 4.0, 8))
+        end_bars, end_fills, other_bars, other_fills = end_bars + e, end_fills + ef, other_bars + o, other_fills + of
+    assert end_fills / end_bars > 2 * other_fills / other_bars, (end_fills, end_bars, other_fills, other_bars)
+
+
+def test_quantize_flag_reaches_the_spec_through_the_cli_parser():
+    from bridge.cli import _overrides, build_parser
+
+    args = build_parser().parse_args(["generate", "funk", "--out", "x", "--quantize"])
+    assert _overrides(args).quantize is True
+    args = build_parser().parse_args(["generate", "funk", "--out", "x"])
+    assert not _overrides(args).HasField("quantize")
+
+
+def test_dynamics_arc_scales_the_learned_velocities():
+    spec = understand("rock band with drums, crescendo", Overrides(seed=4, bars=8))
+    _, drums = _drums(spec)
+    bar_ticks = Grid.of(spec.meter).bar_ticks
+    first = np.mean([n.velocity for n in drums.notes if n.time < 2 * bar_ticks])
+    last = np.mean([n.velocity for n in drums.notes if n.time >= 6 * bar_ticks])
+    assert last > first
+
+
+def test_a_swung_spec_moves_the_off_beat_eighths_to_the_triplet_position():
+    spec = understand("rock band with drums, swing feel", Overrides(seed=5, bars=4, quantize=True))
+    assert spec.swing
+    _, drums = _drums(spec)
+    phases = {n.time % 480 for n in drums.notes}
+    assert 240 not in phases and 320 in phases

@@ -1,0 +1,61 @@
+"""Drum evaluation: histogram overlap, bar variation, fills at phrase ends, the genre classifier."""
+import numpy as np
+
+from engine.evaluation import drums
+from engine.training.groove import N_VOICES
+
+
+def _grid(bars: list[np.ndarray]) -> drums.DrumGrid:
+    hits = np.concatenate(bars).astype(bool)
+    return drums.DrumGrid(hits, hits * 90.0, np.zeros(hits.shape, np.float32), 16)
+
+
+def _bar(kick_steps=(0, 8), snare_steps=(4, 12), toms=()) -> np.ndarray:
+    b = np.zeros((16, N_VOICES), bool)
+    b[list(kick_steps), 0] = True
+    b[list(snare_steps), 1] = True
+    b[list(toms), 4] = True
+    return b
+
+
+def test_overlap_is_one_for_the_same_distribution_and_zero_for_disjoint_ones():
+    p = drums.histogram(np.array([10, 20, 30, 100]), drums.VELOCITY_EDGES)
+    q = drums.histogram(np.array([120, 121]), drums.VELOCITY_EDGES)
+    assert drums.overlap(p, p) == 1.0 and drums.overlap(p, q) == 0.0
+
+
+def test_a_repeated_bar_has_no_variation_and_a_changed_one_has_some():
+    assert drums.variation(_grid([_bar()] * 4)) == (0.0, 0.0)
+    differ, jaccard = drums.variation(_grid([_bar(), _bar(kick_steps=(0, 6, 8))] * 2))
+    assert differ == 1.0 and 0 < jaccard < 1
+
+
+def test_fills_are_counted_at_phrase_ends_and_elsewhere():
+    groove, fill = _bar(), _bar(toms=(8, 10, 12, 14))
+    bars = [groove, groove, groove, fill, groove, fill, groove, groove]
+    assert drums.fills(_grid(bars)) == (2, 1, 6, 1)
+
+
+def test_grid_of_notes_puts_each_hit_on_its_nearest_step_with_its_offset():
+    g = drums.grid_of([(0, 36, 100), (130, 42, 60), (235, 38, 80)], 480, 4.0, 1)
+    assert g.hits[0, 0] and g.hits[1, 2] and g.hits[2, 1]
+    assert np.isclose(g.offset[1, 2], 10 / 120) and np.isclose(g.offset[2, 1], -5 / 120)
+    assert g.velocity[1, 2] == 60
+
+
+def test_classifier_learns_separable_bar_patterns():
+    rng = np.random.default_rng(0)
+    four = [_bar(kick_steps=(0, 4, 8, 12))] * 30
+    half = [_bar(kick_steps=(0,), snare_steps=(8,))] * 30
+    features = np.concatenate([drums.bar_features(_grid(four)), drums.bar_features(_grid(half))])
+    features += rng.normal(0, 0.01, features.shape)
+    labels = np.array(["dance"] * 30 + ["rock"] * 30)
+    clf = drums.train_classifier(features, labels, steps=100)
+    assert (clf.predict(features) == labels).mean() == 1.0
+
+
+def test_committed_reference_holds_groove_histograms_and_a_classifier():
+    summary, clf = drums.reference()
+    assert np.isclose(sum(summary["velocity_hist"]), 1.0) and np.isclose(sum(summary["offset_hist"]), 1.0)
+    assert {"rock", "funk", "jazz", "latin"} <= set(clf.genres)
+    assert all(0.0 <= a <= 1.0 for a in summary["classifier_real_accuracy"].values())

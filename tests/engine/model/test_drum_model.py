@@ -1,0 +1,106 @@
+"""The drum model: meters cut into 4/4-shaped segments, seeded sampling, fills where asked."""
+import numpy as np
+import pytest
+
+from engine.model.drums import POSITIONS, load_default, positions, segments, step_features
+from engine.training.groove import TOMS
+
+
+@pytest.mark.parametrize(("steps", "cut"), [
+    (16, [16]), (12, [12]), (14, [14]), (8, [8]), (20, [12, 8]), (28, [16, 12]), (24, [12, 12]), (22, [12, 10]),
+    (64, [16, 16, 16, 16]),
+])
+def test_a_bar_is_cut_into_segments_no_longer_than_a_4_4_bar(steps, cut):
+    assert segments(steps) == cut and sum(cut) == steps
+
+
+def test_a_short_segment_keeps_its_downbeat_and_ends_where_a_4_4_bar_ends():
+    pos, seg_start, last = positions(12)  # 3/4
+    assert pos.tolist() == [0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]
+    pos, seg_start, last = positions(28)  # 7/4 = 4 + 3 beats
+    assert pos[:16].tolist() == list(range(16)) and pos[16:20].tolist() == [0, 1, 2, 3]
+    assert seg_start.nonzero()[0].tolist() == [0, 16] and last.tolist() == [False] * 16 + [True] * 12
+
+
+def test_fill_flag_marks_only_the_bars_last_segment_and_phrase_start_only_its_first():
+    f = step_features([28, 28], np.array([False, True]), np.array([True, False]))
+    assert f.shape == (56, POSITIONS + 2)
+    assert f[:28, POSITIONS].sum() == 0 and f[28:44, POSITIONS].sum() == 0 and f[44:, POSITIONS].all()
+    assert f[:16, POSITIONS + 1].all() and f[16:, POSITIONS + 1].sum() == 0
+
+
+def test_same_seed_same_hits_other_seed_other_hits():
+    model = load_default()
+    args = ([16] * 4, "rock", 120.0, [False, False, False, True], [True, False, False, False])
+    a, b, c = (model.generate(*args, seed=s) for s in (5, 5, 6))
+    assert [vars(h) for h in a] == [vars(h) for h in b]
+    assert [vars(h) for h in a] != [vars(h) for h in c]
+
+
+def test_every_hit_lies_inside_its_bar_for_any_meter():
+    model = load_default()
+    for bar_steps in ([16] * 3, [28] * 3, [20] * 3, [12] * 3, [14] * 3):
+        hits = model.generate(bar_steps, "funk", 100.0, [False, False, True], [True, False, False], seed=1)
+        assert hits and all(0 <= h.step < bar_steps[h.bar] and 0 <= h.bar < 3 for h in hits)
+        assert all(1 <= h.velocity <= 127 and -0.5 <= h.offset < 0.5 for h in hits)
+
+
+def test_bars_flagged_as_fills_play_more_toms_than_groove_bars():
+    model = load_default()
+    fill_toms = groove_toms = 0
+    for seed in range(6):
+        flags = [False, False, False, True] * 2
+        hits = model.generate([16] * 8, "rock", 110.0, flags, [b % 4 == 0 for b in range(8)], seed=seed)
+        for h in hits:
+            if h.voice in TOMS:
+                if flags[h.bar]:
+                    fill_toms += 1
+                else:
+                    groove_toms += 1
+    # 12 fill bars against 36 groove bars: per bar, a fill plays at least twice the toms of a groove bar
+    assert fill_toms / 12 >= 2 * groove_toms / 36, (fill_toms, groove_toms)
+
+
+def test_genres_the_model_knows_include_the_styles_drum_genres():
+    from engine.catalog.styles import catalogue
+
+    known = set(load_default().config.genres)
+    wanted = {s.drum_genre for s in catalogue().values() if s.drum_genre}
+    assert wanted <= known, wanted - known
+
+
+def test_the_model_hears_a_tempo_its_genres_drummers_played():
+    model = load_default()
+    lo, hi = model.record["genre_tempo"]["latin"]
+    assert model.heard_tempo("latin", 400.0) == hi and model.heard_tempo("latin", 20.0) == lo
+    assert model.heard_tempo("latin", (lo + hi) / 2) == (lo + hi) / 2
+    assert model.heard_tempo("no such genre", 133.0) == 133.0
+
+
+def test_numpy_stepping_computes_what_the_torch_model_computes():
+    import torch
+
+    from engine.model.drums import _Stepper
+
+    model = load_default()
+    feats = step_features([16, 16], np.array([False, True]), np.array([True, False]))
+    events = np.random.default_rng(0).random((32, 27)).astype(np.float32)
+    with torch.no_grad():
+        expected, _ = model.model(torch.from_numpy(events)[None], torch.from_numpy(feats)[None],
+                                  torch.tensor([97.0]), torch.tensor([3]))
+    stepper = _Stepper(model.model)
+    cond, state = stepper.condition(feats, 97.0, 3), stepper.initial_state()
+    got = np.stack([stepper.step(events[i], cond[i], state) for i in range(32)])
+    assert np.abs(expected[0].numpy() - got).max() < 1e-4
+
+
+def test_concurrent_requests_get_the_drums_they_would_get_alone():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = load_default()
+    args = [([16] * 8, genre, 110.0, [False, False, False, True] * 2, [True, False, False, False] * 2)
+            for genre in ("rock", "funk", "jazz", "latin")]
+    alone = [[vars(h) for h in model.generate(*a, seed=9)] for a in args]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda a: [vars(h) for h in model.generate(*a, seed=9)], args))
+    assert together == alone
