@@ -37,6 +37,7 @@ clock: bar:beat comes from the meter the caller gives (the DAW's).
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
@@ -145,71 +146,329 @@ def bpm_from_tick_seconds(seconds: float) -> float:
     return 60.0 / (CLOCKS_PER_QUARTER * seconds)
 
 
+class Lock(Enum):
+    """How far the tempo estimate can be trusted."""
+
+    UNLOCKED = "unlocked"  # no tempo from this run yet
+    LOCKING = "locking"  # a tempo, not yet known to `LOCK_ERROR_BPM`
+    LOCKED = "locked"  # `LOCK_TICKS` ticks or more on one line, standard error at most `LOCK_ERROR_BPM`
+
+
+LOCK_TICKS = CLOCKS_PER_QUARTER  # ticks of one tempo before a lock: one quarter note
+LOCK_ERROR_BPM = 0.01  # standard error of the tempo at which it locks
+WINDOW_TICKS = 384  # ticks (four 4/4 bars) the line is fitted over
+CHANGE_SPANS = (8, 24)  # the newest ticks tested for a new tempo
+MIN_TICK_S = 60.0 / (CLOCKS_PER_QUARTER * 400.0)  # 400 BPM: no tempo change is believed beyond this
+MAX_TICK_S = 60.0 / (CLOCKS_PER_QUARTER * 20.0)  # 20 BPM
+_MAD = 1.4826  # median absolute deviation -> standard deviation (normal noise)
+
+
+class _Sums:
+    """Running sums of the points of one segment (indices and times relative to an origin)."""
+
+    __slots__ = ("n", "si", "st", "sii", "sit", "stt")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.si = self.st = self.sii = self.sit = self.stt = 0.0
+
+    def add(self, i: float, t: float, sign: int = 1) -> None:
+        self.n += sign
+        self.si += sign * i
+        self.st += sign * t
+        self.sii += sign * i * i
+        self.sit += sign * i * t
+        self.stt += sign * t * t
+
+    def centred(self) -> tuple[float, float, float]:
+        """Sxx, Sxy, Syy about the segment's own means."""
+        n = self.n
+        return (self.sii - self.si * self.si / n, self.sit - self.si * self.st / n, self.stt - self.st * self.st / n)
+
+
 @dataclass
 class TempoEstimator:
-    """Seconds per clock tick from tick times: least squares over a sliding window.
+    """Seconds per clock tick from tick times, robust to late, early, lost and bunched ticks.
 
     ``add(time, index)`` takes a tick time and its index in the current run (increasing
     integers; a gap stands for ticks lost in transit); ``restart()`` begins a new run (after
     Start, Continue or a relocate) and keeps the last estimate until the new run has two ticks.
-    The change point test compares the last ``change_ticks`` ticks with the line through the
-    ticks before them: if all lie on one side, further off than ``change_sigmas`` times the
-    line's noise (robust scale of its residuals, at least ``noise_floor_s``), the tempo changed
-    and the window restarts with the newest ticks that are off the old line (at least two).
+
+    The ticks of a steady clock lie on a line, time against index, whose slope is the tick
+    interval. What a loaded machine does to them (measured on asynchronous JACK, PLATFORM.md)
+    is not noise around that line but *steps*: when the server skips a cycle the master's
+    transport slips a whole period, and every later tick is that much late; a client whose
+    cycle is skipped loses its ticks (a gap), and one that catches up sees several at once.
+    So the fit is a line with one slope and an intercept of its own per *segment*: a tick
+    further than `step_sigmas` noise scales (at least `step_floor_s`) from its segment's line
+    opens a new segment (or joins the segment before, if it fits that one: a lone late tick),
+    and the slope is the pooled least-squares slope within segments over the last ``window``
+    ticks. A step moves an intercept, never the tempo; a lone tick is a segment of one point,
+    which weighs nothing.
+
+    A tempo change is a new slope, not a step: after every tick the newest ``span`` ticks
+    (for each span in `change_spans`) are tested. They mean a new tempo when a line through
+    them fits every one of them (within `fit_sigmas` noise scales), its slope is further
+    than `change_sigmas` standard errors from the current one (and is a tempo between 20
+    and 400 BPM), and it explains them at least four times better (in squared residuals) than
+    the current slope with one step anywhere among them. Then the fit restarts from those ticks.
+
+    The noise scale (see `noise`) is at least `noise_floor_s`. With ``frame_exact=False``
+    (ticks stamped when a callback runs, up to a period late: rtmidi) the noise scale is that
+    of the stamps around the line, so their period quantization, which looks like regular
+    steps, stays inside it and only gross excursions open segments.
     """
 
-    window: int = 96
-    change_ticks: int = 6
-    change_sigmas: float = 3.0
+    window: int = WINDOW_TICKS
+    change_spans: tuple[int, ...] = CHANGE_SPANS
+    change_sigmas: float = 5.0
+    fit_sigmas: float = 4.0
+    step_sigmas: float = 6.0
+    step_floor_s: float = 0.0005
     noise_floor_s: float = 0.0002
-    points: deque[tuple[int, float]] = field(default_factory=deque)
+    lock_ticks: int = LOCK_TICKS
+    lock_error_bpm: float = LOCK_ERROR_BPM
+    frame_exact: bool = True  # stamps at the event's own frame (JACK-Client), not at callback time (rtmidi)
+    points: deque[tuple[int, float, int]] = field(default_factory=deque)  # (index, time, segment)
     tick_seconds: float | None = None
-    changes: int = 0
+    changes: int = 0  # tempo changes followed
+    reindexed: int = 0  # ticks the last `add` found missing from the caller's indices (see `_reindex`)
+    steps: int = 0  # ticks that left their segment's line (steps, lone late or early ticks)
 
+    def __post_init__(self) -> None:
+        self._segments: dict[int, _Sums] = {}
+        self._segment = 0  # the id of the segment the newest tick is in
+        self._next_id = 0
+        self._previous_segment: int | None = None
+        self._origin = (0, 0.0)
+        self._noise = self.noise_floor_s
+        self._since_noise = 0
+        self._fit_error: float | None = None  # standard error of tick_seconds (s), this run
+        self._run_slope: float | None = None  # this run's slope (None until two ticks)
+        self._used = 0  # ticks in the fit (in segments of two or more)
+
+    # -- input ---------------------------------------------------------------------------
     def restart(self) -> None:
         self.points.clear()
+        self._segments.clear()
+        self._previous_segment = None
+        self._run_slope = None
+        self._fit_error = None
+        self._used = 0
 
     def add(self, time: float, index: int) -> None:
-        self.points.append((index, time))
-        while len(self.points) > self.window:
-            self.points.popleft()
-        if len(self.points) >= 3 * self.change_ticks:
-            keep = self._after_change()
-            if keep:
-                for _ in range(len(self.points) - keep):
-                    self.points.popleft()
-                self.changes += 1
-        if len(self.points) >= 2:
-            self.tick_seconds = _fit(list(self.points))[0]
+        self.reindexed = 0
+        if not self.points:
+            self._origin = (index, time)
+            self._new_segment()
+            self._append(index, time, self._segment)
+            return
+        slope = self._run_slope
+        if slope is None:  # the run's second tick: its interval is all there is
+            last_index, last_time, _ = self.points[-1]
+            if index > last_index and time > last_time:
+                self._append(index, time, self._segment)
+                self._refit()
+            return
+        last_index, last_time, _ = self.points[-1]
+        ratio = (time - last_time) / (slope * max(index - last_index, 1))
+        if len(self.points) < self.lock_ticks and 0.4 <= ratio <= 0.6:
+            self._reindex(index, time)  # the run's first intervals held ticks lost in transit
+            return
+        segment = self._segment
+        threshold = self._step_threshold()
+        if abs(self._residual(segment, index, time, slope)) > threshold:
+            self.steps += 1
+            previous = self._previous_segment
+            if previous in self._segments and abs(self._residual(previous, index, time, slope)) <= threshold:
+                segment = previous  # back on the line before: the ticks in between were a lone excursion
+                self._previous_segment = self._segment
+                self._segment = previous
+            else:
+                self._previous_segment = self._segment
+                segment = self._new_segment()
+        self._append(index, time, segment)
+        while self.points and index - self.points[0][0] >= self.window:
+            old_index, old_time, old_segment = self.points.popleft()
+            self._remove(old_index, old_time, old_segment)
+        if self._changed():
+            self.changes += 1
+        self._refit()
+        self._since_noise += 1
+        if self._since_noise >= 12 or len(self.points) <= 2 * CLOCKS_PER_QUARTER:
+            self._since_noise = 0
+            self._noise = max(self.noise(), self.noise_floor_s)
 
+    def _reindex(self, index: int, time: float) -> None:
+        """Restart the run with its ticks numbered by this shorter interval: a run whose first
+        ticks were lost every other one looked like half the tempo until a whole interval came.
+        `reindexed` tells the caller how many ticks its indices were short at this tick."""
+        last_index, last_time, _ = self.points[-1]
+        interval = (time - last_time) / max(index - last_index, 1)
+        first_index, first_time, _ = self.points[0]
+        old = [(i, t) for i, t, _ in self.points] + [(index, time)]
+        self.restart()
+        self._origin = (first_index, first_time)
+        self._new_segment()
+        for _, t in old:
+            self._append(first_index + round((t - first_time) / interval), t, self._segment)
+        self.reindexed = self.points[-1][0] - index
+        self._refit()
+
+    def _new_segment(self) -> int:
+        self._next_id += 1
+        self._segment = self._next_id
+        self._segments[self._segment] = _Sums()
+        return self._segment
+
+    def _append(self, index: int, time: float, segment: int) -> None:
+        self.points.append((index, time, segment))
+        self._segments[segment].add(index - self._origin[0], time - self._origin[1])
+
+    def _remove(self, index: int, time: float, segment: int) -> None:
+        sums = self._segments[segment]
+        sums.add(index - self._origin[0], time - self._origin[1], -1)
+        if sums.n == 0:
+            del self._segments[segment]
+        elif index - self._origin[0] > 1_000_000:  # pragma: no cover - a run of days: keep sums precise
+            self._rebase()
+
+    def _rebase(self) -> None:
+        index, time, _ = self.points[0]
+        self._origin = (index, time)
+        for sums in self._segments.values():
+            sums.__init__()
+        for i, t, segment in self.points:
+            self._segments[segment].add(i - index, t - time)
+
+    def _residual(self, segment: int, index: int, time: float, slope: float) -> float:
+        """How far ``time`` is from the line of ``segment`` at ``index`` (positive: late)."""
+        sums = self._segments[segment]
+        mean_i, mean_t = sums.si / sums.n, sums.st / sums.n
+        return (time - self._origin[1]) - (mean_t + slope * (index - self._origin[0] - mean_i))
+
+    def _step_threshold(self) -> float:
+        return max(self.step_sigmas * self._noise, self.step_floor_s)
+
+    def _refit(self) -> None:
+        sxx = sxy = syy = 0.0
+        used = groups = 0
+        for sums in self._segments.values():
+            if sums.n >= 2:
+                a, b, c = sums.centred()
+                sxx, sxy, syy, used, groups = sxx + a, sxy + b, syy + c, used + sums.n, groups + 1
+        if sxx <= 0:
+            return
+        slope = sxy / sxx
+        if not MIN_TICK_S / 2 < slope < 2 * MAX_TICK_S:
+            return
+        self._run_slope = self.tick_seconds = slope
+        dof = used - groups - 1
+        residual = max(syy - sxy * sxy / sxx, 0.0) / dof if dof > 0 else 0.0
+        self._fit_error = math.sqrt(max(residual, 1e-12) / sxx)  # noise at least 1 us
+        self._used = used
+
+    def _changed(self) -> bool:
+        """Whether the newest ticks follow a new tempo; if so the fit restarts from them."""
+        slope = self._run_slope
+        if slope is None:
+            return False
+        points = self.points
+        scale = max(self._noise, self.noise_floor_s)
+        for span in self.change_spans:
+            if len(points) < span + 8:
+                continue
+            recent = [points[j][:2] for j in range(-span, 0)]
+            new_slope, intercept = _fit(recent)
+            if not MIN_TICK_S <= new_slope <= MAX_TICK_S:
+                continue
+            residuals = [t - (intercept + new_slope * i) for i, t in recent]
+            if max(map(abs, residuals)) > self.fit_sigmas * scale:
+                continue
+            centred = [i - sum(i for i, _ in recent) / span for i, _ in recent]
+            standard_error = scale / math.sqrt(sum(c * c for c in centred))
+            if abs(new_slope - slope) <= self.change_sigmas * standard_error:
+                continue
+            if sum(r * r for r in residuals) * 4 > _best_step_fit(recent, slope):
+                continue  # as well explained by the old tempo with a step among them
+            self.restart()
+            self._origin = recent[0]
+            self._new_segment()
+            for i, t in recent:
+                self._append(i, t, self._segment)
+            return True
+        return False
+
+    # -- output --------------------------------------------------------------------------
     def noise(self) -> float:
-        """Robust scale (1.4826 x median absolute residual) of the ticks around their line."""
-        points = list(self.points)
-        slope, intercept = _fit(points)
-        deviations = sorted(abs(t - (intercept + slope * i)) for i, t in points)
-        return 1.4826 * deviations[len(deviations) // 2]
+        """Robust scale of the recent tick times around a steady line.
 
-    def _after_change(self) -> int:
-        """How many of the newest ticks follow a tempo change (0: no change seen)."""
-        k = self.change_ticks
-        points = list(self.points)
-        slope, intercept = _fit(points[:-k])
-        residuals = [t - (intercept + slope * i) for i, t in points]
-        deviations = sorted(abs(r) for r in residuals[:-k])
-        scale = max(1.4826 * deviations[len(deviations) // 2], self.noise_floor_s)
-        recent = residuals[-k:]
-        same_side = all(r > 0 for r in recent) or all(r < 0 for r in recent)
-        if not (same_side and abs(sum(recent) / k) > self.change_sigmas * scale):
-            return 0
-        # Keep the newest ticks that are off the old line, on the same side, beyond the noise:
-        # the ticks before the change would bend the new line.
-        sign = 1.0 if recent[-1] > 0 else -1.0
-        keep = 0
-        for r in reversed(residuals):
-            if sign * r <= self.change_sigmas * scale:
-                break
-            keep += 1
-        return max(keep, 2)
+        Frame-exact stamps: 1.4826 x the median absolute deviation of the tick intervals from
+        their median, over the square root of two (an interval has the noise of two ticks);
+        steps and lone late ticks each touch one or two intervals, which a median does not see.
+        Callback stamps: 1.4826 x the median absolute residual around one least-squares line, since
+        their period quantization makes most intervals alike and would hide the noise.
+        """
+        points = self.points
+        count = min(len(points), 97)
+        if not self.frame_exact:
+            if count < 3:
+                return 0.0
+            recent = [points[j][:2] for j in range(-count, 0)]
+            slope, intercept = _fit(recent)
+            deviations = sorted(abs(t - (intercept + slope * i)) for i, t in recent)
+            return _MAD * deviations[len(deviations) // 2]
+        intervals = [points[j][1] - points[j - 1][1] for j in range(-count + 1, 0)
+                     if points[j][0] - points[j - 1][0] == 1]
+        if len(intervals) < 5:
+            return 0.0
+        intervals.sort()
+        middle = intervals[len(intervals) // 2]
+        deviations = sorted(abs(d - middle) for d in intervals)
+        return _MAD * deviations[len(deviations) // 2] / math.sqrt(2.0)
+
+    @property
+    def lock(self) -> Lock:
+        if self._run_slope is None or self.tick_seconds is None:
+            return Lock.UNLOCKED
+        error = self.error_bpm()
+        if self._used >= self.lock_ticks and error is not None and error <= self.lock_error_bpm:
+            return Lock.LOCKED
+        return Lock.LOCKING
+
+    def error_bpm(self) -> float | None:
+        """Standard error of the tempo (BPM) from this run's fit, or None before one."""
+        if self._fit_error is None or not self.tick_seconds:
+            return None
+        return bpm_from_tick_seconds(self.tick_seconds) * self._fit_error / self.tick_seconds
+
+    def confidence(self) -> float:
+        """0-1: the share of the window's ticks on the tempo line (not lone excursions),
+        scaled down while the standard error is above `lock_error_bpm`."""
+        error = self.error_bpm()
+        if error is None or not self.points:
+            return 0.0
+        share = self._used / len(self.points)
+        return round(share * min(1.0, self.lock_error_bpm / max(error, 1e-9)), 3)
+
+
+def _best_step_fit(points: list[tuple[int, float]], slope: float) -> float:
+    """Least squared residuals of ``points`` on lines of ``slope`` with one step (anywhere)."""
+    residuals = [t - slope * i for i, t in points]
+    n = len(residuals)
+    best = math.inf
+    total = sum(residuals)
+    total_sq = sum(r * r for r in residuals)
+    head = head_sq = 0.0
+    for k in range(n):  # first k residuals on one level, the rest on another
+        tail, tail_sq = total - head, total_sq - head_sq
+        cost = tail_sq - tail * tail / (n - k)
+        if k:
+            cost += head_sq - head * head / k
+        best = min(best, cost)
+        head += residuals[k]
+        head_sq += residuals[k] * residuals[k]
+    return best
 
 
 def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
@@ -228,6 +487,20 @@ def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
     return slope, intercept
 
 
+def exact_bpm(bpm: float, error_bpm: float | None) -> float:
+    """The tempo to write: the roundest of a whole, a tenth or a hundredth of a BPM that lies
+    within three standard errors (at least 0.002 BPM) of ``bpm``; else ``bpm`` to a hundredth.
+
+    A steady 120 BPM clock estimated as 119.998 +- 0.0005 is written 120.00; 137.5 stays 137.50.
+    """
+    tolerance = max(3.0 * (error_bpm or 0.0), 0.002)
+    for decimals in (0, 1):
+        candidate = round(bpm, decimals)
+        if abs(candidate - bpm) <= tolerance:
+            return float(candidate)
+    return round(bpm, 2)
+
+
 @dataclass(frozen=True)
 class ClockState:
     """A snapshot of the follower, safe to hand to another thread (immutable)."""
@@ -238,6 +511,16 @@ class ClockState:
     bar_beat: BarBeat
     last_tick_time: float | None
     meter: Meter
+    lock: Lock = Lock.UNLOCKED
+    confidence: float = 0.0  # 0-1, see `TempoEstimator.confidence`
+    tempo_error_bpm: float | None = None  # standard error of tempo_bpm
+
+    @property
+    def locked_bpm(self) -> float | None:
+        """The tempo to write into a clip (see `exact_bpm`), or None unless locked."""
+        if self.lock is not Lock.LOCKED or self.tempo_bpm is None:
+            return None
+        return exact_bpm(self.tempo_bpm, self.tempo_error_bpm)
 
 
 class ClockFollower:
@@ -262,6 +545,7 @@ class ClockFollower:
         self.ticks = 0
         self.ignored = 0
         self.missed = 0  # ticks inferred lost in transit (see _missed_ticks)
+        self._unconfirmed = 0  # ticks inferred lost at the last tick, which a bunched tick may still be
         self.dropped_sysex = 0  # SysEx messages longer than SYSEX_MAX_BYTES
         self._sysex_bytes: int | None = None  # bytes of the SysEx still open (continued by the next event)
         self._warned_at: float | None = None
@@ -365,11 +649,25 @@ class ClockFollower:
             self.estimator.add(time, self.run_index)
             self.last_tick_time = time
             return
+        seconds = self.estimator.tick_seconds
+        if (self._unconfirmed and self.last_tick_time is not None and seconds
+                and time - self.last_tick_time < 0.5 * seconds):
+            # One of the ticks counted lost before the last one came after all, late: ticks
+            # bunched after a stall. It takes no new position (the last tick already has it).
+            self._unconfirmed -= 1
+            self.missed -= 1
+            self.last_activity = time
+            return
         missed = self._missed_ticks(time)
+        self._unconfirmed = missed
         self.missed += missed
         self.run_index += missed
         self.next_position += missed
         self.estimator.add(time, self.run_index)
+        if self.estimator.reindexed > 0:  # ticks lost at the run's start, found by a shorter interval
+            self.missed += self.estimator.reindexed
+            self.run_index += self.estimator.reindexed
+            self.next_position += self.estimator.reindexed
         self.run_index += 1
         self.last_position = self.next_position
         self.next_position += 1
@@ -378,23 +676,25 @@ class ClockFollower:
         events.append(ClockEvent(Kind.TICK, time, self.last_position))
 
     def _missed_ticks(self, time: float) -> int:
-        """Ticks lost in transit (an xrun, a dropped packet) before this one, or 0.
+        """Ticks lost in transit (a skipped JACK cycle, a dropped packet) before this one, or 0.
 
-        A gap of very nearly 2, 3, ... tick intervals, when the ticks so far sit on their line
-        within 2% of an interval (frame-exact stamps do; callback-time stamps, whose late
-        ticks look like gaps, do not), is ticks that never arrived: no master pauses its clock
-        for a tick without Stop. (A tempo halved from one tick to the next
-        would look the same; the change point test then follows the new tempo, and the
-        position is one tick late. Real tempo maps do not jump like that; lost ticks happen.)
+        With frame-exact stamps (``estimator.frame_exact``: callback-time stamps, quantized to
+        periods, make gaps of their own), a gap of nearer 2, 3, ... tick intervals than any
+        other whole number, when the ticks sit on their lines within 5% of an interval, is
+        ticks that never arrived: no
+        master pauses its clock for a tick without Stop. A tick late by half an interval or
+        more (a transport that slipped by two periods at a fast tempo) is counted as a lost
+        one at first; if a tick then follows within half an interval (ticks bunched after a
+        stall), it is that tick, and takes no new position (see `_tick`).
         """
         seconds = self.estimator.tick_seconds
-        if self.last_position is None or self.last_tick_time is None or not seconds:
+        if self.last_position is None or self.last_tick_time is None or not seconds or not self.estimator.frame_exact:
             return 0
         ratio = (time - self.last_tick_time) / seconds
         whole = round(ratio)
-        if whole < 2 or abs(ratio - whole) > 0.25 or whole * seconds > self.loss_timeout:
+        if whole < 2 or whole * seconds > self.loss_timeout:
             return 0
-        if len(self.estimator.points) < 4 or self.estimator.noise() > 0.02 * seconds:
+        if len(self.estimator.points) < 4 or self.estimator.noise() > 0.05 * seconds:
             return 0
         return whole - 1
 
@@ -432,6 +732,15 @@ class ClockFollower:
             return None
         return self.last_tick_time + (position - self.last_position) * seconds
 
+    @property
+    def lock(self) -> Lock:
+        """The estimator's lock; unlocked while the clock is lost (no ticks to trust)."""
+        return Lock.UNLOCKED if self.transport is Transport.LOST else self.estimator.lock
+
     def state(self) -> ClockState:
+        lock = self.lock
+        error = self.estimator.error_bpm()
         return ClockState(self.transport, self.tempo_bpm, self.position, bar_beat(self.position, self.meter),
-                          self.last_tick_time, self.meter)
+                          self.last_tick_time, self.meter, lock,
+                          self.estimator.confidence() if lock is not Lock.UNLOCKED else 0.0,
+                          None if error is None else round(error, 6))

@@ -22,12 +22,13 @@ import threading
 import time
 from typing import TextIO
 
-from bridge.clock import ClockEvent, ClockState, Kind, bar_beat
+from bridge.clock import ClockEvent, ClockState, Kind, Lock, bar_beat
 from bridge.live import LiveSession, QueueClip, StopClips
 from bridge.ports import open_ports
 from engine.music.theory import Meter
 
 STATUS_INTERVAL_S = 0.25
+LOCK_WAIT_S = 5.0  # a prompt waits this long for a locked tempo, then generates nothing
 
 
 def state_json(event: ClockEvent, state: ClockState) -> dict:
@@ -35,6 +36,8 @@ def state_json(event: ClockEvent, state: ClockState) -> dict:
     where = bar_beat(event.position, state.meter)
     return {"event": event.kind.value, "time": round(event.time, 6), "transport": state.transport.value,
             "tempo_bpm": None if state.tempo_bpm is None else round(state.tempo_bpm, 4),
+            "lock": state.lock.value, "confidence": state.confidence,
+            "tempo_error_bpm": state.tempo_error_bpm,
             "bar": where.bar, "beat": where.beat, "tick": where.tick, "position": event.position,
             "meter": str(state.meter)}
 
@@ -42,7 +45,8 @@ def state_json(event: ClockEvent, state: ClockState) -> dict:
 def status_text(state: ClockState, engine: str = "") -> str:
     tempo = "---.-- BPM" if state.tempo_bpm is None else f"{state.tempo_bpm:6.2f} BPM"
     where = state.bar_beat
-    text = f"{tempo}  {where.bar:4d}:{where.beat}  {state.transport.value:<8} {state.meter}"
+    lock = f"{state.lock.value} {state.confidence:.2f}" if state.lock is not Lock.UNLOCKED else state.lock.value
+    text = f"{tempo} {lock:<13} {where.bar:4d}:{where.beat}  {state.transport.value:<8} {state.meter}"
     return f"{text}  engine: {engine}" if engine else text
 
 
@@ -54,6 +58,7 @@ def run_clock(meter: Meter, api: str, connect_in: str | None, as_json: bool, bea
     deadline = None if seconds is None else time.monotonic() + seconds
     printed = 0
     with open_ports(session.process, api, connect_in=connect_in) as ports:
+        session.follower.estimator.frame_exact = ports.frame_exact
         print(f"following MIDI clock on {ports.in_name!r} ({api})", file=sys.stderr, flush=True)
         while (beats is None or printed < beats) and (deadline is None or time.monotonic() < deadline):
             try:
@@ -112,7 +117,7 @@ class Bridge:
         spec = result.spec
         where = bar_beat(placed.start, self.session.state.meter) if placed else None
         self.say(f"clip {self.clips} (take {result.take}, {what}): {spec.bars} bars of {spec.style} in "
-                 f"{spec.key.tonic} {spec.key.mode} at {spec.tempo_bpm:g} BPM, lands on bar "
+                 f"{spec.key.tonic} {spec.key.mode} at {spec.tempo_bpm:.2f} BPM, lands on bar "
                  f"{where.bar if where else '?'}")
 
     def _overrides(self):
@@ -120,13 +125,27 @@ class Bridge:
         from bridge.live import next_bar_line
         from protos.cadenza.v1 import engine_pb2 as pb
 
-        state = self.session.state
-        overrides = {"meter": str(state.meter)}
-        if state.tempo_bpm is not None:
-            overrides["tempo_bpm"] = round(state.tempo_bpm, 2)
+        state = self._working("waiting for the tempo to lock", self.wait_for_lock)
+        if state is None:
+            state = self.session.state
+            error = "" if state.tempo_error_bpm is None else f", +-{state.tempo_error_bpm:.3f} BPM"
+            self.say(f"no locked tempo after {LOCK_WAIT_S:g} s (clock {state.transport.value}, tempo "
+                     f"{state.lock.value}{error}): nothing generated; start the DAW's transport, or check "
+                     "the clock reaching 'Cadenza In'")
+            return None
+        overrides = {"meter": str(state.meter), "tempo_bpm": state.locked_bpm}
         line = next_bar_line(state.position, state.meter, running=state.transport is Transport.RUNNING)
         overrides["start_bar"] = line // clocks_per_bar(state.meter) + 1  # where the clip will land
         return pb.Overrides(**overrides)
+
+    def wait_for_lock(self, timeout: float = LOCK_WAIT_S) -> ClockState | None:
+        """The clock's state once its tempo is locked (waiting up to ``timeout`` s), else None."""
+        deadline = time.monotonic() + timeout
+        while (state := self.session.state).locked_bpm is None:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+        return state
 
     def _working(self, what: str, call):
         self.busy = what
@@ -136,7 +155,12 @@ class Bridge:
             self.busy = ""
 
     def generate(self, prompt: str) -> None:
-        result = self._working("generating", lambda: self.client.generate(prompt, self._overrides(),
+        """Generate at the clock's locked tempo (exactly: 120 BPM is written 120.00) and play it
+        from the next bar line; with no lock within `LOCK_WAIT_S`, say so and generate nothing."""
+        overrides = self._overrides()
+        if overrides is None:
+            return
+        result = self._working("generating", lambda: self.client.generate(prompt, overrides,
                                                                            session=self.session_name))
         self._play(result, "from the prompt")
 
@@ -263,6 +287,7 @@ def run_bridge(meter: Meter, api: str, connect_in: str | None, connect_out: str 
     try:
         session = LiveSession(meter)
         with open_ports(session.process, api, connect_in=connect_in, connect_out=connect_out) as ports:
+            session.follower.estimator.frame_exact = ports.frame_exact
             print(f"bridge: clock in {ports.in_name!r}, clips out {ports.out_name!r}", file=out, flush=True)
             bridge = Bridge(session, ports, connection.client, out, session_name)
             if lines is None and sys.stdin.isatty() and out.isatty():

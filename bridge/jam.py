@@ -286,9 +286,7 @@ class Jam:
     def _first(self, state: ClockState) -> tuple[object, float]:
         from protos.cadenza.v1 import engine_pb2 as pb
 
-        overrides = pb.Overrides(bars=self.phrase_bars, meter=str(self.meter))
-        if state.tempo_bpm is not None:
-            overrides.tempo_bpm = round(state.tempo_bpm, 2)
+        overrides = pb.Overrides(bars=self.phrase_bars, meter=str(self.meter), tempo_bpm=state.locked_bpm)
         began = time.perf_counter()
         result = self.client.generate(self.prompt, overrides, session=self.session_name)
         return result, time.perf_counter() - began
@@ -307,12 +305,13 @@ class Jam:
         """Jam until ``phrases`` phrases were handled, the transport stops, or `stop()`."""
         from engine.music.midi import smf_to_score
 
-        state = self._wait(lambda s: s.tempo_bpm is not None, "the clock (start the DAW's transport)")
+        state = self._wait(lambda s: s.locked_bpm is not None,
+                           "the clock's tempo to lock (start the DAW's transport)")
         if state is None:
             return self.reports
         # Not a Continue: its latency (a cold engine's too) says nothing of the next phrase's.
         first, latency = self._first(state)
-        state = self._wait(lambda s: s.transport is Transport.RUNNING and s.tempo_bpm is not None,
+        state = self._wait(lambda s: s.transport is Transport.RUNNING and s.locked_bpm is not None,
                            "the DAW's Start (a transport already rolling is joined at its next Start or "
                            "Continue: MIDI clock says where it is only then)")
         if state is None:
@@ -470,6 +469,7 @@ def run_jam(prompt: str, phrase_bars: int, meter: Meter, session: str, engine: s
         else:
             ports = open_ports(live.process, api, (connect_in or [None])[0], connect_out)
         with ports:
+            live.session.follower.estimator.frame_exact = ports.frame_exact
             def say(text: str) -> None:
                 print(text, file=out, flush=True)
 

@@ -201,6 +201,7 @@ class LiveSession:
         self.clock_events: deque = deque(maxlen=4096)  # the recent clock events, for inspection
         self._previous_tick = None
         self._window_start = 0.0
+        self._window_end: float | None = None
 
     # -- from other threads --------------------------------------------------------------
     def request(self, command: QueueClip | StopClips | ArmCapture) -> None:
@@ -215,6 +216,12 @@ class LiveSession:
         """
         out: list[tuple[float, bytes]] = []
         self._window_start = start
+        follower = self.follower
+        if self._window_end is not None and start > self._window_end and follower.last_activity is not None:
+            # Windows skipped (asynchronous JACK skips a late client's cycles): we were not
+            # listening then, so that time is no silence of the clock's and cannot make it lost.
+            follower.last_activity += start - self._window_end
+        self._window_end = end
         while self.requests:
             self._handle(self.requests.popleft(), start, out)
         for time, data in events:

@@ -75,6 +75,8 @@ class JackPorts:
     xrun, never a wrong time, because every time is a frame count.
     """
 
+    frame_exact = True  # events stamped at their own frame (see `bridge.clock.TempoEstimator`)
+
     def __init__(self, process: ProcessFn, connect_in: Sequence[str] = (), connect_out: Sequence[str] = (),
                  client_name: str = CLIENT_NAME, server: str | None = None) -> None:
         try:
@@ -185,6 +187,8 @@ class RtMidiPorts:
     `queue.SimpleQueue`, nothing else: no locks held long, no I/O, no waiting. A worker thread drains the queue, calls
     ``process`` once per millisecond and sends the results at their times.
     """
+
+    frame_exact = False  # stamped when rtmidi's callback runs: up to a period late
 
     def __init__(self, process: ProcessFn, api: str = "alsa", connect_in: str | None = None,
                  connect_out: str | None = None, client_name: str = CLIENT_NAME) -> None:

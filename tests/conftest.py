@@ -63,20 +63,25 @@ def engine(engine_process: EngineProcess) -> Iterator[EngineClient]:
         yield client
 
 
-@pytest.fixture(scope="session")
-def jack_server() -> Iterator[str]:
+def _running_jackd(synchronous: bool) -> Iterator[str]:
     """A real JACK server with the dummy backend, under a name of its own.
 
-    Sets JACK_DEFAULT_SERVER for this process and its children; yields the server name.
+    Sets JACK_DEFAULT_SERVER for this process and its children while it runs; yields the name.
     """
     if shutil.which("jackd") is None:
         pytest.skip("jackd is not installed (apt-get install jackd2); .ci/run installs it")
     name = f"cadenza-test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
-    # -S (synchronous): the server waits for every client each period. Asynchronous, a loaded
-    # machine makes it skip late clients' periods, losing their MIDI events (clock ticks).
-    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-S", "-d", "dummy", "-r", "48000", "-p", "256"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # No client (jack_lsp included) may start a server of its own: JACK's registry holds eight
+    # servers, and when it is full (stale entries of killed servers count) jackd refuses to start,
+    # and an auto-started server with other settings would answer instead.
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    mode = ["-S"] if synchronous else []
+    # Its messages go to a file: a pipe nobody reads fills up with an asynchronous server's xrun
+    # reports, and jackd then blocks writing to it, stalling every client.
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", *mode, "-d", "dummy", "-r", "48000", "-p", "256"],
+                               stdout=subprocess.DEVNULL, stderr=log, env=env)
     previous = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = name
     deadline = time.monotonic() + 10
@@ -85,7 +90,8 @@ def jack_server() -> Iterator[str]:
         if probe.returncode == 0 and "system:" in probe.stdout:
             break
         if process.poll() is not None:
-            pytest.fail(f"jackd exited: {process.stderr.read().decode(errors='replace')}")
+            log.seek(0)
+            pytest.fail(f"jackd exited: {log.read().decode(errors='replace')}")
         time.sleep(0.1)
     else:
         process.kill()
@@ -98,10 +104,31 @@ def jack_server() -> Iterator[str]:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
         if previous is None:
             os.environ.pop("JACK_DEFAULT_SERVER", None)
         else:
             os.environ["JACK_DEFAULT_SERVER"] = previous
+
+
+@pytest.fixture(scope="session")
+def jack_server() -> Iterator[str]:
+    """JACK in synchronous mode (-S): the server waits for every client each period.
+
+    Asynchronous (see `jack_server_async`), a loaded machine makes it skip late clients' periods,
+    losing their MIDI events (clock ticks), and the transport slips a period when the server
+    itself is late.
+    """
+    yield from _running_jackd(synchronous=True)
+
+
+@pytest.fixture(scope="module")
+def jack_server_async() -> Iterator[str]:
+    """JACK as users start it (`jackd --no-realtime -d dummy`, asynchronous), for one test module.
+
+    Module-scoped: it points JACK_DEFAULT_SERVER at itself while the module runs and restores it after.
+    """
+    yield from _running_jackd(synchronous=False)
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -8,10 +8,17 @@
 Port kinds: ``jack`` (JACK-Client, frame-exact) and ``jack-rtmidi`` (python-rtmidi on JACK, stamps
 at callback time and sends from a thread). Run from the worktree root:
 
-    python tests/benchmarks/bench_clock.py [--async] [--bpm 90 120 137.5 174] [--kinds jack jack-rtmidi]
+    python tests/benchmarks/bench_clock.py [--async] [--load N] [--seconds S] [--bpm 90 120 137.5 174]
+                                           [--kinds jack jack-rtmidi]
 
 ``--async`` runs jackd in its default asynchronous mode, where an overloaded machine makes JACK
-skip late clients' periods (lost ticks); the default is ``-S`` (synchronous), as in the tests.
+skip late clients' periods (lost ticks) and the transport slip a period when the server is late;
+the default is ``-S`` (synchronous). ``--load N`` runs N busy processes beside it (bounded: they
+end with the run). ``--seconds S`` keeps each ``jack`` case rolling S seconds and adds, over every
+beat from two beats after Start on: the worst tempo error, beats not locked, the tempo a clip
+would be written at, and ticks whose position differs from the transport's (the truth is the
+transport frame of the cycle each tick was sent in, logged by the rig's own clients). The issue's
+figures: ``--async --load 3 --seconds 60 --kinds jack`` (and the same without ``--async``).
 """
 from __future__ import annotations
 
@@ -31,7 +38,15 @@ sys.path[:0] = [str(ROOT)]
 from bridge.live import LiveSession, QueueClip  # noqa: E402
 from bridge.ports import JackPorts, RtMidiPorts  # noqa: E402
 from engine.music.theory import Meter  # noqa: E402
-from tests.bridge.jack_rig import RATE, ClockRig, Probe, Recorder, TimebaseMaster, make_clip  # noqa: E402
+from tests.bridge.jack_rig import (  # noqa: E402
+    RATE,
+    ClockRig,
+    Probe,
+    Recorder,
+    TimebaseMaster,
+    cpu_load,
+    make_clip,
+)
 
 
 def start_jackd(sync: bool) -> tuple[subprocess.Popen, str]:
@@ -122,7 +137,7 @@ class _Seen:
         self.tempo_bpm, self.last_tick_time = tempo_bpm, last_tick_time
 
 
-def run_case(rig: ClockRig, kind: str, bpm: float) -> dict:
+def run_case(rig: ClockRig, kind: str, bpm: float, seconds: float = 0.0) -> dict:
     import json
 
     for events in rig.recorder.events.values():
@@ -136,13 +151,23 @@ def run_case(rig: ClockRig, kind: str, bpm: float) -> dict:
         ports = JackPorts(probe, connect_in=[rig.clock_port], connect_out=["cadenza-recorder:out"])
         try:
             rig.master.start_from(0)
-            rig.wait(lambda: session.state.position >= 4 * 96, timeout=30, what="bar 5")
+            until = max(4 * 96, int(seconds * bpm / 60) * 24)
+            rig.wait(lambda: session.state.position >= until, timeout=30 + 3 * seconds, what=f"position {until}")
             rig.master.stop()
             rig.wait(lambda: session.state.transport.value == "stopped", what="Stop")
             time.sleep(0.05)
         finally:
             ports.close()
         seen, missed, xruns = probe.seen, session.follower.missed, f"{ports.xruns}/{ports.irregular_periods}"
+        beats: dict[int, object] = {}
+        for position in sorted(seen):
+            if position // 24 >= 2:
+                beats.setdefault(position // 24, seen[position])
+        run = {"beats": len(beats), "worst_run": max(abs(s.tempo_bpm - bpm) for s in beats.values()),
+               "unlocked": sum(s.lock.value != "locked" for s in beats.values()),
+               "written": session.state.locked_bpm,
+               "off": sum(rig.transport_tick_at(s.last_tick_time) not in (p, None) for p, s in seen.items()),
+               "seen": sum(rig.transport_tick_at(s.last_tick_time) is not None for s in seen.values())}
     else:
         child = subprocess.Popen([sys.executable, __file__, "--child", rig.clock_port], stdout=subprocess.PIPE,
                                  text=True)
@@ -155,6 +180,7 @@ def run_case(rig: ClockRig, kind: str, bpm: float) -> dict:
         child.wait(timeout=10)
         seen = {int(p): _Seen(*v) for p, v in report["seen"].items()}
         missed, xruns = report["missed"], None
+        run = None
     errors = {p: abs(seen[p].tempo_bpm - bpm) for p in sorted(seen) if seen[p].tempo_bpm is not None}
     unlocked = [p for p, e in errors.items() if e > 0.05]
     lock = (max(unlocked) + 1) if unlocked else min(errors)
@@ -169,7 +195,7 @@ def run_case(rig: ClockRig, kind: str, bpm: float) -> dict:
         "mean": sum(phase) / n if n else float("nan"),
         "rms": math.sqrt(sum(e * e for e in phase) / n) if n else float("nan"),
         "worst": max(map(abs, phase)) if n else float("nan"), "notes": n, "unmatched": unmatched,
-        "missed": missed, "xruns": xruns,
+        "missed": missed, "xruns": xruns, "run": run,
     }
 
 
@@ -178,10 +204,15 @@ def main() -> int:
     parser.add_argument("--async", dest="async_mode", action="store_true", help="jackd without -S")
     parser.add_argument("--bpm", type=float, nargs="+", default=[90.0, 120.0, 137.5, 174.0])
     parser.add_argument("--kinds", nargs="+", default=["jack", "jack-rtmidi"], choices=["jack", "jack-rtmidi"])
+    parser.add_argument("--load", type=int, default=0, metavar="N", help="busy processes beside the run (default 0)")
+    parser.add_argument("--seconds", type=float, default=0.0, metavar="S",
+                        help="roll each jack case S seconds and judge every beat (default: 4 bars)")
     args = parser.parse_args()
     jackd, server = start_jackd(sync=not args.async_mode)
+    load = cpu_load(args.load, seconds=3600)
+    load.__enter__()
     print(f"jackd {'async' if args.async_mode else 'sync (-S)'}, dummy, {RATE} Hz, 256 frames; "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"{args.load} busy processes beside it; load average {os.getloadavg()[0]:.2f}")
     print(f"{'ports':<12} {'BPM':>6} {'err@2beats':>11} {'err@1bar':>9} {'lock':>14} "
           f"{'phase mean':>11} {'RMS':>8} {'worst':>8} {'notes':>6} {'lost':>5} {'xruns/irregular':>16}")
     try:
@@ -189,16 +220,23 @@ def main() -> int:
         try:
             for kind in args.kinds:
                 for bpm in args.bpm:
-                    r = run_case(rig, kind, bpm)
+                    r = run_case(rig, kind, bpm, args.seconds)
                     err2 = "n/a" if r["err2"] is None else f"{r['err2']:.4f}"
                     err_bar = "n/a" if r["err_bar"] is None else f"{r['err_bar']:.4f}"
                     lock_ms = "n/a" if r["lock_ms"] is None else f"{r['lock_ms']:.0f} ms"
                     print(f"{kind:<12} {bpm:>6g} {err2:>11} {err_bar:>9} "
                           f"{r['lock_beats']:>5.2f} b {lock_ms:>6} {r['mean']:>+8.3f} ms {r['rms']:>5.3f} ms "
                           f"{r['worst']:>5.3f} ms {r['notes']:>6} {r['missed']:>5} {str(r['xruns']):>16}", flush=True)
+                    if r["run"] is not None:
+                        run = r["run"]
+                        print(f"{'':<12} {bpm:>6g} over {run['beats']} beats from beat 3 on: worst tempo error "
+                              f"{run['worst_run']:.4f} BPM, beats not locked {run['unlocked']}, written "
+                              f"{run['written']}, positions off the transport {run['off']} of {run['seen']} known "
+                              f"(load average {os.getloadavg()[0]:.2f})", flush=True)
         finally:
             close_rig(rig)
     finally:
+        load.__exit__(None, None, None)
         jackd.terminate()
         jackd.wait(timeout=10)
     print("err: |estimate - set tempo| in BPM; lock: from Start until within 0.05 BPM for good; "

@@ -15,6 +15,26 @@ if TYPE_CHECKING:
 
 @pytest.fixture()
 def clock_rig(jack_server: str) -> Iterator[ClockRig]:
+    """The rig on synchronous JACK (-S)."""
+    yield from _clock_rig(jack_server)
+
+
+@pytest.fixture()
+def clock_rig_async(jack_server_async: str) -> Iterator[ClockRig]:
+    """The rig on asynchronous JACK, as `jackd --no-realtime -d dummy` runs without -S."""
+    yield from _clock_rig(jack_server_async)
+
+
+@pytest.fixture()
+def loaded_cpu() -> Iterator[list]:
+    """Two busy processes beside the test (bounded: each ends by itself within 10 minutes)."""
+    from tests.bridge.jack_rig import cpu_load
+
+    with cpu_load(2) as busy:
+        yield busy
+
+
+def _clock_rig(jack_server: str) -> Iterator[ClockRig]:
     from tests.bridge.jack_rig import ClockRig, Recorder, TimebaseMaster  # needs the jack module
 
     if shutil.which("jack_midi_clock") is None:

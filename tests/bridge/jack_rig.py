@@ -8,8 +8,13 @@
 """
 from __future__ import annotations
 
+import bisect
+import contextlib
 import math
+import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +41,7 @@ class TimebaseMaster:
     def __init__(self, bpm: float = 120.0) -> None:
         self.client = jack.Client("cadenza-timebase", no_start_server=True)
         self.segments = [TempoSegment(0, 0.0, bpm)]
+        self.cycles: list[tuple[int, int]] = []  # (frame time, transport frame) of rolling cycles
         self.client.set_timebase_callback(self._timebase)
         self.client.activate()
 
@@ -62,6 +68,8 @@ class TimebaseMaster:
         return round((bar - 1) * 4 * 60.0 / self.segments[0].bpm * RATE)
 
     def _timebase(self, state: int, blocksize: int, pos, new_pos: bool) -> None:
+        if state == jack.ROLLING:
+            self.cycles.append((self.client.last_frame_time, pos.frame))
         beats = self.beats_at(pos.frame)
         whole = math.floor(beats + 1e-9)
         pos.valid = jack.POSITION_BBT
@@ -112,6 +120,7 @@ class Recorder:
         self.ports = {name: self.client.midi_inports.register(name) for name in names}
         self.events: dict[str, list[tuple[int, bytes]]] = {name: [] for name in names}
         self.transport_offsets: set[int] = set()  # frame time - transport frame, while rolling
+        self.cycles: list[tuple[int, int]] = []  # (frame time, transport frame) of rolling cycles
         self.client.set_process_callback(self._process)
         self.client.activate()
 
@@ -120,6 +129,7 @@ class Recorder:
         state, position = self.client.transport_query_struct()
         if state == jack.ROLLING:
             self.transport_offsets.add(first - position.frame)
+            self.cycles.append((first, position.frame))
         for name, port in self.ports.items():
             for offset, data in port.incoming_midi_events():
                 self.events[name].append((first + offset, bytes(data)))
@@ -179,8 +189,64 @@ class ClockRig:
                 raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
             time.sleep(0.005)
 
+    def transport_frame_at(self, frame_time: float, period: int = 256) -> float | None:
+        """The transport frame at a JACK frame time, if a cycle the rig's clients saw rolling
+        (the recorder or the timebase master) holds it; None if neither saw that cycle.
+
+        On asynchronous JACK the transport slips a period whenever the server runs late, so
+        frame time and transport frame are related cycle by cycle, not by one offset, and a
+        cycle nobody logged cannot be told.
+        """
+        cycles = sorted(set(self.recorder.cycles) | set(self.master.cycles))
+        starts = [c[0] for c in cycles]
+        k = bisect.bisect_right(starts, frame_time) - 1
+        if k < 0 or frame_time >= cycles[k][0] + period:
+            return None
+        first, transport = cycles[k]
+        return transport + (frame_time - first)
+
+    def transport_tick_at(self, seconds: float) -> int | None:
+        """The clock tick (24 PPQN from the transport's start) jack_midi_clock sent at a time in
+        seconds, or None where no logged cycle says (see `transport_frame_at`)."""
+        frame = self.transport_frame_at(round(seconds * RATE))
+        return None if frame is None else round(self.master.beats_at(round(frame)) * 24)
+
+    def frame_time_of(self, transport_frame: int) -> float:
+        """The JACK frame time at which the transport reached ``transport_frame`` (in a cycle a client saw)."""
+        cycles = sorted(set(self.recorder.cycles) | set(self.master.cycles), key=lambda c: c[1])
+        frames = [c[1] for c in cycles]
+        k = bisect.bisect_right(frames, transport_frame) - 1
+        if k < 0:
+            raise ValueError(f"no rolling cycle at or before transport frame {transport_frame}")
+        first, transport = cycles[k]
+        return first + (transport_frame - transport)
+
     def clock_ticks_after(self, frame: int) -> list[int]:
         return [f for f, data in self.recorder.events["clock"] if data == b"\xf8" and f >= frame]
+
+
+LOAD_PROGRAM = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@contextlib.contextmanager
+def cpu_load(processes: int = 2, seconds: float = 600.0):
+    """``processes`` busy-looping Python processes beside the test (what a DAW rendering does to
+    the machine), each ending by itself after ``seconds`` at most, and stopped on exit."""
+    busy = [subprocess.Popen([sys.executable, "-c", LOAD_PROGRAM.format(seconds=seconds)]) for _ in range(processes)]
+    try:
+        yield busy
+    finally:
+        for process in busy:
+            process.send_signal(signal.SIGTERM)
+        for process in busy:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
 
 
 class Probe:

@@ -13,10 +13,12 @@ from bridge.clock import (
     BarBeat,
     ClockFollower,
     Kind,
+    Lock,
     Transport,
     bar_beat,
     bar_position,
     bpm_from_tick_seconds,
+    exact_bpm,
 )
 from engine.music.theory import Meter
 
@@ -48,6 +50,8 @@ def callback_stamps(times: list[float], seed: int) -> list[float]:
 
 
 def play(follower: ClockFollower, times: list[float], jittered: bool = False, seed: int = 1) -> None:
+    if jittered:
+        follower.estimator.frame_exact = False  # as `RtMidiPorts` stamp them
     for t in callback_stamps(times, seed) if jittered else times:
         follower.feed(t, CLOCK)
 
@@ -242,3 +246,106 @@ def test_song_position_while_running_relocates_only_when_it_jumps():
     assert [e.kind for e in events] == [Kind.POSITION]
     follower.feed(0.31, CLOCK)
     assert follower.state().bar_beat == BarBeat(3, 1, 0)
+
+
+PERIOD_FRAMES = 256
+RATE_HZ = 48000
+
+
+def slipped(times: list[float], slips: list[int], period: float = PERIOD_S) -> list[float]:
+    """Ticks of a master whose transport slipped one period before each tick index in ``slips``
+    (asynchronous JACK when the server runs late): every later tick is that much later."""
+    out, late = [], 0.0
+    for index, t in enumerate(times):
+        late += period * slips.count(index)
+        out.append(t + late)
+    return out
+
+
+@pytest.mark.parametrize("bpm", [90.0, 120.0, 137.5, 174.0])
+def test_transport_slips_move_no_tempo_and_it_stays_locked(bpm):
+    rng = random.Random(int(bpm))
+    times = ticks(bpm, 24 * 64, t0=0.0)
+    slips = sorted(rng.sample(range(30, len(times)), 40))  # 40 slips in 64 beats: a very busy machine
+    follower = ClockFollower()
+    follower.feed(0.0, START)
+    worst, unlocked = 0.0, 0
+    for index, t in enumerate(slipped(times, slips)):
+        follower.feed(round(t * RATE_HZ) / RATE_HZ, CLOCK)  # frame-exact stamps
+        if index >= 48:
+            worst = max(worst, abs(follower.tempo_bpm - bpm))
+            unlocked += follower.state().lock is not Lock.LOCKED
+    assert worst <= 0.01
+    assert unlocked == 0
+    assert follower.estimator.changes == 0
+    assert follower.state().locked_bpm == bpm
+
+
+def test_lone_late_and_bunched_ticks_are_not_tempo_changes():
+    times = ticks(120.0, 24 * 16, t0=0.0)
+    for k in range(60, len(times), 37):
+        times[k] += 2 * PERIOD_S  # a lone tick two periods late (10.7 ms: misdated by a late client)
+    for k in range(100, len(times), 53):
+        times[k] = times[k + 1] = times[k + 2]  # three ticks at one time: a client catching up
+    follower = ClockFollower()
+    follower.feed(0.0, START)
+    worst = 0.0
+    for index, t in enumerate(times):
+        follower.feed(t, CLOCK)
+        if index >= 48:
+            worst = max(worst, abs(follower.tempo_bpm - 120.0))
+    assert worst <= 0.01
+    assert follower.estimator.changes == 0
+    assert follower.position == len(times) - 1
+    assert follower.state().locked_bpm == 120.0
+
+
+def test_a_real_change_is_still_followed_amid_slips():
+    before = ticks(120.0, 24 * 8, t0=0.0)
+    after = ticks(150.0, 24 * 5, t0=before[-1])[1:]
+    times = slipped(before + after, [60, 150, 230, 260])
+    follower = ClockFollower()
+    follower.feed(0.0, START)
+    for t in times[:len(before)]:
+        follower.feed(t, CLOCK)
+    assert follower.tempo_bpm == pytest.approx(120.0, abs=0.01)
+    for t in times[len(before):len(before) + 96]:  # one bar at the new tempo
+        follower.feed(t, CLOCK)
+    assert follower.tempo_bpm == pytest.approx(150.0, abs=0.01)
+    assert follower.estimator.changes == 1
+
+
+def test_lock_needs_a_beat_and_restarts_after_a_change():
+    follower = ClockFollower()
+    assert follower.state().lock is Lock.UNLOCKED
+    follower.feed(0.0, START)
+    times = ticks(120.0, 30, t0=0.0)
+    for t in times[:10]:
+        follower.feed(t, CLOCK)
+    assert follower.state().lock is Lock.LOCKING
+    assert follower.state().locked_bpm is None
+    for t in times[10:]:
+        follower.feed(t, CLOCK)
+    state = follower.state()
+    assert state.lock is Lock.LOCKED and state.confidence > 0.9 and state.tempo_error_bpm < 0.01
+    follower.check(times[-1] + 1.0)  # ticks stopped: the clock is lost, and so is the lock
+    assert follower.state().lock is Lock.UNLOCKED
+
+
+@pytest.mark.parametrize(("estimate", "error", "written"), [
+    (119.9993, 0.0004, 120.0), (137.4996, 0.0003, 137.5), (120.013, 0.001, 120.01), (99.98, 0.02, 100.0),
+    (120.0, None, 120.0), (127.346, 0.0001, 127.35)])
+def test_exact_bpm_writes_the_roundest_tempo_within_the_error(estimate, error, written):
+    assert exact_bpm(estimate, error) == written
+
+
+def test_ticks_lost_at_the_start_of_a_run_are_found_by_the_first_whole_interval():
+    times = ticks(174.0, 24 * 4, t0=0.0)
+    received = [t for k, t in enumerate(times) if k >= 6 or k % 2 == 0]  # every other tick lost at first
+    follower = ClockFollower()
+    follower.feed(0.0, START)
+    for t in received:
+        follower.feed(t, CLOCK)
+    assert follower.position == len(times) - 1
+    assert follower.tempo_bpm == pytest.approx(174.0, abs=1e-6)
+    assert follower.missed == 3
