@@ -34,9 +34,19 @@ def steps_per_bar(meter: Meter) -> int:
     return max(1, round(meter.quarters_per_bar * TICKS_PER_QUARTER) // STEP_TICKS)
 
 
+KICKS = (35, 36)
+FLOOR_KICK_VELOCITY = 110
+
+
 def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: str | None, seed: int,
-                quantize: bool, swing: bool = False, dynamics: np.ndarray | None = None) -> int:
-    """Append the model's drum hits for the clip to ``track``; return how many were written."""
+                quantize: bool, swing: bool = False, dynamics: np.ndarray | None = None,
+                four_on_the_floor: bool = False) -> int:
+    """Append the model's drum hits for the clip to ``track``; return how many were written.
+
+    ``four_on_the_floor`` (a style idiom no Groove drummer teaches: the dance styles' sequenced
+    kick) replaces the model's kicks with one exactly on every beat; the rest of the kit stays the
+    model's.
+    """
     from engine.model.drums import load_default
 
     generator = load_default()
@@ -46,6 +56,15 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
     hits = generator.generate([spb] * bars, genre, tempo, fill, start, seed=seed, temperature=DRUM_TEMPERATURE)
     end = bars * bar_ticks
     written = 0
+    if four_on_the_floor:
+        hits = [hit for hit in hits if hit.pitch not in KICKS]
+        beat = meter.beat_ticks()
+        for bar in range(bars):
+            scale = float(dynamics[bar]) if dynamics is not None else 1.0
+            for tick in range(0, bar_ticks, beat):
+                velocity = int(np.clip(round(FLOOR_KICK_VELOCITY * scale), 1, 127))
+                track.notes.append(Note(bar * bar_ticks + tick, DRUM_NOTE_TICKS, KICKS[1], velocity))
+                written += 1
     for hit in hits:
         time = hit.bar * bar_ticks + hit.step * STEP_TICKS
         if swing and hit.step % 4 == 2:  # the off-beat eighth moves to the triplet position, as every part's does

@@ -142,6 +142,31 @@ class BarNote:
     velocity: int
 
 
+KEYBOARD_VOICING = 4  # notes a keyboard's comping chord has at least (POP909's piano often plays two)
+
+
+def full_voicing(notes: list[BarNote], tones: frozenset[int], low: int, high: int,
+                 size: int = KEYBOARD_VOICING) -> list[BarNote]:
+    """Each onset's chord filled to ``size`` notes with the bar's chord tones (``tones``, pitch
+    classes), added below the model's top note within ``low``-``high``: a keyboard comps in full
+    chords while the model keeps choosing the rhythm and the top of each voicing."""
+    out = list(notes)
+    for step in sorted({n.step for n in notes}):
+        chord = [n for n in notes if n.step == step]
+        top = max(chord, key=lambda n: n.pitch)
+        have = {n.pitch for n in chord}
+        pcs = {p % 12 for p in have}
+        # below the top first; a voicing the range floor stops grows upwards
+        for pitch in [*range(top.pitch - 1, low - 1, -1), *range(top.pitch + 1, high + 1)]:
+            if len(have) >= size:
+                break
+            if pitch % 12 in tones and (pitch % 12 not in pcs or len(pcs) >= len(tones)):
+                have.add(pitch)
+                pcs.add(pitch % 12)
+                out.append(BarNote(step, top.length, pitch, top.velocity))
+    return out
+
+
 def rhythm_of(notes: list[BarNote]) -> tuple[tuple[int, int], ...]:
     """The onsets of a bar and, per onset, its longest note: what a varied repeat keeps."""
     onsets: dict[int, int] = {}

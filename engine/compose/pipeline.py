@@ -185,7 +185,14 @@ def _onsets(pattern: str) -> list[tuple[int, str, int]]:
 def _drums(w: _Writer, style: styles.Style, seed: int) -> None:
     """The drum part from the learned drum model, in the style's Groove genre (engine/compose/drums.py)."""
     write_drums(w.track, meter=w.spec.meter, bars=w.spec.bars, tempo=w.spec.tempo_bpm, genre=style.drum_genre,
-                seed=seed, quantize=w.spec.quantize, swing=w.spec.swing, dynamics=w.arc)
+                seed=seed, quantize=w.spec.quantize, swing=w.spec.swing, dynamics=w.arc,
+                four_on_the_floor=_four_on_the_floor(style))
+
+
+def _four_on_the_floor(style: styles.Style) -> bool:
+    """The style's kick pattern (styles.toml) strikes every beat and nothing else: the dance idiom."""
+    kick = style.patterns.get("kick", "")
+    return len(kick) == 16 and [i for i, c in enumerate(kick) if c != "-"] == [0, 4, 8, 12]
 
 
 def drum_seed(seed: int, salt: int) -> int:
@@ -739,6 +746,10 @@ def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, setti
         low=lo, high=hi, energy=spec.energy, seed=int(np.random.SeedSequence([spec.seed, index]).generate_state(1)[0]),
         style_rhythm=rhythm, legato=part.role == "pad", colour=colour,
         moving=role == "bass" and style.bass_idiom == "walking")
+    if role == "comp" and part.role != "pad" and part.program < 8:  # a keyboard (GM pianos, e-pianos)
+        tones = [frozenset(fb.chord.pcs) | (colour[i] if colour else frozenset())
+                 for i, fb in enumerate(clip_form.bars)]
+        bars = [learned_parts.full_voicing(notes, tones[i], lo, hi) for i, notes in enumerate(bars)]
     counts = {"learned": 0, "style_rhythm": 0}
     for bar, notes in enumerate(bars):
         before = len(w.track.notes)

@@ -63,8 +63,10 @@ def test_jazzy_rhodes_chords_are_four_note_chords_not_dyads() -> None:
 
 def test_eurodance_has_four_on_the_floor() -> None:
     spec, by_name = tracks("Eurodance anthem, 140 bpm, A minor, 2 bars")
-    kicks = {n.time for n in by_name["drums"].notes if n.pitch == 36}
-    assert {beat * 480 for beat in range(8)} <= kicks
+    kicks = [n.time for n in by_name["drums"].notes if n.pitch in (35, 36)]
+    # the drum model plays a drummer's micro-timing: a kick within a 32nd note of every beat
+    missing = [beat for beat in range(8) if not any(abs(k - beat * 480) <= 60 for k in kicks)]
+    assert not missing, f"no kick on beats {missing}; kicks at {sorted(kicks)}"
 
 
 def test_energy_moves_the_density_the_model_is_asked_for_and_tension_allows_chromatic_notes() -> None:
