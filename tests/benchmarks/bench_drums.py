@@ -19,23 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from engine.compose.drums import phrase_flags  # noqa: E402
 from engine.compose.pipeline import compose  # noqa: E402
 from engine.model.drums import DrumGenerator, default_checkpoint  # noqa: E402
-from engine.music.spec import MusicSpec, Part  # noqa: E402
-from engine.music.theory import Key, Meter  # noqa: E402
-
-PARTS = [Part("piano", "keys", "Acoustic Grand Piano", 0, False, 21, 108),
-         Part("bass", "bass", "Electric Bass (finger)", 33, False, 28, 67),
-         Part("drums", "drums", "Standard Kit", 0, True, 35, 81),
-         Part("lead", "melody", "Lead 1 (square)", 80, False, 48, 96)]
-
-
-def spec(seed: int, style: str) -> MusicSpec:
-    return MusicSpec(prompt="benchmark", tempo_bpm=120.0, key=Key("A", "minor"), meter=Meter(4, 4), bars=8,
-                     start_bar=1, parts=PARTS, style=style, mood="neutral", arc="steady", swing=False, seed=seed)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+from tests.benchmarks.timing import percentile, spec  # noqa: E402
 
 
 def line(name: str, values: list[float]) -> str:

@@ -18,28 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from engine.catalog import styles  # noqa: E402
 from engine.compose.pipeline import compose, harmonic_plan, model_request, plan_voices  # noqa: E402
 from engine.model.generator import load  # noqa: E402
-from engine.music.spec import MusicSpec, Part  # noqa: E402
-from engine.music.theory import Key, Meter  # noqa: E402
-
-PARTS = [Part("piano", "keys", "Acoustic Grand Piano", 0, False, 21, 108),
-         Part("bass", "bass", "Electric Bass (finger)", 33, False, 28, 67),
-         Part("drums", "drums", "Standard Kit", 0, True, 35, 81),
-         Part("lead", "melody", "Lead 1 (square)", 80, False, 48, 96)]
-
-
-def spec(seed: int, style: str) -> MusicSpec:
-    return MusicSpec(prompt="benchmark", tempo_bpm=120.0, key=Key("A", "minor"), meter=Meter(4, 4), bars=8,
-                     start_bar=1, parts=PARTS, style=style, mood="neutral", arc="steady", swing=False, seed=seed)
+from tests.benchmarks.timing import percentile, spec  # noqa: E402
 
 
 def request_for(seed: int, style: str, plan):
     """The model request compose makes: with the style's harmonic plan."""
     return model_request(spec(seed, style), plan, harmonic_plan(spec(seed, style), styles.get(style)))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def main() -> None:

@@ -96,7 +96,8 @@ def test_the_bridge_ui_echoes_typing_keeps_its_status_row_and_wires_every_key(cl
         def status_row() -> str | None:
             lines = [line for line in term.lines() if line]
             last = lines[-1] if lines else ""
-            return last if re.match(r"\s*1(19|20)\.\d\d BPM +(locked|locking) [01]\.\d\d +\d+:\d +running +4/4 +engine: ", last) else None
+            row = r"\s*1(19|20)\.\d\d BPM +(locked|locking) [01]\.\d\d +\d+:\d +running +4/4 +engine: "
+            return last if re.match(row, last) else None
 
         term.wait(status_row, 20, "a status row with the clock's tempo at the bottom")
         typed = "g 2 bars of pop with drums and bass, A minor"
