@@ -96,7 +96,9 @@ def test_the_styles_syncopation_moves_the_melodys_onsets_off_the_beat():
         for seed in range(4):
             spec = understand("Upbeat ragtime piano in Bb major, 8 bars", Overrides(seed=seed))
             request = model_request(spec, plan_voices(spec.parts), harmonic_plan(spec, styles.get(spec.style)))
-            notes += generator.generate(replace(request, syncopation=syncopation))
+            # at the style's own density: the prompt's energy ("upbeat") would ask for busier lines
+            notes += generator.generate(replace(request, syncopation=syncopation,
+                                                density=style_settings("ragtime")["density"]))
         off = [n for n in notes if n.time % 480]
         tied = [n for n in off if n.time % 480 + n.duration > 480]
         return len(off) / len(notes), len(tied) / len(notes)
