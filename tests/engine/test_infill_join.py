@@ -12,7 +12,9 @@ from engine.understand.prompt import understand
 
 
 def _take():
-    spec = replace(understand("a pop tune with flute melody, bass and drums"), bars=8, seed=11)
+    # a folk tune: its melody is the corpus model's own (pop melodies now come from the POP909 part model),
+    # and the join is scored by the corpus model
+    spec = replace(understand("a folk tune with flute melody, bass and drums"), bars=8, seed=11)
     score = compose(spec)
     track = next(t for t in score.tracks if t.name == "flute")
     return spec, score, list(track.notes)
