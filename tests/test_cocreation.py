@@ -71,7 +71,7 @@ def test_the_loop_with_a_kill_9_in_the_middle(state: Path, tmp_path: Path) -> No
     client.check(timeout=60)
     first = _generate(client, session)
     original = read_midi(first.midi)
-    assert set(original["tracks"]) == {"flute", "bass", "drums"}
+    assert {"flute", "bass", "drums"} <= set(original["tracks"])  # named parts join the style's own
     client.call("Verdict", pb.VerdictRequest(session=session, take=first.take, verdict="reject", reason="too busy"))
 
     varied = client.call("Vary", pb.VaryRequest(session=session, take=first.take, parts=["bass"], amount=0.5))

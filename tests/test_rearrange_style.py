@@ -44,9 +44,11 @@ def test_rearrange_in_metal_keeps_the_melody_and_rewrites_the_band(engine: Engin
     before, after = read_midi(first.midi), read_midi(Path(made["midi"]).read_bytes())
     assert after["tracks"]["flute"] == before["tracks"]["flute"]  # the model's melody, note for note
     assert after["tempo"] == before["tempo"] and after["key"] == before["key"]
-    metal, pop = STYLES["metal"], STYLES["pop"]
-    assert onsets_per_bar(after["tracks"]["drums"], 36, 4) == [hits(metal["kick"])] * 4  # 16 kicks a bar
-    assert onsets_per_bar(before["tracks"]["drums"], 36, 4) == [hits(pop["kick"])] * 4
+    metal = STYLES["metal"]
+    # the drums are the drum model's in the style's Groove genre (metal plays as punk: Groove has no
+    # metal drummer, so the double kick of styles.toml's pattern is not there; issue 15)
+    assert after["tracks"]["drums"] != before["tracks"]["drums"]
+    assert all(onsets_per_bar(after["tracks"]["drums"], None, 4)), "a bar without drums"
     assert onsets_per_bar(after["tracks"]["bass"], None, 4) == [hits(metal["bass"])] * 4
     programs = {t.name: t.program for t in symusic.Score.from_midi(Path(made["midi"]).read_bytes()).tracks}
     metal_bass = next(lookup(w) for w in metal["default_parts"] if lookup(w).role == "bass")
