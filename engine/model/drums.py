@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.errors import check_stop
+
 N_VOICES = 9
 VOICE_PITCHES = (36, 38, 42, 46, 43, 47, 50, 49, 51)  # kick, snare, closed/open hat, low/mid/high tom, crash, ride
 POSITIONS = 16  # steps of a 4/4 bar: the model's sense of where it is
@@ -212,6 +214,8 @@ class DrumGenerator:
         o_centres = (np.arange(cfg.offset_bins) + 0.5) / cfg.offset_bins - 0.5
         hits: list[DrumHit] = []
         for i in range(len(feats)):
+            if step_in_bar[i] == 0:
+                check_stop(f"drumming bar {bar_of[i] + 1}")  # the request may have been given up
             out = stepper.step(event, cond[i], state).astype(np.float64)
             p_hit = 1.0 / (1.0 + np.exp(-out[:, 0] / temperature))
             on = rng.random(N_VOICES) < p_hit
