@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -119,9 +119,10 @@ _BEAT_UNITS = {"♩.": 1.5, "q.": 1.5, "♩": 1.0, "q": 1.0, "quarter": 1.0, "qu
                "𝅗𝅥": 2.0, "half note": 2.0, "♪": 0.5, "eighth note": 0.5}
 
 _NUM = r"(\d+(?:\.\d+)?|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + ")"
-_TEMPO_RANGE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute)\b")
+_TEMPO_RANGE_RE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(?:-|–|to|and)\s*(\d+(?:\.\d+)?)\s*(?:bpm|beats (?:per|a) minute)\b")
 _TEMPO_RES = (
-    re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*(?:bpm|beats (?:per|a) minute)\b"),
+    re.compile(r"(?<![\w.])" + _NUM + r"\s*-?\s*(?:bpm|beats (?:per|a) minute)\b"),
     re.compile(r"\bbpm\s*(?:of\s*|=\s*|:\s*)?(\d+(?:\.\d+)?)\b"),
     re.compile(r"\btempo\s*(?:of\s*|=\s*|:\s*|at\s*|is\s*)?(\d+(?:\.\d+)?)\b"),
 )
@@ -215,11 +216,19 @@ def _word_number(token: str) -> float:
     return float(NUMBER_WORDS[token] if token in NUMBER_WORDS else token)
 
 
-def _find_words(text: str, words: list[str]) -> list[tuple[int, int, str]]:
+@lru_cache(maxsize=4096)
+def _word_pattern(word: str, plural: bool) -> re.Pattern:
+    """A phrase as a pattern: a space or hyphen between its words matches either ("high-energy",
+    "bass-and-lead"); ``plural`` also takes the word with -s or -es ("overdriven guitars")."""
+    body = r"[\s-]+".join(re.escape(part) for part in re.split(r"[\s-]+", word))
+    return re.compile(r"(?<![\w-])" + body + (r"(?:e?s)?" if plural else "") + r"(?![\w-])")
+
+
+def _find_words(text: str, words: list[str], plural: bool = False) -> list[tuple[int, int, str]]:
     """Non-overlapping occurrences of ``words`` in ``text``, longest first, as (start, end, word)."""
     taken: list[tuple[int, int, str]] = []
     for word in sorted(words, key=len, reverse=True):
-        for match in re.finditer(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", text):
+        for match in _word_pattern(word, plural).finditer(text):
             if all(match.end() <= s or match.start() >= e for s, e, _ in taken):
                 taken.append((match.start(), match.end(), word))
     return sorted(taken)
@@ -232,6 +241,11 @@ def _mood_data() -> dict:
 
 def _moods() -> list[dict]:
     return _mood_data()["mood"]
+
+
+def mood_entry(name: str) -> dict:
+    """The catalogue entry of a mood (moods.toml): its tempo, mode, register, articulation...; {} if unknown."""
+    return next((m for m in _moods() if m["name"] == name), {})
 
 
 def check_prompt(prompt: str) -> str:
@@ -270,8 +284,8 @@ def _parse_tempo(text: str) -> tuple[float | None, Source | None]:
         return check_tempo(round(float(match.group(2)) * _BEAT_UNITS[match.group(1)], 2)), Source.EXPLICIT
     for pattern in _TEMPO_RES:
         match = pattern.search(text)
-        if match:
-            return check_tempo(float(match.group(1))), Source.EXPLICIT
+        if match and match.group(1) != "a":
+            return check_tempo(_word_number(match.group(1))), Source.EXPLICIT
     match = _AT_NUMBER_RE.search(text)
     if match and TEMPO_MIN_BPM <= float(match.group(1)) <= TEMPO_MAX_BPM:
         return float(match.group(1)), Source.EXPLICIT
@@ -295,7 +309,7 @@ _DECADE_WORD_RE = re.compile(r"(?<![\w.])'?(?:1[89]|20)?[1-9]0'?s\b")
 
 def number_text(text: str) -> str:
     """The lower-cased prompt with numbers that name things blanked out (same length, same offsets)."""
-    spans = [(start, end) for start, end, word in _find_words(text, instruments.all_words())
+    spans = [(start, end) for start, end, word in _find_words(text, instruments.all_words(), plural=True)
              if any(c.isdigit() for c in word)]
     spans += [m.span() for m in _DECADE_WORD_RE.finditer(text)]
     for start, end in spans:
@@ -360,13 +374,26 @@ def _parse_length(text: str) -> tuple[int | None, float | None]:
     if match:
         return check_bars(int(_word_number(match.group(1)))), None
     for match in _SECONDS_RE.finditer(text):
-        if match.group(2) is not None and _DECADE_RE.match(match.group(1)):
-            continue  # "80s synth pop", "1970s": a decade, not a length
+        if match.group(2) is not None and (_DECADE_RE.match(match.group(1)) or not match.group(1)[0].isdigit()):
+            continue  # "80s synth pop", "1970s": a decade, not a length; "as": a word, not "a s"
         return None, _word_number(match.group(1))
     match = _MINUTES_RE.search(text)
     if match:
         return None, 30.0 if match.group(1) == "half a" else 60.0 * _word_number(match.group(1))
     return None, None
+
+
+# A hedge on a word ("slow-ish", "goblin-ish", "fastish") does not change what it names; it is blanked
+# (same length, so offsets still match the prompt as typed).
+_HEDGE_RE = re.compile(r"(?<=\w)(-ish)\b|\b(?:slow|fast|quick|loud|soft|dark|warm|long|short)(ish)\b")
+
+
+def hedges_blanked(text: str) -> str:
+    """``text`` with "-ish" hedges replaced by spaces."""
+    def blank(match: re.Match) -> str:
+        hedge = match.group(1) or match.group(2)
+        return match.group(0)[:len(match.group(0)) - len(hedge)] + " " * len(hedge)
+    return _HEDGE_RE.sub(blank, text)
 
 
 def _negated_spans(text: str) -> list[tuple[int, int]]:
@@ -378,7 +405,7 @@ def _excluded(text: str) -> tuple[set[instruments.Instrument], set[str]]:
     excluded_instruments: set[instruments.Instrument] = set()
     excluded_roles: set[str] = set()
     for start, end in _negated_spans(text):
-        for _, _, word in _find_words(text[start:end], instruments.all_words()):
+        for _, _, word in _find_words(text[start:end], instruments.all_words(), plural=True):
             for instrument in instruments.lookup_all(word):
                 excluded_instruments.add(instrument)
                 if instrument.role in ("drums", "bass"):
@@ -418,7 +445,10 @@ def _style(text: str, prompt: str) -> tuple[styles.Style, Source, tuple[int, int
     # keyword ("funky" in "funky disco") does not also count for another style.
     owner = {word: style.name for style in reversed(catalogue) for word in style.keywords}
     hits: dict[str, tuple[int, int, str]] = {}
+    negated = _negated_spans(text) + [m.span() for m in re.finditer(r"\b(?:no|without)\s+(?:any\s+)?\w+", text)]
     for hit in _find_words(text, list(owner)):
+        if any(s <= hit[0] and hit[1] <= e for s, e in negated):
+            continue  # "no swing": swing is refused, not asked for
         name = owner[hit[2]]
         if name not in hits or hit[1] - hit[0] > hits[name][1] - hits[name][0]:
             hits[name] = hit
@@ -472,18 +502,46 @@ def _sound(instrument: instruments.Instrument) -> tuple:
     return instrument.program, instrument.is_drum, instrument.role, instrument.keys
 
 
-def _named_instruments(text: str, style_span: tuple[int, int]) -> list[instruments.Instrument]:
-    """The instruments the prompt names, in order, less those it excludes or that are a style's name."""
+# Words that name an instrument family rather than one sound: where the style plays a sound of that
+# General MIDI family, the style's sound is meant ("metal with 7-string guitars": its distortion guitar).
+FAMILY_WORDS = ("guitar", "guitars", "bass", "bassline", "bass line", "sax", "saxophone", "horn", "horns", "brass",
+                "organ", "keys")
+GM_FAMILY_SIZE = 8
+
+
+def _as_named(instrument: instruments.Instrument, word: str, style: styles.Style | None) -> instruments.Instrument:
+    """The instrument a word names in this prompt: the style's own sound for a family word, and a
+    stand-in (no General MIDI program of its own) as a part named after the word said ("kora", "djembe")."""
+    if word in FAMILY_WORDS and style is not None and not instrument.is_drum:
+        for own_word in style.default_parts:
+            own = instruments.lookup(own_word)
+            if (not own.is_drum and not own.is_percussion and own.role == instrument.role
+                    and own.program // GM_FAMILY_SIZE == instrument.program // GM_FAMILY_SIZE):
+                return own
+    if instrument.stand_in:
+        said = word[:-1] if word.endswith("s") and word[:-1] in instrument.words else word
+        return replace(instrument, part=re.sub(r"[^a-z0-9]+", "_", said).strip("_") or instrument.part)
+    return instrument
+
+
+def _named_instruments(text: str, style_span: tuple[int, int],
+                       style: styles.Style | None = None) -> list[instruments.Instrument]:
+    """The instruments the prompt names, in order, less those it excludes or that are a style's name.
+
+    A family word ("guitars") in a style that plays that family means the style's sound; an instrument
+    General MIDI lacks plays on a stand-in in a part named after the word said (``_as_named``)."""
     # Words inside a negation ("no drums") or inside a style's name ("drum and bass")
     # do not name a part; a style keyword that is itself an instrument word ("walking bass") does.
-    skip = _negated_spans(text)
+    skip = _negated_spans(text) + [m.span() for p in (_TEMPO_RANGE_RE, *_TEMPO_RES) for m in p.finditer(text)]
     if text[style_span[0]:style_span[1]] not in instruments.all_words():
         skip.append(style_span)
     named: list[instruments.Instrument] = []
-    for start, end, word in _find_words(text, instruments.all_words()):
+    for start, end, word in _find_words(text, instruments.all_words(), plural=True):
         if any(s <= start and end <= e for s, e in skip):
             continue
         found = instruments.lookup_all(word)
+        if len(found) == 1:
+            found = (_as_named(found[0], word, style),)
         # An ensemble may double an instrument; two words for one sound ("a choir of four voices") name one part.
         if len(found) > 1 or all(_sound(i) != _sound(found[0]) for i in named):
             named.extend(found)
@@ -502,7 +560,7 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     does not add its drums and bass to the instruments named.
     """
     excluded_instruments, excluded_roles = _excluded(text)
-    named = _named_instruments(text, style_span)
+    named = _named_instruments(text, style_span, style)
     source = Source.EXPLICIT
     # The style's own instruments join only when the prompt names the genre, not when an instrument word
     # chose it ("a choir" is gospel's keyword, but a hymn for choir wants no gospel band).
@@ -624,7 +682,7 @@ def warm_up() -> None:
 def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
     """Resolve a prompt and overrides into a MusicSpec; SpecError names any bad field."""
     prompt = check_prompt(prompt)
-    text = prompt.lower()
+    text = hedges_blanked(prompt.lower())
     sources: dict[str, Source] = {}
     notes: list[str] = []
 
@@ -712,6 +770,10 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
 
     for _, _, word in _find_words(text, list(phrases.unhonoured())):
         notes.append(f"\"{word}\": {phrases.unhonoured()[word]}")
+    scale = phrases.asked_scale(text, "minor" if (key.scale_pcs()[2] - key.tonic_pc) % 12 == 3 else "major")
+    if scale is not None:
+        notes.append(f"\"{scale[0]}\": every pitched note is kept to it, "
+                     f"{' '.join(str(step) for step in scale[1])} semitones above {key.tonic}")
     quiet = (sources["mood"] is Source.INFERRED and mood["name"] in QUIET_MOODS) or energy < QUIET_ENERGY
     parts, sources["parts"] = _parts(text, style, style_span, notes, quiet=quiet)
     if not parts:

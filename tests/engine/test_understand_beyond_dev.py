@@ -99,8 +99,43 @@ def test_an_instrument_general_midi_lacks_is_played_by_a_stand_in_and_the_spec_s
 
 def test_a_named_bassline_keeps_the_synths_of_80s_synth_pop() -> None:
     named = parts("80s synth pop with a driving bassline")
-    assert named.get("bass") == "bass" and "pad" in named and "melody" in named.values()
-    assert "synth_bass" not in named, "the named bass stands in for the style's own"
+    # "bassline" names the bass family, and synth pop's own bass is a synth bass: that plays it, once
+    assert named.get("synth_bass") == "bass" and "pad" in named and "melody" in named.values()
+    assert "bass" not in named
+
+
+def test_a_family_word_plays_the_styles_own_sound_and_a_specific_word_its_own() -> None:
+    assert parts("Metal with 7-string guitars and double kick, 200 bpm").get("distortion_guitar")
+    assert parts("Jazz trio with bass and brushes").get("upright_bass") == "bass"
+    assert parts("rock song with a clean electric guitar").get("guitar")
+    assert "overdrive_guitar" in parts("A really fast punk song with overdriven guitars")
+
+
+def test_a_stand_in_part_is_named_after_the_instrument_asked_for() -> None:
+    named = parts("Djembe circle with a kora")
+    assert "djembe" in named and "kora" in named
+    assert "melodica" in parts("Roots reggae with a melodica melody")
+
+
+def test_plural_and_hyphenated_instrument_words_are_read() -> None:
+    assert "piano" in parts("Two pianos and a cello, tender, in A flat")
+    assert "bass_lead" in parts("Vocal synth lead with a bass-and-lead patch")
+
+
+def test_number_words_and_between_ranges_give_the_tempo() -> None:
+    assert understand("reggae one drop at ninety beats per minute", Overrides(seed=0)).tempo_bpm == 90
+    assert understand("funk between 100 and 108 bpm", Overrides(seed=0)).tempo_bpm == 104
+    assert understand("a slow-ish lullaby on music box", Overrides(seed=0)).tempo_bpm <= 90
+
+
+def test_a_word_that_sounds_like_seconds_is_not_a_length() -> None:
+    spec = understand("Black-as-night cinematic drone with a metallic pad", Overrides(seed=0))
+    assert spec.bars == 8 and not any("seconds" in note for note in spec.notes)
+
+
+def test_a_refused_style_word_does_not_choose_the_style() -> None:
+    spec = understand("Straight eighths rock, no swing at all", Overrides(seed=0))
+    assert spec.style == "rock" and spec.swing is False
 
 
 def test_a_trailer_with_taiko_and_brass_keeps_its_strings() -> None:
