@@ -3,7 +3,7 @@
 `cadenza eval --prompts FILE --out DIR` writes DIR/report.md, plots (PNG) and DIR/results.json:
 
 - control accuracy per attribute: what each prompt's `expect` asks (tempo, key, meter, bars,
-  roles, instruments, swing, dynamics arc; genre and mood as understood), judged on the MIDI
+  roles, instruments, swing, dynamics arc; genre, mood and energy as understood), judged on the MIDI
   bytes the engine returns, read back by independent readers: mido for the file, music21's
   Krumhansl-Schmuckler key finder for the key, pretty_midi's General MIDI names for instruments;
 - musicality: MusPy's five metrics (engine/evaluation/metrics.py) on the clips and on the reference set
@@ -43,8 +43,11 @@ from engine.music.spec import MusicSpec
 from engine.understand.prompt import Overrides, understand
 
 EXPECT_KEYS = ("tempo_bpm", "tempo_max", "tempo_min", "key", "meter", "bars", "roles", "roles_absent", "instruments",
-               "genre", "mood", "swing", "arc")
+               "genre", "mood", "energy", "swing", "arc")
 ROLES = ("drums", "bass", "melody", "chords", "pad")
+# Energy as understood (the spec's 0-1 figure): "low" is below the first bound, "high" above the second.
+ENERGY_BOUNDS = (0.4, 0.6)
+ENERGIES = ("low", "high")
 TEMPO_TOLERANCE_BPM = 0.5
 # Dynamics arc: mean velocity of the last third of the bars against the first third.
 ARC_MIN_CHANGE = 5.0
@@ -94,6 +97,8 @@ def load_prompts(path: Path) -> list[PromptCase]:
         if unknown:
             raise ValueError(f"{path}:{number}: unknown expect field(s) {', '.join(unknown)}; "
                              f"accepted: {', '.join(EXPECT_KEYS)}")
+        if "energy" in expect and expect["energy"] not in ENERGIES:
+            raise ValueError(f"{path}:{number}: energy must be one of {', '.join(ENERGIES)}")
         for name in ("roles", "roles_absent"):
             bad = sorted(set(expect.get(name, [])) - set(ROLES))
             if bad:
@@ -277,7 +282,7 @@ def arc_detected(clip: MidiClip, bar_ticks: int) -> str:
 
 
 def check_clip(expect: dict, spec: MusicSpec, clip: MidiClip) -> list[Check]:
-    """Every expectation of one prompt against its clip (and, for genre and mood, its spec)."""
+    """Every expectation of one prompt against its clip (and, for genre, mood and energy, its spec)."""
     checks: list[Check] = []
     meter = clip.meter or (4, 4)
     bar_ticks = round(clip.ticks_per_beat * 4 * meter[0] / meter[1])
@@ -324,6 +329,9 @@ def check_clip(expect: dict, spec: MusicSpec, clip: MidiClip) -> list[Check]:
         checks.append(Check("genre", expect["genre"], spec.style, spec.style == expect["genre"]))
     if "mood" in expect:
         checks.append(Check("mood", expect["mood"], spec.mood, spec.mood == expect["mood"]))
+    if "energy" in expect:
+        ok = spec.energy < ENERGY_BOUNDS[0] if expect["energy"] == "low" else spec.energy > ENERGY_BOUNDS[1]
+        checks.append(Check("energy", expect["energy"], f"{spec.energy:.2f}", ok))
     return checks
 
 
