@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
+from symusic import ControlChange, KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine.catalog import instruments, styles
 from engine.compose import form
@@ -36,6 +36,7 @@ from engine.music.chords import ChordSymbol, bar_chords
 from engine.music.notes import GridNote
 from engine.music.spec import MusicSpec, Part
 from engine.music.theory import Key, Meter
+from engine.understand import phrases
 
 PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48}
 # Velocity scale at the first and last bar. With the drums' entry (below) a crescendo's rendered mix
@@ -69,6 +70,43 @@ def arc_bars(arc: str, bars: int, part: Part) -> tuple[int, int]:
 
 
 # Where each role sits, before the instrument's own range narrows it.
+# Expression: a part that holds its notes (organs, bowed strings, ensembles, brass, reeds, pipes, synth
+# leads and pads; not the plucked or struck programs among them) follows the arc inside its notes too, as a
+# player would: CC11 (expression) carries the curve of arc_curve, and CC1 (modulation, vibrato depth)
+# deepens as it grows. Velocity still carries the arc for a synth that ignores controllers.
+SUSTAINED_PROGRAMS = (frozenset(range(16, 24)) | frozenset(range(40, 96))) - {45, 46, 47, 55}
+EXPRESSION_FULL = 110            # CC11 at a velocity scale of 1.0: what a steady clip holds
+MODULATION_RANGE = (8, 72)       # CC1 at the quietest and at the loudest point of an arc
+EXPRESSION_POINTS_PER_BAR = 4
+CC_EXPRESSION, CC_MODULATION = 11, 1
+
+
+def expression_curve(arc: str, bars: int, bar_ticks: int) -> list[tuple[int, int, int]]:
+    """(tick, CC11, CC1) points for a dynamics arc, four a bar, smooth between bar values; a value that
+    does not change is not repeated (a steady clip is one point)."""
+    scale = arc_curve(arc, bars)
+    times = np.arange(bars * EXPRESSION_POINTS_PER_BAR) * bar_ticks // EXPRESSION_POINTS_PER_BAR
+    values = np.interp(times, (np.arange(bars) + 0.5) * bar_ticks, scale)
+    low, high = float(scale.min()), float(scale.max())
+    depth = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    points: list[tuple[int, int, int]] = []
+    for tick, value, share in zip(times, values, depth, strict=True):
+        point = (int(np.clip(round(EXPRESSION_FULL * value), 1, 127)),
+                 int(round(MODULATION_RANGE[0] + (MODULATION_RANGE[1] - MODULATION_RANGE[0]) * share)))
+        if not points or points[-1][1:] != point:
+            points.append((int(tick),) + point)
+    return points
+
+
+def add_expression(track: Track, part: Part, arc: str, bars: int, bar_ticks: int) -> None:
+    """Write the arc's CC11 and CC1 curves into a sustained part's track (nothing for other parts)."""
+    if part.is_drum or part.program not in SUSTAINED_PROGRAMS:
+        return
+    for tick, expression, modulation in expression_curve(arc, bars, bar_ticks):
+        track.controls.append(ControlChange(tick, CC_EXPRESSION, expression))
+        track.controls.append(ControlChange(tick, CC_MODULATION, modulation))
+
+
 ROLE_REGISTER = {"melody": (60, 84), "chords": (52, 76), "keys": (64, 86), "pad": (48, 76),
                  "bass": (28, 52)}
 
@@ -183,10 +221,11 @@ def _onsets(pattern: str) -> list[tuple[int, str, int]]:
 
 
 def _drums(w: _Writer, style: styles.Style, seed: int) -> None:
-    """The drum part from the learned drum model, in the style's Groove genre (engine/compose/drums.py)."""
+    """The drum part from the learned drum model, in the style's Groove genre (engine/compose/drums.py);
+    the kick on every beat where the style has it or the prompt asks for it ("four on the floor")."""
     write_drums(w.track, meter=w.spec.meter, bars=w.spec.bars, tempo=w.spec.tempo_bpm, genre=style.drum_genre,
                 seed=seed, quantize=w.spec.quantize, swing=w.spec.swing, dynamics=w.arc,
-                four_on_the_floor=_four_on_the_floor(style))
+                four_on_the_floor=_four_on_the_floor(style) or phrases.asks_four_on_the_floor(w.spec.prompt))
 
 
 def _four_on_the_floor(style: styles.Style) -> bool:
@@ -699,9 +738,10 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             kept = [n for n in track.notes if first_bar * grid.bar_ticks <= n.time < last_bar * grid.bar_ticks]
             track.notes.clear()
             track.notes.extend(kept)
-        if style.scale and not part.is_drum and not instruments.percussion(part.instrument):
-            keep_to_scale(track, spec.key.tonic_pc, style.scale)
+        if not part.is_drum and not instruments.percussion(part.instrument):
+            shape_part(track, part, spec, style, grid.bar_ticks)
         track.notes.sort(key=lambda n: (n.time, n.pitch))
+        add_expression(track, part, spec.arc, spec.bars, grid.bar_ticks)
         if kind is not None:
             provenance.add(part.name, kind, len(track.notes))
         score.tracks.append(track)
@@ -759,6 +799,81 @@ def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, setti
     return counts
 
 
+def clip_scale(spec: MusicSpec, style: styles.Style) -> tuple[int, ...] | None:
+    """The scale every pitched note keeps to, as steps above the tonic: one the prompt names
+    ("pentatonic", phrases.toml [scales]), else the style's own (gamelan's pelog), else None (the key's)."""
+    from engine.model.generator import third_quality
+
+    asked = phrases.asked_scale(spec.prompt, third_quality(spec.key))
+    return asked[1] if asked else (style.scale or None)
+
+
+# Mood and articulation words reach the notes (moods.toml `register`, `articulation`; phrases.toml
+# [articulation]): a tune or chord part moves by whole octaves only where every note stays in the
+# instrument's range and its middle stays within these pitches; a held note reaches at most a bar on.
+REGISTER_MEDIAN_BOUNDS = (50, 84)  # above the pitch a listener (and the eval) hears as a bass line
+SHAPED_ROLES = ("melody", "chords", "keys", "pad")
+
+
+def _mood_entry(name: str) -> dict:
+    from engine.understand.prompt import mood_entry
+
+    return mood_entry(name)
+
+
+def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, bar_ticks: int) -> None:
+    """A pitched part's notes after writing: kept to the clip's scale (clip_scale), moved to the mood's
+    register, held or shortened by the asked (or the mood's) articulation."""
+    scale = clip_scale(spec, style)
+    if scale:
+        keep_to_scale(track, spec.key.tonic_pc, scale)
+    mood = _mood_entry(spec.mood)
+    if part.role in SHAPED_ROLES:
+        move_register(track, part, int(mood.get("register", 0)))
+    articulation = phrases.asked_articulation(spec.prompt) or mood.get("articulation") or None
+    if articulation == "legato":
+        hold_legato(track, bar_ticks)
+    elif articulation == "staccato" and part.program not in SUSTAINED_PROGRAMS | {46}:
+        shorten(track, phrases.staccato_length())
+
+
+def move_register(track: Track, part: Part, shift: int) -> None:
+    """Move every note by ``shift`` semitones (whole octaves) when all stay in the part's range and the
+    part's median pitch stays within REGISTER_MEDIAN_BOUNDS; else leave it."""
+    if not shift or not track.notes:
+        return
+    pitches = sorted(n.pitch + shift for n in track.notes)
+    median = pitches[len(pitches) // 2]
+    if pitches[0] < part.low or pitches[-1] > part.high or not (
+            REGISTER_MEDIAN_BOUNDS[0] <= median <= REGISTER_MEDIAN_BOUNDS[1]):
+        return
+    for note in track.notes:
+        note.pitch += shift
+
+
+def hold_legato(track: Track, max_gap: int) -> None:
+    """Hold each note until the part's next onset (not past a bar's gap, never into the same key struck again)."""
+    onsets = sorted({n.time for n in track.notes})
+    by_pitch: dict[int, list[int]] = {}
+    for n in track.notes:
+        by_pitch.setdefault(n.pitch, []).append(n.time)
+    for note in track.notes:
+        later = [t for t in onsets if t > note.time]
+        if not later or later[0] - note.end > max_gap:
+            continue
+        target = later[0]
+        again = [t for t in by_pitch[note.pitch] if t > note.time]
+        if again:
+            target = min(target, again[0])
+        note.duration = max(note.duration, target - note.time)
+
+
+def shorten(track: Track, share: float) -> None:
+    """Staccato: each note keeps ``share`` of its length (at least one tick)."""
+    for note in track.notes:
+        note.duration = max(1, int(note.duration * share))
+
+
 def keep_to_scale(track: Track, tonic_pc: int, scale: tuple[int, ...]) -> None:
     """Move every note of ``track`` to the nearest pitch of ``scale`` (semitones above the tonic; a
     tie goes down): a style's own scale (gamelan's pelog) over the key's. Notes that then strike the
@@ -798,4 +913,5 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
     else:
         _melody(writer, part, grid, chords, rng)
     track.notes.sort(key=lambda n: (n.time, n.pitch))
+    add_expression(track, part, spec.arc, spec.bars, grid.bar_ticks)
     return track

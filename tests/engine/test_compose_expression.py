@@ -1,0 +1,112 @@
+"""The prompt's dynamics, scale, drum feel, mood and articulation reach the written MIDI (issue 16):
+CC11 (expression) and CC1 (modulation) curves in sustained parts that follow the arc, read back with
+mido from the SMF bytes; a named pentatonic scale is the only one played; four on the floor asked of a
+style without it; a dark mood lower, a legato prompt held, a staccato one short. Real understanding,
+the real trained models."""
+from __future__ import annotations
+
+import io
+import statistics
+from dataclasses import replace
+
+import mido
+import pytest
+
+from engine.compose.pipeline import SUSTAINED_PROGRAMS, compose, expression_curve
+from engine.music.midi import score_to_smf
+from engine.understand.prompt import Overrides, understand
+
+
+def controller_curves(prompt: str, seed: int = 1) -> dict[str, dict[int, list[tuple[int, int]]]]:
+    """Per track name: {controller: [(tick, value)...]}, as mido reads the clip's SMF bytes."""
+    spec = understand(prompt, Overrides(seed=seed))
+    midi = mido.MidiFile(file=io.BytesIO(score_to_smf(compose(spec))))
+    curves: dict[str, dict[int, list[tuple[int, int]]]] = {}
+    for track in midi.tracks:
+        now, name, found = 0, "", {}
+        for message in track:
+            now += message.time
+            if message.type == "track_name":
+                name = message.name
+            elif message.type == "control_change" and message.control in (1, 11):
+                found.setdefault(message.control, []).append((now, message.value))
+        curves[name] = found
+    return curves
+
+
+@pytest.mark.parametrize("prompt", [
+    "strings and choir slowly swelling from soft to loud, 8 bars",
+    "a pad and a flute that build up to a climax, 8 bars",
+])
+def test_a_crescendo_swells_expression_and_modulation_in_the_sustained_parts(prompt: str) -> None:
+    curves = controller_curves(prompt)
+    sustained = {name: c for name, c in curves.items() if 11 in c}
+    assert sustained, f"no part carries CC11: {list(curves)}"
+    for name, found in sustained.items():
+        values = [v for _, v in found[11]]
+        assert values == sorted(values) and values[-1] - values[0] >= 60, (name, values)
+        modulation = [v for _, v in found[1]]
+        assert modulation == sorted(modulation) and modulation[-1] > modulation[0], (name, modulation)
+
+
+def test_a_fade_lowers_expression_to_the_end() -> None:
+    curves = controller_curves("lush strings and an organ, fading out at the end, 8 bars")
+    sustained = {name: c for name, c in curves.items() if 11 in c}
+    assert {"strings", "organ"} <= set(sustained) or len(sustained) >= 2, list(curves)
+    for name, found in sustained.items():
+        values = [v for _, v in found[11]]
+        assert values == sorted(values, reverse=True) and values[0] - values[-1] >= 60, (name, values)
+
+
+def test_a_steady_clip_holds_one_expression_value_and_drums_and_piano_carry_none() -> None:
+    curves = controller_curves("house groove with piano and strings, 4 bars")
+    assert len(curves["strings"][11]) == 1
+    assert not curves["drums"] and not curves["piano"]
+
+
+def test_the_expression_curve_follows_a_swell_up_then_down() -> None:
+    values = [cc11 for _, cc11, _ in expression_curve("swell", 8, 1920)]
+    peak = values.index(max(values))
+    assert 0 < peak < len(values) - 1 and values[0] < max(values) > values[-1]
+    assert 45 not in SUSTAINED_PROGRAMS and 48 in SUSTAINED_PROGRAMS  # pizzicato is plucked, strings are held
+
+
+@pytest.mark.parametrize(("prompt", "allowed"), [
+    ("a pentatonic melody on flute with piano in A minor, 4 bars", {9, 0, 2, 4, 7}),     # A C D E G
+    ("folk tune on the major pentatonic scale in D major, fiddle and guitar, 4 bars", {2, 4, 6, 9, 11}),
+])
+def test_an_asked_pentatonic_scale_is_the_only_one_played(prompt: str, allowed: set[int]) -> None:
+    spec = understand(prompt, Overrides(seed=2))
+    pitched = [n.pitch % 12 for t in compose(spec).tracks if not t.is_drum for n in t.notes]
+    assert pitched and set(pitched) <= allowed, sorted(set(pitched) - allowed)
+    assert any("pentatonic" in note for note in spec.notes)
+
+
+def test_four_on_the_floor_asked_of_a_style_without_it_puts_a_kick_on_every_beat() -> None:
+    spec = understand("funk groove with slap bass but four on the floor, 110 bpm, 2 bars", Overrides(seed=1))
+    drums = next(t for t in compose(spec).tracks if t.is_drum and t.name == "drums")
+    kicks = [n.time for n in drums.notes if n.pitch in (35, 36)]
+    missing = [beat for beat in range(8) if not any(abs(k - beat * 480) <= 60 for k in kicks)]
+    assert not missing, f"no kick on beats {missing}; kicks at {sorted(kicks)}"
+
+
+def _melody(spec, name: str):
+    return next(t for t in compose(spec).tracks if t.name == name)
+
+
+def test_a_dark_mood_plays_the_tune_an_octave_lower_than_a_neutral_one() -> None:
+    spec = understand("a piano melody in A minor, 4 bars", Overrides(seed=3))
+    neutral = _melody(replace(spec, mood="neutral"), "piano")
+    dark = _melody(replace(spec, mood="dark"), "piano")
+    assert statistics.median(n.pitch for n in dark.notes) <= statistics.median(n.pitch for n in neutral.notes) - 12
+
+
+def test_legato_words_hold_the_notes_and_staccato_words_shorten_them() -> None:
+    spec = understand("a piano melody in C major, 4 bars", Overrides(seed=4))
+
+    def mean_length(said: str) -> float:
+        track = next(t for t in compose(replace(spec, prompt=spec.prompt + said)).tracks if t.name == "piano")
+        return statistics.mean(n.duration for n in track.notes)
+
+    legato, plain, staccato = mean_length(", smooth and legato"), mean_length(""), mean_length(", staccato")
+    assert legato > plain > staccato, (legato, plain, staccato)
