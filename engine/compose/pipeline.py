@@ -24,6 +24,7 @@ import numpy as np
 from symusic import ControlChange, KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine.catalog import instruments, styles
+from engine.catalog import words as phrases
 from engine.compose import form
 from engine.compose import learned as learned_parts
 from engine.compose.drums import write_drums
@@ -36,7 +37,6 @@ from engine.music.chords import ChordSymbol, bar_chords
 from engine.music.notes import GridNote
 from engine.music.spec import MusicSpec, Part
 from engine.music.theory import Key, Meter
-from engine.understand import phrases
 
 PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48}
 # Velocity scale at the first and last bar. With the drums' entry (below) a crescendo's rendered mix
@@ -815,19 +815,13 @@ REGISTER_MEDIAN_BOUNDS = (50, 84)  # above the pitch a listener (and the eval) h
 SHAPED_ROLES = ("melody", "chords", "keys", "pad")
 
 
-def _mood_entry(name: str) -> dict:
-    from engine.understand.prompt import mood_entry
-
-    return mood_entry(name)
-
-
 def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, bar_ticks: int) -> None:
     """A pitched part's notes after writing: kept to the clip's scale (clip_scale), moved to the mood's
     register, held or shortened by the asked (or the mood's) articulation."""
     scale = clip_scale(spec, style)
     if scale:
         keep_to_scale(track, spec.key.tonic_pc, scale)
-    mood = _mood_entry(spec.mood)
+    mood = phrases.mood_entry(spec.mood)
     if part.role in SHAPED_ROLES:
         move_register(track, part, int(mood.get("register", 0)))
     articulation = phrases.asked_articulation(spec.prompt) or mood.get("articulation") or None

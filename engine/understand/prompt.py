@@ -17,6 +17,7 @@ from functools import lru_cache
 from importlib import resources
 
 from engine.catalog import instruments, styles
+from engine.catalog import words as catalog_words
 from engine.config import (
     DEFAULTS,
     METER_DENOMINATORS,
@@ -241,11 +242,6 @@ def _mood_data() -> dict:
 
 def _moods() -> list[dict]:
     return _mood_data()["mood"]
-
-
-def mood_entry(name: str) -> dict:
-    """The catalogue entry of a mood (moods.toml): its tempo, mode, register, articulation...; {} if unknown."""
-    return next((m for m in _moods() if m["name"] == name), {})
 
 
 def check_prompt(prompt: str) -> str:
@@ -578,7 +574,9 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
                 named.append(instrument)
                 covered.add(_slot(instrument))
     ensemble = _ENSEMBLE_RE.search(text)
-    room = ENSEMBLE_SIZES[ensemble.group(1)] if ensemble and source is Source.EXPLICIT else MAX_PARTS
+    room = ENSEMBLE_SIZES[ensemble.group(1)] if ensemble else MAX_PARTS
+    if source is Source.INFERRED:
+        named = named[:room]  # "a jazz trio": the style's first three parts (piano, bass, drums)
     by_meaning_only = source is Source.EXPLICIT and style_span == (0, 0)
     if not solo and not (by_meaning_only and quiet):
         present = {i.role for i in named if not i.is_percussion}
@@ -770,7 +768,7 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
 
     for _, _, word in _find_words(text, list(phrases.unhonoured())):
         notes.append(f"\"{word}\": {phrases.unhonoured()[word]}")
-    scale = phrases.asked_scale(text, "minor" if (key.scale_pcs()[2] - key.tonic_pc) % 12 == 3 else "major")
+    scale = catalog_words.asked_scale(text, "minor" if (key.scale_pcs()[2] - key.tonic_pc) % 12 == 3 else "major")
     if scale is not None:
         notes.append(f"\"{scale[0]}\": every pitched note is kept to it, "
                      f"{' '.join(str(step) for step in scale[1])} semitones above {key.tonic}")

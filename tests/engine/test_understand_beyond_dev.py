@@ -219,3 +219,7 @@ def test_a_style_not_in_the_catalogue_is_said_with_the_nearest_and_its_similarit
     spec = understand(prompt)
     assert spec.sources["style"] is not Source.EXPLICIT
     assert any("nearest" in note and "similarity" in note for note in spec.notes), spec.notes
+
+
+def test_a_jazz_trio_with_no_instrument_named_is_three_parts() -> None:
+    assert sorted(parts("a jazz trio that gets quieter and quieter")) == ["drums", "piano", "upright_bass"]
