@@ -22,17 +22,20 @@ def short_term_loudness(mix: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndar
     """(window start in samples, short-term loudness in LUFS) of every 3-second window, half a second apart."""
     meter = pyloudnorm.Meter(rate, block_size=SHORT_TERM_S)
     size, hop = int(SHORT_TERM_S * rate), int(HOP_S * rate)
-    starts = np.arange(0, max(1, len(mix) - size + 1), hop)
+    starts = np.unique(np.append(np.arange(0, max(1, len(mix) - size + 1), hop), max(0, len(mix) - size)))
     values = [meter.integrated_loudness(mix[s:s + size]) for s in starts]
     return starts, np.maximum(np.nan_to_num(np.array(values), neginf=SILENCE_LUFS), SILENCE_LUFS)
 
 
 def quarter_change(mix: np.ndarray, rate: int) -> float:
-    """Mean short-term loudness of the windows inside the last quarter minus those inside the first (LU)."""
+    """Mean short-term loudness of the windows inside the last quarter minus those inside the first (LU).
+    A quarter shorter than a window is measured by the clip's first (or last) window."""
     starts, loudness = short_term_loudness(mix, rate)
     size, quarter = int(SHORT_TERM_S * rate), len(mix) / 4
-    first = loudness[starts + size <= max(quarter, size)]
-    last = loudness[starts >= min(len(mix) - quarter, len(mix) - size)]
+    first = loudness[starts + size <= quarter]
+    last = loudness[starts >= len(mix) - quarter]
+    first = first if len(first) else loudness[:1]
+    last = last if len(last) else loudness[-1:]
     return float(last.mean() - first.mean())
 
 
@@ -61,4 +64,5 @@ def test_the_mix_gets_6_lu_louder_over_a_crescendo_and_6_lu_softer_over_a_fade(p
     stems = render(compose(spec), RATE, style=spec.style, roles={p.name: str(p.role) for p in spec.parts},
                    bars=spec.bars, isolate=False)
     change = quarter_change(np.asarray(stems.mix), RATE)
+    print(f"{prompt!r}: {spec.arc} {change:+.1f} LU (short-term, last quarter against first)")
     assert sign * change >= MIN_CHANGE_LU, f"{spec.arc}: {change:+.1f} LU from the first quarter to the last"
