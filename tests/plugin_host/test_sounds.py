@@ -175,6 +175,7 @@ def test_sources_follow_request_then_words_then_style_then_part():
         "gm", "request")
     assert sounds.choose("pad", "pad", style="cinematic").source == "synth:pad"  # by part name
     assert sounds.choose("drums", "drums", style="cinematic", prompt="Epic trailer music").source == "synth:trailer"
+    assert sounds.choose("taiko", "drums", style="cinematic", prompt="Epic trailer music").source == "bank"
 
 
 def test_an_unknown_source_is_refused_with_the_accepted_ones(score):
