@@ -241,6 +241,14 @@ def cmd_place(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notes(args: argparse.Namespace) -> int:
+    from bridge.timeline.clip import read_clip
+    from bridge.timeline.notes import note_lines
+
+    print("\n".join(note_lines(read_clip(Path(args.dir)))))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -566,6 +574,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "project is never overwritten: the result is written beside it")
     place.add_argument("--at", type=int, metavar="BAR", help="project bar (default: the bar the clip was made for)")
     place.set_defaults(func=cmd_place)
+
+    notes = commands.add_parser("notes", help="print a clip folder's tempo, parts, notes and stems as tab-separated "
+                                              "lines (for DAW scripts)")
+    notes.add_argument("dir", metavar="DIR", help="a clip folder written by `cadenza generate --out`")
+    notes.set_defaults(func=cmd_notes)
 
     evaluate = commands.add_parser("eval", help="generate for a prompts file and report control accuracy, "
                                                 "musicality, diversity, latency")
