@@ -460,9 +460,20 @@ def version() -> str:
         return "unknown (not installed)"
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (importlib.metadata costs a tenth of a second per call)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit", **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.exit(message=f"cadenza {version()}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cadenza", description="Music from a sentence, into your DAW session.")
-    parser.add_argument("--version", action="version", version=f"cadenza {version()}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     parser.set_defaults(_commands=commands.choices)
 
