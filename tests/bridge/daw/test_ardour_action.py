@@ -142,3 +142,14 @@ def test_the_action_adds_midi_tracks_with_the_clips_notes_at_the_playheads_bar(t
     regions = [line.split("\t") for line in seen.splitlines() if line.startswith("REGION cadenza ")]
     assert len(regions) == len(clip.parts)
     assert {(int(position), bbt) for _, position, _, bbt in regions} == {(_bar_sample(BAR), f"{BAR}|1|0")}
+
+
+def test_the_reaper_script_is_valid_lua_but_is_not_run_here() -> None:
+    """REAPER cannot be installed here: bridge/daw/reaper_generate_here.lua is only parsed (by Ardour's Lua
+    5.3), never run. Its `cadenza generate`/`cadenza notes` calls are the ones the Ardour test runs."""
+    script = ROOT / "bridge" / "daw" / "reaper_generate_here.lua"
+    out = run_lua(_LUA_PRELUDE.format(rate=RATE) + "\n".join([
+        f"local chunk, problem = loadfile({_lua_string(str(script))})",
+        'assert(chunk, "the ReaScript does not parse: " .. tostring(problem))',
+        'print("CADENZA-OK")']) + "\n")
+    assert "CADENZA-OK" in out
