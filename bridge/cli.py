@@ -468,7 +468,8 @@ class _Version(argparse.Action):
                          help="show the version and exit", **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        parser.exit(message=f"cadenza {version()}\n")
+        print(f"cadenza {version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,8 +96,9 @@ function cadenza_generate_here (s, prompt, bars, cadenza, engine)
 	local folder, n = base, 1
 	while exists (folder) do n = n + 1; folder = base .. "-" .. n end
 
-	local command = string.format ("%s generate %s --out %s --at %d --tempo %.6f --meter %d/%d --sample-rate %d --quiet",
-	                               cadenza, quote (prompt), quote (folder), bar, bpm, meter:divisions_per_bar (),
+	-- run in the session's folder, so the take is recorded in a Cadenza session named after it
+	local command = string.format ("cd %s && %s generate %s --out %s --at %d --tempo %.6f --meter %d/%d --sample-rate %d --quiet",
+	                               quote (s:path ()), cadenza, quote (prompt), quote (folder), bar, bpm, meter:divisions_per_bar (),
 	                               meter:note_value (), rate)
 	if bars then command = command .. " --bars " .. math.floor (bars) end
 	if engine and engine ~= "" then command = command .. " --engine " .. quote (engine) end

@@ -85,8 +85,10 @@ local function main()
   local folder, n = base, 1
   while exists(folder) do n = n + 1; folder = base .. "-" .. n end
 
-  local command = string.format("%s generate %s --out %s --at %d --tempo %.6f --meter %d/%d --sample-rate %d --quiet",
-                                CADENZA, quote(prompt), quote(folder), bar, bpm, numerator, denominator, rate)
+  -- run in the project's folder, so the take is recorded in a Cadenza session named after it
+  local cd = reaper.GetOS():match("^Win") and "cd /d" or "cd"
+  local command = string.format("%s %s && %s generate %s --out %s --at %d --tempo %.6f --meter %d/%d --sample-rate %d --quiet",
+                                cd, quote(project), CADENZA, quote(prompt), quote(folder), bar, bpm, numerator, denominator, rate)
   if bars then command = command .. " --bars " .. math.floor(bars) end
   if ENGINE ~= "" then command = command .. " --engine " .. quote(ENGINE) end
   local out, done = run(command)

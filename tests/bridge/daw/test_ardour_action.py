@@ -22,6 +22,7 @@ from lxml import etree
 
 from bridge.timeline.ardour import (
     _LUA_PRELUDE,
+    ARDOUR_TICKS_PER_BEAT,
     ArdourSession,
     _lua_string,
     region_positions_lua,
@@ -30,6 +31,7 @@ from bridge.timeline.ardour import (
 )
 from bridge.timeline.clip import read_clip
 from bridge.timeline.notes import part_notes
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
 ACTION = ROOT / "bridge" / "daw" / "ardour_generate_here.lua"
@@ -38,6 +40,7 @@ BPM, BEATS_PER_BAR = 96.0, 3  # 3/4: a bar is 3 quarter notes of 0.625 s
 PLAYHEAD_S = 10.0  # 16 quarter notes in: bar 6, beat 2
 BAR = 6
 BARS = 2
+SESSION = "ardour-action-song"  # the Ardour session's folder, and so the Cadenza session of its takes
 
 pytestmark = [
     pytest.mark.ardour,
@@ -100,18 +103,23 @@ def _ardour_midi_notes(path: Path) -> list[tuple[float, int]]:
         for message in track:
             tick += message.time
             if message.type == "note_on" and message.velocity > 0:
-                notes.append((round(tick / smf.ticks_per_beat, 3), message.note))
+                notes.append((tick / smf.ticks_per_beat, message.note))
     return sorted(notes)
 
 
 def test_the_action_adds_midi_tracks_with_the_clips_notes_at_the_playheads_bar(tmp_path: Path, engine_process
                                                                               ) -> None:
-    session = tmp_path / "song"
+    session = tmp_path / SESSION
     _make_session(session)
     out = _run_action(session, "funk groove with bass, electric piano and drums", engine_process.target)
     line = next(line for line in out.splitlines() if line.startswith("CADENZA-DONE"))
     _, clip_folder, stems_imported = line.split("\t")
     assert stems_imported == "false"  # no editor headless: the action says so rather than pretend
+
+    # The take is recorded in the Cadenza session named after the Ardour session's folder.
+    history = run_cli("history", "--session", SESSION, "--json", "--engine", engine_process.target)
+    assert history.returncode == 0, history.stderr
+    assert [take["operation"] for take in json.loads(history.stdout)["takes"]] == ["generate"]
 
     # The clip was made for the session's tempo, meter, sample rate and the playhead's bar.
     spec = json.loads((Path(clip_folder) / "spec.json").read_text())
@@ -133,9 +141,15 @@ def test_the_action_adds_midi_tracks_with_the_clips_notes_at_the_playheads_bar(t
         assert len(regions) == 1
         assert regions[0].get("length") == f"a{length}@a{at}"
         # Its notes, read from the SMF Ardour wrote, are the clip's (start in beats from the region's start).
-        smf = session / "interchange" / "song" / "midifiles" / sources[regions[0].get("source-0")]
-        expected = sorted((round(start, 3), pitch) for start, _, pitch, _, _ in part_notes(part))
-        assert expected and _ardour_midi_notes(smf) == expected
+        smf = session / "interchange" / SESSION / "midifiles" / sources[regions[0].get("source-0")]
+        expected = [(start, pitch) for start, _, pitch, _, _ in part_notes(part)]
+        written = _ardour_midi_notes(smf)
+        assert expected and sorted(p for _, p in written) == sorted(p for _, p in expected)
+        for pitch in {p for _, p in expected}:  # pitch by pitch, so notes a tick apart cannot swap places
+            starts = sorted(s for s, p in written if p == pitch)
+            wanted = sorted(s for s, p in expected if p == pitch)
+            # Ardour keeps note times in ticks of 1/1920 quarter note
+            assert all(abs(a - b) <= 1 / ARDOUR_TICKS_PER_BEAT + 1e-9 for a, b in zip(starts, wanted, strict=True))
 
     # Ardour, loading the snapshot again, puts every cadenza region at 6|1|0.
     seen = run_lua(region_positions_lua(ArdourSession(session, "after"), RATE))
