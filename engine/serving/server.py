@@ -317,7 +317,7 @@ class EngineServicer(pb_grpc.EngineServicer):
                                  weights={name: float(w) for name, w in zip(FEATURES, total, strict=True)})
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
-        from plugin_host.folders import check_plugin_path, check_preset_path
+        from plugin_host.folders import check_plugin_path, check_preset_path, check_soundfont_path
         from plugin_host.render import render
 
         with self._serving(context) as should_stop:
@@ -337,6 +337,8 @@ class EngineServicer(pb_grpc.EngineServicer):
             options["presets"] = {key: check_preset_path(preset, options["plugins"].get(key), self.plugin_folders,
                                                          f"presets[{key}]")
                                   for key, preset in options["presets"].items()}
+            if options["soundfont"]:  # read only from a SoundFont or plugin folder, by the path checked
+                options["soundfont"] = check_soundfont_path(options["soundfont"], self.plugin_folders)
             _check_render_length(score, options["bars"])
             _check_render_memory(score, options["bars"], sample_rate)
             events: queue.Queue = queue.Queue()
