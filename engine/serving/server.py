@@ -175,7 +175,8 @@ def _base_spec(prompt: str):
 
 
 def history_reply(takes) -> pb.HistoryReply:
-    """The takes without MIDI, oldest first; when they would not fit one reply, the newest that do."""
+    """The takes without MIDI, oldest first; when they would not fit one reply, the newest that do,
+    with ``omitted`` saying how many older ones were left out."""
     budget = GRPC_MAX_SEND_BYTES - 64 * 1024
     kept: list[pb.TakeResult] = []
     for take in reversed(takes):
@@ -186,7 +187,7 @@ def history_reply(takes) -> pb.HistoryReply:
                         len(takes) - len(kept), GRPC_MAX_SEND_BYTES)
             break
         kept.append(entry)
-    return pb.HistoryReply(takes=kept[::-1])
+    return pb.HistoryReply(takes=kept[::-1], omitted=len(takes) - len(kept))
 
 
 class EngineServicer(pb_grpc.EngineServicer):

@@ -314,6 +314,47 @@ def test_a_huge_reason_and_repeated_parts_are_refused_and_the_session_stays_usab
     assert engine.call("Taste", pb.TasteRequest(session="bounded")).lines
 
 
+def test_history_too_big_for_one_reply_says_how_many_older_takes_it_left_out(tmp_path):
+    """A session of 1,000 takes, each with a prompt of the most characters a request may send: History
+    sends the newest that fit one reply and says how many older ones it left out; `cadenza history`
+    says so too. (The takes are written to the store first, as 1,000 Generates would have.)"""
+    import json
+    import time
+
+    from engine.music.midi import score_to_smf
+    from engine.serving.convert import spec_to_pb
+    from engine.sessions.store import Take, new_take_id, open_store
+    from engine.understand.prompt import understand
+    from tests.conftest import run_cli
+
+    prompt = ("a calm piano tune with a walking bass " * 60)[:config.PROMPT_MAX_CHARS]
+    spec = spec_to_pb(understand("a calm piano tune with a walking bass, 2 bars")).SerializeToString()
+    spec = pb.MusicSpec.FromString(spec)
+    spec.prompt = prompt
+    midi = score_to_smf(make_score(bars=2))
+    store = open_store(tmp_path / "state")
+    made = []
+    try:
+        for k in range(1000):
+            made.append(store.add(Take(id=new_take_id(), session="long", parent=None, operation="generate",
+                                       params={"prompt": prompt, "candidates": 1}, spec=spec.SerializeToString(),
+                                       seed=k, model_version="test", midi=midi, created=time.time() + k)).id)
+    finally:
+        store.close()
+    with EngineProcess("--state", str(tmp_path / "state")) as process, EngineClient(process.target) as client:
+        client.check()
+        reply = client.call("History", pb.HistoryRequest(session="long"))
+        assert 0 < reply.omitted < 1000 and len(reply.takes) + reply.omitted == 1000, reply.omitted
+        assert [t.take for t in reply.takes] == made[reply.omitted:]  # the newest, oldest first
+        assert reply.ByteSize() <= config.GRPC_MAX_SEND_BYTES
+        shown = run_cli("history", "--session", "long", "--engine", process.target)
+        listed = run_cli("history", "--session", "long", "--engine", process.target, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert f"session long: {len(reply.takes)} takes" in shown.stdout
+    assert f"({reply.omitted} older takes left out" in shown.stdout, shown.stdout[:300]
+    assert listed.returncode == 0 and json.loads(listed.stdout)["omitted"] == reply.omitted
+
+
 def test_a_take_too_big_to_send_back_is_not_stored(engine):
     from symusic import ControlChange, Note, Score, Tempo, Track
 
