@@ -70,7 +70,6 @@ log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
 STATUS_FLUSH_SECONDS = 2.0
-WARM_UP_JOIN_SECONDS = 60.0
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> None:
@@ -575,14 +574,14 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
 
             withdraw(os.getpid())
     finished = engine.shutdown(0.0 if parent_gone.is_set() else SHUTDOWN_GRACE_SECONDS)
-    # Stopped while the text model was still loading: let it finish, or the interpreter's exit
-    # tears down torch's threads under it and the process aborts (exit -6 instead of 0).
-    warming.join(timeout=WARM_UP_JOIN_SECONDS)
     with contextlib.suppress(OSError):  # stderr may be a pipe to a parent that is gone
         print("cadenza engine stopped", file=sys.stderr, flush=True)
     # A request that ignored the stop holds a thread the interpreter would wait for; with the
-    # parent gone nobody waits for anything: end now either way.
-    if not finished or parent_gone.is_set():
+    # parent gone nobody waits for anything: end now either way. Stopped while still warming up
+    # (the text model loading, a spare render worker starting: up to a minute on a busy machine),
+    # end now too: the interpreter's exit would tear torch's threads down under the loading model
+    # and abort (exit -6), and waiting for it made a SIGTERM soon after start take that long.
+    if not finished or parent_gone.is_set() or warming.is_alive():
         from plugin_host.worker import stop_all
 
         stop_all()

@@ -236,6 +236,9 @@ def test_sigterm_ends_the_engine_while_a_long_request_is_running():
     client.close()
 
 
+# -- High 4: render memory is bounded before the render and in the worker --------------------
+
+@pytest.mark.parametrize("rate", [48000, 96000])
 def test_a_render_too_big_for_memory_is_refused_before_the_worker_starts_it(engine, rate):
     assert len(SLOWEST_TEMPO) < 100
     call = pb_grpc.EngineStub(engine.channel).Render(pb.RenderRequest(midi=SLOWEST_TEMPO, sample_rate=rate),
