@@ -490,7 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--queue", type=int, default=config.ENGINE_QUEUE,
                        help="requests that may wait for a worker (default %(default)s)")
     serve.add_argument("--plugin-folder", action="append", default=[], metavar="DIR",
-                       help="also load plugins from DIR (repeatable; the standard VST3 folders always count)")
+                       help="also load plugins, and the presets and SoundFonts requests name, from DIR "
+                            "(repeatable; the standard VST3 and SoundFont folders always count)")
     serve.add_argument("--render-timeout", type=float, metavar="SECONDS",
                        help="stop a render (e.g. a hanging plugin) after this long "
                             f"(default {host_config.RENDER_TIMEOUT_SECONDS:g})")
