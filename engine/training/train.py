@@ -39,6 +39,7 @@ from engine.training.dataset import (
     slots_in,
     validation_examples,
 )
+from engine.training.schedule import warmup_cosine
 
 CHECKPOINT_FORMAT = 1
 VALIDATION_SHARD_EXAMPLES = 48
@@ -175,11 +176,8 @@ def _batches(works: list[EncodedWork], weights: np.ndarray, rng: np.random.Gener
 
 
 def _lr(config: TrainConfig, step: int) -> float:
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.min_learning_rate + 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) * (
-        config.learning_rate - config.min_learning_rate)
+    done = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return warmup_cosine(step, config.warmup_steps, done, config.learning_rate, config.min_learning_rate)
 
 
 def evaluate(model, examples: list[tuple[list[int], int]], pad: int, batch_size: int = 16) -> float:
