@@ -596,6 +596,14 @@ class ClockFollower:
             return [ClockEvent(Kind.LOST, now, self.next_position)]
         return []
 
+    def advance(self, start: float, end: float) -> list[ClockEvent]:
+        """Once per time window, after its events were fed: clock loss (MIDI clock comes as events)."""
+        return self.check(start)
+
+    def use_port(self, ports) -> None:
+        """Trust interval-based lost-tick inference only on frame-exact ports (see `TempoEstimator`)."""
+        self.estimator.frame_exact = ports.frame_exact
+
     def _realtime(self, time: float, byte: int, events: list[ClockEvent]) -> None:
         if byte == TIMING_CLOCK:
             self._tick(time, events)
