@@ -150,6 +150,9 @@ class LinkFollower:
     def check(self, now: float) -> list[ClockEvent]:
         return []
 
+    def skipped(self, start: float, end: float) -> None:
+        """Skipped windows lose nothing here: every window reads the session's timeline afresh."""
+
     def advance(self, start: float, end: float) -> list[ClockEvent]:
         """The clock events of the window [start, end): a TICK at each Link tick in it."""
         self._sample_offset()

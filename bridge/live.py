@@ -225,6 +225,8 @@ class LiveSession:
             # Windows skipped (asynchronous JACK skips a late client's cycles): we were not
             # listening then, so that time is no silence of the clock's and cannot make it lost.
             follower.last_activity += start - self._window_end
+        if self._window_end is not None and start > self._window_end:
+            follower.skipped(self._window_end, start)
         self._window_end = end
         while self.requests:
             self._handle(self.requests.popleft(), start, out)
