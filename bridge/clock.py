@@ -553,7 +553,8 @@ class ClockFollower:
         self.period: float | None = None  # the ports' window (s): a JACK period, see `_missed_ticks`
         self.inferred_starts = 0  # runs begun without their Start/Continue (lost in a skipped cycle)
         self._gap: tuple[float, float] | None = None  # the last stretch of skipped windows
-        self._resume: tuple[float, float, float, int] | None = None  # (gap start, gap end, first tick, its position)
+        # (earliest time the run's first tick can have, the run's first position): see `_ticks_since_anchor`
+        self._anchor: tuple[float, int] | None = None
         self._sysex_bytes: int | None = None  # bytes of the SysEx still open (continued by the next event)
         self._warned_at: float | None = None
 
@@ -636,6 +637,7 @@ class ClockFollower:
         # FE active sensing, FF reset, F9/FD undefined: not clock
 
     def _run(self, time: float, kind: Kind, events: list[ClockEvent]) -> None:
+        self._anchor = (time, self.next_position)
         self.transport = Transport.RUNNING
         self.last_position = None
         self.last_activity = time
@@ -667,7 +669,7 @@ class ClockFollower:
             # from the stored position. Ticks lost with it are counted once the tempo is known.
             self.inferred_starts += 1
             self._run(time, Kind.START if self.next_position == 0 else Kind.CONTINUE, events)
-            self._resume = (*self._gap, time, self.next_position)
+            self._anchor = (self._gap[0], self.next_position)
         if self.transport is not Transport.RUNNING:
             # Many masters send clock while stopped: tempo only (as its own run), no position.
             if self.last_tick_time is not None and 0 < time - self.last_tick_time < 2 * self.loss_timeout:
@@ -702,8 +704,8 @@ class ClockFollower:
         self.next_position += 1
         self.last_tick_time = time
         self.last_activity = time
-        if self._resume is not None and len(self.estimator.points) >= 4:
-            lost = self._ticks_before_resume()
+        if self._anchor is not None and len(self.estimator.points) >= 4:
+            lost = self._ticks_since_anchor(time)
             self.missed += lost
             self.last_position += lost
             self.next_position += lost
@@ -719,31 +721,37 @@ class ClockFollower:
         silent = self.last_tick_time is None or gap_start - self.last_tick_time > self.loss_timeout
         return silent and gap_end <= time < gap_end + self.loss_timeout
 
-    def _ticks_before_resume(self) -> int:
-        """Ticks sent between a lost Start and the first tick we got, now that the tempo is known.
+    def _ticks_since_anchor(self, time: float) -> int:
+        """Ticks lost early in a run (before the tempo was known), counted once it is, or 0.
 
-        jack_midi_clock sends Start and its first tick at the first frame of a period, and a
-        JACK transport slips by whole periods only, so the lost Start's frame is the first tick's
-        less ``n`` tick intervals less whole periods, at or after the gap's start; the one ``n``
-        that fits is the number lost (0 if none or several fit: then nothing is changed).
+        jack_midi_clock sends Start (or Continue) and the run's first tick at the first frame
+        of a period, and a JACK transport slips by whole periods only. So the tick at ``time``
+        is ``n`` tick intervals and some whole periods after the run began, at a period boundary
+        no earlier than the anchor (the Start's time; for a lost Start, the start of the windows
+        we were skipped in). The one ``n`` that fits gives the tick's true position; if none or
+        several fit, nothing is changed. Done once per run.
         """
-        gap_start, gap_end, first, _ = self._resume
-        self._resume = None
+        earliest, first_position = self._anchor
+        self._anchor = None
         seconds, period = self.estimator.tick_seconds, self.period
-        if not seconds or not period:
+        if not seconds or not period or not self.estimator.frame_exact:
             return 0
         fits = []
-        for n in range(int((first - gap_start + DECODE_TOLERANCE_S) / seconds) + 1):
-            offset = (first - n * seconds - gap_start) / period
+        for n in range(int((time - earliest + DECODE_TOLERANCE_S) / seconds) + 1):
+            offset = (time - n * seconds - earliest) / period
             if abs(offset - round(offset)) * period <= DECODE_TOLERANCE_S and round(offset) >= 0:
                 fits.append(n)
-        return fits[0] if len(fits) == 1 else 0
+        if len(fits) != 1:
+            return 0
+        return max(first_position + fits[0] - self.last_position, 0)
 
     def _missed_ticks(self, time: float) -> int:
         """Ticks lost in transit (a skipped JACK cycle, a dropped packet) before this one, or 0.
 
         With frame-exact stamps (``estimator.frame_exact``: callback-time stamps, quantized to
-        periods, make gaps of their own) and the tempo known (four ticks on the run's line):
+        periods, make gaps of their own) and the tempo known (three ticks on the run's line for
+        the first way, four for the second), over a gap no longer than `loss_timeout` unless our
+        windows were skipped in it:
 
         - On JACK (`period` known: the ports' window), a master like jack_midi_clock sends each
           tick at its transport frame, and the transport slips only by whole periods (when the
@@ -761,8 +769,9 @@ class ClockFollower:
         if self.last_position is None or self.last_tick_time is None or not seconds or not self.estimator.frame_exact:
             return 0
         gap = time - self.last_tick_time
-        if len(self.estimator.points) < 4 or gap > self.loss_timeout:
-            return 0
+        skipped = self._gap is not None and self.last_tick_time <= self._gap[0] and self._gap[1] <= time
+        if len(self.estimator.points) < 3 or (gap > self.loss_timeout and not skipped):
+            return 0  # a silence of the master's own is not ticks lost; one while we were skipped may be
         if self.period:
             fits = []
             for ticks in range(1, int(gap / seconds + 1.5) + 1):
@@ -774,7 +783,7 @@ class ClockFollower:
                 return fits[0] - 1
         ratio = gap / seconds
         whole = round(ratio)
-        if whole < 2 or self.estimator.noise() > 0.05 * seconds:
+        if whole < 2 or len(self.estimator.points) < 4 or self.estimator.noise() > 0.05 * seconds:
             return 0
         return whole - 1
 
