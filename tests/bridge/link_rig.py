@@ -189,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--async", dest="asynchronous", action="store_true", help="JACK without -S")
     parser.add_argument("--load", type=int, default=0, help="busy processes beside the rig")
     parser.add_argument("--no-cli", action="store_true", help="skip `cadenza clock --sync link`")
+    parser.add_argument("--bridge", action="store_true",
+                        help="`cadenza bridge --sync link` generates a clip instead")
     args = parser.parse_args(argv)
+    if args.bridge:
+        return bridge_main(args)
 
     loopback_up()
     import link
@@ -288,6 +292,71 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if cli is not None and cli.poll() is None:
             cli.kill()
+        jackd.terminate()
+        try:
+            jackd.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            jackd.kill()
+    print(json.dumps(result))
+    return 0
+
+
+def bridge_main(args: argparse.Namespace) -> int:
+    """`cadenza bridge --sync link` as a user runs it, peers A and B at ``--tempo``: a prompt, and
+    where the clip's first note falls on B's timeline (ms from the nearest bar line)."""
+    loopback_up()
+    import link
+
+    from tests.bridge.jack_rig import Recorder
+
+    result: dict = {"interfaces": interfaces()}
+    jackd, _ = start_jackd(not args.asynchronous)
+    bridge = None
+    try:
+        peer_a, peer_b = link.Link(args.tempo), link.Link(args.tempo)
+        peer_a.enabled = peer_b.enabled = True
+        wait(lambda: peer_a.numPeers() >= 1 and peer_b.numPeers() >= 1, 10, "peers A and B to meet")
+        recorder = Recorder(["out"])
+        recorder.client.deactivate()
+        frames = FrameClock(recorder, peer_a.clock())
+        recorder.client.activate()
+        bridge = subprocess.Popen([sys.executable, "-m", "bridge.cli", "bridge", "--sync", "link", "--out",
+                                   "cadenza-recorder:out", "--session", f"link-{uuid.uuid4().hex[:8]}"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  bufsize=1, cwd=ROOT)
+        lines: list[str] = []
+        threading.Thread(target=lambda: lines.extend(iter(bridge.stdout.readline, "")), daemon=True).start()
+
+        def line_with(text: str) -> str | None:
+            return next((line for line in lines if text in line), None)
+
+        wait(lambda: line_with("bridge: clock from") or bridge.poll() is not None, 180, "the bridge to start")
+        bridge.stdin.write("g 2 bars of pop with drums and bass, A minor\n")
+        bridge.stdin.flush()
+        wait(lambda: line_with("lands on bar") or bridge.poll() is not None, 180, "the clip")
+        landed_at = peer_a.clock().micros()
+        wait(lambda: any(data[0] & 0xF0 == 0x90 for _, data in recorder.events["out"]), 20, "the first note")
+        time.sleep(0.2)
+        bridge.stdin.write("q\n")
+        bridge.stdin.flush()
+        bridge.wait(timeout=60)
+        frames.stop()
+        recorder.close()
+        onsets = [frame for frame, data in recorder.events["out"] if data[0] & 0xF0 == 0x90 and data[2]]
+        first = frames.micros(onsets[0])
+        session = peer_b.captureAppSessionState()
+        result.update({
+            "lines": [line for line in lines if "clip" in line or "bridge:" in line],
+            "first_note_bar_error_ms": grid_error_ms(session, first, QUANTUM),
+            "first_note_after_landed_ms": (first - landed_at) / 1000,
+            "bar_ms": QUANTUM * 60000.0 / session.tempo(),
+            "tempo_in_line": args.tempo,
+            "notes": len(onsets),
+            "stderr": bridge.stderr.read()[-2000:],
+        })
+    finally:
+        if bridge is not None and bridge.poll() is None:
+            bridge.kill()
         jackd.terminate()
         try:
             jackd.wait(timeout=5)

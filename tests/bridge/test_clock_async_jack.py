@@ -77,8 +77,10 @@ def test_tempo_within_0_05_bpm_and_locked_at_every_beat_under_load(clock_rig_asy
     assert not ports.errors
 
 
-@pytest.mark.xfail(reason="not built: under heavy load, ticks lost right after Start and late ticks taken for "
-                          "lost ones put the position a tick or two off the transport", strict=False)
+@pytest.mark.xfail(reason="not met under heavy load: ticks jack_midi_clock never sent right after Start (its grid "
+                          "starts where it saw the transport start) and the rig's clients disagreeing by a period "
+                          "on a cycle's transport frame leave the run's first positions (and the truth) a tick or "
+                          "two uncertain; later losses and slips are decoded exactly", strict=False)
 def test_positions_equal_the_transports_under_load(clock_rig_async, loaded_cpu):
     rig = clock_rig_async
     session, probe, ports = roll(rig, 120.0)

@@ -29,7 +29,7 @@ def run_rig(*args: str) -> dict:
     if shutil.which("jackd") is None or shutil.which("unshare") is None:
         pytest.skip("jackd and unshare are needed (apt-get install jackd2 util-linux); .ci/run installs them")
     done = subprocess.run(namespace_command([sys.executable, str(RIG), *args]), capture_output=True, text=True,
-                          timeout=120)
+                          timeout=400)
     if done.returncode != 0 and "unshare" in done.stderr and "Operation not permitted" in done.stderr:
         pytest.fail(f"cannot make a network namespace here: {done.stderr.strip()}")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -98,3 +98,12 @@ def test_sync_rejects_an_unknown_source():
     assert done.returncode == 2
     assert "--sync" in done.stderr and "'ableton'" in done.stderr and "midi-clock" in done.stderr
     assert "link" in done.stderr
+
+
+def test_bridge_with_sync_link_generates_at_the_sessions_tempo_and_plays_from_its_next_bar():
+    run = run_rig("--bridge", "--tempo", "120")
+    clip = [line for line in run["lines"] if "lands on bar" in line]
+    assert clip and "at 120.00 BPM" in clip[0], run["lines"]
+    assert run["notes"] > 0
+    assert abs(run["first_note_bar_error_ms"]) < PHASE_MS  # on a bar line of the session
+    assert 0 <= run["first_note_after_landed_ms"] < run["bar_ms"]  # the next one after the clip was ready
