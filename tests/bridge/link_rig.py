@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                 start = session.placed.start
                 clock = peer_a.clock()
                 change_beat = start / 24 + args.change_bar * QUANTUM + 1.5  # half a beat past beat 2 of that bar
-                wait(lambda: follower.beat_at(ports.now()) >= change_beat, 20, "the bar of the change")
+                wait(lambda: follower.beat_at(ports.now()) >= change_beat,
+                     (args.change_bar + 2) * QUANTUM * 60 / args.tempo + 10, "the bar of the change")
                 before = peer_b.captureAppSessionState()
                 state = peer_b.captureAppSessionState()
                 changed_at = clock.micros()

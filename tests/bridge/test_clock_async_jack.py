@@ -103,7 +103,9 @@ def test_tempo_change_120_to_150_tracked_within_one_bar(clock_rig_async, loaded_
     rig.wait(lambda: session.state.position >= 192 + 3 * 96, timeout=120, what="three bars after the change")
     rig.master.stop()
     ports.close()
-    seen = probe.seen
+    # Judged by the transport's position of each tick (the truth), not the follower's own count.
+    seen = {tick: state for state in probe.seen.values()
+            if (tick := rig.transport_tick_at(state.last_tick_time)) is not None}
     before = [p for p in seen if 48 <= p < 192]
     after = sorted(p for p in seen if p >= 192 + 96)
     errors_before = max(abs(seen[p].tempo_bpm - 120.0) for p in before)
