@@ -749,9 +749,9 @@ class ClockFollower:
         """Ticks lost in transit (a skipped JACK cycle, a dropped packet) before this one, or 0.
 
         With frame-exact stamps (``estimator.frame_exact``: callback-time stamps, quantized to
-        periods, make gaps of their own) and the tempo known (three ticks on the run's line for
-        the first way, four for the second), over a gap no longer than `loss_timeout` unless our
-        windows were skipped in it:
+        periods, make gaps of their own) and the tempo known (four ticks on the run's line, within
+        5% of an interval), over a gap no longer than `loss_timeout` unless our windows were
+        skipped in it (ticks lost early in a run are counted by `_ticks_since_anchor`):
 
         - On JACK (`period` known: the ports' window), a master like jack_midi_clock sends each
           tick at its transport frame, and the transport slips only by whole periods (when the
@@ -759,8 +759,8 @@ class ClockFollower:
           periods, to the frame. The one ``(n, m)`` that fits within `DECODE_TOLERANCE_S` says
           ``n - 1`` ticks were lost; a tick late by two periods at 174 BPM (1.74 intervals) is
           one late tick, not a lost one. Used when exactly one pair fits.
-        - Otherwise a gap of nearer 2, 3, ... tick intervals than any other whole number, when the
-          ticks sit on their lines within 5% of an interval, is ticks that never arrived (no
+        - Otherwise a gap of nearer 2, 3, ... tick intervals than any other whole number is
+          ticks that never arrived (no
           master pauses its clock for a tick without Stop). A tick late by half an interval or
           more is counted as a lost one at first; if a tick then follows within half an interval
           (ticks bunched after a stall), it is that tick, and takes no new position (see `_tick`).
@@ -770,8 +770,10 @@ class ClockFollower:
             return 0
         gap = time - self.last_tick_time
         skipped = self._gap is not None and self.last_tick_time <= self._gap[0] and self._gap[1] <= time
-        if len(self.estimator.points) < 3 or (gap > self.loss_timeout and not skipped):
+        if len(self.estimator.points) < 4 or (gap > self.loss_timeout and not skipped):
             return 0  # a silence of the master's own is not ticks lost; one while we were skipped may be
+        if self.estimator.noise() > 0.05 * seconds:
+            return 0  # the ticks are not on their line: the tempo is not known well enough to count by
         if self.period:
             fits = []
             for ticks in range(1, int(gap / seconds + 1.5) + 1):
@@ -783,7 +785,7 @@ class ClockFollower:
                 return fits[0] - 1
         ratio = gap / seconds
         whole = round(ratio)
-        if whole < 2 or len(self.estimator.points) < 4 or self.estimator.noise() > 0.05 * seconds:
+        if whole < 2:
             return 0
         return whole - 1
 
