@@ -269,8 +269,31 @@ def check_seed(seed: int, field: str = "seed") -> int:
     return int(check("seed", seed, field))
 
 
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_UNITS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+_TEENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+          "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_SPELLED_RE = re.compile(
+    r"\b(?:(one|a|two)\s+hundred\b(?:\s+and)?\s*)?(?:\b(" + "|".join(_TENS) + r")(?:[\s-](" + "|".join(_UNITS)
+    + r"))?\b|\b(" + "|".join(_TEENS) + r")\b|\b(" + "|".join(_UNITS) + r")\b)?")
+
+
+def spelled_numbers(text: str) -> str:
+    """``text`` with spelled-out numbers from twenty up to two hundred and ninety-nine as digits
+    ("one hundred and thirty" -> "130", "ninety-six" -> "96"); other words are left as they are."""
+    def digits(match: re.Match) -> str:
+        hundreds, tens, unit, teen, alone = match.groups()
+        if not hundreds and not tens:
+            return match.group(0)
+        value = (100 * (2 if hundreds == "two" else 1) if hundreds else 0) + _TENS.get(tens or "", 0) \
+            + _UNITS.get(unit or alone or "", 0) + _TEENS.get(teen or "", 0)
+        return str(value) + (" " if match.group(0).endswith(" ") else "")
+    return _SPELLED_RE.sub(digits, text)
+
+
 def _parse_tempo(text: str) -> tuple[float | None, Source | None]:
     """Tempo in quarter-note BPM: a number with bpm/tempo, a metronome mark, a range, or a word."""
+    text = spelled_numbers(text)
     match = _TEMPO_RANGE_RE.search(text)
     if match:
         low, high = sorted((float(match.group(1)), float(match.group(2))))

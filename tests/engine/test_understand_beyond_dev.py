@@ -223,3 +223,10 @@ def test_a_style_not_in_the_catalogue_is_said_with_the_nearest_and_its_similarit
 
 def test_a_jazz_trio_with_no_instrument_named_is_three_parts() -> None:
     assert sorted(parts("a jazz trio that gets quieter and quieter")) == ["drums", "piano", "upright_bass"]
+
+
+@pytest.mark.parametrize(("prompt", "bpm"), [("Techno at one hundred and thirty bpm", 130),
+                                             ("a waltz at one hundred twenty beats per minute", 120),
+                                             ("house, ninety-six bpm", 96)])
+def test_spelled_out_compound_tempi_are_read(prompt: str, bpm: float) -> None:
+    assert understand(prompt, Overrides(seed=0)).tempo_bpm == bpm
