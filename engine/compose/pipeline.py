@@ -722,12 +722,32 @@ def _style_rhythm(style: styles.Style, name: str, grid: Grid, meter: Meter) -> t
     return tuple((step, max(1, length - (1 if length > 2 else 0))) for step, _, length in _onsets(pattern))
 
 
-def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, settings: learned_parts.PartSettings,
-                  grid: Grid, spec: MusicSpec, clip_form: form.Form) -> dict[str, int]:
-    """A melody, bass, comping, keys or pad part from the part model; returns its notes per provenance kind."""
+def part_model_role(spec: MusicSpec, part: Part) -> str | None:
+    """The part model's role for ``part`` ("melody", "bass" or "comp") when compose gives the part to the
+    part model in the spec's style, else None (drums, percussion, a stride bass, the corpus model's voices)."""
+    if part.is_drum or part.role not in learned_parts.ROLE_OF or instruments.percussion(part.instrument):
+        return None
+    style = styles.get(spec.style)
+    if _stride(style, part):
+        return None
+    if learned_parts.settings(spec.style).corpus and spec.parts.index(part) in plan_voices(spec.parts).slots_of:
+        return None
+    return learned_parts.ROLE_OF[part.role]
+
+
+def learned_bars(part: Part, index: int, spec: MusicSpec, clip_form: form.Form, *,
+                 given: list[list[learned_parts.BarNote]] | None = None, rewrite: set[int] | None = None,
+                 keep_rhythm: bool = False, seed: int | None = None,
+                 ) -> tuple[list[list[learned_parts.BarNote]], list[str]]:
+    """A melody, bass, comping, keys or pad part's bars from the part model over the form's chords, and
+    how each was written (engine/compose/learned.py write_part; ``given``/``rewrite``/``keep_rhythm``:
+    co-creation rewrites some bars of a part as it stands)."""
     from engine.model import parts as partmodel
     from engine.model.generator import third_quality
 
+    style = styles.get(spec.style)
+    settings = learned_parts.settings(spec.style)
+    grid = Grid.of(spec.meter)
     role = learned_parts.ROLE_OF[part.role]
     lo, hi = _register(part)
     rhythm = None
@@ -740,16 +760,27 @@ def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, setti
         colour = [frozenset(bar.chord.tones) - set(bar.chord.pcs) if isinstance(bar.chord, ChordSymbol) else
                   frozenset(chord_tones(bar.chord.pcs + (seventh_pc(bar.chord, spec.key),), style, False,
                                         spec.key.tonic_pc)) - set(bar.chord.pcs) for bar in clip_form.bars]
+    if seed is None:
+        seed = int(np.random.SeedSequence([spec.seed, index]).generate_state(1)[0])
     bars, kinds = learned_parts.write_part(
         partmodel.load(), role=role, form=clip_form, key=spec.key, mode=third_quality(spec.key),
         beats=round(spec.meter.quarters_per_bar), steps=grid.steps, group_starts=grid.group_starts,
-        low=lo, high=hi, energy=spec.energy, seed=int(np.random.SeedSequence([spec.seed, index]).generate_state(1)[0]),
+        low=lo, high=hi, energy=spec.energy, seed=seed,
         style_rhythm=rhythm, legato=part.role == "pad", colour=colour,
-        moving=role == "bass" and style.bass_idiom == "walking")
+        moving=role == "bass" and style.bass_idiom == "walking", given=given, rewrite=rewrite,
+        keep_rhythm=keep_rhythm)
     if role == "comp" and part.role != "pad" and part.program < 8:  # a keyboard (GM pianos, e-pianos)
         tones = [frozenset(fb.chord.pcs) | (colour[i] if colour else frozenset())
                  for i, fb in enumerate(clip_form.bars)]
-        bars = [learned_parts.full_voicing(notes, tones[i], lo, hi) for i, notes in enumerate(bars)]
+        bars = [notes if kinds[i] == "kept" else learned_parts.full_voicing(notes, tones[i], lo, hi)
+                for i, notes in enumerate(bars)]
+    return bars, kinds
+
+
+def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, settings: learned_parts.PartSettings,
+                  grid: Grid, spec: MusicSpec, clip_form: form.Form) -> dict[str, int]:
+    """A melody, bass, comping, keys or pad part from the part model; returns its notes per provenance kind."""
+    bars, kinds = learned_bars(part, index, spec, clip_form)
     counts = {"learned": 0, "style_rhythm": 0}
     for bar, notes in enumerate(bars):
         before = len(w.track.notes)
@@ -757,6 +788,42 @@ def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, setti
             w.add(bar, note.step, note.length, note.pitch, note.velocity)
         counts[kinds[bar]] += len(w.track.notes) - before
     return counts
+
+
+def part_bars(notes, spec: MusicSpec, bars: int, offset: int = 0) -> list[list[learned_parts.BarNote]]:
+    """A part's notes (symusic Notes, times from ``offset``) as ``bars`` bars of BarNotes on the clip's grid:
+    what the part model reads as context. A swung off-beat is read back on its straight step."""
+    grid = Grid.of(spec.meter)
+    out: list[list[learned_parts.BarNote]] = [[] for _ in range(bars)]
+    for n in notes:
+        time = n.time - offset
+        bar, within = divmod(time, grid.bar_ticks)
+        if 0 <= bar < bars:
+            out[bar].append(learned_parts.BarNote(int(within // grid.step_ticks),
+                                                  max(1, round(n.duration / grid.step_ticks)), int(n.pitch),
+                                                  int(n.velocity)))
+    return out
+
+
+def write_bars(track: Track, spec: MusicSpec, bars: list[list[learned_parts.BarNote]], only: set[int] | None = None,
+               offset_bars: int = 0) -> None:
+    """Append bars of BarNotes to ``track`` (bar ``b`` placed at bar ``b + offset_bars`` of ``spec``), as
+    compose writes them (swing, the dynamics arc); ``only``: just these bars."""
+    writer = _Writer(spec, Grid.of(spec.meter), track)
+    for bar, notes in enumerate(bars):
+        if only is None or bar in only:
+            for note in notes:
+                writer.add(bar + offset_bars, note.step, note.length, note.pitch, note.velocity)
+
+
+def chord_of(pcs: ChordPcs, key: Key) -> Chord:
+    """A detected chord's pitch classes (root, third, fifth...) as a Chord of the key."""
+    root = pcs[0]
+    third = (pcs[1] - root) % 12 if len(pcs) > 1 else 4
+    fifth = (pcs[2] - root) % 12 if len(pcs) > 2 else 7
+    quality = "dim" if (third, fifth) == (3, 6) else "m" if third == 3 else ""
+    scale = list(key.scale_pcs())
+    return Chord(scale.index(root) + 1 if root in scale else 0, root, quality)
 
 
 def keep_to_scale(track: Track, tonic_pc: int, scale: tuple[int, ...]) -> None:
@@ -776,7 +843,9 @@ def keep_to_scale(track: Track, tonic_pc: int, scale: tuple[int, ...]) -> None:
 
 
 def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int) -> Track:
-    """One part written by the style arranger over given chords (one per bar of the spec).
+    """One part written over given chords (one per bar of the spec), as compose would write it: the part
+    model for the parts it voices (``part_model_role``), the drum model for a kit, the style arranger
+    for the rest (percussion, a stride bass, a corpus style's melody).
 
     Co-creation uses it to add or rewrite a part against harmony that already exists (a kept
     melody, a user's MIDI), instead of harmony the model would write afresh.
@@ -787,7 +856,15 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
     track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
     writer = _Writer(spec, grid, track)
     rng = np.random.default_rng([seed, 7919])
-    if (part.role == "drums" or part.is_drum) and instruments.percussion(part.instrument):
+    if part_model_role(spec, part) is not None:  # as compose writes it: the part model over these chords
+        settings = learned_parts.settings(spec.style)
+        plan = form.plan(spec.bars, spec.key, list(style.progressions), seed, settings.loop)
+        plan = replace(plan, bars=tuple(replace(bar, chord=chord_of(pcs, spec.key))
+                                        for bar, pcs in zip(plan.bars, chords, strict=False)))
+        bars, _ = learned_bars(part, spec.parts.index(part) if part in spec.parts else 0, spec, plan,
+                               seed=int(np.random.SeedSequence([seed, 7919]).generate_state(1)[0]))
+        write_bars(track, spec, bars)
+    elif (part.role == "drums" or part.is_drum) and instruments.percussion(part.instrument):
         _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, rng)
     elif part.role == "drums" or part.is_drum:
         _drums(writer, style, drum_seed(seed, 7919))
