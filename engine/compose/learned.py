@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
+from engine.errors import check_stop
 from engine.music.analysis import Chord
 from engine.music.chords import ChordSymbol
 
@@ -78,7 +79,9 @@ class Provenance:
     """Who wrote a draft's notes, counted per kind and per part.
 
     ``learned``: pitch, onset, length and velocity chosen by a learned model; ``style_rhythm``:
-    onset and length from the style's idiom, pitch and velocity by the part model; ``rules``:
+    onset and length from the style's idiom, pitch and velocity by the part model (a percussion
+    part's idiom bars: onsets and keys from instruments.toml, velocity and timing by the drum model;
+    its phrase-end fills are ``learned``); ``rules``:
     pitched notes written by rules (the stride arranger); ``drums``: the drum part (written by
     whatever compose's drum path is; the drum model is issue 15's other half).
     """
@@ -208,6 +211,7 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
     plen = max(b.position for b in form.bars) + 1
     turn_from = group_starts[-1] if len(group_starts) > 1 else steps // 2
     for fb in form.bars:
+        check_stop(f"writing bar {fb.index + 1} of the {role}")  # the request may have been given up
         chord = chord_for_model(fb.chord, tonic)
         if given is not None and rewrite is not None and fb.index not in rewrite:
             bars.append(list(given[fb.index]))

@@ -17,6 +17,7 @@ asked; the dynamics arc and swing are applied to every part when the notes are w
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -201,36 +202,83 @@ def drum_seed(seed: int, salt: int) -> int:
 
 
 PERCUSSION_VELOCITY = (100, 80)  # a percussion part's stroke on a beat group's start, and elsewhere
+PERCUSSION_MIN_VELOCITY = 40  # an idiom's stroke is heard even where the drummer played a ghost note
+PERCUSSION_SALT = 4441  # the percussionist's drum-model seed differs from the kit's
+FILL_VOICES = (1, 4, 5, 6)  # the drum model's snare and toms (engine/model/drums.py VOICE_PITCHES): a fill's
+# strokes, which a hand drum plays high (snare, high tom) to low (low tom) on its keys
+ACCENT_VOICES = (0, 1, 4, 5, 6)  # kick, snare, toms: where a hand drum's stroke takes the drummer's accent
 
 
-def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, meter: Meter,
-                rng: np.random.Generator) -> None:
-    """A hand drum, bell or shaker beside the kit: its own keys in its own pattern (instruments.toml).
+def percussion_pattern(instrument: instruments.Instrument, grid: Grid, meter: Meter) -> str:
+    """The instrument's idiom for one bar of the meter (instruments.toml `pattern`, or the beat groups)."""
+    if (meter.numerator, meter.denominator) == (4, 4) and len(instrument.pattern) == grid.steps:
+        return instrument.pattern
+    cells = ["-"] * grid.steps
+    eighth = max(1, (TICKS_PER_QUARTER // 2) // grid.step_ticks)
+    for s in range(0, grid.steps, eighth):
+        cells[s] = "2" if len(instrument.keys) > 1 else "1"
+    for s in grid.group_starts:
+        cells[s] = "1"
+    return "".join(cells)
 
-    In 4/4 the instrument's 16-step pattern plays; in other meters the first key marks each beat
-    group and the second the off-beat eighths. A pitched program (taiko, melodic toms) is moved so
-    its first key is the clip's tonic: its low strokes do not pull the key away.
+
+def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, meter: Meter, *,
+                genre: str | None, seed: int) -> list[str]:
+    """A hand drum, bell or shaker beside the kit, played by the drum model (trained on the Groove
+    drummers) in the style's genre; returns each bar's provenance kind (a fill bar is "learned", an
+    idiom bar "style_rhythm").
+
+    What no drummer's data teaches stays the instrument's idiom (instruments.toml: a tumbao, a clave):
+    its onsets and keys in every bar. The drum model, run as a second player with its own seed, gives
+    each stroke its velocity and micro-timing (the drummer's accent at that step, or the bar's softest
+    stroke where the drummer rests), and at every phrase end (engine/compose/drums.py) the part plays
+    the drum model's fill instead, its snare and tom strokes moved onto the instrument's keys. A pitched
+    program (taiko, melodic toms) is moved so its first key is the clip's tonic: its low strokes do not
+    pull the key away. ``quantize`` keeps every stroke on its step.
     """
+    from engine.compose.drums import STEP_TICKS, phrase_flags
+    from engine.model.drums import load_default
+
     keys = list(instrument.keys)
     if not instrument.is_drum:
         shift = (w.spec.key.tonic_pc - keys[0]) % 12
         shift = shift - 12 if shift > 6 else shift
         keys = [k + shift for k in keys]
-    if (meter.numerator, meter.denominator) == (4, 4) and len(instrument.pattern) == grid.steps:
-        pattern = instrument.pattern
-    else:
-        cells = ["-"] * grid.steps
-        eighth = max(1, (TICKS_PER_QUARTER // 2) // grid.step_ticks)
-        for s in range(0, grid.steps, eighth):
-            cells[s] = "2" if len(keys) > 1 else "1"
-        for s in grid.group_starts:
-            cells[s] = "1"
-        pattern = "".join(cells)
-    for bar in range(w.spec.bars):
+    pattern = percussion_pattern(instrument, grid, meter)
+    bars = w.spec.bars
+    fill, start = phrase_flags(bars)
+    hits = load_default().generate([grid.steps] * bars, genre, w.spec.tempo_bpm, fill, start, seed=seed)
+    at: dict[tuple[int, int], list] = {}
+    for hit in hits:
+        at.setdefault((hit.bar, hit.step), []).append(hit)
+    kinds = ["style_rhythm"] * bars
+
+    def stroke(bar: int, step: int, key: int, velocity: int, offset: float) -> None:
+        before = len(w.track.notes)
+        w.add(bar, step, 1, key, velocity)
+        if w.track.notes[before:] and not w.spec.quantize:
+            note = w.track.notes[-1]
+            note.time = int(min(max(0, note.time + round(offset * STEP_TICKS)), w.end - 1))
+
+    for bar in range(bars):
+        in_bar = [hit for hit in hits if hit.bar == bar]
+        strokes = [hit for hit in in_bar if hit.voice in FILL_VOICES]
+        if fill[bar] and strokes:
+            order = sorted({hit.voice for hit in strokes}, key=FILL_VOICES.index)
+            for hit in strokes:
+                key = keys[min(len(keys) - 1, order.index(hit.voice) * len(keys) // max(1, len(order)))]
+                stroke(bar, hit.step, key, hit.velocity, hit.offset)
+            kinds[bar] = "learned"
+            continue
+        # where the drummer rests, the idiom's stroke takes three quarters of the bar's middle velocity
+        quiet = round(0.75 * float(np.median([hit.velocity for hit in in_bar]))) if in_bar else PERCUSSION_VELOCITY[1]
         for step, char, _ in _onsets(pattern):
             index = int(char) - 1 if char.isdigit() else 0
-            velocity = PERCUSSION_VELOCITY[0 if step in grid.group_starts else 1] + int(rng.integers(-6, 7))
-            w.add(bar, step, 1, keys[min(index, len(keys) - 1)], velocity)
+            accents = [hit for hit in at.get((bar, step), []) if hit.voice in ACCENT_VOICES] or at.get((bar, step), [])
+            played = max(accents, key=lambda hit: hit.velocity) if accents else None
+            velocity = max(PERCUSSION_MIN_VELOCITY, played.velocity if played else quiet)
+            stroke(bar, step, keys[min(index, len(keys) - 1)], velocity, played.offset if played else 0.0)
+    return kinds
 
 
 APPROACH_MIN_ONSETS = 3  # a bass line this busy leads into the next bar's root
@@ -674,19 +722,20 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
         track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
         writer = _Writer(spec, grid, track)
         part_rng = np.random.default_rng([spec.seed, len(score.tracks)])
+        bar_kinds: list[str] = []
         if index in plan.slots_of:
             _write_voices(writer, grid, notes, plan.slots_of[index], legato=part.role == "pad")
             kind = "learned"
         elif part.role == "drums" and instruments.percussion(part.instrument):
-            _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, part_rng)
-            kind = "rules"
+            bar_kinds = _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter,
+                                    genre=style.drum_genre,
+                                    seed=drum_seed(spec.seed, PERCUSSION_SALT + len(score.tracks)))
+            kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "drums" or part.is_drum:
             _drums(writer, style, drum_seed(spec.seed, len(score.tracks)))
             kind = "drums"
         elif part.role in learned_parts.ROLE_OF and not _stride(style, part):
-            counts = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
-            for kind, count in counts.items():
-                provenance.add(part.name, kind, count)
+            bar_kinds = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
             kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "bass":
             _bass(writer, part, style, grid, spec.meter, chords, part_rng)
@@ -704,6 +753,10 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
         track.notes.sort(key=lambda n: (n.time, n.pitch))
         if kind is not None:
             provenance.add(part.name, kind, len(track.notes))
+        else:  # the notes the arc kept, by the kind of their bar
+            for bar_kind, count in Counter(bar_kinds[min(len(bar_kinds) - 1, n.time // grid.bar_ticks)]
+                                           for n in track.notes).items():
+                provenance.add(part.name, bar_kind, count)
         score.tracks.append(track)
     return score
 
@@ -778,16 +831,13 @@ def learned_bars(part: Part, index: int, spec: MusicSpec, clip_form: form.Form, 
 
 
 def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, settings: learned_parts.PartSettings,
-                  grid: Grid, spec: MusicSpec, clip_form: form.Form) -> dict[str, int]:
-    """A melody, bass, comping, keys or pad part from the part model; returns its notes per provenance kind."""
+                  grid: Grid, spec: MusicSpec, clip_form: form.Form) -> list[str]:
+    """A melody, bass, comping, keys or pad part from the part model; returns each bar's provenance kind."""
     bars, kinds = learned_bars(part, index, spec, clip_form)
-    counts = {"learned": 0, "style_rhythm": 0}
     for bar, notes in enumerate(bars):
-        before = len(w.track.notes)
         for note in notes:
             w.add(bar, note.step, note.length, note.pitch, note.velocity)
-        counts[kinds[bar]] += len(w.track.notes) - before
-    return counts
+    return kinds
 
 
 def part_bars(notes, spec: MusicSpec, bars: int, offset: int = 0) -> list[list[learned_parts.BarNote]]:
@@ -865,7 +915,8 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
                                seed=int(np.random.SeedSequence([seed, 7919]).generate_state(1)[0]))
         write_bars(track, spec, bars)
     elif (part.role == "drums" or part.is_drum) and instruments.percussion(part.instrument):
-        _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, rng)
+        _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, genre=style.drum_genre,
+                    seed=drum_seed(seed, PERCUSSION_SALT))
     elif part.role == "drums" or part.is_drum:
         _drums(writer, style, drum_seed(seed, 7919))
     elif part.role == "bass":
