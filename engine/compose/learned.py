@@ -260,11 +260,29 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
             notes += [BarNote(first + n.step, n.length, n.pitch, n.velocity) for n in written]
             history.append(toks)
             pieces.append(toks)
-        bars.append(notes)
+        bars.append(tidy(notes, mono=role in ("melody", "bass")))
         tokens.append(pieces)
     if legato:
         bars = [bar if kind == "kept" else _held([bar], steps)[0] for bar, kind in zip(bars, kinds, strict=True)]
     return bars, kinds
+
+
+def tidy(notes: list[BarNote], *, mono: bool) -> list[BarNote]:
+    """A bar as it can be played: one note per pitch and onset (the longer), and in a line that plays
+    one note at a time (melody, bass) each note stopped by the next onset, so a pitch struck again
+    does not overlap itself."""
+    longest: dict[tuple[int, int], BarNote] = {}
+    for n in notes:
+        kept = longest.get((n.step, n.pitch))
+        if kept is None or n.length > kept.length:
+            longest[(n.step, n.pitch)] = n
+    out = sorted(longest.values(), key=lambda n: (n.step, n.pitch))
+    if mono:
+        onsets = sorted({n.step for n in out})
+        following = dict(zip(onsets, onsets[1:], strict=False))
+        out = [BarNote(n.step, min(n.length, following[n.step] - n.step), n.pitch, n.velocity)
+               if n.step in following else n for n in out]
+    return out
 
 
 def _held(bars: list[list[BarNote]], steps: int) -> list[list[BarNote]]:

@@ -12,8 +12,9 @@ the styles the music21-corpus model knows (chorales, folk tunes, classical works
 plays, never voices nobody hears, and its notes' chords (engine/music/analysis.py) lead the other
 parts. Drums come from the drum model trained on the Groove MIDI Dataset (engine/compose/drums.py:
 the style's Groove genre, fills at phrase ends, learned velocity and micro-timing, grid-exact
-with the spec's ``quantize``); a stride bass keeps the rule arranger. Tempo, meter and key are written as
-asked; the dynamics arc and swing are applied to every part when the notes are written.
+with the spec's ``quantize``); hand percussion keeps its instrument's idiom and takes the drum
+model's velocity, timing and fills (``_percussion``); a stride bass keeps the rule arranger. Tempo,
+meter and key are written as asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
 
