@@ -157,7 +157,7 @@ class PartModel:
     def __init__(self, path: Path) -> None:
         import torch
 
-        from engine.model.transformer import CachedDecoder, from_checkpoint
+        from engine.model.transformer import NumpyDecoder, from_checkpoint
 
         if not path.exists():
             from engine.model.generator import CheckpointMissing
@@ -170,7 +170,7 @@ class PartModel:
         self.path = path
         self.record = checkpoint.get("record", {})
         self.model = from_checkpoint(checkpoint)
-        self.decoder = CachedDecoder(self.model)
+        self.decoder = NumpyDecoder(self.model)  # a step in numpy: a torch call's overhead is most of one
         self.block = self.model.config.block_size
         self._fed: list[int] = []  # the tokens in the decoder's cache
 
@@ -290,7 +290,7 @@ class PartModel:
                     mask[VOCAB.dur0: VOCAB.dur0 + len(DURATIONS)] = True
             else:  # velocity
                 mask[VOCAB.vel0: VOCAB.vel0 + VELOCITY_BANDS] = True
-            scores = logits.numpy()
+            scores = np.asarray(logits)
             if state in ("onset", "pitch"):
                 scores = scores + preferred + (pulled if pos in strong else 0.0)
                 if (role == "melody" or planned.moving) and state == "pitch":
