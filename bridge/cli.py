@@ -241,6 +241,14 @@ def cmd_place(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notes(args: argparse.Namespace) -> int:
+    from bridge.timeline.clip import read_clip
+    from bridge.timeline.notes import note_lines
+
+    print("\n".join(note_lines(read_clip(Path(args.dir)))))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -452,9 +460,21 @@ def version() -> str:
         return "unknown (not installed)"
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (importlib.metadata costs a tenth of a second per call)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit", **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"cadenza {version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cadenza", description="Music from a sentence, into your DAW session.")
-    parser.add_argument("--version", action="version", version=f"cadenza {version()}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     parser.set_defaults(_commands=commands.choices)
 
@@ -566,6 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "project is never overwritten: the result is written beside it")
     place.add_argument("--at", type=int, metavar="BAR", help="project bar (default: the bar the clip was made for)")
     place.set_defaults(func=cmd_place)
+
+    notes = commands.add_parser("notes", help="print a clip folder's tempo, parts, notes and stems as tab-separated "
+                                              "lines (for DAW scripts)")
+    notes.add_argument("dir", metavar="DIR", help="a clip folder written by `cadenza generate --out`")
+    notes.set_defaults(func=cmd_notes)
 
     evaluate = commands.add_parser("eval", help="generate for a prompts file and report control accuracy, "
                                                 "musicality, diversity, latency")
