@@ -208,6 +208,7 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
     kinds: list[str] = []
     tokens: list[list[list[int]]] = []
     history: list[list[int]] = []
+    model.begin_part()
     plen = max(b.position for b in form.bars) + 1
     turn_from = group_starts[-1] if len(group_starts) > 1 else steps // 2
     for fb in form.bars:

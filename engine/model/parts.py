@@ -196,6 +196,12 @@ class PartModel:
             cache.fed = []
         return cache
 
+    def begin_part(self) -> None:
+        """A new part begins on this thread: its notes never depend on what the thread decoded before
+        (a part that starts from given bars, as co-creation's do, would otherwise continue a cache
+        left by an earlier request with the same opening, and float rounding could change a draw)."""
+        self._cache(fresh=True)
+
     def write(self, role: str, bars: list[PlannedBar], *, mode: str, beats: int, energy: int,
               tonic_pc: int, scale_pcs: set[int], low: int, high: int, seed: int) -> list[WrittenNote]:
         """Notes for ``bars`` in the asked key (tonic ``tonic_pc``), within ``low``-``high``, each bar
