@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.config import INFERENCE_THREADS
 from engine.errors import check_stop
 
 ROLES = ("melody", "bass", "comp")
@@ -430,7 +431,7 @@ def sample(logits: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
 def _load(path: str) -> PartModel:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(INFERENCE_THREADS)
     return PartModel(Path(path))
 
 
