@@ -182,11 +182,13 @@ def _onsets(pattern: str) -> list[tuple[int, str, int]]:
             for k, s in enumerate(hits)]
 
 
-def _drums(w: _Writer, style: styles.Style, seed: int) -> None:
-    """The drum part from the learned drum model, in the style's Groove genre (engine/compose/drums.py)."""
+def _drums(w: _Writer, style: styles.Style, seed: int, clip_form: form.Form) -> None:
+    """The drum part: the learned drum model in the style's Groove genre under its rules, or its ensemble
+    percussion, over the clip's form (engine/compose/drums.py)."""
     write_drums(w.track, meter=w.spec.meter, bars=w.spec.bars, tempo=w.spec.tempo_bpm, genre=style.drum_genre,
                 seed=seed, quantize=w.spec.quantize, swing=w.spec.swing, dynamics=w.arc,
-                four_on_the_floor=_four_on_the_floor(style))
+                four_on_the_floor=_four_on_the_floor(style), style=style.drums, clip_form=clip_form,
+                energy=w.spec.energy)
 
 
 def _four_on_the_floor(style: styles.Style) -> bool:
@@ -681,8 +683,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, part_rng)
             kind = "rules"
         elif part.role == "drums" or part.is_drum:
-            _drums(writer, style, drum_seed(spec.seed, len(score.tracks)))
-            kind = "drums"
+            _drums(writer, style, drum_seed(spec.seed, len(score.tracks)), clip_form)
+            kind = "drums" if style.drums.kit else "rules"  # a style's ensemble strokes are placed by rule
         elif part.role in learned_parts.ROLE_OF and not _stride(style, part):
             counts = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
             for kind, count in counts.items():
@@ -790,7 +792,9 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
     if (part.role == "drums" or part.is_drum) and instruments.percussion(part.instrument):
         _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, rng)
     elif part.role == "drums" or part.is_drum:
-        _drums(writer, style, drum_seed(seed, 7919))
+        loop = learned_parts.settings(spec.style).loop
+        _drums(writer, style, drum_seed(seed, 7919),
+               form.plan(spec.bars, spec.key, list(style.progressions), spec.seed, loop))
     elif part.role == "bass":
         _bass(writer, part, style, grid, spec.meter, chords, rng)
     elif part.role in ("chords", "pad", "keys"):
