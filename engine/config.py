@@ -118,6 +118,9 @@ DRUM_GENRE_GUIDANCE = 1.0
 # free (busier when positive), and the section and prompt parts scale velocity by
 # 1 + DRUM_VELOCITY_PER_ENERGY times their sum (the arc scales velocity itself).
 DRUM_SECTION_ENERGY = {"A": 0.0, "B": 0.5}
+# The least velocity of a hit a style rule accents (styles.toml rule cell X) and of a section's crash
+# and kick: the model's velocity where it would not have played is often a ghost note's.
+DRUM_ACCENT_VELOCITY = 100
 DRUM_DENSITY_PER_ENERGY = 1.2
 DRUM_VELOCITY_PER_ENERGY = 0.2
 DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)

@@ -10,7 +10,7 @@ from importlib import resources
 KIT_VOICES = ("kick", "snare", "closed_hat", "open_hat", "low_tom", "mid_tom", "high_tom", "crash", "ride")
 # Where in the form an ensemble hit plays (engine/compose/drums.py reads the form's sections and phrases).
 FORM_PLACES = ("section_start", "phrase_start", "section_end", "phrase_end", "every_bar")
-RULE_CELLS = "x-."  # a kit rule's cell: a hit, no hit, the model's choice
+RULE_CELLS = "Xx-."  # a kit rule's cell: an accented hit, a hit, no hit, the model's choice
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def _drums(entry: dict) -> DrumStyle:
         if voice not in KIT_VOICES:
             raise ValueError(f"{where} rules name voice {voice!r}; accepted: {', '.join(KIT_VOICES)}")
         if len(cells) != 16 or set(cells) - set(RULE_CELLS):
-            raise ValueError(f"{where} rules.{voice} = {cells!r}; accepted: 16 cells of x (hit), - (no hit), "
-                             ". (the model's choice)")
+            raise ValueError(f"{where} rules.{voice} = {cells!r}; accepted: 16 cells of X (accented hit), x (hit), "
+                             "- (no hit), . (the model's choice)")
         rules.append((voice, cells))
     hits = []
     for hit in raw.get("hits", []):

@@ -31,6 +31,7 @@ from symusic import Note, Track
 from engine.catalog.styles import DrumStyle, EnsembleHit
 from engine.compose.form import Form
 from engine.config import (
+    DRUM_ACCENT_VELOCITY,
     DRUM_DENSITY_PER_ENERGY,
     DRUM_GENRE_GUIDANCE,
     DRUM_NOTE_TICKS,
@@ -73,13 +74,13 @@ def steps_per_bar(meter: Meter) -> int:
     return max(1, round(meter.quarters_per_bar * TICKS_PER_QUARTER) // STEP_TICKS)
 
 def rule_grid(style: DrumStyle) -> np.ndarray | None:
-    """The style's kit rules as (16 positions, voices) of FREE / NEVER / ALWAYS, or None without rules."""
-    from engine.model.drums import ALWAYS, FREE, NEVER, VOICE_NAMES
+    """The style's kit rules as (16 positions, voices) of FREE / NEVER / ALWAYS / ACCENT, or None without rules."""
+    from engine.model.drums import ACCENT, ALWAYS, FREE, NEVER, VOICE_NAMES
 
     if not style.rules:
         return None
     grid = np.full((16, len(VOICE_NAMES)), FREE, np.int8)
-    cell = {"x": ALWAYS, "-": NEVER, ".": FREE}
+    cell = {"X": ACCENT, "x": ALWAYS, "-": NEVER, ".": FREE}
     for voice, cells in style.rules:
         grid[:, VOICE_NAMES.index(voice)] = [cell[c] for c in cells]
     return grid
@@ -127,7 +128,8 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
     generator = load_default()
     hits = generator.generate([spb] * bars, genre, tempo, fill, start, seed=seed, temperature=DRUM_TEMPERATURE,
                               guidance=DRUM_GENRE_GUIDANCE, rules=rule_grid(style),
-                              density=list(DRUM_DENSITY_PER_ENERGY * level), crash=crash)
+                              density=list(DRUM_DENSITY_PER_ENERGY * level), crash=crash,
+                              accent_velocity=DRUM_ACCENT_VELOCITY)
     if four_on_the_floor:
         hits = [hit for hit in hits if hit.pitch not in KICKS]
         beat = meter.beat_ticks()

@@ -37,6 +37,7 @@ def _clip_form(spec):
 
 def test_a_metal_clip_plays_16th_note_kicks_in_most_bars():
     kick_bars = total = 0
+    kick_velocity = []
     for seed in range(3):
         spec, _, grid = _clip("Heavy metal riff in E minor with distorted guitars and double kick drums at 180 bpm",
                               seed=seed)
@@ -44,11 +45,14 @@ def test_a_metal_clip_plays_16th_note_kicks_in_most_bars():
         kicks = _bars(grid)[:, :, KICK].sum(axis=1)
         kick_bars += int((kicks >= 12).sum())
         total += grid.bars
+        kick_velocity += list(grid.velocity[grid.hits[:, KICK], KICK])
     assert kick_bars / total >= 0.6, (kick_bars, total)
+    assert np.median(kick_velocity) >= 90, "a double kick is played hard, not ghosted"
 
 
 def test_a_reggae_clip_plays_the_one_drop_kick_and_snare_on_3_nothing_on_1_in_most_bars():
     drop_bars = total = 0
+    drop_velocity = []
     for seed in range(3):
         spec, _, grid = _clip("Reggae one drop groove with skanking organ and deep bass, 76 BPM, G major", seed=seed)
         assert spec.style == "reggae"
@@ -56,7 +60,10 @@ def test_a_reggae_clip_plays_the_one_drop_kick_and_snare_on_3_nothing_on_1_in_mo
         one_drop = bars[:, 8, KICK] & bars[:, 8, SNARE] & ~bars[:, 0, KICK] & ~bars[:, 0, SNARE]
         drop_bars += int(one_drop.sum())
         total += grid.bars
+        velocity = grid.velocity[: grid.bars * 16].reshape(grid.bars, 16, -1)
+        drop_velocity += list(velocity[one_drop, 8, KICK])
     assert drop_bars / total >= 0.6, (drop_bars, total)
+    assert np.median(drop_velocity) >= 90, "the drop is accented, not a ghost kick"
 
 
 def test_fills_land_where_the_forms_phrases_end_not_every_fourth_bar():
@@ -145,7 +152,7 @@ def test_a_style_rule_naming_an_unknown_voice_or_cell_is_refused_with_what_is_ac
 
     with pytest.raises(ValueError, match="accepted: kick, snare"):
         _drums({"name": "x", "drums": {"rules": {"cowbell": "x" * 16}}})
-    with pytest.raises(ValueError, match="16 cells of x"):
+    with pytest.raises(ValueError, match="16 cells of X"):
         _drums({"name": "x", "drums": {"rules": {"kick": "x" * 15}}})
     with pytest.raises(ValueError, match="accepted: section_start"):
         _drums({"name": "x", "drums": {"hits": [{"at": "chorus", "key": 49}]}})
