@@ -300,9 +300,11 @@ def pool(figures: list[dict]) -> DrumReport:
         real_accuracy=real_acc)
 
 
-def grid_of_score(score, quarters_per_bar: float, bars: int) -> DrumGrid | None:
-    """The drum tracks of a symusic Score (or anything with .tracks of .notes) as one grid."""
-    notes = [(int(n.time), int(n.pitch), int(n.velocity)) for t in score.tracks if t.is_drum for n in t.notes]
+def grid_of_score(score, quarters_per_bar: float, bars: int, names: set[str] | None = None) -> DrumGrid | None:
+    """The drum tracks of a symusic Score (or anything with .tracks of .notes) as one grid; with ``names``,
+    only the drum tracks so named (the kit, without the congas or timbales beside it)."""
+    notes = [(int(n.time), int(n.pitch), int(n.velocity)) for t in score.tracks
+             if t.is_drum and (names is None or t.name in names) for n in t.notes]
     if not notes:
         return None
     return grid_of(notes, score.ticks_per_quarter, quarters_per_bar, bars)

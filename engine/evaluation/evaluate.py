@@ -32,7 +32,7 @@ import mido
 import numpy as np
 from symusic import Score
 
-from engine.catalog import styles
+from engine.catalog import instruments, styles
 from engine.compose import form
 from engine.errors import SpecError
 from engine.evaluation import drums as drum_eval
@@ -509,7 +509,7 @@ def evaluate(cases: list[PromptCase], *, seeds: int = 3, generator: Generator | 
             first_spec = first_spec or spec
             checks += [replace(check, seed=seed) for check in check_clip(case.expect, spec, read_midi(data))]
             scores.append(Score.from_midi(data))
-            grid = drum_eval.grid_of_score(scores[-1], spec.meter.quarters_per_bar, spec.bars)
+            grid = drum_eval.grid_of_score(scores[-1], spec.meter.quarters_per_bar, spec.bars, kit_names(spec))
             style = styles.get(spec.style)
             if grid is not None and style.drums.kit:  # a style's ensemble percussion is not the Groove kit
                 drum_figures.append(drum_eval.clip_figures(style.drum_genre, grid, form.phrase_length(spec.bars)))
@@ -841,6 +841,12 @@ def report_markdown(result: EvalResult, prompts_file: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def kit_names(spec: MusicSpec) -> set[str]:
+    """The spec's drum-kit parts (the drum model's), not the hand percussion parts beside them."""
+    return {p.name for p in spec.parts
+            if (p.role == "drums" or p.is_drum) and not instruments.percussion(p.instrument)}
+
+
 def drums_markdown(result: EvalResult) -> list[str]:
     """The drum section: every clip's drum track against held-out Groove performances, pooled and per style."""
     figures = [(c.spec.get("style", "?"), f) for c in result.clips for f in c.drums]
@@ -848,7 +854,8 @@ def drums_markdown(result: EvalResult) -> list[str]:
         return []
     summary, classifier = drum_eval.reference()
     lines = ["## Drums against held-out Groove performances", "",
-             "Each clip's drum track read as 16th steps over the Groove 9-voice kit (engine/evaluation/drums.py). "
+             "Each clip's drum-kit track (hand percussion parts beside it left out) read as 16th steps over the "
+             "Groove 9-voice kit (engine/evaluation/drums.py). "
              "Overlap: the overlapping area of the velocity (16 bins) and onset-offset (20 bins of 1/20 step) "
              f"histograms with the Groove test split's ({summary['velocity_hits']:,} hits); target >= 0.7 each. "
              "Bars differ: share of consecutive bar pairs whose pattern differs (Groove beats: "

@@ -73,3 +73,16 @@ def test_pooled_genre_accuracy_compares_only_genres_that_have_held_out_real_bars
     assert (report.genre_right, report.genre_bars) == (3, 8)
     assert (report.compared_right, report.compared_bars) == (3, 4) and report.compared_accuracy == 0.75
     assert report.real_accuracy == real["rock"]
+
+
+def test_the_kit_grid_leaves_out_the_hand_percussion_tracks_beside_the_kit():
+    from symusic import Note, Score, Track
+
+    score = Score(480)
+    kit, congas = Track(name="drums", is_drum=True), Track(name="congas", is_drum=True)
+    kit.notes.append(Note(0, 120, 36, 100))
+    congas.notes.append(Note(240, 120, 50, 90))  # a key the kit grid reads (high tom)
+    score.tracks.extend([kit, congas])
+    both = drums.grid_of_score(score, 4.0, 1)
+    only_kit = drums.grid_of_score(score, 4.0, 1, {"drums"})
+    assert both.hits.sum() == 2 and only_kit.hits.sum() == 1 and only_kit.hits[0, 0]
