@@ -11,8 +11,10 @@ the styles the music21-corpus model knows (chorales, folk tunes, classical works
 ``corpus``) that model (engine/model/generator.py) writes the melody and keys voices some part
 plays, never voices nobody hears, and its notes' chords (engine/music/analysis.py) lead the other
 parts. Drums come from the drum model trained on the Groove MIDI Dataset (engine/compose/drums.py:
-the style's Groove genre, fills at phrase ends, learned velocity and micro-timing, grid-exact
-with the spec's ``quantize``); a stride bass keeps the rule arranger. Tempo, meter and key are written as
+the style's Groove genre under its rules, fills where the form's phrases end, crashes where its
+sections start, energy per section, learned velocity and micro-timing, grid-exact with the spec's
+``quantize``), or, in styles whose percussion is not a kit, the style's ensemble strokes placed by
+the form; a stride bass keeps the rule arranger. Tempo, meter and key are written as
 asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
