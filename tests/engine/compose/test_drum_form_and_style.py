@@ -68,17 +68,19 @@ def test_a_reggae_clip_plays_the_one_drop_kick_and_snare_on_3_nothing_on_1_in_mo
 
 def test_fills_land_where_the_forms_phrases_end_not_every_fourth_bar():
     # 32 bars: the form's phrases are 8 bars long, so bars 4, 12, 20, 28 are inside a phrase
-    form_end_fills = form_ends = mid_fills = mids = 0
-    for seed in range(2):
+    ends, mids = (7, 15, 23, 31), (3, 11, 19, 27)
+    busy_end, busy_mid, fills_end, fills_mid = [], [], 0, 0
+    for seed in range(4):
         spec, _, grid = _clip("rock band with drums and bass", seed=seed, bars=32, tempo_bpm=120.0)
-        ends = [b.phrase_end for b in _clip_form(spec).bars]
-        assert [i for i, e in enumerate(ends) if e] == [7, 15, 23, 31]
+        assert tuple(i for i, b in enumerate(_clip_form(spec).bars) if b.phrase_end) == ends
+        busy = _bars(grid)[:, :, [SNARE, 4, 5, 6]].sum(axis=(1, 2))  # snare and toms: what a fill plays
+        busy_end += busy[list(ends)].tolist()
+        busy_mid += busy[list(mids)].tolist()
         flags, _ = drum_eval.bar_flags(grid.hits, grid.steps_per_bar, "beat")
-        form_end_fills += sum(flags[b] for b in (7, 15, 23, 31))
-        form_ends += 4
-        mid_fills += sum(flags[b] for b in (3, 11, 19, 27))
-        mids += 4
-    assert form_end_fills / form_ends > mid_fills / mids + 0.2, (form_end_fills, form_ends, mid_fills, mids)
+        fills_end += int(flags[list(ends)].sum())
+        fills_mid += int(flags[list(mids)].sum())
+    assert np.mean(busy_end) > 1.5 * np.mean(busy_mid), (busy_end, busy_mid)
+    assert fills_end > fills_mid, (fills_end, fills_mid)
 
 
 def test_a_new_section_opens_with_a_crash_on_its_downbeat():
