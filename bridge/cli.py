@@ -241,6 +241,14 @@ def cmd_place(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notes(args: argparse.Namespace) -> int:
+    from bridge.timeline.clip import read_clip
+    from bridge.timeline.notes import note_lines
+
+    print("\n".join(note_lines(read_clip(Path(args.dir)))))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -316,6 +324,15 @@ def _add_midi_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in", dest="connect_in", metavar="PORT",
                         help="connect 'Cadenza In' to this existing port (name or part of it)")
     parser.add_argument("--meter", default="4/4", help="the DAW's time signature: MIDI clock does not carry it")
+    _add_sync_option(parser)
+
+
+def _add_sync_option(parser: argparse.ArgumentParser) -> None:
+    from bridge.console import SYNC_SOURCES
+
+    parser.add_argument("--sync", choices=SYNC_SOURCES, default="midi-clock",
+                        help="midi-clock: follow MIDI beat clock on 'Cadenza In' (default); link: join the "
+                             "Ableton Link session on the network (tempo, beat, phase; bars of --meter)")
 
 
 def _meter(text: str):
@@ -332,14 +349,15 @@ def _meter(text: str):
 def cmd_clock(args: argparse.Namespace) -> int:
     from bridge.console import run_clock
 
-    return run_clock(_meter(args.meter), args.midi_api, args.connect_in, args.json, args.beats, args.seconds)
+    return run_clock(_meter(args.meter), args.midi_api, args.connect_in, args.json, args.beats, args.seconds,
+                     sync=args.sync)
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
     from bridge.console import run_bridge
 
     return run_bridge(_meter(args.meter), args.midi_api, args.connect_in, args.connect_out, args.engine,
-                      session_name=args.session or "", state=args.state)
+                      session_name=args.session or "", state=args.state, sync=args.sync)
 
 
 def cmd_jam(args: argparse.Namespace) -> int:
@@ -356,7 +374,8 @@ def cmd_jam(args: argparse.Namespace) -> int:
         print(f"cadenza: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     return run_jam(args.prompt, args.phrase, _meter(args.meter), args.session or default_session(), args.engine,
-                   keep, reject, args.midi_api, args.jam_in, args.connect_out, args.phrases, args.state)
+                   keep, reject, args.midi_api, args.jam_in, args.connect_out, args.phrases, args.state,
+                   sync=args.sync)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -452,9 +471,21 @@ def version() -> str:
         return "unknown (not installed)"
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (importlib.metadata costs a tenth of a second per call)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit", **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"cadenza {version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cadenza", description="Music from a sentence, into your DAW session.")
-    parser.add_argument("--version", action="version", version=f"cadenza {version()}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     parser.set_defaults(_commands=commands.choices)
 
@@ -470,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--queue", type=int, default=config.ENGINE_QUEUE,
                        help="requests that may wait for a worker (default %(default)s)")
     serve.add_argument("--plugin-folder", action="append", default=[], metavar="DIR",
-                       help="also load plugins from DIR (repeatable; the standard VST3 folders always count)")
+                       help="also load plugins, and the presets and SoundFonts requests name, from DIR "
+                            "(repeatable; the standard VST3 and SoundFont folders always count)")
     serve.add_argument("--render-timeout", type=float, metavar="SECONDS",
                        help="stop a render (e.g. a hanging plugin) after this long "
                             f"(default {host_config.RENDER_TIMEOUT_SECONDS:g})")
@@ -567,6 +599,11 @@ def build_parser() -> argparse.ArgumentParser:
     place.add_argument("--at", type=int, metavar="BAR", help="project bar (default: the bar the clip was made for)")
     place.set_defaults(func=cmd_place)
 
+    notes = commands.add_parser("notes", help="print a clip folder's tempo, parts, notes and stems as tab-separated "
+                                              "lines (for DAW scripts)")
+    notes.add_argument("dir", metavar="DIR", help="a clip folder written by `cadenza generate --out`")
+    notes.set_defaults(func=cmd_notes)
+
     evaluate = commands.add_parser("eval", help="generate for a prompts file and report control accuracy, "
                                                 "musicality, diversity, latency")
     evaluate.add_argument("--prompts", required=True, metavar="FILE",
@@ -614,6 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="connect 'Cadenza In' (clock and playing) to this port; repeat for several")
     jam.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
     jam.add_argument("--meter", default="4/4", help="the DAW's time signature: MIDI clock does not carry it")
+    _add_sync_option(jam)
     jam.add_argument("--session", metavar="NAME", help="the session (default: the current folder's name)")
     jam.add_argument("--engine", metavar="TARGET",
                      help="a running engine or replicas, any gRPC target (default: start one)")

@@ -40,6 +40,10 @@ class Engine:
         # The engine reads presets only from plugin folders: those of the preset files named here count.
         plugins += [path for path in pairs(getattr(args, "preset", None) or [], "--preset").values()
                     if Path(path).is_file()]
+        # ... and SoundFonts only from SoundFont and plugin folders: a --soundfont elsewhere counts too.
+        soundfont = getattr(args, "soundfont", None)
+        if soundfont and Path(soundfont).is_file() and not _in_soundfont_folder(soundfont):
+            plugins.append(soundfont)
         self.connection = None
         if args.engine:
             tls_ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
@@ -62,6 +66,14 @@ class Engine:
             self.connection.close()
         else:
             self.client.close()
+
+
+def _in_soundfont_folder(path: str) -> bool:
+    """True if an engine reads ``path`` as a SoundFont without being given its folder."""
+    from plugin_host.folders import soundfont_folders
+
+    resolved = Path(path).expanduser().resolve()
+    return any(resolved.is_relative_to(folder) for folder in soundfont_folders())
 
 
 def check_out_folder(out: Path) -> None:

@@ -71,6 +71,8 @@ def without_realtime(data: bytes) -> bytes:
 # Clock loss: ticks that stop without a Stop. 0.2 s is more than one tick interval at the
 # slowest accepted tempo (20 BPM: 125 ms per tick) and leaves room to notice it within 300 ms.
 LOSS_TIMEOUT_S = 0.2
+DECODE_TOLERANCE_S = 0.0001  # a gap fits n intervals + m periods within this (frame rounding, tempo error)
+DECODE_BACK_PERIODS = 2  # a tick may come back this many periods after a late one
 
 
 class Transport(Enum):
@@ -272,7 +274,7 @@ class TempoEstimator:
             return
         last_index, last_time, _ = self.points[-1]
         ratio = (time - last_time) / (slope * max(index - last_index, 1))
-        if len(self.points) < self.lock_ticks and 0.4 <= ratio <= 0.6:
+        if len(self.points) < self.lock_ticks and any(abs(ratio * k - 1) <= 0.15 for k in (2, 3, 4)):
             self._reindex(index, time)  # the run's first intervals held ticks lost in transit
             return
         segment = self._segment
@@ -301,7 +303,8 @@ class TempoEstimator:
 
     def _reindex(self, index: int, time: float) -> None:
         """Restart the run with its ticks numbered by this shorter interval: a run whose first
-        ticks were lost every other one looked like half the tempo until a whole interval came.
+        ticks were lost (every other one, or two or three of every three or four) looked like a
+        half, third or quarter of the tempo until a whole interval came.
         `reindexed` tells the caller how many ticks its indices were short at this tick."""
         last_index, last_time, _ = self.points[-1]
         interval = (time - last_time) / max(index - last_index, 1)
@@ -547,6 +550,11 @@ class ClockFollower:
         self.missed = 0  # ticks inferred lost in transit (see _missed_ticks)
         self._unconfirmed = 0  # ticks inferred lost at the last tick, which a bunched tick may still be
         self.dropped_sysex = 0  # SysEx messages longer than SYSEX_MAX_BYTES
+        self.period: float | None = None  # the ports' window (s): a JACK period, see `_missed_ticks`
+        self.inferred_starts = 0  # runs begun without their Start/Continue (lost in a skipped cycle)
+        self._gap: tuple[float, float] | None = None  # the last stretch of skipped windows
+        # (earliest time the run's first tick can have, the run's first position): see `_ticks_since_anchor`
+        self._anchor: tuple[float, int] | None = None
         self._sysex_bytes: int | None = None  # bytes of the SysEx still open (continued by the next event)
         self._warned_at: float | None = None
 
@@ -596,6 +604,22 @@ class ClockFollower:
             return [ClockEvent(Kind.LOST, now, self.next_position)]
         return []
 
+    def advance(self, start: float, end: float) -> list[ClockEvent]:
+        """Once per time window, after its events were fed: clock loss (MIDI clock comes as events).
+        The window's length is taken as the period in which a JACK transport slips (see `_missed_ticks`)."""
+        if end > start:
+            self.period = end - start
+        return self.check(start)
+
+    def use_port(self, ports) -> None:
+        """Trust interval-based lost-tick inference only on frame-exact ports (see `TempoEstimator`)."""
+        self.estimator.frame_exact = ports.frame_exact
+
+    def skipped(self, start: float, end: float) -> None:
+        """The windows in [start, end) were never processed (asynchronous JACK skipped our client's
+        cycles): whatever the master sent then is lost, a Start included (see `_tick`)."""
+        self._gap = (start, end)
+
     def _realtime(self, time: float, byte: int, events: list[ClockEvent]) -> None:
         if byte == TIMING_CLOCK:
             self._tick(time, events)
@@ -613,6 +637,7 @@ class ClockFollower:
         # FE active sensing, FF reset, F9/FD undefined: not clock
 
     def _run(self, time: float, kind: Kind, events: list[ClockEvent]) -> None:
+        self._anchor = (time, self.next_position)
         self.transport = Transport.RUNNING
         self.last_position = None
         self.last_activity = time
@@ -639,6 +664,12 @@ class ClockFollower:
 
     def _tick(self, time: float, events: list[ClockEvent]) -> None:
         self.ticks += 1
+        if self._start_was_lost(time):
+            # The master rolls but its Start (or Continue) came in a cycle we were not given: a run
+            # from the stored position. Ticks lost with it are counted once the tempo is known.
+            self.inferred_starts += 1
+            self._run(time, Kind.START if self.next_position == 0 else Kind.CONTINUE, events)
+            self._anchor = (self._gap[0], self.next_position)
         if self.transport is not Transport.RUNNING:
             # Many masters send clock while stopped: tempo only (as its own run), no position.
             if self.last_tick_time is not None and 0 < time - self.last_tick_time < 2 * self.loss_timeout:
@@ -673,28 +704,88 @@ class ClockFollower:
         self.next_position += 1
         self.last_tick_time = time
         self.last_activity = time
+        if self._anchor is not None and len(self.estimator.points) >= 4:
+            lost = self._ticks_since_anchor(time)
+            self.missed += lost
+            self.last_position += lost
+            self.next_position += lost
         events.append(ClockEvent(Kind.TICK, time, self.last_position))
+
+    def _start_was_lost(self, time: float) -> bool:
+        """Whether this tick is the first of a run whose Start was lost: the transport is stopped,
+        the clock was silent (a master that sends clock while stopped is not), and our windows
+        were skipped just before it (a Start we were given is never lost)."""
+        if self.transport is not Transport.STOPPED or self._gap is None or not self.estimator.frame_exact:
+            return False
+        gap_start, gap_end = self._gap
+        silent = self.last_tick_time is None or gap_start - self.last_tick_time > self.loss_timeout
+        return silent and gap_end <= time < gap_end + self.loss_timeout
+
+    def _ticks_since_anchor(self, time: float) -> int:
+        """Ticks lost early in a run (before the tempo was known), counted once it is, or 0.
+
+        jack_midi_clock sends Start (or Continue) and the run's first tick at the first frame
+        of a period, and a JACK transport slips by whole periods only. So the tick at ``time``
+        is ``n`` tick intervals and some whole periods after the run began, at a period boundary
+        no earlier than the anchor (the Start's time; for a lost Start, the start of the windows
+        we were skipped in). The one ``n`` that fits gives the tick's true position; if none or
+        several fit, nothing is changed. Done once per run.
+        """
+        earliest, first_position = self._anchor
+        self._anchor = None
+        seconds, period = self.estimator.tick_seconds, self.period
+        if not seconds or not period or not self.estimator.frame_exact:
+            return 0
+        fits = []
+        for n in range(int((time - earliest + DECODE_TOLERANCE_S) / seconds) + 1):
+            offset = (time - n * seconds - earliest) / period
+            if abs(offset - round(offset)) * period <= DECODE_TOLERANCE_S and round(offset) >= 0:
+                fits.append(n)
+        if len(fits) != 1:
+            return 0
+        return max(first_position + fits[0] - self.last_position, 0)
 
     def _missed_ticks(self, time: float) -> int:
         """Ticks lost in transit (a skipped JACK cycle, a dropped packet) before this one, or 0.
 
         With frame-exact stamps (``estimator.frame_exact``: callback-time stamps, quantized to
-        periods, make gaps of their own), a gap of nearer 2, 3, ... tick intervals than any
-        other whole number, when the ticks sit on their lines within 5% of an interval, is
-        ticks that never arrived: no
-        master pauses its clock for a tick without Stop. A tick late by half an interval or
-        more (a transport that slipped by two periods at a fast tempo) is counted as a lost
-        one at first; if a tick then follows within half an interval (ticks bunched after a
-        stall), it is that tick, and takes no new position (see `_tick`).
+        periods, make gaps of their own) and the tempo known (four ticks on the run's line, within
+        5% of an interval), over a gap no longer than `loss_timeout` unless our windows were
+        skipped in it (ticks lost early in a run are counted by `_ticks_since_anchor`):
+
+        - On JACK (`period` known: the ports' window), a master like jack_midi_clock sends each
+          tick at its transport frame, and the transport slips only by whole periods (when the
+          server runs late), so the gap since the last tick is ``n`` tick intervals plus ``m``
+          periods, to the frame. The one ``(n, m)`` that fits within `DECODE_TOLERANCE_S` says
+          ``n - 1`` ticks were lost; a tick late by two periods at 174 BPM (1.74 intervals) is
+          one late tick, not a lost one. Used when exactly one pair fits.
+        - Otherwise a gap of nearer 2, 3, ... tick intervals than any other whole number is
+          ticks that never arrived (no
+          master pauses its clock for a tick without Stop). A tick late by half an interval or
+          more is counted as a lost one at first; if a tick then follows within half an interval
+          (ticks bunched after a stall), it is that tick, and takes no new position (see `_tick`).
         """
         seconds = self.estimator.tick_seconds
         if self.last_position is None or self.last_tick_time is None or not seconds or not self.estimator.frame_exact:
             return 0
-        ratio = (time - self.last_tick_time) / seconds
+        gap = time - self.last_tick_time
+        skipped = self._gap is not None and self.last_tick_time <= self._gap[0] and self._gap[1] <= time
+        if len(self.estimator.points) < 4 or (gap > self.loss_timeout and not skipped):
+            return 0  # a silence of the master's own is not ticks lost; one while we were skipped may be
+        if self.estimator.noise() > 0.05 * seconds:
+            return 0  # the ticks are not on their line: the tempo is not known well enough to count by
+        if self.period:
+            fits = []
+            for ticks in range(1, int(gap / seconds + 1.5) + 1):
+                rest = gap - ticks * seconds
+                periods = round(rest / self.period)
+                if periods >= -DECODE_BACK_PERIODS and abs(rest - periods * self.period) <= DECODE_TOLERANCE_S:
+                    fits.append(ticks)
+            if len(fits) == 1:
+                return fits[0] - 1
+        ratio = gap / seconds
         whole = round(ratio)
-        if whole < 2 or whole * seconds > self.loss_timeout:
-            return 0
-        if len(self.estimator.points) < 4 or self.estimator.noise() > 0.05 * seconds:
+        if whole < 2:
             return 0
         return whole - 1
 

@@ -203,11 +203,14 @@ def cmd_history(args: argparse.Namespace) -> int:
              "params": json.loads(t.params_json or "{}"), "created": t.created, "model_version": t.model_version}
             for t in reply.takes]
     if args.json:
-        print(json.dumps({"session": _session(args), "takes": rows}, indent=2))
+        print(json.dumps({"session": _session(args), "takes": rows, "omitted": reply.omitted}, indent=2))
         return 0
     import time
 
     print(f"session {_session(args)}: {len(rows)} takes")
+    if reply.omitted:
+        print(f"  ({reply.omitted} older takes left out: all of them would not fit one reply; "
+              "the newest are listed)")
     for row in rows:
         stamp = time.strftime("%H:%M:%S", time.localtime(row["created"]))
         verdict = row["verdict"] or ""
@@ -379,8 +382,11 @@ def train_from_feedback(args: argparse.Namespace) -> int:
         setattr(args, name, getattr(args, name, None))
     with tempfile.TemporaryDirectory(prefix="cadenza-feedback-") as folder:
         with _engine(args) as client:
-            history = client.call("History", pb.HistoryRequest(session=args.from_feedback)).takes
-            weights = feedback_weights(history)
+            reply = client.call("History", pb.HistoryRequest(session=args.from_feedback))
+            if reply.omitted:
+                print(f"cadenza: note: the engine left out the session's {reply.omitted} oldest takes (too many for "
+                      "one reply); their verdicts are not learned from", file=sys.stderr)
+            weights = feedback_weights(reply.takes)
             if not weights:
                 print(f"cadenza: error: session {args.from_feedback!r} has no kept or well-rated takes to learn from "
                       "(keep some with `cadenza keep TAKE`)", file=sys.stderr)

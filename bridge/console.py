@@ -29,6 +29,27 @@ from engine.music.theory import Meter
 
 STATUS_INTERVAL_S = 0.25
 LOCK_WAIT_S = 5.0  # a prompt waits this long for a locked tempo, then generates nothing
+SYNC_SOURCES = ("midi-clock", "link")
+
+
+def make_session(meter: Meter, sync: str = "midi-clock", observer: queue.SimpleQueue | None = None) -> LiveSession:
+    """A `LiveSession` following ``sync``: MIDI beat clock on the input port, or an Ableton Link session."""
+    if sync == "midi-clock":
+        return LiveSession(meter, observer=observer)
+    if sync == "link":
+        from bridge.link_clock import LinkFollower
+
+        return LiveSession(meter, LinkFollower(meter), observer=observer)
+    raise ValueError(f"unknown sync source {sync!r}; accepted: {', '.join(SYNC_SOURCES)}")
+
+
+def sync_text(session: LiveSession, ports) -> str:
+    """Where the clock comes from, for the first line a command prints."""
+    follower = session.follower
+    if getattr(follower, "link", None) is not None:
+        return "the Ableton Link session (waiting for a peer)" if not follower.link.numPeers() else \
+            f"the Ableton Link session ({follower.link.numPeers()} peers)"
+    return f"MIDI clock on {ports.in_name!r}"
 
 
 def state_json(event: ClockEvent, state: ClockState) -> dict:
@@ -51,15 +72,15 @@ def status_text(state: ClockState, engine: str = "") -> str:
 
 
 def run_clock(meter: Meter, api: str, connect_in: str | None, as_json: bool, beats: int | None,
-              seconds: float | None, out: TextIO = sys.stdout) -> int:
+              seconds: float | None, out: TextIO = sys.stdout, sync: str = "midi-clock") -> int:
     """Follow the clock until ``beats`` beat lines, ``seconds`` seconds, or Ctrl-C."""
     observer: queue.SimpleQueue = queue.SimpleQueue()
-    session = LiveSession(meter, observer=observer)
+    session = make_session(meter, sync, observer)
     deadline = None if seconds is None else time.monotonic() + seconds
     printed = 0
     with open_ports(session.process, api, connect_in=connect_in) as ports:
-        session.follower.estimator.frame_exact = ports.frame_exact
-        print(f"following MIDI clock on {ports.in_name!r} ({api})", file=sys.stderr, flush=True)
+        session.follower.use_port(ports)
+        print(f"following {sync_text(session, ports)} ({api})", file=sys.stderr, flush=True)
         while (beats is None or printed < beats) and (deadline is None or time.monotonic() < deadline):
             try:
                 event, state = observer.get(timeout=0.1)
@@ -279,16 +300,18 @@ HELP = __doc__.split("Commands in the bridge", 1)[1].split("\n", 1)[1].rstrip()
 
 
 def run_bridge(meter: Meter, api: str, connect_in: str | None, connect_out: str | None, engine: str | None,
-               lines=None, out: TextIO = sys.stdout, session_name: str = "", state: str | None = None) -> int:
+               lines=None, out: TextIO = sys.stdout, session_name: str = "", state: str | None = None,
+               sync: str = "midi-clock") -> int:
     """`cadenza bridge`: the terminal UI on a terminal, else commands read line by line from stdin."""
     from bridge.local_engine import connect
 
     connection = connect(engine, state)
     try:
-        session = LiveSession(meter)
+        session = make_session(meter, sync)
         with open_ports(session.process, api, connect_in=connect_in, connect_out=connect_out) as ports:
-            session.follower.estimator.frame_exact = ports.frame_exact
-            print(f"bridge: clock in {ports.in_name!r}, clips out {ports.out_name!r}", file=out, flush=True)
+            session.follower.use_port(ports)
+            clock = f"clock in {ports.in_name!r}" if sync == "midi-clock" else f"clock from {sync_text(session, ports)}"
+            print(f"bridge: {clock}, clips out {ports.out_name!r}", file=out, flush=True)
             bridge = Bridge(session, ports, connection.client, out, session_name)
             if lines is None and sys.stdin.isatty() and out.isatty():
                 from engine.serving.local import runtime_dir

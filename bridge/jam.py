@@ -453,8 +453,10 @@ def parse_trigger(note: int | None, cc: int | None, what: str) -> Trigger | None
 def run_jam(prompt: str, phrase_bars: int, meter: Meter, session: str, engine: str | None,
             keep: Trigger | None, reject: Trigger | None, api: str = "jack",
             connect_in: list[str] | None = None, connect_out: str | None = None,
-            phrases: int | None = None, state_dir: str | None = None, out: TextIO = sys.stdout) -> int:
+            phrases: int | None = None, state_dir: str | None = None, out: TextIO = sys.stdout,
+            sync: str = "midi-clock") -> int:
     """`cadenza jam`: open the ports, reach (or start) the engine, jam until Ctrl-C or Stop."""
+    from bridge.console import make_session
     from bridge.local_engine import connect
     from bridge.ports import JackPorts, open_ports
 
@@ -463,13 +465,13 @@ def run_jam(prompt: str, phrase_bars: int, meter: Meter, session: str, engine: s
     connection = connect(engine, state_dir)
     client = connection.client
     try:
-        live = JamLive(LiveSession(meter), keep, reject)
+        live = JamLive(make_session(meter, sync), keep, reject)
         if api == "jack":
             ports = JackPorts(live.process, connect_in or [], [connect_out] if connect_out else [])
         else:
             ports = open_ports(live.process, api, (connect_in or [None])[0], connect_out)
         with ports:
-            live.session.follower.estimator.frame_exact = ports.frame_exact
+            live.session.follower.use_port(ports)
             def say(text: str) -> None:
                 print(text, file=out, flush=True)
 

@@ -21,6 +21,7 @@ import bisect
 import queue
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from symusic import Score
 
@@ -37,6 +38,9 @@ from bridge.clock import (
     without_realtime,
 )
 from engine.music.theory import Meter
+
+if TYPE_CHECKING:
+    from bridge.link_clock import LinkFollower
 
 NOTE_OFF, PROGRAM, NOTE_ON = 0, 1, 2  # order of events at one position: offs first, so repeats retrigger
 DRUM_CHANNEL = 9
@@ -188,7 +192,7 @@ class LiveSession:
     (`queue.SimpleQueue.put` never blocks).
     """
 
-    def __init__(self, meter: Meter | None = None, follower: ClockFollower | None = None,
+    def __init__(self, meter: Meter | None = None, follower: ClockFollower | LinkFollower | None = None,
                  observer: queue.SimpleQueue | None = None) -> None:
         self.follower = follower or ClockFollower(meter)
         self.observer = observer  # gets (ClockEvent, ClockState) for every beat and transport change
@@ -221,6 +225,8 @@ class LiveSession:
             # Windows skipped (asynchronous JACK skips a late client's cycles): we were not
             # listening then, so that time is no silence of the clock's and cannot make it lost.
             follower.last_activity += start - self._window_end
+        if self._window_end is not None and start > self._window_end:
+            follower.skipped(self._window_end, start)
         self._window_end = end
         while self.requests:
             self._handle(self.requests.popleft(), start, out)
@@ -231,7 +237,7 @@ class LiveSession:
                 position = self.follower.position_at(time)  # a real-time byte inside a note: still the note
                 for capture, _, _ in self.captures:
                     capture.feed(position, message)
-        for event in self.follower.check(start):
+        for event in self.follower.advance(start, end):
             self._on_clock(event, out)
         follower = self.follower
         if follower.transport is Transport.RUNNING and follower.last_position is not None:

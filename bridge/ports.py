@@ -20,6 +20,8 @@ Each port can also connect to existing ports by name instead of only offering vi
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import queue
 import sys
 import threading
@@ -100,6 +102,7 @@ class JackPorts:
         self.xruns = 0
         self.irregular_periods = 0
         self._last_first: int | None = None
+        self._bind_time_functions()
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
@@ -128,6 +131,37 @@ class JackPorts:
     def now(self) -> float:
         """The current time on the ports' clock (estimated JACK frame time, seconds)."""
         return self.client.frame_time / self.samplerate
+
+    def cycle_times(self) -> tuple[int, int, int] | None:
+        """JACK's own time of the current period, in its process callback: (first frame, its time,
+        the next period's time), times in microseconds on JACK's clock (`jack_get_cycle_times`;
+        CLOCK_MONOTONIC_RAW on Linux, the clock Ableton Link uses too), or None if unavailable."""
+        if self._cycle_times is None:
+            return None
+        frames, usecs, next_usecs, period = (ctypes.c_uint32(), ctypes.c_uint64(), ctypes.c_uint64(),
+                                             ctypes.c_float())
+        if self._cycle_times(self._client_pointer, frames, usecs, next_usecs, period) != 0:
+            return None
+        return frames.value, usecs.value, next_usecs.value
+
+    def jack_micros(self) -> int | None:
+        """The current time on JACK's clock (`jack_get_time`, microseconds), or None if unavailable."""
+        return None if self._get_time is None else self._get_time()
+
+    def _bind_time_functions(self) -> None:
+        # JACK-Client does not wrap these; the library it loaded is the one ctypes finds by name.
+        self._cycle_times = self._get_time = None
+        self._client_pointer = int(self._jack._ffi.cast("uintptr_t", self.client._ptr))
+        try:
+            library = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+            cycle_times, get_time = library.jack_get_cycle_times, library.jack_get_time
+        except (OSError, AttributeError):
+            return
+        cycle_times.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint64),
+                                ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_float)]
+        cycle_times.restype = ctypes.c_int
+        get_time.argtypes, get_time.restype = [], ctypes.c_uint64
+        self._cycle_times, self._get_time = cycle_times, get_time
 
     def _process(self, frames: int) -> None:
         self.outport.clear_buffer()

@@ -20,14 +20,27 @@ from plugin_host.config import ARC_MAX_DB, ARC_WINDOW_SECONDS, DYNAMICS_RIDE
 FLOOR = 1e-10
 
 
+ARC_HOP = 256  # frames per power measurement: the envelope moves over seconds, so 5 ms steps lose nothing
+
+
 def _envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Slow mean power per sample (a moving average over ARC_WINDOW_SECONDS)."""
-    power = np.square(np.asarray(audio, dtype=np.float64)).sum(axis=1)
-    return uniform_filter1d(power, size=max(1, round(ARC_WINDOW_SECONDS * sample_rate)), mode="nearest")
+    """Slow mean power, one value per ARC_HOP frames (a moving average over ARC_WINDOW_SECONDS)."""
+    x = np.asarray(audio, dtype=np.float32)
+    frames, channels = x.shape
+    full = frames // ARC_HOP
+    whole = x[:full * ARC_HOP].reshape(full, ARC_HOP * channels)
+    power = np.einsum("ij,ij->i", whole, whole).astype(np.float64) / ARC_HOP
+    if frames % ARC_HOP:  # the last hop holds fewer frames
+        rest = x[full * ARC_HOP:]
+        power = np.append(power, float(np.sum(np.square(rest, dtype=np.float64))) / len(rest))
+    return uniform_filter1d(power, size=max(1, round(ARC_WINDOW_SECONDS * sample_rate / ARC_HOP)), mode="nearest")
 
 
 def keep_arc(before: np.ndarray, after: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``after`` with a smooth gain that restores ``before``'s slow loudness envelope (level kept)."""
+    """``after`` with a smooth gain that restores ``before``'s slow loudness envelope (level kept).
+
+    The envelopes are measured per ARC_HOP frames and the gain interpolated between hop centres:
+    one multiply per sample, the rest costs a few thousand values."""
     if after.shape[0] < 2 or not np.any(after):
         return after
     dry, wet = _envelope(before, sample_rate), _envelope(after, sample_rate)
@@ -41,8 +54,11 @@ def keep_arc(before: np.ndarray, after: np.ndarray, sample_rate: int) -> np.ndar
     ratio_db -= np.sum(ratio_db * weights) / np.sum(weights)
     ratio_db = np.clip(ratio_db, -ARC_MAX_DB, ARC_MAX_DB)
     ratio_db[~active] = 0.0
-    smooth = uniform_filter1d(ratio_db, size=max(1, round(ARC_WINDOW_SECONDS * sample_rate)), mode="nearest")
-    return (after * (10 ** (smooth / 20))[:, None]).astype(np.float32)
+    smooth = uniform_filter1d(ratio_db, size=max(1, round(ARC_WINDOW_SECONDS * sample_rate / ARC_HOP)),
+                              mode="nearest")
+    centres = np.arange(len(smooth)) * ARC_HOP + (ARC_HOP - 1) / 2
+    gain = np.interp(np.arange(after.shape[0]), centres, 10 ** (smooth / 20)).astype(np.float32)
+    return np.asarray(after, dtype=np.float32) * gain[:, None]
 
 
 def velocity_ride_db(bar_velocities: list[float], bar_frames: list[tuple[int, int]], frames: int,

@@ -1,8 +1,10 @@
-"""Where third-party plugins may be loaded from: the user's standard plugin folders plus any given.
+"""Where third-party plugins, presets and SoundFonts may be loaded from: the standard folders plus any given.
 
 A plugin is native code run in the render worker. The engine loads only bundles inside these
 folders, so a request cannot make it load (and run) an arbitrary library from anywhere on disk,
-e.g. one a malicious session file dropped in /tmp. A path is judged after resolving symlinks.
+e.g. one a malicious session file dropped in /tmp. Presets and SoundFonts a request names are
+files the engine parses: they are confined too, so a request cannot make it read any file it can
+(and learn from the error whether the file exists). A path is judged after resolving symlinks.
 """
 from __future__ import annotations
 
@@ -57,6 +59,35 @@ def confined_path(path: str, folders: Iterable[Path], field: str, what: str, fla
     listing = ", ".join(str(folder) for folder in folders)
     raise SpecError(field, f"{path} is not in a {what} folder; {what}s load only from {listing} "
                            f"(add a folder with `cadenza serve {flag} DIR`)")
+
+
+def soundfont_folders(plugin_folders: Iterable[Path] = ()) -> tuple[Path, ...]:
+    """The folders a request's SoundFont may come from, resolved: those of the banks
+    plugin_host/data/sounds.toml lists (the system's and Homebrew's SoundFont folders, the user's
+    ~/.local/share/soundfonts), the folder of pretty_midi's TimGM6mb, and ``plugin_folders``."""
+    from plugin_host.soundfont import default_soundfont
+    from plugin_host.sounds import bank_candidates
+
+    folders = [path.parent for path in bank_candidates()] + [default_soundfont().parent, *plugin_folders]
+    unique: dict[Path, None] = {}
+    for folder in folders:
+        try:
+            unique.setdefault(Path(folder).expanduser().resolve(), None)
+        except (OSError, RuntimeError):  # a folder that cannot be resolved cannot hold an allowed file
+            continue
+    return tuple(unique)
+
+
+def check_soundfont_path(path: str, plugin_folders: Iterable[Path], field: str = "soundfont") -> str:
+    """``path`` resolved, if it lies inside a SoundFont folder (``soundfont_folders``) and names an
+    .sf2 or .sf3 file; SpecError naming ``field`` otherwise. As for plugins, the caller loads the
+    path returned; a path outside the folders is never opened."""
+    from plugin_host.soundfont import SOUNDFONT_SUFFIXES
+
+    resolved = confined_path(path, soundfont_folders(plugin_folders), field, "SoundFont", "--plugin-folder")
+    if resolved.suffix.lower() not in SOUNDFONT_SUFFIXES:
+        raise SpecError(field, f"{path} is not an .sf2 or .sf3 file")
+    return str(resolved)
 
 
 def check_preset_path(preset: str, plugin: str | None, folders: Iterable[Path], field: str) -> str:

@@ -298,7 +298,8 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
                      treatments=applied)
     ride = _velocity_ride(score, mix.shape[0], sample_rate)
     if ride is not None:
-        parts = {name: (audio * ride[:, None]).astype(np.float32) for name, audio in parts.items()}
+        ride32 = ride.astype(np.float32)[:, None]
+        parts = {name: np.asarray(audio, dtype=np.float32) * ride32 for name, audio in parts.items()}
         mix = mix * ride[:, None]
     say(0.92, "mastering")
     parts, mix, report = master(parts, mix, sample_rate, options.loudness_lufs, TRUE_PEAK_CEILING_DBTP)

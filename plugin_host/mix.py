@@ -65,29 +65,48 @@ def true_peak_envelope(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:
     for any interpolated value to reach ``floor`` keep their samples' own magnitude, which spares
     the filter on most of a mix when only the loud parts matter (the limiter, the peak).
     """
+    return _true_peak(audio, floor)[0]
+
+
+def _block_max(values: np.ndarray) -> np.ndarray:
+    """The maximum of ``values`` per TRUE_PEAK_BLOCK frames (the last block may be short)."""
+    block = TRUE_PEAK_BLOCK
+    blocks = -(-values.shape[0] // block)
+    padded = np.zeros(blocks * block, dtype=values.dtype)
+    padded[:values.shape[0]] = values
+    return padded.reshape(blocks, block).max(axis=1)
+
+
+def _true_peak(audio: np.ndarray, floor: float = 0.0,
+               only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``true_peak_envelope`` and, per block, an upper bound of the true peak in it (exact where the block
+    was interpolated, the sample peak times _OVERSHOOT_BOUND where not). ``only`` (a bool per block)
+    restricts the interpolation to those blocks."""
     frames = audio.shape[0]
     if frames == 0:
-        return np.zeros(0, dtype=np.float32)
+        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
     x = np.asarray(audio, dtype=np.float32)
     envelope = np.abs(x[:, 0])
     for channel in range(1, x.shape[1]):  # channel by channel: numpy's max over a short axis is slow
         np.maximum(envelope, np.abs(x[:, channel]), out=envelope)
     block = TRUE_PEAK_BLOCK
-    blocks = -(-frames // block)
-    block_peak = np.zeros(blocks * block, dtype=np.float32)
-    block_peak[:frames] = envelope
-    block_peak = block_peak.reshape(blocks, block).max(axis=1)
+    block_peak = _block_max(envelope)
+    upper = block_peak * np.float32(_OVERSHOOT_BOUND)
     # a block needs interpolating if it, or a neighbour within the filter's reach, is loud enough
     reach = np.maximum(block_peak, np.maximum(np.roll(block_peak, 1), np.roll(block_peak, -1)))
-    loud = np.flatnonzero(reach * _OVERSHOOT_BOUND > floor)
+    wanted = reach * _OVERSHOOT_BOUND > floor
+    if only is not None:
+        wanted &= only
+    loud = np.flatnonzero(wanted)
     if loud.size == 0:
-        return envelope
+        return envelope, upper
     # runs of consecutive loud blocks, each interpolated in one go
     breaks = np.flatnonzero(np.diff(loud) > 1)
     for first, last in zip(np.r_[loud[0], loud[breaks + 1]], np.r_[loud[breaks], loud[-1]], strict=True):
         start, stop = int(first) * block, min(frames, (int(last) + 1) * block)
         envelope[start:stop] = np.maximum(envelope[start:stop], _interpolated_peak(x, start, stop))
-    return envelope
+    upper[loud] = _block_max(envelope)[loud]
+    return envelope, upper
 
 
 def _interpolated_peak(x: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -182,8 +201,10 @@ class _LoudnessModel:
     """
 
     def __init__(self, mix: np.ndarray, sample_rate: int) -> None:
-        weighted = sosfilt(_k_weighting(sample_rate), np.asarray(mix, dtype=np.float64), axis=0)
-        self.power = np.square(weighted).sum(axis=1)
+        # float32, channel-contiguous (twice as fast as float64 frames-first; well under 0.01 LU apart)
+        channels = np.ascontiguousarray(np.asarray(mix, dtype=np.float32).T)
+        weighted = sosfilt(_k_weighting(sample_rate).astype(np.float32), channels, axis=-1)
+        self.power = np.einsum("ij,ij->j", weighted, weighted).astype(np.float64)
         block = round(0.4 * sample_rate)
         step = round(0.1 * sample_rate)
         count = (len(self.power) - block) // step + 1
@@ -238,18 +259,34 @@ def _gain_curve(model: _LoudnessModel, envelope: np.ndarray, sample_rate: int, t
     return high_db, limit
 
 
-def _envelopes(signals: list[np.ndarray], floors: list[float]) -> list[np.ndarray]:
-    """``true_peak_envelope`` of each signal, on RENDER_THREADS threads (scipy's filter releases the GIL)."""
+def _envelopes(signals: list[np.ndarray], floors: list[float],
+               only: list[np.ndarray | None] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``_true_peak`` of each signal, on RENDER_THREADS threads (scipy's filter releases the GIL)."""
     with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
-        return list(pool.map(true_peak_envelope, signals, floors))
+        return list(pool.map(_true_peak, signals, floors, only or [None] * len(signals)))
 
 
-def _joint_envelope(mix: np.ndarray, parts: dict[str, np.ndarray], floor: float) -> np.ndarray:
-    """Per sample, the highest true-peak envelope of the mix and of every stem."""
-    envelope, *others = _envelopes([mix, *parts.values()], [floor] * (1 + len(parts)))
-    for other in others:
+def _joint_envelope(mix: np.ndarray, parts: dict[str, np.ndarray], floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample, the highest true-peak envelope of the mix and of every stem; and per block an upper
+    bound of it (``_true_peak``).
+
+    The mix's envelope is exact above ``floor``. A stem matters only where it peaks above the mix (where
+    parts cancel), so a stem's block is interpolated only where its bound can exceed the mix's peak in
+    that block; elsewhere its samples stand in (master's check after the gain is exact near the ceiling).
+    """
+    envelope, upper = _true_peak(mix, floor)
+    mix_block = _block_max(envelope)
+    only = []
+    for audio in parts.values():
+        magnitude = np.abs(np.asarray(audio, dtype=np.float32)).max(axis=1) if audio.size else np.zeros(0, np.float32)
+        only.append(_block_max(magnitude) * np.float32(_OVERSHOOT_BOUND) > mix_block)
+    for other, other_upper in _envelopes(list(parts.values()), [floor] * len(parts), only):
         np.maximum(envelope, other, out=envelope)
-    return envelope
+        np.maximum(upper, other_upper, out=upper)
+    return envelope, upper
+
+
+PREDICTION_SLACK_DB = 1.5  # after mastering, blocks predicted this far under a floor are not re-interpolated
 
 
 def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, target_lufs: float,
@@ -276,7 +313,7 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
     # Stems are limited too: one shared envelope (the mix's and every stem's, whichever is higher)
     # keeps each stem under the ceiling, since a stem can peak higher than the mix where parts cancel.
     floor = ceiling / db_to_gain(target_lufs - loudness) / 2.0
-    envelope = _joint_envelope(work, parts, floor)
+    envelope, upper = _joint_envelope(work, parts, floor)
     aim = target_lufs
     for _ in range(MASTER_PASSES):
         gain_db, limit = _gain_curve(model, envelope, sample_rate, aim, ceiling)
@@ -286,19 +323,30 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
         if abs(loudness - target_lufs) <= 0.1:
             break
         aim += target_lufs - loudness
-    out_parts = {name: (audio * curve[:, None]).astype(np.float32) for name, audio in parts.items()}
-    # exact wherever it can reach the ceiling, so anything over it is found; the mix's envelope is
-    # exact down to its own sample peak too, so its maximum is the mix's true peak (true_peak_dbtp)
+    curve32 = curve.astype(np.float32)[:, None]
+    out_parts = {name: np.asarray(audio, dtype=np.float32) * curve32 for name, audio in parts.items()}
+    # Checked again after the gain: exact wherever it can reach the ceiling, so anything over it is
+    # found; the mix's envelope is exact down to its own sample peak too, so its maximum is the mix's
+    # true peak (true_peak_dbtp). Which blocks can is predicted from the bound measured before the gain
+    # (times the curve's largest value around the block): the limiter's curve moves over milliseconds,
+    # the interpolation filter spans 12 samples, so the interpolated peaks of the gained signal stay
+    # within a fraction of a dB of the gained peaks; blocks predicted PREDICTION_SLACK_DB under a
+    # floor are left as their samples.
     sample_peak = float(np.abs(out).max())
+    curve_peak = _block_max(curve.astype(np.float32))
+    curve_peak = np.maximum(curve_peak, np.maximum(np.roll(curve_peak, 1), np.roll(curve_peak, -1)))
+    predicted = upper * curve_peak * np.float32(db_to_gain(PREDICTION_SLACK_DB))
     floors = [min(ceiling, sample_peak)] + [ceiling] * len(out_parts)
-    mix_envelope, *others = _envelopes([out, *out_parts.values()], floors)
+    checked = _envelopes([out, *out_parts.values()], floors, [predicted > floor for floor in floors])
+    mix_envelope, *others = (envelope for envelope, _ in checked)
     peak_envelope = mix_envelope.copy()
     for other in others:
         np.maximum(peak_envelope, other, out=peak_envelope)
     if float(peak_envelope.max()) > db_to_gain(ceiling_dbtp):  # interpolation slack beyond the margin
         extra = limiter_gain(peak_envelope, sample_rate, ceiling)
         out = out * extra[:, None]
-        out_parts = {name: (audio * extra[:, None]).astype(np.float32) for name, audio in out_parts.items()}
+        extra32 = extra.astype(np.float32)[:, None]
+        out_parts = {name: audio * extra32 for name, audio in out_parts.items()}
         limit = limit * extra
         loudness = integrated_loudness(out, sample_rate)
         peak_dbtp = true_peak_dbtp(out)

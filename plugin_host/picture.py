@@ -9,6 +9,8 @@ import io
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from symusic import Score
 
@@ -23,7 +25,11 @@ def clip_png(score: Score, mix: np.ndarray, sample_rate: int, title: str = "", b
     tracks = list(score.tracks)
     length = max(clip_seconds(score, bars), mix.shape[0] / sample_rate if mix.size else 0.0)
     rows = len(tracks) + 1
-    figure = Figure(figsize=(12, 1.6 * rows + 0.6), dpi=100, layout="constrained")
+    width, height = 12.0, 1.6 * rows + 0.6
+    figure = Figure(figsize=(width, height), dpi=100)
+    # Fixed margins in inches (a constrained layout measured every tick label: half the drawing time).
+    figure.subplots_adjust(left=0.8 / width, right=1 - 0.1 / width, bottom=0.5 / height, top=1 - 0.35 / height,
+                           hspace=0.25)
     FigureCanvasAgg(figure)
     axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     per_bar = bar_ticks(score)
@@ -33,9 +39,13 @@ def clip_png(score: Score, mix: np.ndarray, sample_rate: int, title: str = "", b
         starts = [tick_to_second(score, n.time) for n in track.notes]
         widths = [tick_to_second(score, n.time + n.duration) - s for n, s in zip(track.notes, starts, strict=True)]
         pitches = [n.pitch for n in track.notes]
-        alphas = [0.35 + 0.65 * n.velocity / 127 for n in track.notes]
-        for start, width, pitch, alpha in zip(starts, widths, pitches, alphas, strict=True):
-            axis.broken_barh([(start, width)], (pitch - 0.4, 0.8), facecolors=colour, alpha=alpha)
+        # One collection per part (not one artist per note, which made drawing take seconds): each note a
+        # rectangle, its opacity its velocity.
+        red, green, blue = to_rgb(colour)
+        axis.add_collection(PolyCollection(
+            [((start, pitch - 0.4), (start + width, pitch - 0.4), (start + width, pitch + 0.4), (start, pitch + 0.4))
+             for start, width, pitch in zip(starts, widths, pitches, strict=True)],
+            facecolors=[(red, green, blue, 0.35 + 0.65 * n.velocity / 127) for n in track.notes], linewidths=0))
         if pitches:
             axis.set_ylim(min(pitches) - 2, max(pitches) + 2)
         label = track.name or f"track {index + 1}"

@@ -26,6 +26,7 @@ from plugin_host.instruments import PluginError, TimedNote
 BLOCK_SIZE = 256
 KIT_HIT_SECONDS = 3.0     # how long one drum hit is rendered for before its tail is trimmed
 KIT_FLOOR = 10 ** (-90 / 20)  # a hit's tail is trimmed where it stays under this (-90 dBFS)
+KIT_FADE_SECONDS = 0.05   # a hit still ringing at KIT_HIT_SECONDS fades out over its last this-many seconds
 DEFAULT_VOICES = 16
 RELEASE_SECONDS = 1.5  # how long a voice may ring after its note-off before it is freed
 
@@ -112,13 +113,19 @@ _hits: dict[tuple[Voice, int, int], np.ndarray] = {}
 
 
 def _hit(compiled: _Compiled, voice: Voice, pitch: int) -> np.ndarray:
-    """One hit of a kit's drum note at full velocity, trimmed where its tail falls under KIT_FLOOR."""
+    """One hit of a kit's drum note at full velocity, trimmed where its tail falls under KIT_FLOOR (faded
+    over KIT_FADE_SECONDS when it rings for all of KIT_HIT_SECONDS)."""
     key = (voice, compiled.sample_rate, pitch)
     if key not in _hits:
         frames = round(KIT_HIT_SECONDS * compiled.sample_rate)
-        audio = compiled.render([TimedNote(0.0, 0.05, pitch, 127)], frames)
+        # held for the whole render: kits ignore note-offs, and a released voice is freed RELEASE_SECONDS later
+        audio = compiled.render([TimedNote(0.0, KIT_HIT_SECONDS, pitch, 127)], frames)
         loud = np.flatnonzero(np.abs(audio).max(axis=1) > KIT_FLOOR)
-        _hits[key] = audio[:int(loud[-1]) + 1 if loud.size else 0].copy()
+        hit = audio[:int(loud[-1]) + 1 if loud.size else 0].copy()
+        if len(hit) == frames:  # still ringing: fade rather than stop on a step
+            fade = min(frames, round(KIT_FADE_SECONDS * compiled.sample_rate))
+            hit[frames - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+        _hits[key] = hit
     return _hits[key]
 
 

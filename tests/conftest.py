@@ -20,20 +20,33 @@ ROOT = Path(__file__).resolve().parents[1]
 # or the file $CADENZA_DEV_PROMPTS names.
 DEV_PROMPTS = Path(os.environ.get("CADENZA_DEV_PROMPTS") or ROOT.parent / "shared" / "eval" / "dev_prompts.jsonl")
 
+# Scratch folders this run makes (and removes when it ends); a folder the caller named is left alone.
+_SCRATCH: list[str] = []
+
+
+def _scratch(variable: str, prefix: str) -> None:
+    if variable not in os.environ:
+        os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
+        _SCRATCH.append(os.environ[variable])
+
+
 # Sessions the tests' engines and CLI calls record go to a scratch folder, never the user's data folder.
-os.environ.setdefault("CADENZA_STATE", tempfile.mkdtemp(prefix="cadenza-test-state-"))
+_scratch("CADENZA_STATE", "cadenza-test-state-")
 # The engine CLI calls without --engine find or start (bridge/local_engine.py) is announced in a
 # runtime folder of the test run's own: never the user's engine, and stopped when the run ends.
-os.environ.setdefault("CADENZA_RUNTIME_DIR", tempfile.mkdtemp(prefix="cadenza-test-runtime-"))
+_scratch("CADENZA_RUNTIME_DIR", "cadenza-test-runtime-")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _stop_background_engine() -> Iterator[None]:
-    """Stop the engine a CLI call started in the background during the run, if any."""
+    """Stop the engine a CLI call started in the background during the run, if any, then remove
+    the run's scratch folders."""
     yield
     from engine.serving.local import stop_local_engine
 
     stop_local_engine()
+    for folder in _SCRATCH:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.hookimpl(hookwrapper=True)

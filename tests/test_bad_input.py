@@ -107,3 +107,10 @@ def test_version_and_out_inside_a_file_answer_before_any_engine(tmp_path):
     result = run_cli("generate", "disco", "--out", str(tmp_path / "afile" / "clip"), "--engine", "127.0.0.1:9")
     assert result.returncode == 2  # the unreachable engine is never asked: the folder is checked first
     assert result.stderr.strip().count("\n") == 0 and "which is a file" in result.stderr
+
+
+def test_notes_of_a_folder_that_is_not_a_clip_says_what_a_clip_folder_holds(tmp_path):
+    missing = run_cli("notes", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+    empty = run_cli("notes", str(tmp_path))
+    assert empty.returncode == 2 and "has no spec.json" in empty.stderr and "clip.mid" in empty.stderr

@@ -211,9 +211,6 @@ def test_taste_speaks_after_verdicts(engine: EngineClient) -> None:
     assert reply.weights["density"] < 0  # "too busy" steers towards sparser takes
 
 
-@pytest.mark.xfail(reason="regression found in the last full run, not fixed: fine-tuning on the kept takes "
-                   "ends with 'need at least one array to concatenate' (no validation windows from the new "
-                   "takes' MIDI)", strict=False)
 def test_train_from_feedback_fine_tunes_on_kept_takes(engine: EngineClient, tmp_path: Path,
                                                       untrained_checkpoint: Path) -> None:
     out = tmp_path / "tuned.pt"

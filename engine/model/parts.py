@@ -18,7 +18,8 @@ pitches and velocities: the learned variation of a motif that form (engine/form.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -149,13 +150,20 @@ def default_checkpoint() -> Path:
     return Path(named) if named else Path(__file__).parent / "checkpoints" / CHECKPOINT_NAME
 
 
+@dataclass
+class _Cache:
+    """One thread's incremental decoder and the tokens in its key/value cache."""
+    decoder: object  # engine.model.transformer.CachedDecoder (torch is imported only when a model loads)
+    fed: list[int] = field(default_factory=list)
+
+
 class PartModel:
     """The trained part model and its constrained writer."""
 
     def __init__(self, path: Path) -> None:
         import torch
 
-        from engine.model.transformer import CachedDecoder, from_checkpoint
+        from engine.model.transformer import from_checkpoint
 
         if not path.exists():
             from engine.model.generator import CheckpointMissing
@@ -168,9 +176,23 @@ class PartModel:
         self.path = path
         self.record = checkpoint.get("record", {})
         self.model = from_checkpoint(checkpoint)
-        self.decoder = CachedDecoder(self.model)
         self.block = self.model.config.block_size
-        self._fed: list[int] = []  # the tokens in the decoder's cache
+        # The decoder's key/value cache is per thread: the loaded model is shared by every request
+        # in the process, and two requests writing parts at once must not feed one cache (they did,
+        # and the same seed then wrote other notes whenever another request ran beside it).
+        self._local = threading.local()
+
+    def _cache(self, fresh: bool) -> _Cache:
+        """This thread's decoder cache, made on first use; ``fresh`` empties it (a new part begins, so
+        its notes never depend on what this thread decoded before)."""
+        from engine.model.transformer import CachedDecoder
+
+        cache = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = _Cache(CachedDecoder(self.model))
+        if fresh:
+            cache.fed = []
+        return cache
 
     def write(self, role: str, bars: list[PlannedBar], *, mode: str, beats: int, energy: int,
               tonic_pc: int, scale_pcs: set[int], low: int, high: int, seed: int) -> list[WrittenNote]:
@@ -213,7 +235,8 @@ class PartModel:
             kept.pop(0)
         tokens = header + [t for bar in kept for t in bar] + bar_head
         n = len(VOCAB)
-        logits = self._feed(tokens[-(self.block - RESERVED):])
+        cache = self._cache(fresh=not history)
+        logits = self._feed(cache, tokens[-(self.block - RESERVED):])
         allowed_pc = {(pc - tonic_pc) % 12 for pc in scale_pcs}
         for chord in planned.chords:
             if chord is not None:
@@ -306,10 +329,10 @@ class PartModel:
                 out.append(WrittenNote(0, pos, max(1, size), last_pitch + shift, band_velocity(token - VOCAB.vel0)))
                 at_onset += 1
                 state = "onset"
-            if self.decoder.length >= self.block:
+            if cache.decoder.length >= self.block:
                 break
-            logits = self.decoder.step(token)
-            self._fed.append(token)
+            logits = cache.decoder.step(token)
+            cache.fed.append(token)
         return out, bar_tokens
 
     @staticmethod
@@ -323,18 +346,19 @@ class PartModel:
                 return root_ok.copy()
         return pitch_ok.copy()
 
-    def _feed(self, tokens: list[int]):
+    @staticmethod
+    def _feed(cache: _Cache, tokens: list[int]):
         """The logits after ``tokens``: continuing the decoder's cache when it holds their beginning
         (the part's bars so far), else starting over with one batched pass."""
-        fed = self._fed
+        fed = cache.fed
         if fed and len(fed) < len(tokens) and tokens[: len(fed)] == fed:
             logits = None
             for token in tokens[len(fed):]:
-                logits = self.decoder.step(token)
-            self._fed = list(tokens)
+                logits = cache.decoder.step(token)
+            cache.fed = list(tokens)
             return logits
-        self._fed = list(tokens)
-        return self.decoder.reset(tokens)
+        cache.fed = list(tokens)
+        return cache.decoder.reset(tokens)
 
 
 def chord_pcs(chord: tuple[int, str]) -> tuple[int, ...]:

@@ -79,11 +79,29 @@ class CoCreation:
 
     def _likelihood(self, take_id: str, spec: MusicSpec, score: Score) -> None:
         try:
-            likelihood = taste_model.model_likelihood(score, spec)
-            if likelihood is not None:
-                self.store.update_features(take_id, {"likelihood": likelihood})
-        except Exception:  # the store closed under us at shutdown, or a take the model cannot read
-            log.debug("no likelihood for take %s", take_id, exc_info=True)
+            self.store.update_features(take_id, {"likelihood": _model_likelihood(score, spec)})
+        except Exception:  # the store closed under us at shutdown: taste() computes it when it is needed
+            log.debug("no likelihood stored for take %s", take_id, exc_info=True)
+
+    def _with_likelihoods(self, session: str, verdicts: list[dict]) -> None:
+        """Give every verdict's take its likelihood, computing now any the background thread has not
+        stored yet (a verdict right after the take, or the replica that made it was killed).
+
+        Without this the taste fitted from the same verdicts depended on timing: the feature was
+        there or not, so the weights, and with them the draft a Generate or Vary keeps, differed
+        between replicas and runs."""
+        known: dict[str, float | None] = {}
+        for v in verdicts:
+            if "likelihood" in v["features"]:
+                known.setdefault(v["take"], v["features"]["likelihood"])
+        for v in verdicts:
+            if "likelihood" in v["features"]:
+                continue
+            if v["take"] not in known:
+                _, spec, score = self.load(session, v["take"])
+                known[v["take"]] = _model_likelihood(score, spec)
+                self.store.update_features(v["take"], {"likelihood": known[v["take"]]})
+            v["features"]["likelihood"] = known[v["take"]]
 
     def settle(self) -> None:
         """Wait until every recorded take has its likelihood (tests, benchmarks)."""
@@ -112,8 +130,9 @@ class CoCreation:
         if stored.id != take.id:
             log.info("request %s already made take %s; %s not recorded", request_id, stored.id, take.id)
             return stored, False
-        thread = threading.Thread(target=self._likelihood, args=(take.id, spec, score), name="take-likelihood",
-                                  daemon=True)
+        # scored as stored (the MIDI read back), as taste() scores a take whose likelihood it finds missing
+        thread = threading.Thread(target=self._likelihood, args=(take.id, spec, smf_to_score(midi)),
+                                  name="take-likelihood", daemon=True)
         thread.start()
         self._pending = [t for t in self._pending if t.is_alive()] + [thread]
         return take, True
@@ -138,8 +157,10 @@ class CoCreation:
         return take, spec_from_pb(pb.MusicSpec.FromString(take.spec)), smf_to_score(take.midi)
 
     def taste(self, session: str) -> taste_model.Taste:
-        """The session's taste, fitted afresh from its stored verdicts (one query; no state kept here)."""
+        """The session's taste, fitted afresh from its stored verdicts (no state kept here): the same verdicts
+        give the same taste on every replica, whenever it is asked."""
         verdicts = self.store.verdicts(session)
+        self._with_likelihoods(session, verdicts)
         parents = {}
         for v in verdicts:
             if v["parent"]:
@@ -292,6 +313,15 @@ def check_add(add: list[str], existing_parts: int) -> None:
     if existing_parts + len(add) > PARTS_MAX:
         raise SpecError("add", f"the clip has {existing_parts} parts; with {len(add)} more it would pass "
                                f"{PARTS_MAX}, the most a take holds")
+
+
+def _model_likelihood(score: Score, spec: MusicSpec) -> float | None:
+    """The take's likelihood feature; None (stored, so it is not tried again) when the model cannot score it."""
+    try:
+        return taste_model.model_likelihood(score, spec)
+    except Exception:  # a take the model cannot read: the feature stays neutral, the same on every replica
+        log.debug("the model cannot score this take", exc_info=True)
+        return None
 
 
 def _spec_of(take: Take) -> MusicSpec:

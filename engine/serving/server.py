@@ -70,7 +70,6 @@ log = logging.getLogger("cadenza.engine")
 SERVICE_NAME = "cadenza.v1.Engine"
 DEFAULT_HOST = "localhost"  # 127.0.0.1 and ::1
 STATUS_FLUSH_SECONDS = 2.0
-WARM_UP_JOIN_SECONDS = 60.0
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> None:
@@ -175,7 +174,8 @@ def _base_spec(prompt: str):
 
 
 def history_reply(takes) -> pb.HistoryReply:
-    """The takes without MIDI, oldest first; when they would not fit one reply, the newest that do."""
+    """The takes without MIDI, oldest first; when they would not fit one reply, the newest that do,
+    with ``omitted`` saying how many older ones were left out."""
     budget = GRPC_MAX_SEND_BYTES - 64 * 1024
     kept: list[pb.TakeResult] = []
     for take in reversed(takes):
@@ -186,7 +186,7 @@ def history_reply(takes) -> pb.HistoryReply:
                         len(takes) - len(kept), GRPC_MAX_SEND_BYTES)
             break
         kept.append(entry)
-    return pb.HistoryReply(takes=kept[::-1])
+    return pb.HistoryReply(takes=kept[::-1], omitted=len(takes) - len(kept))
 
 
 class EngineServicer(pb_grpc.EngineServicer):
@@ -317,7 +317,7 @@ class EngineServicer(pb_grpc.EngineServicer):
                                  weights={name: float(w) for name, w in zip(FEATURES, total, strict=True)})
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
-        from plugin_host.folders import check_plugin_path, check_preset_path
+        from plugin_host.folders import check_plugin_path, check_preset_path, check_soundfont_path
         from plugin_host.render import render
 
         with self._serving(context) as should_stop:
@@ -337,6 +337,8 @@ class EngineServicer(pb_grpc.EngineServicer):
             options["presets"] = {key: check_preset_path(preset, options["plugins"].get(key), self.plugin_folders,
                                                          f"presets[{key}]")
                                   for key, preset in options["presets"].items()}
+            if options["soundfont"]:  # read only from a SoundFont or plugin folder, by the path checked
+                options["soundfont"] = check_soundfont_path(options["soundfont"], self.plugin_folders)
             _check_render_length(score, options["bars"])
             _check_render_memory(score, options["bars"], sample_rate)
             events: queue.Queue = queue.Queue()
@@ -572,14 +574,14 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
 
             withdraw(os.getpid())
     finished = engine.shutdown(0.0 if parent_gone.is_set() else SHUTDOWN_GRACE_SECONDS)
-    # Stopped while the text model was still loading: let it finish, or the interpreter's exit
-    # tears down torch's threads under it and the process aborts (exit -6 instead of 0).
-    warming.join(timeout=WARM_UP_JOIN_SECONDS)
     with contextlib.suppress(OSError):  # stderr may be a pipe to a parent that is gone
         print("cadenza engine stopped", file=sys.stderr, flush=True)
     # A request that ignored the stop holds a thread the interpreter would wait for; with the
-    # parent gone nobody waits for anything: end now either way.
-    if not finished or parent_gone.is_set():
+    # parent gone nobody waits for anything: end now either way. Stopped while still warming up
+    # (the text model loading, a spare render worker starting: up to a minute on a busy machine),
+    # end now too: the interpreter's exit would tear torch's threads down under the loading model
+    # and abort (exit -6), and waiting for it made a SIGTERM soon after start take that long.
+    if not finished or parent_gone.is_set() or warming.is_alive():
         from plugin_host.worker import stop_all
 
         stop_all()

@@ -121,9 +121,11 @@ def model_likelihood(score: Score, spec) -> float | None:
     return float(picked[len(prefix) - 1:].mean())
 
 
-def vector(feats: dict[str, float]) -> np.ndarray:
-    return np.array([(feats.get(name, FEATURE_SCALE[name][0]) - FEATURE_SCALE[name][0]) / FEATURE_SCALE[name][1]
-                     for name in FEATURES])
+def vector(feats: dict[str, float | None]) -> np.ndarray:
+    """The standardised features; a missing or None feature (the model could not score the take) is neutral."""
+    values = [feats.get(name) for name in FEATURES]
+    return np.array([0.0 if value is None else (value - FEATURE_SCALE[name][0]) / FEATURE_SCALE[name][1]
+                     for name, value in zip(FEATURES, values, strict=True)])
 
 
 @dataclass

@@ -23,6 +23,7 @@ def render(record: dict, model_config: dict, name: str) -> str:
     history = "\n".join(f"| {h['step']} | {h['train_loss']:.3f} | {h['val_loss']:.3f} | {math.exp(h['val_loss']):.2f} |"
                         for h in record["history"])
     slots = record["slots_train"]
+    voices = record.get("validation_voices", "all voices")  # fine-tunes on dense takes: one voice at a time
     return f"""# {name}: Cadenza's generator checkpoint
 
 A nanoGPT-shaped decoder ({model_config['n_layer']} layers, {model_config['n_head']} heads,
@@ -65,7 +66,7 @@ Tokens seen: {record['tokens_seen']:,}. Wall-clock training time: {record['train
 
 ## Validation (the float16 weights as stored)
 
-- Held-out works, {record['validation_examples']} fixed windows of up to 8 bars, all voices, untransposed:
+- Held-out works, {record['validation_examples']} fixed windows of up to 8 bars, {voices}, untransposed:
   validation loss {record['validation_loss']:.4f} (perplexity {record['validation_perplexity']:.4f})
   per predicted token (prefix tokens are given, not predicted).
 - Committed validation shard ({record['validation_shard_examples']} windows): loss {record['validation_shard_loss']:.4f}

@@ -26,6 +26,7 @@ VALIDATION_PERCENT = 5
 MAX_WINDOW_BARS = 16
 WINDOW_CHOICES = (1, 2, 4, 4, 6, 8, 8, 8, 12, 16, 16)
 TRANSPOSE_RANGE = (-5, 6)  # semitones, inclusive
+SAMPLE_ATTEMPTS = 10_000  # random windows tried for one training example before the works are called unusable
 
 
 @dataclass
@@ -184,8 +185,12 @@ def _shift_fits(work: EncodedWork, start: int, bars: int, shift: int, vocab: Voc
 
 def sample_example(works: list[EncodedWork], weights: np.ndarray, rng: np.random.Generator, vocab: Vocab,
                    block_size: int) -> tuple[list[int], int]:
-    """One random training example (window, voice subset, transposition)."""
-    while True:
+    """One random training example (window, voice subset, transposition).
+
+    ValueError when SAMPLE_ATTEMPTS draws in a row give no window that fits ``block_size`` (every
+    bar of the works is longer than the model's context, even with voices left out).
+    """
+    for _ in range(SAMPLE_ATTEMPTS):
         work = works[int(rng.choice(len(works), p=weights))]
         bars = min(int(rng.choice(WINDOW_CHOICES)), len(work.bars))
         start = int(rng.integers(0, len(work.bars) - bars + 1))
@@ -199,21 +204,25 @@ def sample_example(works: list[EncodedWork], weights: np.ndarray, rng: np.random
                                tempo_dropout=rng.random() < 0.3)
         if example is not None:
             return example
+    raise ValueError(f"no training window of the {len(works)} works fits the model's context of {block_size} "
+                     f"tokens ({SAMPLE_ATTEMPTS} random windows tried, down to one bar and one voice): give "
+                     "sparser music or start from a checkpoint with a longer context")
 
 
 def validation_examples(works: list[EncodedWork], vocab: Vocab, block_size: int,
-                        per_work: int = 2, bars: int = 8) -> list[tuple[list[int], int]]:
-    """Fixed windows of held-out works: all voices, untransposed, from bar 0 and bar 8."""
+                        per_work: int = 2, bars: int = 8, one_voice: bool = False) -> list[tuple[list[int], int]]:
+    """Fixed windows of held-out works: all voices (``one_voice``: each voice alone), untransposed,
+    from bar 0 and bar 8. A window whose first bar does not fit ``block_size`` is left out."""
     examples = []
     for work in works:
-        for k in range(per_work):
-            start = k * bars
-            if start >= len(work.bars):
-                break
-            example = make_example(work, start, min(bars, len(work.bars) - start), set(work.slots), 0, vocab,
-                                   block_size)
-            if example is not None:
-                examples.append(example)
+        for keep in ([{slot} for slot in sorted(work.slots)] if one_voice else [set(work.slots)]):
+            for k in range(per_work):
+                start = k * bars
+                if start >= len(work.bars):
+                    break
+                example = make_example(work, start, min(bars, len(work.bars) - start), keep, 0, vocab, block_size)
+                if example is not None:
+                    examples.append(example)
     return examples
 
 

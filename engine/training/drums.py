@@ -9,7 +9,6 @@ rewritten at every validation, so an interrupted run leaves its latest weights.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from engine.model.drums import (
     velocity_bin,
 )
 from engine.training.groove import Performance, load
+from engine.training.schedule import warmup_cosine
 
 
 @dataclass
@@ -264,8 +264,6 @@ def save(model: DrumModel, record: dict, out: str | Path) -> None:
 
 
 def _lr(step: int, config: DrumTrainConfig) -> float:
-    if step <= config.warmup_steps:
-        return config.learning_rate * step / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    spread = config.learning_rate - config.min_learning_rate
-    return config.min_learning_rate + 0.5 * spread * (1 + math.cos(math.pi * progress))
+    """``step`` counts from 1 here."""
+    done = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return warmup_cosine(step - 1, config.warmup_steps, done, config.learning_rate, config.min_learning_rate)

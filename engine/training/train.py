@@ -39,6 +39,7 @@ from engine.training.dataset import (
     slots_in,
     validation_examples,
 )
+from engine.training.schedule import warmup_cosine
 
 CHECKPOINT_FORMAT = 1
 VALIDATION_SHARD_EXAMPLES = 48
@@ -175,11 +176,8 @@ def _batches(works: list[EncodedWork], weights: np.ndarray, rng: np.random.Gener
 
 
 def _lr(config: TrainConfig, step: int) -> float:
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.min_learning_rate + 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) * (
-        config.learning_rate - config.min_learning_rate)
+    done = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return warmup_cosine(step, config.warmup_steps, done, config.learning_rate, config.min_learning_rate)
 
 
 def evaluate(model, examples: list[tuple[list[int], int]], pad: int, batch_size: int = 16) -> float:
@@ -256,6 +254,16 @@ def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path
                                    n_head=config.n_head, n_embd=config.n_embd, dropout=config.dropout)
         model = MusicTransformer(model_config)
     val_examples = validation_examples(val_works, vocab, config.block_size) if ranks.main else []
+    validation_voices = "all voices"
+    if ranks.main and not val_examples:
+        # A few dense takes (a keyboard comping in four-note chords) can have no bar of all their
+        # voices within a small context: validate on each voice alone, as training also sees them.
+        val_examples = validation_examples(val_works, vocab, config.block_size, one_voice=True)
+        validation_voices = "one voice at a time"
+        if not val_examples:
+            raise ValueError(f"no validation window of the held-out {len(val_works)} work(s) fits the model's "
+                             f"context of {config.block_size} tokens, even one bar of one voice: give more or "
+                             "sparser music, or start from a checkpoint with a longer context")
     model.train()
     trained = model  # what is validated and saved; `model` is what the steps run (DDP-wrapped in a job)
     if ranks.world > 1:
@@ -328,6 +336,7 @@ def train(works: list[EncodedWork], vocab: Vocab, config: TrainConfig, out: Path
         "data": data_note,
         "works_train": len(train_works),
         "works_validation": len(val_works),
+        "validation_voices": validation_voices,
         "bars_train": int(sum(len(w.bars) for w in train_works)),
         "tokens_train": int(sum(sum(len(b) for b in w.bars) for w in train_works)),
         "slots_train": slots_in(train_works),

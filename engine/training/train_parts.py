@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ import numpy as np
 
 from engine.model.parts import ENERGIES, PHRASE_BARS, ROLES, VOCAB, encode_bar
 from engine.training import pop909
+from engine.training.schedule import warmup_cosine
 
 
 @dataclass(frozen=True)
@@ -187,12 +187,9 @@ def train(data: Path, out: Path, config: PartTrainConfig, progress=print, limit:
     step = 0
     losses: list[float] = []
     while step < config.steps and time.time() - started < config.minutes * 60:
-        if step < config.warmup_steps:
-            lr = config.learning_rate * (step + 1) / config.warmup_steps
-        else:
-            done = min(1.0, max((time.time() - started) / (config.minutes * 60), step / config.steps))
-            lr = config.min_learning_rate + 0.5 * (config.learning_rate - config.min_learning_rate) * (
-                1 + math.cos(math.pi * done))
+        # the run ends at its step count or its time budget, whichever comes first
+        done = max((time.time() - started) / (config.minutes * 60), step / config.steps)
+        lr = warmup_cosine(step, config.warmup_steps, done, config.learning_rate, config.min_learning_rate)
         for group in optimizer.param_groups:
             group["lr"] = lr
         X, Y = batch(train_seqs, rng, config, thresholds, weights)

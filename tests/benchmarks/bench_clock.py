@@ -1,4 +1,5 @@
-"""Benchmark: following jack_midi_clock on a JACK dummy server. Prints, per tempo and port kind:
+"""Benchmark: following jack_midi_clock and an Ableton Link session on a JACK dummy server,
+on synchronous (-S) and asynchronous JACK. Prints, per JACK mode, tempo and port kind:
 
 - tempo error two beats and one bar after Start (BPM),
 - lock time: from Start until the estimate is within 0.05 BPM for good (beats and ms),
@@ -6,19 +7,23 @@
   mean, RMS, worst), as an independent JACK client records them.
 
 Port kinds: ``jack`` (JACK-Client, frame-exact) and ``jack-rtmidi`` (python-rtmidi on JACK, stamps
-at callback time and sends from a thread). Run from the worktree root:
+at callback time and sends from a thread) following MIDI clock, and ``link``: two Link peers in a
+network namespace (tests/bridge/link_rig.py), one changing 120 -> 150 BPM mid-clip; printed are when
+Cadenza's tempo followed, the clip's start against the session's bar line, and the note onsets'
+and `cadenza clock --sync link` beats' phase error against the changing peer. Run from the
+worktree root (as root, or where ``unshare -rn`` is allowed, for ``link``):
 
-    python tests/benchmarks/bench_clock.py [--async] [--load N] [--seconds S] [--bpm 90 120 137.5 174]
-                                           [--kinds jack jack-rtmidi]
+    python tests/benchmarks/bench_clock.py [--modes sync async] [--load N] [--seconds S]
+                                           [--bpm 90 120 137.5 174] [--kinds jack jack-rtmidi link]
 
-``--async`` runs jackd in its default asynchronous mode, where an overloaded machine makes JACK
-skip late clients' periods (lost ticks) and the transport slip a period when the server is late;
-the default is ``-S`` (synchronous). ``--load N`` runs N busy processes beside it (bounded: they
-end with the run). ``--seconds S`` keeps each ``jack`` case rolling S seconds and adds, over every
-beat from two beats after Start on: the worst tempo error, beats not locked, the tempo a clip
-would be written at, and ticks whose position differs from the transport's (the truth is the
-transport frame of the cycle each tick was sent in, logged by the rig's own clients). The issue's
-figures: ``--async --load 3 --seconds 60 --kinds jack`` (and the same without ``--async``).
+Asynchronous JACK (jackd's default) on an overloaded machine skips late clients' periods (lost
+ticks) and lets the transport slip a period when the server is late. ``--load N`` runs N busy
+processes beside it (bounded: they end with the run). ``--seconds S`` keeps each ``jack`` case
+rolling S seconds and adds, over every beat from two beats after Start on: the worst tempo error,
+beats not locked, the tempo a clip would be written at, and ticks whose position differs from the
+transport's (the truth is the transport frame of the cycle each tick was sent in, logged by the
+rig's own clients); for ``link`` it sets the clip's length (S seconds at 120 BPM). The issue's
+figures: ``--load 3 --seconds 60 --kinds jack link``.
 """
 from __future__ import annotations
 
@@ -86,7 +91,9 @@ def phase_errors(rig: ClockRig, score, bpm: float, start_position: int) -> tuple
     """Onset minus due time (ms) for each note whose two surrounding ticks were recorded."""
     frames_per_tick = RATE * 60.0 / (24 * bpm)
     clock = rig.recorder.events["clock"]
-    first = next(i for i, (_, data) in enumerate(clock) if data == b"\xfa")
+    first = next((i for i, (_, data) in enumerate(clock) if data == b"\xfa"), None)
+    if first is None:
+        return [], 0  # the recorder itself lost the Start (a skipped cycle): no reference for the notes
     ticks: dict[int, int] = {}
     index, previous = -1, None
     for frame, data in clock[first:]:
@@ -199,19 +206,12 @@ def run_case(rig: ClockRig, kind: str, bpm: float, seconds: float = 0.0) -> dict
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--async", dest="async_mode", action="store_true", help="jackd without -S")
-    parser.add_argument("--bpm", type=float, nargs="+", default=[90.0, 120.0, 137.5, 174.0])
-    parser.add_argument("--kinds", nargs="+", default=["jack", "jack-rtmidi"], choices=["jack", "jack-rtmidi"])
-    parser.add_argument("--load", type=int, default=0, metavar="N", help="busy processes beside the run (default 0)")
-    parser.add_argument("--seconds", type=float, default=0.0, metavar="S",
-                        help="roll each jack case S seconds and judge every beat (default: 4 bars)")
-    args = parser.parse_args()
-    jackd, server = start_jackd(sync=not args.async_mode)
+def run_jack(args: argparse.Namespace, sync: bool) -> None:
+    """The MIDI clock cases on one JACK server (-S if ``sync``)."""
+    jackd, server = start_jackd(sync=sync)
     load = cpu_load(args.load, seconds=3600)
     load.__enter__()
-    print(f"jackd {'async' if args.async_mode else 'sync (-S)'}, dummy, {RATE} Hz, 256 frames; "
+    print(f"\njackd {'sync (-S)' if sync else 'async'}, dummy, {RATE} Hz, 256 frames; following jack_midi_clock; "
           f"{args.load} busy processes beside it; load average {os.getloadavg()[0]:.2f}")
     print(f"{'ports':<12} {'BPM':>6} {'err@2beats':>11} {'err@1bar':>9} {'lock':>14} "
           f"{'phase mean':>11} {'RMS':>8} {'worst':>8} {'notes':>6} {'lost':>5} {'xruns/irregular':>16}")
@@ -239,7 +239,63 @@ def main() -> int:
         load.__exit__(None, None, None)
         jackd.terminate()
         jackd.wait(timeout=10)
-    print("err: |estimate - set tempo| in BPM; lock: from Start until within 0.05 BPM for good; "
+
+
+def run_link(args: argparse.Namespace, sync: bool) -> None:
+    """Ableton Link in a network namespace (tests/bridge/link_rig.py): two peers, B changes tempo."""
+    import json
+
+    from tests.bridge.link_rig import namespace_command
+
+    bars = max(4, int(args.seconds * 120 / 60 / 4)) if args.seconds else 8
+    command = [sys.executable, str(ROOT / "tests/bridge/link_rig.py"), "--tempo", "120", "--to", "150",
+               "--bars", str(bars), "--change-bar", str(bars // 2), "--load", str(args.load),
+               *([] if sync else ["--async"])]
+    done = subprocess.run(namespace_command(command), capture_output=True, text=True, timeout=120 + 2 * args.seconds,
+                          cwd=ROOT)
+    mode = "sync (-S)" if sync else "async"
+    if done.returncode != 0:
+        print(f"\nLink, jackd {mode}: the rig failed: {done.stderr[-1500:]}")
+        return
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    beat = r["beat_ms_after"]
+    onsets = [e for a, e in zip(r["onset_after_change_ms"], r["onset_errors_ms"], strict=True) if not 0 <= a < beat]
+    cli = [b["error_ms"] for b in r.get("cli_beats", []) if not 0 <= b["after_change_ms"] < beat]
+    n = len(onsets)
+    print(f"\nLink, jackd {mode}, dummy, {RATE} Hz, 256 frames; peers A and B at 120 BPM in a network namespace, "
+          f"B -> 150 BPM in bar {bars // 2 + 1} of a {bars}-bar clip of quarter notes; {args.load} busy processes")
+    print(f"  tempo followed {r['tempo_followed_after_ms']:.1f} ms after B's change (a beat: {beat:.0f} ms); "
+          f"clip start vs the session's bar line {r['clip_start_bar_error_ms']:+.3f} ms; notes {r['notes']} "
+          f"of {r['notes_written']}; xruns {r['xruns']}")
+    if n:
+        print(f"  note onsets vs B's beat grid (the beat of the change not judged): mean "
+              f"{sum(onsets) / n:+.3f} ms, RMS {math.sqrt(sum(e * e for e in onsets) / n):.3f} ms, "
+              f"worst {max(map(abs, onsets)):.3f} ms over {n} notes")
+    if cli:
+        print(f"  `cadenza clock --sync link --json` beat times vs B: worst {max(map(abs, cli)):.3f} ms over "
+              f"{len(cli)} beats; tempos {sorted({b['tempo_bpm'] for b in r['cli_beats']})}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--modes", nargs="+", default=["sync", "async"], choices=["sync", "async"],
+                        help="JACK modes: sync (-S) and/or async (default: both)")
+    parser.add_argument("--async", dest="async_mode", action="store_true", help="only async JACK (--modes async)")
+    parser.add_argument("--bpm", type=float, nargs="+", default=[90.0, 120.0, 137.5, 174.0])
+    parser.add_argument("--kinds", nargs="+", default=["jack", "jack-rtmidi", "link"],
+                        choices=["jack", "jack-rtmidi", "link"])
+    parser.add_argument("--load", type=int, default=0, metavar="N", help="busy processes beside the run (default 0)")
+    parser.add_argument("--seconds", type=float, default=0.0, metavar="S",
+                        help="roll each jack case S seconds and judge every beat (default: 4 bars)")
+    args = parser.parse_args()
+    modes = ["async"] if args.async_mode else args.modes
+    midi = [kind for kind in args.kinds if kind != "link"]
+    for mode in modes:
+        if midi:
+            run_jack(argparse.Namespace(**{**vars(args), "kinds": midi}), sync=mode == "sync")
+        if "link" in args.kinds:
+            run_link(args, sync=mode == "sync")
+    print("\nerr: |estimate - set tempo| in BPM; lock: from Start until within 0.05 BPM for good; "
           "phase: onset - due on the recorded clock ticks; lost: ticks the follower inferred lost;\n"
           "irregular: periods Cadenza's JACK client saw skipped or repeated (async JACK under load)")
     return 0

@@ -4,9 +4,11 @@ Run from the repository root: `nice python -m tests.benchmarks.bench_sound [--ou
 For every prompt of ../shared/eval/dev_prompts.jsonl (8 bars, seed 1) it composes the clip, renders
 it in process and prints one line per clip: the mix's stereo width (side/mid energy), the mono fold
 ((L+R)/2 on both channels) against the stereo loudness (BS.1770, LU), the mix's spectral centroid
-and 99% roll-off, loudness per quarter of the clip (first and last quarter, mix and stems), and per
-part the source that played it with its stem's centroid. ``--gm`` renders every part with the
-General MIDI bank instead (the "before" sound, for comparison); ``--out`` writes the mixes as WAV.
+and 99% roll-off, loudness per quarter of the clip (first and last quarter, mix and stems), the
+mix's energy per band (<60 Hz / 60-250 / 250-2k / 2k-6k / >6k, %), and per part the source that
+played it with its stem's centroid, width and share of the mix's mid energy (m). ``--gm`` renders
+every part with the General MIDI bank instead (the "before" sound, for comparison); ``--out`` writes
+the mixes as WAV.
 """
 from __future__ import annotations
 
@@ -56,6 +58,18 @@ def centroid_rolloff(audio: np.ndarray) -> tuple[float, float]:
     return float((freqs * power).sum() / total), float(freqs[np.searchsorted(cumulative, 0.99)])
 
 
+BANDS = ((0, 60), (60, 250), (250, 2000), (2000, 6000), (6000, RATE / 2))
+
+
+def band_shares(audio: np.ndarray) -> list[float]:
+    """Share (%) of the mono sum's energy in each of BANDS (sub, bass, mids, presence, air)."""
+    mono = audio.mean(axis=1).astype(np.float64)
+    power = np.abs(np.fft.rfft(mono)) ** 2
+    freqs = np.fft.rfftfreq(len(mono), 1 / RATE)
+    total = max(float(power.sum()), 1e-30)
+    return [100 * float(power[(freqs >= low) & (freqs < high)].sum()) / total for low, high in BANDS]
+
+
 def quarters_rms_db(audio: np.ndarray) -> tuple[float, float]:
     """Loudness (LUFS, BS.1770 on that stretch) of the first and last quarter of a clip."""
     n = audio.shape[0] // 4
@@ -67,7 +81,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--gm", action="store_true", help="every part on the General MIDI bank")
     parser.add_argument("--json", type=Path, help="write the figures here")
-    parser.add_argument("--only", help="prompts containing this text")
+    parser.add_argument("--only", help="prompts containing this text (several: separated by |)")
     parser.add_argument("--prompts", type=Path, default=PROMPTS, help="a JSONL file of prompts (default: %(default)s)")
     args = parser.parse_args()
     from engine.compose.pipeline import compose
@@ -77,7 +91,7 @@ def main() -> None:
     results = []
     for index, line in enumerate(args.prompts.read_text().splitlines()):
         prompt = json.loads(line)["prompt"]
-        if args.only and args.only.lower() not in prompt.lower():
+        if args.only and not any(word.lower() in prompt.lower() for word in args.only.split("|")):
             continue
         spec = understand(prompt, Overrides(bars=8, seed=1))
         score = compose(spec)
@@ -91,7 +105,9 @@ def main() -> None:
         stems = render_in_process(score, RATE, options)
         first, last = quarters_rms_db(stems.mix)
         c, r = centroid_rolloff(stems.mix)
-        row = {"prompt": prompt, "style": spec.style, "arc": spec.arc, "width": width(stems.mix),
+        bands = band_shares(stems.mix)
+        mid_energy = max(float(np.sum(stems.mix.astype(np.float64).mean(axis=1) ** 2)), 1e-30)
+        row = {"prompt": prompt, "style": spec.style, "arc": spec.arc, "width": width(stems.mix), "bands": bands,
                "mono_lu": mono_fold_lu(stems.mix), "centroid": c, "rolloff99": r, "first_q": first, "last_q": last,
                "parts": {}}
         for name, audio in stems.parts.items():
@@ -99,12 +115,14 @@ def main() -> None:
             pf, pl = quarters_rms_db(audio)
             source = (getattr(stems, "sources", None) or {}).get(name, "gm")
             row["parts"][name] = {"role": roles.get(name), "source": source.rsplit("/", 1)[-1],
-                                  "width": width(audio), "centroid": pc, "rolloff99": pr, "rise": pl - pf}
+                                  "width": width(audio), "centroid": pc, "rolloff99": pr, "rise": pl - pf,
+                                  "mid_share": float(np.sum(audio.astype(np.float64).mean(axis=1) ** 2)) / mid_energy}
         results.append(row)
-        parts = ", ".join(f"{n}[{p['source']}] c={p['centroid']:.0f} w={p['width']:.2f}"
+        parts = ", ".join(f"{n}[{p['source']}] c={p['centroid']:.0f} w={p['width']:.2f} m={p['mid_share']:.2f}"
                           for n, p in row["parts"].items())
         print(f"{index:2d} {spec.style:13s} width {row['width']:.2f} mono {row['mono_lu']:+.1f} LU "
-              f"centroid {c:5.0f} Hz r99 {r:5.0f} Hz q1->q4 {last - first:+.1f} LU | {parts}", flush=True)
+              f"centroid {c:5.0f} Hz r99 {r:5.0f} Hz q1->q4 {last - first:+.1f} LU bands% "
+              f"{'/'.join(f'{b:.0f}' for b in bands)} | {parts}", flush=True)
         if args.out:
             import soundfile
 

@@ -178,6 +178,8 @@ class ClockRig:
     recorder: Recorder
     clock_port: str = "jack_midi_clock:mclk_out"
     extra: list = field(default_factory=list)
+    _sorted: tuple = ((), ())
+    _sorted_key: tuple = ()
 
     def connect(self, source: str, target: str) -> None:
         self.recorder.client.connect(source, target)
@@ -197,13 +199,20 @@ class ClockRig:
         frame time and transport frame are related cycle by cycle, not by one offset, and a
         cycle nobody logged cannot be told.
         """
-        cycles = sorted(set(self.recorder.cycles) | set(self.master.cycles))
-        starts = [c[0] for c in cycles]
+        cycles, starts = self._cycles_by_frame_time()
         k = bisect.bisect_right(starts, frame_time) - 1
         if k < 0 or frame_time >= cycles[k][0] + period:
             return None
         first, transport = cycles[k]
         return transport + (frame_time - first)
+
+    def _cycles_by_frame_time(self) -> tuple[list[tuple[int, int]], list[int]]:
+        """The logged cycles sorted by frame time, re-sorted only when more were logged."""
+        key = (len(self.recorder.cycles), len(self.master.cycles))
+        if self._sorted_key != key:
+            cycles = sorted(set(self.recorder.cycles) | set(self.master.cycles))
+            self._sorted, self._sorted_key = (cycles, [c[0] for c in cycles]), key
+        return self._sorted
 
     def transport_tick_at(self, seconds: float) -> int | None:
         """The clock tick (24 PPQN from the transport's start) jack_midi_clock sent at a time in

@@ -20,6 +20,7 @@ from bridge.clock import (
     bpm_from_tick_seconds,
     exact_bpm,
 )
+from bridge.live import LiveSession
 from engine.music.theory import Meter
 
 CLOCK = b"\xf8"
@@ -349,3 +350,78 @@ def test_ticks_lost_at_the_start_of_a_run_are_found_by_the_first_whole_interval(
     assert follower.position == len(times) - 1
     assert follower.tempo_bpm == pytest.approx(174.0, abs=1e-6)
     assert follower.missed == 3
+
+
+def jack_midi_clock_run(bpm: float, cycles: int, seed: int, late: float = 0.05, skipped: float = 0.1,
+                        start_cycle: int = 10, clean_ticks: int = 12,
+                        start_skipped: int = 0) -> tuple[LiveSession, dict[float, int]]:
+    """jack_midi_clock on asynchronous JACK, cycle by cycle, into a `LiveSession` as `JackPorts` drives it.
+
+    Each cycle (256 frames), with probability ``late`` the server runs late: the cycle is not run
+    and the transport does not move (it slips a period against frame time). Otherwise the master
+    sends the ticks whose transport frame falls in the cycle, at their frames; with probability
+    ``skipped`` our client's cycle is skipped, and its ticks are lost to us. The first
+    ``clean_ticks`` ticks after Start are neither lost nor late, except that our client's first
+    ``start_skipped`` cycles from Start on are skipped (the Start lost). Returns the session and, for every
+    tick sent, its true position by its stamp.
+    """
+    rng = random.Random(seed)
+    interval = RATE_HZ * 60.0 / (24 * bpm)
+    session = LiveSession(Meter(4, 4))
+    truth: dict[float, int] = {}
+    transport, rolling, n = 0, False, 0
+    for k in range(cycles):
+        first = k * PERIOD_FRAMES
+        start, end = first / RATE_HZ, (first + PERIOD_FRAMES) / RATE_HZ
+        clean = not rolling or n < clean_ticks
+        if not clean and rng.random() < late:
+            continue  # the server ran late: nobody ran, the transport stays
+        events: list[tuple[float, bytes]] = []
+        if k == start_cycle:
+            rolling = True
+            events.append((start, START))
+        if rolling:
+            while round(n * interval) < transport + PERIOD_FRAMES:
+                stamp = (first + round(n * interval) - transport) / RATE_HZ
+                events.append((stamp, CLOCK))
+                truth[stamp] = n
+                n += 1
+            transport += PERIOD_FRAMES
+        if start_cycle <= k < start_cycle + start_skipped:
+            continue  # our cycle skipped: the Start (and the ticks with it) lost to us
+        if clean or rng.random() >= skipped:
+            session.process(events, start, end)
+    return session, truth
+
+
+@pytest.mark.parametrize("bpm", [90.0, 120.0, 137.5, 174.0])
+def test_positions_exact_through_transport_slips_and_skipped_cycles_on_jack(bpm):
+    session, truth = jack_midi_clock_run(bpm, cycles=3000, seed=int(bpm * 10))  # 16 s
+    ticks = [event for event in session.clock_events if event.kind is Kind.TICK]
+    wrong = [(event.position, truth[event.time]) for event in ticks if event.position != truth[event.time]]
+    assert len(ticks) > 0.8 * len(truth)
+    assert session.follower.missed > 50  # ticks were lost, and found
+    assert not wrong, wrong[:5]
+    assert session.state.locked_bpm == bpm
+
+
+@pytest.mark.parametrize(("bpm", "start_skipped"), [(90.0, 1), (120.0, 3), (137.5, 5), (174.0, 8)])
+def test_a_lost_start_is_inferred_and_the_ticks_lost_with_it_counted(bpm, start_skipped):
+    session, truth = jack_midi_clock_run(bpm, cycles=1000, seed=3, late=0.0, skipped=0.0,
+                                         start_skipped=start_skipped)
+    follower = session.follower
+    ticks = [event for event in session.clock_events if event.kind is Kind.TICK]
+    assert follower.inferred_starts == 1
+    assert follower.transport is Transport.RUNNING
+    assert [event.kind for event in session.clock_events][0] is Kind.START
+    lost = min(truth[event.time] for event in ticks)
+    assert lost == follower.missed > 0 or start_skipped == 1
+    wrong = [(event.position, truth[event.time]) for event in ticks[4:] if event.position != truth[event.time]]
+    assert not wrong, wrong[:5]
+
+
+def test_clock_resuming_after_silence_without_skipped_cycles_is_not_a_start():
+    follower = ClockFollower()
+    play(follower, ticks(120.0, 48, t0=1.0))  # a master sending clock while stopped, after a silence
+    assert follower.transport is Transport.STOPPED
+    assert follower.inferred_starts == 0

@@ -77,8 +77,10 @@ def test_tempo_within_0_05_bpm_and_locked_at_every_beat_under_load(clock_rig_asy
     assert not ports.errors
 
 
-@pytest.mark.xfail(reason="not built: under heavy load, ticks lost right after Start and late ticks taken for "
-                          "lost ones put the position a tick or two off the transport", strict=False)
+@pytest.mark.xfail(reason="not met under heavy load: ticks jack_midi_clock never sent right after Start (its grid "
+                          "starts where it saw the transport start) and the rig's clients disagreeing by a period "
+                          "on a cycle's transport frame leave the run's first positions (and the truth) a tick or "
+                          "two uncertain; later losses and slips are decoded exactly", strict=False)
 def test_positions_equal_the_transports_under_load(clock_rig_async, loaded_cpu):
     rig = clock_rig_async
     session, probe, ports = roll(rig, 120.0)
@@ -101,7 +103,9 @@ def test_tempo_change_120_to_150_tracked_within_one_bar(clock_rig_async, loaded_
     rig.wait(lambda: session.state.position >= 192 + 3 * 96, timeout=120, what="three bars after the change")
     rig.master.stop()
     ports.close()
-    seen = probe.seen
+    # Judged by the transport's position of each tick (the truth), not the follower's own count.
+    seen = {tick: state for state in probe.seen.values()
+            if (tick := rig.transport_tick_at(state.last_tick_time)) is not None}
     before = [p for p in seen if 48 <= p < 192]
     after = sorted(p for p in seen if p >= 192 + 96)
     errors_before = max(abs(seen[p].tempo_bpm - 120.0) for p in before)

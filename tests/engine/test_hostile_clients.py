@@ -5,7 +5,7 @@ the plugin path checked is the path loaded; health watches hold no threads and a
 oversized or ill-timed MIDI is refused at once, naming ``midi``; work stops when its caller
 leaves and on SIGTERM; a render too big for memory is refused before it starts and the render
 worker runs under an address-space limit; a stream nobody reads frees its worker; every stored
-field is bounded; presets are confined like plugins; a chatty plugin's stderr is not kept.
+field is bounded; presets and SoundFonts are confined like plugins; a chatty plugin's stderr is not kept.
 """
 from __future__ import annotations
 
@@ -236,6 +236,9 @@ def test_sigterm_ends_the_engine_while_a_long_request_is_running():
     client.close()
 
 
+# -- High 4: render memory is bounded before the render and in the worker --------------------
+
+@pytest.mark.parametrize("rate", [48000, 96000])
 def test_a_render_too_big_for_memory_is_refused_before_the_worker_starts_it(engine, rate):
     assert len(SLOWEST_TEMPO) < 100
     call = pb_grpc.EngineStub(engine.channel).Render(pb.RenderRequest(midi=SLOWEST_TEMPO, sample_rate=rate),
@@ -314,6 +317,47 @@ def test_a_huge_reason_and_repeated_parts_are_refused_and_the_session_stays_usab
     assert engine.call("Taste", pb.TasteRequest(session="bounded")).lines
 
 
+def test_history_too_big_for_one_reply_says_how_many_older_takes_it_left_out(tmp_path):
+    """A session of 1,000 takes, each with a prompt of the most characters a request may send: History
+    sends the newest that fit one reply and says how many older ones it left out; `cadenza history`
+    says so too. (The takes are written to the store first, as 1,000 Generates would have.)"""
+    import json
+    import time
+
+    from engine.music.midi import score_to_smf
+    from engine.serving.convert import spec_to_pb
+    from engine.sessions.store import Take, new_take_id, open_store
+    from engine.understand.prompt import understand
+    from tests.conftest import run_cli
+
+    prompt = ("a calm piano tune with a walking bass " * 60)[:config.PROMPT_MAX_CHARS]
+    spec = spec_to_pb(understand("a calm piano tune with a walking bass, 2 bars")).SerializeToString()
+    spec = pb.MusicSpec.FromString(spec)
+    spec.prompt = prompt
+    midi = score_to_smf(make_score(bars=2))
+    store = open_store(tmp_path / "state")
+    made = []
+    try:
+        for k in range(1000):
+            made.append(store.add(Take(id=new_take_id(), session="long", parent=None, operation="generate",
+                                       params={"prompt": prompt, "candidates": 1}, spec=spec.SerializeToString(),
+                                       seed=k, model_version="test", midi=midi, created=time.time() + k)).id)
+    finally:
+        store.close()
+    with EngineProcess("--state", str(tmp_path / "state")) as process, EngineClient(process.target) as client:
+        client.check()
+        reply = client.call("History", pb.HistoryRequest(session="long"))
+        assert 0 < reply.omitted < 1000 and len(reply.takes) + reply.omitted == 1000, reply.omitted
+        assert [t.take for t in reply.takes] == made[reply.omitted:]  # the newest, oldest first
+        assert reply.ByteSize() <= config.GRPC_MAX_SEND_BYTES
+        shown = run_cli("history", "--session", "long", "--engine", process.target)
+        listed = run_cli("history", "--session", "long", "--engine", process.target, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert f"session long: {len(reply.takes)} takes" in shown.stdout
+    assert f"({reply.omitted} older takes left out" in shown.stdout, shown.stdout[:300]
+    assert listed.returncode == 0 and json.loads(listed.stdout)["omitted"] == reply.omitted
+
+
 def test_a_take_too_big_to_send_back_is_not_stored(engine):
     from symusic import ControlChange, Note, Score, Tempo, Track
 
@@ -375,6 +419,55 @@ def test_presets_outside_the_plugin_folders_are_never_opened(tmp_path):
         shipped = client.render(midi, plugins={"bass": str(drive)}, presets={"bass": "crunch"},
                                 roles={"bass": "bass"})
         assert shipped.mix.shape[0] > 0  # a preset shipped for the plugin still loads by name
+
+
+def test_soundfonts_outside_the_soundfont_and_plugin_folders_are_never_opened(tmp_path):
+    import shutil
+
+    from plugin_host.soundfont import default_soundfont
+
+    folder, outside = tmp_path / "plugins", tmp_path / "elsewhere"
+    folder.mkdir()
+    outside.mkdir()
+    bank = shutil.copy(default_soundfont(), outside / "bank.sf2")  # a real SoundFont, in no allowed folder
+    (folder / "through-link.sf2").symlink_to(bank)
+    inside = shutil.copy(default_soundfont(), folder / "inside.sf2")
+    (folder / "notes.txt").write_text("not a SoundFont")
+    midi = bytes(make_score(bars=1).dumps_midi())
+    with EngineProcess("--plugin-folder", str(folder)) as process, EngineClient(process.target) as client:
+        client.check()
+        answers = []
+        for path in (str(bank), str(outside / "missing.sf2"), "/etc/passwd", str(folder / "through-link.sf2")):
+            code, text = _code(lambda path=path: client.render(midi, soundfont=path))
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and text.startswith("soundfont:"), text
+            assert "not in a SoundFont folder" in text and str(folder.resolve()) in text, text
+            assert str(default_soundfont().parent) in text and "--plugin-folder" in text, text
+            answers.append(text.replace(path, "PATH"))
+        assert len(set(answers)) == 1, answers  # existing, missing, any file, a link out: one answer
+        code, text = _code(lambda: client.render(midi, soundfont=str(folder / "notes.txt")))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "is not an .sf2 or .sf3 file" in text, text
+        for allowed in (inside, default_soundfont()):  # a plugin folder; a standard SoundFont folder
+            audio = client.render(midi, soundfont=str(allowed))
+            assert audio.mix.shape[0] > 0 and f"soundfont:{Path(allowed).resolve()}" in audio.sources.values(), \
+                audio.sources
+
+
+def test_the_cli_lets_an_engine_it_starts_read_the_soundfont_named_on_its_command_line(tmp_path):
+    """`cadenza generate --soundfont PATH` without --engine: the engine started for the call may read
+    that file's folder (the user named it), and the parts the bank plays are played from it."""
+    import json
+    import shutil
+
+    from plugin_host.soundfont import default_soundfont
+    from tests.conftest import run_cli
+
+    (tmp_path / "fonts").mkdir()
+    bank = shutil.copy(default_soundfont(), tmp_path / "fonts" / "mine.sf2")
+    done = run_cli("generate", "calm piano, 1 bar", "--out", str(tmp_path / "clip"), "--soundfont", str(bank),
+                   "--seed", "1", "--quiet", timeout=300)
+    assert done.returncode == 0, done.stderr
+    sources = json.loads((tmp_path / "clip" / "spec.json").read_text())["sound"]["sources"]
+    assert f"soundfont:{Path(bank).resolve()}" in sources.values(), sources
 
 
 def test_continue_and_accompany_take_no_prompt(engine):

@@ -4,12 +4,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pytest
+import torch
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
 from engine.model.generator import Generator, Request
 from engine.model.tokens import Vocab, build_tokenizer
 from engine.music.theory import Key, Meter
-from engine.training.dataset import encode_midi_folder
+from engine.training.dataset import encode_midi_folder, sample_example
 from engine.training.train import TrainConfig, read_validation_shard, shard_path, train
 from tests.conftest import run_cli
 
@@ -62,6 +65,52 @@ def test_cadenza_train_fine_tunes_on_a_folder(tmp_path: Path, untrained_checkpoi
     again = run_cli("train", "--data", str(tmp_path / "midi"), "--init", str(untrained_checkpoint), "--steps", "2",
                     "--out", str(out))
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def _write_dense_take(folder: Path, melody: bool) -> None:
+    """A take like a keyboard comping in four-note chords on every sixteenth (over a sparse melody):
+    not one bar of the chords fits a 64-token context."""
+    folder.mkdir()
+    score = Score(480)
+    score.tempos.append(Tempo(0, qpm=100))
+    score.time_signatures.append(TimeSignature(0, 4, 4))
+    piano = Track(name="piano", program=0)
+    for i in range(8 * 16):
+        for pitch in (48, 52, 55, 60):
+            piano.notes.append(Note(i * 120, 120, pitch, 70))
+    score.tracks.append(piano)
+    if melody:
+        tune = Track(name="flute", program=73)
+        for i in range(8 * 2):
+            tune.notes.append(Note(i * 960, 960, 79 + (0, 2, 4, 5)[i % 4], 90))
+        score.tracks.append(tune)
+    score.dump_midi(str(folder / "take.mid"))
+
+
+def test_fine_tuning_on_takes_too_dense_for_the_context_validates_one_voice_at_a_time(
+        tmp_path: Path, untrained_checkpoint: Path) -> None:
+    _write_dense_take(tmp_path / "midi", melody=True)
+    out = tmp_path / "tuned.pt"
+    result = run_cli("train", "--data", str(tmp_path / "midi"), "--init", str(untrained_checkpoint), "--steps", "2",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    record = torch.load(out, weights_only=False)["record"]
+    assert record["validation_voices"] == "one voice at a time" and record["validation_examples"] > 0
+    assert 0 < record["validation_loss"] < 20 and read_validation_shard(shard_path(out))
+
+
+def test_fine_tuning_on_music_no_bar_of_which_fits_the_context_says_so(tmp_path: Path,
+                                                                       untrained_checkpoint: Path) -> None:
+    _write_dense_take(tmp_path / "midi", melody=False)
+    out = tmp_path / "tuned.pt"
+    result = run_cli("train", "--data", str(tmp_path / "midi"), "--init", str(untrained_checkpoint), "--steps", "2",
+                     "--out", str(out))
+    assert result.returncode == 2 and not out.exists()
+    assert "fits the model's context of 64 tokens" in result.stderr and "Traceback" not in result.stderr
+    vocab = Vocab(build_tokenizer())
+    works = encode_midi_folder(tmp_path / "midi", vocab)
+    with pytest.raises(ValueError, match="no training window of the 1 works fits the model's context of 64"):
+        sample_example(works, np.ones(1), np.random.default_rng(0), vocab, 64)
 
 
 def test_cadenza_train_names_a_missing_folder(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def test_bad_render_options_are_refused_by_name(engine, engine_process, tmp_path
     with pytest.raises(RequestRejected, match="tail: must be one of cut, ring, loop") as caught:
         engine.render(midi, 48000, tail="fade")
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    with pytest.raises(RequestRejected, match="soundfont: .*missing.sf2 is not a file"):
+    with pytest.raises(RequestRejected, match="soundfont: .*missing.sf2 is not in a SoundFont folder"):
         engine.render(midi, 48000, soundfont=str(tmp_path / "missing.sf2"))
     done = run_cli("generate", "pop", "--out", str(tmp_path / "x"), "--plugin", "bass", "--engine",
                    engine_process.target)

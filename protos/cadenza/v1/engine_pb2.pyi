@@ -426,10 +426,12 @@ class HistoryRequest(_message.Message):
     def __init__(self, session: _Optional[str] = ...) -> None: ...
 
 class HistoryReply(_message.Message):
-    __slots__ = ("takes",)
+    __slots__ = ("takes", "omitted")
     TAKES_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_FIELD_NUMBER: _ClassVar[int]
     takes: _containers.RepeatedCompositeFieldContainer[TakeResult]
-    def __init__(self, takes: _Optional[_Iterable[_Union[TakeResult, _Mapping]]] = ...) -> None: ...
+    omitted: int
+    def __init__(self, takes: _Optional[_Iterable[_Union[TakeResult, _Mapping]]] = ..., omitted: _Optional[int] = ...) -> None: ...
 
 class TasteRequest(_message.Message):
     __slots__ = ("session",)
