@@ -11,10 +11,12 @@ the styles the music21-corpus model knows (chorales, folk tunes, classical works
 ``corpus``) that model (engine/model/generator.py) writes the melody and keys voices some part
 plays, never voices nobody hears, and its notes' chords (engine/music/analysis.py) lead the other
 parts. Drums come from the drum model trained on the Groove MIDI Dataset (engine/compose/drums.py:
-the style's Groove genre, fills at phrase ends, learned velocity and micro-timing, grid-exact
-with the spec's ``quantize``); hand percussion keeps its instrument's idiom and takes the drum
-model's velocity, timing and fills (``_percussion``); a stride bass keeps the rule arranger. Tempo,
-meter and key are written as asked; the dynamics arc and swing are applied to every part when the notes are written.
+the style's Groove genre under its rules, fills where the form's phrases end, crashes where its
+sections start, energy per section, learned velocity and micro-timing, grid-exact with the spec's
+``quantize``), or, in styles whose percussion is not a kit, the style's ensemble strokes placed by
+the form; hand percussion keeps its instrument's idiom and takes the drum model's velocity, timing
+and fills (``_percussion``); a stride bass keeps the rule arranger. Tempo, meter and key are written
+as asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
 
@@ -184,11 +186,13 @@ def _onsets(pattern: str) -> list[tuple[int, str, int]]:
             for k, s in enumerate(hits)]
 
 
-def _drums(w: _Writer, style: styles.Style, seed: int) -> None:
-    """The drum part from the learned drum model, in the style's Groove genre (engine/compose/drums.py)."""
+def _drums(w: _Writer, style: styles.Style, seed: int, clip_form: form.Form) -> None:
+    """The drum part: the learned drum model in the style's Groove genre under its rules, or its ensemble
+    percussion, over the clip's form (engine/compose/drums.py)."""
     write_drums(w.track, meter=w.spec.meter, bars=w.spec.bars, tempo=w.spec.tempo_bpm, genre=style.drum_genre,
                 seed=seed, quantize=w.spec.quantize, swing=w.spec.swing, dynamics=w.arc,
-                four_on_the_floor=_four_on_the_floor(style))
+                four_on_the_floor=_four_on_the_floor(style), style=style.drums, clip_form=clip_form,
+                energy=w.spec.energy)
 
 
 def _four_on_the_floor(style: styles.Style) -> bool:
@@ -733,8 +737,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
                                     seed=drum_seed(spec.seed, PERCUSSION_SALT + len(score.tracks)))
             kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "drums" or part.is_drum:
-            _drums(writer, style, drum_seed(spec.seed, len(score.tracks)))
-            kind = "drums"
+            _drums(writer, style, drum_seed(spec.seed, len(score.tracks)), clip_form)
+            kind = "drums" if style.drums.kit else "rules"  # a style's ensemble strokes are placed by rule
         elif part.role in learned_parts.ROLE_OF and not _stride(style, part):
             bar_kinds = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
             kind = None  # counted per bar: the idiom's bars and the model's fills
@@ -919,7 +923,9 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
         _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, genre=style.drum_genre,
                     seed=drum_seed(seed, PERCUSSION_SALT))
     elif part.role == "drums" or part.is_drum:
-        _drums(writer, style, drum_seed(seed, 7919))
+        loop = learned_parts.settings(spec.style).loop
+        _drums(writer, style, drum_seed(seed, 7919),
+               form.plan(spec.bars, spec.key, list(style.progressions), spec.seed, loop))
     elif part.role == "bass":
         _bass(writer, part, style, grid, spec.meter, chords, rng)
     elif part.role in ("chords", "pad", "keys"):
