@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
+from importlib import resources
 from pathlib import Path
 
 from bridge import arguments
@@ -483,6 +485,12 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def _synth_voice_names() -> str:
+    """The synth voices plugin_host/data/sounds.toml defines, read without loading the synthesiser."""
+    data = tomllib.loads(resources.files("plugin_host.data").joinpath("sounds.toml").read_text())
+    return ", ".join(data.get("voice", {}))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cadenza", description="Music from a sentence, into your DAW session.")
     parser.add_argument("--version", action=_Version)
@@ -552,10 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="an .sf2/.sf3 SoundFont for the sampled parts (default: the best General MIDI bank "
                                "found: FluidR3 GM, MuseScore General, else pretty_midi's TimGM6mb)")
     generate.add_argument("--sound", action="append", metavar="PART=SOURCE",
-                          help="the source for a role or part: synth:NAME (supersaw, reese, acid, sawbass, pad, "
-                               "pulse, square, triangle, drums808, drums909, chipdrums), bank (the best General "
-                               "MIDI SoundFont found) or gm (pretty_midi's); default: by style and prompt words "
-                               "(plugin_host/data/sounds.toml). Repeatable")
+                          help=f"the source for a role or part: synth:NAME ({_synth_voice_names()}), bank (the best "
+                               "General MIDI SoundFont found) or gm (pretty_midi's); default: by style and prompt "
+                               "words (plugin_host/data/sounds.toml). Repeatable")
     generate.add_argument("--plugin", action="append", metavar="ROLE=PATH",
                           help="a VST3/AU for a role or part: an instrument replaces the SoundFont, an effect "
                                "joins the chain (repeatable)")

@@ -6,6 +6,31 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+# The drum kit's voices, in the drum model's order (engine/model/drums.py VOICE_NAMES; a test keeps the two equal).
+KIT_VOICES = ("kick", "snare", "closed_hat", "open_hat", "low_tom", "mid_tom", "high_tom", "crash", "ride")
+# Where in the form an ensemble hit plays (engine/compose/drums.py reads the form's sections and phrases).
+FORM_PLACES = ("section_start", "phrase_start", "section_end", "phrase_end", "every_bar")
+RULE_CELLS = "Xx-."  # a kit rule's cell: an accented hit, a hit, no hit, the model's choice
+
+
+@dataclass(frozen=True)
+class EnsembleHit:
+    """A percussion stroke the form places (styles.toml ``[[style.drums.hits]]``)."""
+
+    at: str                    # one of FORM_PLACES
+    key: int                   # General MIDI percussion key (channel 10)
+    steps: tuple[int, ...]     # 16th steps of the bar (those inside a shorter bar are played)
+    velocity: tuple[int, int]  # the first and the last step's velocity: a swell rises from one to the other
+
+
+@dataclass(frozen=True)
+class DrumStyle:
+    """What a drum part plays in a style (styles.toml ``[style.drums]``; see engine/compose/drums.py)."""
+
+    kit: bool = True                            # the drum model's kit plays
+    rules: tuple[tuple[str, str], ...] = ()     # (kit voice, 16 cells of RULE_CELLS): the style's constraints
+    hits: tuple[EnsembleHit, ...] = ()          # strokes the form places (beside the kit, or instead of it)
+
 
 @dataclass(frozen=True)
 class Style:
@@ -26,6 +51,7 @@ class Style:
     drum_genre: str | None = None  # the Groove genre the drum model plays for this style (None: no genre)
     song: bool = False        # listeners expect a tune: a melody joins when the named parts leave none
     scale: tuple[int, ...] = ()  # semitones above the tonic every pitched note keeps to (pelog), else the key's
+    drums: DrumStyle = DrumStyle()  # what its drum part plays: the kit with the style's rules, or ensemble hits
 
     def role_of(self, part: str, default: str) -> str:
         """The role an instrument's part plays in this style (``part_roles``), else its own ``default``."""
@@ -61,11 +87,42 @@ def catalogue() -> dict[str, Style]:
             drum_genre=entry.get("drum_genre") or None,
             song=bool(entry.get("song", False)),
             scale=_scale(entry),
+            drums=_drums(entry),
         )
     return styles
 
 
 SEVENTHS = ("none", "dominant", "all")
+
+
+def _drums(entry: dict) -> DrumStyle:
+    raw = entry.get("drums", {})
+    name = entry["name"]
+    where = f"styles.toml: style {name!r} [style.drums]"
+    unknown = set(raw) - {"kit", "rules", "hits"}
+    if unknown:
+        raise ValueError(f"{where} has {sorted(unknown)}; accepted: kit, rules, hits")
+    rules = []
+    for voice, cells in raw.get("rules", {}).items():
+        if voice not in KIT_VOICES:
+            raise ValueError(f"{where} rules name voice {voice!r}; accepted: {', '.join(KIT_VOICES)}")
+        if len(cells) != 16 or set(cells) - set(RULE_CELLS):
+            raise ValueError(f"{where} rules.{voice} = {cells!r}; accepted: 16 cells of X (accented hit), x (hit), "
+                             "- (no hit), . (the model's choice)")
+        rules.append((voice, cells))
+    hits = []
+    for hit in raw.get("hits", []):
+        at, key, steps, velocity = hit.get("at"), hit.get("key"), hit.get("steps", [0]), hit.get("velocity", [100])
+        if at not in FORM_PLACES:
+            raise ValueError(f"{where} hit at = {at!r}; accepted: {', '.join(FORM_PLACES)}")
+        if not isinstance(key, int) or not 0 <= key <= 127:
+            raise ValueError(f"{where} hit key = {key!r}; accepted: a General MIDI percussion key 0-127")
+        if not steps or not all(isinstance(s, int) and 0 <= s < 64 for s in steps):
+            raise ValueError(f"{where} hit steps = {steps!r}; accepted: 16th steps 0-63 of the bar")
+        if not 1 <= len(velocity) <= 2 or not all(isinstance(v, int) and 1 <= v <= 127 for v in velocity):
+            raise ValueError(f"{where} hit velocity = {velocity!r}; accepted: [v] or [first, last], each 1-127")
+        hits.append(EnsembleHit(at, key, tuple(steps), (velocity[0], velocity[-1])))
+    return DrumStyle(kit=bool(raw.get("kit", True)), rules=tuple(rules), hits=tuple(hits))
 
 
 def _scale(entry: dict) -> tuple[int, ...]:

@@ -1,61 +1,135 @@
-"""The drum part of a clip, written by the learned drum model (engine/model/drums.py).
+"""The drum part of a clip: the learned drum model's kit (engine/model/drums.py), shaped by the
+clip's form and the style's data, or the style's ensemble percussion placed by the form.
 
-The style names its Groove genre as data (`drum_genre` in styles.toml); phrases of
-`DRUM_PHRASE_BARS` bars end on a fill bar and the next bar starts a phrase. Hits carry the
-model's velocity (times the clip's dynamics arc) and, unless the spec asks for `quantize`,
-its micro-timing offset; quantized, every hit sits exactly on its 16th step. A swung spec moves
-the off-beat eighths to the triplet position before the drummer's own offset (Groove's swing
-genres already play them there; a straight genre asked to swing is moved). Bar count and
-meter hold by construction: hits are only written at steps inside each bar of the requested
-meter, and a hit pushed early or late never leaves the clip (the first downbeat stays at 0).
+Form (engine/compose/form.py): the last bar of every phrase is a fill bar and the next bar starts
+a phrase (the model's fill and phrase-start conditioning); a bar that starts a new section (the
+form's label changes, or a song's first bar) opens with a crash and a kick; each bar's energy is
+its section's lift (a B against its A, `DRUM_SECTION_ENERGY`), the prompt's energy and the
+dynamics arc, and it makes the free voices busier or sparser (a bias on the model's hit logits)
+and louder or softer. A clip without a form gets phrases of `DRUM_PHRASE_BARS`.
+
+Style (styles.toml ``[style.drums]``, engine/catalog/styles.py `DrumStyle`): the Groove genre the
+model plays (`drum_genre`); ``rules``, cells per kit voice and 4/4 position the model must play,
+must not play, or chooses (metal's double kick, reggae's one drop: idioms Groove's drummers do not
+teach), applied while sampling in every bar that is not a fill, so the model hears and continues
+from them; ``kit = false`` for styles whose percussion is not a band's kit (a film score, a
+string quartet); ``hits``, strokes the form places (a cymbal swell into a new section, a bass
+drum and cymbals on a phrase's downbeat), beside the kit or instead of it.
+
+Hits carry the model's velocity (times the energy and the clip's dynamics arc) and, unless the
+spec asks for `quantize`, its micro-timing offset; quantized, every hit sits exactly on its 16th.
+Ensemble hits sit on the grid. A swung spec moves the off-beat eighths to the triplet position
+before the drummer's own offset. Bar count and meter hold by construction: hits are only written
+at steps inside each bar of the requested meter, and a hit pushed early or late never leaves the
+clip (the first downbeat stays at 0).
 """
 from __future__ import annotations
 
 import numpy as np
 from symusic import Note, Track
 
-from engine.config import DRUM_NOTE_TICKS, DRUM_PHRASE_BARS, DRUM_TEMPERATURE, TICKS_PER_QUARTER
+from engine.catalog.styles import DrumStyle, EnsembleHit
+from engine.compose.form import Form
+from engine.config import (
+    DRUM_ACCENT_VELOCITY,
+    DRUM_DENSITY_PER_ENERGY,
+    DRUM_GENRE_GUIDANCE,
+    DRUM_NOTE_TICKS,
+    DRUM_PHRASE_BARS,
+    DRUM_SECTION_ENERGY,
+    DRUM_TEMPERATURE,
+    DRUM_VELOCITY_PER_ENERGY,
+    TICKS_PER_QUARTER,
+)
 from engine.music.theory import Meter
 
 STEP_TICKS = TICKS_PER_QUARTER // 4
 SWING_TICKS = TICKS_PER_QUARTER // 6  # a straight off-beat eighth to the swung (triplet) one
 
-
 def phrase_flags(bars: int, phrase_bars: int = DRUM_PHRASE_BARS) -> tuple[list[bool], list[bool]]:
-    """(fill, phrase_start) per bar: the last bar of every phrase is a fill; a clip shorter than
-    a phrase has no fill (a 1- or 2-bar loop keeps its groove)."""
+    """(fill, phrase_start) per bar without a form: the last bar of every phrase is a fill; a clip
+    shorter than a phrase has no fill (a 1- or 2-bar loop keeps its groove)."""
     fill = [(b + 1) % phrase_bars == 0 for b in range(bars)]
     start = [b % phrase_bars == 0 for b in range(bars)]
     return fill, start
 
+def form_places(clip_form: Form) -> dict[str, list[bool]]:
+    """Per bar, whether it is each of the form's places (styles.py FORM_PLACES).
+
+    A section starts where the form's label changes, and at a song's first bar (not a loop's: its
+    first bar follows its last). A section ends on the bar before a section starts.
+    """
+    bars = clip_form.bars
+    n = len(bars)
+    phrase_start = [b.position == 0 for b in bars]
+    section_start = [b.position == 0 and (b.index > 0 and bars[b.index - 1].section != b.section
+                                          or b.index == 0 and not clip_form.loop) for b in bars]
+    section_end = [b.index + 1 < n and bars[b.index + 1].position == 0 and
+                   bars[b.index + 1].section != b.section for b in bars]
+    return {"section_start": section_start, "phrase_start": phrase_start, "section_end": section_end,
+            "phrase_end": [b.phrase_end for b in bars], "every_bar": [True] * n}
 
 def steps_per_bar(meter: Meter) -> int:
     """16th steps in a bar of this meter (a /32 meter's odd 32nd is not used)."""
     return max(1, round(meter.quarters_per_bar * TICKS_PER_QUARTER) // STEP_TICKS)
 
+def rule_grid(style: DrumStyle) -> np.ndarray | None:
+    """The style's kit rules as (16 positions, voices) of FREE / NEVER / ALWAYS / ACCENT, or None without rules."""
+    from engine.model.drums import ACCENT, ALWAYS, FREE, NEVER, VOICE_NAMES
+
+    if not style.rules:
+        return None
+    grid = np.full((16, len(VOICE_NAMES)), FREE, np.int8)
+    cell = {"X": ACCENT, "x": ALWAYS, "-": NEVER, ".": FREE}
+    for voice, cells in style.rules:
+        grid[:, VOICE_NAMES.index(voice)] = [cell[c] for c in cells]
+    return grid
+
+def bar_energy(clip_form: Form | None, bars: int, energy: float, dynamics: np.ndarray | None) -> tuple[
+        np.ndarray, np.ndarray]:
+    """(energy per bar for the hit density, velocity scale per bar from section and prompt) (module docstring)."""
+    lift = np.array([DRUM_SECTION_ENERGY.get(b.section, 0.0) for b in clip_form.bars]) if clip_form else np.zeros(bars)
+    level = lift + (energy - 0.5)
+    arc = (dynamics - 1.0) if dynamics is not None else np.zeros(bars)
+    return level + arc, 1.0 + DRUM_VELOCITY_PER_ENERGY * level
 
 KICKS = (35, 36)
 FLOOR_KICK_VELOCITY = 110
 
-
 def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: str | None, seed: int,
                 quantize: bool, swing: bool = False, dynamics: np.ndarray | None = None,
-                four_on_the_floor: bool = False) -> int:
-    """Append the model's drum hits for the clip to ``track``; return how many were written.
+                four_on_the_floor: bool = False, style: DrumStyle | None = None, clip_form: Form | None = None,
+                energy: float = 0.5) -> int:
+    """Append the clip's drum hits to ``track`` (module docstring); return how many were written.
 
     ``four_on_the_floor`` (a style idiom no Groove drummer teaches: the dance styles' sequenced
     kick) replaces the model's kicks with one exactly on every beat; the rest of the kit stays the
     model's.
     """
+    style = style or DrumStyle()
+    if clip_form is not None and len(clip_form.bars) != bars:
+        raise ValueError(f"the form has {len(clip_form.bars)} bars and the clip {bars}")
+    bar_ticks = round(meter.quarters_per_bar * TICKS_PER_QUARTER)
+    spb = steps_per_bar(meter)
+    end = bars * bar_ticks
+    level, loudness = bar_energy(clip_form, bars, energy, dynamics)
+    written = 0
+    if clip_form is not None:
+        places = form_places(clip_form)
+        fill, start, crash = places["phrase_end"], places["phrase_start"], places["section_start"]
+        written += _ensemble(track, style.hits, places, spb, bar_ticks, end, dynamics)
+    else:
+        fill, start = phrase_flags(bars)
+        crash = [False] * bars
+    if not style.kit:
+        return written
     from engine.model.drums import load_default
 
     generator = load_default()
-    bar_ticks = round(meter.quarters_per_bar * TICKS_PER_QUARTER)
-    spb = steps_per_bar(meter)
-    fill, start = phrase_flags(bars)
-    hits = generator.generate([spb] * bars, genre, tempo, fill, start, seed=seed, temperature=DRUM_TEMPERATURE)
-    end = bars * bar_ticks
-    written = 0
+    hits = generator.generate([spb] * bars, genre, tempo, fill, start, seed=seed, temperature=DRUM_TEMPERATURE,
+                              guidance=DRUM_GENRE_GUIDANCE, rules=rule_grid(style),
+                              density=list(DRUM_DENSITY_PER_ENERGY * level), crash=crash,
+                              accent_velocity=DRUM_ACCENT_VELOCITY)
     if four_on_the_floor:
         hits = [hit for hit in hits if hit.pitch not in KICKS]
         beat = meter.beat_ticks()
@@ -72,8 +146,27 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
         if not quantize:
             time += round(hit.offset * STEP_TICKS)
         time = min(max(time, 0), end - 1)
-        scale = float(dynamics[hit.bar]) if dynamics is not None else 1.0
+        scale = (float(dynamics[hit.bar]) if dynamics is not None else 1.0) * float(loudness[hit.bar])
         velocity = int(np.clip(round(hit.velocity * scale), 1, 127))
         track.notes.append(Note(time, min(DRUM_NOTE_TICKS, end - time), hit.pitch, velocity))
         written += 1
+    return written
+
+def _ensemble(track: Track, hits: tuple[EnsembleHit, ...], places: dict[str, list[bool]], spb: int,
+              bar_ticks: int, end: int, dynamics: np.ndarray | None) -> int:
+    """The style's ensemble strokes where the form places them; a swell's velocity rises over the steps
+    the bar has."""
+    written = 0
+    for hit in hits:
+        steps = [s for s in hit.steps if s < spb]
+        ramp = np.linspace(hit.velocity[0], hit.velocity[1], len(steps)) if steps else []
+        for bar, here in enumerate(places[hit.at]):
+            if not here:
+                continue
+            scale = float(dynamics[bar]) if dynamics is not None else 1.0
+            for step, velocity in zip(steps, ramp, strict=True):
+                time = bar * bar_ticks + step * STEP_TICKS
+                v = int(np.clip(round(velocity * scale), 1, 127))
+                track.notes.append(Note(time, min(DRUM_NOTE_TICKS, end - time), hit.key, v))
+                written += 1
     return written

@@ -9,16 +9,23 @@ authentic cadence). A style whose progression is 8 bars or more (a 12-bar blues)
 form: its chords cycle through the clip and only the final cadence is set.
 
 In loop mode (parts.toml `loop`), every phrase is A, the progression cycles as the style wrote it
-(no opening I, no closing V-I), so the last bar leads back into the first.
+(no opening I, no closing V-I), so the last bar leads back into the first. Each time round the loop
+returns on its odd bars (the first and third of a phrase); its answering bars (the second and the
+fourth) and the clip's last bar, a turnaround into bar 1, are played afresh (``source`` None), as a
+player varies a loop: returning whole, loops recurred in 9 bars of 10 against POP909's 6. A melody
+over a loop returns only the first bar of its phrase (the hook) and answers it anew
+(engine/compose/learned.py).
 
 Bars that return: the opening bar of a repeated section (two of an eight-bar phrase) names its
-``source``, the same bar of the section's first statement (in a loop every bar does). Parts copy it when the chord is
-the same and otherwise keep its rhythm and let the model choose new pitches over the new chord (a
-varied repeat); the rest of a returning section is written afresh toward its own cadence, as an
-answering phrase is. (Held-out POP909 melodies repeat the rhythm of about 4 in 10 bars of an
-8-bar window; returning whole sections made the clips' melodies repeat 6 in 10.) Inside a first
-statement, the motif's bars return with new pitches (``motif_source``): the third bar of a
-four-bar phrase takes the first bar's rhythm, bars 5-6 of an eight-bar phrase those of 1-2.
+``source``, the same bar of the section's first statement (in a loop: see above).
+Parts copy it when the chord is the same and otherwise keep its rhythm and let the model choose new
+pitches over the new chord (a varied repeat); the rest of a returning section is written afresh
+toward its own cadence, as an answering phrase is. (Held-out POP909 melodies repeat the rhythm of
+about 4 in 10 bars of an 8-bar window; returning whole sections made the clips' melodies repeat 6 in
+10.) Inside a first statement, the motif's bars return with new pitches (``motif_source``): the
+third bar of a four-bar phrase takes the first bar's rhythm, bars 5-6 of an eight-bar phrase those
+of 1-2. A returning section does not repeat that inner return: it opens with the motif and answers
+afresh (with it, the clips' melodies recurred in 5 bars of 8 against POP909's 4 in 10).
 """
 from __future__ import annotations
 
@@ -139,10 +146,10 @@ def plan(bars: int, key: Key, progressions: list[tuple[int, ...]], seed: int, lo
         first = first_of[label]
         kept = plen if loop else plen // 4  # a section returns by its opening (the motif); a loop returns whole
         source = first * plen + position if first != phrase and position < kept else None
-        if source is not None and source >= bars:
-            source = None
+        if source is not None and (source >= bars or (loop and (position % 2 or bar == bars - 1))):
+            source = None  # a loop's answering bars are played afresh each time round, its last into bar 1
         motif = None
-        if source is None:
+        if first == phrase:  # inside a first statement only: a returning section's answer is new
             if plen == 4 and position == 2:
                 motif = phrase * plen
             elif plen == 8 and position in (4, 5):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
+from engine.errors import check_stop
 from engine.music.analysis import Chord
 from engine.music.chords import ChordSymbol
 
@@ -78,7 +79,9 @@ class Provenance:
     """Who wrote a draft's notes, counted per kind and per part.
 
     ``learned``: pitch, onset, length and velocity chosen by a learned model; ``style_rhythm``:
-    onset and length from the style's idiom, pitch and velocity by the part model; ``rules``:
+    onset and length from the style's idiom, pitch and velocity by the part model (a percussion
+    part's idiom bars: onsets and keys from instruments.toml, velocity and timing by the drum model;
+    its phrase-end fills are ``learned``); ``rules``:
     pitched notes written by rules (the stride arranger); ``drums``: the drum part (written by
     whatever compose's drum path is; the drum model is issue 15's other half).
     """
@@ -179,12 +182,20 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
                group_starts: tuple[int, ...], low: int, high: int, energy: float, seed: int,
                style_rhythm: tuple[tuple[int, int], ...] | None = None,
                legato: bool = False, colour: list[frozenset[int]] | None = None, moving: bool = False,
-               ) -> tuple[list[list[BarNote]], list[str]]:
+               given: list[list[BarNote]] | None = None, rewrite: set[int] | None = None,
+               keep_rhythm: bool = False) -> tuple[list[list[BarNote]], list[str]]:
     """Every bar of one part, and how each was written ("learned", or "style_rhythm": the style's
-    idiom kept, except in the last bar of a phrase, where the model plays a fill).
+    idiom kept, except in the last bar of a phrase, where the model plays a fill; in the idiom's
+    answering bars (the second of a four-bar phrase; the second, fourth and sixth of eight) the model
+    plays a turn over the last beat group, as a bass player varies an ostinato).
 
     ``style_rhythm``: (step, length) onsets the style keeps in every bar (the model chooses the
     pitches); ``legato`` holds each pitch to the bar's end (a pad).
+
+    Co-creation (engine/compose/operations.py): ``given`` is the part as it stands, one list of notes
+    per form bar; only the bars in ``rewrite`` are written, the others are kept ("kept") and are the
+    model's context, so a rewritten bar continues the music before it. ``keep_rhythm``: a rewritten
+    bar keeps the given bar's onsets and lengths and the model chooses new pitches (a light variation).
     """
     from engine.model.parts import PlannedBar
 
@@ -197,31 +208,49 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
     kinds: list[str] = []
     tokens: list[list[list[int]]] = []
     history: list[list[int]] = []
+    model.begin_part()
+    plen = max(b.position for b in form.bars) + 1
+    turn_from = group_starts[-1] if len(group_starts) > 1 else steps // 2
     for fb in form.bars:
+        check_stop(f"writing bar {fb.index + 1} of the {role}")  # the request may have been given up
         chord = chord_for_model(fb.chord, tonic)
-        source = fb.source
+        if given is not None and rewrite is not None and fb.index not in rewrite:
+            bars.append(list(given[fb.index]))
+            kinds.append("kept")
+            tokens.append(bar_tokens([given[fb.index]], [fb], tonic_pc=tonic, steps=steps,
+                                     group_starts=group_starts)[0])
+            history += tokens[-1]
+            continue
+        source = fb.source if rewrite is None else None  # a rewrite follows the part as it stands
+        if form.loop and role == "melody" and fb.position >= plen // 2:
+            source = None  # over a loop the lead repeats its hook bar and answers it anew (engine/compose/form.py)
         if source is not None and form.bars[source].chord == fb.chord:
             bars.append(list(bars[source]))
             tokens.append(tokens[source])
             kinds.append(kinds[source])
             history += tokens[source]
             continue
-        idiom = style_rhythm is not None and not (fb.phrase_end and fb.index > 0 and not form.loop)
+        idiom = style_rhythm is not None and not (fb.phrase_end and fb.index > 0)
+        # the idiom's answering bars (odd places in the phrase) end with the model's turn on the last beat group
+        turn = turn_from if idiom and fb.position % 2 == 1 and not fb.phrase_end else None
         kinds.append("style_rhythm" if idiom else "learned")
-        if idiom:
-            rhythm = style_rhythm  # the idiom, except where a phrase ends: there the model plays a fill
+        if keep_rhythm and given is not None and given[fb.index]:
+            rhythm, turn = rhythm_of(given[fb.index]), None
+        elif idiom:
+            rhythm = style_rhythm  # the idiom, except where a phrase ends: a fill there
         elif source is not None and style_rhythm is None:
             rhythm = rhythm_of(bars[source])
-        elif fb.motif_source is not None and role == "melody":
+        elif fb.motif_source is not None and role == "melody" and rewrite is None:
             rhythm = rhythm_of(bars[fb.motif_source])
         else:
             rhythm = None
         notes: list[BarNote] = []
-        bar_tokens: list[list[int]] = []
+        pieces: list[list[int]] = []
         for first, size in chunks(steps, group_starts):
             piece = None if rhythm is None else tuple(
                 (s - first, min(length, first + size - s)) for s, length in rhythm if first <= s < first + size)
-            planned = PlannedBar(fb.position, (chord, chord), piece, size,
+            free = None if turn is None or turn >= first + size else max(0, turn - first)
+            planned = PlannedBar(fb.position, (chord, chord), piece, size, free_from=free,
                                  prefer=colour[fb.index] if colour else frozenset(), pull=pull,
                                  strong=tuple(g - first for g in group_starts if first <= g < first + size),
                                  voicing=STYLE_VOICING if idiom and role == "comp" else 1, moving=moving,
@@ -231,12 +260,30 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
                                             seed=seed * 1009 + fb.index * 31 + first)
             notes += [BarNote(first + n.step, n.length, n.pitch, n.velocity) for n in written]
             history.append(toks)
-            bar_tokens.append(toks)
-        bars.append(notes)
-        tokens.append(bar_tokens)
+            pieces.append(toks)
+        bars.append(tidy(notes, mono=role in ("melody", "bass")))
+        tokens.append(pieces)
     if legato:
-        bars = _held(bars, steps)
+        bars = [bar if kind == "kept" else _held([bar], steps)[0] for bar, kind in zip(bars, kinds, strict=True)]
     return bars, kinds
+
+
+def tidy(notes: list[BarNote], *, mono: bool) -> list[BarNote]:
+    """A bar as it can be played: one note per pitch and onset (the longer), and in a line that plays
+    one note at a time (melody, bass) each note stopped by the next onset, so a pitch struck again
+    does not overlap itself."""
+    longest: dict[tuple[int, int], BarNote] = {}
+    for n in notes:
+        kept = longest.get((n.step, n.pitch))
+        if kept is None or n.length > kept.length:
+            longest[(n.step, n.pitch)] = n
+    out = sorted(longest.values(), key=lambda n: (n.step, n.pitch))
+    if mono:
+        onsets = sorted({n.step for n in out})
+        following = dict(zip(onsets, onsets[1:], strict=False))
+        out = [BarNote(n.step, min(n.length, following[n.step] - n.step), n.pitch, n.velocity)
+               if n.step in following else n for n in out]
+    return out
 
 
 def _held(bars: list[list[BarNote]], steps: int) -> list[list[BarNote]]:
@@ -248,4 +295,21 @@ def _held(bars: list[list[BarNote]], steps: int) -> list[list[BarNote]]:
         for n in sorted(notes, key=lambda n: n.step):
             first.setdefault(n.pitch, n)
         out.append([BarNote(n.step, max(n.length, steps - n.step), n.pitch, n.velocity) for n in first.values()])
+    return out
+
+
+def bar_tokens(bars: list[list[BarNote]], form_bars, *, tonic_pc: int, steps: int,
+               group_starts: tuple[int, ...]) -> list[list[list[int]]]:
+    """The part model's tokens for written bars at their form bars (engine/compose/form.py FormBar): one
+    list per piece of each bar, as write_part feeds them."""
+    from engine.model.parts import encode_bar
+
+    shift = tonic_pc if tonic_pc <= 6 else tonic_pc - 12
+    out = []
+    for fb, notes in zip(form_bars, bars, strict=False):
+        chord = chord_for_model(fb.chord, tonic_pc)
+        ordered = sorted(notes, key=lambda n: (n.step, n.pitch))
+        out.append([encode_bar([BarNote(n.step - first, n.length, n.pitch - shift, n.velocity)
+                                for n in ordered if first <= n.step < first + size], fb.position, (chord, chord))
+                    for first, size in chunks(steps, group_starts)])
     return out

@@ -14,11 +14,13 @@ from symusic import KeySignature, Note, Score, Tempo, TimeSignature, Track
 
 from engine.catalog import styles
 from engine.catalog.instruments import for_role, lookup
+from engine.compose import form
+from engine.compose import learned as learned_parts
 from engine.compose.continuation import continue_clip
-from engine.compose.pipeline import arrange_part, plan_voices
+from engine.compose.pipeline import arrange_part, learned_bars, part_bars, part_model_role, plan_voices, write_bars
 from engine.config import BARS_MAX, BARS_MIN, TEMPO_MAX_BPM, TEMPO_MIN_BPM, TICKS_PER_QUARTER
 from engine.errors import SpecError
-from engine.music.analysis import chords_per_bar, read_clip, score_notes
+from engine.music.analysis import Chord, chords_per_bar, read_clip, score_notes
 from engine.music.spec import MusicSpec, Part
 from engine.music.theory import parse_key
 
@@ -64,14 +66,89 @@ def _copy(score: Score) -> Score:
     return score.copy(deep=True)
 
 
-def _chords(spec: MusicSpec, score: Score, exclude: set[str], bars: int) -> list[tuple[int, int, int]]:
+def _heard_chords(spec: MusicSpec, score: Score, exclude: set[str], bars: int) -> list[Chord]:
     """The harmony of the parts that stay, bar by bar (all pitched parts if none stay)."""
     kept = Score(TICKS_PER_QUARTER)
     for track in score.tracks:
         if track.name not in exclude and not track.is_drum:
             kept.tracks.append(track.copy())
     notes = score_notes(kept) or score_notes(score)
-    return [c.pcs for c in chords_per_bar(notes, spec.key, spec.meter, bars, TICKS_PER_QUARTER)]
+    return chords_per_bar(notes, spec.key, spec.meter, bars, TICKS_PER_QUARTER)
+
+
+def _chords(spec: MusicSpec, score: Score, exclude: set[str], bars: int) -> list[tuple[int, int, int]]:
+    return [c.pcs for c in _heard_chords(spec, score, exclude, bars)]
+
+
+def _take_form(spec: MusicSpec, chords: list[Chord]) -> form.Form:
+    """The form compose gives a clip of the take's style and length, over the chords heard in the take."""
+    style = styles.get(spec.style)
+    plan = form.plan(spec.bars, spec.key, list(style.progressions), spec.seed,
+                     learned_parts.settings(spec.style).loop)
+    return replace(plan, bars=tuple(replace(bar, chord=chord) for bar, chord in zip(plan.bars, chords, strict=True)))
+
+
+def _model_rewrite(spec: MusicSpec, score: Score, part: Part, rewrite: set[int], seed: int, *,
+                   keep_rhythm: bool = False) -> list[Note]:
+    """The part model's new notes for bars ``rewrite`` (0-based) of ``part``, continuing the part as it
+    stands (its other bars are the model's context) over the harmony of the other parts."""
+    clip_form = _take_form(spec, _heard_chords(spec, score, {part.name}, spec.bars))
+    given = part_bars(_track(score, part.name).notes, spec, spec.bars)
+    bars, _ = learned_bars(part, spec.parts.index(part), spec, clip_form, given=given, rewrite=rewrite,
+                           keep_rhythm=keep_rhythm, seed=seed)
+    return _placed(spec, part, bars, rewrite)
+
+
+def _placed(spec: MusicSpec, part: Part, bars: list[list[learned_parts.BarNote]], only: set[int]) -> list[Note]:
+    """Bars of a part as Notes placed in the clip (swing and arc as compose writes them), each note cut at
+    the end of its bar's run of ``only`` bars."""
+    out = Track(name=part.name, program=part.program)
+    write_bars(out, spec, bars, only=only)
+    ticks = bar_ticks(spec)
+    notes = []
+    for n in out.notes:
+        end = n.time // ticks + 1
+        while end in only:
+            end += 1
+        notes.append(Note(n.time, max(1, min(n.duration, end * ticks - n.time)), n.pitch, n.velocity))
+    return notes
+
+
+def _learned_infill(spec: MusicSpec, score: Score, part: Part, first: int, last: int, seed: int) -> list[Note]:
+    """Bars ``first``-``last`` (1-based) of a part the part model writes: `INFILL_CANDIDATES` drafts that
+    continue the bars before the region; the one after which the model finds the part's next
+    `JOIN_AFTER_BARS` bars most likely is kept (PartModel.join_score), so it leads into what follows."""
+    from engine.model import parts as partmodel
+    from engine.model.generator import third_quality
+
+    clip_form = _take_form(spec, _heard_chords(spec, score, {part.name}, spec.bars))
+    given = part_bars(_track(score, part.name).notes, spec, spec.bars)
+    region = set(range(first - 1, last))
+    drafts = []
+    for k in range(INFILL_CANDIDATES):
+        bars, _ = learned_bars(part, spec.parts.index(part), spec, clip_form, given=given, rewrite=region,
+                               seed=int(np.random.default_rng([seed, k]).integers(2**31)))
+        drafts.append(bars)
+    following = range(last, min(spec.bars, last + JOIN_AFTER_BARS))
+    best = drafts[0]
+    if len(drafts) > 1 and any(given[b] for b in following):
+        from engine.compose.pipeline import Grid
+
+        grid = Grid.of(spec.meter)
+
+        def tokens(bars, which):
+            per_bar = learned_parts.bar_tokens([bars[b] for b in which], [clip_form.bars[b] for b in which],
+                                               tonic_pc=spec.key.tonic_pc, steps=grid.steps,
+                                               group_starts=grid.group_starts)
+            return [piece for bar in per_bar for piece in bar]
+
+        role = part_model_role(spec, part)
+        scores = partmodel.load().join_score(
+            role, mode=third_quality(spec.key), beats=round(spec.meter.quarters_per_bar),
+            energy=learned_parts.energy_band(spec.energy), before=tokens(given, range(first - 1)),
+            drafts=[tokens(d, sorted(region)) for d in drafts], after=tokens(given, following))
+        best = drafts[int(np.nanargmax(scores))] if not all(np.isnan(scores)) else drafts[0]
+    return _placed(spec, part, best, region)
 
 
 def _nearest_pc(pcs: tuple[int, ...], pitch: int, lo: int, hi: int, avoid: int | None = None) -> int:
@@ -120,8 +197,20 @@ def _vary_drums(notes: list[Note], spec: MusicSpec, amount: float, rng: np.rando
     return out
 
 
+def _varied_bars(bars: int, amount: float, rng: np.random.Generator) -> set[int]:
+    """The bars a variation of ``amount`` rewrites: each with probability ``amount``, at least one."""
+    chosen = {b for b in range(bars) if rng.random() < amount}
+    return chosen or {int(rng.integers(bars))}
+
+
 def vary(spec: MusicSpec, score: Score, parts: list[str], amount: float, seed: int) -> Score:
-    """New material for ``parts``; every other part is copied unchanged."""
+    """New material for ``parts``; every other part is copied unchanged.
+
+    A part the part model writes in this style (engine/compose/pipeline.py part_model_role) is varied by
+    the model, as generate writes it: a share ``amount`` of its bars is rewritten, continuing the bars
+    before; up to 0.5 a rewritten bar keeps its rhythm and gets new pitches, above it the model writes the
+    bar's rhythm too. Other parts (drums, percussion, the corpus model's voices) get the arranger's
+    variation: chord tones moved, notes split, cymbals dropped and ghost notes added."""
     if not 0.0 <= amount <= 1.0:
         raise SpecError("amount", f"must be 0-1, got {amount}")
     if not parts:
@@ -133,9 +222,16 @@ def vary(spec: MusicSpec, score: Score, parts: list[str], amount: float, seed: i
         part, track = _part(spec, name), _track(out, name)
         rng = np.random.default_rng([seed, sum(map(ord, name))])
         old = [Note(n.time, n.duration, n.pitch, n.velocity) for n in track.notes]
+        ticks = bar_ticks(spec)
         for _ in range(8):  # a draw that changes nothing is drawn again
-            new = (_vary_drums(old, spec, max(amount, 0.05), rng) if part.is_drum
-                   else _vary_pitched(old, part, chords, spec, max(amount, 0.05), rng))
+            if part_model_role(spec, part) is not None:
+                rewrite = _varied_bars(spec.bars, max(amount, 0.05), rng)
+                new = [n for n in old if n.time // ticks not in rewrite] + _model_rewrite(
+                    spec, score, part, rewrite, int(rng.integers(2**31)), keep_rhythm=amount <= 0.5)
+            elif part.is_drum:
+                new = _vary_drums(old, spec, max(amount, 0.05), rng)
+            else:
+                new = _vary_pitched(old, part, chords, spec, max(amount, 0.05), rng)
             if _key(new) != _key(old):
                 break
         track.notes.clear()
@@ -157,8 +253,10 @@ def check_bar_range(spec: MusicSpec, first: int, last: int) -> None:
 def infill(spec: MusicSpec, score: Score, part_name: str, first: int, last: int, seed: int) -> Score:
     """New notes for bars ``first``-``last`` (1-based) of one part; nothing outside them changes.
 
-    Pitched parts: the model continues the part's own bars before the region (its context),
-    `INFILL_CANDIDATES` drafts are decoded, and the one after which the model finds the part's
+    A part the part model writes in this style (melody, bass, comping, keys, pad: pipeline.part_model_role)
+    is infilled by the part model (`_learned_infill`), as generate writes it. Other pitched parts (a
+    corpus style's melody): the corpus model continues the part's own bars before the region (its
+    context), `INFILL_CANDIDATES` drafts are decoded, and the one after which the model finds the part's
     following bars most likely is kept (join_logprobs), so it leads into what follows; with
     nothing after the region, the draft ending nearest the next note. Drum parts, or a region at
     bar 1 with no context: the arranger's variation at full amount, confined to the region.
@@ -175,7 +273,9 @@ def infill(spec: MusicSpec, score: Score, part_name: str, first: int, last: int,
     before = [n for n in track.notes if n.time < start]
     after = [n for n in track.notes if n.time >= end]
     new: list[Note] = []
-    if not part.is_drum and before:
+    if part_model_role(spec, part) is not None:
+        new = _learned_infill(spec, score, part, first, last, seed)
+    elif not part.is_drum and before:
         new = _model_infill(spec, part, before, after, first, last, seed)
     if not new:
         chords = _chords(spec, score, {part_name}, spec.bars)
@@ -310,13 +410,18 @@ def _join_tokens(spec: MusicSpec, before: list[Note], region: list[Note], after:
 
 def extend(spec: MusicSpec, score: Score, bars: int, seed: int, played: Score | None = None,
            new_bars_only: bool = False) -> tuple[MusicSpec, Score]:
-    """The take followed by ``bars`` more bars, same key, meter and tempo (engine/compose/continuation.py).
+    """The take followed by ``bars`` more bars, same key, meter and tempo.
 
-    The model continues the pitched parts from their last bars; parts it does not voice and drums
-    are written by the arranger over the harmony of the new bars. ``played`` (notes a musician
-    played along with the take, time 0 = the take's first bar) joins the model's context as extra
-    voices, so the new bars answer it too; it is not added to the take. ``new_bars_only``: the
-    result holds just the new bars from tick 0 (a live-jam phrase), not the take followed by them.
+    The new bars continue the form (engine/compose/form.py, planned over the whole longer clip: its
+    sections return, its cadences fall where a clip of that length has them) over the chords the take
+    plays in its own bars. Parts the part model writes in this style (pipeline.part_model_role) are
+    continued by it from their own last bars, as generate writes them; other pitched parts (a corpus
+    style's melody) by the corpus model (engine/compose/continuation.py); drums and percussion by the
+    drum model and the arranger. ``played`` (notes a musician played along with the take, time 0 = the
+    take's first bar) is the context the new bars answer: the corpus model reads it as extra voices,
+    and the part model's melody continues the musician's line in the bars where they played. It is
+    not added to the take. ``new_bars_only``: the result holds just the new bars from tick 0 (a
+    live-jam phrase), not the take followed by them.
     """
     if not BARS_MIN <= bars <= BARS_MAX - spec.bars:
         raise SpecError("bars", f"must be {BARS_MIN}-{BARS_MAX - spec.bars} (a clip is at most {BARS_MAX} bars), "
@@ -326,17 +431,35 @@ def extend(spec: MusicSpec, score: Score, bars: int, seed: int, played: Score | 
     new_spec = replace(spec, bars=spec.bars + bars, seed=seed)
     out = _copy(score)
     added: dict[str, list[Note]] = {}
-    context = with_played(score, played) if played is not None else score
-    if score_notes(context):
+    learned = {part.name for part in spec.parts if part_model_role(spec, part) is not None}
+    heard = _heard_chords(spec, score, set(), spec.bars)
+    style = styles.get(spec.style)
+    whole = form.plan(new_spec.bars, spec.key, list(style.progressions), seed, learned_parts.settings(spec.style).loop)
+    whole = replace(whole, bars=tuple(replace(bar, chord=heard[bar.index]) if bar.index < spec.bars else bar
+                                      for bar in whole.bars))
+    new_region = set(range(spec.bars, new_spec.bars))
+    played_bars = part_bars(score_notes_of(played), new_spec, new_spec.bars) if played is not None else None
+    for part in spec.parts:
+        if part.name not in learned or not any(t.name == part.name for t in score.tracks):
+            continue
+        given = part_bars(_track(score, part.name).notes, new_spec, new_spec.bars)
+        if played_bars is not None and part.role == "melody":
+            given = [mine if not theirs else theirs for mine, theirs in zip(given, played_bars, strict=True)]
+        new, _ = learned_bars(part, spec.parts.index(part), new_spec, whole, given=given, rewrite=new_region,
+                              seed=int(np.random.SeedSequence([seed, spec.parts.index(part), 1]).generate_state(1)[0]))
+        added[part.name] = _placed(new_spec, part, new, new_region)
+    corpus = _copy(score)
+    corpus.tracks = [t for t in corpus.tracks if t.name not in learned and not t.is_drum]
+    context = with_played(corpus, played) if played is not None else corpus
+    if corpus.tracks and score_notes(context):
         continuation = continue_clip(context, replace(spec, seed=seed), bars)
         for track in continuation.score.tracks:
+            if track.name in learned:
+                continue
             added[track.name] = [Note(offset + n.time, n.duration, n.pitch, n.velocity) for n in track.notes
                                  if n.time < bars * ticks]
     section = replace(spec, bars=bars, seed=seed)
-    model_notes = score_notes(_score_of(added)) or score_notes(score)
-    chords = [c.pcs for c in chords_per_bar(
-        [type(n)(n.time - offset if n.time >= offset else n.time, n.duration, n.pitch) for n in model_notes],
-        spec.key, spec.meter, bars, TICKS_PER_QUARTER)]
+    chords = [bar.chord.pcs for bar in whole.bars[spec.bars:]]
     for track in out.tracks:
         notes = added.get(track.name)
         if notes is None:
@@ -351,6 +474,13 @@ def extend(spec: MusicSpec, score: Score, bars: int, seed: int, played: Score | 
     if new_bars_only:
         return replace(new_spec, bars=bars), _from(out, offset)
     return new_spec, out
+
+
+def score_notes_of(clip: Score) -> list[Note]:
+    """Every pitched note of ``clip`` (symusic Notes, at the take's resolution)."""
+    if clip.ticks_per_quarter != TICKS_PER_QUARTER:
+        clip = clip.resample(TICKS_PER_QUARTER)
+    return [n for t in clip.tracks if not t.is_drum for n in t.notes]
 
 
 def with_played(score: Score, played: Score) -> Score:

@@ -11,12 +11,16 @@ the styles the music21-corpus model knows (chorales, folk tunes, classical works
 ``corpus``) that model (engine/model/generator.py) writes the melody and keys voices some part
 plays, never voices nobody hears, and its notes' chords (engine/music/analysis.py) lead the other
 parts. Drums come from the drum model trained on the Groove MIDI Dataset (engine/compose/drums.py:
-the style's Groove genre, fills at phrase ends, learned velocity and micro-timing, grid-exact
-with the spec's ``quantize``); a stride bass keeps the rule arranger. Tempo, meter and key are written as
-asked; the dynamics arc and swing are applied to every part when the notes are written.
+the style's Groove genre under its rules, fills where the form's phrases end, crashes where its
+sections start, energy per section, learned velocity and micro-timing, grid-exact with the spec's
+``quantize``), or, in styles whose percussion is not a kit, the style's ensemble strokes placed by
+the form; hand percussion keeps its instrument's idiom and takes the drum model's velocity, timing
+and fills (``_percussion``); a stride bass keeps the rule arranger. Tempo, meter and key are written
+as asked; the dynamics arc and swing are applied to every part when the notes are written.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -220,12 +224,14 @@ def _onsets(pattern: str) -> list[tuple[int, str, int]]:
             for k, s in enumerate(hits)]
 
 
-def _drums(w: _Writer, style: styles.Style, seed: int) -> None:
-    """The drum part from the learned drum model, in the style's Groove genre (engine/compose/drums.py);
-    the kick on every beat where the style has it or the prompt asks for it ("four on the floor")."""
+def _drums(w: _Writer, style: styles.Style, seed: int, clip_form: form.Form) -> None:
+    """The drum part: the learned drum model in the style's Groove genre under its rules, or its ensemble
+    percussion, over the clip's form (engine/compose/drums.py); the kick on every beat where the style has
+    it or the prompt asks for it ("four on the floor")."""
     write_drums(w.track, meter=w.spec.meter, bars=w.spec.bars, tempo=w.spec.tempo_bpm, genre=style.drum_genre,
                 seed=seed, quantize=w.spec.quantize, swing=w.spec.swing, dynamics=w.arc,
-                four_on_the_floor=_four_on_the_floor(style) or phrases.asks_four_on_the_floor(w.spec.prompt))
+                four_on_the_floor=_four_on_the_floor(style) or phrases.asks_four_on_the_floor(w.spec.prompt),
+                style=style.drums, clip_form=clip_form, energy=w.spec.energy)
 
 
 def _four_on_the_floor(style: styles.Style) -> bool:
@@ -240,36 +246,83 @@ def drum_seed(seed: int, salt: int) -> int:
 
 
 PERCUSSION_VELOCITY = (100, 80)  # a percussion part's stroke on a beat group's start, and elsewhere
+PERCUSSION_MIN_VELOCITY = 40  # an idiom's stroke is heard even where the drummer played a ghost note
+PERCUSSION_SALT = 4441  # the percussionist's drum-model seed differs from the kit's
+FILL_VOICES = (1, 4, 5, 6)  # the drum model's snare and toms (engine/model/drums.py VOICE_PITCHES): a fill's
+# strokes, which a hand drum plays high (snare, high tom) to low (low tom) on its keys
+ACCENT_VOICES = (0, 1, 4, 5, 6)  # kick, snare, toms: where a hand drum's stroke takes the drummer's accent
 
 
-def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, meter: Meter,
-                rng: np.random.Generator) -> None:
-    """A hand drum, bell or shaker beside the kit: its own keys in its own pattern (instruments.toml).
+def percussion_pattern(instrument: instruments.Instrument, grid: Grid, meter: Meter) -> str:
+    """The instrument's idiom for one bar of the meter (instruments.toml `pattern`, or the beat groups)."""
+    if (meter.numerator, meter.denominator) == (4, 4) and len(instrument.pattern) == grid.steps:
+        return instrument.pattern
+    cells = ["-"] * grid.steps
+    eighth = max(1, (TICKS_PER_QUARTER // 2) // grid.step_ticks)
+    for s in range(0, grid.steps, eighth):
+        cells[s] = "2" if len(instrument.keys) > 1 else "1"
+    for s in grid.group_starts:
+        cells[s] = "1"
+    return "".join(cells)
 
-    In 4/4 the instrument's 16-step pattern plays; in other meters the first key marks each beat
-    group and the second the off-beat eighths. A pitched program (taiko, melodic toms) is moved so
-    its first key is the clip's tonic: its low strokes do not pull the key away.
+
+def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, meter: Meter, *,
+                genre: str | None, seed: int) -> list[str]:
+    """A hand drum, bell or shaker beside the kit, played by the drum model (trained on the Groove
+    drummers) in the style's genre; returns each bar's provenance kind (a fill bar is "learned", an
+    idiom bar "style_rhythm").
+
+    What no drummer's data teaches stays the instrument's idiom (instruments.toml: a tumbao, a clave):
+    its onsets and keys in every bar. The drum model, run as a second player with its own seed, gives
+    each stroke its velocity and micro-timing (the drummer's accent at that step, or the bar's softest
+    stroke where the drummer rests), and at every phrase end (engine/compose/drums.py) the part plays
+    the drum model's fill instead, its snare and tom strokes moved onto the instrument's keys. A pitched
+    program (taiko, melodic toms) is moved so its first key is the clip's tonic: its low strokes do not
+    pull the key away. ``quantize`` keeps every stroke on its step.
     """
+    from engine.compose.drums import STEP_TICKS, phrase_flags
+    from engine.model.drums import load_default
+
     keys = list(instrument.keys)
     if not instrument.is_drum:
         shift = (w.spec.key.tonic_pc - keys[0]) % 12
         shift = shift - 12 if shift > 6 else shift
         keys = [k + shift for k in keys]
-    if (meter.numerator, meter.denominator) == (4, 4) and len(instrument.pattern) == grid.steps:
-        pattern = instrument.pattern
-    else:
-        cells = ["-"] * grid.steps
-        eighth = max(1, (TICKS_PER_QUARTER // 2) // grid.step_ticks)
-        for s in range(0, grid.steps, eighth):
-            cells[s] = "2" if len(keys) > 1 else "1"
-        for s in grid.group_starts:
-            cells[s] = "1"
-        pattern = "".join(cells)
-    for bar in range(w.spec.bars):
+    pattern = percussion_pattern(instrument, grid, meter)
+    bars = w.spec.bars
+    fill, start = phrase_flags(bars)
+    hits = load_default().generate([grid.steps] * bars, genre, w.spec.tempo_bpm, fill, start, seed=seed)
+    at: dict[tuple[int, int], list] = {}
+    for hit in hits:
+        at.setdefault((hit.bar, hit.step), []).append(hit)
+    kinds = ["style_rhythm"] * bars
+
+    def stroke(bar: int, step: int, key: int, velocity: int, offset: float) -> None:
+        before = len(w.track.notes)
+        w.add(bar, step, 1, key, velocity)
+        if w.track.notes[before:] and not w.spec.quantize:
+            note = w.track.notes[-1]
+            note.time = int(min(max(0, note.time + round(offset * STEP_TICKS)), w.end - 1))
+
+    for bar in range(bars):
+        in_bar = [hit for hit in hits if hit.bar == bar]
+        strokes = [hit for hit in in_bar if hit.voice in FILL_VOICES]
+        if fill[bar] and strokes:
+            order = sorted({hit.voice for hit in strokes}, key=FILL_VOICES.index)
+            for hit in strokes:
+                key = keys[min(len(keys) - 1, order.index(hit.voice) * len(keys) // max(1, len(order)))]
+                stroke(bar, hit.step, key, hit.velocity, hit.offset)
+            kinds[bar] = "learned"
+            continue
+        # where the drummer rests, the idiom's stroke takes three quarters of the bar's middle velocity
+        quiet = round(0.75 * float(np.median([hit.velocity for hit in in_bar]))) if in_bar else PERCUSSION_VELOCITY[1]
         for step, char, _ in _onsets(pattern):
             index = int(char) - 1 if char.isdigit() else 0
-            velocity = PERCUSSION_VELOCITY[0 if step in grid.group_starts else 1] + int(rng.integers(-6, 7))
-            w.add(bar, step, 1, keys[min(index, len(keys) - 1)], velocity)
+            accents = [hit for hit in at.get((bar, step), []) if hit.voice in ACCENT_VOICES] or at.get((bar, step), [])
+            played = max(accents, key=lambda hit: hit.velocity) if accents else None
+            velocity = max(PERCUSSION_MIN_VELOCITY, played.velocity if played else quiet)
+            stroke(bar, step, keys[min(index, len(keys) - 1)], velocity, played.offset if played else 0.0)
+    return kinds
 
 
 APPROACH_MIN_ONSETS = 3  # a bass line this busy leads into the next bar's root
@@ -713,19 +766,20 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
         track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
         writer = _Writer(spec, grid, track)
         part_rng = np.random.default_rng([spec.seed, len(score.tracks)])
+        bar_kinds: list[str] = []
         if index in plan.slots_of:
             _write_voices(writer, grid, notes, plan.slots_of[index], legato=part.role == "pad")
             kind = "learned"
         elif part.role == "drums" and instruments.percussion(part.instrument):
-            _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, part_rng)
-            kind = "rules"
+            bar_kinds = _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter,
+                                    genre=style.drum_genre,
+                                    seed=drum_seed(spec.seed, PERCUSSION_SALT + len(score.tracks)))
+            kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "drums" or part.is_drum:
-            _drums(writer, style, drum_seed(spec.seed, len(score.tracks)))
-            kind = "drums"
+            _drums(writer, style, drum_seed(spec.seed, len(score.tracks)), clip_form)
+            kind = "drums" if style.drums.kit else "rules"  # a style's ensemble strokes are placed by rule
         elif part.role in learned_parts.ROLE_OF and not _stride(style, part):
-            counts = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
-            for kind, count in counts.items():
-                provenance.add(part.name, kind, count)
+            bar_kinds = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
             kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "bass":
             _bass(writer, part, style, grid, spec.meter, chords, part_rng)
@@ -744,6 +798,10 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
         add_expression(track, part, spec.arc, spec.bars, grid.bar_ticks)
         if kind is not None:
             provenance.add(part.name, kind, len(track.notes))
+        else:  # the notes the arc kept, by the kind of their bar
+            for bar_kind, count in Counter(bar_kinds[min(len(bar_kinds) - 1, n.time // grid.bar_ticks)]
+                                           for n in track.notes).items():
+                provenance.add(part.name, bar_kind, count)
         score.tracks.append(track)
     return score
 
@@ -762,12 +820,32 @@ def _style_rhythm(style: styles.Style, name: str, grid: Grid, meter: Meter) -> t
     return tuple((step, max(1, length - (1 if length > 2 else 0))) for step, _, length in _onsets(pattern))
 
 
-def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, settings: learned_parts.PartSettings,
-                  grid: Grid, spec: MusicSpec, clip_form: form.Form) -> dict[str, int]:
-    """A melody, bass, comping, keys or pad part from the part model; returns its notes per provenance kind."""
+def part_model_role(spec: MusicSpec, part: Part) -> str | None:
+    """The part model's role for ``part`` ("melody", "bass" or "comp") when compose gives the part to the
+    part model in the spec's style, else None (drums, percussion, a stride bass, the corpus model's voices)."""
+    if part.is_drum or part.role not in learned_parts.ROLE_OF or instruments.percussion(part.instrument):
+        return None
+    style = styles.get(spec.style)
+    if _stride(style, part):
+        return None
+    if learned_parts.settings(spec.style).corpus and spec.parts.index(part) in plan_voices(spec.parts).slots_of:
+        return None
+    return learned_parts.ROLE_OF[part.role]
+
+
+def learned_bars(part: Part, index: int, spec: MusicSpec, clip_form: form.Form, *,
+                 given: list[list[learned_parts.BarNote]] | None = None, rewrite: set[int] | None = None,
+                 keep_rhythm: bool = False, seed: int | None = None,
+                 ) -> tuple[list[list[learned_parts.BarNote]], list[str]]:
+    """A melody, bass, comping, keys or pad part's bars from the part model over the form's chords, and
+    how each was written (engine/compose/learned.py write_part; ``given``/``rewrite``/``keep_rhythm``:
+    co-creation rewrites some bars of a part as it stands)."""
     from engine.model import parts as partmodel
     from engine.model.generator import third_quality
 
+    style = styles.get(spec.style)
+    settings = learned_parts.settings(spec.style)
+    grid = Grid.of(spec.meter)
     role = learned_parts.ROLE_OF[part.role]
     lo, hi = _register(part)
     rhythm = None
@@ -780,23 +858,67 @@ def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, setti
         colour = [frozenset(bar.chord.tones) - set(bar.chord.pcs) if isinstance(bar.chord, ChordSymbol) else
                   frozenset(chord_tones(bar.chord.pcs + (seventh_pc(bar.chord, spec.key),), style, False,
                                         spec.key.tonic_pc)) - set(bar.chord.pcs) for bar in clip_form.bars]
+    if seed is None:
+        seed = int(np.random.SeedSequence([spec.seed, index]).generate_state(1)[0])
     bars, kinds = learned_parts.write_part(
         partmodel.load(), role=role, form=clip_form, key=spec.key, mode=third_quality(spec.key),
         beats=round(spec.meter.quarters_per_bar), steps=grid.steps, group_starts=grid.group_starts,
-        low=lo, high=hi, energy=spec.energy, seed=int(np.random.SeedSequence([spec.seed, index]).generate_state(1)[0]),
+        low=lo, high=hi, energy=spec.energy, seed=seed,
         style_rhythm=rhythm, legato=part.role == "pad", colour=colour,
-        moving=role == "bass" and style.bass_idiom == "walking")
+        moving=role == "bass" and style.bass_idiom == "walking", given=given, rewrite=rewrite,
+        keep_rhythm=keep_rhythm)
     if role == "comp" and part.role != "pad" and part.program < 8:  # a keyboard (GM pianos, e-pianos)
         tones = [frozenset(fb.chord.pcs) | (colour[i] if colour else frozenset())
                  for i, fb in enumerate(clip_form.bars)]
-        bars = [learned_parts.full_voicing(notes, tones[i], lo, hi) for i, notes in enumerate(bars)]
-    counts = {"learned": 0, "style_rhythm": 0}
+        bars = [notes if kinds[i] == "kept" else learned_parts.full_voicing(notes, tones[i], lo, hi)
+                for i, notes in enumerate(bars)]
+    return bars, kinds
+
+
+def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, settings: learned_parts.PartSettings,
+                  grid: Grid, spec: MusicSpec, clip_form: form.Form) -> list[str]:
+    """A melody, bass, comping, keys or pad part from the part model; returns each bar's provenance kind."""
+    bars, kinds = learned_bars(part, index, spec, clip_form)
     for bar, notes in enumerate(bars):
-        before = len(w.track.notes)
         for note in notes:
             w.add(bar, note.step, note.length, note.pitch, note.velocity)
-        counts[kinds[bar]] += len(w.track.notes) - before
-    return counts
+    return kinds
+
+
+def part_bars(notes, spec: MusicSpec, bars: int, offset: int = 0) -> list[list[learned_parts.BarNote]]:
+    """A part's notes (symusic Notes, times from ``offset``) as ``bars`` bars of BarNotes on the clip's grid:
+    what the part model reads as context. A swung off-beat is read back on its straight step."""
+    grid = Grid.of(spec.meter)
+    out: list[list[learned_parts.BarNote]] = [[] for _ in range(bars)]
+    for n in notes:
+        time = n.time - offset
+        bar, within = divmod(time, grid.bar_ticks)
+        if 0 <= bar < bars:
+            out[bar].append(learned_parts.BarNote(int(within // grid.step_ticks),
+                                                  max(1, round(n.duration / grid.step_ticks)), int(n.pitch),
+                                                  int(n.velocity)))
+    return out
+
+
+def write_bars(track: Track, spec: MusicSpec, bars: list[list[learned_parts.BarNote]], only: set[int] | None = None,
+               offset_bars: int = 0) -> None:
+    """Append bars of BarNotes to ``track`` (bar ``b`` placed at bar ``b + offset_bars`` of ``spec``), as
+    compose writes them (swing, the dynamics arc); ``only``: just these bars."""
+    writer = _Writer(spec, Grid.of(spec.meter), track)
+    for bar, notes in enumerate(bars):
+        if only is None or bar in only:
+            for note in notes:
+                writer.add(bar + offset_bars, note.step, note.length, note.pitch, note.velocity)
+
+
+def chord_of(pcs: ChordPcs, key: Key) -> Chord:
+    """A detected chord's pitch classes (root, third, fifth...) as a Chord of the key."""
+    root = pcs[0]
+    third = (pcs[1] - root) % 12 if len(pcs) > 1 else 4
+    fifth = (pcs[2] - root) % 12 if len(pcs) > 2 else 7
+    quality = "dim" if (third, fifth) == (3, 6) else "m" if third == 3 else ""
+    scale = list(key.scale_pcs())
+    return Chord(scale.index(root) + 1 if root in scale else 0, root, quality)
 
 
 def clip_scale(spec: MusicSpec, style: styles.Style) -> tuple[int, ...] | None:
@@ -885,7 +1007,9 @@ def keep_to_scale(track: Track, tonic_pc: int, scale: tuple[int, ...]) -> None:
 
 
 def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int) -> Track:
-    """One part written by the style arranger over given chords (one per bar of the spec).
+    """One part written over given chords (one per bar of the spec), as compose would write it: the part
+    model for the parts it voices (``part_model_role``), the drum model for a kit, the style arranger
+    for the rest (percussion, a stride bass, a corpus style's melody).
 
     Co-creation uses it to add or rewrite a part against harmony that already exists (a kept
     melody, a user's MIDI), instead of harmony the model would write afresh.
@@ -896,10 +1020,21 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
     track = Track(name=part.name, program=part.program, is_drum=part.is_drum)
     writer = _Writer(spec, grid, track)
     rng = np.random.default_rng([seed, 7919])
-    if (part.role == "drums" or part.is_drum) and instruments.percussion(part.instrument):
-        _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, rng)
+    if part_model_role(spec, part) is not None:  # as compose writes it: the part model over these chords
+        settings = learned_parts.settings(spec.style)
+        plan = form.plan(spec.bars, spec.key, list(style.progressions), seed, settings.loop)
+        plan = replace(plan, bars=tuple(replace(bar, chord=chord_of(pcs, spec.key))
+                                        for bar, pcs in zip(plan.bars, chords, strict=False)))
+        bars, _ = learned_bars(part, spec.parts.index(part) if part in spec.parts else 0, spec, plan,
+                               seed=int(np.random.SeedSequence([seed, 7919]).generate_state(1)[0]))
+        write_bars(track, spec, bars)
+    elif (part.role == "drums" or part.is_drum) and instruments.percussion(part.instrument):
+        _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, genre=style.drum_genre,
+                    seed=drum_seed(seed, PERCUSSION_SALT))
     elif part.role == "drums" or part.is_drum:
-        _drums(writer, style, drum_seed(seed, 7919))
+        loop = learned_parts.settings(spec.style).loop
+        _drums(writer, style, drum_seed(seed, 7919),
+               form.plan(spec.bars, spec.key, list(style.progressions), spec.seed, loop))
     elif part.role == "bass":
         _bass(writer, part, style, grid, spec.meter, chords, rng)
     elif part.role in ("chords", "pad", "keys"):

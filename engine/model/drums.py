@@ -29,6 +29,9 @@ from engine.errors import check_stop
 
 N_VOICES = 9
 VOICE_PITCHES = (36, 38, 42, 46, 43, 47, 50, 49, 51)  # kick, snare, closed/open hat, low/mid/high tom, crash, ride
+VOICE_NAMES = ("kick", "snare", "closed_hat", "open_hat", "low_tom", "mid_tom", "high_tom", "crash", "ride")
+CRASH = VOICE_NAMES.index("crash")
+FREE, NEVER, ALWAYS, ACCENT = -1, 0, 1, 2  # a rule cell: the model's choice, no hit, a hit, an accented hit
 POSITIONS = 16  # steps of a 4/4 bar: the model's sense of where it is
 CHECKPOINT_NAME = "drums-groove.pt"
 
@@ -182,11 +185,23 @@ class DrumGenerator:
         return genres.index(genre) if genre in genres else len(genres)
 
     def generate(self, bar_steps: list[int], genre: str | None, tempo: float, fill: list[bool],
-                 phrase_start: list[bool], seed: int, temperature: float = 1.0) -> list[DrumHit]:
+                 phrase_start: list[bool], seed: int, temperature: float = 1.0, guidance: float = 1.0,
+                 rules: np.ndarray | None = None, density: list[float] | None = None,
+                 crash: list[bool] | None = None, accent_velocity: int = 100) -> list[DrumHit]:
         """Hits for bars of the given lengths (16th steps each), sampled step by step.
 
         ``temperature`` sharpens (below 1) or flattens the hit probabilities only; velocity and
-        timing are always sampled as learned.
+        timing are always sampled as learned. ``guidance`` > 1 pushes the hit logits away from the
+        model's 'no genre' prediction toward the genre's (classifier-free guidance: the model was
+        trained with the genre dropped 10% of the time, so it knows both); 1 is the genre's alone.
+
+        Constrained decoding, so style rules and the form shape what the model plays while the GRU
+        hears (and continues from) every hit it is made to play:
+        ``rules`` (16 positions of a 4/4 bar, 9 voices): FREE, NEVER, ALWAYS or ACCENT (a hit at least
+        ``accent_velocity`` loud; an ALWAYS hit takes the model's velocity), applied by each step's 4/4
+        position in every bar that is not a fill. ``density`` per bar is added to the hit logits of
+        the voices the rules leave free (positive: busier). ``crash`` per bar puts an accented crash
+        and kick on the bar's downbeat (no kick where the rules keep the downbeat empty).
 
         Runs the GRU in numpy (`_Stepper`, the same arithmetic as torch's GRU): one step of a
         batch of one is dominated by call overhead in torch, ten times less in numpy.
@@ -200,15 +215,23 @@ class DrumGenerator:
         g = self.genre_index(genre)
         tempo = self.heard_tempo(genre, tempo)
         event = np.zeros(3 * N_VOICES, np.float32)
-        state = stepper.initial_state()  # this call's own: the loaded generator is shared between requests
+        guided = guidance != 1.0 and g != len(cfg.genres)
+        states = [stepper.initial_state()]  # this call's own: the loaded generator is shared between requests
+        conds_of = [g]
+        if guided:  # a second state for the 'no genre' prediction
+            states.append(stepper.initial_state())
+            conds_of.append(len(cfg.genres))
         primer = self.primer(genre, rng)
         if primer is not None:  # play the primer through the GRU (its hits are not written)
             steps = len(primer) // POSITIONS
-            pcond = stepper.condition(step_features([POSITIONS] * steps, np.zeros(steps), np.zeros(steps)), tempo, g)
+            pfeats = step_features([POSITIONS] * steps, np.zeros(steps), np.zeros(steps))
+            pconds = [stepper.condition(pfeats, tempo, c) for c in conds_of]
             for i in range(len(primer)):
-                stepper.step(event, pcond[i], state)
+                for state, pcond in zip(states, pconds, strict=True):
+                    stepper.step(event, pcond[i], state)
                 event = primer[i]
-        cond = stepper.condition(feats, tempo, g)
+        conds = [stepper.condition(feats, tempo, c) for c in conds_of]
+        pos_of = np.concatenate([positions(s)[0] for s in bar_steps]) if bar_steps else np.zeros(0, int)
         vb = cfg.velocity_bins
         v_centres = (np.arange(vb) + 0.5) / vb
         o_centres = (np.arange(cfg.offset_bins) + 0.5) / cfg.offset_bins - 0.5
@@ -216,14 +239,29 @@ class DrumGenerator:
         for i in range(len(feats)):
             if step_in_bar[i] == 0:
                 check_stop(f"drumming bar {bar_of[i] + 1}")  # the request may have been given up
-            out = stepper.step(event, cond[i], state).astype(np.float64)
-            p_hit = 1.0 / (1.0 + np.exp(-out[:, 0] / temperature))
+            outs = [stepper.step(event, cond[i], state).astype(np.float64) for cond, state in zip(conds, states,
+                                                                                                  strict=True)]
+            out = outs[0]
+            logit = out[:, 0] if not guided else outs[1][:, 0] + guidance * (out[:, 0] - outs[1][:, 0])
+            bar = int(bar_of[i])
+            rule = rules[pos_of[i]] if rules is not None and not fill[bar] else np.full(N_VOICES, FREE)
+            if density is not None:
+                logit = logit + density[bar] * (rule == FREE)
+            p_hit = 1.0 / (1.0 + np.exp(-logit / temperature))
             on = rng.random(N_VOICES) < p_hit
+            on = np.where(rule == FREE, on, rule >= ALWAYS)
+            accent = rule == ACCENT
+            if crash is not None and crash[bar] and step_in_bar[i] == 0:
+                on[CRASH] = accent[CRASH] = True
+                if rule[0] != NEVER:  # a kick with it, unless the style keeps the downbeat empty
+                    on[0] = accent[0] = True
             event = np.zeros(3 * N_VOICES, np.float32)
             for v in np.flatnonzero(on):
                 vb_i = _sample(out[v, 1:1 + vb], rng)
                 ob_i = _sample(out[v, 1 + vb:], rng)
                 vel = min(max(v_centres[vb_i] + (rng.random() - 0.5) / vb, 1 / 127), 1.0)
+                if accent[v]:
+                    vel = max(vel, accent_velocity / 127)
                 off = min(max(o_centres[ob_i] + (rng.random() - 0.5) / cfg.offset_bins, -0.5), 0.4999)
                 event[v], event[N_VOICES + v], event[2 * N_VOICES + v] = 1.0, vel, off
                 hits.append(DrumHit(int(bar_of[i]), int(step_in_bar[i]), int(v), max(1, round(vel * 127)), float(off)))

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from engine.catalog.model_data import model_data
+from engine.config import INFERENCE_THREADS
 from engine.errors import Broken, Cancelled, SpecError, check_stop
 from engine.model.decode import Constraints, Grammar, sample
 from engine.music.notes import GridNote
@@ -25,7 +26,6 @@ CHECKPOINT_ENV = "CADENZA_CHECKPOINT"
 CHECKPOINT_NAME = "cadenza-small.pt"
 TEMPERATURE = 0.95
 TOP_P = 0.95
-INFERENCE_THREADS = 1  # batch-1 steps are too small to gain from a second thread on a busy machine
 
 
 class CheckpointMissing(Broken, FileNotFoundError):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.config import INFERENCE_THREADS
 from engine.errors import check_stop
 
 ROLES = ("melody", "bass", "comp")
@@ -132,6 +133,8 @@ class PlannedBar:
     moving: bool = False  # a line that keeps moving (a walking bass): repeated pitches are pushed away
     strict: bool = False  # an asked progression: comping plays only its tones, the bass opens on its root,
     # a melody's notes on the beats are its tones
+    free_from: int | None = None  # with a rhythm: the step from which the model chooses onsets itself (a
+    # player's turn at the end of an idiom's bar); the rhythm's onsets before it are kept
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def default_checkpoint() -> Path:
 @dataclass
 class _Cache:
     """One thread's incremental decoder and the tokens in its key/value cache."""
-    decoder: object  # engine.model.transformer.CachedDecoder (torch is imported only when a model loads)
+    decoder: object  # engine.model.transformer.NumpyDecoder (torch is imported only when a model loads)
     fed: list[int] = field(default_factory=list)
 
 
@@ -185,14 +188,20 @@ class PartModel:
     def _cache(self, fresh: bool) -> _Cache:
         """This thread's decoder cache, made on first use; ``fresh`` empties it (a new part begins, so
         its notes never depend on what this thread decoded before)."""
-        from engine.model.transformer import CachedDecoder
+        from engine.model.transformer import NumpyDecoder
 
         cache = getattr(self._local, "cache", None)
-        if cache is None:
-            cache = self._local.cache = _Cache(CachedDecoder(self.model))
+        if cache is None:  # a step in numpy: at this size a torch call's overhead is most of one
+            cache = self._local.cache = _Cache(NumpyDecoder(self.model))
         if fresh:
             cache.fed = []
         return cache
+
+    def begin_part(self) -> None:
+        """A new part begins on this thread: its notes never depend on what the thread decoded before
+        (a part that starts from given bars, as co-creation's do, would otherwise continue a cache
+        left by an earlier request with the same opening, and float rounding could change a draw)."""
+        self._cache(fresh=True)
 
     def write(self, role: str, bars: list[PlannedBar], *, mode: str, beats: int, energy: int,
               tonic_pc: int, scale_pcs: set[int], low: int, high: int, seed: int) -> list[WrittenNote]:
@@ -273,6 +282,8 @@ class PartModel:
         recent = [t - VOCAB.pitch0 + LOW for bar in kept[-2:] for t in bar
                   if VOCAB.pitch0 <= t < VOCAB.pitch0 + HIGH - LOW + 1]  # the melody's last notes
         rhythm = list(planned.rhythm) if planned.rhythm is not None else None
+        if rhythm is not None and planned.free_from is not None:  # the idiom stops where the turn begins
+            rhythm = [(s, min(length, planned.free_from - s)) for s, length in rhythm if s < planned.free_from]
         bar_tokens = list(bar_head)
         out: list[WrittenNote] = []
         state, pos, last_pitch, at_onset, length = "onset", -1, -1, 0, 1
@@ -280,11 +291,14 @@ class PartModel:
         while True:
             mask = np.zeros(n, dtype=bool)
             if state == "onset":  # a new onset, another note at this one, or the bar's end
-                if rhythm is not None:
-                    if rhythm:
-                        mask[VOCAB.pos0 + rhythm[0][0]] = True
-                    elif at_onset > 0 or pos >= 0:
-                        mask[VOCAB.ids["BAR"]] = True
+                if rhythm:
+                    mask[VOCAB.pos0 + rhythm[0][0]] = True
+                elif rhythm is not None and planned.free_from is None:
+                    mask[VOCAB.ids["BAR"]] = True
+                elif rhythm is not None:  # the idiom's onsets are played: the rest of the bar is the model's
+                    mask[VOCAB.ids["BAR"]] = len(out) > 0
+                    if len(out) < MAX_NOTES_PER_BAR:
+                        mask[VOCAB.pos0 + max(pos + 1, planned.free_from): VOCAB.pos0 + steps] = True
                 else:
                     mask[VOCAB.ids["BAR"]] = len(out) > 0  # a part plays in every bar it is asked for
                     if len(out) < MAX_NOTES_PER_BAR:
@@ -306,7 +320,7 @@ class PartModel:
                     mask[VOCAB.dur0: VOCAB.dur0 + len(DURATIONS)] = True
             else:  # velocity
                 mask[VOCAB.vel0: VOCAB.vel0 + VELOCITY_BANDS] = True
-            scores = logits.numpy()
+            scores = np.asarray(logits)
             if state in ("onset", "pitch"):
                 scores = scores + preferred + (pulled if pos in strong else 0.0)
                 if (role == "melody" or planned.moving) and state == "pitch":
@@ -318,7 +332,7 @@ class PartModel:
             bar_tokens.append(token)
             if state == "onset" and VOCAB.pos0 <= token < VOCAB.pos0 + STEPS:
                 pos, at_onset, state = token - VOCAB.pos0, 0, "pitch"
-                forced_length = rhythm.pop(0)[1] if rhythm is not None else None
+                forced_length = rhythm.pop(0)[1] if rhythm else None
             elif state in ("onset", "pitch"):
                 last_pitch, state = token - VOCAB.pitch0 + LOW, "dur"
                 recent.append(last_pitch)
@@ -334,6 +348,36 @@ class PartModel:
             logits = cache.decoder.step(token)
             cache.fed.append(token)
         return out, bar_tokens
+
+    def join_score(self, role: str, *, mode: str, beats: int, energy: int, before: list[list[int]],
+                   drafts: list[list[list[int]]], after: list[list[int]]) -> list[float]:
+        """How likely the model finds the bars ``after`` (token lists) once it has read ``before`` and each
+        draft's bars: the mean log-probability of the after-bars' predicted tokens (their bar, phrase and
+        chord tokens are given, not scored), one number per draft, all drafts in one batched pass. The
+        oldest ``before`` bars are dropped to fit the context."""
+        import torch
+
+        header = VOCAB.header(role, mode, beats, energy)
+        rows, starts = [], []
+        for draft in drafts:
+            tail = [t for bar in draft + after for t in bar]
+            kept = list(before)
+            while kept and len(header) + sum(len(b) for b in kept) + len(tail) > self.block:
+                kept.pop(0)
+            head = header + [t for bar in kept + draft for t in bar]
+            row = (head + tail)[: self.block]
+            rows.append(row)
+            starts.append(len(head))
+        width = max(len(r) for r in rows)
+        idx = torch.tensor([r + [VOCAB.ids["PAD"]] * (width - len(r)) for r in rows])
+        with torch.no_grad():
+            logp = torch.log_softmax(self.model(idx)[0].float(), dim=-1)
+        scores = []
+        for k, row in enumerate(rows):
+            picked = [float(logp[k, i - 1, row[i]]) for i in range(starts[k], len(row))
+                      if row[i] not in VOCAB.conditioning and row[i] != VOCAB.ids["BAR"]]
+            scores.append(float(np.mean(picked)) if picked else float("nan"))
+        return scores
 
     @staticmethod
     def _pitch_mask(role: str, planned: PlannedBar, pitch_ok: np.ndarray, chord_ok: np.ndarray,
@@ -387,7 +431,7 @@ def sample(logits: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
 def _load(path: str) -> PartModel:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(INFERENCE_THREADS)
     return PartModel(Path(path))
 
 

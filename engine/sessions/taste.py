@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from symusic import Score
 
-from engine.config import TICKS_PER_QUARTER
+from engine.config import INFERENCE_THREADS, TICKS_PER_QUARTER
 from engine.music.analysis import assign_slots
 
 FEATURES = ("density", "register", "syncopation", "velocity_range", "repetition", "drum_density", "likelihood")
@@ -107,7 +107,6 @@ def model_likelihood(score: Score, spec) -> float | None:
     tokens = (prefix + ids)[: generator.model.config.block_size]
     if len(tokens) <= len(prefix):
         return None
-    from engine.model.generator import INFERENCE_THREADS
 
     with torch.inference_mode(), generator._lock:  # one model user at a time, on one thread, as generate does
         threads = torch.get_num_threads()

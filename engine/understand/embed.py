@@ -57,9 +57,13 @@ def _load() -> _Model:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     path = model_path()
+    import torch
     import transformers
     from transformers import AutoModel, AutoTokenizer
 
+    from engine.config import INFERENCE_THREADS
+
+    torch.set_num_threads(INFERENCE_THREADS)  # for the process: see INFERENCE_THREADS
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

@@ -67,10 +67,13 @@ def test_a_loop_genre_leads_its_last_bar_back_into_the_first() -> None:
     clip_form = form.plan(spec.bars, spec.key, list(styles.get(spec.style).progressions), spec.seed, loop=True)
     score, _ = compose_with_provenance(spec)
     grid = Grid.of(spec.meter)
+    turnarounds = 0
     for track in [t for t in score.tracks if not t.is_drum]:  # drums are the drum path's (fills may differ)
         bars = [sorted((n.time % grid.bar_ticks, n.pitch) for n in track.notes if n.time // grid.bar_ticks == b)
                 for b in range(spec.bars)]
-        assert bars[4:] == bars[:4], track.name  # the second time round is the loop again
+        assert [bars[4], bars[6]] == [bars[0], bars[2]], track.name  # the second time round is the loop again,
+        turnarounds += bars[7] != bars[3]  # its answering bars played afresh, the last a turnaround into bar 1
+    assert turnarounds >= 1
     assert [b.chord for b in clip_form.bars[4:]] == [b.chord for b in clip_form.bars[:4]]
 
 

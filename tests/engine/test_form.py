@@ -37,7 +37,9 @@ def test_a_loop_cycles_its_progression_as_written_and_leads_back_to_the_start() 
     f = form.plan(8, C, [(6, 4, 1, 5)], seed=1, loop=True)
     assert degrees(f) == [6, 4, 1, 5, 6, 4, 1, 5]  # no forced I, no V-I: V leads back into vi
     assert f.labels == "AA"
-    assert [bar.source for bar in f.bars] == [None] * 4 + [0, 1, 2, 3]  # the loop returns whole
+    # the loop returns on its odd bars; its answering bars and the last (a turnaround into bar 1) are new
+    assert [bar.source for bar in f.bars] == [None] * 4 + [0, None, 2, None]
+    assert f.bars[-1].phrase_end
 
 
 def test_a_returning_section_opens_with_its_motif_and_answers_with_new_bars() -> None:
@@ -49,6 +51,9 @@ def test_a_returning_section_opens_with_its_motif_and_answers_with_new_bars() ->
         if bar.section == "A":
             assert bar.source == (0 if bar.position == 0 else None)
     assert f.bars[2].motif_source == 0  # the motif returns inside the phrase, with new pitches
+    # a returning section opens with the motif and answers afresh: no inner return the second time
+    assert all(bar.motif_source is None for bar in f.bars if bar.source is None and bar.phrase > 0
+               and f.labels[bar.phrase] in f.labels[:bar.phrase])
     long = form.plan(32, C, POP, seed=0, loop=False)  # eight-bar phrases: the motif is two bars
     assert [b.source for b in long.bars[8:12]] == [0, 1, None, None] or long.labels[1] == "B"
 

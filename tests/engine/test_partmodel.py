@@ -52,6 +52,17 @@ def test_a_given_rhythm_is_kept_exactly_and_only_pitches_are_chosen(barely_train
     assert [(n.step, n.length) for n in notes] == list(rhythm)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_turn_keeps_the_idiom_up_to_its_step_and_the_model_plays_the_rest(barely_trained, seed: int) -> None:
+    rhythm = ((0, 2), (4, 2), (8, 2), (12, 2))
+    notes, _ = write(barely_trained, "bass", PlannedBar(1, ((0, "maj"), (0, "maj")), rhythm, free_from=12),
+                     seed=seed)
+    assert [(n.step, n.length) for n in notes if n.step < 12] == [(0, 2), (4, 2), (8, 2)]  # the idiom, kept
+    assert all(12 <= n.step < 16 for n in notes[3:])  # the model's own onsets (if any) only after the turn starts
+    empty = PlannedBar(1, ((0, "maj"), (0, "maj")), ((14, 2),), free_from=8)  # the idiom starts after the turn
+    assert write(barely_trained, "bass", empty, seed=seed)[0], "a part plays in every bar it is asked for"
+
+
 def test_the_same_seed_writes_the_same_bar(barely_trained) -> None:
     bar = PlannedBar(2, ((7, "maj"), (7, "maj")))
     assert write(barely_trained, "comp", bar, seed=5) == write(barely_trained, "comp", bar, seed=5)

@@ -59,3 +59,30 @@ def test_committed_reference_holds_groove_histograms_and_a_classifier():
     assert np.isclose(sum(summary["velocity_hist"]), 1.0) and np.isclose(sum(summary["offset_hist"]), 1.0)
     assert {"rock", "funk", "jazz", "latin"} <= set(clf.genres)
     assert all(0.0 <= a <= 1.0 for a in summary["classifier_real_accuracy"].values())
+
+
+def test_pooled_genre_accuracy_compares_only_genres_that_have_held_out_real_bars():
+    summary, _ = drums.reference()
+    real = summary["classifier_real_accuracy"]
+    assert "reggae" not in real  # Groove's validation split has no reggae beat bars
+    base = {"velocity_counts": [1] * 16, "offset_counts": [1] * 20, "bars": 4, "bars_differ": 1.0, "jaccard": 0.3,
+            "phrase_end_bars": 1, "phrase_end_fills": 0, "other_bars": 3, "other_fills": 0}
+    figures = [{**base, "genre": "rock", "genre_right": 3, "genre_bars": 4},
+               {**base, "genre": "reggae", "genre_right": 0, "genre_bars": 4}]
+    report = drums.pool(figures)
+    assert (report.genre_right, report.genre_bars) == (3, 8)
+    assert (report.compared_right, report.compared_bars) == (3, 4) and report.compared_accuracy == 0.75
+    assert report.real_accuracy == real["rock"]
+
+
+def test_the_kit_grid_leaves_out_the_hand_percussion_tracks_beside_the_kit():
+    from symusic import Note, Score, Track
+
+    score = Score(480)
+    kit, congas = Track(name="drums", is_drum=True), Track(name="congas", is_drum=True)
+    kit.notes.append(Note(0, 120, 36, 100))
+    congas.notes.append(Note(240, 120, 50, 90))  # a key the kit grid reads (high tom)
+    score.tracks.extend([kit, congas])
+    both = drums.grid_of_score(score, 4.0, 1)
+    only_kit = drums.grid_of_score(score, 4.0, 1, {"drums"})
+    assert both.hits.sum() == 2 and only_kit.hits.sum() == 1 and only_kit.hits[0, 0]

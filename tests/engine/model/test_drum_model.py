@@ -104,3 +104,47 @@ def test_concurrent_requests_get_the_drums_they_would_get_alone():
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda a: [vars(h) for h in model.generate(*a, seed=9)], args))
     assert together == alone
+
+
+def test_the_catalogues_kit_voices_are_the_models_voices_in_its_order():
+    from engine.catalog.styles import KIT_VOICES
+    from engine.model.drums import VOICE_NAMES
+
+    assert KIT_VOICES == VOICE_NAMES
+
+
+def test_rules_make_the_model_play_or_leave_a_voice_in_groove_bars_but_not_in_fills():
+    from engine.model.drums import ALWAYS, FREE, NEVER
+
+    rules = np.full((POSITIONS, 9), FREE, np.int8)
+    rules[:, 0] = NEVER
+    rules[8, 0] = ALWAYS  # kick only on beat 3
+    fill = [False, False, False, True]
+    hits = load_default().generate([16] * 4, "rock", 120.0, fill, [True, False, False, False], seed=3, rules=rules)
+    kicks = {(h.bar, h.step) for h in hits if h.voice == 0}
+    assert {(b, s) for b, s in kicks if not fill[b]} == {(0, 8), (1, 8), (2, 8)}
+    free = load_default().generate([16] * 4, "rock", 120.0, fill, [True, False, False, False], seed=3)
+    assert {(b, s) for b, s in ((h.bar, h.step) for h in free if h.voice == 0) if not fill[b]} != {(0, 8), (1, 8),
+                                                                                                  (2, 8)}
+
+
+def test_a_crash_bar_opens_with_a_crash_and_a_kick_unless_the_rules_forbid_the_kick():
+    from engine.model.drums import CRASH, NEVER
+
+    model = load_default()
+    args = ([16] * 2, "funk", 100.0, [False, False], [True, False])
+    hits = model.generate(*args, seed=0, crash=[False, True], accent_velocity=110)
+    downbeat = {h.voice: h.velocity for h in hits if (h.bar, h.step) == (1, 0)}
+    assert downbeat[CRASH] >= 110 and downbeat[0] >= 110
+    rules = np.full((POSITIONS, 9), -1, np.int8)
+    rules[0, 0] = NEVER
+    hits = model.generate(*args, seed=0, crash=[True, True], rules=rules)
+    downbeats = {(h.bar, h.voice) for h in hits if h.step == 0}
+    assert (0, CRASH) in downbeats and (1, CRASH) in downbeats and (0, 0) not in downbeats and (1, 0) not in downbeats
+
+
+def test_a_positive_density_plays_more_hits_and_a_negative_one_fewer():
+    model = load_default()
+    args = ([16] * 8, "rock", 120.0, [False] * 8, [b % 4 == 0 for b in range(8)])
+    count = {d: sum(len(model.generate(*args, seed=s, density=[d] * 8)) for s in range(3)) for d in (-1.0, 0.0, 1.0)}
+    assert count[-1.0] < count[0.0] < count[1.0], count

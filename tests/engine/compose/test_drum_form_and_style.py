@@ -1,0 +1,161 @@
+"""The clip's form and the style's data shape the drum part: fills where the form's phrases end,
+crashes where its sections start, busier B sections and builds, metal's double kick, reggae's one
+drop, and no band kit in styles whose percussion is an orchestra's. All through compose() with the
+committed drum checkpoint."""
+import numpy as np
+import pytest
+
+from engine.catalog import styles
+from engine.compose import form
+from engine.compose.drums import form_places
+from engine.compose.learned import settings
+from engine.compose.pipeline import compose
+from engine.evaluation import drums as drum_eval
+from engine.music.midi import score_to_smf, smf_to_score
+from engine.understand.prompt import Overrides, understand
+
+KICK, SNARE, CLOSED_HAT, OPEN_HAT, CRASH = 0, 1, 2, 3, 7  # voices of the eval's 9-voice grid
+KIT_ONLY_KEYS = {38, 40, 37, 42, 44, 46, 51, 59}  # snare, rim, hi-hats, ride: a band kit's time-keepers
+
+
+def _clip(prompt: str, **overrides):
+    spec = understand(prompt, Overrides(**overrides))
+    score = smf_to_score(score_to_smf(compose(spec)))  # read back from the MIDI file's bytes
+    drums = [t for t in score.tracks if t.is_drum]
+    grid = drum_eval.grid_of_score(score, spec.meter.quarters_per_bar, spec.bars)
+    return spec, drums, grid
+
+
+def _bars(grid):
+    return grid.hits[: grid.bars * grid.steps_per_bar].reshape(grid.bars, grid.steps_per_bar, -1)
+
+
+def _clip_form(spec):
+    style = styles.get(spec.style)
+    return form.plan(spec.bars, spec.key, list(style.progressions), spec.seed, settings(spec.style).loop)
+
+
+def test_a_metal_clip_plays_16th_note_kicks_in_most_bars():
+    kick_bars = total = 0
+    kick_velocity = []
+    for seed in range(3):
+        spec, _, grid = _clip("Heavy metal riff in E minor with distorted guitars and double kick drums at 180 bpm",
+                              seed=seed)
+        assert spec.style == "metal"
+        kicks = _bars(grid)[:, :, KICK].sum(axis=1)
+        kick_bars += int((kicks >= 12).sum())
+        total += grid.bars
+        kick_velocity += list(grid.velocity[grid.hits[:, KICK], KICK])
+    assert kick_bars / total >= 0.6, (kick_bars, total)
+    assert np.median(kick_velocity) >= 90, "a double kick is played hard, not ghosted"
+
+
+def test_a_reggae_clip_plays_the_one_drop_kick_and_snare_on_3_nothing_on_1_in_most_bars():
+    drop_bars = total = 0
+    drop_velocity = []
+    for seed in range(3):
+        spec, _, grid = _clip("Reggae one drop groove with skanking organ and deep bass, 76 BPM, G major", seed=seed)
+        assert spec.style == "reggae"
+        bars = _bars(grid)
+        one_drop = bars[:, 8, KICK] & bars[:, 8, SNARE] & ~bars[:, 0, KICK] & ~bars[:, 0, SNARE]
+        drop_bars += int(one_drop.sum())
+        total += grid.bars
+        velocity = grid.velocity[: grid.bars * 16].reshape(grid.bars, 16, -1)
+        drop_velocity += list(velocity[one_drop, 8, KICK])
+    assert drop_bars / total >= 0.6, (drop_bars, total)
+    assert np.median(drop_velocity) >= 90, "the drop is accented, not a ghost kick"
+
+
+def test_fills_land_where_the_forms_phrases_end_not_every_fourth_bar():
+    # 32 bars: the form's phrases are 8 bars long, so bars 4, 12, 20, 28 are inside a phrase
+    ends, mids = (7, 15, 23, 31), (3, 11, 19, 27)
+    busy_end, busy_mid, fills_end, fills_mid = [], [], 0, 0
+    for seed in range(4):
+        spec, _, grid = _clip("rock band with drums and bass", seed=seed, bars=32, tempo_bpm=120.0)
+        assert tuple(i for i, b in enumerate(_clip_form(spec).bars) if b.phrase_end) == ends
+        busy = _bars(grid)[:, :, [SNARE, 4, 5, 6]].sum(axis=(1, 2))  # snare and toms: what a fill plays
+        busy_end += busy[list(ends)].tolist()
+        busy_mid += busy[list(mids)].tolist()
+        flags, _ = drum_eval.bar_flags(grid.hits, grid.steps_per_bar, "beat")
+        fills_end += int(flags[list(ends)].sum())
+        fills_mid += int(flags[list(mids)].sum())
+    assert np.mean(busy_end) > 1.5 * np.mean(busy_mid), (busy_end, busy_mid)
+    assert fills_end > fills_mid, (fills_end, fills_mid)
+
+
+def test_a_new_section_opens_with_a_crash_on_its_downbeat():
+    for seed in range(3):
+        spec, drums, grid = _clip("rock band with drums and bass", seed=seed, bars=12, tempo_bpm=120.0)
+        clip_form = _clip_form(spec)
+        assert clip_form.labels == "AAB"
+        starts = [b for b, s in enumerate(form_places(clip_form)["section_start"]) if s]
+        assert starts == [0, 8]
+        bars = _bars(grid)
+        for bar in starts:
+            assert bars[bar, 0, CRASH] and bars[bar, 0, KICK], (seed, bar)
+
+
+def test_a_b_section_plays_busier_and_louder_than_its_a_sections():
+    a_hits, b_hits, a_vel, b_vel = [], [], [], []
+    for seed in range(6):
+        spec, _, grid = _clip("rock band with drums and bass", seed=seed, bars=12, tempo_bpm=120.0)
+        bars = _bars(grid)
+        vel = grid.velocity[: grid.bars * 16].reshape(grid.bars, 16, -1)
+        for fb in _clip_form(spec).bars:
+            if fb.phrase_end or fb.position == 0:  # fills and crashes aside: the groove bars
+                continue
+            (b_hits if fb.section == "B" else a_hits).append(bars[fb.index].sum())
+            backbeat = bars[fb.index][[4, 12], SNARE]  # louder: the backbeat's accents (more ghost notes are soft)
+            (b_vel if fb.section == "B" else a_vel).extend(vel[fb.index][[4, 12], SNARE][backbeat])
+    assert np.mean(b_hits) > 1.1 * np.mean(a_hits), (np.mean(a_hits), np.mean(b_hits))
+    assert np.mean(b_vel) > np.mean(a_vel), (np.mean(a_vel), np.mean(b_vel))
+
+
+def test_a_crescendo_builds_density_not_only_velocity():
+    early, late = [], []
+    for seed in range(3):
+        spec, _, grid = _clip("funk band with drums and bass, building crescendo", seed=seed, bars=16, tempo_bpm=100.0)
+        assert spec.arc == "crescendo"
+        per_bar = _bars(grid)[:, :, [CLOSED_HAT, OPEN_HAT, SNARE, KICK]].sum(axis=(1, 2))
+        early += list(per_bar[4:7])   # the kit enters after the first quarter; phrase-end bar 7 aside
+        late += list(per_bar[12:15])
+    assert np.mean(late) > np.mean(early), (np.mean(early), np.mean(late))
+
+
+@pytest.mark.parametrize("prompt", ["Dramatic orchestral piece with a crescendo, 16 bars",
+                                    "Epic cinematic trailer music with brass, strings and taiko drums, 16 bars",
+                                    "classical string quartet with percussion, 8 bars"])
+def test_orchestral_prompts_get_orchestral_percussion_not_a_band_kit(prompt):
+    spec, drums, _ = _clip(prompt, seed=1)
+    assert not styles.get(spec.style).drums.kit
+    keys = {n.pitch for t in drums for n in t.notes}
+    assert keys, "the percussion part plays"
+    assert not keys & KIT_ONLY_KEYS, sorted(keys & KIT_ONLY_KEYS)
+
+
+def test_a_film_score_swells_a_cymbal_into_a_new_section_and_strikes_at_phrase_starts():
+    spec, drums, _ = _clip("orchestral film score", seed=0, bars=16)
+    clip_form = _clip_form(spec)
+    places = form_places(clip_form)
+    bar_ticks = spec.meter.bar_ticks()
+    kit = next(t for t in drums if t.name == "drums")
+    for bar, end in enumerate(places["section_end"]):
+        if end:
+            swell = [n.velocity for n in kit.notes
+                     if n.pitch == 49 and bar * bar_ticks <= n.time < (bar + 1) * bar_ticks]
+            assert len(swell) >= 8 and swell == sorted(swell) and swell[-1] > 2 * swell[0], swell
+    assert any(places["section_end"]), clip_form.labels
+    for bar, start in enumerate(places["phrase_start"]):
+        if start:
+            assert any(n.pitch == 35 and n.time == bar * bar_ticks for n in kit.notes), bar
+
+
+def test_a_style_rule_naming_an_unknown_voice_or_cell_is_refused_with_what_is_accepted():
+    from engine.catalog.styles import _drums
+
+    with pytest.raises(ValueError, match="accepted: kick, snare"):
+        _drums({"name": "x", "drums": {"rules": {"cowbell": "x" * 16}}})
+    with pytest.raises(ValueError, match="16 cells of X"):
+        _drums({"name": "x", "drums": {"rules": {"kick": "x" * 15}}})
+    with pytest.raises(ValueError, match="accepted: section_start"):
+        _drums({"name": "x", "drums": {"hits": [{"at": "chorus", "key": 49}]}})

@@ -1,0 +1,44 @@
+"""Hand percussion beside the kit: the instrument's idiom (instruments.toml) played by the drum model,
+its velocity and timing, and the drum model's fills where phrases end (real drum model checkpoint)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from engine.catalog import instruments
+from engine.compose.drums import phrase_flags
+from engine.compose.pipeline import Grid, compose_with_provenance, percussion_pattern
+from engine.understand.prompt import Overrides, understand
+
+PROMPT = "Latin salsa montuno on piano with congas, timbales, bass and drums"
+
+
+def test_a_hand_drum_keeps_its_idiom_with_the_drum_models_touch_and_fills_where_phrases_end() -> None:
+    spec = replace(understand(PROMPT, Overrides(seed=0, bars=8)), quantize=True)
+    score, provenance = compose_with_provenance(spec)
+    grid = Grid.of(spec.meter)
+    part = next(p for p in spec.parts if p.name == "congas")
+    pattern = percussion_pattern(instruments.percussion(part.instrument), grid, spec.meter)
+    idiom = [(s, c) for s, c in enumerate(pattern) if c != "-"]
+    congas = next(t for t in score.tracks if t.name == "congas")
+    fill, _ = phrase_flags(spec.bars)
+    keys = instruments.percussion(part.instrument).keys
+    for bar in range(spec.bars):
+        played = sorted(((n.time % grid.bar_ticks) // grid.step_ticks, n.pitch) for n in congas.notes
+                        if n.time // grid.bar_ticks == bar)
+        if not fill[bar]:
+            assert played == [(s, keys[int(c) - 1]) for s, c in idiom], f"bar {bar + 1} left the tumbao"
+        else:
+            assert played != [(s, keys[int(c) - 1]) for s, c in idiom], f"bar {bar + 1} ends a phrase: a fill"
+            assert {p for _, p in played} <= set(keys)
+    assert len({n.velocity for n in congas.notes}) >= 8  # the drummer's touch, not two fixed velocities
+    assert provenance.rules == 0
+    assert provenance.by_part["congas"]["learned"] + provenance.by_part["congas"]["style_rhythm"] == len(congas.notes)
+
+
+def test_unquantized_strokes_carry_the_drum_models_micro_timing() -> None:
+    spec = understand(PROMPT, Overrides(seed=0, bars=4))
+    score, _ = compose_with_provenance(spec)
+    grid = Grid.of(spec.meter)
+    congas = next(t for t in score.tracks if t.name == "congas")
+    off_grid = [n for n in congas.notes if n.time % grid.step_ticks]
+    assert len(off_grid) >= len(congas.notes) // 3
