@@ -303,6 +303,7 @@ def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, mete
         if w.track.notes[before:] and not w.spec.quantize:
             note = w.track.notes[-1]
             note.time = int(min(max(0, note.time + round(offset * STEP_TICKS)), w.end - 1))
+            note.duration = max(1, min(note.duration, w.end - note.time))  # a late stroke does not ring past the clip
 
     for bar in range(bars):
         in_bar = [hit for hit in hits if hit.bar == bar]

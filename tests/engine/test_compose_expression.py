@@ -110,3 +110,12 @@ def test_legato_words_hold_the_notes_and_staccato_words_shorten_them() -> None:
 
     legato, plain, staccato = mean_length(", smooth and legato"), mean_length(""), mean_length(", staccato")
     assert legato > plain > staccato, (legato, plain, staccato)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_note_of_a_band_with_hand_percussion_rings_past_the_clips_last_bar(seed: int) -> None:
+    spec = understand("Make it 20 bars long: afrobeat with horns, guitar and congas", Overrides(seed=seed))
+    score = compose(spec)
+    end = spec.bars * round(spec.meter.quarters_per_bar * score.ticks_per_quarter)
+    late = [(t.name, n.time, n.end) for t in score.tracks for n in t.notes if n.end > end]
+    assert not late, late[:5]
