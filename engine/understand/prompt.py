@@ -684,6 +684,12 @@ def _energy(prompt: str) -> tuple[float, Source]:
     low, high = tuple(anchors["low"]), tuple(anchors["high"])
     similarity = embed.rank(prompt, low + high)
     lean = float(similarity[len(low):].mean() - similarity[:len(low)].mean()) - ENERGY_CENTRE
+    said_high = bool(_find_words(prompt, anchors["high_words"]))
+    said_low = bool(_find_words(prompt, anchors["low_words"]))
+    if said_high != said_low:  # said outright, one way only: at least (at most) that side's bound
+        value = 0.5 + lean * ENERGY_SCALE
+        value = max(value, anchors["high_words_energy"]) if said_high else min(value, anchors["low_words_energy"])
+        return round(min(1.0, max(0.0, value)), 2), Source.INFERRED
     if abs(lean) < ENERGY_MIN_LEAN:
         return DEFAULTS_ENERGY, Source.DEFAULT
     return round(min(1.0, max(0.0, 0.5 + lean * ENERGY_SCALE)), 2), Source.INFERRED

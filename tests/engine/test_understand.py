@@ -312,3 +312,13 @@ def test_energy_by_meaning_orders_prompts_as_a_listener_would() -> None:
     assert all(0.0 <= e <= 1.0 for e in calm + intense)
     assert max(calm) < 0.4 < 0.6 < min(intense)
     assert understand("a soft lullaby").sources["energy"] is Source.INFERRED
+
+
+def test_an_energy_word_outweighs_what_the_genre_and_instruments_suggest() -> None:
+    """A solo piano sits near the calm sentences, but an upbeat or lively one is not calm; a soft
+    techno is not a rave. Words of both sides leave it to the whole prompt's meaning."""
+    for prompt in ("Upbeat ragtime piano in 7/4", "a lively solo piano waltz", "an energetic harp piece"):
+        assert understand(prompt).energy >= 0.7, prompt
+    for prompt in ("soft techno for late nights", "a gentle drum and bass roller", "mellow punk rock"):
+        assert understand(prompt).energy <= 0.3, prompt
+    assert understand("ragtime piano").energy < 0.4  # no energy word: the meaning of the whole prompt
