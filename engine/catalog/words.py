@@ -50,12 +50,21 @@ def asks_four_on_the_floor(text: str) -> bool:
     return _said(list(_data()["four_on_the_floor"]["words"]), text) is not None
 
 
+ARTICULATIONS = ("legato", "staccato", "arpeggio")
+
+
 def asked_articulation(text: str) -> str | None:
-    """"legato" or "staccato" when the prompt names one (phrases.toml [articulation]), else None."""
+    """"legato", "staccato" or "arpeggio" when the prompt names one (phrases.toml [articulation]), else None;
+    the first named wins."""
     table = _data()["articulation"]
-    found = [(text.lower().find(w), kind) for kind in ("legato", "staccato")
+    found = [(text.lower().find(w), kind) for kind in ARTICULATIONS
              for w in [_said(list(table[kind]), text)] if w is not None]
     return min(found)[1] if found else None
+
+
+def arpeggio_step() -> float:
+    """Quarter notes between an arpeggio's notes."""
+    return float(_data()["articulation"]["arpeggio_step"])
 
 
 def staccato_length() -> float:

@@ -952,6 +952,35 @@ def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, b
         hold_legato(track, bar_ticks)
     elif articulation == "staccato" and part.program not in SUSTAINED_PROGRAMS | {46}:
         shorten(track, phrases.staccato_length())
+    elif articulation == "arpeggio" and part.role in CHORD_ROLES:
+        arpeggiate(track, max(1, round(phrases.arpeggio_step() * TICKS_PER_QUARTER)))
+
+
+CHORD_ROLES = ("chords", "keys", "pad")  # the parts an asked arpeggio breaks up
+
+
+def arpeggiate(track: Track, step: int) -> None:
+    """The part as an arpeggiator plays it: on every ``step`` where notes sound, one of them, lowest
+    up and round again, starting from the lowest whenever the sounding chord changes."""
+    notes = sorted(track.notes, key=lambda n: n.time)
+    if not notes:
+        return
+    make = type(notes[0])
+    out, active, chord, k, nxt = [], [], (), 0, 0
+    end = max(n.time + n.duration for n in notes)
+    for t in range((notes[0].time // step) * step, end, step):
+        while nxt < len(notes) and notes[nxt].time <= t:
+            active.append(notes[nxt])
+            nxt += 1
+        active = [n for n in active if n.time + n.duration > t]
+        sounding = tuple(sorted({n.pitch for n in active}))
+        if not sounding:
+            continue
+        k = 0 if sounding != chord else k + 1
+        chord = sounding
+        out.append(make(t, step, sounding[k % len(sounding)], max(n.velocity for n in active)))
+    track.notes.clear()
+    track.notes.extend(out)
 
 
 def move_register(track: Track, part: Part, shift: int) -> None:

@@ -6,6 +6,7 @@ the real trained models."""
 from __future__ import annotations
 
 import io
+import itertools
 import statistics
 from dataclasses import replace
 
@@ -110,6 +111,27 @@ def test_legato_words_hold_the_notes_and_staccato_words_shorten_them() -> None:
 
     legato, plain, staccato = mean_length(", smooth and legato"), mean_length(""), mean_length(", staccato")
     assert legato > plain > staccato, (legato, plain, staccato)
+
+
+@pytest.mark.parametrize("prompt", [
+    "80s synth pop with arpeggiated synths and a driving bassline",
+    "piano ballad with broken chords on the piano and strings, 8 bars",
+])
+def test_an_asked_arpeggio_plays_the_chord_parts_one_note_at_a_time_on_the_sixteenths(prompt: str) -> None:
+    spec = understand(prompt, Overrides(seed=1))
+    chord_parts = {p.name for p in spec.parts if p.role in ("chords", "keys", "pad")}
+    assert chord_parts, spec.parts
+    plain = compose(replace(spec, prompt="a band"))
+    score = compose(spec)
+    sixteenth = score.ticks_per_quarter // 4
+    for track in (t for t in score.tracks if t.name in chord_parts):
+        onsets = [n.time for n in track.notes]
+        assert len(onsets) == len(set(onsets)), f"{track.name}: two notes struck at once"
+        assert all(t % sixteenth == 0 for t in onsets), track.name
+        before = next(t for t in plain.tracks if t.name == track.name)
+        assert {n.pitch for n in track.notes} <= {n.pitch for n in before.notes}, "only the chord's own notes"
+        ordered = sorted(track.notes, key=lambda n: n.time)
+        assert all(a.time + a.duration <= b.time for a, b in itertools.pairwise(ordered)), "one note at a time"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
