@@ -31,7 +31,7 @@ FALLBACK_PROMPTS = [
     '{"prompt": "A gentle folk waltz on acoustic guitar", "expect": {"meter": "3/4"}}',
     '{"prompt": "Big band swing at 160 bpm", "expect": {"tempo_bpm": 160}}',
 ]
-LINES = 6
+LINES = 12  # enough work that a batch stopped after its first whole clip still has lines to do
 BAD_LINE = '{"prompt": "a tango", "bars": "eight"}'
 
 
@@ -107,14 +107,15 @@ def _start_batch(prompts: Path, out: Path, target: str, concurrency: int = 2) ->
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _stop_when(process: subprocess.Popen, out: Path, whole: int, sig: int) -> None:
+def _stop_when(process: subprocess.Popen, out: Path, whole: int, sig: int) -> str:
+    """Send ``sig`` once ``whole`` clip folders are whole; the run's stderr."""
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:
         if out.exists() and len(_whole(out)) >= whole:
             process.send_signal(sig)
             break
         time.sleep(0.05)
-    process.communicate(timeout=120)
+    return process.communicate(timeout=120)[1]
 
 
 def test_batch_over_two_replicas_interrupted_and_resumed(tmp_path: Path) -> None:
@@ -128,8 +129,8 @@ def test_batch_over_two_replicas_interrupted_and_resumed(tmp_path: Path) -> None
         target = ipv4_target(replicas)
         # Ctrl-C part-way: running clips finish, the rest are marked interrupted, the summary is written.
         first = _start_batch(prompts, out, target)
-        _stop_when(first, out, 1, signal.SIGINT)
-        assert first.returncode == 130
+        stderr = _stop_when(first, out, 1, signal.SIGINT)
+        assert first.returncode == 130, stderr
         summary = json.loads((out / "summary.json").read_text())
         assert summary["interrupted"] is True
         statuses = {clip["name"]: clip["status"] for clip in summary["clips"]}
@@ -153,16 +154,17 @@ def test_batch_over_two_replicas_interrupted_and_resumed(tmp_path: Path) -> None
         for replica in replicas:
             replica.close()
     assert third.returncode == 1, stderr  # the bad line fails; every other line is whole
-    assert "line 7: field 'bars' must be an integer, got 'eight'" in stderr
+    bad = len(lines) + 1
+    assert f"line {bad}: field 'bars' must be an integer, got 'eight'" in stderr
     assert _whole(out) == names
     assert {p.name for p in out.iterdir()} == names | {"summary.json"}  # one folder per line, no strays
     summary = json.loads((out / "summary.json").read_text())
     statuses = {clip["name"]: clip["status"] for clip in summary["clips"]}
     assert statuses == {**{n: "skipped" for n in whole_before_last - {broken}},
                         **{n: "done" for n in names - whole_before_last | {broken}},
-                        "0007": "failed"}
+                        f"{bad:04d}": "failed"}
     totals = summary["totals"]
-    assert (totals["lines"], totals["failed"], totals["interrupted"]) == (7, 1, 0)
+    assert (totals["lines"], totals["failed"], totals["interrupted"]) == (bad, 1, 0)
     assert totals["done"] + totals["skipped"] == len(names)
     for clip in summary["clips"]:
         assert clip["seconds"] >= 0 and clip["queue_wait_seconds"] >= 0
