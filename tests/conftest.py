@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # The development prompts: shared/eval/ beside the repository (where CI and every checkout have it),
 # or the file $CADENZA_DEV_PROMPTS names.
 DEV_PROMPTS = Path(os.environ.get("CADENZA_DEV_PROMPTS") or ROOT.parent / "shared" / "eval" / "dev_prompts.jsonl")
+
+# A run started in the background by a shell without job control (`cmd &` in a script, nohup) starts
+# with SIGINT ignored, and every process the tests start would inherit that: the tests that press
+# Ctrl-C on a CLI (play, batch) need it delivered, as it is in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Scratch folders this run makes (and removes when it ends); a folder the caller named is left alone.
 _SCRATCH: list[str] = []
