@@ -36,7 +36,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=arguments.seed, metavar="S",
                         help="random seed: the same spec and seed give the same clip")
     parser.add_argument("--quantize", action="store_true", default=None,
-                        help="drums exactly on the grid (default: the drum model's learned micro-timing)")
+                        help="every note, drums and pitched parts, exactly on the grid (default: the learned "
+                             "micro-timing of the drum model and the performance model)")
     parser.add_argument("--chords", metavar="PROGRESSION",
                         help='chords, one per bar, repeated: symbols "Am7 Dm7 G7 Cmaj7", Roman numerals '
                              '"I V vi IV", or a MIDI file whose chord track is read bar by bar')
@@ -389,6 +390,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train_drums(args)
     if getattr(args, "parts", False):
         return _train_parts(args)
+    if getattr(args, "perform", False):
+        return _train_perform(args)
     return train_checkpoint(args.data, args.out, args.steps, args.seed, args.init, force=args.force)
 
 
@@ -443,6 +446,30 @@ def _train_parts(args: argparse.Namespace) -> int:
     record = train(data, out, config, progress=lambda message: print(message, flush=True))
     print(f"wrote {out}: {record['parameters']:,} parameters, {record['steps']} steps in "
           f"{record['train_seconds'] / 60:.1f} min, validation loss {record['validation_loss']['all']:.3f}")
+    return 0
+
+
+def _train_perform(args: argparse.Namespace) -> int:
+    """`cadenza train --perform`: the performance model on a local POP909 copy (engine/training/train_perform.py)."""
+    from engine.training import pop909
+    from engine.training.train_perform import PerformTrainConfig, train
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"cadenza: error: {out} exists; pass --force to replace it", file=sys.stderr)
+        return EXIT_FAILURE
+    data = Path(args.data) if args.data else pop909.DEFAULT_DIR
+    try:
+        pop909.song_dirs(data)
+    except (pop909.Pop909Error, OSError) as error:
+        print(f"cadenza: error: --data: {error} (fetch {pop909.SOURCE} and pass its folder)", file=sys.stderr)
+        return EXIT_USAGE
+    defaults = PerformTrainConfig()
+    config = PerformTrainConfig(seed=args.seed if args.seed is not None else defaults.seed)
+    record = train(data, out, config, command=f"cadenza train --perform --data {data} --out {out}")
+    print(f"wrote {out}: {record['steps']} steps in {record['minutes']:.1f} min, validation loss "
+          + ", ".join(f"{role} velocity {v['velocity']:.3f} offset {v['offset']:.3f}"
+                      for role, v in record["validation"].items()))
     return 0
 
 
@@ -685,6 +712,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train the drum model on the Groove MIDI Dataset folder given with --data")
     train.add_argument("--parts", action="store_true", help="train the part model (melody, bass, comping) on a "
                        "local POP909 copy given by --data (default /work/data/pop909)")
+    train.add_argument("--perform", action="store_true", help="train the performance model (how the part model's "
+                       "notes are played: velocity and timing) on a local POP909 copy given by --data")
     train.add_argument("--minutes", type=float, metavar="M", help="with --parts: stop after M minutes (default 28)")
     train.add_argument("--from-feedback", metavar="SESSION",
                        help="fine-tune on the kept and well-rated takes of a session (rejected ones are left out)")

@@ -14,7 +14,7 @@ A pad holds the pitches of the model's comping to the end of each bar.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -137,12 +137,14 @@ def chunks(steps: int, group_starts: tuple[int, ...]) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class BarNote:
-    """A note of a part inside its bar (steps on the clip's grid)."""
+    """A note of a part inside its bar (steps on the clip's grid); ``offset``: how far it is played
+    from its step, in steps (the performance model's timing; 0 on the grid)."""
 
     step: int
     length: float
     pitch: int
     velocity: int
+    offset: float = 0.0
 
 
 KEYBOARD_VOICING = 4  # notes a keyboard's comping chord has at least (POP909's piano often plays two)
@@ -266,6 +268,25 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
     if legato:
         bars = [bar if kind == "kept" else _held([bar], steps)[0] for bar, kind in zip(bars, kinds, strict=True)]
     return bars, kinds
+
+
+def play(bars: list[list[BarNote]], kinds: list[str], role: str, *, steps: int, seed: int,
+         quantize: bool) -> list[list[BarNote]]:
+    """The part as played: the performance model (engine/model/perform.py, learned from POP909's
+    players) gives every written note its velocity and, unless ``quantize``, its onset's offset from
+    the grid; bars a co-creation keeps ("kept") stay as they are and are the played context."""
+    from engine.model import perform
+
+    order = sorted(((b, i) for b, notes in enumerate(bars) for i in range(len(notes))),
+                   key=lambda bi: (bi[0] * steps + bars[bi[0]][bi[1]].step, bars[bi[0]][bi[1]].pitch))
+    notes = [perform.PlayedNote(b * steps + bars[b][i].step, b, bars[b][i].step, bars[b][i].length,
+                                bars[b][i].pitch, bars[b][i].velocity) for b, i in order]
+    velocities, offsets = perform.load().play(notes, role, seed)
+    out = [list(bar) for bar in bars]
+    for (b, i), velocity, offset in zip(order, velocities, offsets, strict=True):
+        if kinds[b] != "kept":
+            out[b][i] = replace(out[b][i], velocity=velocity, offset=0.0 if quantize else offset)
+    return out
 
 
 def tidy(notes: list[BarNote], *, mono: bool) -> list[BarNote]:

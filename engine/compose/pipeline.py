@@ -204,11 +204,15 @@ class _Writer:
         self.end = spec.bars * grid.bar_ticks
         self.arc = arc_curve(spec.arc, spec.bars)
 
-    def add(self, bar: int, step: int, length_steps: float, pitch: int, velocity: int) -> None:
+    def add(self, bar: int, step: int, length_steps: float, pitch: int, velocity: int, offset: float = 0.0) -> None:
+        """A note at ``step`` of ``bar``; ``offset`` (in steps, the performance model's timing) moves its
+        onset off the grid unless the spec asks for ``quantize``, never before its bar's start."""
         grid = self.grid
         start = bar * grid.bar_ticks + step * grid.step_ticks
         if self.spec.swing and grid.step_ticks * 4 == TICKS_PER_QUARTER and step % 4 == 2:
             start += TICKS_PER_QUARTER // 6  # swung eighth: the off-beat moves to the triplet
+        if offset and not self.spec.quantize:
+            start += max(-step * grid.step_ticks, round(offset * grid.step_ticks))
         duration = max(1, int(length_steps * grid.step_ticks))
         duration = min(duration, self.end - start)
         if duration <= 0 or not 0 <= pitch <= 127:
@@ -788,6 +792,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
         else:
             _melody(writer, part, grid, chords, part_rng)
             kind = "rules"
+        if kind in ("learned", "rules") and not part.is_drum and part.role != "drums":  # corpus voices, rule parts
+            play_track(track, part, grid, spec, seed=int(part_rng.integers(2**31)))
         first_bar, last_bar = arc_bars(spec.arc, spec.bars, part)
         if (first_bar, last_bar) != (0, spec.bars):
             kept = [n for n in track.notes if first_bar * grid.bar_ticks <= n.time < last_bar * grid.bar_ticks]
@@ -805,6 +811,25 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
                 provenance.add(part.name, bar_kind, count)
         score.tracks.append(track)
     return score
+
+
+def play_track(track: Track, part: Part, grid: Grid, spec: MusicSpec, seed: int) -> None:
+    """A written part's notes as the performance model plays them (engine/compose/learned.py ``play``):
+    for parts the part model did not write (the corpus model's voices, the stride bass), so every pitched
+    part is played, not only the part model's; ``quantize`` keeps the onsets where they are."""
+    from engine.model import perform
+
+    notes = sorted(track.notes, key=lambda n: (n.time, n.pitch))
+    if not notes:
+        return
+    played = [perform.PlayedNote(n.time // grid.step_ticks, n.time // grid.bar_ticks,
+                                 (n.time % grid.bar_ticks) // grid.step_ticks, n.duration / grid.step_ticks,
+                                 n.pitch, n.velocity) for n in notes]
+    velocities, offsets = perform.load().play(played, learned_parts.ROLE_OF.get(part.role, "comp"), seed)
+    track.notes.clear()
+    for n, p, velocity, offset in zip(notes, played, velocities, offsets, strict=True):
+        shift = 0 if spec.quantize else max(-p.step * grid.step_ticks, round(offset * grid.step_ticks))
+        track.notes.append(Note(n.time + shift, n.duration, n.pitch, velocity))
 
 
 def _stride(style: styles.Style, part: Part) -> bool:
@@ -873,6 +898,7 @@ def learned_bars(part: Part, index: int, spec: MusicSpec, clip_form: form.Form, 
                  for i, fb in enumerate(clip_form.bars)]
         bars = [notes if kinds[i] == "kept" else learned_parts.full_voicing(notes, tones[i], lo, hi)
                 for i, notes in enumerate(bars)]
+    bars = learned_parts.play(bars, kinds, role, steps=grid.steps, seed=seed, quantize=spec.quantize)
     return bars, kinds
 
 
@@ -882,20 +908,25 @@ def _learned_part(w: _Writer, part: Part, index: int, style: styles.Style, setti
     bars, kinds = learned_bars(part, index, spec, clip_form)
     for bar, notes in enumerate(bars):
         for note in notes:
-            w.add(bar, note.step, note.length, note.pitch, note.velocity)
+            w.add(bar, note.step, note.length, note.pitch, note.velocity, note.offset)
     return kinds
+
+
+EARLY_READ = 6  # a note up to 1/6 step before a step is read as on it (perform.OFFSETS reach 0.15 steps)
 
 
 def part_bars(notes, spec: MusicSpec, bars: int, offset: int = 0) -> list[list[learned_parts.BarNote]]:
     """A part's notes (symusic Notes, times from ``offset``) as ``bars`` bars of BarNotes on the clip's grid:
-    what the part model reads as context. A swung off-beat is read back on its straight step."""
+    what the part model reads as context. A swung off-beat is read back on its straight step, a note
+    played a little early (the performance model's timing) on the step it was pushed from."""
     grid = Grid.of(spec.meter)
+    early = grid.step_ticks // EARLY_READ
     out: list[list[learned_parts.BarNote]] = [[] for _ in range(bars)]
     for n in notes:
         time = n.time - offset
         bar, within = divmod(time, grid.bar_ticks)
         if 0 <= bar < bars:
-            out[bar].append(learned_parts.BarNote(int(within // grid.step_ticks),
+            out[bar].append(learned_parts.BarNote(min(grid.steps - 1, int((within + early) // grid.step_ticks)),
                                                   max(1, round(n.duration / grid.step_ticks)), int(n.pitch),
                                                   int(n.velocity)))
     return out
@@ -909,7 +940,7 @@ def write_bars(track: Track, spec: MusicSpec, bars: list[list[learned_parts.BarN
     for bar, notes in enumerate(bars):
         if only is None or bar in only:
             for note in notes:
-                writer.add(bar + offset_bars, note.step, note.length, note.pitch, note.velocity)
+                writer.add(bar + offset_bars, note.step, note.length, note.pitch, note.velocity, note.offset)
 
 
 def chord_of(pcs: ChordPcs, key: Key) -> Chord:

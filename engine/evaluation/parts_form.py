@@ -5,7 +5,11 @@
 - rhythm recurrence (motif recurrence): the share of sounding bars whose onset pattern (the
   sixteenth steps where notes start) occurs in another bar of the clip as well. Real songs repeat
   rhythms (a motif, a groove) without repeating every bar.
-- the reference: the same two figures on held-out POP909 songs (the test split of
+- how the pitched parts are played: note lengths (shares of 1, 2, 3-4, 5-8 and longer sixteenths),
+  velocity spread (standard deviation and distinct values per part) and onset offsets from the
+  sixteenth grid (share of onsets exactly on it, and the spread of the rest, in steps; onsets more
+  than ``OFFSET_LIMIT`` off are rhythm, a triplet or a swung eighth, and not counted).
+- the reference: the same figures (how parts are played: on 8-bar windows) on held-out POP909 songs (the test split of
   engine/training/pop909.py, never trained on), cut into windows of a clip's length from phrase
   starts, per role (melody, bass, comp). ``python -m engine.evaluation.parts_form --build DIR``
   writes them to engine/evaluation/data/pop909_form_reference.json from a local POP909 copy; eval reads
@@ -23,6 +27,10 @@ import numpy as np
 REFERENCE_FILE = "pop909_form_reference.json"
 REFERENCE_LENGTHS = (4, 8, 12, 16, 32)
 ROLE_OF = {"melody": "melody", "bass": "bass", "chords": "comp", "keys": "comp", "pad": "comp"}
+LENGTH_BINS = ((1, 1), (2, 2), (3, 4), (5, 8), (9, 10_000))  # note lengths in sixteenths, inclusive
+OFFSET_LIMIT = 0.1625  # steps: further off is rhythm, not timing (engine/model/perform.py)
+ON_GRID = 0.01  # steps: an onset this close to its sixteenth is on the grid
+PLAYED_WINDOW = 8  # bars: the reference's parts are 8-bar windows, as long as most clips
 
 Bars = list[list[tuple[int, int]]]  # per bar: (onset step, pitch)
 
@@ -64,13 +72,56 @@ def score_bars(score, bars: int, bar_quarters: float) -> dict[str, Bars]:
     return out
 
 
+def detached(onsets: list[float], lengths: list[float]) -> float:
+    """Share of onsets whose longest note ends at least half a step before the next onset (within a bar's
+    16 steps): how detached (staccato) a part is played; nan without such pairs."""
+    longest: dict[int, float] = {}
+    for onset, length in zip(onsets, lengths, strict=True):
+        key = round(onset)
+        longest[key] = max(longest.get(key, 0.0), length)
+    starts = sorted(longest)
+    pairs = [(a, b) for a, b in zip(starts, starts[1:], strict=False) if b - a <= 16]
+    if not pairs:
+        return float("nan")
+    return sum(longest[a] <= b - a - 0.5 for a, b in pairs) / len(pairs)
+
+
+def played(lengths: list[float], velocities: list[int], offsets: list[float], onsets: list[float]) -> dict:
+    """How one part is played: length shares (LENGTH_BINS), detached share, velocity spread, onset
+    offsets (module docstring)."""
+    lengths_arr = np.rint(np.asarray(lengths, dtype=float))
+    timed = np.asarray([o for o in offsets if abs(o) <= OFFSET_LIMIT], dtype=float)
+    off = timed[np.abs(timed) >= ON_GRID]
+    return {"notes": len(lengths),
+            "length_shares": [float(np.mean((lengths_arr >= lo) & (lengths_arr <= hi))) if len(lengths) else 0.0
+                              for lo, hi in LENGTH_BINS],
+            "detached": detached(onsets, lengths),
+            "velocity_sd": float(np.std(velocities)) if velocities else float("nan"),
+            "velocity_values": len(set(velocities)),
+            "timed": len(timed), "off_grid": len(off), "off_grid_square_sum": float(np.sum(off ** 2))}
+
+
+def score_played(score) -> dict[str, dict]:
+    """``played`` for each pitched track of a symusic Score, by track name."""
+    step = score.ticks_per_quarter / 4
+    out = {}
+    for track in score.tracks:
+        if track.is_drum or not track.notes:
+            continue
+        position = [n.time / step for n in track.notes]
+        out[track.name] = played([n.duration / step for n in track.notes], [n.velocity for n in track.notes],
+                                 [p - round(p) for p in position], position)
+    return out
+
+
 def clip_figures(score, spec) -> dict[str, dict[str, float]]:
-    """Per pitched part: its role (melody/bass/comp), variation and recurrence."""
+    """Per pitched part: its role (melody/bass/comp), variation and recurrence, and how it is played."""
     roles = {p.name: ROLE_OF.get(p.role, p.role) for p in spec.parts}
+    performance = score_played(score)
     out = {}
     for name, bars in score_bars(score, spec.bars, spec.meter.quarters_per_bar).items():
         out[name] = {"role": roles.get(name, "other"), "variation": variation(bars),
-                     "recurrence": recurrence(bars)}
+                     "recurrence": recurrence(bars), "played": performance.get(name)}
     return out
 
 
@@ -98,8 +149,19 @@ def build_reference(root: Path, out: Path | None = None) -> dict:
             table.setdefault(str(length), {})[role] = {
                 "variation": float(np.mean(var)), "recurrence": float(np.mean(rec)),
                 "recurrence_sd": float(np.std(rec)), "windows": len(rec)}
+    performance = {}
+    for role in ("melody", "bass", "comp"):
+        windows = [bars[start:start + PLAYED_WINDOW] for song in songs for _, bars in song.segments
+                   for start in range(0, len(bars) - PLAYED_WINDOW + 1, PLAYED_WINDOW)]
+        parts = []
+        for w in windows:
+            starts = np.cumsum([0] + [bar.beats * pop909.STEPS_PER_BEAT for bar in w])
+            notes = [(starts[k] + n.step, n) for k, bar in enumerate(w) for n in bar.parts.get(role, [])]
+            parts.append(played([n.length for _, n in notes], [n.velocity for _, n in notes],
+                                [n.offset for _, n in notes], [float(t) for t, _ in notes]))
+        performance[role] = played_mean([p for p in parts if p["notes"]])
     reference = {"source": "POP909 test split (engine/training/pop909.py split_of), never trained on",
-                 "songs": len(songs), "by_length": table}
+                 "songs": len(songs), "by_length": table, "performance": performance}
     if out is not None:
         out.write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
     return reference
@@ -127,9 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def clip_entry(score, spec, provenance) -> dict:
     """What eval keeps per clip: provenance counts and per-part figures."""
@@ -138,6 +197,23 @@ def clip_entry(score, spec, provenance) -> dict:
         entry.update(learned=provenance.learned, style_rhythm=provenance.style_rhythm, rules=provenance.rules,
                      drums=provenance.drums, by_part=provenance.by_part)
     return entry
+
+
+def played_mean(parts: list[dict]) -> dict:
+    """Parts' ``played`` figures pooled: length shares weighted by notes, onsets on the grid and the spread
+    of the others (root mean square, in steps) over all onsets, the rest averaged per part."""
+    notes = sum(p["notes"] for p in parts)
+    if not notes:
+        return {}
+    return {"parts": len(parts), "notes": notes,
+            "length_shares": [sum(p["length_shares"][k] * p["notes"] for p in parts) / notes
+                              for k in range(len(LENGTH_BINS))],
+            "detached": _mean([p["detached"] for p in parts]),
+            "velocity_sd": _mean([p["velocity_sd"] for p in parts]),
+            "velocity_values": _mean([float(p["velocity_values"]) for p in parts]),
+            "on_grid": 1 - sum(p["off_grid"] for p in parts) / max(1, sum(p["timed"] for p in parts)),
+            "offset_sd": float(np.sqrt(sum(p["off_grid_square_sum"] for p in parts)
+                                       / max(1, sum(p["off_grid"] for p in parts))))}
 
 
 def _mean(values: list[float]) -> float:
@@ -173,6 +249,8 @@ def summary(entries: list[dict], reference: dict | None = None) -> dict:
                          "recurrence": _mean([f["recurrence"] for f, _ in figures]),
                          "reference_variation": _mean([r["variation"] for r in refs if r]),
                          "reference_recurrence": _mean([r["recurrence"] for r in refs if r])}
+            row[role]["played"] = played_mean([f["played"] for f, _ in figures if f.get("played")])
+            row[role]["reference_played"] = reference.get("performance", {}).get(role, {})
         out[style] = row
     return out
 
@@ -210,4 +288,29 @@ def report_lines(entries: list[dict]) -> list[str]:
                      f"{row['fully_learned_share']:.3f} | {row['share_drums_as_rules']:.3f} | "
                      f"{row['share_drums_as_learned']:.3f} | {cell(row, 'melody')} | {cell(row, 'bass')} | "
                      f"{cell(row, 'comp')} |")
+    lines += ["", "### How the pitched parts are played", "",
+              "Per role over all clips against held-out POP909 (test split, 8-bar windows): note lengths in "
+              "sixteenths (shares), "
+              "detached: share of onsets whose note ends half a step or more before the next onset; "
+              "velocity spread per part (standard deviation, distinct values), notes exactly on the sixteenth "
+              "grid and the spread of the others (root mean square, in steps; notes more than "
+              f"{OFFSET_LIMIT} steps off are rhythm, not counted).", "",
+              "| role | notes | lengths 1 / 2 / 3-4 / 5-8 / longer | detached | velocity sd | velocity values "
+              "| on grid | offset spread (steps) |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    overall = table["all"]
+    for role in ("melody", "bass", "comp"):
+        if role not in overall:
+            continue
+        for label, figures in (("generated", overall[role].get("played")),
+                               ("POP909", overall[role].get("reference_played"))):
+            if not figures:
+                continue
+            lines.append(f"| {role} ({label}) | {figures['notes']} | "
+                         + " / ".join(f"{x:.2f}" for x in figures["length_shares"])
+                         + f" | {figures['detached']:.2f} | {figures['velocity_sd']:.1f} | "
+                         f"{figures['velocity_values']:.1f} | {figures['on_grid']:.2f} | {figures['offset_sd']:.3f} |")
     return lines + [""]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

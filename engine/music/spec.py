@@ -69,7 +69,7 @@ class MusicSpec:
     swing: bool
     seed: int
     energy: float = 0.5  # 0 calm and sparse .. 1 intense and driving, judged from the prompt's meaning
-    quantize: bool = False  # True: every drum hit exactly on its grid step (default: the model's micro-timing)
+    quantize: bool = False  # True: every note exactly on its grid step (default: learned micro-timing, all parts)
     chords: list[str] = field(default_factory=list)  # a progression asked for, one chord per bar (repeated)
     sources: dict[str, Source] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

@@ -39,12 +39,15 @@ class Pop909Error(ValueError):
 
 @dataclass(frozen=True)
 class BarNote:
-    """A note inside a bar: onset step, length in steps, pitch (tonic moved to C), velocity."""
+    """A note inside a bar: onset step, length in steps, pitch (tonic moved to C), velocity, and how far
+    the played onset lies from its step (in steps, the track's constant shift from the beat annotation
+    taken out)."""
 
     step: int
     length: int
     pitch: int
     velocity: int
+    offset: float = 0.0
 
 
 @dataclass
@@ -190,6 +193,10 @@ def load_song(folder: Path) -> Song:
     for role, notes in by_role.items():
         for b in bars:
             b[1].parts.setdefault(role, [])
+        # a track's median distance from the grid is the beat annotation's shift, not the player's timing
+        track = tracks["MELODY"] if role == "melody" else tracks["PIANO"]
+        grid_shift = float(np.median([s * STEPS_PER_BEAT - round(s * STEPS_PER_BEAT) for s, *_ in track])
+                           ) if track else 0.0
         for start, end, pitch, velocity in notes:
             step = round(start * STEPS_PER_BEAT)
             bar_index = int(np.searchsorted(downbeats, step / STEPS_PER_BEAT, side="right")) - 1
@@ -199,7 +206,8 @@ def load_song(folder: Path) -> Song:
             if offset >= steps_of[bar_index]:
                 continue
             length = max(1, round((end - start) * STEPS_PER_BEAT))
-            bars[bar_index][1].parts[role].append(BarNote(offset, length, pitch, velocity))
+            played = start * STEPS_PER_BEAT - step - grid_shift
+            bars[bar_index][1].parts[role].append(BarNote(offset, length, pitch, velocity, played))
     # key segments, transposed so the tonic is C (the nearest way: -5..+6 semitones)
     segments: list[tuple[str, list[Bar]]] = []
     current: tuple[int, str] | None = None
@@ -213,7 +221,7 @@ def load_song(folder: Path) -> Song:
         shift = -key[0] if key[0] <= 6 else 12 - key[0]
         bar.chords = tuple(None if c is None else ((c[0] - key[0]) % 12, c[1]) for c in bar.chords)
         for role, notes in bar.parts.items():
-            bar.parts[role] = sorted((BarNote(n.step, n.length, n.pitch + shift, n.velocity) for n in notes),
+            bar.parts[role] = sorted((BarNote(n.step, n.length, n.pitch + shift, n.velocity, n.offset) for n in notes),
                                      key=lambda n: (n.step, n.pitch))
         segments[-1][1].append(bar)
     return Song(number, [s for s in segments if len(s[1]) >= 4])

@@ -42,7 +42,7 @@ class Overrides:
     bars: int | None = None
     seed: int | None = None
     start_bar: int | None = None
-    quantize: bool | None = None  # True: grid-exact drums; False: humanised (the default)
+    quantize: bool | None = None  # True: every note grid-exact; False: humanised (the default)
     chords: str | None = None  # a progression (engine/chords.py)
 
 

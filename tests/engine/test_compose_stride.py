@@ -13,11 +13,11 @@ PROMPTS = ["Upbeat ragtime piano in 7/4", "Upbeat ragtime piano in Bb major, 8 b
 
 
 def _bars(track, grid: Grid, bars: int) -> list[dict[int, list[int]]]:
-    """Per bar: onset step -> the pitches struck there."""
+    """Per bar: onset step (the nearest: notes are played a little off the grid) -> the pitches struck there."""
     out: list[dict[int, list[int]]] = [defaultdict(list) for _ in range(bars)]
     for note in track.notes:
         bar, offset = divmod(note.time, grid.bar_ticks)
-        out[bar][offset // grid.step_ticks].append(note.pitch)
+        out[bar][round(offset / grid.step_ticks)].append(note.pitch)
     return out
 
 
