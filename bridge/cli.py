@@ -468,7 +468,7 @@ def _train_perform(args: argparse.Namespace) -> int:
     config = PerformTrainConfig(seed=args.seed if args.seed is not None else defaults.seed)
     record = train(data, out, config, command=f"cadenza train --perform --data {data} --out {out}")
     print(f"wrote {out}: {record['steps']} steps in {record['minutes']:.1f} min, validation loss "
-          + ", ".join(f"{role} velocity {v['velocity']:.3f} offset {v['offset']:.3f}"
+          + ", ".join(f"{role} velocity {v['velocity']:.3f} offset {v['offset']:.3f} length {v['length']:.3f}"
                       for role, v in record["validation"].items()))
     return 0
 

@@ -271,21 +271,32 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
 
 
 def play(bars: list[list[BarNote]], kinds: list[str], role: str, *, steps: int, seed: int,
-         quantize: bool) -> list[list[BarNote]]:
+         quantize: bool, legato: bool = False) -> list[list[BarNote]]:
     """The part as played: the performance model (engine/model/perform.py, learned from POP909's
     players) gives every written note its velocity and, unless ``quantize``, its onset's offset from
-    the grid; bars a co-creation keeps ("kept") stay as they are and are the played context."""
+    the grid; in the bars the part model wrote freely ("learned") it also holds each note for its
+    played length (not in a pad, ``legato``; a line that plays one note at a time still stops at its
+    next onset). A style idiom's bars keep the idiom's lengths; bars a co-creation keeps ("kept") stay
+    as they are and are the played context."""
     from engine.model import perform
 
     order = sorted(((b, i) for b, notes in enumerate(bars) for i in range(len(notes))),
                    key=lambda bi: (bi[0] * steps + bars[bi[0]][bi[1]].step, bars[bi[0]][bi[1]].pitch))
     notes = [perform.PlayedNote(b * steps + bars[b][i].step, b, bars[b][i].step, bars[b][i].length,
                                 bars[b][i].pitch, bars[b][i].velocity) for b, i in order]
-    velocities, offsets = perform.load().play(notes, role, seed)
+    velocities, offsets, lengths = perform.load().play(notes, role, seed)
     out = [list(bar) for bar in bars]
-    for (b, i), velocity, offset in zip(order, velocities, offsets, strict=True):
+    for (b, i), velocity, offset, length in zip(order, velocities, offsets, lengths, strict=True):
         if kinds[b] != "kept":
-            out[b][i] = replace(out[b][i], velocity=velocity, offset=0.0 if quantize else offset)
+            held = length if kinds[b] == "learned" and not legato else out[b][i].length
+            out[b][i] = replace(out[b][i], velocity=velocity, offset=0.0 if quantize else offset, length=held)
+    if role in ("melody", "bass"):  # one note at a time: a note stops at the next onset, in its bar or the next
+        starts = sorted({b * steps + n.step for b, bar in enumerate(out) for n in bar})
+        following = dict(zip(starts, starts[1:], strict=False))
+        for b, bar in enumerate(out):
+            if kinds[b] != "kept":
+                out[b] = [replace(n, length=min(n.length, following[b * steps + n.step] - b * steps - n.step))
+                          if b * steps + n.step in following else n for n in bar]
     return out
 
 
@@ -302,8 +313,8 @@ def tidy(notes: list[BarNote], *, mono: bool) -> list[BarNote]:
     if mono:
         onsets = sorted({n.step for n in out})
         following = dict(zip(onsets, onsets[1:], strict=False))
-        out = [BarNote(n.step, min(n.length, following[n.step] - n.step), n.pitch, n.velocity)
-               if n.step in following else n for n in out]
+        out = [replace(n, length=min(n.length, following[n.step] - n.step)) if n.step in following else n
+               for n in out]
     return out
 
 

@@ -825,7 +825,7 @@ def play_track(track: Track, part: Part, grid: Grid, spec: MusicSpec, seed: int)
     played = [perform.PlayedNote(n.time // grid.step_ticks, n.time // grid.bar_ticks,
                                  (n.time % grid.bar_ticks) // grid.step_ticks, n.duration / grid.step_ticks,
                                  n.pitch, n.velocity) for n in notes]
-    velocities, offsets = perform.load().play(played, learned_parts.ROLE_OF.get(part.role, "comp"), seed)
+    velocities, offsets, _ = perform.load().play(played, learned_parts.ROLE_OF.get(part.role, "comp"), seed)
     track.notes.clear()
     for n, p, velocity, offset in zip(notes, played, velocities, offsets, strict=True):
         shift = 0 if spec.quantize else max(-p.step * grid.step_ticks, round(offset * grid.step_ticks))
@@ -898,7 +898,8 @@ def learned_bars(part: Part, index: int, spec: MusicSpec, clip_form: form.Form, 
                  for i, fb in enumerate(clip_form.bars)]
         bars = [notes if kinds[i] == "kept" else learned_parts.full_voicing(notes, tones[i], lo, hi)
                 for i, notes in enumerate(bars)]
-    bars = learned_parts.play(bars, kinds, role, steps=grid.steps, seed=seed, quantize=spec.quantize)
+    bars = learned_parts.play(bars, kinds, role, steps=grid.steps, seed=seed, quantize=spec.quantize,
+                              legato=part.role == "pad")
     return bars, kinds
 
 

@@ -1,13 +1,16 @@
 """The performance model: how a pitched part's written notes are played (velocity and timing).
 
 The part model (engine/model/parts.py) writes each note's onset step, length, pitch and a velocity
-band (8 bands of 16); a part's bands set how loud each bar is. This small network, fitted on
-POP909's played melody and piano tracks (engine/training/train_perform.py), plays the notes: per
-note it gives the velocity (``VELOCITY_CLASSES`` classes of ``VELOCITY_STEP``) and how far the onset
-lies from its sixteenth (``OFFSETS``, in steps), from the note's role, the level of its bar and the
-bar before (the mean of the written velocities), its place in the beat, bar and phrase, the chord it
-sounds in (size, place from the top), register, the melodic step, the time to the onsets around it,
-its length, and the previous note's velocity and timing as played (so a chord's notes and a
+band (8 bands of 16); a part's bands set how loud each bar is. It chooses a note's length before it
+chooses the next onset, so its lines come out more detached than POP909's (a sixteenth, then a rest).
+This small network, fitted on POP909's played melody and piano tracks
+(engine/training/train_perform.py), plays the written notes: per note it gives the velocity
+(``VELOCITY_CLASSES`` classes of ``VELOCITY_STEP``), how far the onset lies from its sixteenth
+(``OFFSETS``, in steps) and how long the note is held (``LENGTHS``: the articulation, now that the
+next onset is known), from the note's role, the level of its bar and the bar before (the mean of the
+written velocities), its place in the beat, bar and phrase, the chord it sounds in (size, place from
+the top), register, the melodic step, the time to the onsets around it, and the previous note's
+velocity and timing as played (so a chord's notes and a
 phrase's notes are played together, not each on its own). Notes are played one after another,
 sampled from the predicted distributions with the part's seed. Timing is per onset: a chord's notes
 take its lowest note's offset (in POP909 the notes of a chord played off the grid lie a median 0.008
@@ -37,7 +40,9 @@ STEPS_PER_BEAT = 4
 PHRASE_BARS = 4
 CHECKPOINT_ENV = "CADENZA_PERFORM_CHECKPOINT"
 CHECKPOINT_NAME = "cadenza-perform.npz"
-N_STATIC = 3 + 2 + 4 + 4 + 1 + PHRASE_BARS + 4 + 2 + 3
+LENGTHS = (1, 2, 3, 4, 6, 8, 12, 16)        # played length classes, in steps (the part model's DURATIONS)
+N_STATIC = 3 + 2 + 4 + 4 + 1 + PHRASE_BARS + 4 + 2 + 2
+IOI_COLUMN = N_STATIC - 1                   # log2(1 + steps to the next onset) / 4
 N_FEATURES = N_STATIC + 3
 
 
@@ -110,7 +115,7 @@ def static_features(notes: list[PlayedNote], role: str) -> np.ndarray:
         c += 2
         ioi_before = 16 if before is None else n.onset - before
         ioi_after = 16 if n.onset not in nxt else nxt[n.onset] - n.onset
-        x[i, c:c + 3] = (np.log2(1 + ioi_before) / 4, np.log2(1 + ioi_after) / 4, np.log2(1 + max(n.length, 0)) / 4)
+        x[i, c:c + 2] = (np.log2(1 + ioi_before) / 4, np.log2(1 + ioi_after) / 4)
     return x
 
 
@@ -122,6 +127,11 @@ def played_context(previous_velocity: int | None, previous_offset: float | None)
     return previous_velocity / 127, (previous_offset or 0.0) / OFFSETS[-1], 1.0
 
 
+def length_class(length: float) -> int:
+    """The nearest played length class (ties to the shorter)."""
+    return int(np.argmin([abs(d - length) for d in LENGTHS]))
+
+
 def offset_class(offset: float) -> int | None:
     """The nearest offset class, or None for an onset off its step by more than timing (a triplet)."""
     if abs(offset) > OFFSET_LIMIT:
@@ -130,37 +140,40 @@ def offset_class(offset: float) -> int | None:
 
 
 class PerformanceModel:
-    """The fitted network in numpy: two hidden ReLU layers, a velocity head and an offset head."""
+    """The fitted network in numpy: two hidden ReLU layers, a velocity, an offset and a length head."""
 
     def __init__(self, weights: dict[str, np.ndarray], record: dict) -> None:
         self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.record = record
 
-    def logits(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h = np.maximum(0.0, x @ self.w["w1"] + self.w["b1"])
         h = np.maximum(0.0, h @ self.w["w2"] + self.w["b2"])
-        return h @ self.w["wv"] + self.w["bv"], h @ self.w["wo"] + self.w["bo"]
+        return h @ self.w["wv"] + self.w["bv"], h @ self.w["wo"] + self.w["bo"], h @ self.w["wl"] + self.w["bl"]
 
-    def play(self, notes: list[PlayedNote], role: str, seed: int) -> tuple[list[int], list[float]]:
-        """Each note's velocity and onset offset (in steps), sampled note by note (module docstring)."""
+    def play(self, notes: list[PlayedNote], role: str, seed: int) -> tuple[list[int], list[float], list[int]]:
+        """Each note's velocity, onset offset (in steps) and played length (in steps, ``LENGTHS``),
+        sampled note by note (module docstring)."""
         if not notes:
-            return [], []
+            return [], [], []
         rng = np.random.default_rng(seed)
         static = static_features(notes, role)
         velocities: list[int] = []
         offsets: list[float] = []
+        lengths: list[int] = []
         velocity: int | None = None
         offset: float | None = None
         for i in range(len(notes)):
             x = np.concatenate([static[i], np.asarray(played_context(velocity, offset), dtype=np.float32)])
-            lv, lo = self.logits(x[None, :])
+            lv, lo, ll = self.logits(x[None, :])
             k = int(rng.choice(VELOCITY_CLASSES, p=_softmax(lv[0])))
             velocity = max(1, min(127, k * VELOCITY_STEP + VELOCITY_STEP // 2))
             if i == 0 or notes[i - 1].onset != notes[i].onset:  # a chord's notes share its lowest note's timing
                 offset = OFFSETS[int(rng.choice(len(OFFSETS), p=_softmax(lo[0])))]
             velocities.append(velocity)
             offsets.append(offset)
-        return velocities, offsets
+            lengths.append(LENGTHS[int(rng.choice(len(LENGTHS), p=_softmax(ll[0])))])
+        return velocities, offsets, lengths
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

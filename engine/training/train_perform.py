@@ -5,10 +5,11 @@
 
 Every melody, bass and comping note of the train songs (engine/training/pop909.py) is one example:
 its score features, the previous note's velocity and timing as played, and as targets its velocity
-class and, for an onset's lowest note, its onset offset class (a chord's notes share their timing;
+class, its length class and, for an onset's lowest note, its onset offset class (a chord's notes share their timing;
 notes off their step by more than ``OFFSET_LIMIT`` are rhythm, a triplet, and give no timing
 target). One torch thread; the validation songs are scored per role against the training data's
-marginal (each role's velocity and offset counts at its bar's level).
+marginal (each role's velocity and offset counts at its bar's level, length counts at the steps to the
+next onset).
 """
 from __future__ import annotations
 
@@ -29,18 +30,18 @@ from engine.training import pop909
 class PerformTrainConfig:
     """Training settings; saved in the checkpoint's record."""
 
-    hidden: int = 96
+    hidden: int = 128
     batch_size: int = 1024
     learning_rate: float = 2e-3
-    epochs: int = 4
+    epochs: int = 8
     weight_decay: float = 1e-4
     seed: int = 909
 
 
-def examples(songs: list[pop909.Song]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+def examples(songs: list[pop909.Song]) -> tuple[dict[str, tuple[np.ndarray, ...]], np.ndarray]:
     """Per role: features (teacher-forced played context), velocity class targets, offset targets (-100:
-    none); and every note's offset class (-1: off its step by rhythm)."""
-    out: dict[str, list] = {r: [[], [], []] for r in perform.ROLES}
+    none), length class targets; and every note's offset class (-1: off its step by rhythm)."""
+    out: dict[str, list] = {r: [[], [], [], []] for r in perform.ROLES}
     raw: list[int] = []  # every note's offset class (-1: off its step by rhythm), for the card
     for song in songs:
         for _, bars in song.segments:
@@ -64,14 +65,26 @@ def examples(songs: list[pop909.Song]) -> tuple[dict[str, tuple[np.ndarray, np.n
                 out[role][0].append(np.concatenate([static, context], axis=1))
                 out[role][1].append(np.asarray(fine, dtype=np.int64))
                 out[role][2].append(np.asarray([-100 if c is None else c for c in targets], dtype=np.int64))
+                out[role][3].append(np.asarray([perform.length_class(n.length) for n in notes], dtype=np.int64))
     return {r: tuple(np.concatenate(v) for v in vs) for r, vs in out.items() if vs[0]}, np.asarray(raw)
 
 
+def _ioi(x: np.ndarray) -> np.ndarray:
+    """Steps to the next onset (capped at 16) read back from the features."""
+    return np.minimum(16, np.rint(2 ** (4 * x[:, perform.IOI_COLUMN]) - 1)).astype(int)
+
+
 def marginal_loss(train: dict, valid: dict) -> dict[str, dict[str, float]]:
-    """The baseline: each role's training counts at the bar's level (8 levels) as the prediction (add-one smoothed)."""
+    """The baseline: each role's training counts as the prediction (add-one smoothed): velocity and offset
+    at the bar's level (8 levels), length at the steps to the next onset."""
     out = {}
-    for role, (x, v, o) in valid.items():
-        tx, tv, to = train[role]
+    for role, (x, v, o, n) in valid.items():
+        tx, tv, to, tn = train[role]
+        ti, vi = _ioi(tx), _ioi(x)
+        ll = 0.0
+        for k in range(17):
+            counts = np.bincount(tn[ti == k], minlength=len(perform.LENGTHS)) + 1.0
+            ll -= np.log((counts / counts.sum())[n[vi == k]]).sum()
         tb, vb = np.minimum(7, (tx[:, 3] * 8).astype(int)), np.minimum(7, (x[:, 3] * 8).astype(int))
         lv, lo, n_o = 0.0, 0.0, 0
         for b in range(8):
@@ -82,7 +95,7 @@ def marginal_loss(train: dict, valid: dict) -> dict[str, dict[str, float]]:
             keep = (vb == b) & (o >= 0)
             lo -= np.log(po[o[keep]]).sum()
             n_o += int(keep.sum())
-        out[role] = {"velocity": lv / len(v), "offset": lo / max(1, n_o)}
+        out[role] = {"velocity": lv / len(v), "offset": lo / max(1, n_o), "length": ll / len(n)}
     return out
 
 
@@ -96,10 +109,11 @@ def build(hidden: int):
             self.l2 = torch.nn.Linear(hidden, hidden)
             self.v = torch.nn.Linear(hidden, perform.VELOCITY_CLASSES)
             self.o = torch.nn.Linear(hidden, len(perform.OFFSETS))
+            self.n = torch.nn.Linear(hidden, len(perform.LENGTHS))
 
         def forward(self, x):
             h = torch.relu(self.l2(torch.relu(self.l1(x))))
-            return self.v(h), self.o(h)
+            return self.v(h), self.o(h), self.n(h)
 
     return Net()
 
@@ -110,10 +124,11 @@ def losses(net, data: dict) -> dict[str, dict[str, float]]:
 
     out = {}
     with torch.no_grad():
-        for role, (x, v, o) in data.items():
-            lv, lo = net(torch.from_numpy(x))
+        for role, (x, v, o, n) in data.items():
+            lv, lo, ln = net(torch.from_numpy(x))
             out[role] = {"velocity": float(F.cross_entropy(lv, torch.from_numpy(v))),
-                         "offset": float(F.cross_entropy(lo, torch.from_numpy(o), ignore_index=-100))}
+                         "offset": float(F.cross_entropy(lo, torch.from_numpy(o), ignore_index=-100)),
+                         "length": float(F.cross_entropy(ln, torch.from_numpy(n)))}
     return out
 
 
@@ -134,7 +149,8 @@ def train(data_dir: Path, out: Path, config: PerformTrainConfig, limit: int | No
     x = np.concatenate([tr[r][0] for r in tr])
     v = np.concatenate([tr[r][1] for r in tr])
     o = np.concatenate([tr[r][2] for r in tr])
-    features, vel, off = torch.from_numpy(x), torch.from_numpy(v), torch.from_numpy(o)
+    n = np.concatenate([tr[r][3] for r in tr])
+    features, vel, off, held = torch.from_numpy(x), torch.from_numpy(v), torch.from_numpy(o), torch.from_numpy(n)
     net = build(config.hidden)
     opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps = config.epochs * (len(features) // config.batch_size)
@@ -145,8 +161,9 @@ def train(data_dir: Path, out: Path, config: PerformTrainConfig, limit: int | No
         order = torch.randperm(len(features), generator=gen)
         for k in range(len(features) // config.batch_size):
             idx = order[k * config.batch_size:(k + 1) * config.batch_size]
-            lv, lo = net(features[idx])
-            loss = F.cross_entropy(lv, vel[idx]) + F.cross_entropy(lo, off[idx], ignore_index=-100)
+            lv, lo, ln = net(features[idx])
+            loss = (F.cross_entropy(lv, vel[idx]) + F.cross_entropy(lo, off[idx], ignore_index=-100)
+                    + F.cross_entropy(ln, held[idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -169,18 +186,22 @@ def train(data_dir: Path, out: Path, config: PerformTrainConfig, limit: int | No
     weights = {"w1": net.l1.weight.detach().numpy().T, "b1": net.l1.bias.detach().numpy(),
                "w2": net.l2.weight.detach().numpy().T, "b2": net.l2.bias.detach().numpy(),
                "wv": net.v.weight.detach().numpy().T, "bv": net.v.bias.detach().numpy(),
-               "wo": net.o.weight.detach().numpy().T, "bo": net.o.bias.detach().numpy()}
+               "wo": net.o.weight.detach().numpy().T, "bo": net.o.bias.detach().numpy(),
+               "wl": net.n.weight.detach().numpy().T, "bl": net.n.bias.detach().numpy()}
     perform.save(out, weights, record)
     return record
+
+
+TARGETS = ("velocity", "offset", "length")
 
 
 def card(record: dict) -> str:
     """The model card (engine/model/checkpoints/cadenza-perform.md) from a checkpoint's record."""
     c = record["config"]
     notes = record["notes"]
-    rows = "\n".join(f"| {role} | {v['velocity']:.3f} | {record['marginal'][role]['velocity']:.3f} | "
-                     f"{v['offset']:.3f} | {record['marginal'][role]['offset']:.3f} |"
-                     for role, v in record["validation"].items())
+    rows = "\n".join(f"| {role} | " + " | ".join(f"{record[kind][role][target]:.3f}" for target in TARGETS
+                                                 for kind in ("validation", "marginal")) + " |"
+                     for role in record["validation"])
     train_notes = sum(notes["train"].values())
     commit = json.loads(pop909.MANIFEST.read_text())["commit"][:12]
     provenance = (f"| POP909 ({pop909.SOURCE}, commit `{commit}`) | {pop909.LICENCE} | "
@@ -188,15 +209,16 @@ def card(record: dict) -> str:
                   f"{train_notes:,} (train: melody {notes['train']['melody']:,}, bass {notes['train']['bass']:,}, "
                   f"comping {notes['train']['comp']:,}) | Chinese pop (ballads, mid-tempo pop) | "
                   "song number mod 20: 0 validation, 10 test, else train (engine/training/pop909.py) |")
-    return f"""# cadenza-perform.npz: the performance model (velocity and timing of pitched parts)
+    return f"""# cadenza-perform.npz: the performance model (velocity, timing and length of pitched notes)
 
 A small network (engine/model/perform.py: {perform.N_FEATURES} features, two hidden ReLU layers of
-{c['hidden']}, a head of {perform.VELOCITY_CLASSES} velocity classes and one of {len(perform.OFFSETS)}
-onset offsets from -0.15 to +0.15 sixteenth steps; float32 weights and this record in one .npz) that plays
-the notes the part model writes: per note its velocity and its onset's offset from the grid, from its
-role, the written level of its bar and the bar before, its place in the beat, bar and phrase, its
-chord, register, melodic step, the onsets around it, its length, and the previous note as played.
-Timing is per onset (a chord's notes share it).
+{c['hidden']}, a head of {perform.VELOCITY_CLASSES} velocity classes, one of {len(perform.OFFSETS)} onset
+offsets from -0.15 to +0.15 sixteenth steps and one of {len(perform.LENGTHS)} lengths
+{perform.LENGTHS} in steps; float32 weights and this record in one .npz) that plays the notes the part
+model writes: per note its velocity, its onset's offset from the grid and how long it is held, from
+its role, the written level of its bar and the bar before, its place in the beat, bar and phrase, its
+chord, register, melodic step, the onsets around it, and the previous note as played. Timing is per
+onset (a chord's notes share it).
 
 ## Data provenance
 
@@ -220,19 +242,21 @@ shared 2-core machine: {record['minutes']} min including reading the songs.
 
 ## Validation loss (validation songs, nats per note)
 
-The marginal is the training notes' own counts per role at the bar's level (8 levels): what a
-table of the data would predict without the note's context.
+The marginal is the training notes' own counts per role, for velocity and offset at the bar's level
+(8 levels), for length at the number of steps to the next onset: what a table of the data would
+predict without the rest of the note's context.
 
-| role | velocity | velocity, marginal | offset | offset, marginal |
-| --- | ---: | ---: | ---: | ---: |
+| role | velocity | velocity, marginal | offset | offset, marginal | length | length, marginal |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {rows}
 
 ## Limits
 
 One genre of one kind of player (pianists arranging Chinese pop). The timing it learned is mostly
-the grid: pitched parts sound nearly quantised even when they are not. A part the part model did not
-write (the corpus model's voices, a stride bass) is played by this model too, as melody, bass or
-comping by its role.
+the grid: pitched parts sound nearly quantised even when they are not. Lengths are played only in
+the bars the part model wrote freely (a style idiom's bars keep the idiom's lengths, a pad holds its
+notes). A part the part model did not write (the corpus model's voices, a stride bass) is played by
+this model too, velocity and timing only, as melody, bass or comping by its role.
 """
 
 

@@ -71,7 +71,8 @@ def test_a_light_variation_keeps_the_rhythm_of_the_bars_it_rewrites(no_corpus_mo
     before, after = notes(score, "bass"), notes(out, "bass")
     assert before != after
     changed = {t // BAR for t, _, _ in set(before) ^ set(after)}
-    onsets = lambda ns: sorted({t for t, _, _ in ns})  # noqa: E731
+    # the rhythm on the grid: a rewritten bar is played again, so its onsets may sit a few ticks off their steps
+    onsets = lambda ns: sorted({round(t / (BAR // 16)) for t, _, _ in ns})  # noqa: E731
     assert onsets(before) == onsets(after), "a light variation changed the rhythm"
     assert len(changed) < spec.bars  # a share of the bars, not all
     for part in ("flute", "piano", "drums"):
