@@ -792,7 +792,7 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
         else:
             _melody(writer, part, grid, chords, part_rng)
             kind = "rules"
-        if kind in ("learned", "rules") and not part.is_drum and part.role != "drums":  # corpus voices, rule parts
+        if kind == "learned" and not part.is_drum:  # the corpus model's voices (a rule part keeps its accents)
             play_track(track, part, grid, spec, seed=int(part_rng.integers(2**31)))
         first_bar, last_bar = arc_bars(spec.arc, spec.bars, part)
         if (first_bar, last_bar) != (0, spec.bars):
@@ -814,9 +814,9 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
 
 
 def play_track(track: Track, part: Part, grid: Grid, spec: MusicSpec, seed: int) -> None:
-    """A written part's notes as the performance model plays them (engine/compose/learned.py ``play``):
-    for parts the part model did not write (the corpus model's voices, the stride bass), so every pitched
-    part is played, not only the part model's; ``quantize`` keeps the onsets where they are."""
+    """A written part's notes as the performance model plays them (engine/compose/learned.py ``play``),
+    velocity and timing: for the corpus model's voices, which the part model did not write; ``quantize``
+    keeps the onsets where they are."""
     from engine.model import perform
 
     notes = sorted(track.notes, key=lambda n: (n.time, n.pitch))

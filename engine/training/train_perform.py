@@ -255,8 +255,9 @@ predict without the rest of the note's context.
 One genre of one kind of player (pianists arranging Chinese pop). The timing it learned is mostly
 the grid: pitched parts sound nearly quantised even when they are not. Lengths are played only in
 the bars the part model wrote freely (a style idiom's bars keep the idiom's lengths, a pad holds its
-notes). A part the part model did not write (the corpus model's voices, a stride bass) is played by
-this model too, velocity and timing only, as melody, bass or comping by its role.
+notes). The corpus model's voices (classical, folk, children's songs, ragtime's right hand) are played
+by this model too, velocity and timing only, as melody, bass or comping by their role; a part written
+by rules (ragtime's stride left hand) keeps its rule velocities and sits on the grid.
 """
 
 
