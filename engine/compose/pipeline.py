@@ -834,6 +834,24 @@ def part_model_role(spec: MusicSpec, part: Part) -> str | None:
     return learned_parts.ROLE_OF[part.role]
 
 
+# The line a corpus-model voice is: the top voice the tune, the lowest the bass, the inner ones harmony.
+_SLOT_LINE = {0: "melody", 1: "comp", 2: "comp", 3: "bass"}
+
+
+def line_role(spec: MusicSpec, part: Part) -> str | None:
+    """The line ``part`` plays in the clip ("melody", "bass" or "comp"), None for drums and percussion.
+
+    Mostly its role's; a melody part given one of the corpus model's lower voices (the cello of a
+    string quartet takes the bass voice, a second violin an inner one) plays that line instead."""
+    if part.is_drum or part.role not in learned_parts.ROLE_OF or instruments.percussion(part.instrument):
+        return None
+    if learned_parts.settings(spec.style).corpus:
+        slots = plan_voices(spec.parts).slots_of.get(spec.parts.index(part))
+        if slots and len(slots) == 1:
+            return _SLOT_LINE[slots[0]]
+    return learned_parts.ROLE_OF[part.role]
+
+
 def learned_bars(part: Part, index: int, spec: MusicSpec, clip_form: form.Form, *,
                  given: list[list[learned_parts.BarNote]] | None = None, rewrite: set[int] | None = None,
                  keep_rhythm: bool = False, seed: int | None = None,
