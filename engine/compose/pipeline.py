@@ -337,8 +337,42 @@ def _approach(scale: list[int], target: int, current: int) -> int:
     return scale[idx] if 0 <= idx < len(scale) else target
 
 
+# A stride left hand's touch: the bass note on the bar's downbeat leans in, the chords stay light.
+STRIDE_VELOCITY = {"downbeat": 100, "bass": 90, "chord": (72, 64)}
+STRIDE_OCTAVE_FLOOR = 28  # E1: a run's octave doubling goes up rather than below this (it would only rumble)
+
+
+def _stride_break(w: _Writer, grid: Grid, scale: list[int], root_pitch: int, next_root: int,
+                  lo: int, bar: int) -> None:
+    """The bar that ends a strain's phrase: the left hand leaves its oom-pah for a run in octaves, one
+    note a beat group, walking the scale from the bar's root into the next bar's root (after root and
+    fifth where the walk is shorter than the bar); into the same root again, up from below it.
+    Scale tones only: the key's rule keeps chromatic notes off the beat."""
+    starts = list(grid.group_starts) + [grid.steps]
+    count = len(starts) - 1
+    here = scale.index(root_pitch) if root_pitch in scale else 0
+    if next_root == root_pitch:  # the downbeat, then up the scale from below into the root again
+        path = [root_pitch] + scale[max(0, here - count + 1):here]
+    else:
+        step = 1 if next_root > root_pitch else -1
+        path = [root_pitch] + [p for p in range(root_pitch + step, next_root, step) if p in scale]
+    if len(path) < count:  # too short: the oom of root and fifth below first, then the walk
+        fifth = scale[here - 3] if here >= 3 else scale[min(here + 4, len(scale) - 1)]
+        pad = count - len(path)
+        path = [root_pitch] * (pad % 2) + [root_pitch, fifth] * (pad // 2) + path
+    path = path[:1] + path[len(path) - count + 1:]  # too long: the downbeat, then the run's end
+    below = min(path) - 12 >= max(lo, STRIDE_OCTAVE_FLOOR)  # double the whole run on one side
+    for k, pitch in enumerate(path):
+        velocity = STRIDE_VELOCITY["downbeat"] if k == 0 else STRIDE_VELOCITY["bass"] + 2 * k
+        length = max(1, starts[k + 1] - starts[k] - 0.5)
+        for octave in (pitch, pitch - 12 if below else pitch + 12):
+            w.add(bar, starts[k], length, octave, velocity)
+
+
 def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
-          chords: list[ChordPcs], rng: np.random.Generator) -> None:
+          chords: list[ChordPcs], rng: np.random.Generator, breaks: frozenset[int] = frozenset()) -> None:
+    """A rule-written bass line: the style's walking line, stride (``breaks``: the bars where a stride
+    plays its run into the next phrase) or pattern over the chords."""
     lo, hi = _register(part)
     target = lo + 10
     per_beat = max(1, meter.beat_ticks() // grid.step_ticks)
@@ -358,11 +392,18 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
             continue
         pattern = _pattern(style, "bass", grid, meter) or "R"
         onsets = _onsets(pattern)
+        stride = "c" in pattern
+        if stride and bar in breaks and bar + 1 < len(chords):
+            _stride_break(w, grid, scale, root_pitch, _nearest(chords[bar + 1][0], target, lo, hi), lo, bar)
+            continue
         pitch = root_pitch
+        chord_strokes = 0
         for k, (step, char, length) in enumerate(onsets):
             if char == "c":  # the stride's chord, in the middle register above the bass notes
+                velocity = STRIDE_VELOCITY["chord"][chord_strokes % 2]
+                chord_strokes += 1
                 for tone in _stride_chord(chord, style, part, w.spec.key.tonic_pc):
-                    w.add(bar, step, max(1, length - 0.5), tone, 74)
+                    w.add(bar, step, max(1, length - 0.5), tone, velocity)
                 continue
             if char == "p":  # a passing tone: a scale step from the last note toward the next one
                 pitch = _passing(scale, pitch, _bass_target(onsets, k, bar, chords, root_pitch, lo, hi))
@@ -370,7 +411,8 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
                 pitch = _bass_tone(char, chord, root_pitch, lo, hi)
             if k == len(onsets) - 1 and k >= APPROACH_MIN_ONSETS - 1 and bar + 1 < len(chords):
                 pitch = _approach(scale, _nearest(chords[bar + 1][0], pitch, lo, hi), pitch)
-            w.add(bar, step, max(1, length - 0.25), pitch, 96)
+            velocity = 96 if not stride else STRIDE_VELOCITY["downbeat" if step == 0 else "bass"]
+            w.add(bar, step, max(1, length - 0.25), pitch, velocity)
 
 
 STRIDE_CHORD_REGISTER = (50, 66)  # a left hand's chord: D3-F#4, above the bass notes, below the melody
@@ -783,7 +825,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             bar_kinds = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
             kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "bass":
-            _bass(writer, part, style, grid, spec.meter, chords, part_rng)
+            breaks = frozenset(bar.index for bar in clip_form.bars if bar.phrase_end)
+            _bass(writer, part, style, grid, spec.meter, chords, part_rng, breaks)
             kind = "rules"
         else:
             _melody(writer, part, grid, chords, part_rng)
