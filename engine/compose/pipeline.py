@@ -1008,6 +1008,8 @@ def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, b
     mood = phrases.mood_entry(spec.mood)
     if part.role in SHAPED_ROLES:
         move_register(track, part, int(mood.get("register", 0)))
+    if part.role in HELD_WHEN_QUIET_ROLES:
+        hold_quiet_bars(track, arc_curve(spec.arc, spec.bars), bar_ticks)
     articulation = phrases.asked_articulation(spec.prompt) or mood.get("articulation") or None
     if articulation == "legato":
         hold_legato(track, bar_ticks)
@@ -1018,6 +1020,34 @@ def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, b
 
 
 CHORD_ROLES = ("chords", "keys", "pad")  # the parts an asked arpeggio breaks up
+HELD_WHEN_QUIET_ROLES = ("chords", "keys")  # comping that sustains where the arc is quiet (a pad always holds)
+QUIET_ARC_BELOW = 0.65  # an arc's scale (arc_curve) under which a bar counts as quiet
+HELD_CHORD_TONES = 4    # a held half bar keeps its most played pitch classes, at most this many
+
+
+def hold_quiet_bars(track: Track, arc: np.ndarray, bar_ticks: int) -> None:
+    """Where the dynamics arc is quiet (the start of a crescendo, the end of a fade) a comping part
+    sustains, as an orchestra's quiet passages do: each half bar's chord, from the pitches it played
+    there, struck once and held, in place of the busy rhythm it keeps for the louder bars."""
+    quiet = {bar for bar, scale in enumerate(arc) if scale < QUIET_ARC_BELOW}
+    if not quiet or not track.notes:
+        return
+    make = type(track.notes[0])
+    half = bar_ticks // 2
+    kept = [n for n in track.notes if n.time // bar_ticks not in quiet]
+    spans: dict[int, list] = {}
+    for n in track.notes:
+        if n.time // bar_ticks in quiet:
+            spans.setdefault(n.time // half, []).append(n)
+    for span, notes in sorted(spans.items()):
+        counts = Counter(n.pitch % 12 for n in notes)
+        tones = {pc for pc, _ in counts.most_common(HELD_CHORD_TONES)}
+        start, end = min(n.time for n in notes), (span + 1) * half
+        for pitch in sorted({n.pitch for n in notes if n.pitch % 12 in tones}):
+            velocity = max(n.velocity for n in notes if n.pitch == pitch)
+            kept.append(make(start, end - start, pitch, velocity))
+    track.notes.clear()
+    track.notes.extend(sorted(kept, key=lambda n: (n.time, n.pitch)))
 
 
 def arpeggiate(track: Track, step: int) -> None:
