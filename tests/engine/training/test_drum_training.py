@@ -49,3 +49,21 @@ def test_cli_trains_drums_from_a_groove_folder(tmp_path, capsys):
 def test_cli_drums_without_data_says_what_folder_it_needs(tmp_path, capsys):
     assert cli_main(["train", "--drums", "--out", str(tmp_path / "x.pt")]) == 2
     assert "Groove MIDI Dataset folder" in capsys.readouterr().err
+
+
+def test_genre_balanced_sampling_hears_a_small_genre_more_often_than_its_share_of_windows():
+    import numpy as np
+    import pytest
+
+    from engine.training.drums import GenreSampler
+
+    genres = [0] * 900 + [1] * 100  # rock-like against a small genre
+    share = {}
+    for balance in (1.0, 0.5, 0.0):
+        drawn = np.array(GenreSampler(genres, balance).draw(np.random.default_rng(0), 20000))
+        share[balance] = float((drawn >= 900).mean())
+    assert abs(share[1.0] - 0.10) < 0.01          # every window alike
+    assert abs(share[0.5] - 0.25) < 0.015         # sqrt(100) / (sqrt(900) + sqrt(100))
+    assert abs(share[0.0] - 0.50) < 0.015         # genres alike
+    with pytest.raises(ValueError, match="genre_balance must be 0-1"):
+        GenreSampler(genres, 1.5)
