@@ -46,6 +46,17 @@ def test_cli_trains_drums_from_a_groove_folder(tmp_path, capsys):
     assert DrumGenerator.load(out).record["train_config"]["steps"] == 2
 
 
+def test_cli_records_a_genre_balance_in_the_command_that_reproduces_the_run(tmp_path, capsys):
+    out = tmp_path / "bal.pt"
+    assert cli_main(["train", "--drums", "--data", str(FIXTURES), "--out", str(out), "--steps", "2",
+                     "--genre-balance", "0.5"]) == 0
+    record = DrumGenerator.load(out).record
+    assert record["train_config"]["genre_balance"] == 0.5 and record["command"].endswith("--genre-balance 0.5")
+    assert cli_main(["train", "--drums", "--data", str(FIXTURES), "--out", str(tmp_path / "x.pt"),
+                     "--genre-balance", "2"]) == 2
+    assert "--genre-balance must be 0-1" in capsys.readouterr().err
+
+
 def test_cli_drums_without_data_says_what_folder_it_needs(tmp_path, capsys):
     assert cli_main(["train", "--drums", "--out", str(tmp_path / "x.pt")]) == 2
     assert "Groove MIDI Dataset folder" in capsys.readouterr().err
