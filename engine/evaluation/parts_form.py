@@ -26,7 +26,6 @@ import numpy as np
 
 REFERENCE_FILE = "pop909_form_reference.json"
 REFERENCE_LENGTHS = (4, 8, 12, 16, 32)
-ROLE_OF = {"melody": "melody", "bass": "bass", "chords": "comp", "keys": "comp", "pad": "comp"}
 LENGTH_BINS = ((1, 1), (2, 2), (3, 4), (5, 8), (9, 10_000))  # note lengths in sixteenths, inclusive
 OFFSET_LIMIT = 0.1625  # steps: further off is rhythm, not timing (engine/model/perform.py)
 ON_GRID = 0.01  # steps: an onset this close to its sixteenth is on the grid
@@ -115,8 +114,12 @@ def score_played(score) -> dict[str, dict]:
 
 
 def clip_figures(score, spec) -> dict[str, dict[str, float]]:
-    """Per pitched part: its role (melody/bass/comp), variation and recurrence, and how it is played."""
-    roles = {p.name: ROLE_OF.get(p.role, p.role) for p in spec.parts}
+    """Per pitched part: the line it plays (melody/bass/comp: engine/compose/pipeline.py line_role),
+    variation and recurrence, and how it is played. A string quartet's cello playing the bass voice is
+    compared with bass lines."""
+    from engine.compose.pipeline import line_role
+
+    roles = {p.name: line_role(spec, p) or "other" for p in spec.parts}
     performance = score_played(score)
     out = {}
     for name, bars in score_bars(score, spec.bars, spec.meter.quarters_per_bar).items():
