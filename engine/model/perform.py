@@ -111,7 +111,7 @@ def static_features(notes: list[PlayedNote], role: str) -> np.ndarray:
         c += 4
         before = prv.get(n.onset)
         x[i, c] = (n.pitch - 60) / 24
-        x[i, c + 1] = 0.0 if before is None else float(np.clip((top[n.onset] - top[before]) / 12, -2, 2))
+        x[i, c + 1] = 0.0 if before is None else min(2.0, max(-2.0, (top[n.onset] - top[before]) / 12))
         c += 2
         ioi_before = 16 if before is None else n.onset - before
         ioi_after = 16 if n.onset not in nxt else nxt[n.onset] - n.onset
@@ -146,40 +146,39 @@ class PerformanceModel:
         self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.record = record
 
-    def logits(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        h = np.maximum(0.0, x @ self.w["w1"] + self.w["b1"])
-        h = np.maximum(0.0, h @ self.w["w2"] + self.w["b2"])
-        return h @ self.w["wv"] + self.w["bv"], h @ self.w["wo"] + self.w["bo"], h @ self.w["wl"] + self.w["bl"]
-
     def play(self, notes: list[PlayedNote], role: str, seed: int) -> tuple[list[int], list[float], list[int]]:
         """Each note's velocity, onset offset (in steps) and played length (in steps, ``LENGTHS``),
         sampled note by note (module docstring)."""
         if not notes:
             return [], [], []
         rng = np.random.default_rng(seed)
-        static = static_features(notes, role)
+        w = self.w
+        # the first layer's share of the score features, for every note at once; the played context per note
+        first = static_features(notes, role) @ w["w1"][:N_STATIC] + w["b1"]
+        context_w = w["w1"][N_STATIC:]
+        draws = rng.random((len(notes), 3))
         velocities: list[int] = []
         offsets: list[float] = []
         lengths: list[int] = []
         velocity: int | None = None
         offset: float | None = None
         for i in range(len(notes)):
-            x = np.concatenate([static[i], np.asarray(played_context(velocity, offset), dtype=np.float32)])
-            lv, lo, ll = self.logits(x[None, :])
-            k = int(rng.choice(VELOCITY_CLASSES, p=_softmax(lv[0])))
+            h = np.maximum(0.0, first[i] + np.asarray(played_context(velocity, offset), dtype=np.float32) @ context_w)
+            h = np.maximum(0.0, h @ w["w2"] + w["b2"])
+            k = _sample(h @ w["wv"] + w["bv"], draws[i, 0])
             velocity = max(1, min(127, k * VELOCITY_STEP + VELOCITY_STEP // 2))
             if i == 0 or notes[i - 1].onset != notes[i].onset:  # a chord's notes share its lowest note's timing
-                offset = OFFSETS[int(rng.choice(len(OFFSETS), p=_softmax(lo[0])))]
+                offset = OFFSETS[_sample(h @ w["wo"] + w["bo"], draws[i, 1])]
             velocities.append(velocity)
             offsets.append(offset)
-            lengths.append(LENGTHS[int(rng.choice(len(LENGTHS), p=_softmax(ll[0])))])
+            lengths.append(LENGTHS[_sample(h @ w["wl"] + w["bl"], draws[i, 2])])
         return velocities, offsets, lengths
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64) - z.max()
-    e = np.exp(z)
-    return e / e.sum()
+def _sample(logits: np.ndarray, u: float) -> int:
+    """The class whose share of the softmax holds ``u`` (a uniform draw in [0, 1))."""
+    c = np.cumsum(np.exp(logits - logits.max()))
+    return min(len(c) - 1, int(np.searchsorted(c, u * c[-1], side="right")))
 
 
 def save(path: Path, weights: dict[str, np.ndarray], record: dict) -> None:
