@@ -128,6 +128,9 @@ DRUM_ACCENT_VELOCITY = 100
 DRUM_DENSITY_PER_ENERGY = 1.2
 DRUM_VELOCITY_PER_ENERGY = 0.2
 DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)
+# A phrase-end bar the drum model leaves nearly empty (fewer hits than this share of the clip's median
+# groove bar: hip hop's bar 8 of three hi-hats) keeps the groove's first half (engine/compose/drums.py).
+DRUM_THIN_FILL_SHARE = 0.5
 # An engine the CLI starts in the background (bridge/local_engine.py) stops after this many
 # seconds without a request; `cadenza serve --idle-timeout` sets it for any engine.
 LOCAL_ENGINE_IDLE_SECONDS = 600.0
