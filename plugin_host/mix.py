@@ -340,7 +340,9 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
         gain_db, limit = _gain_curve(model, envelope, sample_rate, aim, ceiling)
         curve = db_to_gain(gain_db) * limit
         out = work * curve[:, None]
-        loudness = _LoudnessModel(out, sample_rate).loudness(1.0)  # BS.1770 on the result itself
+        # BS.1770 on the result itself; under a constant gain (the limiter idle) the model is exact
+        loudness = model.loudness(db_to_gain(gain_db)) if float(limit.min()) >= 1.0 \
+            else _LoudnessModel(out, sample_rate).loudness(1.0)
         if abs(loudness - target_lufs) <= 0.1:
             break
         aim += target_lufs - loudness
