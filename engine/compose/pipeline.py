@@ -934,7 +934,8 @@ def learned_bars(part: Part, index: int, spec: MusicSpec, clip_form: form.Form, 
         low=lo, high=hi, energy=spec.energy, seed=seed,
         style_rhythm=rhythm, legato=part.role == "pad", colour=colour,
         moving=role == "bass" and style.bass_idiom == "walking", given=given, rewrite=rewrite,
-        keep_rhythm=keep_rhythm)
+        keep_rhythm=keep_rhythm,
+        half_bar_fill=part.role in learned_parts.HALF_BAR_FILLS and sum(not p.is_drum for p in spec.parts) > 1)
     if role == "comp" and part.role != "pad" and part.program < 8:  # a keyboard (GM pianos, e-pianos)
         tones = [frozenset(fb.chord.pcs) | (colour[i] if colour else frozenset())
                  for i, fb in enumerate(clip_form.bars)]
