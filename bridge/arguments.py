@@ -24,5 +24,8 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+# `--sync` of `cadenza clock`, `bridge` and `jam`: here, so building the parser imports no live code.
+SYNC_SOURCES = ("midi-clock", "link")
+
 seed = int_in(0, SEED_MAX)
 bars = int_in(BARS_MIN, BARS_MAX)

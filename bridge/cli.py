@@ -160,11 +160,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bridge.clip_files import check_free
-    from bridge.clip_folder import write_take_folder
+    from bridge.clip_folder import import_audio_writing_meanwhile, write_take_folder
 
     out = Path(args.out)
     check_out_folder(out)
     check_free(out, args.force)
+    if not args.midi_only:
+        import_audio_writing_meanwhile()
     cli_render_options = _render_options(args)
     overrides = _overrides(args)
     session = args.session or default_session()
@@ -330,9 +332,7 @@ def _add_midi_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_sync_option(parser: argparse.ArgumentParser) -> None:
-    from bridge.console import SYNC_SOURCES
-
-    parser.add_argument("--sync", choices=SYNC_SOURCES, default="midi-clock",
+    parser.add_argument("--sync", choices=arguments.SYNC_SOURCES, default="midi-clock",
                         help="midi-clock: follow MIDI beat clock on 'Cadenza In' (default); link: join the "
                              "Ableton Link session on the network (tempo, beat, phase; bars of --meter)")
 
