@@ -134,3 +134,6 @@ DRUM_THIN_FILL_SHARE = 0.5
 # An engine the CLI starts in the background (bridge/local_engine.py) stops after this many
 # seconds without a request; `cadenza serve --idle-timeout` sets it for any engine.
 LOCAL_ENGINE_IDLE_SECONDS = 600.0
+# A clip folder's stems and mix are written this many at once (bridge/clip_files.py): encoding and
+# fsync run outside the GIL, so a second core shortens the write.
+CLIP_WRITE_THREADS = 4
