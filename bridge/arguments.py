@@ -24,5 +24,10 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+# `--sync` and `--midi-api` of `cadenza clock`, `bridge` and `jam`: here, so building the parser imports no
+# live or MIDI code.
+SYNC_SOURCES = ("midi-clock", "link")
+MIDI_APIS = ("jack", "jack-rtmidi", "alsa", "coremidi")
+
 seed = int_in(0, SEED_MAX)
 bars = int_in(BARS_MIN, BARS_MAX)

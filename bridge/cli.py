@@ -157,21 +157,46 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
+class _NoBar:
+    """What `cmd_generate` does with a progress bar, when none is shown."""
+
+    n = 0
+
+    def set_description_str(self, text: str) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _percent_bar(quiet: bool):
+    """A tqdm bar on a terminal (tqdm is imported only then: a scripted call, a DAW's, skips its import)."""
+    if quiet or not sys.stderr.isatty():
+        return _NoBar()
     from tqdm import tqdm
 
+    return tqdm(total=100, unit="%", desc="starting", bar_format="{desc:<10} {bar} {percentage:3.0f}%")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
     from bridge.clip_files import check_free
-    from bridge.clip_folder import write_take_folder
+    from bridge.clip_folder import import_audio_writing_meanwhile, write_take_folder
 
     out = Path(args.out)
     check_out_folder(out)
     check_free(out, args.force)
+    if not args.midi_only:
+        import_audio_writing_meanwhile()
     cli_render_options = _render_options(args)
     overrides = _overrides(args)
     session = args.session or default_session()
-    with Engine(args) as client, tqdm(total=100, unit="%", desc="starting",
-                                      bar_format="{desc:<10} {bar} {percentage:3.0f}%",
-                                      disable=True if args.quiet else None) as bar:
+    with Engine(args) as client, _percent_bar(args.quiet) as bar:
         def progress(weight_from: float, weight: float):
             def update(event) -> None:
                 bar.set_description_str(event.stage)
@@ -320,9 +345,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def _add_midi_options(parser: argparse.ArgumentParser) -> None:
-    from bridge.ports import MIDI_APIS  # light: no MIDI library is loaded by this import
-
-    parser.add_argument("--midi-api", choices=MIDI_APIS, default="jack",
+    parser.add_argument("--midi-api", choices=arguments.MIDI_APIS, default="jack",
                         help="jack: frame-exact JACK client (default); jack-rtmidi, alsa, coremidi: python-rtmidi")
     parser.add_argument("--in", dest="connect_in", metavar="PORT",
                         help="connect 'Cadenza In' to this existing port (name or part of it)")
@@ -331,9 +354,7 @@ def _add_midi_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_sync_option(parser: argparse.ArgumentParser) -> None:
-    from bridge.console import SYNC_SOURCES
-
-    parser.add_argument("--sync", choices=SYNC_SOURCES, default="midi-clock",
+    parser.add_argument("--sync", choices=arguments.SYNC_SOURCES, default="midi-clock",
                         help="midi-clock: follow MIDI beat clock on 'Cadenza In' (default); link: join the "
                              "Ableton Link session on the network (tempo, beat, phase; bars of --meter)")
 
@@ -684,9 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "you played, ready before its bar line")
     jam.add_argument("prompt")
     jam.add_argument("--phrase", type=int, default=4, metavar="N", help="bars per phrase (default 4)")
-    from bridge.ports import MIDI_APIS
-
-    jam.add_argument("--midi-api", choices=MIDI_APIS, default="jack", help="as for `cadenza bridge`")
+    jam.add_argument("--midi-api", choices=arguments.MIDI_APIS, default="jack", help="as for `cadenza bridge`")
     jam.add_argument("--in", dest="jam_in", action="append", metavar="PORT",
                      help="connect 'Cadenza In' (clock and playing) to this port; repeat for several")
     jam.add_argument("--out", dest="connect_out", metavar="PORT", help="connect 'Cadenza Out' to this port")
@@ -740,11 +759,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line; an unknown flag is refused by its own command's parser, with the
     closest flag that command has."""
-    import difflib
-
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
+        import difflib
+
         command = args._commands[args.command]
         flags = [flag for action in command._actions for flag in action.option_strings]
         hints = []

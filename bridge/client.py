@@ -16,9 +16,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import grpc
-import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bridge.targets import (
@@ -32,6 +32,9 @@ from bridge.targets import (
 from engine.errors import Unavailable, UsageError
 from protos.cadenza.v1 import engine_pb2 as pb
 from protos.cadenza.v1 import engine_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ProgressFn = Callable[[pb.Progress], None]
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -185,38 +188,67 @@ class EngineClient:
             raise _translate(error, self.target) from None
 
     def render(self, midi: bytes, sample_rate: int = 0, on_progress: ProgressFn | None = None,
-               request_id: str | None = None, **options) -> RenderedAudio:
+               request_id: str | None = None, on_audio: Callable[[RenderedAudio], None] | None = None,
+               **options) -> RenderedAudio:
         """Stems for SMF bytes, reassembled from the engine's chunks.
 
         ``options`` are RenderRequest fields: tail, soundfont, plugins, presets, style, roles, bars,
-        loudness_lufs, sounds, prompt. A render restarted after a lost replica starts from empty buffers.
+        loudness_lufs, sounds, prompt, picture_title. ``on_audio`` is called with the stems and mix as soon
+        as their last sample is in, while the engine may still be drawing clip.png (it comes last, as
+        ``picture``). A render restarted after a lost replica starts from empty buffers (and calls
+        ``on_audio`` again).
         """
+        import numpy as np  # here, not at the top: a CLI call imports it while the engine composes
+
         header = None
+        audio: RenderedAudio | None = None
         buffers: dict[str, np.ndarray] = {}
+        missing = 0  # samples (frames x buffers) not received yet
+        picture = None
         try:
             for event in self._stream("Render", pb.RenderRequest(midi=midi, sample_rate=sample_rate, **options),
                                       request_id):
                 if event is _RESTART:
-                    header, buffers = None, {}
+                    header, audio, buffers, picture = None, None, {}, None
                 elif event.HasField("progress") and on_progress:
                     on_progress(event.progress)
                 elif event.HasField("header"):
                     header = event.header
                     for name in [*header.parts, "mix"]:
                         buffers[name] = np.zeros((header.frames, header.channels), dtype=np.float32)
+                    missing = header.frames * len(buffers)
+                    if missing == 0:
+                        audio = _assembled(header, buffers, on_audio)
                 elif event.HasField("chunk"):
                     chunk = event.chunk
                     block = np.frombuffer(chunk.samples, dtype="<f4").reshape(-1, header.channels)
                     buffers[chunk.part][chunk.start_frame:chunk.start_frame + len(block)] = block
+                    missing -= len(block)
+                    if missing == 0 and audio is None:
+                        audio = _assembled(header, buffers, on_audio)
+                elif event.HasField("picture_png"):
+                    picture = event.picture_png
         except grpc.RpcError as error:
             raise _translate(error, self.target) from None
         if header is None:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no audio")
-        mix = buffers.pop("mix")
-        return RenderedAudio(sample_rate=header.sample_rate, parts=buffers, mix=mix, clip_frames=header.clip_frames,
-                             loudness_lufs=header.loudness_lufs, true_peak_dbtp=header.true_peak_dbtp,
-                             sources=dict(header.sources), treatments=list(header.treatments),
-                             picture=header.picture_png or None)
+        if audio is None:
+            raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine's audio ended before its last sample")
+        audio.picture = picture or None
+        return audio
+
+
+def _assembled(header: pb.StemsHeader, buffers: dict, on_audio: Callable[[RenderedAudio], None] | None
+               ) -> RenderedAudio:
+    """The stems and mix of a render whose last sample has arrived, handed to ``on_audio`` if given."""
+    parts = {name: audio for name, audio in buffers.items() if name != "mix"}
+    audio = RenderedAudio(sample_rate=header.sample_rate, parts=parts, mix=buffers["mix"],
+                          clip_frames=header.clip_frames, loudness_lufs=header.loudness_lufs,
+                          true_peak_dbtp=header.true_peak_dbtp, sources=dict(header.sources),
+                          treatments=list(header.treatments))
+    if on_audio is not None:
+        on_audio(audio)
+    return audio
 
 
 LOG_TAIL_LINES = 200

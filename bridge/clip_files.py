@@ -9,13 +9,14 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from bridge.atomic import sweep_leftovers, write_bytes
-from bridge.bwf import write_bwf
 from bridge.paths import confine, safe_name
 from engine.errors import Exists
+
+if TYPE_CHECKING:
+    import numpy as np
 
 WAV_SUBTYPE = "PCM_24"
 AUDIO_FORMATS = ("wav", "flac")
@@ -40,6 +41,8 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, time_
                 overwrite: bool) -> None:
     """One 24-bit stem: Broadcast WAV with its time reference, or FLAC."""
     if fmt == "wav":
+        from bridge.bwf import write_bwf  # numpy and soundfile: imported when audio is written, not before
+
         write_bwf(path, audio, sample_rate, time_reference, WAV_SUBTYPE, overwrite=overwrite)
     elif fmt == "flac":
         import soundfile
@@ -51,46 +54,95 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, time_
         raise ValueError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, got {fmt!r}")
 
 
+class ClipWriter:
+    """One clip folder written in two steps: the audio (as soon as the stems are in), then spec.json,
+    clip.png and clip.mid. clip.mid comes last: its presence marks a complete folder.
+
+    A folder without clip.mid holds at most an unfinished clip, so its clip files are replaced; a finished
+    clip is replaced only with ``overwrite``. On an OSError (a full disk, a folder made read-only) every
+    file this writer wrote is removed again.
+    """
+
+    def __init__(self, out_dir: Path, overwrite: bool = False, fmt: str = "wav") -> None:
+        self.out_dir = Path(out_dir)
+        check_free(self.out_dir, overwrite)
+        if fmt not in AUDIO_FORMATS:
+            raise ValueError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, got {fmt!r}")
+        self.fmt = fmt
+        for folder in (self.out_dir, self.out_dir / "stems"):  # an earlier run killed mid-write
+            sweep_leftovers(folder)
+        self.midi_path = confine(self.out_dir, "clip.mid")
+        self.midi_path.unlink(missing_ok=True)  # while its files are replaced the folder is an unfinished clip
+        self.written: list[Path] = []
+
+    def audio(self, sample_rate: int, stems: dict[str, np.ndarray], mix: np.ndarray | None,
+              time_reference: int = 0) -> list[Path]:
+        """Write stems/<part>.<fmt> and mix.<fmt> (CLIP_WRITE_THREADS files at once); their paths.
+
+        ``time_reference`` is their bext position in samples (the clip's bar on the project timeline).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from engine.config import CLIP_WRITE_THREADS
+
+        files: list[tuple[Path, np.ndarray]] = []
+        for name, audio in stems.items():
+            path = stem_file(self.out_dir, name, self.fmt)
+            if path in (p for p, _ in files):
+                raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
+            files.append((path, audio))
+        if mix is not None:
+            files.append((confine(self.out_dir, f"mix.{self.fmt}"), mix))
+        if not files:
+            return []
+        # libsndfile's encoding and the fsyncs run without the GIL: the files are written side by side
+        with ThreadPoolExecutor(max_workers=min(CLIP_WRITE_THREADS, len(files))) as pool:
+            done = [pool.submit(write_audio, path, audio, sample_rate, self.fmt, time_reference, True)
+                    for path, audio in files]
+        paths = []
+        for (path, _), future in zip(files, done, strict=True):
+            if future.exception() is None:
+                paths.append(path)
+                if path not in self.written:
+                    self.written.append(path)
+        for future in done:
+            if future.exception() is not None:
+                if isinstance(future.exception(), OSError):
+                    self.abandon()
+                raise future.exception()
+        return paths
+
+    def finish(self, spec: dict, midi: bytes, picture: bytes | None = None) -> list[Path]:
+        """Write spec.json, clip.png (if ``picture``) and clip.mid; every path written, in order."""
+        spec_path, png_path = confine(self.out_dir, "spec.json"), confine(self.out_dir, "clip.png")
+        try:
+            write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), True)
+            self.written.append(spec_path)
+            if picture is not None:
+                write_bytes(png_path, picture, True)
+                self.written.append(png_path)
+            write_bytes(self.midi_path, midi, True)  # last: its presence marks a complete folder
+        except OSError:
+            self.abandon()
+            raise
+        return [*self.written, self.midi_path]
+
+    def abandon(self) -> None:
+        """Remove every file written so far: no part of this clip is left behind."""
+        for path in self.written:
+            path.unlink(missing_ok=True)
+        self.written = []
+
+
 def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,
                stems: dict[str, np.ndarray], mix: np.ndarray | None, overwrite: bool = False, fmt: str = "wav",
                time_reference: int = 0, picture: bytes | None = None) -> list[Path]:
-    """Write the clip folder; returns the paths written.
+    """Write the clip folder at once (ClipWriter's two steps); returns the paths written.
 
     ``time_reference`` is the stems' and mix's bext position in samples (the clip's bar on the
     project timeline); ``picture`` is clip.png's bytes, if any; ``mix`` None (and no stems) writes
-    a MIDI-only folder: spec.json and clip.mid. A folder without clip.mid holds
-    at most an unfinished clip (clip.mid is written last), so its clip files are replaced; a
-    finished clip is replaced only with ``overwrite``.
+    a MIDI-only folder: spec.json and clip.mid.
     """
-    out_dir = Path(out_dir)
-    check_free(out_dir, overwrite)
-    if fmt not in AUDIO_FORMATS:
-        raise ValueError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, got {fmt!r}")
-    overwrite = True  # past check_free: either asked for, or what is there is an unfinished clip
-    for folder in (out_dir, out_dir / "stems"):  # an earlier run killed mid-write
-        sweep_leftovers(folder)
-    mix_path, spec_path, png_path, midi_path = (
-        confine(out_dir, name) for name in (f"mix.{fmt}", "spec.json", "clip.png", "clip.mid"))
-    midi_path.unlink(missing_ok=True)  # while its files are replaced the folder is an unfinished clip
-    written: list[Path] = []
-    try:
-        for name, audio in stems.items():
-            path = stem_file(out_dir, name, fmt)
-            if path in written:
-                raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
-            write_audio(path, audio, sample_rate, fmt, time_reference, overwrite)
-            written.append(path)
-        if mix is not None:
-            write_audio(mix_path, mix, sample_rate, fmt, time_reference, overwrite)
-            written.append(mix_path)
-        write_bytes(spec_path, (json.dumps(spec, indent=2) + "\n").encode(), overwrite)
-        written.append(spec_path)
-        if picture is not None:
-            write_bytes(png_path, picture, overwrite)
-            written.append(png_path)
-        write_bytes(midi_path, midi, overwrite)  # last: its presence marks a complete folder
-    except OSError:  # a full disk, a folder made read-only: leave no part of this clip behind
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    return [*written, midi_path]
+    writer = ClipWriter(out_dir, overwrite, fmt)
+    writer.audio(sample_rate, stems, mix, time_reference)
+    return writer.finish(spec, midi, picture)

@@ -2,8 +2,9 @@
 
 `generate`, `export`, the co-creation verbs (vary, infill, continue, accompany, rearrange) and
 `batch` all come through `write_take_folder`: the engine renders the stems and the mix, the clip is
-placed at its bar (bridge/timeline/place.py), and bridge/clip_files.py writes clip.mid,
-stems/<part>.wav, mix.wav, spec.json and clip.png. With ``midi_only`` nothing is rendered: the
+placed at its bar (bridge/timeline/place.py), and bridge/clip_files.py writes stems/<part>.wav and
+mix.wav as soon as their samples are in (while the engine draws clip.png), then spec.json, clip.png
+and clip.mid. With ``midi_only`` nothing is rendered: the
 folder holds clip.mid and spec.json.
 """
 from __future__ import annotations
@@ -30,13 +31,23 @@ class ClipFolder:
     files: list[Path] = field(default_factory=list)
     audio: object | None = None  # bridge.client.RenderedAudio, for a summary line
     render_seconds: float = 0.0  # waiting for the engine's stems
-    write_seconds: float = 0.0   # placing, drawing and writing the files
+    write_seconds: float = 0.0   # placing and writing the files (clip.png is drawn by the engine meanwhile)
 
     def as_json(self) -> dict:
         """The paths as strings: midi, mix, stems {part: path}, spec, picture, files."""
         return {"folder": str(self.folder), "midi": str(self.midi), "mix": self.mix and str(self.mix),
                 "stems": {name: str(path) for name, path in self.stems.items()}, "spec": str(self.spec_file),
                 "picture": self.picture and str(self.picture), "files": [str(p) for p in self.files]}
+
+
+def import_audio_writing_meanwhile() -> None:
+    """Import what writing the stems needs (numpy, soundfile: a tenth of a second or more) in a thread of its
+    own, so a CLI call does it while the engine composes and renders rather than after."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=("bridge.bwf",), name="audio-imports",
+                     daemon=True).start()
 
 
 def clip_at_bar(spec: dict, midi: bytes, sample_rate: int) -> tuple[bytes, int]:
@@ -59,7 +70,7 @@ def write_take_folder(client, out: Path, take, *, sample_rate: int = 0, options:
     loudness_lufs); the spec adds style, roles, bars and the prompt. spec.json's "sound" records the
     source that played each part and the genre processing applied.
     """
-    from bridge.clip_files import check_free, stem_file, write_clip
+    from bridge.clip_files import ClipWriter, check_free, stem_file, write_clip
 
     out = Path(out)
     check_free(out, overwrite)
@@ -69,15 +80,25 @@ def write_take_folder(client, out: Path, take, *, sample_rate: int = 0, options:
         paths = write_clip(out, spec, midi, 0, {}, None, overwrite)
         return ClipFolder(out.resolve(), spec, paths[-1], paths[0], files=paths)
     began = time.monotonic()
-    audio = client.render(take.midi, sample_rate, on_progress, **{"tail": "cut", **(options or {})},
-                          **render_options(take.spec), picture_title=picture_title(take.spec) if picture else "")
-    rendered = time.monotonic()
+    writer = ClipWriter(out, overwrite, fmt)
+    placed: dict = {}
+
+    def write_audio(audio) -> None:  # every sample is in; the engine may still be drawing clip.png
+        placed["rendered"] = time.monotonic()
+        placed["midi"], time_reference = clip_at_bar(spec, take.midi, audio.sample_rate)
+        writer.audio(audio.sample_rate, audio.parts, audio.mix, time_reference)
+
+    try:
+        audio = client.render(take.midi, sample_rate, on_progress, on_audio=write_audio,
+                              **{"tail": "cut", **(options or {})}, **render_options(take.spec),
+                              picture_title=picture_title(take.spec) if picture else "")
+    except BaseException:  # the render failed (or was interrupted) after its audio was written
+        writer.abandon()
+        raise
     spec["sound"] = {"sources": dict(audio.sources), "treatments": list(audio.treatments)}  # what played each part
-    midi, time_reference = clip_at_bar(spec, take.midi, audio.sample_rate)
-    paths = write_clip(out, spec, midi, audio.sample_rate, audio.parts, audio.mix, overwrite, fmt=fmt,
-                       time_reference=time_reference, picture=audio.picture)
+    paths = writer.finish(spec, placed["midi"], audio.picture)
     by_name = {path.name: path for path in paths}
     return ClipFolder(out.resolve(), spec, by_name["clip.mid"], by_name["spec.json"], mix=by_name[f"mix.{fmt}"],
                       stems={name: stem_file(out, name, fmt) for name in audio.parts},
-                      picture=by_name.get("clip.png"), files=paths, audio=audio, render_seconds=rendered - began,
-                      write_seconds=time.monotonic() - rendered)
+                      picture=by_name.get("clip.png"), files=paths, audio=audio,
+                      render_seconds=placed["rendered"] - began, write_seconds=time.monotonic() - placed["rendered"])

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import TextIO
 
+from bridge.arguments import SYNC_SOURCES
 from bridge.clock import ClockEvent, ClockState, Kind, Lock, bar_beat
 from bridge.live import LiveSession, QueueClip, StopClips
 from bridge.ports import open_ports
@@ -29,7 +30,6 @@ from engine.music.theory import Meter
 
 STATUS_INTERVAL_S = 0.25
 LOCK_WAIT_S = 5.0  # a prompt waits this long for a locked tempo, then generates nothing
-SYNC_SOURCES = ("midi-clock", "link")
 
 
 def make_session(meter: Meter, sync: str = "midi-clock", observer: queue.SimpleQueue | None = None) -> LiveSession:

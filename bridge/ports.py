@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from bridge.arguments import MIDI_APIS
 from engine.errors import Unavailable
 
 Event = tuple[float, bytes]
@@ -37,7 +38,6 @@ ProcessFn = Callable[[list[Event], float, float], list[Event]]
 CLIENT_NAME = "Cadenza"
 IN_NAME = "Cadenza In"
 OUT_NAME = "Cadenza Out"
-MIDI_APIS = ("jack", "jack-rtmidi", "alsa", "coremidi")
 PANIC_TIMEOUT_S = 1.0
 RTMIDI_WINDOW_S = 0.001
 RTMIDI_OFFSET_WINDOW = 256  # messages over which the least-late callback anchors rtmidi's times

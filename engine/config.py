@@ -74,7 +74,7 @@ HEALTH_THREADS = 4
 HEALTH_WATCH_MAX = 512            # open Health/Watch streams in all
 HEALTH_WATCH_PER_PEER = 64        # ... from one address (loopback clients all share 127.0.0.1)
 DEFAULT_PORT = 50051  # `cadenza serve` without --port
-# torch threads for inference (text embedding, decoding, taste): the engine's batches are small and
+# torch and BLAS threads for inference (text embedding, decoding, taste): the engine's batches are small and
 # its requests run side by side, and on a busy 2-core machine a second thread spins instead of
 # working (a prompt's embedding took 20x longer at load 12 with 2 threads than with 1).
 INFERENCE_THREADS = 1
@@ -128,6 +128,12 @@ DRUM_ACCENT_VELOCITY = 100
 DRUM_DENSITY_PER_ENERGY = 1.2
 DRUM_VELOCITY_PER_ENERGY = 0.2
 DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)
+# A phrase-end bar the drum model leaves nearly empty (fewer hits than this share of the clip's median
+# groove bar: hip hop's bar 8 of three hi-hats) keeps the groove's first half (engine/compose/drums.py).
+DRUM_THIN_FILL_SHARE = 0.5
 # An engine the CLI starts in the background (bridge/local_engine.py) stops after this many
 # seconds without a request; `cadenza serve --idle-timeout` sets it for any engine.
 LOCAL_ENGINE_IDLE_SECONDS = 600.0
+# A clip folder's stems and mix are written this many at once (bridge/clip_files.py): encoding and
+# fsync run outside the GIL, so a second core shortens the write.
+CLIP_WRITE_THREADS = 4

@@ -5,12 +5,14 @@ ardour {
 	author      = "Cadenza",
 	description = [[Asks for a prompt and has Cadenza generate a clip at the playhead's bar, in the session's
 tempo, meter and sample rate. Adds one MIDI track per part with the clip's notes in a region at that bar
-(the notes are in beats, so they follow the session's tempo map) and, in the editor, imports the stems
-as audio tracks at the same bar. The clip folder is kept in <session>/cadenza/.
-Needs the `cadenza` command (set its path in this action's parameters if Ardour does not see your PATH).]]
+(the notes are in beats, so they follow the session's tempo map) and one audio track per stem, its
+region at the same bar. The clip folder is kept in <session>/cadenza/.
+Needs the `cadenza` command (set its path in this action's parameters if Ardour does not see your PATH)
+and the DSP script "Cadenza stem player" (cadenza_stem_player.lua) installed beside this one.]]
 }
 
--- Install: copy this file to ~/.config/ardour7/scripts/ and add it in Edit > Lua Scripts > Script Manager.
+-- Install: copy this file and cadenza_stem_player.lua to ~/.config/ardour7/scripts/, then add this
+-- action in Edit > Lua Scripts > Script Manager.
 
 function action_params ()
 	return {
@@ -81,8 +83,71 @@ local function add_midi_part (s, name, position, length, notes)
 	return track:name ()
 end
 
+-- The number of sample frames in a WAV file (read from its fmt and data chunks), or nil.
+local function wav_frames (path)
+	local file = io.open (path, "rb")
+	if not file then return nil end
+	local header = file:read (12)
+	if not header or header:sub (1, 4) ~= "RIFF" or header:sub (9, 12) ~= "WAVE" then file:close (); return nil end
+	local frame_bytes
+	while true do
+		local chunk = file:read (8)
+		if not chunk or #chunk < 8 then file:close (); return nil end
+		local id, size = string.unpack ("<c4I4", chunk)
+		if id == "fmt " then
+			local fmt = file:read (size + size % 2)
+			local channels, bits = string.unpack ("<I2", fmt, 3), string.unpack ("<I2", fmt, 15)
+			frame_bytes = channels * bits // 8
+		elseif id == "data" then
+			file:close ()
+			return frame_bytes and size // frame_bytes
+		else
+			file:seek ("cur", size + size % 2)
+		end
+	end
+end
+
+-- An audio track named `name` with one region at `position` holding the stereo WAV at `path`.
+-- Ardour 7's Lua cannot make an audio source from a file; a bounce of the new track through the
+-- "Cadenza stem player" processor (cadenza_stem_player.lua, which outputs the file) writes the stem
+-- into the session's own audio files, and the bounced region is placed at the bar.
+local function add_stem (s, name, position, path)
+	local frames = wav_frames (path)
+	assert (frames and frames > 0, "cannot read the stem " .. path .. " as a WAV file")
+	local outputs = 2
+	if not s:master_out ():isnil () then outputs = s:master_out ():n_inputs ():n_audio () end
+	local tracks = s:new_audio_track (2, outputs, nil, 1, name, ARDOUR.PresentationInfo.max_order,
+	                                  ARDOUR.TrackMode.Normal, true)
+	assert (tracks:size () == 1, "Ardour did not add the audio track " .. name)
+	local route = tracks:front ()
+	local player = ARDOUR.LuaAPI.new_luaproc (s, "Cadenza stem player")
+	assert (not player:isnil (), "the DSP script \"Cadenza stem player\" is missing: copy cadenza_stem_player.lua "
+	        .. "beside this action (~/.config/ardour7/scripts/) and restart Ardour")
+	local shm = player:to_plugininsert ():plugin (0):to_luaproc ():shmem ()
+	shm:allocate (#path + 2)
+	shm:clear ()
+	shm:atomic_set_int (0, #path)
+	for i = 1, #path do shm:atomic_set_int (i, path:byte (i)) end
+	-- last of the track's plugins: after the disk reader (a bounce runs only what follows it); the bounce
+	-- ends at the player, so neither the fader nor the panner touch the stem
+	assert (route:add_processor_by_index (player, -1, nil, true) == 0, "Ardour did not take the stem player")
+	local region = route:to_track ():bounce_range (0, frames, ARDOUR.InterThreadInfo (), player, true, name)
+	local loaded = shm:atomic_get_int (#path + 1) == 1
+	route:remove_processor (player, nil, true)
+	assert (not region:isnil () and loaded, "Ardour could not bounce the stem " .. path)
+	route:to_track ():playlist ():add_region (region, Temporal.timepos_t (position), 1, false)
+	return route:name ()
+end
+
 -- Generate at the playhead's bar and add the clip; returns what was done (a table), or nil and a message.
 function cadenza_generate_here (s, prompt, bars, cadenza, engine)
+	if s:get_block_size () >= 8192 then  -- the stem player tells a bounce's 8192-sample chunks by their size
+		return nil, "Cadenza needs an audio engine buffer below 8192 samples (Window > Audio/MIDI Setup)"
+	end
+	if ARDOUR.LuaAPI.new_luaproc (s, "Cadenza stem player"):isnil () then
+		return nil, "the DSP script \"Cadenza stem player\" is missing: copy cadenza_stem_player.lua beside this "
+		            .. "action (~/.config/ardour7/scripts/) and restart Ardour"
+	end
 	local tm = Temporal.TempoMap.read ()
 	local bar = tm:bbt_at (Temporal.timepos_t (s:transport_sample ())).bars
 	local function bar_sample (b) return tm:sample_at_beats (tm:quarters_at_bbt (Temporal.BBT_TIME (b, 1, 0))) end
@@ -111,19 +176,13 @@ function cadenza_generate_here (s, prompt, bars, cadenza, engine)
 	if not clip.bars or #clip.order == 0 then return nil, "cadenza wrote no parts into " .. folder end
 
 	local length = bar_sample (bar + clip.bars) - position
-	local done = { bar = bar, position = position, folder = folder, tracks = {}, stems_imported = false }
+	local done = { bar = bar, position = position, folder = folder, tracks = {}, stems = {} }
 	for _, index in ipairs (clip.order) do
 		local part = clip.parts[index]
 		done.tracks[#done.tracks + 1] = add_midi_part (s, "cadenza " .. part.name, position, length, part.notes)
 	end
-	-- Audio import is the editor's (Editor:do_import); Ardour's headless Lua (ardour7-lua) has none.
-	if Editor and #clip.stems > 0 then
-		local files = C.StringVector ()
-		for _, stem in ipairs (clip.stems) do files:push_back (stem.path) end
-		Editor:do_import (files, Editing.ImportDistinctFiles, Editing.ImportAsTrack, ARDOUR.SrcQuality.SrcBest,
-		                  ARDOUR.MidiTrackNameSource.SMFTrackName, ARDOUR.MidiTempoMapDisposition.SMFTempoIgnore,
-		                  at, ARDOUR.PluginInfo (), ARDOUR.Track (), false)
-		done.stems_imported = true
+	for _, stem in ipairs (clip.stems) do
+		done.stems[#done.stems + 1] = add_stem (s, "cadenza " .. stem.name .. " stem", position, stem.path)
 	end
 	return done
 end
@@ -149,8 +208,8 @@ function factory (params) return function ()
 		end
 		error (problem)
 	end
-	print (string.format ("Cadenza: bar %d (sample %d): MIDI tracks %s; stems %s; clip folder %s", done.bar,
-	                      done.position, table.concat (done.tracks, ", "),
-	                      done.stems_imported and "imported" or "not imported (no editor)", done.folder))
+	print (string.format ("Cadenza: bar %d (sample %d): MIDI tracks %s; audio tracks %s; clip folder %s", done.bar,
+	                      done.position, table.concat (done.tracks, ", "), table.concat (done.stems, ", "),
+	                      done.folder))
 	return done
 end end

@@ -16,6 +16,11 @@ from them; ``kit = false`` for styles whose percussion is not a band's kit (a fi
 string quartet); ``hits``, strokes the form places (a cymbal swell into a new section, a bass
 drum and cymbals on a phrase's downbeat), beside the kit or instead of it.
 
+A phrase-end bar the model leaves nearly empty (fewer hits than `DRUM_THIN_FILL_SHARE` of the
+clip's median groove bar; Groove's hip hop drummers sometimes drop out for a whole bar) keeps the
+groove's first half, the last groove bar's hits as the model played them, and the model's own
+second half: a break at the phrase's end instead of a bar of silence.
+
 Hits carry the model's velocity (times the energy and the clip's dynamics arc) and, unless the
 spec asks for `quantize`, its micro-timing offset; quantized, every hit sits exactly on its 16th.
 Ensemble hits sit on the grid. A swung spec moves the off-beat eighths to the triplet position
@@ -24,6 +29,9 @@ at steps inside each bar of the requested meter, and a hit pushed early or late 
 clip (the first downbeat stays at 0).
 """
 from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from symusic import Note, Track
@@ -38,10 +46,14 @@ from engine.config import (
     DRUM_PHRASE_BARS,
     DRUM_SECTION_ENERGY,
     DRUM_TEMPERATURE,
+    DRUM_THIN_FILL_SHARE,
     DRUM_VELOCITY_PER_ENERGY,
     TICKS_PER_QUARTER,
 )
 from engine.music.theory import Meter
+
+if TYPE_CHECKING:
+    from engine.model.drums import DrumHit
 
 STEP_TICKS = TICKS_PER_QUARTER // 4
 SWING_TICKS = TICKS_PER_QUARTER // 6  # a straight off-beat eighth to the swung (triplet) one
@@ -130,6 +142,7 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
                               guidance=DRUM_GENRE_GUIDANCE, rules=rule_grid(style),
                               density=list(DRUM_DENSITY_PER_ENERGY * level), crash=crash,
                               accent_velocity=DRUM_ACCENT_VELOCITY)
+    hits = keep_groove_in_thin_fills(hits, bars, spb, fill)
     if four_on_the_floor:
         hits = [hit for hit in hits if hit.pitch not in KICKS]
         beat = meter.beat_ticks()
@@ -151,6 +164,24 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
         track.notes.append(Note(time, min(DRUM_NOTE_TICKS, end - time), hit.pitch, velocity))
         written += 1
     return written
+
+def keep_groove_in_thin_fills(hits: list[DrumHit], bars: int, steps_in_bar: int, fill: list[bool]) -> list[DrumHit]:
+    """The hits with each nearly empty phrase-end bar's first half replaced by the last groove bar's
+    (module docstring); a bar with no groove bar before it is left as played."""
+    count = np.bincount([h.bar for h in hits], minlength=bars)
+    groove = [b for b in range(bars) if not fill[b]]
+    if not groove:
+        return hits
+    usual = float(np.median(count[groove]))
+    half = steps_in_bar // 2
+    out = list(hits)
+    for bar in range(bars):
+        before = [b for b in groove if b < bar]
+        if not fill[bar] or count[bar] >= DRUM_THIN_FILL_SHARE * usual or not before:
+            continue
+        out = [h for h in out if not (h.bar == bar and h.step < half)]
+        out += [replace(h, bar=bar) for h in hits if h.bar == before[-1] and h.step < half]
+    return sorted(out, key=lambda h: (h.bar, h.step, h.voice))
 
 def _ensemble(track: Track, hits: tuple[EnsembleHit, ...], places: dict[str, list[bool]], spb: int,
               bar_ticks: int, end: int, dynamics: np.ndarray | None) -> int:

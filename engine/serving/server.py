@@ -84,6 +84,18 @@ def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
     return pb.Progress(stage=stage, fraction=fraction, message=message)
 
 
+def _draw_picture(drawn: dict, score, stems, title: str, bars: int | None) -> None:
+    """clip.png of a render into ``drawn["png"]`` (or the exception into ``drawn["error"]``), for a thread."""
+    try:
+        from plugin_host.picture import clip_png
+
+        drawn["png"] = clip_png(score, stems.mix, stems.sample_rate,
+                                f"{title[:200]}: mix {stems.loudness_lufs or 0.0:.1f} LUFS, "
+                                f"{stems.true_peak_dbtp or 0.0:.1f} dBTP", bars)
+    except Exception as error:  # reported by the request's thread
+        drawn["error"] = error
+
+
 def _check_render_length(score, bars: int | None) -> None:
     from plugin_host.render import clip_seconds
 
@@ -363,22 +375,26 @@ class EngineServicer(pb_grpc.EngineServicer):
                 log.error("render failed", exc_info=error)
                 _abort(context, grpc.StatusCode.INTERNAL, f"render failed: {error}")
             stems = outcome["stems"]
-            picture = b""
-            if request.picture_title:
-                from plugin_host.picture import clip_png
-
-                picture = clip_png(score, stems.mix, stems.sample_rate,
-                                   f"{request.picture_title[:200]}: mix {stems.loudness_lufs or 0.0:.1f} LUFS, "
-                                   f"{stems.true_peak_dbtp or 0.0:.1f} dBTP", options["bars"])
+            drawn: dict = {}
+            drawing = None
+            if request.picture_title:  # drawn while the samples travel; sent after them
+                drawing = threading.Thread(target=_draw_picture, name="picture", daemon=True,
+                                           args=(drawn, score, stems, request.picture_title, options["bars"]))
+                drawing.start()
             yield pb.RenderEvent(header=pb.StemsHeader(
                 sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames, parts=list(stems.parts),
                 clip_frames=stems.clip_frames or stems.frames, loudness_lufs=stems.loudness_lufs or 0.0,
-                true_peak_dbtp=stems.true_peak_dbtp or 0.0, sources=stems.sources, treatments=stems.treatments,
-                picture_png=picture))
+                true_peak_dbtp=stems.true_peak_dbtp or 0.0, sources=stems.sources, treatments=stems.treatments))
             for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
                 for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
                     block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
                     yield pb.RenderEvent(chunk=pb.AudioChunk(part=name, start_frame=start, samples=block.tobytes()))
+            if drawing is not None:
+                drawing.join()
+                if "error" in drawn:
+                    log.error("drawing clip.png failed", exc_info=drawn["error"])
+                    _abort(context, grpc.StatusCode.INTERNAL, f"drawing clip.png failed: {drawn['error']}")
+                yield pb.RenderEvent(picture_png=drawn["png"])
             yield pb.RenderEvent(progress=_progress("render", 1.0, "done"))
 
 
@@ -536,6 +552,11 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
 
         timed_warm_up(warm_up)
         prestart()  # then a render worker with its imports done, so the first render is a warm one
+        from engine.model import drums, generator, parts  # and the models (torch), for the first Generate
+
+        generator.load()
+        parts.load()
+        drums.load_default()
 
     # The text model loads in the background once the engine is SERVING (it would slow the start down
     # by competing for the interpreter), so SERVING does not wait for it; the first Describe may.

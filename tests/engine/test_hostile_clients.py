@@ -210,17 +210,19 @@ def test_sigterm_ends_the_engine_while_a_long_request_is_running():
     # together on any machine this runs on, and within the render memory limit.
     midi = bytes(make_score(tempo=40.0, bars=40).dumps_midi())
     outcome: dict = {}
+    rendering = threading.Event()  # the engine has said it is rendering: the request is in, not in flight
 
     def long_render() -> None:
         try:
-            client.render(midi, sample_rate=44100)
+            client.render(midi, sample_rate=44100, on_progress=lambda progress: rendering.set())
             outcome["result"] = "finished"
         except Exception as error:  # noqa: BLE001 - the status is what is checked
             outcome["result"] = error
 
     thread = threading.Thread(target=long_render)
     thread.start()
-    time.sleep(3.0)
+    assert rendering.wait(120), f"the engine never reported the render in progress: {outcome}"
+    time.sleep(1.0)
     assert not outcome, "the render should still be running when the signal is sent"
     started = time.monotonic()
     process.process.send_signal(signal.SIGTERM)

@@ -226,7 +226,7 @@ class RenderRequest(_message.Message):
     def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., sounds: _Optional[_Mapping[str, str]] = ..., prompt: _Optional[str] = ..., picture_title: _Optional[str] = ...) -> None: ...
 
 class StemsHeader(_message.Message):
-    __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp", "sources", "treatments", "picture_png")
+    __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp", "sources", "treatments")
     class SourcesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -243,7 +243,6 @@ class StemsHeader(_message.Message):
     TRUE_PEAK_DBTP_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     TREATMENTS_FIELD_NUMBER: _ClassVar[int]
-    PICTURE_PNG_FIELD_NUMBER: _ClassVar[int]
     sample_rate: int
     channels: int
     frames: int
@@ -253,8 +252,7 @@ class StemsHeader(_message.Message):
     true_peak_dbtp: float
     sources: _containers.ScalarMap[str, str]
     treatments: _containers.RepeatedScalarFieldContainer[str]
-    picture_png: bytes
-    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ..., clip_frames: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., sources: _Optional[_Mapping[str, str]] = ..., treatments: _Optional[_Iterable[str]] = ..., picture_png: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., parts: _Optional[_Iterable[str]] = ..., clip_frames: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., sources: _Optional[_Mapping[str, str]] = ..., treatments: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("part", "start_frame", "samples")
@@ -267,14 +265,16 @@ class AudioChunk(_message.Message):
     def __init__(self, part: _Optional[str] = ..., start_frame: _Optional[int] = ..., samples: _Optional[bytes] = ...) -> None: ...
 
 class RenderEvent(_message.Message):
-    __slots__ = ("progress", "header", "chunk")
+    __slots__ = ("progress", "header", "chunk", "picture_png")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_PNG_FIELD_NUMBER: _ClassVar[int]
     progress: Progress
     header: StemsHeader
     chunk: AudioChunk
-    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., header: _Optional[_Union[StemsHeader, _Mapping]] = ..., chunk: _Optional[_Union[AudioChunk, _Mapping]] = ...) -> None: ...
+    picture_png: bytes
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., header: _Optional[_Union[StemsHeader, _Mapping]] = ..., chunk: _Optional[_Union[AudioChunk, _Mapping]] = ..., picture_png: _Optional[bytes] = ...) -> None: ...
 
 class TakeResult(_message.Message):
     __slots__ = ("take", "parent", "operation", "spec", "midi", "verdict", "reason", "rating", "created", "params_json", "seed", "model_version", "session")

@@ -1,11 +1,13 @@
 """The Ardour action "Cadenza: generate here" (bridge/daw/ardour_generate_here.lua) run by Ardour itself:
 `ardour7-lua` loads a saved 96 BPM 3/4 session, puts the playhead inside bar 6 and runs the action,
 which calls the real `cadenza` CLI against a real engine. The saved snapshot is then read back with
-lxml and mido (not Ardour): one MIDI track per part, each with a region at bar 6's sample holding the
-clip's notes; and Ardour, loading that snapshot again, reports the regions at 6|1|0.
+lxml, mido and soundfile (not Ardour): one MIDI track per part, each with a region at bar 6's sample
+holding the clip's notes, and one audio track per stem, its region at the same sample playing the
+stem's samples from the audio files Ardour wrote; and Ardour, loading that snapshot again, reports
+every region at 6|1|0.
 
-Not covered: the stems. Ardour imports audio only through its editor (Editor:do_import), which the
-headless `ardour7-lua` does not have; the action's stem import is untested.
+The action's stem player (bridge/daw/cadenza_stem_player.lua) is installed as a user would install it,
+in Ardour's scripts folder of a config folder of the test's own ($XDG_CONFIG_HOME).
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ import sys
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
+import soundfile
 from lxml import etree
 
 from bridge.timeline.ardour import (
@@ -35,6 +39,7 @@ from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
 ACTION = ROOT / "bridge" / "daw" / "ardour_generate_here.lua"
+STEM_PLAYER = ROOT / "bridge" / "daw" / "cadenza_stem_player.lua"
 RATE = 48000
 BPM, BEATS_PER_BAR = 96.0, 3  # 3/4: a bar is 3 quarter notes of 0.625 s
 PLAYHEAD_S = 10.0  # 16 quarter notes in: bar 6, beat 2
@@ -81,11 +86,14 @@ def _run_action(folder: Path, prompt: str, engine_target: str) -> str:
         f"dofile({_lua_string(str(ACTION))})",
         f"local done = factory({{prompt = {_lua_string(prompt)}, bars = '{BARS}', "
         f"cadenza = {_lua_string(cadenza)}, engine = {_lua_string(engine_target)}}})()",
-        'print("CADENZA-DONE\\t" .. done.folder .. "\\t" .. tostring(done.stems_imported))',
+        'print("CADENZA-DONE\\t" .. done.folder .. "\\t" .. #done.stems)',
         's:save_state("after", false, false, false, false, false)',
         "close_session()",
         'print("CADENZA-OK")']) + "\n"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    config = folder.parent / "config"  # Ardour's config folder, with the stem player installed as a user would
+    (config / "ardour7" / "scripts").mkdir(parents=True, exist_ok=True)
+    shutil.copy(STEM_PLAYER, config / "ardour7" / "scripts" / STEM_PLAYER.name)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(config))
     path = folder.parent / "action-run.lua"
     path.write_text(script)
     done = subprocess.run(["ardour7-lua", str(path)], capture_output=True, text=True, timeout=300, env=env,
@@ -107,14 +115,13 @@ def _ardour_midi_notes(path: Path) -> list[tuple[float, int]]:
     return sorted(notes)
 
 
-def test_the_action_adds_midi_tracks_with_the_clips_notes_at_the_playheads_bar(tmp_path: Path, engine_process
+def test_the_action_adds_midi_and_stem_tracks_at_the_playheads_bar(tmp_path: Path, engine_process
                                                                               ) -> None:
     session = tmp_path / SESSION
     _make_session(session)
     out = _run_action(session, "funk groove with bass, electric piano and drums", engine_process.target)
     line = next(line for line in out.splitlines() if line.startswith("CADENZA-DONE"))
-    _, clip_folder, stems_imported = line.split("\t")
-    assert stems_imported == "false"  # no editor headless: the action says so rather than pretend
+    _, clip_folder, stem_tracks = line.split("\t")
 
     # The take is recorded in the Cadenza session named after the Ardour session's folder.
     history = run_cli("history", "--session", SESSION, "--json", "--engine", engine_process.target)
@@ -151,10 +158,32 @@ def test_the_action_adds_midi_tracks_with_the_clips_notes_at_the_playheads_bar(t
             # Ardour keeps note times in ticks of 1/1920 quarter note
             assert all(abs(a - b) <= 1 / ARDOUR_TICKS_PER_BEAT + 1e-9 for a, b in zip(starts, wanted, strict=True))
 
+    # One audio track per stem, its region at bar 6's sample; the audio files Ardour wrote for it (one per
+    # channel), read with soundfile, hold the stem's samples.
+    assert clip.stems and int(stem_tracks) == len(clip.stems)
+    for stem_file in clip.stems:
+        name = stem_file.name
+        route = next((r for r in root.iterfind("Routes/Route") if r.get("name") == f"cadenza {name} stem"), None)
+        assert route is not None, f"no track 'cadenza {name} stem'"
+        assert route.get("default-type") == "audio"
+        regions = playlists[route.get("audio-playlist")].findall("Region")
+        assert len(regions) == 1
+        stem, stem_rate = soundfile.read(stem_file.path, dtype="float32")
+        assert stem_rate == RATE and stem.shape[1] == 2
+        assert regions[0].get("length") == f"a{superclock(len(stem), RATE)}@a{at}"
+        for channel in range(2):
+            written, written_rate = soundfile.read(
+                session / "interchange" / SESSION / "audiofiles" / sources[regions[0].get(f"source-{channel}")],
+                dtype="float32")
+            assert written_rate == RATE and written.shape == (len(stem),)
+            assert np.abs(stem[:, channel]).max() > 0.01  # the comparison below is not of silence
+            # Ardour's convolver played the stem into the bounce: equal but for float rounding
+            assert np.abs(written - stem[:, channel]).max() < 1e-5
+
     # Ardour, loading the snapshot again, puts every cadenza region at 6|1|0.
     seen = run_lua(region_positions_lua(ArdourSession(session, "after"), RATE))
     regions = [line.split("\t") for line in seen.splitlines() if line.startswith("REGION cadenza ")]
-    assert len(regions) == len(clip.parts)
+    assert len(regions) == len(clip.parts) + len(clip.stems)
     assert {(int(position), bbt) for _, position, _, bbt in regions} == {(_bar_sample(BAR), f"{BAR}|1|0")}
 
 

@@ -159,3 +159,35 @@ def test_a_style_rule_naming_an_unknown_voice_or_cell_is_refused_with_what_is_ac
         _drums({"name": "x", "drums": {"rules": {"kick": "x" * 15}}})
     with pytest.raises(ValueError, match="accepted: section_start"):
         _drums({"name": "x", "drums": {"hits": [{"at": "chorus", "key": 49}]}})
+
+
+def test_a_nearly_empty_phrase_end_bar_keeps_the_groove_in_its_first_half():
+    # lo-fi hip hop, seed 1: the model drops out at bar 8 (three hi-hats); the bar keeps the groove's first half
+    thin = []
+    for seed in range(3):
+        spec, _, grid = _clip("Lo-fi hip hop beat, 85 bpm, dusty electric piano chords in Bb major, laid back swing",
+                              seed=seed)
+        ends = [i for i, b in enumerate(_clip_form(spec).bars) if b.phrase_end]
+        per_bar = _bars(grid).sum(axis=(1, 2))
+        usual = np.median(np.delete(per_bar, ends))
+        thin += [(seed, b + 1, int(per_bar[b])) for b in ends if per_bar[b] < 0.35 * usual]
+    assert not thin, thin
+
+
+def test_only_a_thin_phrase_end_bar_takes_the_last_groove_bars_first_half():
+    from engine.compose.drums import keep_groove_in_thin_fills
+    from engine.model.drums import DrumHit
+
+    groove_bars = (0, 1, 2, 4, 5, 6)
+    groove = [DrumHit(b, s, 2, 80 + b, 0.1) for b in groove_bars for s in range(0, 16, 2)]
+    groove += [DrumHit(b, s, 1, 100, -0.05) for b in groove_bars for s in (4, 12)]
+    thin_fill = [DrumHit(3, 14, 2, 60, 0.0)]  # bar 4 of 8: one hi-hat
+    busy_fill = [DrumHit(7, s, 5, 90, 0.0) for s in range(16)]
+    hits = sorted(groove + thin_fill + busy_fill, key=lambda h: (h.bar, h.step, h.voice))
+    fill = [False, False, False, True, False, False, False, True]
+    out = keep_groove_in_thin_fills(hits, 8, 16, fill)
+    bar3 = [(h.step, h.voice, h.velocity, h.offset) for h in out if h.bar == 3]
+    from_bar2 = [(h.step, h.voice, h.velocity, h.offset) for h in groove if h.bar == 2 and h.step < 8]
+    assert sorted(bar3) == sorted(from_bar2 + [(14, 2, 60, 0.0)])  # the groove's first half, the model's end
+    assert [h for h in out if h.bar == 7] == busy_fill  # a fill the model played stays as played
+    assert [h for h in out if h.bar not in (3, 7)] == [h for h in hits if h.bar not in (3, 7)]
