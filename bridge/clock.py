@@ -549,6 +549,7 @@ class ClockFollower:
         self.ignored = 0
         self.missed = 0  # ticks inferred lost in transit (see _missed_ticks)
         self._unconfirmed = 0  # ticks inferred lost at the last tick, which a bunched tick may still be
+        self.duplicates = 0  # ticks received twice at one frame (see `_tick`)
         self.dropped_sysex = 0  # SysEx messages longer than SYSEX_MAX_BYTES
         self.period: float | None = None  # the ports' window (s): a JACK period, see `_missed_ticks`
         self.inferred_starts = 0  # runs begun without their Start/Continue (lost in a skipped cycle)
@@ -681,6 +682,11 @@ class ClockFollower:
             self.last_tick_time = time
             return
         seconds = self.estimator.tick_seconds
+        if self.estimator.frame_exact and self.last_tick_time is not None and time == self.last_tick_time:
+            # Two ticks at one frame: a tick delivered twice (asynchronous JACK runs a late client
+            # again in the same period, rereading its buffers), never two ticks of a master's.
+            self.duplicates += 1
+            return
         if (self._unconfirmed and self.last_tick_time is not None and seconds
                 and time - self.last_tick_time < 0.5 * seconds):
             # One of the ticks counted lost before the last one came after all, late: ticks

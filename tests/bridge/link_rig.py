@@ -66,10 +66,11 @@ def interfaces() -> list[str]:
     return sorted(name for _, name in socket.if_nameindex())
 
 
-def start_jackd(synchronous: bool) -> tuple[subprocess.Popen, str]:
+def start_jackd(synchronous: bool, realtime: bool = False) -> tuple[subprocess.Popen, str]:
     name = f"cadenza-link-{uuid.uuid4().hex[:6]}"
     os.environ["JACK_NO_START_SERVER"] = "1"
-    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", *(["-S"] if synchronous else []),
+    process = subprocess.Popen(["jackd", "-n", name, "-R" if realtime else "--no-realtime",
+                                *(["-S"] if synchronous else []),
                                 "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bars", type=int, default=4, help="bars of quarter notes in the clip")
     parser.add_argument("--change-bar", type=int, default=1, help="B changes tempo in this bar of the clip")
     parser.add_argument("--async", dest="asynchronous", action="store_true", help="JACK without -S")
+    parser.add_argument("--realtime", action="store_true", help="jackd -R (default: --no-realtime)")
     parser.add_argument("--load", type=int, default=0, help="busy processes beside the rig")
     parser.add_argument("--no-cli", action="store_true", help="skip `cadenza clock --sync link`")
     parser.add_argument("--bridge", action="store_true",
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict = {"interfaces": interfaces()}
     result["alone"] = alone_in_the_session()
-    jackd, _ = start_jackd(not args.asynchronous)
+    jackd, _ = start_jackd(not args.asynchronous, args.realtime)
     cli = None
     try:
         with cpu_load(args.load) if args.load else _nothing():
@@ -311,7 +313,7 @@ def bridge_main(args: argparse.Namespace) -> int:
     from tests.bridge.jack_rig import Recorder
 
     result: dict = {"interfaces": interfaces()}
-    jackd, _ = start_jackd(not args.asynchronous)
+    jackd, _ = start_jackd(not args.asynchronous, args.realtime)
     bridge = None
     try:
         peer_a, peer_b = link.Link(args.tempo), link.Link(args.tempo)
