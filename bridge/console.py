@@ -29,17 +29,17 @@ from engine.music.theory import Meter
 
 STATUS_INTERVAL_S = 0.25
 LOCK_WAIT_S = 5.0  # a prompt waits this long for a locked tempo, then generates nothing
-SYNC_SOURCES = ("midi-clock", "link")
+SYNC_SOURCES = ("midi-clock", "link", "link-start-stop")
 
 
 def make_session(meter: Meter, sync: str = "midi-clock", observer: queue.SimpleQueue | None = None) -> LiveSession:
     """A `LiveSession` following ``sync``: MIDI beat clock on the input port, or an Ableton Link session."""
     if sync == "midi-clock":
         return LiveSession(meter, observer=observer)
-    if sync == "link":
+    if sync in ("link", "link-start-stop"):
         from bridge.link_clock import LinkFollower
 
-        return LiveSession(meter, LinkFollower(meter), observer=observer)
+        return LiveSession(meter, LinkFollower(meter, start_stop=sync == "link-start-stop"), observer=observer)
     raise ValueError(f"unknown sync source {sync!r}; accepted: {', '.join(SYNC_SOURCES)}")
 
 

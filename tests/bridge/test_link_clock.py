@@ -92,12 +92,40 @@ def test_cli_follows_tempo_and_phase_with_sync_link(link_run):
             assert abs(b["error_ms"]) < PHASE_MS, b  # bar lines against the bar, other beats the beat
 
 
+@pytest.fixture(scope="module")
+def start_stop_run() -> dict:
+    """Link's start/stop sync on synchronous JACK: B starts the session on a bar line, plays two
+    bars and stops it a fifth of a second into the third; Cadenza has a clip queued while stopped."""
+    return run_rig("--start-stop", "--tempo", "120", "--bars", "2")
+
+
+def test_with_start_stop_sync_nothing_runs_while_the_session_is_stopped(start_stop_run):
+    assert start_stop_run["interfaces"] == ["lo"]
+    assert start_stop_run["while_stopped"] == {"transport": "stopped", "ticks": 0}  # peers there, not playing
+
+
+def test_with_start_stop_sync_bar_1_is_where_a_peer_starts_the_session(start_stop_run):
+    kind, position, after_ms = start_stop_run["events"][0]
+    assert (kind, position) == ("start", 0)
+    assert abs(after_ms) <= PHASE_MS
+    assert abs(start_stop_run["first_note_after_start_ms"]) <= PHASE_MS  # the clip queued while stopped
+
+
+def test_with_start_stop_sync_a_peers_stop_stops_cadenza_at_its_time(start_stop_run):
+    kind, _, after_ms = start_stop_run["events"][-1]
+    assert kind == "stop"
+    assert abs(after_ms - (2 * start_stop_run["bar_ms"] + 200)) <= PHASE_MS
+    assert start_stop_run["notes"] == 9  # two bars of quarters and the third bar's downbeat, before the stop
+    assert start_stop_run["notes_after_stop"] == 0
+    assert start_stop_run["stopped"]
+
+
 def test_sync_rejects_an_unknown_source():
     done = subprocess.run([sys.executable, "-m", "bridge.cli", "clock", "--sync", "ableton", "--seconds", "1"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "--sync" in done.stderr and "'ableton'" in done.stderr and "midi-clock" in done.stderr
-    assert "link" in done.stderr
+    assert "link" in done.stderr and "link-start-stop" in done.stderr
 
 
 def test_bridge_with_sync_link_generates_at_the_sessions_tempo_and_plays_from_its_next_bar():
