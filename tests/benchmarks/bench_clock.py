@@ -182,6 +182,9 @@ def run_case(rig: ClockRig, kind: str, bpm: float, seconds: float = 0.0) -> dict
 
     for events in rig.recorder.events.values():
         events.clear()
+    rig.recorder.cycles.clear()  # transport frames repeat from run to run: only this run's map them
+    rig.master.cycles.clear()
+    rig._sorted_key = ()
     score = make_clip()
     rig.master.set_tempo(bpm)
     if kind == "jack":
