@@ -337,8 +337,42 @@ def _approach(scale: list[int], target: int, current: int) -> int:
     return scale[idx] if 0 <= idx < len(scale) else target
 
 
+# A stride left hand's touch: the bass note on the bar's downbeat leans in, the chords stay light.
+STRIDE_VELOCITY = {"downbeat": 100, "bass": 90, "chord": (72, 64)}
+STRIDE_OCTAVE_FLOOR = 28  # E1: a run's octave doubling goes up rather than below this (it would only rumble)
+
+
+def _stride_break(w: _Writer, grid: Grid, scale: list[int], root_pitch: int, next_root: int,
+                  lo: int, bar: int) -> None:
+    """The bar that ends a strain's phrase: the left hand leaves its oom-pah for a run in octaves, one
+    note a beat group, walking the scale from the bar's root into the next bar's root (after root and
+    fifth where the walk is shorter than the bar); into the same root again, up from below it.
+    Scale tones only: the key's rule keeps chromatic notes off the beat."""
+    starts = list(grid.group_starts) + [grid.steps]
+    count = len(starts) - 1
+    here = scale.index(root_pitch) if root_pitch in scale else 0
+    if next_root == root_pitch:  # the downbeat, then up the scale from below into the root again
+        path = [root_pitch] + scale[max(0, here - count + 1):here]
+    else:
+        step = 1 if next_root > root_pitch else -1
+        path = [root_pitch] + [p for p in range(root_pitch + step, next_root, step) if p in scale]
+    if len(path) < count:  # too short: the oom of root and fifth below first, then the walk
+        fifth = scale[here - 3] if here >= 3 else scale[min(here + 4, len(scale) - 1)]
+        pad = count - len(path)
+        path = [root_pitch] * (pad % 2) + [root_pitch, fifth] * (pad // 2) + path
+    path = path[:1] + path[len(path) - count + 1:]  # too long: the downbeat, then the run's end
+    below = min(path) - 12 >= max(lo, STRIDE_OCTAVE_FLOOR)  # double the whole run on one side
+    for k, pitch in enumerate(path):
+        velocity = STRIDE_VELOCITY["downbeat"] if k == 0 else STRIDE_VELOCITY["bass"] + 2 * k
+        length = max(1, starts[k + 1] - starts[k] - 0.5)
+        for octave in (pitch, pitch - 12 if below else pitch + 12):
+            w.add(bar, starts[k], length, octave, velocity)
+
+
 def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
-          chords: list[ChordPcs], rng: np.random.Generator) -> None:
+          chords: list[ChordPcs], rng: np.random.Generator, breaks: frozenset[int] = frozenset()) -> None:
+    """A rule-written bass line: the style's walking line, stride (``breaks``: the bars where a stride
+    plays its run into the next phrase) or pattern over the chords."""
     lo, hi = _register(part)
     target = lo + 10
     per_beat = max(1, meter.beat_ticks() // grid.step_ticks)
@@ -358,11 +392,18 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
             continue
         pattern = _pattern(style, "bass", grid, meter) or "R"
         onsets = _onsets(pattern)
+        stride = "c" in pattern
+        if stride and bar in breaks and bar + 1 < len(chords):
+            _stride_break(w, grid, scale, root_pitch, _nearest(chords[bar + 1][0], target, lo, hi), lo, bar)
+            continue
         pitch = root_pitch
+        chord_strokes = 0
         for k, (step, char, length) in enumerate(onsets):
             if char == "c":  # the stride's chord, in the middle register above the bass notes
+                velocity = STRIDE_VELOCITY["chord"][chord_strokes % 2]
+                chord_strokes += 1
                 for tone in _stride_chord(chord, style, part, w.spec.key.tonic_pc):
-                    w.add(bar, step, max(1, length - 0.5), tone, 74)
+                    w.add(bar, step, max(1, length - 0.5), tone, velocity)
                 continue
             if char == "p":  # a passing tone: a scale step from the last note toward the next one
                 pitch = _passing(scale, pitch, _bass_target(onsets, k, bar, chords, root_pitch, lo, hi))
@@ -370,7 +411,8 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
                 pitch = _bass_tone(char, chord, root_pitch, lo, hi)
             if k == len(onsets) - 1 and k >= APPROACH_MIN_ONSETS - 1 and bar + 1 < len(chords):
                 pitch = _approach(scale, _nearest(chords[bar + 1][0], pitch, lo, hi), pitch)
-            w.add(bar, step, max(1, length - 0.25), pitch, 96)
+            velocity = 96 if not stride else STRIDE_VELOCITY["downbeat" if step == 0 else "bass"]
+            w.add(bar, step, max(1, length - 0.25), pitch, velocity)
 
 
 STRIDE_CHORD_REGISTER = (50, 66)  # a left hand's chord: D3-F#4, above the bass notes, below the melody
@@ -783,7 +825,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             bar_kinds = _learned_part(writer, part, index, style, settings, grid, spec, clip_form)
             kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "bass":
-            _bass(writer, part, style, grid, spec.meter, chords, part_rng)
+            breaks = frozenset(bar.index for bar in clip_form.bars if bar.phrase_end)
+            _bass(writer, part, style, grid, spec.meter, chords, part_rng, breaks)
             kind = "rules"
         else:
             _melody(writer, part, grid, chords, part_rng)
@@ -831,6 +874,24 @@ def part_model_role(spec: MusicSpec, part: Part) -> str | None:
         return None
     if learned_parts.settings(spec.style).corpus and spec.parts.index(part) in plan_voices(spec.parts).slots_of:
         return None
+    return learned_parts.ROLE_OF[part.role]
+
+
+# The line a corpus-model voice is: the top voice the tune, the lowest the bass, the inner ones harmony.
+_SLOT_LINE = {0: "melody", 1: "comp", 2: "comp", 3: "bass"}
+
+
+def line_role(spec: MusicSpec, part: Part) -> str | None:
+    """The line ``part`` plays in the clip ("melody", "bass" or "comp"), None for drums and percussion.
+
+    Mostly its role's; a melody part given one of the corpus model's lower voices (the cello of a
+    string quartet takes the bass voice, a second violin an inner one) plays that line instead."""
+    if part.is_drum or part.role not in learned_parts.ROLE_OF or instruments.percussion(part.instrument):
+        return None
+    if learned_parts.settings(spec.style).corpus:
+        slots = plan_voices(spec.parts).slots_of.get(spec.parts.index(part))
+        if slots and len(slots) == 1:
+            return _SLOT_LINE[slots[0]]
     return learned_parts.ROLE_OF[part.role]
 
 
@@ -947,6 +1008,8 @@ def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, b
     mood = phrases.mood_entry(spec.mood)
     if part.role in SHAPED_ROLES:
         move_register(track, part, int(mood.get("register", 0)))
+    if part.role in HELD_WHEN_QUIET_ROLES:
+        hold_quiet_bars(track, arc_curve(spec.arc, spec.bars), bar_ticks)
     articulation = phrases.asked_articulation(spec.prompt) or mood.get("articulation") or None
     if articulation == "legato":
         hold_legato(track, bar_ticks)
@@ -957,6 +1020,34 @@ def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, b
 
 
 CHORD_ROLES = ("chords", "keys", "pad")  # the parts an asked arpeggio breaks up
+HELD_WHEN_QUIET_ROLES = ("chords", "keys")  # comping that sustains where the arc is quiet (a pad always holds)
+QUIET_ARC_BELOW = 0.65  # an arc's scale (arc_curve) under which a bar counts as quiet
+HELD_CHORD_TONES = 4    # a held half bar keeps its most played pitch classes, at most this many
+
+
+def hold_quiet_bars(track: Track, arc: np.ndarray, bar_ticks: int) -> None:
+    """Where the dynamics arc is quiet (the start of a crescendo, the end of a fade) a comping part
+    sustains, as an orchestra's quiet passages do: each half bar's chord, from the pitches it played
+    there, struck once and held, in place of the busy rhythm it keeps for the louder bars."""
+    quiet = {bar for bar, scale in enumerate(arc) if scale < QUIET_ARC_BELOW}
+    if not quiet or not track.notes:
+        return
+    make = type(track.notes[0])
+    half = bar_ticks // 2
+    kept = [n for n in track.notes if n.time // bar_ticks not in quiet]
+    spans: dict[int, list] = {}
+    for n in track.notes:
+        if n.time // bar_ticks in quiet:
+            spans.setdefault(n.time // half, []).append(n)
+    for span, notes in sorted(spans.items()):
+        counts = Counter(n.pitch % 12 for n in notes)
+        tones = {pc for pc, _ in counts.most_common(HELD_CHORD_TONES)}
+        start, end = min(n.time for n in notes), (span + 1) * half
+        for pitch in sorted({n.pitch for n in notes if n.pitch % 12 in tones}):
+            velocity = max(n.velocity for n in notes if n.pitch == pitch)
+            kept.append(make(start, end - start, pitch, velocity))
+    track.notes.clear()
+    track.notes.extend(sorted(kept, key=lambda n: (n.time, n.pitch)))
 
 
 def arpeggiate(track: Track, step: int) -> None:

@@ -22,7 +22,6 @@ import numpy as np
 
 REFERENCE_FILE = "pop909_form_reference.json"
 REFERENCE_LENGTHS = (4, 8, 12, 16, 32)
-ROLE_OF = {"melody": "melody", "bass": "bass", "chords": "comp", "keys": "comp", "pad": "comp"}
 
 Bars = list[list[tuple[int, int]]]  # per bar: (onset step, pitch)
 
@@ -65,8 +64,11 @@ def score_bars(score, bars: int, bar_quarters: float) -> dict[str, Bars]:
 
 
 def clip_figures(score, spec) -> dict[str, dict[str, float]]:
-    """Per pitched part: its role (melody/bass/comp), variation and recurrence."""
-    roles = {p.name: ROLE_OF.get(p.role, p.role) for p in spec.parts}
+    """Per pitched part: the line it plays (melody/bass/comp: engine/compose/pipeline.py line_role),
+    variation and recurrence. A string quartet's cello playing the bass voice is compared with bass lines."""
+    from engine.compose.pipeline import line_role
+
+    roles = {p.name: line_role(spec, p) or "other" for p in spec.parts}
     out = {}
     for name, bars in score_bars(score, spec.bars, spec.meter.quarters_per_bar).items():
         out[name] = {"role": roles.get(name, "other"), "variation": variation(bars),

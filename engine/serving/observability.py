@@ -68,12 +68,20 @@ def timed_warm_up(warm_up: Callable[[], None]) -> None:
 class _ModelLoads:
     """A collector reading model load times when scraped (models load lazily, after the registry exists)."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from engine.model.generator import LOAD_SECONDS
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("cadenza_model_load_seconds", "Seconds a model took to load, by model",
+                                 labels=["model"])
 
-        family = GaugeMetricFamily("cadenza_model_load_seconds", "Seconds a model took to load, by model",
-                                   labels=["model"])
-        for path, seconds in sorted(LOAD_SECONDS.items()):
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The metric's name for the registry, without collecting (which would import the generator)."""
+        yield self._family()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        # A generator never imported has loaded no model: importing it here would load torch (seconds).
+        generator = sys.modules.get("engine.model.generator")
+        family = self._family()
+        for path, seconds in sorted(getattr(generator, "LOAD_SECONDS", {}).items()):
             family.add_metric([f"generator:{path.name}"], seconds)
         for name, seconds in sorted(_text_model_load.items()):
             family.add_metric([name], seconds)

@@ -530,15 +530,16 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     from engine.understand.prompt import warm_up
 
     configure_logging(log_format, log_level)
-    from plugin_host.worker import prestart
 
     def warm() -> None:
+        from plugin_host.worker import prestart  # the renderer's imports take a second or two
+
         timed_warm_up(warm_up)
         prestart()  # then a render worker with its imports done, so the first render is a warm one
 
-    # The text model loads in the background, so SERVING does not wait; the first Describe may.
+    # The text model loads in the background once the engine is SERVING (it would slow the start down
+    # by competing for the interpreter), so SERVING does not wait for it; the first Describe may.
     warming = threading.Thread(target=warm, name="warm-up", daemon=True)
-    warming.start()
     token = load_or_create_token() if not is_loopback(host) else None
     if plugin_folders is None:
         from plugin_host.folders import plugin_folders as standard
@@ -547,6 +548,7 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
     engine = Engine(host, port, workers, queue_size, tls=tls, token=token, plugin_folders=plugin_folders,
                     render_timeout=render_timeout, state_dir=state_dir, store=store, metrics_port=metrics_port,
                     write_timeout=write_timeout)
+    warming.start()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())

@@ -3,19 +3,19 @@
 Fuzzy attributes of a prompt (style, mood) are judged by meaning, not by a word list: the
 prompt and each catalogue description are embedded, and cosine similarity ranks them.
 
-The model loads once per process (about 2.5-5 s), through transformers' AutoModel on the
-package's model directory with HF_HUB_OFFLINE=1, so nothing is fetched. `start_loading()`
+The model loads once per process from the package's model directory (engine/understand/minilm.py:
+its own tokenizer.json and safetensors weights; nothing is fetched). `start_loading()`
 begins that in a background thread (the server calls it at start, so it reports SERVING
 without waiting); `encode()` waits for it. Pooling is the mean of the token embeddings over
 the attention mask, then L2 normalisation: what sentence-transformers does for this model.
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -53,23 +53,18 @@ def model_path() -> str:
 
 
 def _load() -> _Model:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    path = model_path()
+    path = Path(model_path())
     import torch
-    import transformers
-    from transformers import AutoModel, AutoTokenizer
+    from tokenizers import Tokenizer
 
     from engine.config import INFERENCE_THREADS
+    from engine.understand.minilm import MiniLM
 
     torch.set_num_threads(INFERENCE_THREADS)  # for the process: see INFERENCE_THREADS
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True)
-    model.eval()
-    return _Model(tokenizer, model)
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest sentence of a batch
+    return _Model(tokenizer, MiniLM.load(path))
 
 
 def _load_into_cache() -> None:
@@ -115,11 +110,12 @@ def encode(sentences: Sequence[str]) -> np.ndarray:
     # A fast tokenizer is not safe to call from several threads at once ("Already borrowed"), and
     # the server answers requests on a thread pool: one encode at a time (each takes milliseconds).
     with _encode_lock:
-        batch = loaded.tokenizer(list(sentences), padding=True, truncation=True, max_length=MAX_TOKENS,
-                                 return_tensors="pt")
-        with torch.inference_mode():
-            tokens = loaded.model(**batch).last_hidden_state      # (B, T, 384)
-    mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)   # (B, T, 1)
+        encodings = loaded.tokenizer.encode_batch(list(sentences))
+    ids = torch.tensor([e.ids for e in encodings])
+    attention = torch.tensor([e.attention_mask for e in encodings])
+    with torch.inference_mode():
+        tokens = loaded.model(ids, attention)                       # (B, T, 384)
+    mask = attention.unsqueeze(-1).to(tokens.dtype)                 # (B, T, 1)
     pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)   # (B, 384)
     pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
     return pooled.numpy().astype(np.float32)

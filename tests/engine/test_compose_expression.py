@@ -141,3 +141,25 @@ def test_no_note_of_a_band_with_hand_percussion_rings_past_the_clips_last_bar(se
     end = spec.bars * round(spec.meter.quarters_per_bar * score.ticks_per_quarter)
     late = [(t.name, n.time, n.end) for t in score.tracks for n in t.notes if n.end > end]
     assert not late, late[:5]
+
+
+def _onsets_per_half_bar(track, bar_ticks: int, bars: range) -> list[int]:
+    return [len({n.time for n in track.notes if n.time // (bar_ticks // 2) == half})
+            for half in range(bars.start * 2, bars.stop * 2)]
+
+
+def test_a_crescendos_comping_holds_its_chords_while_quiet_and_plays_its_rhythm_once_loud() -> None:
+    prompt = "Dramatic orchestral piece, soft and slow at first, building to a powerful crescendo"
+    spec = understand(prompt, Overrides(seed=1, bars=8))
+    assert spec.arc == "crescendo"
+    brass = next(p for p in spec.parts if p.role == "chords")
+    score = compose(spec)
+    track = next(t for t in score.tracks if t.name == brass.name)
+    bar_ticks = score.ticks_per_quarter * 4
+    assert all(count <= 1 for count in _onsets_per_half_bar(track, bar_ticks, range(0, 3)))  # one chord a half bar
+    held = [n for n in track.notes if n.time < 3 * bar_ticks]
+    assert held and min(n.duration for n in held) >= bar_ticks // 4                          # held, not struck
+    assert max(_onsets_per_half_bar(track, bar_ticks, range(4, 8))) >= 3                    # loud: its rhythm again
+    steady = compose(replace(spec, arc="steady"))
+    same_part = next(t for t in steady.tracks if t.name == brass.name)
+    assert max(_onsets_per_half_bar(same_part, bar_ticks, range(0, 3))) >= 2                # steady: never held

@@ -5,6 +5,7 @@ from collections import defaultdict
 import pytest
 
 from engine.catalog import styles
+from engine.compose import form
 from engine.compose.pipeline import Grid, arrange_part, compose, harmonic_plan
 from engine.music.analysis import diatonic_triads, seventh_pc
 from engine.understand.prompt import Overrides, understand
@@ -36,6 +37,43 @@ def _assert_stride(bar_onsets: dict[int, list[int]], grid: Grid, bar: int) -> tu
     return bar_onsets[0][0], {p % 12 for pitches in bar_onsets.values() for p in pitches}
 
 
+def _phrase_ends(bars: int) -> set[int]:
+    """The bars that end a phrase with another bar after them (engine/compose/form.py)."""
+    length = form.phrase_length(bars)
+    return {bar for bar in range(length - 1, bars - 1, length)}
+
+
+def _assert_run(bar_onsets: dict[int, list[int]], next_bar: dict[int, list[int]], grid: Grid, bar: int) -> int:
+    """A phrase-end bar: an octave on every beat group, no chord, moving by step (or holding) into the
+    next bar's downbeat; returns the run's first note."""
+    assert sorted(bar_onsets) == list(grid.group_starts), f"bar {bar}: the run misses a beat group"
+    notes = [sorted(bar_onsets[s]) for s in grid.group_starts]
+    assert all(len(n) == 2 and n[1] - n[0] == 12 for n in notes), f"bar {bar}: not octaves: {notes}"
+    line = [n[0] for n in notes] + [next_bar[0][0]]
+    steps = [abs(b - a) % 12 for a, b in zip(line, line[1:], strict=False)]
+    walk = steps[-min(3, len(steps) - 1):]  # at least its last moves walk, by step, into the next downbeat
+    assert all(step <= 2 for step in walk) and walk[-1] > 0, f"bar {bar}: {line} does not walk into the next bar"
+    return notes[0][0]
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_the_stride_breaks_into_a_run_where_each_phrase_ends(prompt):
+    spec = understand(prompt, Overrides(seed=1, bars=16))
+    score = compose(spec)
+    grid = Grid.of(spec.meter)
+    left = score.tracks[1]
+    bars = _bars(left, grid, spec.bars)
+    assert _phrase_ends(spec.bars) == {3, 7, 11}
+    for bar in range(spec.bars):
+        if bar in _phrase_ends(spec.bars):
+            _assert_run(bars[bar], bars[bar + 1], grid, bar)
+        else:
+            _assert_stride(bars[bar], grid, bar)
+    velocities = [n.velocity for n in left.notes if n.time % grid.bar_ticks == 0 and n.time < 3 * grid.bar_ticks]
+    chords = [n.velocity for n in left.notes if n.time % grid.bar_ticks and n.time < 3 * grid.bar_ticks]
+    assert min(velocities) > max(chords)  # the downbeat's bass leans in over the off-beat chords
+
+
 @pytest.mark.parametrize("prompt", PROMPTS)
 @pytest.mark.parametrize("seed", range(3))
 def test_a_ragtime_clip_has_a_stride_left_hand_under_the_melody(prompt, seed):
@@ -46,7 +84,11 @@ def test_a_ragtime_clip_has_a_stride_left_hand_under_the_melody(prompt, seed):
     melody, left = score.tracks
     key_chords = diatonic_triads(spec.key)
     roots = []
-    for bar, onsets in enumerate(_bars(left, grid, spec.bars)):
+    bars = _bars(left, grid, spec.bars)
+    for bar, onsets in enumerate(bars):
+        if bar in _phrase_ends(spec.bars):
+            roots.append(_assert_run(onsets, bars[bar + 1], grid, bar) % 12)
+            continue
         bass, pcs = _assert_stride(onsets, grid, bar)
         # The bar's chord: a diatonic triad (with its seventh) rooted on the downbeat's bass note
         # holds every tone the left hand plays in the bar.

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import math
 
+from engine.compose.pipeline import compose_with_provenance
 from engine.evaluation import parts_form
+from engine.understand.prompt import Overrides, understand
 
 A = [(0, 60), (4, 62), (8, 64)]
 B = [(0, 60), (6, 62), (8, 64)]
@@ -43,3 +45,14 @@ def test_the_summary_counts_learned_notes_per_style() -> None:
     assert table["funk"]["fully_learned_share"] == 0.0 and table["funk"]["pitched_learned_share"] == 1.0
     assert table["all"]["share_drums_as_rules"] == 140 / 300
     assert table["pop"]["melody"]["recurrence"] == 0.5
+
+
+def test_a_string_quartets_cello_is_measured_as_the_bass_line_it_plays() -> None:
+    spec = understand("Viennese waltz for string quartet in Eb major", Overrides(seed=0))
+    assert [p.role for p in spec.parts].count("melody") >= 3  # both violins and the cello are melody parts
+    score, _ = compose_with_provenance(spec)
+    roles = {name: row["role"] for name, row in parts_form.clip_figures(score, spec).items()}
+    assert roles == {"violin": "melody", "violin_2": "comp", "viola": "comp", "cello": "bass"}
+    cello = next(t for t in score.tracks if t.name == "cello")
+    violin = next(t for t in score.tracks if t.name == "violin")
+    assert max(n.pitch for n in cello.notes) < min(n.pitch for n in violin.notes)  # it is the lowest line
