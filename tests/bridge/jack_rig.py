@@ -260,13 +260,17 @@ class ClockRig:
         return [f for f, data in self.recorder.events["clock"] if data == b"\xf8" and f >= frame]
 
 
-LOAD_PROGRAM = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+# Busy until ``seconds`` have passed or its parent is gone (a crashed benchmark must not leave
+# its load running for an hour, loading every later measurement on the machine).
+LOAD_PROGRAM = ("import os, time\nparent, end = os.getppid(), time.monotonic() + {seconds}\n"
+                "while time.monotonic() < end and os.getppid() == parent:\n    pass\n")
 
 
 @contextlib.contextmanager
 def cpu_load(processes: int = 2, seconds: float = 600.0):
     """``processes`` busy-looping Python processes beside the test (what a DAW rendering does to
-    the machine), each ending by itself after ``seconds`` at most, and stopped on exit."""
+    the machine), each ending by itself after ``seconds`` at most or when this process dies, and
+    stopped on exit."""
     busy = [subprocess.Popen([sys.executable, "-c", LOAD_PROGRAM.format(seconds=seconds)]) for _ in range(processes)]
     try:
         yield busy
