@@ -412,6 +412,12 @@ def _train_drums(args: argparse.Namespace) -> int:
         config.steps = args.steps
     if args.seed is not None:
         config.seed = args.seed
+    if args.genre_balance is not None:
+        if not 0.0 <= args.genre_balance <= 1.0:
+            print(f"cadenza: error: --genre-balance must be 0-1 (1 draws every window alike, 0 every genre alike), "
+                  f"got {args.genre_balance}", file=sys.stderr)
+            return EXIT_USAGE
+        config.genre_balance = args.genre_balance
     try:
         record = run(Path(args.data), out, config)
     except GrooveError as error:
@@ -685,6 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="replace an existing checkpoint file")
     train.add_argument("--drums", action="store_true",
                        help="train the drum model on the Groove MIDI Dataset folder given with --data")
+    train.add_argument("--genre-balance", type=float, metavar="B",
+                       help="with --drums: draw a batch's windows genre first, a genre weighted by its window "
+                            "count to the power B (default 1: every window alike; 0: every genre alike)")
     train.add_argument("--parts", action="store_true", help="train the part model (melody, bass, comping) on a "
                        "local POP909 copy given by --data (default /work/data/pop909)")
     train.add_argument("--minutes", type=float, metavar="M", help="with --parts: stop after M minutes (default 28)")

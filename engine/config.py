@@ -74,7 +74,7 @@ HEALTH_THREADS = 4
 HEALTH_WATCH_MAX = 512            # open Health/Watch streams in all
 HEALTH_WATCH_PER_PEER = 64        # ... from one address (loopback clients all share 127.0.0.1)
 DEFAULT_PORT = 50051  # `cadenza serve` without --port
-# torch threads for inference (text embedding, decoding, taste): the engine's batches are small and
+# torch and BLAS threads for inference (text embedding, decoding, taste): the engine's batches are small and
 # its requests run side by side, and on a busy 2-core machine a second thread spins instead of
 # working (a prompt's embedding took 20x longer at load 12 with 2 threads than with 1).
 INFERENCE_THREADS = 1

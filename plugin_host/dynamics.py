@@ -56,9 +56,25 @@ def keep_arc(before: np.ndarray, after: np.ndarray, sample_rate: int) -> np.ndar
     ratio_db[~active] = 0.0
     smooth = uniform_filter1d(ratio_db, size=max(1, round(ARC_WINDOW_SECONDS * sample_rate / ARC_HOP)),
                               mode="nearest")
-    centres = np.arange(len(smooth)) * ARC_HOP + (ARC_HOP - 1) / 2
-    gain = np.interp(np.arange(after.shape[0]), centres, 10 ** (smooth / 20)).astype(np.float32)
+    gain = _between_centres((10 ** (smooth / 20)).astype(np.float32), after.shape[0])
     return np.asarray(after, dtype=np.float32) * gain[:, None]
+
+
+def _between_centres(values: np.ndarray, frames: int) -> np.ndarray:
+    """Per frame, ``values`` (one per ARC_HOP frames, at the hop's centre) interpolated linearly between
+    centres and held before the first and after the last (what np.interp does, a hop at a time)."""
+    half = (ARC_HOP - 1) / 2
+    offsets = (np.arange(ARC_HOP, dtype=np.float32) - np.float32(half)) / np.float32(ARC_HOP)
+    # frame k * ARC_HOP + j lies `offsets[j]` hops from centre k: after it (>= 0) towards k + 1, before it towards k - 1
+    ahead = np.append(values[1:], values[-1])
+    behind = np.insert(values[:-1], 0, values[0])
+    after_centre = offsets >= 0
+    lerp = np.where(after_centre, values[:, None] + (ahead - values)[:, None] * offsets,
+                    values[:, None] + (values - behind)[:, None] * offsets)
+    gain = lerp.reshape(-1)[:frames]
+    if len(gain) < frames:
+        gain = np.append(gain, np.full(frames - len(gain), values[-1], dtype=np.float32))
+    return gain.astype(np.float32, copy=False)
 
 
 def velocity_ride_db(bar_velocities: list[float], bar_frames: list[tuple[int, int]], frames: int,

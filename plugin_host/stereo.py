@@ -52,7 +52,11 @@ def widen(audio: np.ndarray, width: float, sample_rate: int, seed: int = 0) -> n
     # side; the added side is made from the filtered mid (filter and decorrelator commute).
     # float32, channel-contiguous: this runs on every stem of every render
     lr = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).T)
-    high = sosfilt(_side_filter(sample_rate), np.stack([lr[0] + lr[1], lr[0] - lr[1]]) * np.float32(0.5), axis=-1)
+    mid_side = np.empty_like(lr)
+    np.add(lr[0], lr[1], out=mid_side[0])
+    np.subtract(lr[0], lr[1], out=mid_side[1])
+    mid_side *= np.float32(0.5)
+    high = sosfilt(_side_filter(sample_rate), mid_side, axis=-1)
     mid_energy = float(np.dot(high[0], high[0]))
     if mid_energy <= 0.0:
         return audio
@@ -60,19 +64,29 @@ def widen(audio: np.ndarray, width: float, sample_rate: int, seed: int = 0) -> n
     want = min(width, MAX_PART_WIDTH) ** 2
     if have > MAX_PART_WIDTH ** 2:
         side = (lr[0] - lr[1]) * np.float32((1 - np.sqrt(MAX_PART_WIDTH ** 2 / have)) / 2)
-        return np.stack([lr[0] - side, lr[1] + side], axis=1)
+        return _interleave(lr, -side)
     if have >= want:
         return audio
     mid = high[0]
     delays, gains = _decorrelator(sample_rate, seed)
     side = np.zeros_like(mid)
+    tap = np.empty_like(mid)
     for delay, gain in zip(delays, gains, strict=True):
-        side[delay:] += np.float32(gain) * mid[:len(mid) - delay]
+        np.multiply(mid[:len(mid) - delay], np.float32(gain), out=tap[:len(mid) - delay])
+        side[delay:] += tap[:len(mid) - delay]
     energy = float(np.dot(side, side))
     if energy <= 0.0:
         return audio
     side *= np.float32(np.sqrt((want - have) * mid_energy / energy))
-    return np.stack([lr[0] + side, lr[1] - side], axis=1)
+    return _interleave(lr, side)
+
+
+def _interleave(lr: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """(frames, 2) from channel rows ``lr`` with ``side`` added to the left and taken from the right."""
+    out = np.empty((lr.shape[1], 2), dtype=np.float32)
+    np.add(lr[0], side, out=out[:, 0])
+    np.subtract(lr[1], side, out=out[:, 1])
+    return out
 
 
 def pan(audio: np.ndarray, position: float) -> np.ndarray:

@@ -34,7 +34,7 @@ from symusic import Score
 
 from engine.config import RENDER_WORKER_ADDRESS_SPACE_BYTES, RENDER_WORKER_STDERR_KEEP_BYTES
 from engine.errors import CadenzaError, Cancelled, TimedOut
-from plugin_host.config import IDLE_WORKERS, WORKER_MAX_RENDERS, WORKER_START_SECONDS
+from plugin_host.config import IDLE_WORKERS, WORKER_HEAP_KEEP_BYTES, WORKER_MAX_RENDERS, WORKER_START_SECONDS
 from plugin_host.inprocess import RenderCache, RenderOptionError, RenderOptions, render_in_process
 from plugin_host.stems import Stems
 
@@ -324,9 +324,32 @@ def limit_memory(address_space: int = RENDER_WORKER_ADDRESS_SPACE_BYTES) -> None
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+def keep_freed_memory(keep: int = WORKER_HEAP_KEEP_BYTES) -> bool:
+    """Have glibc's malloc serve a render's buffers (megabytes each) from its heap and keep up to ``keep``
+    bytes of them once freed, instead of mapping fresh pages for every buffer and unmapping them after.
+
+    By default a buffer over the (adaptive) mmap threshold is mapped and unmapped each time, and
+    every page of it is faulted in again by the kernel: about 12,000 page faults and 0.1 s of system
+    time per 16 s render here. With the threshold at glibc's most (32 MiB: above every buffer of a
+    clip up to about a minute), the pages stay mapped between renders. The resident size stays near
+    the worker's peak (which VmHWM reports anyway).
+    A no-op (False) where malloc is not glibc's."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mmap_threshold_max = 32 * 1024**2  # glibc refuses more on 64-bit: longer clips' buffers are still mapped
+    return bool(mallopt(m_mmap_threshold, min(keep, mmap_threshold_max))) and bool(mallopt(m_trim_threshold, keep))
+
+
 def _main(job_fd: int, reply_fd: int) -> None:
     """The worker's body: render jobs from ``job_fd`` until it closes, report on ``reply_fd``."""
     limit_memory()
+    keep_freed_memory()
     jobs = Connection(job_fd, writable=False)
     conn = Connection(reply_fd, readable=False)
     from plugin_host.instruments import PluginError

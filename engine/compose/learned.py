@@ -23,6 +23,10 @@ from engine.music.analysis import Chord
 from engine.music.chords import ChordSymbol
 
 ROLE_OF = {"melody": "melody", "bass": "bass", "chords": "comp", "keys": "comp", "pad": "comp"}
+# The parts (spec roles) that, in a band, keep their idiom through the first half of a phrase's last
+# bar and fill only the second: a bass keeps driving, comping keeps its stabs. A melody's phrase end,
+# and a part playing alone (whose free bar keeps every beat sounding), are all the model's.
+HALF_BAR_FILLS = ("bass", "chords", "keys")
 ENERGY_BANDS = 4
 SETTINGS_KEYS = {"bass_rhythm": ("learned", "style"), "comp_rhythm": ("learned", "style"),
                  "loop": (True, False), "corpus": (True, False)}
@@ -183,11 +187,13 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
                style_rhythm: tuple[tuple[int, int], ...] | None = None,
                legato: bool = False, colour: list[frozenset[int]] | None = None, moving: bool = False,
                given: list[list[BarNote]] | None = None, rewrite: set[int] | None = None,
-               keep_rhythm: bool = False) -> tuple[list[list[BarNote]], list[str]]:
+               keep_rhythm: bool = False, half_bar_fill: bool = False,
+               ) -> tuple[list[list[BarNote]], list[str]]:
     """Every bar of one part, and how each was written ("learned", or "style_rhythm": the style's
-    idiom kept, except in the last bar of a phrase, where the model plays a fill; in the idiom's
-    answering bars (the second of a four-bar phrase; the second, fourth and sixth of eight) the model
-    plays a turn over the last beat group, as a bass player varies an ostinato).
+    idiom kept, except in a phrase's last bar, where the model plays a fill (over the second half only
+    with ``half_bar_fill``); in the idiom's answering bars (the second of a four-bar phrase; the second,
+    fourth and sixth of eight) the model plays a turn over the last beat group, as a bass player varies
+    an ostinato).
 
     ``style_rhythm``: (step, length) onsets the style keeps in every bar (the model chooses the
     pitches); ``legato`` holds each pitch to the bar's end (a pad).
@@ -211,6 +217,7 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
     model.begin_part()
     plen = max(b.position for b in form.bars) + 1
     turn_from = group_starts[-1] if len(group_starts) > 1 else steps // 2
+    fill_from = next((g for g in group_starts if g >= steps // 2), steps // 2)  # a phrase-end fill: the second half
     for fb in form.bars:
         check_stop(f"writing bar {fb.index + 1} of the {role}")  # the request may have been given up
         chord = chord_for_model(fb.chord, tonic)
@@ -230,10 +237,13 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
             kinds.append(kinds[source])
             history += tokens[source]
             continue
-        idiom = style_rhythm is not None and not (fb.phrase_end and fb.index > 0)
-        # the idiom's answering bars (odd places in the phrase) end with the model's turn on the last beat group
-        turn = turn_from if idiom and fb.position % 2 == 1 and not fb.phrase_end else None
-        kinds.append("style_rhythm" if idiom else "learned")
+        fill = style_rhythm is not None and fb.phrase_end and fb.index > 0
+        # A phrase's last bar is the model's fill; with ``half_bar_fill`` the idiom's first half stays
+        # there (HALF_BAR_FILLS) and the model fills the second. The idiom's answering bars (odd places
+        # in the phrase) end with the model's turn on the last beat group.
+        idiom = style_rhythm is not None and (not fill or half_bar_fill)
+        turn = (fill_from if fill else turn_from if fb.position % 2 == 1 else None) if idiom else None
+        kinds.append("learned" if fill else "style_rhythm" if idiom else "learned")
         if keep_rhythm and given is not None and given[fb.index]:
             rhythm, turn = rhythm_of(given[fb.index]), None
         elif idiom:

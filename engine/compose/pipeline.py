@@ -267,7 +267,7 @@ def percussion_pattern(instrument: instruments.Instrument, grid: Grid, meter: Me
 
 
 def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, meter: Meter, *,
-                genre: str | None, seed: int) -> list[str]:
+                genre: str | None, seed: int, clip_form: form.Form | None = None) -> list[str]:
     """A hand drum, bell or shaker beside the kit, played by the drum model (trained on the Groove
     drummers) in the style's genre; returns each bar's provenance kind (a fill bar is "learned", an
     idiom bar "style_rhythm").
@@ -275,12 +275,13 @@ def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, mete
     What no drummer's data teaches stays the instrument's idiom (instruments.toml: a tumbao, a clave):
     its onsets and keys in every bar. The drum model, run as a second player with its own seed, gives
     each stroke its velocity and micro-timing (the drummer's accent at that step, or the bar's softest
-    stroke where the drummer rests), and at every phrase end (engine/compose/drums.py) the part plays
-    the drum model's fill instead, its snare and tom strokes moved onto the instrument's keys. A pitched
+    stroke where the drummer rests), and at every phrase end of ``clip_form`` (as the kit; without a
+    form, every fourth bar) the part plays the drum model's fill instead, its snare and tom strokes
+    moved onto the instrument's keys. A pitched
     program (taiko, melodic toms) is moved so its first key is the clip's tonic: its low strokes do not
     pull the key away. ``quantize`` keeps every stroke on its step.
     """
-    from engine.compose.drums import STEP_TICKS, phrase_flags
+    from engine.compose.drums import STEP_TICKS, form_places, phrase_flags
     from engine.model.drums import load_default
 
     keys = list(instrument.keys)
@@ -290,7 +291,11 @@ def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, mete
         keys = [k + shift for k in keys]
     pattern = percussion_pattern(instrument, grid, meter)
     bars = w.spec.bars
-    fill, start = phrase_flags(bars)
+    if clip_form is not None:  # the form's phrase ends, as the kit's (a 32-bar clip's phrases are 8 bars)
+        places = form_places(clip_form)
+        fill, start = places["phrase_end"], places["phrase_start"]
+    else:
+        fill, start = phrase_flags(bars)
     hits = load_default().generate([grid.steps] * bars, genre, w.spec.tempo_bpm, fill, start, seed=seed)
     at: dict[tuple[int, int], list] = {}
     for hit in hits:
@@ -816,7 +821,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
         elif part.role == "drums" and instruments.percussion(part.instrument):
             bar_kinds = _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter,
                                     genre=style.drum_genre,
-                                    seed=drum_seed(spec.seed, PERCUSSION_SALT + len(score.tracks)))
+                                    seed=drum_seed(spec.seed, PERCUSSION_SALT + len(score.tracks)),
+                                    clip_form=clip_form)
             kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "drums" or part.is_drum:
             _drums(writer, style, drum_seed(spec.seed, len(score.tracks)), clip_form)
@@ -928,7 +934,8 @@ def learned_bars(part: Part, index: int, spec: MusicSpec, clip_form: form.Form, 
         low=lo, high=hi, energy=spec.energy, seed=seed,
         style_rhythm=rhythm, legato=part.role == "pad", colour=colour,
         moving=role == "bass" and style.bass_idiom == "walking", given=given, rewrite=rewrite,
-        keep_rhythm=keep_rhythm)
+        keep_rhythm=keep_rhythm,
+        half_bar_fill=part.role in learned_parts.HALF_BAR_FILLS and sum(not p.is_drum for p in spec.parts) > 1)
     if role == "comp" and part.role != "pad" and part.program < 8:  # a keyboard (GM pianos, e-pianos)
         tones = [frozenset(fb.chord.pcs) | (colour[i] if colour else frozenset())
                  for i, fb in enumerate(clip_form.bars)]

@@ -536,6 +536,11 @@ def serve(host: str = DEFAULT_HOST, port: int = 0, workers: int = ENGINE_WORKERS
 
         timed_warm_up(warm_up)
         prestart()  # then a render worker with its imports done, so the first render is a warm one
+        from engine.model import drums, generator, parts  # and the models (torch), for the first Generate
+
+        generator.load()
+        parts.load()
+        drums.load_default()
 
     # The text model loads in the background once the engine is SERVING (it would slow the start down
     # by competing for the interpreter), so SERVING does not wait for it; the first Describe may.

@@ -14,7 +14,13 @@ def render(record: dict, config: dict, name: str) -> str:
     from engine.training.drums import DrumTrainConfig
 
     # checkpoints trained before min_genre_recordings was a config field used its default
-    train = {**vars(DrumTrainConfig()), **record["train_config"]}
+    # checkpoints trained before genre_balance was a config field drew every window alike (balance 1)
+    train = {**vars(DrumTrainConfig()), "genre_balance": 1.0, **record["train_config"]}
+    if train["genre_balance"] == 1.0:
+        balance = "windows drawn alike (so rock's windows fill most batches)"
+    else:
+        balance = (f"each window drawn genre first, a genre weighted by (its windows)^{train['genre_balance']:g}, "
+                   "so the small genres are heard more often than their share of the data")
     history = "\n".join(
         f"| {h['step']} | {h['train_loss']:.3f} | {h['val']['total']:.3f} | {h['val']['hit']:.4f} | "
         f"{h['val']['velocity']:.3f} | {h['val']['offset']:.3f} |" for h in record["history"])
@@ -59,7 +65,7 @@ per recording.
 ## Training
 
 `{record['command']}` (DIR: the Groove folder, e.g. /work/data/groove). Batch {train['batch_size']}
-windows of up to {train['window_bars']} bars, AdamW lr {train['learning_rate']} cosine to
+windows of up to {train['window_bars']} bars ({balance}), AdamW lr {train['learning_rate']} cosine to
 {train['min_learning_rate']}, warm-up {train['warmup_steps']}, weight decay {train['weight_decay']},
 genre dropped {train['genre_dropout']:.0%} of the time (the 'no genre' embedding), {train['threads']} torch
 thread under `nice` on the shared 2-core machine. Wall-clock time: {record['train_seconds'] / 60:.1f} min.

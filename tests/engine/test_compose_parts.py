@@ -92,3 +92,18 @@ def test_a_bar_longer_than_the_model_writes_is_cut_at_beat_groups() -> None:
     assert learned_parts.chunks(28, (0, 4, 8, 12, 16, 20, 24)) == [(0, 16), (16, 12)] or \
         learned_parts.chunks(28, (0, 4, 8, 12, 16, 20, 24)) == [(0, 12), (12, 16)]
     assert learned_parts.chunks(20, (0, 4, 8, 12, 16)) in ([(0, 8), (8, 12)], [(0, 12), (12, 8)])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_driving_bass_keeps_its_idiom_through_the_first_half_of_a_phrase_end(seed: int) -> None:
+    spec = understand("80s synth pop with a driving bassline and bright arpeggiated synths", Overrides(seed=seed))
+    assert learned_parts.settings(spec.style).bass_rhythm == "style"  # an idiom the model fills in
+    score, _ = compose_with_provenance(spec)
+    bass = next(t for t, p in zip(score.tracks, spec.parts, strict=True) if p.role == "bass")
+    grid = Grid.of(spec.meter)
+    rhythms = onsets_per_bar(bass, grid, spec.bars)
+    half = grid.steps // 2
+    first_half = [tuple(s for s in r if s < half) for r in rhythms]
+    for end in (3, 7):  # the phrase ends of an 8-bar clip: the groove goes on, the fill is the second half
+        assert first_half[end] == first_half[0], (end, rhythms[end], rhythms[0])
+        assert len(rhythms[end]) >= len(first_half[0]) + 1

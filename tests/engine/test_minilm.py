@@ -23,9 +23,9 @@ def test_the_encoder_gives_transformers_hidden_states_and_the_packaged_embedding
     ours = MiniLM.load(path)
     with torch.inference_mode():
         expected = reference(**batch).last_hidden_state
-        got = ours(batch["input_ids"], batch["attention_mask"])
+    got = ours(batch["input_ids"].numpy(), batch["attention_mask"].numpy())
     mask = batch["attention_mask"].bool()
-    assert torch.allclose(got[mask], expected[mask], atol=1e-4)
+    assert np.abs(got[mask.numpy()] - expected[mask].numpy()).max() < 1e-4
 
     mean = (expected * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
     expected_embeddings = torch.nn.functional.normalize(mean, dim=1).numpy()

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.catalog import instruments
-from engine.compose.drums import phrase_flags
+import pytest
+
+from engine.catalog import instruments, styles
+from engine.compose import form
+from engine.compose import learned as learned_parts
 from engine.compose.pipeline import Grid, compose_with_provenance, percussion_pattern
 from engine.understand.prompt import Overrides, understand
 
 PROMPT = "Latin salsa montuno on piano with congas, timbales, bass and drums"
 
 
-def test_a_hand_drum_keeps_its_idiom_with_the_drum_models_touch_and_fills_where_phrases_end() -> None:
-    spec = replace(understand(PROMPT, Overrides(seed=0, bars=8)), quantize=True)
+@pytest.mark.parametrize("bars", [8, 32])
+def test_a_hand_drum_keeps_its_idiom_with_the_drum_models_touch_and_fills_where_phrases_end(bars: int) -> None:
+    spec = replace(understand(PROMPT, Overrides(seed=0, bars=bars)), quantize=True)
     score, provenance = compose_with_provenance(spec)
     grid = Grid.of(spec.meter)
     part = next(p for p in spec.parts if p.name == "congas")
     pattern = percussion_pattern(instruments.percussion(part.instrument), grid, spec.meter)
     idiom = [(s, c) for s, c in enumerate(pattern) if c != "-"]
     congas = next(t for t in score.tracks if t.name == "congas")
-    fill, _ = phrase_flags(spec.bars)
+    clip_form = form.plan(spec.bars, spec.key, list(styles.get(spec.style).progressions), spec.seed,
+                          learned_parts.settings(spec.style).loop)
+    fill = [bar.phrase_end for bar in clip_form.bars]  # the form's phrase ends: every 8th bar of 32, as the kit's
+    assert sum(fill) == bars // (8 if bars >= 32 else 4)
     keys = instruments.percussion(part.instrument).keys
     for bar in range(spec.bars):
         played = sorted(((n.time % grid.bar_ticks) // grid.step_ticks, n.pitch) for n in congas.notes

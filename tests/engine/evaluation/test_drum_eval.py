@@ -61,10 +61,35 @@ def test_committed_reference_holds_groove_histograms_and_a_classifier():
     assert all(0.0 <= a <= 1.0 for a in summary["classifier_real_accuracy"].values())
 
 
+def test_the_classifier_has_a_real_figure_and_an_unseen_cross_check_for_every_genre_it_knows():
+    summary, clf = drums.reference()
+    assert summary["classifier_real_method"].startswith("leave one drummer out")
+    assert set(summary["classifier_real_accuracy"]) == set(clf.genres) == set(summary["classifier_unseen_accuracy"])
+    # genres held out from only one or two recordings are no classes: a class from one recording learns the recording
+    assert not {"reggae", "punk", "highlife"} & set(clf.genres)
+
+
+def _performance(name: str, genre: str, kind: str = "beat"):
+    from engine.training.groove import Performance
+
+    z = np.zeros((16, 9))
+    return Performance(name=name, genre=genre, bpm=100.0, numerator=4, denominator=4, kind=kind, split="test",
+                       hits=z, velocity=z, offset=z, fill=np.zeros(1, bool), phrase_start=np.zeros(1, bool))
+
+
+def test_a_genre_needs_three_beat_recordings_by_two_drummers_to_be_a_class():
+    perfs = ([_performance(f"drummer1/s/{i}_rock.mid", "rock") for i in range(2)]
+             + [_performance("drummer2/s/9_rock.mid", "rock")]
+             + [_performance(f"drummer5/s/{i}_reggae.mid", "reggae") for i in range(4)]  # one drummer
+             + [_performance("drummer1/s/7_jazz.mid", "jazz"), _performance("drummer2/s/8_jazz.mid", "jazz")]
+             + [_performance(f"drummer{i}/s/5_funk.mid", "funk", "fill") for i in range(3)])  # fills do not count
+    assert drums.classifier_genres(perfs) == ["rock"]
+
+
 def test_pooled_genre_accuracy_compares_only_genres_that_have_held_out_real_bars():
     summary, _ = drums.reference()
     real = summary["classifier_real_accuracy"]
-    assert "reggae" not in real  # Groove's validation split has no reggae beat bars
+    assert "reggae" not in real  # Groove's held-out splits have one reggae beat recording: no class
     base = {"velocity_counts": [1] * 16, "offset_counts": [1] * 20, "bars": 4, "bars_differ": 1.0, "jaccard": 0.3,
             "phrase_end_bars": 1, "phrase_end_fills": 0, "other_bars": 3, "other_fills": 0}
     figures = [{**base, "genre": "rock", "genre_right": 3, "genre_bars": 4},

@@ -46,6 +46,35 @@ def test_cli_trains_drums_from_a_groove_folder(tmp_path, capsys):
     assert DrumGenerator.load(out).record["train_config"]["steps"] == 2
 
 
+def test_cli_records_a_genre_balance_in_the_command_that_reproduces_the_run(tmp_path, capsys):
+    out = tmp_path / "bal.pt"
+    assert cli_main(["train", "--drums", "--data", str(FIXTURES), "--out", str(out), "--steps", "2",
+                     "--genre-balance", "0.5"]) == 0
+    record = DrumGenerator.load(out).record
+    assert record["train_config"]["genre_balance"] == 0.5 and record["command"].endswith("--genre-balance 0.5")
+    assert cli_main(["train", "--drums", "--data", str(FIXTURES), "--out", str(tmp_path / "x.pt"),
+                     "--genre-balance", "2"]) == 2
+    assert "--genre-balance must be 0-1" in capsys.readouterr().err
+
+
 def test_cli_drums_without_data_says_what_folder_it_needs(tmp_path, capsys):
     assert cli_main(["train", "--drums", "--out", str(tmp_path / "x.pt")]) == 2
     assert "Groove MIDI Dataset folder" in capsys.readouterr().err
+
+
+def test_genre_balanced_sampling_hears_a_small_genre_more_often_than_its_share_of_windows():
+    import numpy as np
+    import pytest
+
+    from engine.training.drums import GenreSampler
+
+    genres = [0] * 900 + [1] * 100  # rock-like against a small genre
+    share = {}
+    for balance in (1.0, 0.5, 0.0):
+        drawn = np.array(GenreSampler(genres, balance).draw(np.random.default_rng(0), 20000))
+        share[balance] = float((drawn >= 900).mean())
+    assert abs(share[1.0] - 0.10) < 0.01          # every window alike
+    assert abs(share[0.5] - 0.25) < 0.015         # sqrt(100) / (sqrt(900) + sqrt(100))
+    assert abs(share[0.0] - 0.50) < 0.015         # genres alike
+    with pytest.raises(ValueError, match="genre_balance must be 0-1"):
+        GenreSampler(genres, 1.5)
