@@ -26,7 +26,7 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
 
 # `--sync` and `--midi-api` of `cadenza clock`, `bridge` and `jam`: here, so building the parser imports no
 # live or MIDI code.
-SYNC_SOURCES = ("midi-clock", "link")
+SYNC_SOURCES = ("midi-clock", "link", "link-start-stop")
 MIDI_APIS = ("jack", "jack-rtmidi", "alsa", "coremidi")
 
 seed = int_in(0, SEED_MAX)

@@ -356,7 +356,9 @@ def _add_midi_options(parser: argparse.ArgumentParser) -> None:
 def _add_sync_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sync", choices=arguments.SYNC_SOURCES, default="midi-clock",
                         help="midi-clock: follow MIDI beat clock on 'Cadenza In' (default); link: join the "
-                             "Ableton Link session on the network (tempo, beat, phase; bars of --meter)")
+                             "Ableton Link session on the network (tempo, beat, phase; bars of --meter); "
+                             "link-start-stop: the same, running only while the session plays (Link's "
+                             "start/stop sync), bar 1 where it started")
 
 
 def _meter(text: str):

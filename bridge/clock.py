@@ -549,6 +549,8 @@ class ClockFollower:
         self.ignored = 0
         self.missed = 0  # ticks inferred lost in transit (see _missed_ticks)
         self._unconfirmed = 0  # ticks inferred lost at the last tick, which a bunched tick may still be
+        self.duplicates = 0  # ticks received twice at one frame (see `_tick`)
+        self._event_ticks = 0
         self.dropped_sysex = 0  # SysEx messages longer than SYSEX_MAX_BYTES
         self.period: float | None = None  # the ports' window (s): a JACK period, see `_missed_ticks`
         self.inferred_starts = 0  # runs begun without their Start/Continue (lost in a skipped cycle)
@@ -564,6 +566,7 @@ class ClockFollower:
         events: list[ClockEvent] = []
         if not isinstance(data, bytes | bytearray):  # not a MIDI byte at all (e.g. 300): poison the event
             data = bytes(byte if 0 <= byte <= 0xFF else 0xF4 for byte in data)
+        self._event_ticks = 0  # clock bytes of this event so far (several in one event share its time)
         for byte in data.translate(None, _NOT_REALTIME):
             self._realtime(time, byte, events)
         rest = data.translate(None, _REALTIME)
@@ -681,6 +684,14 @@ class ClockFollower:
             self.last_tick_time = time
             return
         seconds = self.estimator.tick_seconds
+        self._event_ticks += 1
+        if (self.estimator.frame_exact and self._event_ticks == 1 and self.last_tick_time is not None
+                and time == self.last_tick_time):
+            # Two tick events at one frame: a tick delivered twice (asynchronous JACK runs a late
+            # client again in the same period, rereading its buffers), never two ticks of a master's.
+            # (Clock bytes inside one event, as in a SysEx or a bunch rtmidi hands over, all count.)
+            self.duplicates += 1
+            return
         if (self._unconfirmed and self.last_tick_time is not None and seconds
                 and time - self.last_tick_time < 0.5 * seconds):
             # One of the ticks counted lost before the last one came after all, late: ticks

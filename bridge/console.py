@@ -36,10 +36,10 @@ def make_session(meter: Meter, sync: str = "midi-clock", observer: queue.SimpleQ
     """A `LiveSession` following ``sync``: MIDI beat clock on the input port, or an Ableton Link session."""
     if sync == "midi-clock":
         return LiveSession(meter, observer=observer)
-    if sync == "link":
+    if sync in ("link", "link-start-stop"):
         from bridge.link_clock import LinkFollower
 
-        return LiveSession(meter, LinkFollower(meter), observer=observer)
+        return LiveSession(meter, LinkFollower(meter, start_stop=sync == "link-start-stop"), observer=observer)
     raise ValueError(f"unknown sync source {sync!r}; accepted: {', '.join(SYNC_SOURCES)}")
 
 

@@ -21,8 +21,12 @@ player schedules clip events against Link beats exactly as it does against MIDI 
 - Transport: Link's timeline never stops. The follower runs while the session has at least one
   other peer, and is stopped (and unlocked: no tempo is reported as the session's) while Cadenza
   is alone, so Cadenza proposes no tempo of its own: it joins with a placeholder tempo that any
-  existing session overrides, and generates nothing until a peer is there. Link's optional
-  start/stop sync is not followed (not built).
+  existing session overrides, and generates nothing until a peer is there.
+- Start/stop sync (``start_stop=True``, ``--sync link-start-stop``): Link's optional shared
+  transport, which peers that enable it (Live, Bitwig, ...) start and stop together. The follower
+  then runs only while the session plays: Start at the time the session started playing, with
+  bar 1 at the beat it started on (peers start on a bar line of the quantum), Stop when it
+  stops. Cadenza never starts or stops the session itself.
 
 The `link` module is LinkPython-extern's binding of Ableton's Link library.
 """
@@ -78,9 +82,14 @@ class LinkFollower:
 
     frame_exact = True
 
-    def __init__(self, meter: Meter | None = None, link=None, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, meter: Meter | None = None, link=None, now: Callable[[], float] = time.monotonic,
+                 start_stop: bool = False) -> None:
         self.meter = meter or Meter(4, 4)
         self.link = link if link is not None else join_session()
+        self.start_stop = start_stop
+        if start_stop:
+            self.link.startStopSyncEnabled = True
+        self.origin = 0.0  # the Link beat of position 0 (where the session started playing, with start/stop)
         self.quantum = clocks_per_bar(self.meter) / CLOCKS_PER_QUARTER  # Link beats are quarter notes here
         self.now = now
         self.transport = Transport.STOPPED
@@ -139,7 +148,11 @@ class LinkFollower:
     def beat_at(self, time_: float) -> float:
         """The session's beat (quarter notes, bar-aligned) at ``time_`` on the ports' clock."""
         session = self._session or self.link.captureAppSessionState()
-        return session.beatAtTime(self.link_micros(time_), self.quantum)
+        return session.beatAtTime(self.link_micros(time_), self.quantum) - self.origin
+
+    def _time_at(self, session, position: float) -> float:
+        """The ports' time at which clock ``position`` is due on the session's timeline."""
+        return self.port_time(session.timeAtBeat(self.origin + position / CLOCKS_PER_QUARTER, self.quantum))
 
     # -- the follower interface ------------------------------------------------------------
     def feed(self, time_: float, data: bytes | bytearray | list[int]) -> list[ClockEvent]:
@@ -161,8 +174,18 @@ class LinkFollower:
         self.peers = self.link.numPeers()
         self._tempo = session.tempo()
         events: list[ClockEvent] = []
-        beat = session.beatAtTime(self.link_micros(start), self.quantum) * CLOCKS_PER_QUARTER
-        if self.peers == 0 or beat < 0:
+        playing = session.isPlaying() if self.start_stop else True
+        until = end  # ticks up to here: the session's stop time, when it stops within this window
+        if self.start_stop and not playing and self.transport is Transport.RUNNING:
+            # A peer stopped the session as of a time that may still be ahead: play up to it.
+            until = min(max(self.port_time(session.timeForIsPlaying()), start), end)
+            playing = until > start
+        if self.start_stop and playing and self.transport is not Transport.RUNNING:
+            # bar 1 where the session starts playing (a time that may be ahead, or long past)
+            self.origin = session.beatAtTime(session.timeForIsPlaying(), self.quantum)
+        beat = (session.beatAtTime(self.link_micros(start), self.quantum) - self.origin) * CLOCKS_PER_QUARTER
+        beat_end = (session.beatAtTime(self.link_micros(end), self.quantum) - self.origin) * CLOCKS_PER_QUARTER
+        if self.peers == 0 or not playing or beat_end < 0:
             if self.transport is Transport.RUNNING:
                 if self.last_position is not None:
                     self.next_position = self.last_position + 1
@@ -171,8 +194,9 @@ class LinkFollower:
             return events
         if self.transport is not Transport.RUNNING:
             self.transport, self.last_position = Transport.RUNNING, None
-            self.next_position = math.ceil(beat)
-            events.append(ClockEvent(Kind.START if self.next_position == 0 else Kind.CONTINUE, start,
+            self.next_position = max(math.ceil(beat), 0)
+            at = max(start, self._time_at(session, 0)) if self.next_position == 0 else start
+            events.append(ClockEvent(Kind.START if self.next_position == 0 else Kind.CONTINUE, at,
                                      self.next_position))
         elif self.last_position is not None and abs(beat - (self.last_position + 1)) > RELOCATE_TICKS:
             # The timeline moved (a peer forced a beat, or our session was merged into another).
@@ -181,14 +205,17 @@ class LinkFollower:
             events.append(ClockEvent(Kind.POSITION, start, self.next_position))
             events.append(ClockEvent(Kind.CONTINUE, start, self.next_position))
         while True:
-            due = self.port_time(session.timeAtBeat(self.next_position / CLOCKS_PER_QUARTER, self.quantum))
-            if due >= end:
+            due = self._time_at(session, self.next_position)
+            if due >= until:
                 break
             due = max(due, start, self.last_tick_time or start)
             self.ticks += 1
             self.last_position, self.last_tick_time, self.last_activity = self.next_position, due, due
             events.append(ClockEvent(Kind.TICK, due, self.next_position))
             self.next_position += 1
+        if until < end:  # the session stopped in this window
+            self.transport, self.last_position = Transport.STOPPED, None
+            events.append(ClockEvent(Kind.STOP, until, self.next_position))
         return events
 
     @property
@@ -216,7 +243,7 @@ class LinkFollower:
         """When ``position`` is due on the session's timeline (ports' clock), or None if unknown."""
         if self._session is None or self.last_position is None:
             return None
-        return self.port_time(self._session.timeAtBeat(position / CLOCKS_PER_QUARTER, self.quantum))
+        return self._time_at(self._session, position)
 
     @property
     def lock(self) -> Lock:

@@ -292,6 +292,11 @@ class LiveSession:
                     # between two ticks of one window: where the tempo puts it, not late at the tick
                     between = previous.time + (clip_event.position - previous.position) * seconds
                     due = min(max(between, self._window_start), event.time)
+                elif seconds:
+                    # its tick (or the window it was due in) was lost: as early in this window as
+                    # the tempo allows, not a whole tick late at the next tick
+                    before = event.time - (event.position - clip_event.position) * seconds
+                    due = min(max(before, self._window_start), event.time)
                 message = self.player.emit(clip_event, due)
                 if message:
                     out.append(message)

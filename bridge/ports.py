@@ -73,8 +73,11 @@ class JackPorts:
     at the events' frames, and handles a pending panic. It takes no locks, does no I/O and
     never sleeps; ``process`` must keep to the same rules (communicate through deques and
     immutable snapshots). It is Python, so it allocates and can wait for the GIL: this is
-    soft real time, which JACK tolerates with ``--no-realtime`` and which costs at most an
-    xrun, never a wrong time, because every time is a frame count.
+    soft real time, which costs at most an xrun, never a wrong time, because every time is a
+    frame count. On asynchronous JACK (no ``-S``) a client that is late can be run twice in one
+    period (the second call rereads the period's input: it is dropped, the output written again)
+    or not at all (`skipped_periods`: what the clock master sent then never arrives); real-time
+    scheduling (jackd's default, ``-R``, where permitted) makes both rare on a busy machine.
     """
 
     frame_exact = True  # events stamped at their own frame (see `bridge.clock.TempoEstimator`)
@@ -90,7 +93,7 @@ class JackPorts:
             self.client = jack.Client(client_name, no_start_server=True, servername=server)
         except jack.JackOpenError as error:
             raise PortError(f"cannot connect to a JACK server ({error}); start one, e.g. "
-                            "`jackd --no-realtime -d dummy`") from None
+                            "`jackd -d dummy` (real-time where permitted, which a busy machine needs)") from None
         self.process_fn = process
         self.samplerate = self.client.samplerate
         self.inport = self.client.midi_inports.register(IN_NAME)
@@ -100,8 +103,11 @@ class JackPorts:
         self._closed = False
         self.errors: list[BaseException] = []
         self.xruns = 0
-        self.irregular_periods = 0
+        self.irregular_periods = 0  # periods not following the last one: some were skipped
+        self.skipped_periods = 0  # periods JACK never ran us in (asynchronous JACK, late client)
+        self.repeated_periods = 0  # calls in a period already processed (asynchronous JACK, late client)
         self._last_first: int | None = None
+        self._last_out: list[tuple[int, bytes]] = []
         self._bind_time_functions()
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
@@ -166,8 +172,20 @@ class JackPorts:
     def _process(self, frames: int) -> None:
         self.outport.clear_buffer()
         first = self.client.last_frame_time
-        if self._last_first is not None and first != self._last_first + frames:
-            self.irregular_periods += 1  # a period skipped or seen twice: events may be lost or misdated
+        if self._last_first is not None:
+            ahead = (first - self._last_first) & 0xFFFFFFFF  # frame times wrap at 2**32
+            if ahead == 0 or ahead >= 1 << 31:
+                # Asynchronous JACK triggered us again while we were late, and this call came in the
+                # same period (its frame time is the server's current one): that period's input was
+                # taken already (taking it again doubles every clock tick in it), so only the output
+                # is written again, at the same frames, since the buffer was just cleared.
+                self.repeated_periods += 1
+                if ahead == 0:
+                    self._write(self._last_out)
+                return
+            if ahead != frames:
+                self.irregular_periods += 1  # periods skipped: events in them were lost
+                self.skipped_periods += max(ahead // frames - 1, 0)
         self._last_first = first
         rate = self.samplerate
         try:
@@ -177,12 +195,23 @@ class JackPorts:
                 out = out + [(first / rate, message) for message in panic_messages()]
                 self._panic = False
                 self._panicked.set()
-            last = 0
+            written, last = [], 0
             for when, data in out:
+                # Each event at its own frame in this period, from JACK's frame time (never the wall clock)
                 offset = min(max(round(when * rate) - first, last), frames - 1)
-                self.outport.write_midi_event(offset, data)
+                written.append((offset, data))
                 last = offset
+            self._last_out = written
+            self._write(written)
         except Exception as error:  # never let an exception stop JACK's thread; report it later
+            if len(self.errors) < 100:
+                self.errors.append(error)
+
+    def _write(self, events: list[tuple[int, bytes]]) -> None:
+        try:
+            for offset, data in events:
+                self.outport.write_midi_event(offset, data)
+        except Exception as error:  # a full buffer: reported later, never raised into JACK's thread
             if len(self.errors) < 100:
                 self.errors.append(error)
 

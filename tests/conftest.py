@@ -83,24 +83,35 @@ def engine(engine_process: EngineProcess) -> Iterator[EngineClient]:
         yield client
 
 
-def _running_jackd(synchronous: bool) -> Iterator[str]:
+def realtime_permitted() -> bool:
+    """Whether this process may schedule threads SCHED_FIFO (root with CAP_SYS_NICE, or a user
+    with an rtprio limit, as Debian gives the audio group)."""
+    return subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode == 0
+
+
+def _running_jackd(synchronous: bool, realtime: bool = False) -> Iterator[str]:
     """A real JACK server with the dummy backend, under a name of its own.
 
     Sets JACK_DEFAULT_SERVER for this process and its children while it runs; yields the name.
+    ``realtime``: `jackd -R` (its process threads and its clients' SCHED_FIFO), skipped where
+    that is not permitted; otherwise `--no-realtime`.
     """
     if shutil.which("jackd") is None:
         pytest.skip("jackd is not installed (apt-get install jackd2); .ci/run installs it")
+    if realtime and (shutil.which("chrt") is None or not realtime_permitted()):
+        pytest.skip("real-time scheduling is not permitted here (run as root, or as a user with an rtprio "
+                    "limit: Debian's audio group); CI runs as root")
     name = f"cadenza-test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
     # No client (jack_lsp included) may start a server of its own: JACK's registry holds eight
     # servers, and when it is full (stale entries of killed servers count) jackd refuses to start,
     # and an auto-started server with other settings would answer instead.
     os.environ["JACK_NO_START_SERVER"] = "1"
-    mode = ["-S"] if synchronous else []
+    mode = (["-S"] if synchronous else []) + (["-R"] if realtime else ["--no-realtime"])
     # Its messages go to a file: a pipe nobody reads fills up with an asynchronous server's xrun
     # reports, and jackd then blocks writing to it, stalling every client.
     log = tempfile.TemporaryFile()
-    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", *mode, "-d", "dummy", "-r", "48000", "-p", "256"],
+    process = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", "48000", "-p", "256"],
                                stdout=subprocess.DEVNULL, stderr=log, env=env)
     previous = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = name
@@ -116,6 +127,10 @@ def _running_jackd(synchronous: bool) -> Iterator[str]:
     else:
         process.kill()
         pytest.fail("jackd did not come up within 10 s")
+    log.seek(0)
+    if realtime and b"Cannot use real-time scheduling" in log.read():
+        process.kill()
+        pytest.fail("jackd -R could not use real-time scheduling although chrt could")
     try:
         yield name
     finally:
@@ -144,11 +159,15 @@ def jack_server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def jack_server_async() -> Iterator[str]:
-    """JACK as users start it (`jackd --no-realtime -d dummy`, asynchronous), for one test module.
+    """Asynchronous JACK (no -S), real-time as jackd runs by default (`jackd -d dummy`), for one test module.
 
-    Module-scoped: it points JACK_DEFAULT_SERVER at itself while the module runs and restores it after.
+    Without real-time scheduling (`--no-realtime`) on a machine with more busy processes than
+    cores, JACK never runs a late client in some periods (12-20% of them at load 6-9 here, see
+    tests/benchmarks/bench_clock.py): what the clock master sent then is lost at the source and
+    no follower can recover it. Module-scoped: it points JACK_DEFAULT_SERVER at itself while the
+    module runs and restores it after.
     """
-    yield from _running_jackd(synchronous=False)
+    yield from _running_jackd(synchronous=False, realtime=True)
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -16,14 +16,17 @@ worktree root (as root, or where ``unshare -rn`` is allowed, for ``link``):
     python tests/benchmarks/bench_clock.py [--modes sync async] [--load N] [--seconds S]
                                            [--bpm 90 120 137.5 174] [--kinds jack jack-rtmidi link]
 
-Asynchronous JACK (jackd's default) on an overloaded machine skips late clients' periods (lost
-ticks) and lets the transport slip a period when the server is late. ``--load N`` runs N busy
-processes beside it (bounded: they end with the run). ``--seconds S`` keeps each ``jack`` case
-rolling S seconds and adds, over every beat from two beats after Start on: the worst tempo error,
-beats not locked, the tempo a clip would be written at, and ticks whose position differs from the
-transport's (the truth is the transport frame of the cycle each tick was sent in, logged by the
-rig's own clients); for ``link`` it sets the clip's length (S seconds at 120 BPM). The issue's
-figures: ``--load 3 --seconds 60 --kinds jack link``.
+JACK modes (``--modes``, default all three): ``sync`` (-S), ``async`` (no -S, real-time: jackd's
+default, needs root or an rtprio limit) and ``async-nort`` (no -S, ``--no-realtime``). Asynchronous
+JACK without real-time scheduling on an overloaded machine skips late clients' periods (lost
+ticks, at the source too: jack_midi_clock drops the ticks due in its skipped periods) and lets the
+transport slip a period when the server is late. ``--load N`` runs N busy processes beside it
+(bounded: they end with the run). ``--seconds S`` keeps each ``jack`` case rolling S seconds and
+adds, over every beat from two beats after Start on: the worst tempo error, beats not locked, the
+tempo a clip would be written at, ticks whose position differs from the transport's, and note
+onsets against the frame at which the transport reached their position (the truth is the
+transport frame of each period as the rig's own clients read it); for ``link`` it sets the clip's
+length (S seconds at 120 BPM). The issue's figures: ``--load 2 --seconds 60 --kinds jack link``.
 """
 from __future__ import annotations
 
@@ -53,10 +56,18 @@ from tests.bridge.jack_rig import (  # noqa: E402
     make_clip,
 )
 
+MODES = {  # name: (synchronous, real-time)
+    "sync": (True, False),  # jackd -S --no-realtime: the server waits for every client
+    "async": (False, True),  # jackd -R: asynchronous, real-time (jackd's default; needs root or an rtprio limit)
+    "async-nort": (False, False),  # jackd --no-realtime: asynchronous, ordinary scheduling
+}
+MODE_TEXT = {"sync": "sync (-S)", "async": "async, real-time (-R)", "async-nort": "async, --no-realtime"}
 
-def start_jackd(sync: bool) -> tuple[subprocess.Popen, str]:
+
+def start_jackd(sync: bool, realtime: bool = False) -> tuple[subprocess.Popen, str]:
     name = f"cadenza-bench-{uuid.uuid4().hex[:6]}"
-    args = ["jackd", "-n", name, "--no-realtime", *(["-S"] if sync else []), "-d", "dummy", "-r", str(RATE),
+    args = ["jackd", "-n", name, "-R" if realtime else "--no-realtime", *(["-S"] if sync else []),
+            "-d", "dummy", "-r", str(RATE),
             "-p", "256"]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
@@ -118,6 +129,28 @@ def phase_errors(rig: ClockRig, score, bpm: float, start_position: int) -> tuple
     return errors, len(onsets)
 
 
+def transport_errors(rig: ClockRig, score, bpm: float, start_position: int) -> list[float]:
+    """Onset minus due time (ms) for each note, the due time being the frame at which the JACK
+    transport (as the rig's clients read it) reached the note's position: the issue's truth."""
+    frames_per_tick = RATE * 60.0 / (24 * bpm)
+    onsets = sorted((frame, data[1]) for frame, data in rig.recorder.events["out"]
+                    if data[0] & 0xF0 == 0x90 and data[2] > 0)
+    errors = []
+    for track in score.tracks:
+        for note in track.notes:
+            position = start_position + note.time * 24 / score.ticks_per_quarter
+            try:
+                due = rig.frame_time_of(round(position * frames_per_tick))
+            except ValueError:
+                continue
+            candidates = [f for f, p in onsets if p == note.pitch]
+            if candidates:
+                frame = min(candidates, key=lambda f: abs(f - due))
+                onsets.remove((frame, note.pitch))
+                errors.append((frame - due) / RATE * 1000)
+    return errors
+
+
 def rtmidi_child() -> int:
     """The rtmidi side in its own process: python-rtmidi bundles its own libjack, which cannot
     share a process with JACK-Client's (the system libjack). Prints the probe's states as JSON."""
@@ -149,6 +182,9 @@ def run_case(rig: ClockRig, kind: str, bpm: float, seconds: float = 0.0) -> dict
 
     for events in rig.recorder.events.values():
         events.clear()
+    rig.recorder.cycles.clear()  # transport frames repeat from run to run: only this run's map them
+    rig.master.cycles.clear()
+    rig._sorted_key = ()
     score = make_clip()
     rig.master.set_tempo(bpm)
     if kind == "jack":
@@ -161,7 +197,8 @@ def run_case(rig: ClockRig, kind: str, bpm: float, seconds: float = 0.0) -> dict
             until = max(4 * 96, int(seconds * bpm / 60) * 24)
             rig.wait(lambda: session.state.position >= until, timeout=30 + 3 * seconds, what=f"position {until}")
             rig.master.stop()
-            rig.wait(lambda: session.state.transport.value == "stopped", what="Stop")
+            # the Stop itself can be lost in a skipped period: then the clock is lost instead
+            rig.wait(lambda: session.state.transport.value in ("stopped", "lost"), what="Stop")
             time.sleep(0.05)
         finally:
             ports.close()
@@ -172,9 +209,14 @@ def run_case(rig: ClockRig, kind: str, bpm: float, seconds: float = 0.0) -> dict
                 beats.setdefault(position // 24, seen[position])
         run = {"beats": len(beats), "worst_run": max(abs(s.tempo_bpm - bpm) for s in beats.values()),
                "unlocked": sum(s.lock.value != "locked" for s in beats.values()),
-               "written": session.state.locked_bpm,
-               "off": sum(rig.transport_tick_at(s.last_tick_time) not in (p, None) for p, s in seen.items()),
-               "seen": sum(rig.transport_tick_at(s.last_tick_time) is not None for s in seen.values())}
+               "written": seen[max(seen)].locked_bpm if seen else None,  # at the run's last tick
+               "off": sum(p not in ticks for p, s in seen.items()
+                          if (ticks := rig.transport_ticks_at(s.last_tick_time))),
+               "seen": sum(bool(rig.transport_ticks_at(s.last_tick_time)) for s in seen.values()),
+               "skipped": ports.skipped_periods, "repeated": ports.repeated_periods,
+               "duplicates": session.follower.duplicates}
+        transport = transport_errors(rig, score, bpm, 96)
+        run["transport"] = transport
     else:
         child = subprocess.Popen([sys.executable, __file__, "--child", rig.clock_port], stdout=subprocess.PIPE,
                                  text=True)
@@ -206,12 +248,13 @@ def run_case(rig: ClockRig, kind: str, bpm: float, seconds: float = 0.0) -> dict
     }
 
 
-def run_jack(args: argparse.Namespace, sync: bool) -> None:
-    """The MIDI clock cases on one JACK server (-S if ``sync``)."""
-    jackd, server = start_jackd(sync=sync)
+def run_jack(args: argparse.Namespace, mode: str) -> None:
+    """The MIDI clock cases on one JACK server in ``mode`` (see `MODES`)."""
+    sync, realtime = MODES[mode]
+    jackd, server = start_jackd(sync=sync, realtime=realtime)
     load = cpu_load(args.load, seconds=3600)
     load.__enter__()
-    print(f"\njackd {'sync (-S)' if sync else 'async'}, dummy, {RATE} Hz, 256 frames; following jack_midi_clock; "
+    print(f"\njackd {MODE_TEXT[mode]}, dummy, {RATE} Hz, 256 frames; following jack_midi_clock; "
           f"{args.load} busy processes beside it; load average {os.getloadavg()[0]:.2f}")
     print(f"{'ports':<12} {'BPM':>6} {'err@2beats':>11} {'err@1bar':>9} {'lock':>14} "
           f"{'phase mean':>11} {'RMS':>8} {'worst':>8} {'notes':>6} {'lost':>5} {'xruns/irregular':>16}")
@@ -233,6 +276,12 @@ def run_jack(args: argparse.Namespace, sync: bool) -> None:
                               f"{run['worst_run']:.4f} BPM, beats not locked {run['unlocked']}, written "
                               f"{run['written']}, positions off the transport {run['off']} of {run['seen']} known "
                               f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+                        t = run["transport"]
+                        if t:
+                            print(f"{'':<12} {bpm:>6g} periods JACK skipped Cadenza in {run['skipped']}, ran it "
+                                  f"twice in {run['repeated']}; onsets vs the transport frame of their position: "
+                                  f"mean {sum(t) / len(t):+.3f} ms, worst {max(map(abs, t)):.3f} ms over "
+                                  f"{len(t)} notes", flush=True)
         finally:
             close_rig(rig)
     finally:
@@ -241,7 +290,7 @@ def run_jack(args: argparse.Namespace, sync: bool) -> None:
         jackd.wait(timeout=10)
 
 
-def run_link(args: argparse.Namespace, sync: bool) -> None:
+def run_link(args: argparse.Namespace, mode: str) -> None:
     """Ableton Link in a network namespace (tests/bridge/link_rig.py): two peers, B changes tempo."""
     import json
 
@@ -250,10 +299,10 @@ def run_link(args: argparse.Namespace, sync: bool) -> None:
     bars = max(4, int(args.seconds * 120 / 60 / 4)) if args.seconds else 8
     command = [sys.executable, str(ROOT / "tests/bridge/link_rig.py"), "--tempo", "120", "--to", "150",
                "--bars", str(bars), "--change-bar", str(bars // 2), "--load", str(args.load),
-               *([] if sync else ["--async"])]
+               *([] if MODES[mode][0] else ["--async"]), *(["--realtime"] if MODES[mode][1] else [])]
     done = subprocess.run(namespace_command(command), capture_output=True, text=True, timeout=120 + 2 * args.seconds,
                           cwd=ROOT)
-    mode = "sync (-S)" if sync else "async"
+    mode = MODE_TEXT[mode]
     if done.returncode != 0:
         print(f"\nLink, jackd {mode}: the rig failed: {done.stderr[-1500:]}")
         return
@@ -278,8 +327,8 @@ def run_link(args: argparse.Namespace, sync: bool) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--modes", nargs="+", default=["sync", "async"], choices=["sync", "async"],
-                        help="JACK modes: sync (-S) and/or async (default: both)")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES),
+                        help="JACK modes: sync (-S), async (real-time, -R), async-nort (--no-realtime); default all")
     parser.add_argument("--async", dest="async_mode", action="store_true", help="only async JACK (--modes async)")
     parser.add_argument("--bpm", type=float, nargs="+", default=[90.0, 120.0, 137.5, 174.0])
     parser.add_argument("--kinds", nargs="+", default=["jack", "jack-rtmidi", "link"],
@@ -292,12 +341,14 @@ def main() -> int:
     midi = [kind for kind in args.kinds if kind != "link"]
     for mode in modes:
         if midi:
-            run_jack(argparse.Namespace(**{**vars(args), "kinds": midi}), sync=mode == "sync")
+            run_jack(argparse.Namespace(**{**vars(args), "kinds": midi}), mode)
         if "link" in args.kinds:
-            run_link(args, sync=mode == "sync")
+            run_link(args, mode)
     print("\nerr: |estimate - set tempo| in BPM; lock: from Start until within 0.05 BPM for good; "
           "phase: onset - due on the recorded clock ticks; lost: ticks the follower inferred lost;\n"
-          "irregular: periods Cadenza's JACK client saw skipped or repeated (async JACK under load)")
+          "irregular: periods after which Cadenza's JACK client saw some skipped (async JACK under load);\n"
+          "positions and onsets 'vs the transport': against the transport frame the rig's clients read for "
+          "each period (to within their readings, see tests/bridge/jack_rig.py)")
     return 0
 
 

@@ -69,7 +69,9 @@ class TimebaseMaster:
 
     def _timebase(self, state: int, blocksize: int, pos, new_pos: bool) -> None:
         if state == jack.ROLLING:
-            self.cycles.append((self.client.last_frame_time, pos.frame))
+            # ``pos`` is the position of the *next* period (JACK's timebase contract): its frame
+            # time is this period's plus one period.
+            self.cycles.append((self.client.last_frame_time + blocksize, pos.frame))
         beats = self.beats_at(pos.frame)
         whole = math.floor(beats + 1e-9)
         pos.valid = jack.POSITION_BBT
@@ -121,11 +123,15 @@ class Recorder:
         self.events: dict[str, list[tuple[int, bytes]]] = {name: [] for name in names}
         self.transport_offsets: set[int] = set()  # frame time - transport frame, while rolling
         self.cycles: list[tuple[int, int]] = []  # (frame time, transport frame) of rolling cycles
+        self._last_first: int | None = None
         self.client.set_process_callback(self._process)
         self.client.activate()
 
     def _process(self, frames: int) -> None:
         first = self.client.last_frame_time
+        if first == self._last_first:
+            return  # run again in a period already recorded (asynchronous JACK, late client): same events
+        self._last_first = first
         state, position = self.client.transport_query_struct()
         if state == jack.ROLLING:
             self.transport_offsets.add(first - position.frame)
@@ -220,6 +226,26 @@ class ClockRig:
         frame = self.transport_frame_at(round(seconds * RATE))
         return None if frame is None else round(self.master.beats_at(round(frame)) * 24)
 
+    def transport_ticks_at(self, seconds: float, period: int = 256) -> set[int] | None:
+        """The transport's position in whole clock ticks (24 PPQN, truncated as JACK's bar|beat|tick
+        is) at a time in seconds, by each reading of that cycle's transport frame the rig's clients
+        logged; None where none did.
+
+        On asynchronous JACK a client that runs late reads the transport (and the frame time) of a
+        later cycle, so the rig's two clients can log one cycle with transport frames a period or
+        more apart: the truth is then known only to within those readings, and a position that
+        equals the transport's by any of them counts as equal. Half a frame of slack: a master
+        rounds a tick's frame to the nearest.
+        """
+        frame_time = round(seconds * RATE)
+        cycles, starts = self._cycles_by_frame_time()
+        k = bisect.bisect_right(starts, frame_time) - 1
+        if k < 0 or frame_time >= cycles[k][0] + period:
+            return None
+        first = cycles[k][0]
+        readings = [transport for start, transport in cycles[k::-1][:8] if start == first]
+        return {math.floor(self.master.beats_at(transport + frame_time - first + 0.5) * 24) for transport in readings}
+
     def frame_time_of(self, transport_frame: int) -> float:
         """The JACK frame time at which the transport reached ``transport_frame`` (in a cycle a client saw)."""
         cycles = sorted(set(self.recorder.cycles) | set(self.master.cycles), key=lambda c: c[1])
@@ -234,13 +260,17 @@ class ClockRig:
         return [f for f, data in self.recorder.events["clock"] if data == b"\xf8" and f >= frame]
 
 
-LOAD_PROGRAM = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+# Busy until ``seconds`` have passed or its parent is gone (a crashed benchmark must not leave
+# its load running for an hour, loading every later measurement on the machine).
+LOAD_PROGRAM = ("import os, time\nparent, end = os.getppid(), time.monotonic() + {seconds}\n"
+                "while time.monotonic() < end and os.getppid() == parent:\n    pass\n")
 
 
 @contextlib.contextmanager
 def cpu_load(processes: int = 2, seconds: float = 600.0):
     """``processes`` busy-looping Python processes beside the test (what a DAW rendering does to
-    the machine), each ending by itself after ``seconds`` at most, and stopped on exit."""
+    the machine), each ending by itself after ``seconds`` at most or when this process dies, and
+    stopped on exit."""
     busy = [subprocess.Popen([sys.executable, "-c", LOAD_PROGRAM.format(seconds=seconds)]) for _ in range(processes)]
     try:
         yield busy

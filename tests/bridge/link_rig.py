@@ -27,6 +27,7 @@ import ctypes
 import ctypes.util
 import fcntl
 import json
+import math
 import os
 import socket
 import statistics
@@ -66,10 +67,11 @@ def interfaces() -> list[str]:
     return sorted(name for _, name in socket.if_nameindex())
 
 
-def start_jackd(synchronous: bool) -> tuple[subprocess.Popen, str]:
+def start_jackd(synchronous: bool, realtime: bool = False) -> tuple[subprocess.Popen, str]:
     name = f"cadenza-link-{uuid.uuid4().hex[:6]}"
     os.environ["JACK_NO_START_SERVER"] = "1"
-    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", *(["-S"] if synchronous else []),
+    process = subprocess.Popen(["jackd", "-n", name, "-R" if realtime else "--no-realtime",
+                                *(["-S"] if synchronous else []),
                                 "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
@@ -187,13 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bars", type=int, default=4, help="bars of quarter notes in the clip")
     parser.add_argument("--change-bar", type=int, default=1, help="B changes tempo in this bar of the clip")
     parser.add_argument("--async", dest="asynchronous", action="store_true", help="JACK without -S")
+    parser.add_argument("--realtime", action="store_true", help="jackd -R (default: --no-realtime)")
     parser.add_argument("--load", type=int, default=0, help="busy processes beside the rig")
     parser.add_argument("--no-cli", action="store_true", help="skip `cadenza clock --sync link`")
     parser.add_argument("--bridge", action="store_true",
                         help="`cadenza bridge --sync link` generates a clip instead")
+    parser.add_argument("--start-stop", action="store_true",
+                        help="Link's start/stop sync: B starts the session, then stops it, Cadenza follows")
     args = parser.parse_args(argv)
     if args.bridge:
         return bridge_main(args)
+    if args.start_stop:
+        return start_stop_main(args)
 
     loopback_up()
     import link
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict = {"interfaces": interfaces()}
     result["alone"] = alone_in_the_session()
-    jackd, _ = start_jackd(not args.asynchronous)
+    jackd, _ = start_jackd(not args.asynchronous, args.realtime)
     cli = None
     try:
         with cpu_load(args.load) if args.load else _nothing():
@@ -311,7 +318,7 @@ def bridge_main(args: argparse.Namespace) -> int:
     from tests.bridge.jack_rig import Recorder
 
     result: dict = {"interfaces": interfaces()}
-    jackd, _ = start_jackd(not args.asynchronous)
+    jackd, _ = start_jackd(not args.asynchronous, args.realtime)
     bridge = None
     try:
         peer_a, peer_b = link.Link(args.tempo), link.Link(args.tempo)
@@ -358,6 +365,82 @@ def bridge_main(args: argparse.Namespace) -> int:
     finally:
         if bridge is not None and bridge.poll() is None:
             bridge.kill()
+        jackd.terminate()
+        try:
+            jackd.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            jackd.kill()
+    print(json.dumps(result))
+    return 0
+
+
+def start_stop_main(args: argparse.Namespace) -> int:
+    """Link's start/stop sync: peers A and B share start/stop, Cadenza follows with ``start_stop``
+    and a clip queued while stopped. B starts the session at a bar line half a second ahead, lets it
+    play ``--bars`` bars and stops it. Prints what Cadenza did before, at and after (JSON)."""
+    loopback_up()
+    import link
+
+    from bridge.clock import Kind, Transport
+    from bridge.link_clock import LinkFollower, join_session
+    from bridge.live import LiveSession, QueueClip
+    from bridge.ports import JackPorts
+    from engine.music.theory import Meter
+    from tests.bridge.jack_rig import Recorder
+
+    result: dict = {"interfaces": interfaces()}
+    jackd, _ = start_jackd(not args.asynchronous, args.realtime)
+    try:
+        peer_a, peer_b = link.Link(args.tempo), link.Link(args.tempo)
+        for peer in (peer_a, peer_b):
+            peer.startStopSyncEnabled = True
+            peer.enabled = True
+        wait(lambda: peer_a.numPeers() >= 1 and peer_b.numPeers() >= 1, 10, "peers A and B to meet")
+        recorder = Recorder(["out"])
+        recorder.client.deactivate()
+        frames = FrameClock(recorder, peer_a.clock())
+        recorder.client.activate()
+        follower = LinkFollower(Meter(4, 4), join_session(97.0), start_stop=True)
+        session = LiveSession(follower=follower)
+        clock = peer_a.clock()
+        with JackPorts(session.process, connect_out=["cadenza-recorder:out"]) as ports:
+            follower.use_port(ports)
+            wait(lambda: follower.peers >= 2 and follower.tempo_bpm == args.tempo, 10, "Cadenza to join")
+            time.sleep(1.0)  # the session stopped: Cadenza must not run
+            result["while_stopped"] = {"transport": session.state.transport.value, "ticks": follower.ticks}
+            session.request(QueueClip(make_quarters(args.bars + 2)))  # longer than the run: the stop cuts it
+            state = peer_b.captureAppSessionState()
+            now = clock.micros()
+            bar = math.ceil((state.beatAtTime(now + 500_000, QUANTUM)) / QUANTUM) * QUANTUM
+            start_at = state.timeAtBeat(bar, QUANTUM)  # B starts on a bar line, as Live does
+            state.setIsPlaying(True, start_at)
+            peer_b.commitAppSessionState(state)
+            # B stops a fifth of a second into the bar after ``--bars`` bars
+            stop_at = start_at + round(args.bars * QUANTUM * 60e6 / args.tempo) + 200_000
+            wait(lambda: clock.micros() > stop_at - 300_000, 30, "the session to play")
+            state = peer_b.captureAppSessionState()
+            state.setIsPlaying(False, stop_at)
+            peer_b.commitAppSessionState(state)
+            wait(lambda: clock.micros() > stop_at + 1_000_000, 10, "a second after the stop")
+            result["after_stop"] = {"transport": session.state.transport.value}
+            result["xruns"], result["errors"] = ports.xruns, [repr(e) for e in ports.errors]
+        frames.stop()
+        recorder.close()
+        kinds = [(event.kind.value, event.position, frames.micros(round(event.time * RATE)))
+                 for event in session.clock_events if event.kind is not Kind.TICK]
+        ons = [frames.micros(frame) for frame, data in recorder.events["out"] if data[0] & 0xF0 == 0x90 and data[2]]
+        offs = [frames.micros(frame) for frame, data in recorder.events["out"] if data[0] & 0xF0 == 0x80]
+        result.update({
+            "events": [[kind, position, (at - start_at) / 1000] for kind, position, at in kinds],
+            "first_note_after_start_ms": (ons[0] - start_at) / 1000 if ons else None,
+            "notes": len(ons),
+            "notes_after_stop": sum(m > stop_at + PERIOD / RATE * 1e6 for m in ons),
+            "last_off_after_stop_ms": (max(offs) - stop_at) / 1000 if offs else None,
+            "bar_ms": QUANTUM * 60000.0 / args.tempo,
+            "stopped": session.state.transport is Transport.STOPPED,
+        })
+        peer_a.enabled = peer_b.enabled = False
+    finally:
         jackd.terminate()
         try:
             jackd.wait(timeout=5)

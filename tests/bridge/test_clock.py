@@ -425,3 +425,17 @@ def test_clock_resuming_after_silence_without_skipped_cycles_is_not_a_start():
     play(follower, ticks(120.0, 48, t0=1.0))  # a master sending clock while stopped, after a silence
     assert follower.transport is Transport.STOPPED
     assert follower.inferred_starts == 0
+
+
+def test_a_tick_delivered_twice_at_one_frame_takes_no_new_position():
+    # Asynchronous JACK can run a late client twice in one period; a port that took the period's
+    # input again would hand the follower the same tick, at the same frame, twice.
+    follower = ClockFollower()
+    follower.feed(0.0, START)
+    times = ticks(120.0, 48, t0=0.0)
+    for t in times[:30] + [times[29]] + times[30:]:
+        follower.feed(t, CLOCK)
+    assert follower.duplicates == 1
+    assert follower.position == 47
+    assert follower.missed == 0
+
