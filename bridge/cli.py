@@ -454,10 +454,9 @@ def _train_drums(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_parts(args: argparse.Namespace) -> int:
-    """`cadenza train --parts`: the part model on a local POP909 copy (engine/training/train_parts.py)."""
+def _pop909_paths(args: argparse.Namespace) -> tuple[Path, Path] | int:
+    """(POP909 folder, output path) of a `cadenza train` on POP909, or the exit code of a bad one."""
     from engine.training import pop909
-    from engine.training.train_parts import PartTrainConfig, train
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -469,6 +468,17 @@ def _train_parts(args: argparse.Namespace) -> int:
     except (pop909.Pop909Error, OSError) as error:
         print(f"cadenza: error: --data: {error} (fetch {pop909.SOURCE} and pass its folder)", file=sys.stderr)
         return EXIT_USAGE
+    return data, out
+
+
+def _train_parts(args: argparse.Namespace) -> int:
+    """`cadenza train --parts`: the part model on a local POP909 copy (engine/training/train_parts.py)."""
+    from engine.training.train_parts import PartTrainConfig, train
+
+    checked = _pop909_paths(args)
+    if isinstance(checked, int):
+        return checked
+    data, out = checked
     defaults = PartTrainConfig()
     config = PartTrainConfig(steps=args.steps or defaults.steps, seed=args.seed if args.seed is not None
                              else defaults.seed, minutes=args.minutes or defaults.minutes)
@@ -480,19 +490,12 @@ def _train_parts(args: argparse.Namespace) -> int:
 
 def _train_perform(args: argparse.Namespace) -> int:
     """`cadenza train --perform`: the performance model on a local POP909 copy (engine/training/train_perform.py)."""
-    from engine.training import pop909
     from engine.training.train_perform import PerformTrainConfig, train
 
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        print(f"cadenza: error: {out} exists; pass --force to replace it", file=sys.stderr)
-        return EXIT_FAILURE
-    data = Path(args.data) if args.data else pop909.DEFAULT_DIR
-    try:
-        pop909.song_dirs(data)
-    except (pop909.Pop909Error, OSError) as error:
-        print(f"cadenza: error: --data: {error} (fetch {pop909.SOURCE} and pass its folder)", file=sys.stderr)
-        return EXIT_USAGE
+    checked = _pop909_paths(args)
+    if isinstance(checked, int):
+        return checked
+    data, out = checked
     defaults = PerformTrainConfig()
     config = PerformTrainConfig(seed=args.seed if args.seed is not None else defaults.seed)
     record = train(data, out, config, command=f"cadenza train --perform --data {data} --out {out}")

@@ -138,6 +138,15 @@ class FrameClock:
         return usecs + (frame - first) * (next_usecs - usecs) / PERIOD + statistics.median(self.offsets)
 
 
+def stop(process: subprocess.Popen) -> None:
+    """End a process the rig started: asked first, killed if it has not gone in 5 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def grid_error_ms(state, micros: float, quantum: float) -> float:
     """How far ``micros`` is from the nearest multiple of ``quantum`` beats on ``state``'s timeline (ms)."""
     phase = state.phaseAtTime(round(micros), quantum)
@@ -300,11 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if cli is not None and cli.poll() is None:
             cli.kill()
-        jackd.terminate()
-        try:
-            jackd.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            jackd.kill()
+        stop(jackd)
     print(json.dumps(result))
     return 0
 
@@ -365,11 +370,7 @@ def bridge_main(args: argparse.Namespace) -> int:
     finally:
         if bridge is not None and bridge.poll() is None:
             bridge.kill()
-        jackd.terminate()
-        try:
-            jackd.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            jackd.kill()
+        stop(jackd)
     print(json.dumps(result))
     return 0
 
@@ -441,11 +442,7 @@ def start_stop_main(args: argparse.Namespace) -> int:
         })
         peer_a.enabled = peer_b.enabled = False
     finally:
-        jackd.terminate()
-        try:
-            jackd.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            jackd.kill()
+        stop(jackd)
     print(json.dumps(result))
     return 0
 
