@@ -545,8 +545,10 @@ def _melody(w: _Writer, part: Part, grid: Grid, chords: list[ChordPcs], rng: np.
 
 
 # Velocity of model-written voices before the dynamics arc: the melody above the others,
-# beat-group starts a little louder than the rest.
+# beat-group starts a little louder than the rest; the prompt's energy moves the level (the corpus
+# model writes no dynamics of its own), by this share per unit of energy around the middle (0.5).
 MODEL_VELOCITY = {"top": 88, "inner": 72, "accent": 8}
+MODEL_VELOCITY_PER_ENERGY = 0.5
 MIN_VOICE_SPAN = 12
 LOW_INSTRUMENT_MAX_LOW = 40  # a melody instrument reaching down to E2 or lower can take the bass voice
 
@@ -678,6 +680,7 @@ def _write_voices(w: _Writer, grid: Grid, notes: list[GridNote], slots: tuple[in
     ``legato`` (a pad) holds each note until its voice moves on (see ``held``).
     """
     top = min(slots)
+    level = 1.0 + MODEL_VELOCITY_PER_ENERGY * (w.spec.energy - 0.5)  # a lament softer, an upbeat tune louder
     mine = [note for note in notes if note.slot in slots]
     if legato:
         mine = held(mine, grid.bar_ticks, w.end)
@@ -690,7 +693,7 @@ def _write_voices(w: _Writer, grid: Grid, notes: list[GridNote], slots: tuple[in
         step = offset // grid.step_ticks
         accent = MODEL_VELOCITY["accent"] if step in grid.group_starts else 0
         velocity = (MODEL_VELOCITY["top"] if note.slot == top else MODEL_VELOCITY["inner"]) + accent
-        w.add(bar, step, note.duration / grid.step_ticks, note.pitch, velocity)
+        w.add(bar, step, note.duration / grid.step_ticks, note.pitch, round(velocity * level))
 
 
 def held(notes: list[GridNote], max_gap: int, end: int) -> list[GridNote]:

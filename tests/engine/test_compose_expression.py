@@ -163,3 +163,15 @@ def test_a_crescendos_comping_holds_its_chords_while_quiet_and_plays_its_rhythm_
     steady = compose(replace(spec, arc="steady"))
     same_part = next(t for t in steady.tracks if t.name == brass.name)
     assert max(_onsets_per_half_bar(same_part, bar_ticks, range(0, 3))) >= 2                # steady: never held
+
+
+def test_the_prompts_energy_sets_the_level_of_the_corpus_models_voices() -> None:
+    spec = understand("Solo cello lament in C minor, rubato feel, 12 bars", Overrides(seed=1))
+    assert spec.style == "classical" and spec.energy < 0.5
+
+    def mean_velocity(energy: float) -> float:
+        track = compose(replace(spec, energy=energy)).tracks[0]
+        return statistics.mean(n.velocity for n in track.notes)
+
+    calm, neutral, lively = mean_velocity(spec.energy), mean_velocity(0.5), mean_velocity(0.9)
+    assert calm < neutral - 3 and lively > neutral + 5, (calm, neutral, lively)
