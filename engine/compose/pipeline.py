@@ -42,7 +42,8 @@ from engine.music.notes import GridNote
 from engine.music.spec import MusicSpec, Part
 from engine.music.theory import Key, Meter
 
-PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48}
+PATTERN_VELOCITY = {"X": 112, "x": 92, "g": 48, "s": 92}
+STAB_STEPS = 1  # a comping pattern's "s": a short stab (a reggae skank's chop), not held to the next onset
 # Velocity scale at the first and last bar. With the drums' entry (below) a crescendo's rendered mix
 # measured +4.5 to +5.8 LU from its first quarter to its last at (0.55, 1.1); the issue asks for 6.
 ARC_RANGE = {"steady": (1.0, 1.0), "crescendo": (0.4, 1.1), "decrescendo": (1.05, 0.25)}
@@ -511,9 +512,9 @@ def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Mete
             tones = keyboard_voicing(chord, tones)
         voicing = sorted({_nearest(pc, centre, lo, hi) for pc in tones})
         for step, char, length in _onsets(pattern):
+            held = length if sustain else STAB_STEPS if char == "s" else max(1, length - 0.5)
             for pitch in voicing:
-                w.add(bar, step, max(1, length - 0.5) if not sustain else length, pitch,
-                      PATTERN_VELOCITY.get(char, 90) - 14)
+                w.add(bar, step, held, pitch, PATTERN_VELOCITY.get(char, 90) - 14)
 
 
 def _melody(w: _Writer, part: Part, grid: Grid, chords: list[ChordPcs], rng: np.random.Generator) -> None:
@@ -895,7 +896,8 @@ def _style_rhythm(style: styles.Style, name: str, grid: Grid, meter: Meter) -> t
         per_beat = max(1, (TICKS_PER_QUARTER * 4 // meter.denominator) // grid.step_ticks)
         return tuple((s, per_beat) for s in range(0, grid.steps, per_beat))
     pattern = _pattern(style, name, grid, meter) or "x"
-    return tuple((step, max(1, length - (1 if length > 2 else 0))) for step, _, length in _onsets(pattern))
+    return tuple((step, STAB_STEPS if char == "s" else max(1, length - (1 if length > 2 else 0)))
+                 for step, char, length in _onsets(pattern))
 
 
 def part_model_role(spec: MusicSpec, part: Part) -> str | None:

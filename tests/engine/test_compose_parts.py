@@ -108,3 +108,15 @@ def test_a_driving_bass_keeps_its_idiom_through_the_first_half_of_a_phrase_end(s
     for end in (3, 7):  # the phrase ends of an 8-bar clip: the groove goes on, the fill is the second half
         assert first_half[end] == first_half[0], (end, rhythms[end], rhythms[0])
         assert len(rhythms[end]) >= len(first_half[0]) + 1
+
+
+def test_a_reggae_skank_chops_its_chords_on_the_off_beats() -> None:
+    spec = understand("Reggae one drop groove with skanking organ and deep bass, 76 BPM, G major", Overrides(seed=1))
+    score, _ = compose_with_provenance(spec)
+    organ = next(t for t, p in zip(score.tracks, spec.parts, strict=True) if p.name == "organ")
+    grid = Grid.of(spec.meter)
+    rhythms = onsets_per_bar(organ, grid, spec.bars)
+    idiom_bars = [b for b, r in enumerate(rhythms) if r == (4, 12)]
+    assert len(idiom_bars) >= spec.bars // 2  # the skank's off-beats (2 and 4) in most bars
+    chops = [n for n in organ.notes if n.time // grid.bar_ticks in idiom_bars]
+    assert max(n.duration for n in chops) <= 1.5 * grid.step_ticks  # chopped, not held to the next off-beat

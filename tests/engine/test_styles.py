@@ -19,7 +19,7 @@ def test_every_style_is_complete_and_composes(style: str) -> None:
     for word in entry.default_parts:
         instruments.lookup(word)  # KeyError names a part the instrument catalogue does not know
     for name, pattern in entry.patterns.items():
-        assert len(pattern) == 16 and set(pattern) <= set("Xxg-R358pc"), (name, pattern)
+        assert len(pattern) == 16 and set(pattern) <= set("Xxgs-R358pc"), (name, pattern)
     parts = {i.part for i in instruments.catalogue()}
     for part, role in entry.part_roles:  # a part the catalogue knows, a role the arranger plays
         assert part in parts and role in ("melody", "chords", "keys", "pad", "bass"), (part, role)
