@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,44 +112,45 @@ def phase_errors(rig: ClockRig, score, bpm: float, start_position: int) -> tuple
         if data == b"\xf8":
             index += 1 if previous is None else max(1, round((frame - previous) / frames_per_tick))
             ticks[index], previous = frame, frame
-    onsets = sorted((frame, data[1]) for frame, data in rig.recorder.events["out"]
-                    if data[0] & 0xF0 == 0x90 and data[2] > 0)
-    errors = []
-    for track in score.tracks:
-        for note in track.notes:
-            position = start_position + note.time * 24 / score.ticks_per_quarter
-            whole = math.floor(position)
-            if whole not in ticks or whole + 1 not in ticks:
-                continue
-            due = ticks[whole] + (position - whole) * (ticks[whole + 1] - ticks[whole])
-            candidates = [f for f, p in onsets if p == note.pitch]
-            if candidates:
-                frame = min(candidates, key=lambda f: abs(f - due))
-                onsets.remove((frame, note.pitch))
-                errors.append((frame - due) / RATE * 1000)
-    return errors, len(onsets)
+    def due(position: float) -> float | None:
+        whole = math.floor(position)
+        if whole not in ticks or whole + 1 not in ticks:
+            return None
+        return ticks[whole] + (position - whole) * (ticks[whole + 1] - ticks[whole])
+
+    return _onset_errors(rig, score, start_position, due)
 
 
 def transport_errors(rig: ClockRig, score, bpm: float, start_position: int) -> list[float]:
     """Onset minus due time (ms) for each note, the due time being the frame at which the JACK
     transport (as the rig's clients read it) reached the note's position: the issue's truth."""
     frames_per_tick = RATE * 60.0 / (24 * bpm)
+
+    def due(position: float) -> float | None:
+        try:
+            return rig.frame_time_of(round(position * frames_per_tick))
+        except ValueError:
+            return None
+
+    return _onset_errors(rig, score, start_position, due)[0]
+
+
+def _onset_errors(rig: ClockRig, score, start_position: int,
+                  due_of: Callable[[float], float | None]) -> tuple[list[float], int]:
+    """Onset minus due time (ms) for each note whose due frame ``due_of`` knows (its position in MIDI
+    clock ticks), matched to the nearest recorded note-on of its pitch; and how many note-ons matched none."""
     onsets = sorted((frame, data[1]) for frame, data in rig.recorder.events["out"]
                     if data[0] & 0xF0 == 0x90 and data[2] > 0)
     errors = []
     for track in score.tracks:
         for note in track.notes:
-            position = start_position + note.time * 24 / score.ticks_per_quarter
-            try:
-                due = rig.frame_time_of(round(position * frames_per_tick))
-            except ValueError:
-                continue
+            due = due_of(start_position + note.time * 24 / score.ticks_per_quarter)
             candidates = [f for f, p in onsets if p == note.pitch]
-            if candidates:
+            if due is not None and candidates:
                 frame = min(candidates, key=lambda f: abs(f - due))
                 onsets.remove((frame, note.pitch))
                 errors.append((frame - due) / RATE * 1000)
-    return errors
+    return errors, len(onsets)
 
 
 def rtmidi_child() -> int:
