@@ -47,7 +47,10 @@ class Overrides:
 
 
 # The tonic assumed when only a mode is asked ("in a minor key"): the keys without sharps or flats.
-DEFAULT_TONIC = {"major": "C", "minor": "A"}
+# The tonic a mode gets when the prompt names no tonic: each church mode on its white-key tonic
+# ("in phrygian" is E phrygian, the flamenco mode on the guitar's open low string).
+DEFAULT_TONIC = {"major": "C", "minor": "A", "dorian": "D", "phrygian": "E", "lydian": "F",
+                 "mixolydian": "G", "locrian": "B"}
 # Tempo words, as quarter-note BPM.
 TEMPO_WORDS: dict[str, float] = {
     "grave": 40, "largo": 50, "lento": 56, "very slow": 60, "adagio": 70, "slow": 72, "slowly": 72,
@@ -156,8 +159,10 @@ _KEY_AFTER_IN_RE = re.compile(
 )
 _KEY_IN_LOWER_RE = re.compile(r"\b(?:in(?: the key of)?|key(?: of)?:?)\s+[a-g](?:#|♯|b|♭)?m?(?=[\s,.;:!]|$)")
 _KEY_BARE_RE = re.compile(r"(?<![\w#♯♭])([A-G](?:#|♯|b|♭))(?![\w#♯♭])")
+_CHURCH_MODES = "dorian|phrygian|lydian|mixolydian|locrian"
 _MODE_ONLY_RE = re.compile(
     r"\b(?:in\s+)?(?:an?\s+)?(minor|major)[\s-]+(?:key|tonality|mode)\b|\bin\s+(minor|major)\b"
+    r"|\b(" + _CHURCH_MODES + r")\b"  # these words name nothing but a mode: any of them, alone, is one
 )
 # Words that may follow a bare "in A" without making "A" an article ("in A with strings").
 _AFTER_BARE_TONIC = r"(?:with|and|at|for|on|in|over|please|time|key)\b"
@@ -351,6 +356,8 @@ def _parse_key(text: str, original: str) -> tuple[Key | None, Source | None]:
             continue
         if tonic == "a" and match.group(2) in ("maj", "min"):
             continue
+        if tonic == "a" and re.fullmatch(_CHURCH_MODES, match.group(2)):
+            continue  # "a dorian groove": the article and a mode (the tonic typed as a capital: "A dorian")
         return parse_key(f"{match.group(1)} {match.group(2)}"), Source.EXPLICIT
     for pattern in (_KEY_SHORT_RE, _KEY_AFTER_IN_RE, _KEY_BARE_RE):
         for match in pattern.finditer(original):
@@ -362,7 +369,7 @@ def _parse_key(text: str, original: str) -> tuple[Key | None, Source | None]:
             return parse_key(match.group(1)), Source.EXPLICIT
     match = _MODE_ONLY_RE.search(text)
     if match:
-        mode = match.group(1) or match.group(2)
+        mode = next(group for group in match.groups() if group)
         return Key(DEFAULT_TONIC[mode], mode), Source.INFERRED
     return None, None
 

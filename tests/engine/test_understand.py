@@ -112,6 +112,18 @@ def test_a_major_key_without_a_tonic() -> None:
     assert spec.key == Key("C", "major") and spec.sources["key"] is Source.INFERRED
 
 
+@pytest.mark.parametrize(("prompt", "key"), [
+    ("flamenco guitar in phrygian with handclaps", Key("E", "phrygian")),
+    ("a dorian groove on clavinet", Key("D", "dorian")),
+    ("something dreamy in lydian", Key("F", "lydian")),
+    ("rock vamp in the mixolydian mode", Key("G", "mixolydian")),
+])
+def test_a_mode_named_without_a_tonic_is_kept_on_its_white_key_tonic(prompt: str, key: Key) -> None:
+    spec = understand(prompt)
+    assert spec.key == key and spec.sources["key"] is Source.INFERRED
+    assert any(f"{key.mode} key was asked without a tonic" in note for note in spec.notes)
+
+
 @pytest.mark.parametrize(("prompt", "meter"), [
     ("prog rock in 7/4", Meter(7, 4)),
     ("6/8 jig", Meter(6, 8)),
