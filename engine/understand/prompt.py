@@ -62,6 +62,9 @@ TEMPO_WORDS: dict[str, float] = {
     "blistering": 185, "blazing": 180, "lightning fast": 185, "furious": 175, "double time": 170,
     "unhurried": 72, "languid": 66, "lazy": 76, "sluggish": 64, "plodding": 60, "crawling": 50,
     "glacial": 44, "snail's pace": 48, "dragging": 60, "mid tempo": 100, "medium pace": 100,
+    # forms that carry their tempo whatever the style: a folk ballad or a jazz ballad is slow
+    "ballad": 70, "lullaby": 66, "cradle song": 66, "lament": 60, "dirge": 52, "nocturne": 63,
+    "funeral march": 56,
 }
 # A tempo word this fast or faster means at least the top of a named style's range.
 FAST_WORD_BPM = 140

@@ -41,6 +41,9 @@ def programs(spec) -> set[int]:
     ("an uptempo rock song", 130),
     ("dubstep drop with wobble bass at 140", 140),
     ("house at 124, 8 bars", 124),
+    ("celtic folk ballad with harp and flute", 70),  # the form's tempo, not folk's
+    ("a lullaby for music box", 66),
+    ("a funeral march for brass", 56),
 ])
 def test_tempo_phrasings(prompt: str, bpm: float) -> None:
     assert understand(prompt).tempo_bpm == pytest.approx(bpm)
