@@ -131,6 +131,10 @@ DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)
 # A phrase-end bar the drum model leaves nearly empty (fewer hits than this share of the clip's median
 # groove bar: hip hop's bar 8 of three hi-hats) keeps the groove's first half (engine/compose/drums.py).
 DRUM_THIN_FILL_SHARE = 0.5
+# A swung clip swings its drummer at the drummer's own subdivision (engine/compose/drums.py): 16ths when
+# at least this share of its time-keeping cymbal's hits fall on a beat's second or fourth 16th (straight
+# 16th hats: about half; 8th-note hats or a jazz ride: few), else the off-beat eighths.
+DRUM_SIXTEENTH_SWING_SHARE = 0.25
 # An engine the CLI starts in the background (bridge/local_engine.py) stops after this many
 # seconds without a request; `cadenza serve --idle-timeout` sets it for any engine.
 LOCAL_ENGINE_IDLE_SECONDS = 600.0
