@@ -626,9 +626,12 @@ def energy_density(style_density: int, spec: MusicSpec) -> int:
     return int(np.clip(style_density + shift, 0, 3))
 
 
-def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None = None):
+def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None = None,
+                  clip_form: form.Form | None = None):
     """What the model is asked for a spec: its style token, density, chromatic allowance, voices,
-    and the harmonic plan its strong beats lean to (``harmony``, one chord per bar)."""
+    the harmonic plan its strong beats lean to (``harmony``, one chord per bar), and from the form its
+    melody's phrase ends (a long note), returning bars (an earlier bar's rhythm) and contrasting bars (not
+    the rhythm of the bar before)."""
     from engine.model.generator import Request, harmony_style, style_settings
 
     settings = style_settings(spec.style)
@@ -642,7 +645,10 @@ def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None 
                    # Only the model plays: its rests are silence. A style may keep its melody going over
                    # the arranger's parts too (ragtime's right hand over the stride).
                    fill_rests=len(plan.slots_of) == len(spec.parts) or bool(settings.get("fill_rests", False)),
-                   syncopation=float(settings.get("syncopation", 0.0)), chords_strict=bool(spec.chords))
+                   syncopation=float(settings.get("syncopation", 0.0)), chords_strict=bool(spec.chords),
+                   phrase_ends=clip_form.cadences if clip_form else (),
+                   contrasts=clip_form.contrasts if clip_form else (),
+                   returns=clip_form.returns if clip_form else ())
 
 
 def harmonic_plan(spec: MusicSpec, style: styles.Style) -> list[Chord]:
@@ -799,7 +805,7 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             generator.vocab.time_signature(spec.meter)
         except KeyError as error:
             raise SpecError("meter", str(error.args[0])) from None
-        notes = generator.generate(model_request(spec, plan, harmony), should_stop=should_stop)
+        notes = generator.generate(model_request(spec, plan, harmony, clip_form), should_stop=should_stop)
         if not given:
             detected = chords_per_bar([GridNote(n.time, n.duration, n.pitch) for n in notes], spec.key,
                                       spec.meter, spec.bars, TICKS_PER_QUARTER, plan=harmony)
