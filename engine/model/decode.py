@@ -19,7 +19,8 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
 - phrase ends that breathe (``phrase_ends``, from the form: engine/compose/form.py): in a phrase's
   last bar the melody voice arrives on a long note. The note sounding at the bar's middle beat group
   (the third beat of 4/4, the second of 3/4, the second dotted quarter of 6/8) is held to the bar's
-  end: a note begun before it either ends by then or is held through, none begins after it. The
+  end: a note begun before it either ends by then or is held through, none begins after it. Where
+  the clip closes (the cadence below), the note sounding from the downbeat is held the whole bar. The
   corpus the model learned from marks these cadences with fermatas and long notes the small model
   does not write on its own (its chorale soprano ran in quarters through every phrase end);
 - motifs that return varied (``returns``, from the form): in a bar the form brings back, the melody
@@ -241,7 +242,14 @@ class Grammar:
         return 0 in c.voices and self.bars_started - 1 in c.phrase_ends
 
     def _arrival_tick(self) -> int:
-        return self._bar_start() + self.arrival * self.ticks_per_position
+        return self._bar_start() + self._arrival() * self.ticks_per_position
+
+    def _arrival(self) -> int:
+        """Where the melody's long note sounds from at the latest in this phrase-end bar: the middle beat group,
+        and in the clip's closing cadence the downbeat (the last note is held the whole bar: the piece ends,
+        where a phrase only pauses)."""
+        closing = self.constraints.cadence and self.bars_started == self.constraints.bars
+        return 0 if closing else self.arrival
 
     def _awaiting_arrival(self) -> bool:
         """In a phrase-end bar, the melody has no note sounding at the arrival yet."""
@@ -259,7 +267,7 @@ class Grammar:
     def _melody_may_start(self) -> bool:
         """Whether the melody voice may begin a note at the current position: not after a phrase end's
         arrival (it holds its long note), and in a returning bar only on its motif's onsets."""
-        if self._cadence() and self.position > self.arrival:
+        if self._cadence() and self.position > self._arrival():
             return False
         return self.motif is None or self.position >= self.arrival or self.position == self._due()
 
@@ -313,7 +321,7 @@ class Grammar:
             if self.motif is not None:
                 return self._motif_positions(mask)
             if self._awaiting_arrival():  # a phrase end: nothing passes the arrival before the melody's long note
-                waiting = mask & ~self._only["bar"] & ~self._only["eos"] & ~(self._position_of > self.arrival)
+                waiting = mask & ~self._only["bar"] & ~self._only["eos"] & ~(self._position_of > self._arrival())
                 if bool(waiting.any()):
                     return waiting
             return mask

@@ -65,6 +65,8 @@ def test_a_corpus_melody_arrives_on_a_long_note_at_every_phrase_end() -> None:
             last = max(notes, key=lambda n: n.time)
             assert last.time - start <= bar // 2 + step // 2, (seed, end)  # arrives by the third beat
             assert last.time + last.duration >= start + bar - step // 2, (seed, end)  # and holds to the bar's end
+        closing = [n for n in track.notes if n.time >= 11 * bar - step // 2]
+        assert len(closing) == 1, seed  # the lament ends on one note held through its last bar
 
 
 def test_a_corpus_melody_in_three_four_does_not_play_one_rhythm_bar_after_bar() -> None:

@@ -1,5 +1,6 @@
 """The corpus model's decoding keeps the form's melody rhythm in any meter (engine/model/decode.py): at a
-phrase end the melody's note at the bar's middle beat group is held to the bar's end; a returning bar
+phrase end the melody's note at the bar's middle beat group is held to the bar's end (at the clip's
+close, the note from the downbeat: the whole bar); a returning bar
 brings back the head of its source bar's rhythm; a bar that answers the one before is drawn again when
 it repeats its rhythm."""
 from __future__ import annotations
@@ -28,6 +29,8 @@ def test_phrase_ends_hold_and_returns_keep_their_head_in_any_meter(meter: Meter,
             assert sounding, (seed, end)  # the melody sounds at the middle of its phrase's last bar
             assert sounding[0].time + sounding[0].duration == start + bar, (seed, end)  # and holds to its end
             assert not [n for n in melody if start + middle < n.time < start + bar], (seed, end)
+        closing = [n for n in melody if n.time <= 7 * bar < n.time + n.duration]
+        assert closing and closing[0].time + closing[0].duration == 8 * bar, seed  # the last note: the whole bar
 
         heads = [[(n.time - b * bar, min(n.duration, middle - (n.time - b * bar))) for n in melody
                   if b * bar <= n.time < b * bar + middle] for b in (0, 2)]
