@@ -355,8 +355,9 @@ STRIDE_OCTAVE_FLOOR = 28  # E1: a run's octave doubling goes up rather than belo
 def _stride_break(w: _Writer, grid: Grid, scale: list[int], root_pitch: int, next_root: int,
                   lo: int, bar: int) -> None:
     """The bar that ends a strain's phrase: the left hand leaves its oom-pah for a run in octaves, one
-    note a beat group, walking the scale from the bar's root into the next bar's root (after root and
-    fifth where the walk is shorter than the bar); into the same root again, up from below it.
+    note a beat group, walking the scale from the bar's root into the next bar's root (where that walk is
+    shorter than the bar, from further out on the root's side: F to D in four beats is F G F Eb, D); into the
+    same root again, up from below it.
     Scale tones only: the key's rule keeps chromatic notes off the beat."""
     starts = list(grid.group_starts) + [grid.steps]
     count = len(starts) - 1
@@ -366,7 +367,12 @@ def _stride_break(w: _Writer, grid: Grid, scale: list[int], root_pitch: int, nex
     else:
         step = 1 if next_root > root_pitch else -1
         path = [root_pitch] + [p for p in range(root_pitch + step, next_root, step) if p in scale]
-    if len(path) < count:  # too short: the oom of root and fifth below first, then the walk
+    if len(path) < count and next_root in scale:  # too short: the walk starts further out, on the root's side
+        there = scale.index(next_root)
+        side = 1 if root_pitch > next_root else -1
+        approach = [scale[there + side * k] for k in range(count - 1, 0, -1) if 0 <= there + side * k < len(scale)]
+        path = [root_pitch] + approach
+    if len(path) < count:  # still too short (the scale's edge): the oom of root and fifth below first, then the walk
         fifth = scale[here - 3] if here >= 3 else scale[min(here + 4, len(scale) - 1)]
         pad = count - len(path)
         path = [root_pitch] * (pad % 2) + [root_pitch, fifth] * (pad // 2) + path
