@@ -104,6 +104,11 @@ ARC_WORDS: dict[str, str] = {
     "quieter and quieter": "decrescendo", "softer and softer": "decrescendo", "tapering off": "decrescendo",
     "peters out": "decrescendo", "winds down": "decrescendo", "fadeout": "decrescendo",
     "fade in": "crescendo", "fades in": "crescendo", "fading in": "crescendo",
+    "settles": "decrescendo", "settles down": "decrescendo", "calms down": "decrescendo",
+    "falls back": "decrescendo",
+    # a breakdown: the band drops out in the middle and comes back
+    "breakdown": "dip", "break down": "dip", "drops out": "dip", "drop out": "dip", "dropout": "dip",
+    "drops away": "dip",
 }
 # Soft or loud "at first" ("soft and slow at first", "starts gently"): the opposite comes later.
 _ARC_AT_FIRST_RE = re.compile(
@@ -665,8 +670,9 @@ def _instrument_for_role(style: styles.Style, role: str) -> instruments.Instrume
 
 
 def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
-    """The dynamics arc: words ("crescendo", "fades out"; one way then the other is a "swell"),
-    soft or loud "at first", else a clause that means one by sentence embedding (engine/phrases.py)."""
+    """The dynamics arc: words ("crescendo", "fades out", "breakdown"; up then down is a "swell", down
+    then up a "dip"), soft or loud "at first", else a clause that means one by sentence embedding
+    (engine/phrases.py)."""
     negated = _negated_spans(text)
     words = _find_words(text, list(ARC_WORDS))
     found = [ARC_WORDS[w] for s, e, w in words if not any(ns <= s and e <= ne for ns, ne in negated)]
@@ -675,6 +681,8 @@ def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
     if found:
         if found[0] == "crescendo" and "decrescendo" in found[1:]:
             return "swell", Source.EXPLICIT
+        if found[0] == "decrescendo" and "crescendo" in found[1:]:
+            return "dip", Source.EXPLICIT  # "fades out, then builds back up"
         return found[0], Source.EXPLICIT
     match = _ARC_AT_FIRST_RE.search(text)
     if match:
