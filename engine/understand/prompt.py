@@ -106,9 +106,9 @@ ARC_WORDS: dict[str, str] = {
     "fade in": "crescendo", "fades in": "crescendo", "fading in": "crescendo",
     "settles": "decrescendo", "settles down": "decrescendo", "calms down": "decrescendo",
     "falls back": "decrescendo",
-    # a breakdown: the band drops out in the middle and comes back
-    "breakdown": "dip", "break down": "dip", "drops out": "dip", "drop out": "dip", "dropout": "dip",
-    "drops away": "dip",
+    # a breakdown: the band drops out in the middle and comes back ("a banjo breakdown" is a fast tune)
+    "a breakdown": "dip", "the breakdown": "dip", "breakdown in the middle": "dip", "breakdown halfway": "dip",
+    "drops out": "dip", "drop out": "dip", "dropout": "dip", "drops away": "dip",
 }
 # Soft or loud "at first" ("soft and slow at first", "starts gently"): the opposite comes later.
 _ARC_AT_FIRST_RE = re.compile(

@@ -200,6 +200,7 @@ def test_tempo_words_with_intensifiers_and_synonyms(prompt: str, low: float, hig
     ("techno with a breakdown in the middle", "dip"),
     ("fades out then builds back up", "dip"),
     ("gentle piano that swells in the middle then settles", "swell"),
+    ("bluegrass banjo breakdown, fast", "steady"),  # a breakdown tune, not a dynamics breakdown
 ])
 def test_arcs_by_word_order_and_meaning(prompt: str, arc: str) -> None:
     assert understand(prompt).arc == arc
