@@ -191,11 +191,20 @@ def _scale_pitches(spec: MusicSpec, low: int, high: int) -> list[int]:
 ChordPcs = tuple[int, ...]
 
 
+LOW_VOICE_REGISTER = (-6, 14)  # a tune on a low instrument: this far around its range's middle
+
+
 def _register(part: Part) -> tuple[int, int]:
+    """The pitches a part is written in: its role's register within the instrument's range. A tune on an
+    instrument whose range centres below the melody register (cello, trombone, tenor sax, bassoon) sings
+    in that instrument's own upper middle rather than at the top of its range."""
     lo, hi = ROLE_REGISTER.get(part.role, (part.low, part.high))
+    mid = (part.low + part.high) // 2
+    if part.role == "melody" and mid < lo:
+        below, above = LOW_VOICE_REGISTER
+        return max(part.low, mid + below), min(part.high, mid + above)
     lo, hi = max(lo, part.low), min(hi, part.high)
     if hi - lo < 12:  # the role's register misses the instrument: use the instrument's middle
-        mid = (part.low + part.high) // 2
         lo, hi = max(part.low, mid - 9), min(part.high, mid + 9)
     return lo, hi
 
@@ -1066,6 +1075,7 @@ def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, b
     if scale:
         keep_to_scale(track, spec.key.tonic_pc, scale)
     mood = phrases.mood_entry(spec.mood)
+    sit_in_register(track, part)
     if part.role in SHAPED_ROLES:
         move_register(track, part, int(mood.get("register", 0)))
     if part.role in HELD_WHEN_QUIET_ROLES:
@@ -1132,6 +1142,19 @@ def arpeggiate(track: Track, step: int) -> None:
         out.append(make(t, step, sounding[k % len(sounding)], max(n.velocity for n in active)))
     track.notes.clear()
     track.notes.extend(out)
+
+
+def sit_in_register(track: Track, part: Part) -> None:
+    """A tune written above its instrument's singing register (the corpus model's top line given to a
+    cello: C4-Eb5 for a lament) moves down an octave into it (``_register``) when that brings its median
+    nearer the register's middle and the notes stay in range (``move_register``)."""
+    if part.role != "melody" or not track.notes:
+        return
+    lo, hi = _register(part)
+    pitches = sorted(n.pitch for n in track.notes)
+    median = pitches[len(pitches) // 2]
+    if abs(median - 12 - (lo + hi) / 2) < abs(median - (lo + hi) / 2):
+        move_register(track, part, -12)
 
 
 def move_register(track: Track, part: Part, shift: int) -> None:
