@@ -111,6 +111,11 @@ DEFAULTS = Defaults()
 # phrase length where there is no form (the eval's count of Groove's own phrase ends).
 DRUM_PHRASE_BARS = 4
 DRUM_TEMPERATURE = 0.65
+# A melody bar that repeats the rhythm of the bar before it where the form asks for an answer (a contrast:
+# engine/compose/form.py) is drawn again, up to this many times, and the last draw is kept. Both learned
+# models, left alone, play one rhythm bar after bar: the corpus model's chorale soprano in quarters, a
+# 3/4 tune in half-and-quarter, the part model copying the bar it has just written.
+ANSWER_REDRAWS = 4
 # Classifier-free guidance on the genre (engine/model/drums.py): the hit logits are pushed this
 # far from the 'no genre' prediction toward the genre's (1 = the genre's prediction alone). At 1 the
 # GRU mostly continues the real groove it is primed with (a clip's 8 bars were nearly all the genre or

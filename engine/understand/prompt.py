@@ -47,7 +47,10 @@ class Overrides:
 
 
 # The tonic assumed when only a mode is asked ("in a minor key"): the keys without sharps or flats.
-DEFAULT_TONIC = {"major": "C", "minor": "A"}
+# The tonic a mode gets when the prompt names no tonic: each church mode on its white-key tonic
+# ("in phrygian" is E phrygian, the flamenco mode on the guitar's open low string).
+DEFAULT_TONIC = {"major": "C", "minor": "A", "dorian": "D", "phrygian": "E", "lydian": "F",
+                 "mixolydian": "G", "locrian": "B"}
 # Tempo words, as quarter-note BPM.
 TEMPO_WORDS: dict[str, float] = {
     "grave": 40, "largo": 50, "lento": 56, "very slow": 60, "adagio": 70, "slow": 72, "slowly": 72,
@@ -59,6 +62,9 @@ TEMPO_WORDS: dict[str, float] = {
     "blistering": 185, "blazing": 180, "lightning fast": 185, "furious": 175, "double time": 170,
     "unhurried": 72, "languid": 66, "lazy": 76, "sluggish": 64, "plodding": 60, "crawling": 50,
     "glacial": 44, "snail's pace": 48, "dragging": 60, "mid tempo": 100, "medium pace": 100,
+    # forms that carry their tempo whatever the style: a folk ballad or a jazz ballad is slow
+    "ballad": 70, "lullaby": 66, "cradle song": 66, "lament": 60, "dirge": 52, "nocturne": 63,
+    "funeral march": 56,
 }
 # A tempo word this fast or faster means at least the top of a named style's range.
 FAST_WORD_BPM = 140
@@ -98,6 +104,11 @@ ARC_WORDS: dict[str, str] = {
     "quieter and quieter": "decrescendo", "softer and softer": "decrescendo", "tapering off": "decrescendo",
     "peters out": "decrescendo", "winds down": "decrescendo", "fadeout": "decrescendo",
     "fade in": "crescendo", "fades in": "crescendo", "fading in": "crescendo",
+    "settles": "decrescendo", "settles down": "decrescendo", "calms down": "decrescendo",
+    "falls back": "decrescendo",
+    # a breakdown: the band drops out in the middle and comes back
+    "breakdown": "dip", "break down": "dip", "drops out": "dip", "drop out": "dip", "dropout": "dip",
+    "drops away": "dip",
 }
 # Soft or loud "at first" ("soft and slow at first", "starts gently"): the opposite comes later.
 _ARC_AT_FIRST_RE = re.compile(
@@ -156,8 +167,10 @@ _KEY_AFTER_IN_RE = re.compile(
 )
 _KEY_IN_LOWER_RE = re.compile(r"\b(?:in(?: the key of)?|key(?: of)?:?)\s+[a-g](?:#|♯|b|♭)?m?(?=[\s,.;:!]|$)")
 _KEY_BARE_RE = re.compile(r"(?<![\w#♯♭])([A-G](?:#|♯|b|♭))(?![\w#♯♭])")
+_CHURCH_MODES = "dorian|phrygian|lydian|mixolydian|locrian"
 _MODE_ONLY_RE = re.compile(
     r"\b(?:in\s+)?(?:an?\s+)?(minor|major)[\s-]+(?:key|tonality|mode)\b|\bin\s+(minor|major)\b"
+    r"|\b(" + _CHURCH_MODES + r")\b"  # these words name nothing but a mode: any of them, alone, is one
 )
 # Words that may follow a bare "in A" without making "A" an article ("in A with strings").
 _AFTER_BARE_TONIC = r"(?:with|and|at|for|on|in|over|please|time|key)\b"
@@ -351,6 +364,8 @@ def _parse_key(text: str, original: str) -> tuple[Key | None, Source | None]:
             continue
         if tonic == "a" and match.group(2) in ("maj", "min"):
             continue
+        if tonic == "a" and re.fullmatch(_CHURCH_MODES, match.group(2)):
+            continue  # "a dorian groove": the article and a mode (the tonic typed as a capital: "A dorian")
         return parse_key(f"{match.group(1)} {match.group(2)}"), Source.EXPLICIT
     for pattern in (_KEY_SHORT_RE, _KEY_AFTER_IN_RE, _KEY_BARE_RE):
         for match in pattern.finditer(original):
@@ -362,7 +377,7 @@ def _parse_key(text: str, original: str) -> tuple[Key | None, Source | None]:
             return parse_key(match.group(1)), Source.EXPLICIT
     match = _MODE_ONLY_RE.search(text)
     if match:
-        mode = match.group(1) or match.group(2)
+        mode = next(group for group in match.groups() if group)
         return Key(DEFAULT_TONIC[mode], mode), Source.INFERRED
     return None, None
 
@@ -655,8 +670,9 @@ def _instrument_for_role(style: styles.Style, role: str) -> instruments.Instrume
 
 
 def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
-    """The dynamics arc: words ("crescendo", "fades out"; one way then the other is a "swell"),
-    soft or loud "at first", else a clause that means one by sentence embedding (engine/phrases.py)."""
+    """The dynamics arc: words ("crescendo", "fades out", "breakdown"; up then down is a "swell", down
+    then up a "dip"), soft or loud "at first", else a clause that means one by sentence embedding
+    (engine/phrases.py)."""
     negated = _negated_spans(text)
     words = _find_words(text, list(ARC_WORDS))
     found = [ARC_WORDS[w] for s, e, w in words if not any(ns <= s and e <= ne for ns, ne in negated)]
@@ -665,6 +681,8 @@ def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
     if found:
         if found[0] == "crescendo" and "decrescendo" in found[1:]:
             return "swell", Source.EXPLICIT
+        if found[0] == "decrescendo" and "crescendo" in found[1:]:
+            return "dip", Source.EXPLICIT  # "fades out, then builds back up"
         return found[0], Source.EXPLICIT
     match = _ARC_AT_FIRST_RE.search(text)
     if match:

@@ -196,6 +196,10 @@ def test_tempo_words_with_intensifiers_and_synonyms(prompt: str, low: float, hig
     ("strings that get bigger and bigger", "crescendo"),
     ("the groove dies out at the end", "decrescendo"),
     ("a tune with no fade out", "steady"),
+    ("aggressive drum and bass that drops out halfway and comes back", "dip"),
+    ("techno with a breakdown in the middle", "dip"),
+    ("fades out then builds back up", "dip"),
+    ("gentle piano that swells in the middle then settles", "swell"),
 ])
 def test_arcs_by_word_order_and_meaning(prompt: str, arc: str) -> None:
     assert understand(prompt).arc == arc
