@@ -104,6 +104,11 @@ ARC_WORDS: dict[str, str] = {
     "quieter and quieter": "decrescendo", "softer and softer": "decrescendo", "tapering off": "decrescendo",
     "peters out": "decrescendo", "winds down": "decrescendo", "fadeout": "decrescendo",
     "fade in": "crescendo", "fades in": "crescendo", "fading in": "crescendo",
+    "settles": "decrescendo", "settles down": "decrescendo", "calms down": "decrescendo",
+    "falls back": "decrescendo",
+    # a breakdown: the band drops out in the middle and comes back ("a banjo breakdown" is a fast tune)
+    "a breakdown": "dip", "the breakdown": "dip", "breakdown in the middle": "dip", "breakdown halfway": "dip",
+    "drops out": "dip", "drop out": "dip", "dropout": "dip", "drops away": "dip",
 }
 # Soft or loud "at first" ("soft and slow at first", "starts gently"): the opposite comes later.
 _ARC_AT_FIRST_RE = re.compile(
@@ -179,6 +184,8 @@ _NEGATION_RE = re.compile(
     + r")(?=[,.;:!()]|$| and | or | in | at | with | but | please )"
 )
 _SOLO_RE = re.compile(r"\b(solo|unaccompanied|alone|only|just)\b")
+# "a trombone solo over a slow blues": the instrument is featured, the band stays
+_SOLO_OVER_RE = re.compile(r"\bsolos?(?:ing)?\s+(?:over|on top of|above|with|backed by|against|in front of)\b")
 # Words that ask for no more parts than those named (a style's other instruments do not join):
 # an ensemble size, or a sparse texture.
 # ("minimal" is not among them: "minimal techno" is a genre.)
@@ -594,7 +601,13 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     # The style's own instruments join only when the prompt names the genre, not when an instrument word
     # chose it ("a choir" is gospel's keyword, but a hymn for choir wants no gospel band).
     genre_named = style_span != (0, 0) and text[style_span[0]:style_span[1]] not in instruments.all_words()
-    solo = bool(named) and _SOLO_RE.search(text) is not None
+    solo = bool(named) and _SOLO_RE.search(text) is not None and _SOLO_OVER_RE.search(text) is None
+    # The soloist (the first instrument named when the prompt says "solo") plays the tune, whatever its
+    # catalogue role: a trombone or double bass solo is a melody, not a bass line.
+    soloist = named[0] if named and re.search(r"\bsolo", text) and named[0].role == "bass" else None
+
+    def role_of(instrument: instruments.Instrument) -> str:
+        return "melody" if instrument is soloist else instrument.role
     sparse = _SPARSE_RE.search(text) is not None
     if not named:
         named = [instruments.lookup(word) for word in style.default_parts]
@@ -612,7 +625,7 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
         named = named[:room]  # "a jazz trio": the style's first three parts (piano, bass, drums)
     by_meaning_only = source is Source.EXPLICIT and style_span == (0, 0)
     if not solo and not (by_meaning_only and quiet):
-        present = {i.role for i in named if not i.is_percussion}
+        present = {role_of(i) for i in named if not i.is_percussion}
         for role in style.core_roles:
             if role not in present and not (role == "drums" and sparse) and len(named) < room:
                 named.append(_instrument_for_role(style, role))
@@ -624,7 +637,8 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     pitched = [i for i in chosen if not i.is_drum and not i.is_percussion]
     # With company, an instrument plays the role its style gives it (ragtime's piano: the melody
     # over its own left hand); alone, it plays everything its catalogue role does.
-    roles = {i.part: style.role_of(i.part, i.role) if len(pitched) > 1 else i.role for i in chosen}
+    roles = {i.part: "melody" if i is soloist else style.role_of(i.part, i.role) if len(pitched) > 1 else i.role
+             for i in chosen}
     melody = next((instruments.lookup(w) for w in style.default_parts if instruments.lookup(w).role == "melody"), None)
     if (style.song and melody is not None and genre_named and not solo and not _NO_ADDITIONS_RE.search(text)
             and len(pitched) > 1
@@ -665,8 +679,9 @@ def _instrument_for_role(style: styles.Style, role: str) -> instruments.Instrume
 
 
 def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
-    """The dynamics arc: words ("crescendo", "fades out"; one way then the other is a "swell"),
-    soft or loud "at first", else a clause that means one by sentence embedding (engine/phrases.py)."""
+    """The dynamics arc: words ("crescendo", "fades out", "breakdown"; up then down is a "swell", down
+    then up a "dip"), soft or loud "at first", else a clause that means one by sentence embedding
+    (engine/phrases.py)."""
     negated = _negated_spans(text)
     words = _find_words(text, list(ARC_WORDS))
     found = [ARC_WORDS[w] for s, e, w in words if not any(ns <= s and e <= ne for ns, ne in negated)]
@@ -675,6 +690,8 @@ def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
     if found:
         if found[0] == "crescendo" and "decrescendo" in found[1:]:
             return "swell", Source.EXPLICIT
+        if found[0] == "decrescendo" and "crescendo" in found[1:]:
+            return "dip", Source.EXPLICIT  # "fades out, then builds back up"
         return found[0], Source.EXPLICIT
     match = _ARC_AT_FIRST_RE.search(text)
     if match:

@@ -337,3 +337,8 @@ def test_an_energy_word_outweighs_what_the_genre_and_instruments_suggest() -> No
     for prompt in ("soft techno for late nights", "a gentle drum and bass roller", "mellow punk rock"):
         assert understand(prompt).energy <= 0.3, prompt
     assert understand("ragtime piano").energy < 0.4  # no energy word: the meaning of the whole prompt
+
+
+def test_a_chorus_is_a_section_not_a_choir() -> None:
+    assert "choir" not in {part.name for part in understand("quiet verse then loud chorus, rock").parts}
+    assert "choir" in {part.name for part in understand("a choir over organ").parts}

@@ -90,7 +90,7 @@ def test_dynamics_arc_scales_the_learned_velocities():
     spec = understand("rock band with drums, crescendo", Overrides(seed=4, bars=8))
     _, drums = _drums(spec)
     bar_ticks = Grid.of(spec.meter).bar_ticks
-    # a crescendo's kit comes in after its first quarter (compose.arc_bars): compare bars 3-4 with 7-8
+    # a crescendo's kit comes in after its first quarter (compose.arc_rests): compare bars 3-4 with 7-8
     first = np.mean([n.velocity for n in drums.notes if 2 * bar_ticks <= n.time < 4 * bar_ticks])
     last = np.mean([n.velocity for n in drums.notes if n.time >= 6 * bar_ticks])
     assert last > first

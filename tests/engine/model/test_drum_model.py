@@ -94,6 +94,25 @@ def test_numpy_stepping_computes_what_the_torch_model_computes():
     assert np.abs(expected[0].numpy() - got).max() < 1e-4
 
 
+def test_stepping_two_conditionings_together_computes_what_each_computes_alone():
+    from engine.model.drums import _Stepper
+
+    model = load_default()
+    feats = step_features([16], np.array([False]), np.array([True]))
+    events = np.random.default_rng(1).random((16, 27)).astype(np.float32)
+    stepper = _Stepper(model.model)
+    genres = (3, len(model.config.genres))  # a genre and 'no genre', as guidance steps them
+    alone = []
+    for genre in genres:
+        cond, state = stepper.condition(feats, 120.0, genre), stepper.initial_state()
+        alone.append(np.stack([stepper.step(events[i], cond[i], state) for i in range(16)]))
+    conds = np.stack([stepper.condition(feats, 120.0, genre) for genre in genres], axis=1)
+    state = stepper.initial_state(2)
+    together = np.stack([stepper.step(events[i], conds[i], state) for i in range(16)])
+    assert together.shape == (16, 2, 9, model.config.per_voice)
+    assert np.abs(together - np.stack(alone, axis=1)).max() < 1e-5
+
+
 def test_concurrent_requests_get_the_drums_they_would_get_alone():
     from concurrent.futures import ThreadPoolExecutor
 
