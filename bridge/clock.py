@@ -277,6 +277,17 @@ class TempoEstimator:
         if len(self.points) < self.lock_ticks and any(abs(ratio * k - 1) <= 0.15 for k in (2, 3, 4)):
             self._reindex(index, time)  # the run's first intervals held ticks lost in transit
             return
+        if len(self.points) < self.lock_ticks and ratio < 0.85 and len(self._segments) == 1:
+            # Shorter than the run's intervals so far by more than any step: those held lost ticks
+            # and a transport slip (measured at a Start on jackd -R under load: 2.37 intervals).
+            # The run's tempo starts again from the last tick.
+            self.restart()
+            self._origin = (last_index, last_time)
+            self._new_segment()
+            self._append(last_index, last_time, self._segment)
+            self._append(index, time, self._segment)
+            self._refit()
+            return
         segment = self._segment
         threshold = self._step_threshold()
         if abs(self._residual(segment, index, time, slope)) > threshold:
@@ -550,6 +561,13 @@ class ClockFollower:
         self.missed = 0  # ticks inferred lost in transit (see _missed_ticks)
         self._unconfirmed = 0  # ticks inferred lost at the last tick, which a bunched tick may still be
         self.duplicates = 0  # ticks received twice at one frame (see `_tick`)
+        self.stale = 0  # ticks received again later, a whole number of periods on (see `_grid_position`)
+        self.off_grid = 0  # ticks stamped off the master's grid (see `_grid_position`)
+        self.early = 0  # ticks stamped whole periods early, held until their time (see `_grid_position`)
+        self._pending: tuple[float, int] | None = None  # an early tick: (its time on the grid, its position)
+        # The last tick whose time fitted the master's grid: (time, position). Positions are decoded
+        # from it, not from the last tick, so one tick stamped off the grid cannot shift the rest.
+        self._reference: tuple[float, int] | None = None
         self._event_ticks = 0
         self.dropped_sysex = 0  # SysEx messages longer than SYSEX_MAX_BYTES
         self.period: float | None = None  # the ports' window (s): a JACK period, see `_missed_ticks`
@@ -567,6 +585,8 @@ class ClockFollower:
         if not isinstance(data, bytes | bytearray):  # not a MIDI byte at all (e.g. 300): poison the event
             data = bytes(byte if 0 <= byte <= 0xFF else 0xF4 for byte in data)
         self._event_ticks = 0  # clock bytes of this event so far (several in one event share its time)
+        if self._pending is not None and self._pending[0] <= time:
+            self._release(events)
         for byte in data.translate(None, _NOT_REALTIME):
             self._realtime(time, byte, events)
         rest = data.translate(None, _REALTIME)
@@ -612,7 +632,10 @@ class ClockFollower:
         The window's length is taken as the period in which a JACK transport slips (see `_missed_ticks`)."""
         if end > start:
             self.period = end - start
-        return self.check(start)
+        events = []
+        if self._pending is not None and self._pending[0] < end:
+            self._release(events)
+        return events + self.check(start)
 
     def use_port(self, ports) -> None:
         """Trust interval-based lost-tick inference only on frame-exact ports (see `TempoEstimator`)."""
@@ -636,15 +659,18 @@ class ClockFollower:
                 self.next_position = self.last_position + 1
             self.transport = Transport.STOPPED
             self.last_position = None
+            self._pending = None
             events.append(ClockEvent(Kind.STOP, time, self.next_position))
         # FE active sensing, FF reset, F9/FD undefined: not clock
 
     def _run(self, time: float, kind: Kind, events: list[ClockEvent]) -> None:
+        self._pending = None
         self._anchor = (time, self.next_position)
         self.transport = Transport.RUNNING
         self.last_position = None
         self.last_activity = time
         self.run_index = 0
+        self._reference = None
         self.estimator.restart()
         events.append(ClockEvent(kind, time, self.next_position))
 
@@ -662,6 +688,8 @@ class ClockFollower:
             # A relocate while rolling without Stop/Continue around it: a new run.
             self.last_position = None
             self.run_index = 0
+            self._reference = None
+            self._pending = None
             self.estimator.restart()
         events.append(ClockEvent(Kind.POSITION, time, self.next_position))
 
@@ -692,16 +720,36 @@ class ClockFollower:
             # (Clock bytes inside one event, as in a SysEx or a bunch rtmidi hands over, all count.)
             self.duplicates += 1
             return
-        if (self._unconfirmed and self.last_tick_time is not None and seconds
-                and time - self.last_tick_time < 0.5 * seconds):
+        judged = self._grid_known(time)  # whether this tick's time can be placed on the grid
+        decoded, exact, periods = self._grid_position(time) if judged else (None, False, 0)
+        if judged and not exact:
+            self.off_grid += 1
+        if decoded is not None and self.last_position is not None and decoded <= self.last_position:
+            # A position already given: a tick re-read (a stale buffer), one stamped off the grid
+            # before the next tick is due, or one given too high a position after such a stamp.
+            # It takes no new position.
+            self.stale += exact
+            self.last_activity = time
+            if exact and decoded > self._reference[1]:
+                self._reference = (time, decoded)
+            return
+        if exact and periods < 0:
+            # Stamped whole periods before the transport reached it (a late client was handed a
+            # later period's buffer): the tick is right, its time is not. Held until its time.
+            self.early += 1
+            self.last_activity = time
+            self._pending = (time - periods * self.period, decoded)
+            return
+        if decoded is None and (self._unconfirmed and self.last_tick_time is not None and seconds
+                                and time - self.last_tick_time < 0.5 * seconds):
             # One of the ticks counted lost before the last one came after all, late: ticks
             # bunched after a stall. It takes no new position (the last tick already has it).
             self._unconfirmed -= 1
             self.missed -= 1
             self.last_activity = time
             return
-        missed = self._missed_ticks(time)
-        self._unconfirmed = missed
+        missed = self._missed_ticks(time) if decoded is None else decoded - self.last_position - 1
+        self._unconfirmed = missed if decoded is None else 0
         self.missed += missed
         self.run_index += missed
         self.next_position += missed
@@ -720,6 +768,9 @@ class ClockFollower:
             self.missed += lost
             self.last_position += lost
             self.next_position += lost
+            judged = False  # the run's first ticks, now placed from its start
+        if exact or not judged:
+            self._reference = (time, self.last_position)  # on the grid, or nothing to judge it by
         events.append(ClockEvent(Kind.TICK, time, self.last_position))
 
     def _start_was_lost(self, time: float) -> bool:
@@ -755,6 +806,64 @@ class ClockFollower:
         if len(fits) != 1:
             return 0
         return max(first_position + fits[0] - self.last_position, 0)
+
+    def _grid_known(self, time: float) -> bool:
+        """Whether a tick at ``time`` can be placed on the master's grid from the reference tick:
+        frame-exact stamps, a JACK period, the tempo locked (and its ticks within 5% of an interval
+        of its line) and the reference at most `loss_timeout` back, or further if our windows were
+        skipped in between. Before the lock, `_missed_ticks` and `_ticks_since_anchor` place ticks."""
+        seconds = self.estimator.tick_seconds
+        if (self._reference is None or self.last_position is None or not seconds or not self.period
+                or not self.estimator.frame_exact or self.estimator.lock is not Lock.LOCKED):
+            return False
+        gap = time - self._reference[0]
+        skipped = self._gap is not None and self._reference[0] <= self._gap[0] and self._gap[1] <= time
+        if gap < 0 or (gap > self.loss_timeout and not skipped):
+            return False
+        return self.estimator.noise() <= 0.05 * seconds
+
+    def _release(self, events: list[ClockEvent]) -> None:
+        """Take the early tick held back, at its time on the grid (see `_grid_position`)."""
+        time, position = self._pending
+        self._pending = None
+        if self.transport is Transport.RUNNING and self.last_position is not None and position > self.last_position:
+            self.ticks -= 1  # counted when it came
+            self._event_ticks = 0
+            self._tick(time, events)
+
+    def _grid_position(self, time: float) -> tuple[int, bool, int]:
+        """The position of a tick at ``time`` on the master's grid, whether its time fits it, and
+        the periods it came after the grid of the reference tick (negative: early).
+
+        A master like jack_midi_clock sends each tick at its transport frame, and a JACK transport
+        slips by whole periods only, so a tick ``n`` positions after the reference tick (the last
+        one that fitted) comes ``n`` tick intervals and ``m`` periods after it, to the frame
+        (``m`` from -`DECODE_BACK_PERIODS`: a client that runs late reads the next period's
+        transport). Measured on asynchronous JACK under load (jackd -R, 137.5 and 174 BPM), a client
+        run late can also be handed a tick again a period or two later, its producer having been
+        skipped and its buffer not cleared (``n`` = 0 here, or any position already given), or a
+        tick at a frame off that grid; counting either as a new tick shifted every later position.
+        A tick that fits with ``m`` < 0 came early to us only (the rig's recorder got it on time, a
+        period or two later, measured: 3-4 a minute): `_tick` holds it until the grid's time.
+        The one ``n`` that fits within `DECODE_TOLERANCE_S` is returned, exact. If none or several
+        fit, the tick is off the grid (misdated by a client run late, measured 79-768 frames early)
+        and gets the last position due by its time were the transport not to slip, which is never
+        too low: at most the one the grid gives next (the reference stays).
+        """
+        seconds, period = self.estimator.tick_seconds, self.period
+        reference_time, reference_position = self._reference
+        gap = time - reference_time
+        fits = []
+        for ticks in range(int(gap / seconds + DECODE_BACK_PERIODS * period / seconds) + 2):
+            rest = gap - ticks * seconds
+            periods = round(rest / period)
+            if periods >= -DECODE_BACK_PERIODS and abs(rest - periods * period) <= DECODE_TOLERANCE_S:
+                if ticks > 0 or periods > 0:
+                    fits.append(ticks)
+        if len(fits) == 1:
+            ticks = fits[0]
+            return reference_position + ticks, True, round((gap - ticks * seconds) / period)
+        return reference_position + int((gap + DECODE_TOLERANCE_S) / seconds), False, 0
 
     def _missed_ticks(self, time: float) -> int:
         """Ticks lost in transit (a skipped JACK cycle, a dropped packet) before this one, or 0.
