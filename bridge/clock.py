@@ -73,6 +73,11 @@ def without_realtime(data: bytes) -> bytes:
 LOSS_TIMEOUT_S = 0.2
 DECODE_TOLERANCE_S = 0.0001  # a gap fits n intervals + m periods within this (frame rounding, tempo error)
 DECODE_BACK_PERIODS = 2  # a tick may come back this many periods after a late one
+STALE_PERIODS = 4  # a tick read again from an uncleared buffer comes at most this many periods later
+# Ticks are placed on the master's grid from a reference tick at most this far back: within it no
+# two positions fit one gap at 90-174 BPM (at 120 BPM, 32 ticks are 125 periods of 256 frames to the frame).
+GRID_SPAN_S = 0.2
+GRID_REFERENCES = 4  # the last ticks on the grid that vote for a new tick's position
 
 
 class Transport(Enum):
@@ -565,9 +570,10 @@ class ClockFollower:
         self.off_grid = 0  # ticks stamped off the master's grid (see `_grid_position`)
         self.early = 0  # ticks stamped whole periods early, held until their time (see `_grid_position`)
         self._pending: tuple[float, int] | None = None  # an early tick: (its time on the grid, its position)
-        # The last tick whose time fitted the master's grid: (time, position). Positions are decoded
-        # from it, not from the last tick, so one tick stamped off the grid cannot shift the rest.
-        self._reference: tuple[float, int] | None = None
+        # The last ticks whose times fitted the master's grid: (time, position). Positions are
+        # decoded from them by a vote, not from the last tick alone, so one tick stamped off the
+        # grid cannot shift the rest.
+        self._references: deque[tuple[float, int]] = deque(maxlen=GRID_REFERENCES)
         self._event_ticks = 0
         self.dropped_sysex = 0  # SysEx messages longer than SYSEX_MAX_BYTES
         self.period: float | None = None  # the ports' window (s): a JACK period, see `_missed_ticks`
@@ -670,7 +676,7 @@ class ClockFollower:
         self.last_position = None
         self.last_activity = time
         self.run_index = 0
-        self._reference = None
+        self._references.clear()
         self.estimator.restart()
         events.append(ClockEvent(kind, time, self.next_position))
 
@@ -688,7 +694,7 @@ class ClockFollower:
             # A relocate while rolling without Stop/Continue around it: a new run.
             self.last_position = None
             self.run_index = 0
-            self._reference = None
+            self._references.clear()
             self._pending = None
             self.estimator.restart()
         events.append(ClockEvent(Kind.POSITION, time, self.next_position))
@@ -730,8 +736,8 @@ class ClockFollower:
             # It takes no new position.
             self.stale += exact
             self.last_activity = time
-            if exact and decoded > self._reference[1]:
-                self._reference = (time, decoded)
+            if exact and all(decoded != position for _, position in self._references):
+                self._references.append((time, decoded))  # on the grid (its position given by a guess)
             return
         if exact and periods < 0:
             # Stamped whole periods before the transport reached it (a late client was handed a
@@ -770,7 +776,7 @@ class ClockFollower:
             self.next_position += lost
             judged = False  # the run's first ticks, now placed from its start
         if exact or not judged:
-            self._reference = (time, self.last_position)  # on the grid, or nothing to judge it by
+            self._references.append((time, self.last_position))  # on the grid, or nothing to judge it by
         events.append(ClockEvent(Kind.TICK, time, self.last_position))
 
     def _start_was_lost(self, time: float) -> bool:
@@ -810,15 +816,14 @@ class ClockFollower:
     def _grid_known(self, time: float) -> bool:
         """Whether a tick at ``time`` can be placed on the master's grid from the reference tick:
         frame-exact stamps, a JACK period, the tempo locked (and its ticks within 5% of an interval
-        of its line) and the reference at most `loss_timeout` back, or further if our windows were
-        skipped in between. Before the lock, `_missed_ticks` and `_ticks_since_anchor` place ticks."""
+        of its line) and the reference at most `GRID_SPAN_S` back. Otherwise (before the lock, or
+        after a longer gap) `_missed_ticks` and `_ticks_since_anchor` place ticks, and the tick
+        becomes the reference."""
         seconds = self.estimator.tick_seconds
-        if (self._reference is None or self.last_position is None or not seconds or not self.period
+        if (not self._references or self.last_position is None or not seconds or not self.period
                 or not self.estimator.frame_exact or self.estimator.lock is not Lock.LOCKED):
             return False
-        gap = time - self._reference[0]
-        skipped = self._gap is not None and self._reference[0] <= self._gap[0] and self._gap[1] <= time
-        if gap < 0 or (gap > self.loss_timeout and not skipped):
+        if not 0 <= time - self._references[-1][0] <= GRID_SPAN_S:
             return False
         return self.estimator.noise() <= 0.05 * seconds
 
@@ -833,11 +838,12 @@ class ClockFollower:
 
     def _grid_position(self, time: float) -> tuple[int, bool, int]:
         """The position of a tick at ``time`` on the master's grid, whether its time fits it, and
-        the periods it came after the grid of the reference tick (negative: early).
+        the periods it came after the grid of the newest reference tick that says so (negative: early).
 
         A master like jack_midi_clock sends each tick at its transport frame, and a JACK transport
-        slips by whole periods only, so a tick ``n`` positions after the reference tick (the last
-        one that fitted) comes ``n`` tick intervals and ``m`` periods after it, to the frame
+        slips by whole periods only, so a tick ``n`` positions after a reference tick (one of the
+        last `GRID_REFERENCES` that fitted, at most `GRID_SPAN_S` back) comes ``n`` tick intervals
+        and ``m`` periods after it, to the frame
         (``m`` from -`DECODE_BACK_PERIODS`: a client that runs late reads the next period's
         transport). Measured on asynchronous JACK under load (jackd -R, 137.5 and 174 BPM), a client
         run late can also be handed a tick again a period or two later, its producer having been
@@ -845,25 +851,37 @@ class ClockFollower:
         tick at a frame off that grid; counting either as a new tick shifted every later position.
         A tick that fits with ``m`` < 0 came early to us only (the rig's recorder got it on time, a
         period or two later, measured: 3-4 a minute): `_tick` holds it until the grid's time.
-        The one ``n`` that fits within `DECODE_TOLERANCE_S` is returned, exact. If none or several
-        fit, the tick is off the grid (misdated by a client run late, measured 79-768 frames early)
-        and gets the last position due by its time were the transport not to slip, which is never
-        too low: at most the one the grid gives next (the reference stays).
+        Each reference where exactly one ``n`` fits within `DECODE_TOLERANCE_S` votes for its
+        position; the most votes win (a tie: the newest reference's). A misdated tick can fit
+        by chance (232 frames early is 3 periods late less an interval at 120 BPM, measured on
+        jackd --no-realtime), but then the ticks before it outvote it for the ticks after.
+        With no vote the tick is off the grid (misdated by a client run late, measured 47-768
+        frames early) and gets the last position due by its time from the newest reference were
+        the transport not to slip, which is never too low (the references stay).
         """
         seconds, period = self.estimator.tick_seconds, self.period
-        reference_time, reference_position = self._reference
-        gap = time - reference_time
-        fits = []
-        for ticks in range(int(gap / seconds + DECODE_BACK_PERIODS * period / seconds) + 2):
-            rest = gap - ticks * seconds
-            periods = round(rest / period)
-            if periods >= -DECODE_BACK_PERIODS and abs(rest - periods * period) <= DECODE_TOLERANCE_S:
-                if ticks > 0 or periods > 0:
-                    fits.append(ticks)
-        if len(fits) == 1:
-            ticks = fits[0]
-            return reference_position + ticks, True, round((gap - ticks * seconds) / period)
-        return reference_position + int((gap + DECODE_TOLERANCE_S) / seconds), False, 0
+        votes: dict[int, list[int]] = {}  # position -> [votes, periods from the newest voter]
+        for reference_time, reference_position in self._references:  # oldest first
+            gap = time - reference_time
+            if not 0 <= gap <= GRID_SPAN_S:
+                continue
+            fits = []
+            for ticks in range(int(gap / seconds + DECODE_BACK_PERIODS * period / seconds) + 2):
+                rest = gap - ticks * seconds
+                periods = round(rest / period)
+                if periods >= -DECODE_BACK_PERIODS and abs(rest - periods * period) <= DECODE_TOLERANCE_S:
+                    if ticks > 0 or 0 < periods <= STALE_PERIODS:
+                        fits.append((ticks, periods))
+            if len(fits) == 1:
+                vote = votes.setdefault(reference_position + fits[0][0], [0, 0])
+                vote[0] += 1
+                vote[1] = fits[0][1]
+        if votes:
+            newest = list(votes)[-1]
+            position = max(votes, key=lambda p: (votes[p][0], p == newest))
+            return position, True, votes[position][1]
+        reference_time, reference_position = self._references[-1]
+        return reference_position + int((time - reference_time + DECODE_TOLERANCE_S) / seconds), False, 0
 
     def _missed_ticks(self, time: float) -> int:
         """Ticks lost in transit (a skipped JACK cycle, a dropped packet) before this one, or 0.
