@@ -568,8 +568,7 @@ class ClockFollower:
         self.duplicates = 0  # ticks received twice at one frame (see `_tick`)
         self.stale = 0  # ticks received again later, a whole number of periods on (see `_grid_position`)
         self.off_grid = 0  # ticks stamped off the master's grid (see `_grid_position`)
-        self.early = 0  # ticks stamped whole periods early, held until their time (see `_grid_position`)
-        self._pending: tuple[float, int] | None = None  # an early tick: (its time on the grid, its position)
+        self.early = 0  # ticks stamped whole periods before the grid of the ticks before (see `_grid_position`)
         # The last ticks whose times fitted the master's grid: (time, position). Positions are
         # decoded from them by a vote, not from the last tick alone, so one tick stamped off the
         # grid cannot shift the rest.
@@ -591,8 +590,6 @@ class ClockFollower:
         if not isinstance(data, bytes | bytearray):  # not a MIDI byte at all (e.g. 300): poison the event
             data = bytes(byte if 0 <= byte <= 0xFF else 0xF4 for byte in data)
         self._event_ticks = 0  # clock bytes of this event so far (several in one event share its time)
-        if self._pending is not None and self._pending[0] <= time:
-            self._release(events)
         for byte in data.translate(None, _NOT_REALTIME):
             self._realtime(time, byte, events)
         rest = data.translate(None, _REALTIME)
@@ -638,10 +635,7 @@ class ClockFollower:
         The window's length is taken as the period in which a JACK transport slips (see `_missed_ticks`)."""
         if end > start:
             self.period = end - start
-        events = []
-        if self._pending is not None and self._pending[0] < end:
-            self._release(events)
-        return events + self.check(start)
+        return self.check(start)
 
     def use_port(self, ports) -> None:
         """Trust interval-based lost-tick inference only on frame-exact ports (see `TempoEstimator`)."""
@@ -665,12 +659,10 @@ class ClockFollower:
                 self.next_position = self.last_position + 1
             self.transport = Transport.STOPPED
             self.last_position = None
-            self._pending = None
             events.append(ClockEvent(Kind.STOP, time, self.next_position))
         # FE active sensing, FF reset, F9/FD undefined: not clock
 
     def _run(self, time: float, kind: Kind, events: list[ClockEvent]) -> None:
-        self._pending = None
         self._anchor = (time, self.next_position)
         self.transport = Transport.RUNNING
         self.last_position = None
@@ -695,7 +687,6 @@ class ClockFollower:
             self.last_position = None
             self.run_index = 0
             self._references.clear()
-            self._pending = None
             self.estimator.restart()
         events.append(ClockEvent(Kind.POSITION, time, self.next_position))
 
@@ -739,13 +730,7 @@ class ClockFollower:
             if exact and all(decoded != position for _, position in self._references):
                 self._references.append((time, decoded))  # on the grid (its position given by a guess)
             return
-        if exact and periods < 0:
-            # Stamped whole periods before the transport reached it (a late client was handed a
-            # later period's buffer): the tick is right, its time is not. Held until its time.
-            self.early += 1
-            self.last_activity = time
-            self._pending = (time - periods * self.period, decoded)
-            return
+        self.early += exact and periods < 0
         if decoded is None and (self._unconfirmed and self.last_tick_time is not None and seconds
                                 and time - self.last_tick_time < 0.5 * seconds):
             # One of the ticks counted lost before the last one came after all, late: ticks
@@ -814,9 +799,9 @@ class ClockFollower:
         return max(first_position + fits[0] - self.last_position, 0)
 
     def _grid_known(self, time: float) -> bool:
-        """Whether a tick at ``time`` can be placed on the master's grid from the reference tick:
+        """Whether a tick at ``time`` can be placed on the master's grid from the reference ticks:
         frame-exact stamps, a JACK period, the tempo locked (and its ticks within 5% of an interval
-        of its line) and the reference at most `GRID_SPAN_S` back. Otherwise (before the lock, or
+        of its line) and the newest reference at most `GRID_SPAN_S` back. Otherwise (before the lock, or
         after a longer gap) `_missed_ticks` and `_ticks_since_anchor` place ticks, and the tick
         becomes the reference."""
         seconds = self.estimator.tick_seconds
@@ -826,15 +811,6 @@ class ClockFollower:
         if not 0 <= time - self._references[-1][0] <= GRID_SPAN_S:
             return False
         return self.estimator.noise() <= 0.05 * seconds
-
-    def _release(self, events: list[ClockEvent]) -> None:
-        """Take the early tick held back, at its time on the grid (see `_grid_position`)."""
-        time, position = self._pending
-        self._pending = None
-        if self.transport is Transport.RUNNING and self.last_position is not None and position > self.last_position:
-            self.ticks -= 1  # counted when it came
-            self._event_ticks = 0
-            self._tick(time, events)
 
     def _grid_position(self, time: float) -> tuple[int, bool, int]:
         """The position of a tick at ``time`` on the master's grid, whether its time fits it, and
@@ -849,8 +825,10 @@ class ClockFollower:
         run late can also be handed a tick again a period or two later, its producer having been
         skipped and its buffer not cleared (``n`` = 0 here, or any position already given), or a
         tick at a frame off that grid; counting either as a new tick shifted every later position.
-        A tick that fits with ``m`` < 0 came early to us only (the rig's recorder got it on time, a
-        period or two later, measured: 3-4 a minute): `_tick` holds it until the grid's time.
+        A tick that fits with ``m`` < 0 (counted in `early`) is taken at its stamp: measured, most
+        were on time and the ticks before them late (holding them back made them a period late);
+        a few (0-4 a minute on jackd -R) were handed to us only, periods before the transport
+        reached them, and give the position a period early once.
         Each reference where exactly one ``n`` fits within `DECODE_TOLERANCE_S` votes for its
         position; the most votes win (a tie: the newest reference's). A misdated tick can fit
         by chance (232 frames early is 3 periods late less an interval at 120 BPM, measured on
