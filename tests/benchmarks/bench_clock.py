@@ -118,10 +118,10 @@ def phase_errors(rig: ClockRig, score, bpm: float, start_position: int) -> tuple
             return None
         return ticks[whole] + (position - whole) * (ticks[whole + 1] - ticks[whole])
 
-    return _onset_errors(rig, score, start_position, due)
+    return _onset_errors(rig, score, start_position, due, 12 * frames_per_tick)
 
 
-def transport_errors(rig: ClockRig, score, bpm: float, start_position: int) -> list[float]:
+def transport_errors(rig: ClockRig, score, bpm: float, start_position: int) -> tuple[list[float], int]:
     """Onset minus due time (ms) for each note, the due time being the frame at which the JACK
     transport (as the rig's clients read it) reached the note's position: the issue's truth."""
     frames_per_tick = RATE * 60.0 / (24 * bpm)
@@ -132,20 +132,24 @@ def transport_errors(rig: ClockRig, score, bpm: float, start_position: int) -> l
         except ValueError:
             return None
 
-    return _onset_errors(rig, score, start_position, due)[0]
+    errors, _ = _onset_errors(rig, score, start_position, due, 12 * frames_per_tick)
+    return errors, sum(1 for track in score.tracks for _ in track.notes) - len(errors)
 
 
-def _onset_errors(rig: ClockRig, score, start_position: int,
-                  due_of: Callable[[float], float | None]) -> tuple[list[float], int]:
+def _onset_errors(rig: ClockRig, score, start_position: int, due_of: Callable[[float], float | None],
+                  within: float) -> tuple[list[float], int]:
     """Onset minus due time (ms) for each note whose due frame ``due_of`` knows (its position in MIDI
-    clock ticks), matched to the nearest recorded note-on of its pitch; and how many note-ons matched none."""
+    clock ticks), matched to the nearest recorded note-on of its pitch no more than ``within`` frames
+    away (half a beat: a note the recorder lost in a skipped period was matched to one of its pitch
+    up to 3 s away, a "worst" of 1.3-3.2 s; the triplets and 32nds, whose pitch recurs sooner, can
+    still match a neighbour); and how many note-ons matched none."""
     onsets = sorted((frame, data[1]) for frame, data in rig.recorder.events["out"]
                     if data[0] & 0xF0 == 0x90 and data[2] > 0)
     errors = []
     for track in score.tracks:
         for note in track.notes:
             due = due_of(start_position + note.time * 24 / score.ticks_per_quarter)
-            candidates = [f for f, p in onsets if p == note.pitch]
+            candidates = [f for f, p in onsets if p == note.pitch and due is not None and abs(f - due) <= within]
             if due is not None and candidates:
                 frame = min(candidates, key=lambda f: abs(f - due))
                 onsets.remove((frame, note.pitch))
@@ -218,8 +222,7 @@ def run_case(rig: ClockRig, kind: str, bpm: float, seconds: float = 0.0) -> dict
                "skipped": ports.skipped_periods, "repeated": ports.repeated_periods,
                "duplicates": session.follower.duplicates, "stale": session.follower.stale,
                "off_grid": session.follower.off_grid, "early": session.follower.early}
-        transport = transport_errors(rig, score, bpm, 96)
-        run["transport"] = transport
+        run["transport"], run["not_recorded"] = transport_errors(rig, score, bpm, 96)
     else:
         child = subprocess.Popen([sys.executable, __file__, "--child", rig.clock_port], stdout=subprocess.PIPE,
                                  text=True)
@@ -284,7 +287,8 @@ def run_jack(args: argparse.Namespace, mode: str) -> None:
                             print(f"{'':<12} {bpm:>6g} periods JACK skipped Cadenza in {run['skipped']}, ran it "
                                   f"twice in {run['repeated']}; onsets vs the transport frame of their position: "
                                   f"mean {sum(t) / len(t):+.3f} ms, worst {max(map(abs, t)):.3f} ms over "
-                                  f"{len(t)} notes", flush=True)
+                                  f"{len(t)} notes ({run['not_recorded']} not in the recording within half a "
+                                  f"beat)", flush=True)
                         print(f"{'':<12} {bpm:>6g} ticks handed to Cadenza again from a stale buffer {run['stale']}, "
                               f"stamped off the grid {run['off_grid']}, stamped whole periods early "
                               f"{run['early']}", flush=True)
