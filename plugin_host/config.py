@@ -34,3 +34,6 @@ WORKER_START_SECONDS = 30.0      # a spawned worker's imports (numpy, pedalboard
 ARC_WINDOW_SECONDS = 3.0       # slow loudness envelope keep_arc restores after a chain (dynamics.py)
 ARC_MAX_DB = 12.0              # ... never correcting by more than this
 DYNAMICS_RIDE = 0.5            # mix-bus dB per dB of the score's mean velocity per bar (a fader riding the build)
+# Roles whose stems are one section: a kit, congas and timbales, taiko and trailer hits share the
+# role's level (plugin_host/mix.py section_levels). Two lead instruments each keep a lead's level.
+SECTION_ROLES = ("drums",)

@@ -32,7 +32,7 @@ from plugin_host.config import (
     TRUE_PEAK_CEILING_DBTP,
 )
 from plugin_host.instruments import PluginError, PluginInstrument, TimedNote, load_plugin, resolve_preset
-from plugin_host.mix import master, stage_gains, sum_stems
+from plugin_host.mix import master, section_levels, stage_gains, sum_stems
 from plugin_host.soundfont import SOUNDFONT_SUFFIXES, SoundFontInstrument, default_soundfont
 from plugin_host.stems import Stems
 from plugin_host.synth import SynthInstrument
@@ -288,7 +288,8 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
         say(0.86, f"processing: {', '.join(t.name for t in chosen)}")
         parts = processing.apply(parts, roles, chosen, beat_frames(score, sample_rate, frames), 60.0 / tempo,
                                  sample_rate)
-    levels = {name: effects.role_mix(role, options.style).level_lufs for name, role in roles.items()}
+    levels = section_levels({name: effects.role_mix(role, options.style).level_lufs for name, role in roles.items()},
+                            roles)
     say(0.88, "mixing")
     parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
     parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate))

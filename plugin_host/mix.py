@@ -7,6 +7,8 @@ applies it to every stem as well, so the stems still add up to the mix.
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +23,7 @@ from plugin_host.config import (
     LIMITER_RELEASE_SECONDS,
     MASTER_PASSES,
     RENDER_THREADS,
+    SECTION_ROLES,
     TRUE_PEAK_BLOCK,
     TRUE_PEAK_CEILING_DBTP,
     TRUE_PEAK_MARGIN_DB,
@@ -192,6 +195,15 @@ def stage_gains(parts: dict[str, np.ndarray], levels_lufs: dict[str, float], sam
         gains[name] = level - loudness if level is not None and np.isfinite(loudness) and loudness > SILENCE_LUFS \
             else 0.0
     return gains
+
+
+def section_levels(levels_lufs: dict[str, float], roles: dict[str, str]) -> dict[str, float]:
+    """Each stem's level when its role is a section (SECTION_ROLES): n stems of it (congas, timbales and
+    a kit; taiko and trailer hits) each sit 10*log10(n) dB under the role's level, so together they make
+    its loudness instead of n times it (three percussion stems at the drum level buried a salsa's piano)."""
+    counts = Counter(roles.get(name) for name in levels_lufs)
+    return {name: level - 10.0 * math.log10(counts[roles.get(name)]) if roles.get(name) in SECTION_ROLES
+            else level for name, level in levels_lufs.items()}
 
 
 def sum_stems(parts: dict[str, np.ndarray], gains_db: dict[str, float]) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -23,10 +23,15 @@ second half: a break at the phrase's end instead of a bar of silence.
 
 Hits carry the model's velocity (times the energy and the clip's dynamics arc) and, unless the
 spec asks for `quantize`, its micro-timing offset; quantized, every hit sits exactly on its 16th.
-Ensemble hits sit on the grid. A swung spec moves the off-beat eighths to the triplet position
-before the drummer's own offset. Bar count and meter hold by construction: hits are only written
-at steps inside each bar of the requested meter, and a hit pushed early or late never leaves the
-clip (the first downbeat stays at 0).
+Ensemble hits sit on the grid. A swung spec swings the drummer at its own subdivision, before its
+own offset: a part whose time keeper (its hi-hat or ride) plays 8ths moves the off-beat eighths to the
+triplet position, as every part's are; one whose time keeper plays 16ths (hip hop's and funk's hats)
+swings its 16ths, each second 16th of an eighth moved to the 16th triplet (an MPC's 16th swing). Moving
+only the eighths of a 16th groove put each off-beat hat a third of a step before the next 16th's: a
+flam on every beat, and a groove no Groove drummer plays.
+
+Bar count and meter hold by construction: hits are only written at steps inside each bar of the
+requested meter, and a hit pushed early or late never leaves the clip (the first downbeat stays at 0).
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ from engine.config import (
     DRUM_NOTE_TICKS,
     DRUM_PHRASE_BARS,
     DRUM_SECTION_ENERGY,
+    DRUM_SIXTEENTH_SWING_SHARE,
     DRUM_TEMPERATURE,
     DRUM_THIN_FILL_SHARE,
     DRUM_VELOCITY_PER_ENERGY,
@@ -152,10 +158,9 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
                 velocity = int(np.clip(round(FLOOR_KICK_VELOCITY * scale), 1, 127))
                 track.notes.append(Note(bar * bar_ticks + tick, DRUM_NOTE_TICKS, KICKS[1], velocity))
                 written += 1
+    swung = swing_ticks(hits) if swing else {}
     for hit in hits:
-        time = hit.bar * bar_ticks + hit.step * STEP_TICKS
-        if swing and hit.step % 4 == 2:  # the off-beat eighth moves to the triplet position, as every part's does
-            time += SWING_TICKS
+        time = hit.bar * bar_ticks + hit.step * STEP_TICKS + swung.get(hit.step % 4, 0)
         if not quantize:
             time += round(hit.offset * STEP_TICKS)
         time = min(max(time, 0), end - 1)
@@ -164,6 +169,22 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
         track.notes.append(Note(time, min(DRUM_NOTE_TICKS, end - time), hit.pitch, velocity))
         written += 1
     return written
+
+def swing_ticks(hits: list[DrumHit]) -> dict[int, int]:
+    """How far a swung clip moves the drummer's hits, by their place in the beat (16th 0-3): at the part's own
+    subdivision (module docstring). Its time keeper is the cymbal it strikes most (closed or open hi-hat,
+    ride); when at least `DRUM_SIXTEENTH_SWING_SHARE` of that cymbal's hits fall on a beat's second or
+    fourth 16th, the part plays 16ths and swings them (each second 16th of an eighth moves to the 16th
+    triplet, a third of a step late); otherwise its off-beat eighth moves to the triplet, as every part's does."""
+    from engine.model.drums import VOICE_NAMES
+
+    cymbals = [VOICE_NAMES.index(name) for name in ("closed_hat", "open_hat", "ride")]
+    counts = [sum(h.voice == v for h in hits) for v in cymbals]
+    keeper = cymbals[int(np.argmax(counts))]
+    steps = [h.step for h in hits if h.voice == keeper]
+    if steps and sum(s % 2 for s in steps) >= DRUM_SIXTEENTH_SWING_SHARE * len(steps):
+        return {1: SWING_TICKS // 2, 3: SWING_TICKS // 2}
+    return {2: SWING_TICKS}
 
 def keep_groove_in_thin_fills(hits: list[DrumHit], bars: int, steps_in_bar: int, fill: list[bool]) -> list[DrumHit]:
     """The hits with each nearly empty phrase-end bar's first half replaced by the last groove bar's

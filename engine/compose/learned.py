@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 
+from engine.config import ANSWER_REDRAWS
 from engine.errors import check_stop
 from engine.music.analysis import Chord
 from engine.music.chords import ChordSymbol
@@ -218,6 +219,7 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
     history: list[list[int]] = []
     model.begin_part()
     plen = max(b.position for b in form.bars) + 1
+    contrasts = form.contrasts
     turn_from = group_starts[-1] if len(group_starts) > 1 else steps // 2
     fill_from = next((g for g in group_starts if g >= steps // 2), steps // 2)  # a phrase-end fill: the second half
     for fb in form.bars:
@@ -256,23 +258,31 @@ def write_part(model, *, role: str, form, key, mode: str, beats: int, steps: int
             rhythm = rhythm_of(bars[fb.motif_source])
         else:
             rhythm = None
-        notes: list[BarNote] = []
-        pieces: list[list[int]] = []
-        for first, size in chunks(steps, group_starts):
-            piece = None if rhythm is None else tuple(
-                (s - first, min(length, first + size - s)) for s, length in rhythm if first <= s < first + size)
-            free = None if turn is None or turn >= first + size else max(0, turn - first)
-            planned = PlannedBar(fb.position, (chord, chord), piece, size, free_from=free,
-                                 prefer=colour[fb.index] if colour else frozenset(), pull=pull,
-                                 strong=tuple(g - first for g in group_starts if first <= g < first + size),
-                                 voicing=STYLE_VOICING if idiom and role == "comp" else 1, moving=moving,
-                                 strict=isinstance(fb.chord, ChordSymbol))
-            written, toks = model.write_bar(role, planned, history, mode=mode, beats=beats, energy=band,
-                                            tonic_pc=tonic, scale_pcs=scale, low=low, high=high,
-                                            seed=seed * 1009 + fb.index * 31 + first)
-            notes += [BarNote(first + n.step, n.length, n.pitch, n.velocity) for n in written]
-            history.append(toks)
-            pieces.append(toks)
+        # a melody bar the model writes freely does not play the rhythm of the bar before it inside a phrase
+        # (engine/compose/form.py contrasts): drawn again if it does
+        unlike = [bars[other] for bar, other in contrasts if bar == fb.index and other < len(bars)] \
+            if role == "melody" and rhythm is None and rewrite is None else []
+        for attempt in range(ANSWER_REDRAWS + 1):
+            notes: list[BarNote] = []
+            pieces: list[list[int]] = []
+            for first, size in chunks(steps, group_starts):
+                piece = None if rhythm is None else tuple(
+                    (s - first, min(length, first + size - s)) for s, length in rhythm if first <= s < first + size)
+                free = None if turn is None or turn >= first + size else max(0, turn - first)
+                planned = PlannedBar(fb.position, (chord, chord), piece, size, free_from=free,
+                                     prefer=colour[fb.index] if colour else frozenset(), pull=pull,
+                                     strong=tuple(g - first for g in group_starts if first <= g < first + size),
+                                     voicing=STYLE_VOICING if idiom and role == "comp" else 1, moving=moving,
+                                     strict=isinstance(fb.chord, ChordSymbol))
+                written, toks = model.write_bar(role, planned, history + pieces, mode=mode, beats=beats,
+                                                energy=band, tonic_pc=tonic, scale_pcs=scale, low=low, high=high,
+                                                seed=seed * 1009 + fb.index * 31 + first + attempt * 7919)
+                notes += [BarNote(first + n.step, n.length, n.pitch, n.velocity) for n in written]
+                pieces.append(toks)
+            onsets = {n.step for n in notes}
+            if not any(onsets == {n.step for n in other} for other in unlike):
+                break
+        history += pieces
         bars.append(tidy(notes, mono=role in ("melody", "bass")))
         tokens.append(pieces)
     if legato:

@@ -49,29 +49,39 @@ STAB_STEPS = 1  # a comping pattern's "s": a short stab (a reggae skank's chop),
 ARC_RANGE = {"steady": (1.0, 1.0), "crescendo": (0.4, 1.1), "decrescendo": (1.05, 0.25)}
 # A swell rises from the first value to the second at the middle of the clip and falls back.
 SWELL_RANGE = (0.45, 1.1)
+# A dip (a breakdown) falls from the first value to the second at the middle and comes back to the third.
+DIP_RANGE = (1.05, 0.45, 1.1)
 # In an arc the rhythm section (kit, percussion) is part of the change: it comes in after the first
-# quarter of a crescendo, leaves for the last quarter of a decrescendo, and plays the middle of a swell.
+# quarter of a crescendo, leaves for the last quarter of a decrescendo, plays the middle of a swell and
+# rests for a quarter of the clip in the middle of a dip.
 ARC_ENTRY_SHARE = 0.25
 ARC_ENTRY_MIN_BARS = 4
 
 
 def arc_curve(arc: str, bars: int) -> np.ndarray:
-    """Velocity scale per bar for a dynamics arc ("steady", "crescendo", "decrescendo", "swell")."""
+    """Velocity scale per bar for a dynamics arc ("steady", "crescendo", "decrescendo", "swell", "dip")."""
     if arc == "swell" and bars > 2:
         low, high = SWELL_RANGE
         rise = np.linspace(low, high, (bars + 1) // 2)
         return np.concatenate([rise, rise[::-1][bars % 2:]])[:bars]
+    if arc == "dip" and bars > 2:
+        first, low, last = DIP_RANGE
+        half = (bars + 1) // 2
+        return np.concatenate([np.linspace(first, low, half), np.linspace(low, last, bars - half + 1)[1:]])
     first, last = ARC_RANGE.get(arc, (1.0, 1.0))
     return np.linspace(first, last, bars) if bars > 1 else np.array([first])
 
 
-def arc_bars(arc: str, bars: int, part: Part) -> tuple[int, int]:
-    """The bars [first, last) a part plays in the arc: all of them, except the rhythm section's entry or exit."""
+def arc_rests(arc: str, bars: int, part: Part) -> frozenset[int]:
+    """The bars a part rests in the arc: none, except the rhythm section's before its entry, after its
+    exit, or in a dip's breakdown."""
     if part.role != "drums" or bars < ARC_ENTRY_MIN_BARS:
-        return 0, bars
+        return frozenset()
     edge = max(1, round(bars * ARC_ENTRY_SHARE))
-    spans = {"crescendo": (edge, bars), "decrescendo": (0, bars - edge), "swell": (edge, bars - edge)}
-    return spans.get(arc, (0, bars))
+    middle = (bars - edge) // 2
+    rests = {"crescendo": range(edge), "decrescendo": range(bars - edge, bars),
+             "swell": [*range(edge), *range(bars - edge, bars)], "dip": range(middle, middle + edge)}
+    return frozenset(rests.get(arc, ()))
 
 
 # Where each role sits, before the instrument's own range narrows it.
@@ -181,11 +191,20 @@ def _scale_pitches(spec: MusicSpec, low: int, high: int) -> list[int]:
 ChordPcs = tuple[int, ...]
 
 
+LOW_VOICE_REGISTER = (-6, 14)  # a tune on a low instrument: this far around its range's middle
+
+
 def _register(part: Part) -> tuple[int, int]:
+    """The pitches a part is written in: its role's register within the instrument's range. A tune on an
+    instrument whose range centres below the melody register (cello, trombone, tenor sax, bassoon) sings
+    in that instrument's own upper middle rather than at the top of its range."""
     lo, hi = ROLE_REGISTER.get(part.role, (part.low, part.high))
+    mid = (part.low + part.high) // 2
+    if part.role == "melody" and mid < lo:
+        below, above = LOW_VOICE_REGISTER
+        return max(part.low, mid + below), min(part.high, mid + above)
     lo, hi = max(lo, part.low), min(hi, part.high)
     if hi - lo < 12:  # the role's register misses the instrument: use the instrument's middle
-        mid = (part.low + part.high) // 2
         lo, hi = max(part.low, mid - 9), min(part.high, mid + 9)
     return lo, hi
 
@@ -626,9 +645,12 @@ def energy_density(style_density: int, spec: MusicSpec) -> int:
     return int(np.clip(style_density + shift, 0, 3))
 
 
-def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None = None):
+def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None = None,
+                  clip_form: form.Form | None = None):
     """What the model is asked for a spec: its style token, density, chromatic allowance, voices,
-    and the harmonic plan its strong beats lean to (``harmony``, one chord per bar)."""
+    the harmonic plan its strong beats lean to (``harmony``, one chord per bar), and from the form its
+    melody's phrase ends (a long note), returning bars (an earlier bar's rhythm) and contrasting bars (not
+    the rhythm of the bar before)."""
     from engine.model.generator import Request, harmony_style, style_settings
 
     settings = style_settings(spec.style)
@@ -642,7 +664,10 @@ def model_request(spec: MusicSpec, plan: VoicePlan, harmony: list[Chord] | None 
                    # Only the model plays: its rests are silence. A style may keep its melody going over
                    # the arranger's parts too (ragtime's right hand over the stride).
                    fill_rests=len(plan.slots_of) == len(spec.parts) or bool(settings.get("fill_rests", False)),
-                   syncopation=float(settings.get("syncopation", 0.0)), chords_strict=bool(spec.chords))
+                   syncopation=float(settings.get("syncopation", 0.0)), chords_strict=bool(spec.chords),
+                   phrase_ends=clip_form.cadences if clip_form else (),
+                   contrasts=clip_form.contrasts if clip_form else (),
+                   returns=clip_form.returns if clip_form else ())
 
 
 def harmonic_plan(spec: MusicSpec, style: styles.Style) -> list[Chord]:
@@ -799,7 +824,7 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             generator.vocab.time_signature(spec.meter)
         except KeyError as error:
             raise SpecError("meter", str(error.args[0])) from None
-        notes = generator.generate(model_request(spec, plan, harmony), should_stop=should_stop)
+        notes = generator.generate(model_request(spec, plan, harmony, clip_form), should_stop=should_stop)
         if not given:
             detected = chords_per_bar([GridNote(n.time, n.duration, n.pitch) for n in notes], spec.key,
                                       spec.meter, spec.bars, TICKS_PER_QUARTER, plan=harmony)
@@ -847,9 +872,9 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             kind = "rules"
         if kind == "learned" and not part.is_drum:  # the corpus model's voices (a rule part keeps its accents)
             play_track(track, part, grid, spec, seed=int(part_rng.integers(2**31)))
-        first_bar, last_bar = arc_bars(spec.arc, spec.bars, part)
-        if (first_bar, last_bar) != (0, spec.bars):
-            kept = [n for n in track.notes if first_bar * grid.bar_ticks <= n.time < last_bar * grid.bar_ticks]
+        rests = arc_rests(spec.arc, spec.bars, part)
+        if rests:
+            kept = [n for n in track.notes if n.time // grid.bar_ticks not in rests]
             track.notes.clear()
             track.notes.extend(kept)
         if not part.is_drum and not instruments.percussion(part.instrument):
@@ -1050,6 +1075,7 @@ def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, b
     if scale:
         keep_to_scale(track, spec.key.tonic_pc, scale)
     mood = phrases.mood_entry(spec.mood)
+    sit_in_register(track, part)
     if part.role in SHAPED_ROLES:
         move_register(track, part, int(mood.get("register", 0)))
     if part.role in HELD_WHEN_QUIET_ROLES:
@@ -1116,6 +1142,19 @@ def arpeggiate(track: Track, step: int) -> None:
         out.append(make(t, step, sounding[k % len(sounding)], max(n.velocity for n in active)))
     track.notes.clear()
     track.notes.extend(out)
+
+
+def sit_in_register(track: Track, part: Part) -> None:
+    """A tune written above its instrument's singing register (the corpus model's top line given to a
+    cello: C4-Eb5 for a lament) moves down an octave into it (``_register``) when that brings its median
+    nearer the register's middle and the notes stay in range (``move_register``)."""
+    if part.role != "melody" or not track.notes:
+        return
+    lo, hi = _register(part)
+    pitches = sorted(n.pitch for n in track.notes)
+    median = pitches[len(pitches) // 2]
+    if abs(median - 12 - (lo + hi) / 2) < abs(median - (lo + hi) / 2):
+        move_register(track, part, -12)
 
 
 def move_register(track: Track, part: Part, shift: int) -> None:

@@ -16,6 +16,15 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
 - where ``max_rest_quarters`` is set, no silence of all voices together longer than that
   inside the clip (real music almost never stops for a whole beat: 0.7% of beats in the
   first reference set, 0.4% in the held-out works; the small model, in sparse styles and odd meters, left holes);
+- phrase ends that breathe (``phrase_ends``, from the form: engine/compose/form.py): in a phrase's
+  last bar the melody voice arrives on a long note. The note sounding at the bar's middle beat group
+  (the third beat of 4/4, the second of 3/4, the second dotted quarter of 6/8) is held to the bar's
+  end: a note begun before it either ends by then or is held through, none begins after it. The
+  corpus the model learned from marks these cadences with fermatas and long notes the small model
+  does not write on its own (its chorale soprano ran in quarters through every phrase end);
+- motifs that return varied (``returns``, from the form): in a bar the form brings back, the melody
+  voice plays the onsets and lengths of the named bar's head, up to the bar's middle beat group, and
+  the model chooses the tail and every pitch anew over the bar's chord; the other voices move freely;
 - a closing cadence (unless turned off, as for a continuation that goes on): in the last bar
   the bass voice plays the tonic and the melody voice tones of the tonic triad, the inner
   voices tonic-triad tones on the beats; the bar before it opens on the dominant triad, so the
@@ -36,6 +45,7 @@ Everything else (tempo, dynamics arc, swing) is written outside the model, exact
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +104,10 @@ class Constraints:
     max_rest_quarters: float = 0.0  # the longest silence of all voices together inside the clip (0: any)
     syncopation: float = 0.0  # logits added to onsets off the beat (a style's rhythm feel: ragtime's
     # 16th-note syncopations and notes tied over the beat); 0 leaves the model's own rhythm
+    phrase_ends: frozenset[int] = frozenset()  # bars (from 0) that end a phrase: the melody voice (slot 0)
+    # arrives on a long note there (module docstring)
+    returns: tuple[tuple[int, int], ...] = ()  # (bar, earlier bar), bars from 0: the melody voice plays the
+    # head of the earlier bar's rhythm again (up to the bar's middle beat group), its tail and pitches anew
 
 
 @dataclass
@@ -113,6 +127,7 @@ class Grammar:
     notes_in_bar: int = 0
     sounding: set[int] = field(default_factory=set)  # voices heard in the current bar so far
     notes: list[GridNote] = field(default_factory=list)
+    motif: list[tuple[int, int]] | None = None  # in a returning bar: the melody's (position, ticks) to play
 
     def __post_init__(self) -> None:
         v, c = self.vocab, self.constraints
@@ -165,6 +180,8 @@ class Grammar:
         # tonic triad weigh most, so the key is still heard while the harmony moves.
         self._bar_bias = [self._chord_bias(chord) + c.plan_tonic_share * self._strong_bias for chord in c.chord_plan]
         self._strong = frozenset(beat * POSITIONS_PER_BEAT for beat in c.meter.group_starts)
+        # where a phrase-end bar's long note sounds from at the latest: the last beat group by the bar's middle
+        self.arrival = max((s for s in self._strong if s <= self.positions_per_bar // 2), default=0)
         self._bar_tones = [torch.isin(pitch_of % 12, torch.tensor(chord)) & (pitch_of >= 0) for chord in c.chord_plan]
         self._bar_roots = [(pitch_of % 12 == chord[0]) & (pitch_of >= 0) for chord in c.chord_plan]
         for slot, (low, high) in c.voices.items():
@@ -185,6 +202,7 @@ class Grammar:
         self._duration_ticks = duration_ticks
         self._durations = (duration_ticks > 0) & (duration_ticks % step_ticks == 0)
         self.busy_until = dict.fromkeys(c.voices, 0)
+        self._returns = dict(c.returns) if 0 in c.voices else {}
         self._max_notes = MAX_NOTES_PER_VOICE_PER_BAR * len(c.voices)
 
     def _chord_bias(self, chord: tuple[int, int, int]) -> torch.Tensor:
@@ -217,6 +235,51 @@ class Grammar:
             return None
         return max(self.busy_until.values()) + round(self.constraints.max_rest_quarters * TICKS_PER_QUARTER)
 
+    def _cadence(self) -> bool:
+        """True in a phrase's last bar while the melody voice (slot 0) is to arrive on its long note."""
+        c = self.constraints
+        return 0 in c.voices and self.bars_started - 1 in c.phrase_ends
+
+    def _arrival_tick(self) -> int:
+        return self._bar_start() + self.arrival * self.ticks_per_position
+
+    def _awaiting_arrival(self) -> bool:
+        """In a phrase-end bar, the melody has no note sounding at the arrival yet."""
+        return self._cadence() and self.busy_until[0] <= self._arrival_tick()
+
+    def _due(self) -> int | None:
+        """In a returning bar, the position of the melody's next onset still to be played (one the melody
+        is still holding a note over is passed by), else None."""
+        for position, _ in self.motif or ():
+            placed = position < self.position or (position == self.position and 0 in self.used_at_position)
+            if not placed and self.busy_until[0] <= self._bar_start() + position * self.ticks_per_position:
+                return position
+        return None
+
+    def _melody_may_start(self) -> bool:
+        """Whether the melody voice may begin a note at the current position: not after a phrase end's
+        arrival (it holds its long note), and in a returning bar only on its motif's onsets."""
+        if self._cadence() and self.position > self.arrival:
+            return False
+        return self.motif is None or self.position >= self.arrival or self.position == self._due()
+
+    def _motif_positions(self, mask: torch.Tensor) -> torch.Tensor:
+        """``mask`` (a choice of next position or bar line) in a returning bar: nothing passes the melody's next
+        onset of the head, and before the head ends a position comes only where it is due or another voice is
+        free to play."""
+        due = self._due()
+        others = [until for slot, until in self.busy_until.items() if slot != 0]
+        free_from = (min(others) - self._bar_start()) / self.ticks_per_position if others else float("inf")
+        positions = mask & (self._position_of >= 0)
+        programs = mask & ~positions & ~self._only["bar"] & ~self._only["eos"]
+        # a position where another voice may play, or (past the motif's head) the melody too
+        open_ = positions & ((self._position_of >= free_from) | (self._position_of >= self.arrival))
+        if due is not None:
+            kept = programs | (open_ & (self._position_of < due)) | (positions & (self._position_of == due))
+        else:
+            kept = programs | open_ | (mask & (self._only["bar"] | self._only["eos"]))
+        return kept if bool(kept.any()) else mask
+
     def _bar_or_end(self) -> torch.Tensor:
         return self._only["bar"] if self.bars_started < self.constraints.bars else self._only["eos"]
 
@@ -233,7 +296,8 @@ class Grammar:
             capped = self.notes_in_bar >= self._max_notes
             if phase == "duration" and not capped:
                 for slot in self._free_slots(self._tick()):
-                    mask |= self._program[slot]
+                    if slot != 0 or self._melody_may_start():
+                        mask |= self._program[slot]
             rest_ends = self._rest_ends()
             if not capped:
                 later = self._later_positions()
@@ -246,10 +310,19 @@ class Grammar:
                 rest_ends >= self._bar_start() + self.bar_ticks
             if (phase == "duration" and not silent and filled) or capped or not bool(mask.any()):
                 mask |= self._bar_or_end()  # the bar ends once every voice has sounded in it
+            if self.motif is not None:
+                return self._motif_positions(mask)
+            if self._awaiting_arrival():  # a phrase end: nothing passes the arrival before the melody's long note
+                waiting = mask & ~self._only["bar"] & ~self._only["eos"] & ~(self._position_of > self.arrival)
+                if bool(waiting.any()):
+                    return waiting
             return mask
         if phase == "position":
             mask = torch.zeros_like(self._only["bar"])
-            for slot in self._free_slots(self._tick()):
+            free = self._free_slots(self._tick())
+            if free != [0] and not self._melody_may_start():
+                free = [s for s in free if s != 0]
+            for slot in free:
                 mask |= self._program[slot]
             return mask
         if phase == "program":
@@ -266,7 +339,18 @@ class Grammar:
             remaining = self.clip_ticks - self._tick()
             if not self._in_key[self.pitch_token]:  # a chromatic passing note: at most half a beat
                 remaining = min(remaining, self.beat_ticks // 2)
-            return self._durations & (self._duration_ticks <= remaining)
+            mask = self._durations & (self._duration_ticks <= remaining)
+            if self.slot == 0 and self.motif is not None:  # the motif's length at this onset
+                length = dict(self.motif).get(self.position)
+                same = mask & (self._duration_ticks == min(length or 0, remaining))
+                if bool(same.any()):
+                    return same
+            if self.slot == 0 and self._cadence():  # ends by the arrival, or is the long note held to the bar's end
+                ends = self._tick() + self._duration_ticks
+                held = mask & ((ends <= self._arrival_tick()) | (ends == self._bar_start() + self.bar_ticks))
+                if bool(held.any()):
+                    return held
+            return mask
         raise RuntimeError("the clip is complete; nothing may follow EOS")
 
     def _harmony(self, on_beat: bool) -> torch.Tensor | None:
@@ -328,6 +412,14 @@ class Grammar:
             self.phase, self.bars_started, self.position = "bar", self.bars_started + 1, -1
             self.used_at_position, self.notes_in_bar = set(), 0
             self.sounding = {s for s, until in self.busy_until.items() if until > self._bar_start()}
+            source = self._returns.get(self.bars_started - 1)
+            self.motif = None
+            if source is not None and 0 <= source < self.bars_started - 1:  # the head of the source bar's melody
+                start = source * self.bar_ticks
+                until = start + self.arrival * self.ticks_per_position
+                self.motif = [((n.time - start) // self.ticks_per_position, min(n.duration, until - n.time))
+                              for n in sorted(self.notes, key=lambda n: n.time)
+                              if n.slot == 0 and start <= n.time < until] or None
         elif token == v.eos:
             self.phase = "done"
         elif token == self.timesig and self.phase == "bar":
@@ -352,6 +444,20 @@ class Grammar:
             self.phase = "duration"
         else:
             raise ValueError(f"token {v.names[token]!r} does not fit the grammar in phase {self.phase}")
+
+    def melody_onsets(self, bar: int) -> frozenset[int]:
+        """The positions where the melody voice (slot 0) begins notes in ``bar`` (from 0): the bar's rhythm."""
+        start, end = bar * self.bar_ticks, (bar + 1) * self.bar_ticks
+        return frozenset((n.time - start) // self.ticks_per_position for n in self.notes
+                         if n.slot == 0 and start <= n.time < end)
+
+    def snapshot(self) -> Grammar:
+        """A copy of the state to go back to (the masks are shared: they never change)."""
+        state = copy.copy(self)
+        state.used_at_position, state.sounding = set(self.used_at_position), set(self.sounding)
+        state.busy_until, state.notes = dict(self.busy_until), list(self.notes)
+        state._recent = {slot: list(pcs) for slot, pcs in self._recent.items()}
+        return state
 
     @property
     def done(self) -> bool:

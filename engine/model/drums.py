@@ -216,21 +216,17 @@ class DrumGenerator:
         tempo = self.heard_tempo(genre, tempo)
         event = np.zeros(3 * N_VOICES, np.float32)
         guided = guidance != 1.0 and g != len(cfg.genres)
-        states = [stepper.initial_state()]  # this call's own: the loaded generator is shared between requests
-        conds_of = [g]
-        if guided:  # a second state for the 'no genre' prediction
-            states.append(stepper.initial_state())
-            conds_of.append(len(cfg.genres))
+        conds_of = [g, len(cfg.genres)] if guided else [g]  # guided: a second row for the 'no genre' prediction
+        state = stepper.initial_state(len(conds_of))  # this call's own: the generator is shared between requests
         primer = self.primer(genre, rng)
         if primer is not None:  # play the primer through the GRU (its hits are not written)
             steps = len(primer) // POSITIONS
             pfeats = step_features([POSITIONS] * steps, np.zeros(steps), np.zeros(steps))
-            pconds = [stepper.condition(pfeats, tempo, c) for c in conds_of]
+            pconds = np.stack([stepper.condition(pfeats, tempo, c) for c in conds_of], axis=1)
             for i in range(len(primer)):
-                for state, pcond in zip(states, pconds, strict=True):
-                    stepper.step(event, pcond[i], state)
+                stepper.step(event, pconds[i], state)
                 event = primer[i]
-        conds = [stepper.condition(feats, tempo, c) for c in conds_of]
+        conds = np.stack([stepper.condition(feats, tempo, c) for c in conds_of], axis=1)  # (steps, rows, H)
         pos_of = np.concatenate([positions(s)[0] for s in bar_steps]) if bar_steps else np.zeros(0, int)
         vb = cfg.velocity_bins
         v_centres = (np.arange(vb) + 0.5) / vb
@@ -239,8 +235,7 @@ class DrumGenerator:
         for i in range(len(feats)):
             if step_in_bar[i] == 0:
                 check_stop(f"drumming bar {bar_of[i] + 1}")  # the request may have been given up
-            outs = [stepper.step(event, cond[i], state).astype(np.float64) for cond, state in zip(conds, states,
-                                                                                                  strict=True)]
+            outs = stepper.step(event, conds[i], state).astype(np.float64)
             out = outs[0]
             logit = out[:, 0] if not guided else outs[1][:, 0] + guidance * (out[:, 0] - outs[1][:, 0])
             bar = int(bar_of[i])
@@ -302,13 +297,17 @@ class _Stepper:
         self.w_cond = sd["inp.weight"][:, e:]            # (H, 18 + 1 + genre_dim)
         self.b_inp = sd["inp.bias"]
         self.genre = sd["genre.weight"]
-        self.layers = [(sd[f"gru.weight_ih_l{k}"], sd[f"gru.weight_hh_l{k}"], sd[f"gru.bias_ih_l{k}"],
-                        sd[f"gru.bias_hh_l{k}"]) for k in range(cfg.layers)]
-        self.w_head, self.b_head = sd["head.weight"], sd["head.bias"]
+        # transposed and contiguous: x @ w_t is one fast product for a state of one row or several
+        self.layers = [(np.ascontiguousarray(sd[f"gru.weight_ih_l{k}"].T),
+                        np.ascontiguousarray(sd[f"gru.weight_hh_l{k}"].T),
+                        sd[f"gru.bias_ih_l{k}"], sd[f"gru.bias_hh_l{k}"]) for k in range(cfg.layers)]
+        self.w_head_t, self.b_head = np.ascontiguousarray(sd["head.weight"].T), sd["head.bias"]
 
-    def initial_state(self) -> list[np.ndarray]:
-        """A zero GRU state, one vector per layer."""
-        return [np.zeros(self.config.hidden, np.float32) for _ in range(self.config.layers)]
+    def initial_state(self, rows: int | None = None) -> list[np.ndarray]:
+        """A zero GRU state, one vector per layer, or with ``rows`` one (rows, H) array per layer: several
+        conditionings stepped together (one matrix product per layer, not one per conditioning)."""
+        shape = (self.config.hidden,) if rows is None else (rows, self.config.hidden)
+        return [np.zeros(shape, np.float32) for _ in range(self.config.layers)]
 
     def condition(self, feats: np.ndarray, tempo: float, genre: int) -> np.ndarray:
         """(steps, H): the input layer's part that does not depend on the previous step."""
@@ -319,18 +318,19 @@ class _Stepper:
         return np.concatenate([feats, rest], axis=1) @ self.w_cond.T + self.b_inp
 
     def step(self, event: np.ndarray, cond: np.ndarray, state: list[np.ndarray]) -> np.ndarray:
-        """Logits (9, per_voice) for the next step, given the previous step's event; updates ``state``."""
+        """Logits (9, per_voice) for the next step, given the previous step's event; updates ``state``.
+        With ``cond`` (rows, H) and a state of ``rows`` (initial_state(rows)): logits (rows, 9, per_voice)."""
         x = np.maximum(cond + self.w_event @ event, 0.0)
         H = self.config.hidden
-        for k, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
+        for k, (w_ih_t, w_hh_t, b_ih, b_hh) in enumerate(self.layers):
             h = state[k]
-            gi = w_ih @ x + b_ih
-            gh = w_hh @ h + b_hh
-            r = 1.0 / (1.0 + np.exp(-(gi[:H] + gh[:H])))
-            z = 1.0 / (1.0 + np.exp(-(gi[H:2 * H] + gh[H:2 * H])))
-            n = np.tanh(gi[2 * H:] + r * gh[2 * H:])
+            gi = x @ w_ih_t + b_ih
+            gh = h @ w_hh_t + b_hh
+            r = 1.0 / (1.0 + np.exp(-(gi[..., :H] + gh[..., :H])))
+            z = 1.0 / (1.0 + np.exp(-(gi[..., H:2 * H] + gh[..., H:2 * H])))
+            n = np.tanh(gi[..., 2 * H:] + r * gh[..., 2 * H:])
             x = state[k] = (1.0 - z) * n + z * h
-        return (self.w_head @ x + self.b_head).reshape(N_VOICES, self.config.per_voice)
+        return (x @ self.w_head_t + self.b_head).reshape(*x.shape[:-1], N_VOICES, self.config.per_voice)
 
 
 def _sample(logits: np.ndarray, rng: np.random.Generator) -> int:

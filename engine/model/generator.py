@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from engine.catalog.model_data import model_data
-from engine.config import INFERENCE_THREADS
+from engine.config import ANSWER_REDRAWS, INFERENCE_THREADS
 from engine.errors import Broken, Cancelled, SpecError, check_stop
 from engine.model.decode import Constraints, Grammar, sample
 from engine.music.notes import GridNote
@@ -58,6 +58,10 @@ class Request:
     # max_rest_quarters (compose turns it off when arranger parts play on through the model's rests)
     syncopation: float = 0.0  # logits on off-beat onsets: a style's rhythm feel (model.toml's style_map)
     chords_strict: bool = False  # ``chords`` are the user's: strong beats on their tones, no tonic opening/cadence
+    phrase_ends: tuple[int, ...] = ()  # bars (from 0) that end a phrase: the melody arrives on a long note
+    contrasts: tuple[tuple[int, int], ...] = ()  # (bar, earlier bar), from 0: their melody rhythms differ
+    returns: tuple[tuple[int, int], ...] = ()  # (bar, earlier bar), from 0: the melody brings back that bar's
+    # head and varies its tail (engine/model/decode.py)
 
 
 class Generator:
@@ -112,12 +116,19 @@ class Generator:
                                                                    decoding_settings(third_quality(request.key))["tonic_bias"]),
                                                   chord_plan=tuple(request.chords),
                                                   syncopation=request.syncopation,
+                                                  phrase_ends=frozenset(request.phrase_ends),
+                                                  returns=tuple(request.returns),
                                                   **decoding_extras(third_quality(request.key), request.fill_rests)))
         prefix = self.prefix(request, prefix_bars)
         block = self.model.config.block_size
         history = list(context or [])
         bar_starts = [i for i, t in enumerate(history) if t == self.vocab.bar]
         rng = np.random.default_rng(request.seed)
+        contrasts: dict[int, list[int]] = {}
+        for bar, other in request.contrasts if 0 in request.voices else ():
+            contrasts.setdefault(bar, []).append(other)
+        start: tuple[Grammar, int, int] | None = None  # the state at the current bar's Bar token
+        redraws = 0
         with self._lock:
             threads = torch.get_num_threads()
             torch.set_num_threads(INFERENCE_THREADS)
@@ -125,8 +136,17 @@ class Generator:
                 logits = self.decoder.reset(self._window(prefix, history, bar_starts, block))
                 while not grammar.done:
                     bias = grammar.bias()
+                    # a bar drawn again samples the model's whole distribution: the nucleus alone may hold one rhythm
                     token = sample(logits if bias is None else logits + bias, grammar.allowed(), rng,
-                                   TEMPERATURE, TOP_P)
+                                   TEMPERATURE, TOP_P if not redraws else 1.0)
+                    if token in (self.vocab.bar, self.vocab.eos) and start is not None and \
+                            self._repeats(grammar, contrasts) and redraws < ANSWER_REDRAWS:
+                        # the bar just written plays the rhythm of the one before where it should answer it:
+                        # write it again from its bar line (the rng has moved on, so the draw differs)
+                        grammar, redraws = start[0].snapshot(), redraws + 1
+                        del history[start[1]:], bar_starts[start[2]:]
+                        logits = self.decoder.reset(self._window(prefix, history, bar_starts, block))
+                        continue
                     grammar.advance(token)
                     if token == self.vocab.bar:
                         bar_starts.append(len(history))
@@ -134,6 +154,8 @@ class Generator:
                             raise Cancelled(f"stopped after {len(bar_starts)} bars")
                         check_stop(f"decoding bar {len(bar_starts)}")
                     history.append(token)
+                    if token == self.vocab.bar and contrasts:
+                        start, redraws = (grammar.snapshot(), len(history), len(bar_starts)), 0
                     if grammar.done:
                         break
                     if self.decoder.length >= block:
@@ -144,6 +166,13 @@ class Generator:
                 torch.set_num_threads(threads)
         self.last_tokens = len(history) - len(context or [])
         return grammar.notes
+
+    @staticmethod
+    def _repeats(grammar: Grammar, contrasts: dict[int, list[int]]) -> bool:
+        """True when the melody of the bar being closed plays the rhythm of a bar it should differ from."""
+        bar = grammar.bars_started - 1
+        onsets = grammar.melody_onsets(bar) if bar in contrasts else None
+        return bool(onsets) and any(onsets == grammar.melody_onsets(other) for other in contrasts[bar])
 
     def token_logprobs(self, tokens: list[int]) -> list[float]:
         """log p(tokens[i] | tokens[:i]) for i = 1, 2, ... under the model: one forward pass over at

@@ -47,7 +47,10 @@ the GRU hears one (chosen by the clip's seed) before the clip, so it starts insi
 silence, a sampled clip fell into near-empty bars in about 15% of rock bars). The tempo the model hears is
 held inside the range its genre's training recordings were played at (also stored); the hits are written at
 the clip's own tempo. Hits are sampled at
-temperature `DRUM_TEMPERATURE` (engine/config.py); velocity and timing at 1.
+temperature `DRUM_TEMPERATURE` (engine/config.py); velocity and timing at 1. The hit logits are the 'no
+genre' prediction's pushed `DRUM_GENRE_GUIDANCE` times as far toward the genre's (classifier-free
+guidance: the genre was dropped {train['genre_dropout']:.0%} of the time in training, so the model knows
+both), so the genre counts against the primer's groove; the measure and the choice are in engine/config.py.
 
 ## Data
 

@@ -47,7 +47,10 @@ class Overrides:
 
 
 # The tonic assumed when only a mode is asked ("in a minor key"): the keys without sharps or flats.
-DEFAULT_TONIC = {"major": "C", "minor": "A"}
+# The tonic a mode gets when the prompt names no tonic: each church mode on its white-key tonic
+# ("in phrygian" is E phrygian, the flamenco mode on the guitar's open low string).
+DEFAULT_TONIC = {"major": "C", "minor": "A", "dorian": "D", "phrygian": "E", "lydian": "F",
+                 "mixolydian": "G", "locrian": "B"}
 # Tempo words, as quarter-note BPM.
 TEMPO_WORDS: dict[str, float] = {
     "grave": 40, "largo": 50, "lento": 56, "very slow": 60, "adagio": 70, "slow": 72, "slowly": 72,
@@ -59,6 +62,9 @@ TEMPO_WORDS: dict[str, float] = {
     "blistering": 185, "blazing": 180, "lightning fast": 185, "furious": 175, "double time": 170,
     "unhurried": 72, "languid": 66, "lazy": 76, "sluggish": 64, "plodding": 60, "crawling": 50,
     "glacial": 44, "snail's pace": 48, "dragging": 60, "mid tempo": 100, "medium pace": 100,
+    # forms that carry their tempo whatever the style: a folk ballad or a jazz ballad is slow
+    "ballad": 70, "lullaby": 66, "cradle song": 66, "lament": 60, "dirge": 52, "nocturne": 63,
+    "funeral march": 56,
 }
 # A tempo word this fast or faster means at least the top of a named style's range.
 FAST_WORD_BPM = 140
@@ -98,6 +104,11 @@ ARC_WORDS: dict[str, str] = {
     "quieter and quieter": "decrescendo", "softer and softer": "decrescendo", "tapering off": "decrescendo",
     "peters out": "decrescendo", "winds down": "decrescendo", "fadeout": "decrescendo",
     "fade in": "crescendo", "fades in": "crescendo", "fading in": "crescendo",
+    "settles": "decrescendo", "settles down": "decrescendo", "calms down": "decrescendo",
+    "falls back": "decrescendo",
+    # a breakdown: the band drops out in the middle and comes back ("a banjo breakdown" is a fast tune)
+    "a breakdown": "dip", "the breakdown": "dip", "breakdown in the middle": "dip", "breakdown halfway": "dip",
+    "drops out": "dip", "drop out": "dip", "dropout": "dip", "drops away": "dip",
 }
 # Soft or loud "at first" ("soft and slow at first", "starts gently"): the opposite comes later.
 _ARC_AT_FIRST_RE = re.compile(
@@ -156,8 +167,10 @@ _KEY_AFTER_IN_RE = re.compile(
 )
 _KEY_IN_LOWER_RE = re.compile(r"\b(?:in(?: the key of)?|key(?: of)?:?)\s+[a-g](?:#|♯|b|♭)?m?(?=[\s,.;:!]|$)")
 _KEY_BARE_RE = re.compile(r"(?<![\w#♯♭])([A-G](?:#|♯|b|♭))(?![\w#♯♭])")
+_CHURCH_MODES = "dorian|phrygian|lydian|mixolydian|locrian"
 _MODE_ONLY_RE = re.compile(
     r"\b(?:in\s+)?(?:an?\s+)?(minor|major)[\s-]+(?:key|tonality|mode)\b|\bin\s+(minor|major)\b"
+    r"|\b(" + _CHURCH_MODES + r")\b"  # these words name nothing but a mode: any of them, alone, is one
 )
 # Words that may follow a bare "in A" without making "A" an article ("in A with strings").
 _AFTER_BARE_TONIC = r"(?:with|and|at|for|on|in|over|please|time|key)\b"
@@ -171,6 +184,8 @@ _NEGATION_RE = re.compile(
     + r")(?=[,.;:!()]|$| and | or | in | at | with | but | please )"
 )
 _SOLO_RE = re.compile(r"\b(solo|unaccompanied|alone|only|just)\b")
+# "a trombone solo over a slow blues": the instrument is featured, the band stays
+_SOLO_OVER_RE = re.compile(r"\bsolos?(?:ing)?\s+(?:over|on top of|above|with|backed by|against|in front of)\b")
 # Words that ask for no more parts than those named (a style's other instruments do not join):
 # an ensemble size, or a sparse texture.
 # ("minimal" is not among them: "minimal techno" is a genre.)
@@ -351,6 +366,8 @@ def _parse_key(text: str, original: str) -> tuple[Key | None, Source | None]:
             continue
         if tonic == "a" and match.group(2) in ("maj", "min"):
             continue
+        if tonic == "a" and re.fullmatch(_CHURCH_MODES, match.group(2)):
+            continue  # "a dorian groove": the article and a mode (the tonic typed as a capital: "A dorian")
         return parse_key(f"{match.group(1)} {match.group(2)}"), Source.EXPLICIT
     for pattern in (_KEY_SHORT_RE, _KEY_AFTER_IN_RE, _KEY_BARE_RE):
         for match in pattern.finditer(original):
@@ -362,7 +379,7 @@ def _parse_key(text: str, original: str) -> tuple[Key | None, Source | None]:
             return parse_key(match.group(1)), Source.EXPLICIT
     match = _MODE_ONLY_RE.search(text)
     if match:
-        mode = match.group(1) or match.group(2)
+        mode = next(group for group in match.groups() if group)
         return Key(DEFAULT_TONIC[mode], mode), Source.INFERRED
     return None, None
 
@@ -584,7 +601,13 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     # The style's own instruments join only when the prompt names the genre, not when an instrument word
     # chose it ("a choir" is gospel's keyword, but a hymn for choir wants no gospel band).
     genre_named = style_span != (0, 0) and text[style_span[0]:style_span[1]] not in instruments.all_words()
-    solo = bool(named) and _SOLO_RE.search(text) is not None
+    solo = bool(named) and _SOLO_RE.search(text) is not None and _SOLO_OVER_RE.search(text) is None
+    # The soloist (the first instrument named when the prompt says "solo") plays the tune, whatever its
+    # catalogue role: a trombone or double bass solo is a melody, not a bass line.
+    soloist = named[0] if named and re.search(r"\bsolo", text) and named[0].role == "bass" else None
+
+    def role_of(instrument: instruments.Instrument) -> str:
+        return "melody" if instrument is soloist else instrument.role
     sparse = _SPARSE_RE.search(text) is not None
     if not named:
         named = [instruments.lookup(word) for word in style.default_parts]
@@ -602,7 +625,7 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
         named = named[:room]  # "a jazz trio": the style's first three parts (piano, bass, drums)
     by_meaning_only = source is Source.EXPLICIT and style_span == (0, 0)
     if not solo and not (by_meaning_only and quiet):
-        present = {i.role for i in named if not i.is_percussion}
+        present = {role_of(i) for i in named if not i.is_percussion}
         for role in style.core_roles:
             if role not in present and not (role == "drums" and sparse) and len(named) < room:
                 named.append(_instrument_for_role(style, role))
@@ -614,7 +637,8 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     pitched = [i for i in chosen if not i.is_drum and not i.is_percussion]
     # With company, an instrument plays the role its style gives it (ragtime's piano: the melody
     # over its own left hand); alone, it plays everything its catalogue role does.
-    roles = {i.part: style.role_of(i.part, i.role) if len(pitched) > 1 else i.role for i in chosen}
+    roles = {i.part: "melody" if i is soloist else style.role_of(i.part, i.role) if len(pitched) > 1 else i.role
+             for i in chosen}
     melody = next((instruments.lookup(w) for w in style.default_parts if instruments.lookup(w).role == "melody"), None)
     if (style.song and melody is not None and genre_named and not solo and not _NO_ADDITIONS_RE.search(text)
             and len(pitched) > 1
@@ -655,8 +679,9 @@ def _instrument_for_role(style: styles.Style, role: str) -> instruments.Instrume
 
 
 def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
-    """The dynamics arc: words ("crescendo", "fades out"; one way then the other is a "swell"),
-    soft or loud "at first", else a clause that means one by sentence embedding (engine/phrases.py)."""
+    """The dynamics arc: words ("crescendo", "fades out", "breakdown"; up then down is a "swell", down
+    then up a "dip"), soft or loud "at first", else a clause that means one by sentence embedding
+    (engine/phrases.py)."""
     negated = _negated_spans(text)
     words = _find_words(text, list(ARC_WORDS))
     found = [ARC_WORDS[w] for s, e, w in words if not any(ns <= s and e <= ne for ns, ne in negated)]
@@ -665,6 +690,8 @@ def _arc(text: str, notes: list[str]) -> tuple[str, Source]:
     if found:
         if found[0] == "crescendo" and "decrescendo" in found[1:]:
             return "swell", Source.EXPLICIT
+        if found[0] == "decrescendo" and "crescendo" in found[1:]:
+            return "dip", Source.EXPLICIT  # "fades out, then builds back up"
         return found[0], Source.EXPLICIT
     match = _ARC_AT_FIRST_RE.search(text)
     if match:

@@ -1,7 +1,8 @@
 """Benchmark: the drum model's time for an 8-bar clip, and compose() of an 8-bar 4-part clip with drums.
 
 Run: `python tests/benchmarks/bench_drums.py [RUNS]` from the repository root. Prints the drum
-model's sampling time (8 bars of 16th steps, GRU stepped in numpy) for 4/4 and 7/4, its load
+model's sampling time (8 bars of 16th steps, GRU stepped in numpy) for 4/4 and 7/4, unguided
+and at compose()'s genre guidance, its load
 time, and the whole compose() time of an 8-bar clip of piano, bass, drums and lead (the pitched
 model's decoding, the arranger, and the drum model), with the load average, since the machine
 is shared; the process's CPU time beside each wall-clock figure shows what waiting for a core added.
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from engine.compose.drums import phrase_flags  # noqa: E402
 from engine.compose.pipeline import compose  # noqa: E402
+from engine.config import DRUM_GENRE_GUIDANCE  # noqa: E402
 from engine.model.drums import DrumGenerator, default_checkpoint  # noqa: E402
 from tests.benchmarks.timing import percentile, spec  # noqa: E402
 
@@ -36,15 +38,17 @@ def main() -> None:
           f"parameters, loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
     fill, start = phrase_flags(8)
     drums.generate([16] * 8, "rock", 120.0, fill, start, seed=0)  # warm-up
-    for meter, steps in (("4/4", 16), ("7/4", 28)):
+    g = DRUM_GENRE_GUIDANCE
+    for meter, steps, guidance in (("4/4", 16, 1.0), ("4/4", 16, g), ("7/4", 28, g)):
         times, cpu, hits = [], [], []
         for seed in range(runs):
             t0, c0 = time.perf_counter(), time.process_time()
-            hits.append(len(drums.generate([steps] * 8, "rock", 120.0, fill, start, seed=seed)))
+            hits.append(len(drums.generate([steps] * 8, "rock", 120.0, fill, start, seed=seed, guidance=guidance)))
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
-        print(line(f"drum model, 8 bars {meter}", times) + f"  CPU median {statistics.median(cpu) * 1000:.1f} ms"
-              f"  ({statistics.median(hits):.0f} hits)")
+        # guidance other than 1 steps a second GRU state (the 'no genre' prediction), as compose() does
+        print(line(f"drum model, 8 bars {meter} g{guidance:g}", times)
+              + f"  CPU median {statistics.median(cpu) * 1000:.1f} ms  ({statistics.median(hits):.0f} hits)")
     compose(spec(0, "pop"))  # warm-up: loads the pitched model
     for style in ("pop", "funk", "jazz"):
         times, cpu = [], []

@@ -35,10 +35,11 @@ def test_taiko_is_general_midi_program_116_struck_on_the_tonic_and_fifth() -> No
     assert "strings" in by_name, "the style's strings stay when taiko and brass are named"
 
 
-@pytest.mark.parametrize(("arc", "silent"), [("crescendo", "start"), ("decrescendo", "end"), ("swell", "both")])
+@pytest.mark.parametrize(("arc", "silent"), [("crescendo", "start"), ("decrescendo", "end"), ("swell", "both"),
+                                           ("dip", "middle")])
 def test_an_arc_brings_the_drums_in_or_takes_them_out(arc: str, silent: str) -> None:
     words = {"crescendo": "building from soft to loud", "decrescendo": "fading out at the end",
-             "swell": "that builds then fades"}[arc]
+             "swell": "that builds then fades", "dip": "with a breakdown halfway"}[arc]
     spec, by_name = tracks(f"house groove {words}, 8 bars")
     assert spec.arc == arc
     bar = round(spec.meter.quarters_per_bar * 480)
@@ -47,12 +48,19 @@ def test_an_arc_brings_the_drums_in_or_takes_them_out(arc: str, silent: str) -> 
         assert 0 not in drum_bars and 1 not in drum_bars
     if silent in ("end", "both"):
         assert 7 not in drum_bars and 6 not in drum_bars
+    if silent == "middle":  # a breakdown: out for the middle quarter, back for the end
+        assert not drum_bars & {3, 4} and {0, 7} <= drum_bars
     assert drum_bars, "the drums play somewhere"
 
 
 def test_a_swell_is_loudest_in_the_middle() -> None:
     curve = arc_curve("swell", 8)
     assert curve.argmax() in (3, 4) and curve[0] < curve[3] and curve[-1] < curve[4]
+
+
+def test_a_dip_is_quietest_in_the_middle_and_comes_back_louder() -> None:
+    curve = arc_curve("dip", 8)
+    assert curve.argmin() in (3, 4) and curve[0] > curve[3] and curve[-1] > curve[4] and curve[-1] >= curve[0]
 
 
 def test_jazzy_rhodes_chords_are_four_note_chords_not_dyads() -> None:

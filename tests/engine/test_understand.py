@@ -41,6 +41,9 @@ def programs(spec) -> set[int]:
     ("an uptempo rock song", 130),
     ("dubstep drop with wobble bass at 140", 140),
     ("house at 124, 8 bars", 124),
+    ("celtic folk ballad with harp and flute", 70),  # the form's tempo, not folk's
+    ("a lullaby for music box", 66),
+    ("a funeral march for brass", 56),
 ])
 def test_tempo_phrasings(prompt: str, bpm: float) -> None:
     assert understand(prompt).tempo_bpm == pytest.approx(bpm)
@@ -110,6 +113,18 @@ def test_a_minor_key_without_a_tonic_is_a_mode_not_a_minor_explicitly(prompt: st
 def test_a_major_key_without_a_tonic() -> None:
     spec = understand("upbeat tune in a major key")
     assert spec.key == Key("C", "major") and spec.sources["key"] is Source.INFERRED
+
+
+@pytest.mark.parametrize(("prompt", "key"), [
+    ("flamenco guitar in phrygian with handclaps", Key("E", "phrygian")),
+    ("a dorian groove on clavinet", Key("D", "dorian")),
+    ("something dreamy in lydian", Key("F", "lydian")),
+    ("rock vamp in the mixolydian mode", Key("G", "mixolydian")),
+])
+def test_a_mode_named_without_a_tonic_is_kept_on_its_white_key_tonic(prompt: str, key: Key) -> None:
+    spec = understand(prompt)
+    assert spec.key == key and spec.sources["key"] is Source.INFERRED
+    assert any(f"{key.mode} key was asked without a tonic" in note for note in spec.notes)
 
 
 @pytest.mark.parametrize(("prompt", "meter"), [
@@ -322,3 +337,8 @@ def test_an_energy_word_outweighs_what_the_genre_and_instruments_suggest() -> No
     for prompt in ("soft techno for late nights", "a gentle drum and bass roller", "mellow punk rock"):
         assert understand(prompt).energy <= 0.3, prompt
     assert understand("ragtime piano").energy < 0.4  # no energy word: the meaning of the whole prompt
+
+
+def test_a_chorus_is_a_section_not_a_choir() -> None:
+    assert "choir" not in {part.name for part in understand("quiet verse then loud chorus, rock").parts}
+    assert "choir" in {part.name for part in understand("a choir over organ").parts}

@@ -196,6 +196,11 @@ def test_tempo_words_with_intensifiers_and_synonyms(prompt: str, low: float, hig
     ("strings that get bigger and bigger", "crescendo"),
     ("the groove dies out at the end", "decrescendo"),
     ("a tune with no fade out", "steady"),
+    ("aggressive drum and bass that drops out halfway and comes back", "dip"),
+    ("techno with a breakdown in the middle", "dip"),
+    ("fades out then builds back up", "dip"),
+    ("gentle piano that swells in the middle then settles", "swell"),
+    ("bluegrass banjo breakdown, fast", "steady"),  # a breakdown tune, not a dynamics breakdown
 ])
 def test_arcs_by_word_order_and_meaning(prompt: str, arc: str) -> None:
     assert understand(prompt).arc == arc
@@ -230,3 +235,14 @@ def test_a_jazz_trio_with_no_instrument_named_is_three_parts() -> None:
                                              ("house, ninety-six bpm", 96)])
 def test_spelled_out_compound_tempi_are_read(prompt: str, bpm: float) -> None:
     assert understand(prompt, Overrides(seed=0)).tempo_bpm == bpm
+
+
+def test_a_solo_over_a_band_keeps_the_band_and_the_soloist_plays_the_tune() -> None:
+    spec = understand("trombone solo over a slow blues")
+    roles = {part.name: part.role for part in spec.parts}
+    assert roles["trombone"] == "melody"
+    assert "bass" in roles.values() and "drums" in roles.values(), roles
+
+
+def test_a_solo_bass_instrument_alone_plays_a_tune_not_a_bass_line() -> None:
+    assert [(p.name, p.role) for p in understand("an unaccompanied trombone solo").parts] == [("trombone", "melody")]

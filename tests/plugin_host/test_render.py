@@ -196,3 +196,23 @@ def test_roles_are_panned_as_the_data_says(cut):
     assert abs(balance_db(cut.parts["bass"])) < 0.5
     with pytest.raises(effects.EffectsDataError, match="pan must be -1"):
         effects.pan_gains(1.5)
+
+
+def test_stems_of_one_percussion_section_share_the_drum_level(score):
+    # a conga track beside the kit: the two are one section, each 10*log10(2) dB under the drum level,
+    # so the melody keeps its distance from the percussion as a whole (pyloudnorm measures the stems)
+    two_drums = score.copy()
+    congas = two_drums.tracks[0].copy()
+    congas.name = "congas"
+    for note in congas.notes:
+        note.pitch = 63
+    two_drums.tracks.append(congas)
+    stems = render(two_drums, RATE, roles={**ROLES, "congas": "drums"}, style="pop", tail="cut", isolate=False)
+    meter = pyloudnorm.Meter(RATE)
+    level = {name: meter.integrated_loudness(audio.astype(np.float64)) for name, audio in stems.parts.items()}
+    section = effects.role_mix("drums", "pop").level_lufs - 10 * np.log10(2)
+    melody = effects.role_mix("melody", "pop").level_lufs
+    for drum in ("drums", "congas"):
+        assert level["melody"] - level[drum] == pytest.approx(melody - section, abs=0.7), level
+    assert level["melody"] - level["bass"] == pytest.approx(melody - effects.role_mix("bass", "pop").level_lufs,
+                                                            abs=0.7), level

@@ -28,7 +28,7 @@ ONSET_FRAMES = RATE // 1000
 # (measured up to 297 frames with TimGM6mb); the first note is aligned (plugin_host/soundfont.py)
 SOUNDFONT_LATER_FRAMES = 7 * RATE // 1000
 ONSET_DB = -80.0  # a note has begun where its stem first exceeds this (a pad's slow attack starts at sample 0 too)
-LOW_VOICES = {"reese", "acid", "sawbass", "triangle"}
+LOW_VOICES = {"reese", "acid", "sawbass", "triangle", "wobble", "sub808"}
 
 
 def _single_part(pitches: list[int], *, is_drum: bool = False, program: int = 0, beats_each: int = 2,
@@ -188,6 +188,10 @@ def test_sources_follow_request_then_words_then_style_then_part():
     assert sounds.choose("synth_bass", "bass", style="techno", prompt="acidic").source == "synth:acid"  # the style
     assert sounds.choose("bass", "bass", style="pop", prompt="a reese bass").reason == "word 'reese'"
     assert sounds.choose("drums", "drums", style="chiptune").source == "synth:chipdrums"
+    trap = "trap beat with 808s and hi hat rolls"
+    assert sounds.choose("synth_bass", "bass", style="hip hop", prompt=trap).source == "synth:sub808"
+    assert sounds.choose("drums", "drums", style="hip hop", prompt=trap).source == "synth:drums808"
+    assert sounds.choose("synth_bass", "bass", style="dubstep").source == "synth:wobble"
     assert sounds.choose("piano", "keys", style="jazz").source == "bank"
     assert sounds.choose("synth_bass", "bass", style="techno", requested={"bass": "gm"}) == sounds.Choice(
         "gm", "request")

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from engine.compose.drums import phrase_flags
+from engine.compose.drums import phrase_flags, swing_ticks
 from engine.compose.pipeline import Grid, compose
 from engine.evaluation import drums as drum_eval
+from engine.model.drums import DrumHit
 from engine.music.midi import score_to_smf, smf_to_score
 from engine.music.theory import Meter
 from engine.understand.prompt import Overrides, understand
@@ -89,7 +90,7 @@ def test_dynamics_arc_scales_the_learned_velocities():
     spec = understand("rock band with drums, crescendo", Overrides(seed=4, bars=8))
     _, drums = _drums(spec)
     bar_ticks = Grid.of(spec.meter).bar_ticks
-    # a crescendo's kit comes in after its first quarter (compose.arc_bars): compare bars 3-4 with 7-8
+    # a crescendo's kit comes in after its first quarter (compose.arc_rests): compare bars 3-4 with 7-8
     first = np.mean([n.velocity for n in drums.notes if 2 * bar_ticks <= n.time < 4 * bar_ticks])
     last = np.mean([n.velocity for n in drums.notes if n.time >= 6 * bar_ticks])
     assert last > first
@@ -101,3 +102,26 @@ def test_a_swung_spec_moves_the_off_beat_eighths_to_the_triplet_position():
     _, drums = _drums(spec)
     phases = {n.time % 480 for n in drums.notes}
     assert 240 not in phases and 320 in phases
+
+
+def test_a_swung_sixteenth_groove_swings_its_sixteenths_without_flamming_the_off_beat():
+    # hip hop's drummers mostly play 16th hats: moving only the off-beat eighth to the triplet put it a third of
+    # a step before the next 16th's hat (ticks 320 and 360 of the beat); swung as 16ths, each pair is long-short
+    phases = set()
+    for seed in range(3):
+        spec = understand("Lo-fi hip hop beat, 85 bpm, dusty electric piano chords in Bb major, laid back swing",
+                          Overrides(seed=seed, quantize=True))
+        assert spec.swing
+        _, drums = _drums(spec)
+        hats = sorted({n.time for n in drums.notes if n.pitch in (42, 46)})
+        assert min(b - a for a, b in zip(hats, hats[1:], strict=False)) >= 80
+        phases |= {t % 480 for t in hats}
+    assert {160, 400} & phases and 360 not in phases
+
+
+def test_the_drummers_swing_follows_its_time_keepers_subdivision():
+    sixteenths = [DrumHit(0, s, 2, 90, 0.0) for s in range(16)] + [DrumHit(0, 0, 0, 100, 0.0)]
+    eighths = [DrumHit(0, s, 2, 90, 0.0) for s in range(0, 16, 2)] + [DrumHit(0, s, 0, 100, 0.0) for s in (3, 7, 11)]
+    jazz_ride = [DrumHit(0, s, 8, 90, 0.0) for s in (0, 4, 6, 8, 12, 14)] + [DrumHit(0, s, 2, 80, 0.0) for s in (4, 12)]
+    assert swing_ticks(sixteenths) == {1: 40, 3: 40}
+    assert swing_ticks(eighths) == swing_ticks(jazz_ride) == {2: 80}

@@ -1,0 +1,37 @@
+"""The corpus model's decoding keeps the form's melody rhythm in any meter (engine/model/decode.py): at a
+phrase end the melody's note at the bar's middle beat group is held to the bar's end; a returning bar
+brings back the head of its source bar's rhythm; a bar that answers the one before is drawn again when
+it repeats its rhythm."""
+from __future__ import annotations
+
+import pytest
+
+from engine.model.generator import Request, load
+from engine.music.theory import Key, Meter
+
+# (meter, the middle beat group in ticks: the 3rd beat of 4/4, the 2nd of 3/4, the 2nd dotted quarter of 6/8)
+METERS = [(Meter(4, 4), 960), (Meter(3, 4), 480), (Meter(6, 8), 720)]
+
+
+@pytest.mark.parametrize(("meter", "middle"), METERS, ids=lambda m: str(m))
+def test_phrase_ends_hold_and_returns_keep_their_head_in_any_meter(meter: Meter, middle: int) -> None:
+    generator = load()
+    bar = round(meter.quarters_per_bar * 480)
+    for seed in range(4):
+        request = Request("chorale", Key("G", "major"), meter, 100.0, 2, 8, {0: (60, 84), 3: (40, 62)}, False, seed,
+                          phrase_ends=(3, 7), returns=((2, 0), (4, 0)),
+                          contrasts=tuple((b, b - 1) for b in (1, 2, 3, 5, 6, 7)))
+        melody = [n for n in generator.generate(request) if n.slot == 0]
+        for end in (3, 7):
+            start = end * bar
+            sounding = [n for n in melody if n.time <= start + middle < n.time + n.duration]
+            assert sounding, (seed, end)  # the melody sounds at the middle of its phrase's last bar
+            assert sounding[0].time + sounding[0].duration == start + bar, (seed, end)  # and holds to its end
+            assert not [n for n in melody if start + middle < n.time < start + bar], (seed, end)
+
+        heads = [[(n.time - b * bar, min(n.duration, middle - (n.time - b * bar))) for n in melody
+                  if b * bar <= n.time < b * bar + middle] for b in (0, 2)]
+        carried = [n for n in melody if n.time < 2 * bar < n.time + n.duration]
+        if not carried:
+            assert heads[1] == heads[0], seed
+
