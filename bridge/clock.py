@@ -720,15 +720,15 @@ class ClockFollower:
         judged = self._grid_known(time)  # whether this tick's time can be placed on the grid
         decoded, exact, periods = self._grid_position(time) if judged else (None, False, 0)
         if judged and not exact:
-            self.off_grid += 1
+            self.off_grid += 1  # counted from the last tick, as before the lock (`_missed_ticks`)
+            decoded = None
         if decoded is not None and self.last_position is not None and decoded <= self.last_position:
-            # A position already given: a tick re-read (a stale buffer), one stamped off the grid
-            # before the next tick is due, or one given too high a position after such a stamp.
-            # It takes no new position.
-            self.stale += exact
+            # A position already given: a tick re-read (a stale buffer), or one whose position an
+            # off-grid tick before it took. It takes no new position.
+            self.stale += 1
             self.last_activity = time
-            if exact and all(decoded != position for _, position in self._references):
-                self._references.append((time, decoded))  # on the grid (its position given by a guess)
+            if all(decoded != position for _, position in self._references):
+                self._references.append((time, decoded))  # on the grid (its position taken off it)
             return
         self.early += exact and periods < 0
         if decoded is None and (self._unconfirmed and self.last_tick_time is not None and seconds
@@ -834,8 +834,8 @@ class ClockFollower:
         by chance (232 frames early is 3 periods late less an interval at 120 BPM, measured on
         jackd --no-realtime), but then the ticks before it outvote it for the ticks after.
         With no vote the tick is off the grid (misdated by a client run late, measured 47-768
-        frames early) and gets the last position due by its time from the newest reference were
-        the transport not to slip, which is never too low (the references stay).
+        frames early, or the tempo changed): `_tick` counts it from the last tick as before the lock,
+        and the references stay.
         """
         seconds, period = self.estimator.tick_seconds, self.period
         votes: dict[int, list[int]] = {}  # position -> [votes, periods from the newest voter]

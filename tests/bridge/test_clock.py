@@ -507,9 +507,9 @@ def test_a_tick_stamped_periods_early_and_read_again_on_time_counts_once():
     assert not wrong, wrong[:5]  # off only in the periods between an early stamp and its tick's time
     assert states[-1][1] == 199
     follower = session.follower
-    # One or two periods early fits the grid (taken, and its copy is stale); three is off it (taken
-    # by its on-time copy).
-    assert (follower.early, follower.stale, follower.off_grid) == (2, 2, 1)
+    # One or two periods early fits the grid, three is off it: each is taken at its stamp, and its
+    # on-time copy is stale.
+    assert (follower.early, follower.stale, follower.off_grid) == (2, 3, 1)
 
 
 def test_a_run_whose_first_interval_holds_a_lost_tick_and_a_slip_finds_its_tempo_and_positions():
