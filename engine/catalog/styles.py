@@ -52,6 +52,7 @@ class Style:
     song: bool = False        # listeners expect a tune: a melody joins when the named parts leave none
     scale: tuple[int, ...] = ()  # semitones above the tonic every pitched note keeps to (pelog), else the key's
     drums: DrumStyle = DrumStyle()  # what its drum part plays: the kit with the style's rules, or ensemble hits
+    registers: tuple[tuple[str, tuple[int, int]], ...] = ()  # (role, (low, high) MIDI): where the style plays it
 
     def role_of(self, part: str, default: str) -> str:
         """The role an instrument's part plays in this style (``part_roles``), else its own ``default``."""
@@ -88,8 +89,24 @@ def catalogue() -> dict[str, Style]:
             song=bool(entry.get("song", False)),
             scale=_scale(entry),
             drums=_drums(entry),
+            registers=_registers(entry),
         )
     return styles
+
+
+REGISTER_ROLES = ("melody", "chords", "keys", "pad", "bass")
+
+
+def _registers(entry: dict) -> tuple[tuple[str, tuple[int, int]], ...]:
+    raw = entry.get("registers", {})
+    out = []
+    for role, span in raw.items():
+        pitches = isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) for v in span)
+        if role not in REGISTER_ROLES or not (pitches and 0 <= span[0] < span[1] <= 127):
+            raise ValueError(f"styles.toml: style {entry['name']!r} has registers.{role} = {span!r}; accepted: a role "
+                             f"({', '.join(REGISTER_ROLES)}) = [low, high], MIDI pitches 0-127, low < high")
+        out.append((role, (span[0], span[1])))
+    return tuple(sorted(out))
 
 
 SEVENTHS = ("none", "dominant", "all")

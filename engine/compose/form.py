@@ -32,12 +32,13 @@ the bar before it with another rhythm. Held-out POP909 melodies (8-bar windows f
 test split) share a bar's rhythm with the next bar 2-6 times in 100, and with the bar two or four on 11-22
 times in 100 (bar 5 with bar 1 most: 22); the learned models, left alone, played one rhythm bar after
 bar (a chorale soprano's running quarters, a waltz's half-and-quarter, the part model copying the bar it
-had just written). How literally a bar comes back differs with the model that writes the melody: the
-part model, whose rhythms vary, restates the motif's and the section's rhythm whole (as above); the
-corpus model, whose rhythms are few (quarters and eighths in a chorale, half-and-quarter in 3/4), keeps a
-returning bar's head, to the bar's middle beat group, and varies its tail (returned whole, its melodies
-recurred in 5-7 bars of 10 against POP909's 4). Where the corpus model writes the melody, a phrase's
-last bar also arrives on a long note (engine/model/decode.py).
+had just written). How literally the motif comes back inside a phrase differs with the model that writes
+the melody: the part model, whose rhythms vary, restates its rhythm whole (as above); the corpus model,
+whose rhythms are few (quarters and eighths in a chorale, half-and-quarter in 3/4), keeps its head, to
+the bar's middle beat group, and varies its tail, while a returning section still opens with the motif
+whole (restated whole in both places, its melodies recurred in 5-7 bars of 10 against POP909's 4).
+Where the corpus model writes the melody, a phrase's last bar also arrives on a long note, and the
+clip's last on one held from its downbeat (engine/model/decode.py).
 """
 from __future__ import annotations
 
@@ -78,19 +79,21 @@ class Form:
         return [bar.chord for bar in self.bars]
 
     @property
-    def returns(self) -> tuple[tuple[int, int], ...]:
-        """(bar, earlier bar) for each bar that brings an earlier bar back: a returning section's opening
-        (``source``) and the motif inside a first statement (``motif_source``); never a phrase end."""
-        return tuple((bar.index, bar.source if bar.source is not None else bar.motif_source) for bar in self.bars
+    def returns(self) -> tuple[tuple[int, int, bool], ...]:
+        """(bar, earlier bar, whole) for each bar that brings an earlier bar back: a returning section's opening
+        (``source``), whole, and the motif inside a first statement (``motif_source``), varied; never a phrase
+        end."""
+        return tuple((bar.index, bar.source, True) if bar.source is not None else (bar.index, bar.motif_source, False)
+                     for bar in self.bars
                      if (bar.source is not None or bar.motif_source is not None) and not bar.phrase_end)
 
     @property
     def contrasts(self) -> tuple[tuple[int, int], ...]:
         """(bar, earlier bar) pairs whose melody rhythms are to differ: every bar of a phrase after its first
-        and the bar before it, and a varied return and the bar it varies (module docstring). A phrase's first
+        and the bar before it, and a varied motif and the bar it varies (module docstring). A phrase's first
         bar may repeat the bar before (the motif returning after a cadence)."""
         pairs = [(bar.index, bar.index - 1) for bar in self.bars if bar.position > 0]
-        pairs += [(bar, source) for bar, source in self.returns]
+        pairs += [(bar, source) for bar, source, whole in self.returns if not whole]
         return tuple(pairs)
 
     @property

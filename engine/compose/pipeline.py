@@ -194,11 +194,13 @@ ChordPcs = tuple[int, ...]
 LOW_VOICE_REGISTER = (-6, 14)  # a tune on a low instrument: this far around its range's middle
 
 
-def _register(part: Part) -> tuple[int, int]:
-    """The pitches a part is written in: its role's register within the instrument's range. A tune on an
-    instrument whose range centres below the melody register (cello, trombone, tenor sax, bassoon) sings
-    in that instrument's own upper middle rather than at the top of its range."""
-    lo, hi = ROLE_REGISTER.get(part.role, (part.low, part.high))
+def _register(part: Part, style: styles.Style | None = None) -> tuple[int, int]:
+    """The pitches a part is written in: its role's register (the style's, where it has one: a jazz
+    pianist comps around middle C) within the instrument's range. A tune on an instrument whose range
+    centres below the melody register (cello, trombone, tenor sax, bassoon) sings in that instrument's
+    own upper middle rather than at the top of its range."""
+    default = ROLE_REGISTER.get(part.role, (part.low, part.high))
+    lo, hi = dict(style.registers).get(part.role, default) if style else default
     mid = (part.low + part.high) // 2
     if part.role == "melody" and mid < lo:
         below, above = LOW_VOICE_REGISTER
@@ -374,8 +376,9 @@ STRIDE_OCTAVE_FLOOR = 28  # E1: a run's octave doubling goes up rather than belo
 def _stride_break(w: _Writer, grid: Grid, scale: list[int], root_pitch: int, next_root: int,
                   lo: int, bar: int) -> None:
     """The bar that ends a strain's phrase: the left hand leaves its oom-pah for a run in octaves, one
-    note a beat group, walking the scale from the bar's root into the next bar's root (after root and
-    fifth where the walk is shorter than the bar); into the same root again, up from below it.
+    note a beat group, walking the scale from the bar's root into the next bar's root (where that walk is
+    shorter than the bar, from further out on the root's side: F to D in four beats is F G F Eb, D); into the
+    same root again, up from below it.
     Scale tones only: the key's rule keeps chromatic notes off the beat."""
     starts = list(grid.group_starts) + [grid.steps]
     count = len(starts) - 1
@@ -385,7 +388,12 @@ def _stride_break(w: _Writer, grid: Grid, scale: list[int], root_pitch: int, nex
     else:
         step = 1 if next_root > root_pitch else -1
         path = [root_pitch] + [p for p in range(root_pitch + step, next_root, step) if p in scale]
-    if len(path) < count:  # too short: the oom of root and fifth below first, then the walk
+    if len(path) < count and next_root in scale:  # too short: the walk starts further out, on the root's side
+        there = scale.index(next_root)
+        side = 1 if root_pitch > next_root else -1
+        approach = [scale[there + side * k] for k in range(count - 1, 0, -1) if 0 <= there + side * k < len(scale)]
+        path = [root_pitch] + approach
+    if len(path) < count:  # still too short (the scale's edge): the oom of root and fifth below first, then the walk
         fifth = scale[here - 3] if here >= 3 else scale[min(here + 4, len(scale) - 1)]
         pad = count - len(path)
         path = [root_pitch] * (pad % 2) + [root_pitch, fifth] * (pad // 2) + path
@@ -402,7 +410,7 @@ def _bass(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Meter,
           chords: list[ChordPcs], rng: np.random.Generator, breaks: frozenset[int] = frozenset()) -> None:
     """A rule-written bass line: the style's walking line, stride (``breaks``: the bars where a stride
     plays its run into the next phrase) or pattern over the chords."""
-    lo, hi = _register(part)
+    lo, hi = _register(part, style)
     target = lo + 10
     per_beat = max(1, meter.beat_ticks() // grid.step_ticks)
     scale = _scale_pitches(w.spec, lo, hi)
@@ -520,7 +528,7 @@ def _chords(w: _Writer, part: Part, style: styles.Style, grid: Grid, meter: Mete
     """Comping or a sustained pad on the bar's chord (chord_tones says which tones; a keyboard
     comps in full chords, keyboard_voicing)."""
     keyboard = part.program in KEYBOARD_PROGRAMS and not part.is_drum and not sustain
-    lo, hi = _register(part)
+    lo, hi = _register(part, style)
     if part.role == "keys":  # the left hand of a keyboard part
         lo, hi = max(part.low, 48), max(part.low + 12, 64)
     centre = (lo + hi) // 2
@@ -970,7 +978,7 @@ def learned_bars(part: Part, index: int, spec: MusicSpec, clip_form: form.Form, 
     settings = learned_parts.settings(spec.style)
     grid = Grid.of(spec.meter)
     role = learned_parts.ROLE_OF[part.role]
-    lo, hi = _register(part)
+    lo, hi = _register(part, style)
     rhythm = None
     if role == "bass" and settings.bass_rhythm == "style":
         rhythm = _style_rhythm(style, "bass", grid, spec.meter)

@@ -53,6 +53,7 @@ TEMPO_TOLERANCE_BPM = 0.5
 ARC_MIN_CHANGE = 5.0
 # An off-beat eighth counts as swung when it sits within this much of a beat of the triplet position.
 SWING_WINDOW = 0.06
+SIXTEENTH_SWING_WINDOW = 0.03  # swung and straight 16ths lie 1/12 of a beat apart: half the eighths' window
 BASS_MEDIAN_PITCH = 48      # a pitched track whose median note is below C3 plays the bass role
 NOVELTY_MAX_N = 64          # longest n-gram looked for
 # Metrics whose value is a share (0-1): their gaps are also given in percentage points.
@@ -258,12 +259,19 @@ def roles_present(clip: MidiClip) -> set[str]:
 
 
 def swing_detected(clip: MidiClip) -> bool:
-    """Off-beat eighths sit on the triplet position (2/3 of the beat) more often than halfway."""
+    """Swung eighths (the off-beat on the triplet position, 2/3 of the beat, more often than halfway) or
+    swung sixteenths (the "e" and "a" on 1/3 and 5/6 of the beat more often than on 1/4 and 3/4: an MPC's
+    swing, where the "and" stays halfway)."""
     tpb = clip.ticks_per_beat
     positions = [(n.start % tpb) / tpb for n in clip.all_notes]
-    swung = sum(abs(p - 2 / 3) < SWING_WINDOW for p in positions)
-    straight = sum(abs(p - 0.5) < SWING_WINDOW for p in positions)
-    return swung >= 2 and swung > straight
+
+    def near(*targets: float, window: float = SWING_WINDOW) -> int:
+        return sum(any(abs(p - t) < window for t in targets) for p in positions)
+
+    swung, straight = near(2 / 3), near(0.5)
+    swung16 = near(1 / 3, 5 / 6, window=SIXTEENTH_SWING_WINDOW)
+    straight16 = near(0.25, 0.75, window=SIXTEENTH_SWING_WINDOW)
+    return (swung >= 2 and swung > straight) or (swung16 >= 2 and swung16 > straight16)
 
 
 def arc_detected(clip: MidiClip, bar_ticks: int) -> str:

@@ -19,12 +19,14 @@ Position, a Program, a Pitch, a Duration) and allows only tokens that keep the r
 - phrase ends that breathe (``phrase_ends``, from the form: engine/compose/form.py): in a phrase's
   last bar the melody voice arrives on a long note. The note sounding at the bar's middle beat group
   (the third beat of 4/4, the second of 3/4, the second dotted quarter of 6/8) is held to the bar's
-  end: a note begun before it either ends by then or is held through, none begins after it. The
+  end: a note begun before it either ends by then or is held through, none begins after it. Where
+  the clip closes (the cadence below), the note sounding from the downbeat is held the whole bar. The
   corpus the model learned from marks these cadences with fermatas and long notes the small model
   does not write on its own (its chorale soprano ran in quarters through every phrase end);
-- motifs that return varied (``returns``, from the form): in a bar the form brings back, the melody
-  voice plays the onsets and lengths of the named bar's head, up to the bar's middle beat group, and
-  the model chooses the tail and every pitch anew over the bar's chord; the other voices move freely;
+- motifs that return (``returns``, from the form): in a bar the form brings back, the melody voice
+  plays the onsets and lengths of the named bar (a section's opening), or of its head up to the bar's
+  middle beat group (the motif varied inside a phrase, the model choosing the tail), and the model
+  chooses every pitch anew over the bar's chord; the other voices move freely;
 - a closing cadence (unless turned off, as for a continuation that goes on): in the last bar
   the bass voice plays the tonic and the melody voice tones of the tonic triad, the inner
   voices tonic-triad tones on the beats; the bar before it opens on the dominant triad, so the
@@ -106,8 +108,9 @@ class Constraints:
     # 16th-note syncopations and notes tied over the beat); 0 leaves the model's own rhythm
     phrase_ends: frozenset[int] = frozenset()  # bars (from 0) that end a phrase: the melody voice (slot 0)
     # arrives on a long note there (module docstring)
-    returns: tuple[tuple[int, int], ...] = ()  # (bar, earlier bar), bars from 0: the melody voice plays the
-    # head of the earlier bar's rhythm again (up to the bar's middle beat group), its tail and pitches anew
+    returns: tuple[tuple[int, int, bool], ...] = ()  # (bar, earlier bar, whole), bars from 0: the melody voice
+    # plays the earlier bar's rhythm again, the pitches anew: the whole bar's, or its head (up to the bar's
+    # middle beat group) with a new tail
 
 
 @dataclass
@@ -128,6 +131,7 @@ class Grammar:
     sounding: set[int] = field(default_factory=set)  # voices heard in the current bar so far
     notes: list[GridNote] = field(default_factory=list)
     motif: list[tuple[int, int]] | None = None  # in a returning bar: the melody's (position, ticks) to play
+    motif_until: int = 0  # ... before this position (the melody is free from it)
 
     def __post_init__(self) -> None:
         v, c = self.vocab, self.constraints
@@ -202,7 +206,7 @@ class Grammar:
         self._duration_ticks = duration_ticks
         self._durations = (duration_ticks > 0) & (duration_ticks % step_ticks == 0)
         self.busy_until = dict.fromkeys(c.voices, 0)
-        self._returns = dict(c.returns) if 0 in c.voices else {}
+        self._returns = {bar: (source, whole) for bar, source, whole in c.returns} if 0 in c.voices else {}
         self._max_notes = MAX_NOTES_PER_VOICE_PER_BAR * len(c.voices)
 
     def _chord_bias(self, chord: tuple[int, int, int]) -> torch.Tensor:
@@ -241,7 +245,14 @@ class Grammar:
         return 0 in c.voices and self.bars_started - 1 in c.phrase_ends
 
     def _arrival_tick(self) -> int:
-        return self._bar_start() + self.arrival * self.ticks_per_position
+        return self._bar_start() + self._arrival() * self.ticks_per_position
+
+    def _arrival(self) -> int:
+        """Where the melody's long note sounds from at the latest in this phrase-end bar: the middle beat group,
+        and in the clip's closing cadence the downbeat (the last note is held the whole bar: the piece ends,
+        where a phrase only pauses)."""
+        closing = self.constraints.cadence and self.bars_started == self.constraints.bars
+        return 0 if closing else self.arrival
 
     def _awaiting_arrival(self) -> bool:
         """In a phrase-end bar, the melody has no note sounding at the arrival yet."""
@@ -259,9 +270,9 @@ class Grammar:
     def _melody_may_start(self) -> bool:
         """Whether the melody voice may begin a note at the current position: not after a phrase end's
         arrival (it holds its long note), and in a returning bar only on its motif's onsets."""
-        if self._cadence() and self.position > self.arrival:
+        if self._cadence() and self.position > self._arrival():
             return False
-        return self.motif is None or self.position >= self.arrival or self.position == self._due()
+        return self.motif is None or self.position >= self.motif_until or self.position == self._due()
 
     def _motif_positions(self, mask: torch.Tensor) -> torch.Tensor:
         """``mask`` (a choice of next position or bar line) in a returning bar: nothing passes the melody's next
@@ -273,7 +284,7 @@ class Grammar:
         positions = mask & (self._position_of >= 0)
         programs = mask & ~positions & ~self._only["bar"] & ~self._only["eos"]
         # a position where another voice may play, or (past the motif's head) the melody too
-        open_ = positions & ((self._position_of >= free_from) | (self._position_of >= self.arrival))
+        open_ = positions & ((self._position_of >= free_from) | (self._position_of >= self.motif_until))
         if due is not None:
             kept = programs | (open_ & (self._position_of < due)) | (positions & (self._position_of == due))
         else:
@@ -313,7 +324,7 @@ class Grammar:
             if self.motif is not None:
                 return self._motif_positions(mask)
             if self._awaiting_arrival():  # a phrase end: nothing passes the arrival before the melody's long note
-                waiting = mask & ~self._only["bar"] & ~self._only["eos"] & ~(self._position_of > self.arrival)
+                waiting = mask & ~self._only["bar"] & ~self._only["eos"] & ~(self._position_of > self._arrival())
                 if bool(waiting.any()):
                     return waiting
             return mask
@@ -412,12 +423,14 @@ class Grammar:
             self.phase, self.bars_started, self.position = "bar", self.bars_started + 1, -1
             self.used_at_position, self.notes_in_bar = set(), 0
             self.sounding = {s for s, until in self.busy_until.items() if until > self._bar_start()}
-            source = self._returns.get(self.bars_started - 1)
-            self.motif = None
-            if source is not None and 0 <= source < self.bars_started - 1:  # the head of the source bar's melody
+            source, whole = self._returns.get(self.bars_started - 1, (None, False))
+            self.motif, self.motif_until = None, self.arrival
+            if source is not None and 0 <= source < self.bars_started - 1:  # the source bar's melody, or its head
                 start = source * self.bar_ticks
-                until = start + self.arrival * self.ticks_per_position
-                self.motif = [((n.time - start) // self.ticks_per_position, min(n.duration, until - n.time))
+                self.motif_until = self.positions_per_bar if whole else self.arrival
+                until = start + self.motif_until * self.ticks_per_position
+                self.motif = [((n.time - start) // self.ticks_per_position,
+                               n.duration if whole else min(n.duration, until - n.time))
                               for n in sorted(self.notes, key=lambda n: n.time)
                               if n.slot == 0 and start <= n.time < until] or None
         elif token == v.eos:

@@ -60,8 +60,8 @@ class Request:
     chords_strict: bool = False  # ``chords`` are the user's: strong beats on their tones, no tonic opening/cadence
     phrase_ends: tuple[int, ...] = ()  # bars (from 0) that end a phrase: the melody arrives on a long note
     contrasts: tuple[tuple[int, int], ...] = ()  # (bar, earlier bar), from 0: their melody rhythms differ
-    returns: tuple[tuple[int, int], ...] = ()  # (bar, earlier bar), from 0: the melody brings back that bar's
-    # head and varies its tail (engine/model/decode.py)
+    returns: tuple[tuple[int, int, bool], ...] = ()  # (bar, earlier bar, whole), from 0: the melody brings back
+    # that bar's rhythm, whole or its head with a new tail (engine/model/decode.py)
 
 
 class Generator:

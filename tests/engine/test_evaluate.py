@@ -124,6 +124,13 @@ def test_swing_is_detected_from_off_beat_positions() -> None:
     assert not evaluate.swing_detected(straight) and evaluate.swing_detected(swung)
 
 
+def test_swung_sixteenths_are_swing_and_straight_sixteenths_are_not() -> None:
+    # a hat in 16ths: straight (0, 120, 240, 360 ticks of a 480-tick beat) and MPC-swung (e and a late: 160, 400)
+    straight = clip_of([(b * 480 + off, b * 480 + off + 60, 42, 80) for b in range(8) for off in (0, 120, 240, 360)])
+    swung = clip_of([(b * 480 + off, b * 480 + off + 60, 42, 80) for b in range(8) for off in (0, 160, 240, 400)])
+    assert not evaluate.swing_detected(straight) and evaluate.swing_detected(swung)
+
+
 def test_arc_is_detected_from_velocities() -> None:
     bar = 1920
     rising = clip_of([(b * bar, b * bar + 400, 60, 40 + 8 * b) for b in range(9)])

@@ -40,3 +40,13 @@ def test_the_dev_prompts_styles_are_all_in_the_catalogue() -> None:
     assert DEV_PROMPTS.exists(), f"{DEV_PROMPTS} is missing: shared/eval/ belongs beside the repository"
     genres = {json.loads(line)["expect"].get("genre") for line in DEV_PROMPTS.read_text().splitlines() if line}
     assert genres - {None} <= set(styles.catalogue())
+
+
+def test_a_style_register_places_its_comping() -> None:
+    # the jazz trio's piano comps around middle C (styles.toml registers), not in the keys' default high register
+    spec = understand("Jazz swing trio, walking upright bass, ride cymbal and piano comping, C major, 160 bpm",
+                      Overrides(seed=1))
+    piano = next(track for track in compose(spec).tracks if track.name == "piano")
+    low, high = dict(styles.get("jazz").registers)["keys"]
+    pitches = [note.pitch for note in piano.notes]
+    assert pitches and low <= min(pitches) and max(pitches) <= high, (min(pitches), max(pitches))

@@ -1,7 +1,8 @@
 """A melody's rhythm follows the form (engine/compose/form.py): a bar inside a phrase answers the bar
-before it with another rhythm, a motif comes back varied where the corpus model writes the melody (its
-head kept, its tail new), and there a phrase's last bar arrives on a long note. Read from composed clips
-(the committed checkpoints), bar by bar, as the eval reads them."""
+before it with another rhythm; where the corpus model writes the melody, a returning section opens with
+its motif whole, the motif comes back varied inside a phrase (its head kept, its tail new), and a
+phrase's last bar arrives on a long note. Read from composed clips (the committed checkpoints), bar by
+bar, as the eval reads them."""
 from __future__ import annotations
 
 from engine.api import generate
@@ -44,10 +45,11 @@ def _phrase_repeats(prompt: str) -> tuple[int, int]:
 def test_the_form_names_the_bars_that_answer_return_and_cadence() -> None:
     song = form.plan(8, Key("C", "major"), [(1, 4, 5, 1), (6, 4, 5, 5)], seed=3, loop=False)
     assert song.cadences == (3, 7)
-    assert dict(song.returns) == {2: 0, 4: 0}  # the motif inside the first phrase; the second phrase's opening
+    # the motif inside the first phrase comes back varied, the second phrase opens with it whole
+    assert set(song.returns) == {(2, 0, False), (4, 0, True)}
     assert {(b, b - 1) for b in (1, 2, 3, 5, 6, 7)} <= set(song.contrasts)
     assert (4, 3) not in song.contrasts  # a phrase's first bar may repeat the cadence before it
-    assert {(2, 0), (4, 0)} <= set(song.contrasts)  # a return comes back varied
+    assert (2, 0) in song.contrasts and (4, 0) not in song.contrasts
     loop = form.plan(8, Key("C", "major"), [(1, 4, 5, 1)], seed=3, loop=True)
     assert loop.cadences == (3,)  # a loop's last bar turns round into its first, it does not close
 
@@ -65,26 +67,31 @@ def test_a_corpus_melody_arrives_on_a_long_note_at_every_phrase_end() -> None:
             last = max(notes, key=lambda n: n.time)
             assert last.time - start <= bar // 2 + step // 2, (seed, end)  # arrives by the third beat
             assert last.time + last.duration >= start + bar - step // 2, (seed, end)  # and holds to the bar's end
+        closing = [n for n in track.notes if n.time >= 11 * bar - step // 2]
+        assert len(closing) == 1, seed  # the lament ends on one note held through its last bar
 
 
-def test_a_corpus_melody_in_three_four_does_not_play_one_rhythm_bar_after_bar() -> None:
-    # on main the waltz's violin repeated the bar before in 8 of 36 such bars (and a folk tune in 13 of 36)
+def test_a_corpus_melody_does_not_play_one_rhythm_bar_after_bar() -> None:
+    # on main the waltz's violin (3/4) repeated the bar before in 8 of 36 such bars, a sparse folk tune in 13 of
+    # 36; a bar is drawn again a few times (ANSWER_REDRAWS), so a sparse tune may keep a repeat now and then
     for prompt in ("Viennese waltz for string quartet in Eb major", "Folk tune on flute in D major, 8 bars"):
         repeats, pairs = _phrase_repeats(prompt)
         assert pairs >= 30
-        assert repeats <= pairs // 10, prompt
+        assert repeats <= pairs // 6, prompt
 
 
-def test_a_corpus_motif_comes_back_with_its_head_and_a_new_tail() -> None:
-    kept = varied = 0
+def test_a_corpus_motif_comes_back_varied_inside_a_phrase_and_whole_where_the_section_returns() -> None:
+    kept = varied = whole = 0
     for seed in SEEDS:
         _, _, bar, step, onsets = _melody("Solo cello lament in C minor, 12 bars", seed)
         middle = bar // step // 2
         head = {s for s in onsets[0] if s < middle}
         kept += {s for s in onsets[2] if s < middle} == head  # bar 3 brings back bar 1's first half
         varied += onsets[2] != onsets[0]  # and goes on differently
+        whole += onsets[4] == onsets[0]  # the second phrase (A again) opens with bar 1's rhythm
     assert kept >= len(SEEDS) - 1
     assert varied >= len(SEEDS) - 1
+    assert whole >= len(SEEDS) - 1
 
 
 def test_a_part_model_lead_answers_the_bar_before_and_keeps_its_motif() -> None:
