@@ -73,6 +73,11 @@ def without_realtime(data: bytes) -> bytes:
 LOSS_TIMEOUT_S = 0.2
 DECODE_TOLERANCE_S = 0.0001  # a gap fits n intervals + m periods within this (frame rounding, tempo error)
 DECODE_BACK_PERIODS = 2  # a tick may come back this many periods after a late one
+STALE_PERIODS = 4  # a tick read again from an uncleared buffer comes at most this many periods later
+# Ticks are placed on the master's grid from a reference tick at most this far back: within it no
+# two positions fit one gap at 90-174 BPM (at 120 BPM, 32 ticks are 125 periods of 256 frames to the frame).
+GRID_SPAN_S = 0.2
+GRID_REFERENCES = 4  # the last ticks on the grid that vote for a new tick's position
 
 
 class Transport(Enum):
@@ -276,6 +281,17 @@ class TempoEstimator:
         ratio = (time - last_time) / (slope * max(index - last_index, 1))
         if len(self.points) < self.lock_ticks and any(abs(ratio * k - 1) <= 0.15 for k in (2, 3, 4)):
             self._reindex(index, time)  # the run's first intervals held ticks lost in transit
+            return
+        if len(self.points) < self.lock_ticks and ratio < 0.85 and len(self._segments) == 1:
+            # Shorter than the run's intervals so far by more than any step: those held lost ticks
+            # and a transport slip (measured at a Start on jackd -R under load: 2.37 intervals).
+            # The run's tempo starts again from the last tick.
+            self.restart()
+            self._origin = (last_index, last_time)
+            self._new_segment()
+            self._append(last_index, last_time, self._segment)
+            self._append(index, time, self._segment)
+            self._refit()
             return
         segment = self._segment
         threshold = self._step_threshold()
@@ -550,6 +566,13 @@ class ClockFollower:
         self.missed = 0  # ticks inferred lost in transit (see _missed_ticks)
         self._unconfirmed = 0  # ticks inferred lost at the last tick, which a bunched tick may still be
         self.duplicates = 0  # ticks received twice at one frame (see `_tick`)
+        self.stale = 0  # ticks received again later, a whole number of periods on (see `_grid_position`)
+        self.off_grid = 0  # ticks stamped off the master's grid (see `_grid_position`)
+        self.early = 0  # ticks stamped whole periods before the grid of the ticks before (see `_grid_position`)
+        # The last ticks whose times fitted the master's grid: (time, position). Positions are
+        # decoded from them by a vote, not from the last tick alone, so one tick stamped off the
+        # grid cannot shift the rest.
+        self._references: deque[tuple[float, int]] = deque(maxlen=GRID_REFERENCES)
         self._event_ticks = 0
         self.dropped_sysex = 0  # SysEx messages longer than SYSEX_MAX_BYTES
         self.period: float | None = None  # the ports' window (s): a JACK period, see `_missed_ticks`
@@ -645,6 +668,7 @@ class ClockFollower:
         self.last_position = None
         self.last_activity = time
         self.run_index = 0
+        self._references.clear()
         self.estimator.restart()
         events.append(ClockEvent(kind, time, self.next_position))
 
@@ -662,6 +686,7 @@ class ClockFollower:
             # A relocate while rolling without Stop/Continue around it: a new run.
             self.last_position = None
             self.run_index = 0
+            self._references.clear()
             self.estimator.restart()
         events.append(ClockEvent(Kind.POSITION, time, self.next_position))
 
@@ -692,16 +717,30 @@ class ClockFollower:
             # (Clock bytes inside one event, as in a SysEx or a bunch rtmidi hands over, all count.)
             self.duplicates += 1
             return
-        if (self._unconfirmed and self.last_tick_time is not None and seconds
-                and time - self.last_tick_time < 0.5 * seconds):
+        judged = self._grid_known(time)  # whether this tick's time can be placed on the grid
+        decoded, exact, periods = self._grid_position(time) if judged else (None, False, 0)
+        if judged and not exact:
+            self.off_grid += 1  # counted from the last tick, as before the lock (`_missed_ticks`)
+            decoded = None
+        if decoded is not None and self.last_position is not None and decoded <= self.last_position:
+            # A position already given: a tick re-read (a stale buffer), or one whose position an
+            # off-grid tick before it took. It takes no new position.
+            self.stale += 1
+            self.last_activity = time
+            if all(decoded != position for _, position in self._references):
+                self._references.append((time, decoded))  # on the grid (its position taken off it)
+            return
+        self.early += exact and periods < 0
+        if decoded is None and (self._unconfirmed and self.last_tick_time is not None and seconds
+                                and time - self.last_tick_time < 0.5 * seconds):
             # One of the ticks counted lost before the last one came after all, late: ticks
             # bunched after a stall. It takes no new position (the last tick already has it).
             self._unconfirmed -= 1
             self.missed -= 1
             self.last_activity = time
             return
-        missed = self._missed_ticks(time)
-        self._unconfirmed = missed
+        missed = self._missed_ticks(time) if decoded is None else decoded - self.last_position - 1
+        self._unconfirmed = missed if decoded is None else 0
         self.missed += missed
         self.run_index += missed
         self.next_position += missed
@@ -720,6 +759,9 @@ class ClockFollower:
             self.missed += lost
             self.last_position += lost
             self.next_position += lost
+            judged = False  # the run's first ticks, now placed from its start
+        if exact or not judged:
+            self._references.append((time, self.last_position))  # on the grid, or nothing to judge it by
         events.append(ClockEvent(Kind.TICK, time, self.last_position))
 
     def _start_was_lost(self, time: float) -> bool:
@@ -755,6 +797,69 @@ class ClockFollower:
         if len(fits) != 1:
             return 0
         return max(first_position + fits[0] - self.last_position, 0)
+
+    def _grid_known(self, time: float) -> bool:
+        """Whether a tick at ``time`` can be placed on the master's grid from the reference ticks:
+        frame-exact stamps, a JACK period, the tempo locked (and its ticks within 5% of an interval
+        of its line) and the newest reference at most `GRID_SPAN_S` back. Otherwise (before the lock, or
+        after a longer gap) `_missed_ticks` and `_ticks_since_anchor` place ticks, and the tick
+        becomes the reference."""
+        seconds = self.estimator.tick_seconds
+        if (not self._references or self.last_position is None or not seconds or not self.period
+                or not self.estimator.frame_exact or self.estimator.lock is not Lock.LOCKED):
+            return False
+        if not 0 <= time - self._references[-1][0] <= GRID_SPAN_S:
+            return False
+        return self.estimator.noise() <= 0.05 * seconds
+
+    def _grid_position(self, time: float) -> tuple[int, bool, int]:
+        """The position of a tick at ``time`` on the master's grid, whether its time fits it, and
+        the periods it came after the grid of the newest reference tick that says so (negative: early).
+
+        A master like jack_midi_clock sends each tick at its transport frame, and a JACK transport
+        slips by whole periods only, so a tick ``n`` positions after a reference tick (one of the
+        last `GRID_REFERENCES` that fitted, at most `GRID_SPAN_S` back) comes ``n`` tick intervals
+        and ``m`` periods after it, to the frame
+        (``m`` from -`DECODE_BACK_PERIODS`: a client that runs late reads the next period's
+        transport). Measured on asynchronous JACK under load (jackd -R, 137.5 and 174 BPM), a client
+        run late can also be handed a tick again a period or two later, its producer having been
+        skipped and its buffer not cleared (``n`` = 0 here, or any position already given), or a
+        tick at a frame off that grid; counting either as a new tick shifted every later position.
+        A tick that fits with ``m`` < 0 (counted in `early`) is taken at its stamp: measured, most
+        were on time and the ticks before them late (holding them back made them a period late);
+        a few (0-4 a minute on jackd -R) were handed to us only, periods before the transport
+        reached them, and give the position a period early once.
+        Each reference where exactly one ``n`` fits within `DECODE_TOLERANCE_S` votes for its
+        position; the most votes win (a tie: the newest reference's). A misdated tick can fit
+        by chance (232 frames early is 3 periods late less an interval at 120 BPM, measured on
+        jackd --no-realtime), but then the ticks before it outvote it for the ticks after.
+        With no vote the tick is off the grid (misdated by a client run late, measured 47-768
+        frames early, or the tempo changed): `_tick` counts it from the last tick as before the lock,
+        and the references stay.
+        """
+        seconds, period = self.estimator.tick_seconds, self.period
+        votes: dict[int, list[int]] = {}  # position -> [votes, periods from the newest voter]
+        for reference_time, reference_position in self._references:  # oldest first
+            gap = time - reference_time
+            if not 0 <= gap <= GRID_SPAN_S:
+                continue
+            fits = []
+            for ticks in range(int(gap / seconds + DECODE_BACK_PERIODS * period / seconds) + 2):
+                rest = gap - ticks * seconds
+                periods = round(rest / period)
+                if periods >= -DECODE_BACK_PERIODS and abs(rest - periods * period) <= DECODE_TOLERANCE_S:
+                    if ticks > 0 or 0 < periods <= STALE_PERIODS:
+                        fits.append((ticks, periods))
+            if len(fits) == 1:
+                vote = votes.setdefault(reference_position + fits[0][0], [0, 0])
+                vote[0] += 1
+                vote[1] = fits[0][1]
+        if votes:
+            newest = list(votes)[-1]
+            position = max(votes, key=lambda p: (votes[p][0], p == newest))
+            return position, True, votes[position][1]
+        reference_time, reference_position = self._references[-1]
+        return reference_position + int((time - reference_time + DECODE_TOLERANCE_S) / seconds), False, 0
 
     def _missed_ticks(self, time: float) -> int:
         """Ticks lost in transit (a skipped JACK cycle, a dropped packet) before this one, or 0.

@@ -101,6 +101,8 @@ class JackPorts:
         self._panic = False
         self._panicked = threading.Event()
         self._closed = False
+        self._closing = False  # set by `close`: the callback returns at once (see `close`)
+        self._idle = threading.Event()  # set by the callback once it has seen `_closing`
         self.errors: list[BaseException] = []
         self.xruns = 0
         self.irregular_periods = 0  # periods not following the last one: some were skipped
@@ -170,6 +172,9 @@ class JackPorts:
         self._cycle_times, self._get_time = cycle_times, get_time
 
     def _process(self, frames: int) -> None:
+        if self._closing:
+            self._idle.set()
+            return
         self.outport.clear_buffer()
         first = self.client.last_frame_time
         if self._last_first is not None:
@@ -225,10 +230,16 @@ class JackPorts:
         self._panicked.wait(PANIC_TIMEOUT_S)
 
     def close(self) -> None:
+        """Send the panic, then leave JACK. jack2 deactivates a client by cancelling its process
+        thread; cancelled inside the Python callback (a late period on a busy asynchronous server)
+        the process can crash. So the callback is first made to return at once, and JACK leaves
+        just after one such period, while the thread waits for the next."""
         if self._closed:
             return
         self._closed = True
         self.panic()
+        self._closing = True
+        self._idle.wait(PANIC_TIMEOUT_S)
         self.client.deactivate()
         self.client.close()
 

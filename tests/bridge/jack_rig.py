@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,10 +125,15 @@ class Recorder:
         self.transport_offsets: set[int] = set()  # frame time - transport frame, while rolling
         self.cycles: list[tuple[int, int]] = []  # (frame time, transport frame) of rolling cycles
         self._last_first: int | None = None
+        self._closing = False
+        self._idle = threading.Event()
         self.client.set_process_callback(self._process)
         self.client.activate()
 
     def _process(self, frames: int) -> None:
+        if self._closing:
+            self._idle.set()
+            return
         first = self.client.last_frame_time
         if first == self._last_first:
             return  # run again in a period already recorded (asynchronous JACK, late client): same events
@@ -141,8 +147,7 @@ class Recorder:
                 self.events[name].append((first + offset, bytes(data)))
 
     def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
+        close_quietly(self)
 
 
 class Injector:
@@ -156,10 +161,15 @@ class Injector:
         self.source = source
         self.written = 0
         self.failed = 0
+        self._closing = False
+        self._idle = threading.Event()
         self.client.set_process_callback(self._process)
         self.client.activate()
 
     def _process(self, frames: int) -> None:
+        if self._closing:
+            self._idle.set()
+            return
         self.out.clear_buffer()
         incoming = [(offset, bytes(data)) for offset, data in self.inp.incoming_midi_events()]
         for offset, data in sorted(self.source(self.client.last_frame_time, frames, incoming), key=lambda e: e[0]):
@@ -170,8 +180,18 @@ class Injector:
                 self.failed += 1
 
     def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
+        close_quietly(self)
+
+
+def close_quietly(client) -> None:
+    """Deactivate and close a rig client whose process callback returns at once once ``_closing``
+    is set (and then sets ``_idle``): jack2 deactivates by cancelling the process thread, and a
+    thread cancelled inside a Python callback crashed the benchmark (segfault in
+    ``Client.deactivate`` on a busy asynchronous server). Leave just after an idle period."""
+    client._closing = True
+    client._idle.wait(1.0)
+    client.client.deactivate()
+    client.client.close()
 
 
 @dataclass

@@ -353,8 +353,8 @@ def test_ticks_lost_at_the_start_of_a_run_are_found_by_the_first_whole_interval(
 
 
 def jack_midi_clock_run(bpm: float, cycles: int, seed: int, late: float = 0.05, skipped: float = 0.1,
-                        start_cycle: int = 10, clean_ticks: int = 12,
-                        start_skipped: int = 0) -> tuple[LiveSession, dict[float, int]]:
+                        start_cycle: int = 10, clean_ticks: int = 12, start_skipped: int = 0,
+                        stale: float = 0.0, off_grid: float = 0.0) -> tuple[LiveSession, dict[float, int]]:
     """jack_midi_clock on asynchronous JACK, cycle by cycle, into a `LiveSession` as `JackPorts` drives it.
 
     Each cycle (256 frames), with probability ``late`` the server runs late: the cycle is not run
@@ -362,13 +362,19 @@ def jack_midi_clock_run(bpm: float, cycles: int, seed: int, late: float = 0.05, 
     sends the ticks whose transport frame falls in the cycle, at their frames; with probability
     ``skipped`` our client's cycle is skipped, and its ticks are lost to us. The first
     ``clean_ticks`` ticks after Start are neither lost nor late, except that our client's first
-    ``start_skipped`` cycles from Start on are skipped (the Start lost). Returns the session and, for every
-    tick sent, its true position by its stamp.
+    ``start_skipped`` cycles from Start on are skipped (the Start lost). Two faults measured on
+    asynchronous jackd -R under load (tests/benchmarks/bench_clock.py): with probability ``stale``
+    the master's cycle is skipped while ours runs, and we read its uncleared buffer again (the
+    last cycle's ticks, at the same offsets in our new period; the master drops the ticks due
+    meanwhile); with probability ``off_grid`` a tick we read is stamped a fraction of a period
+    (0.2-0.8) early. Returns the session and, for every tick sent, its true position by its
+    stamp (a stale copy or an off-grid stamp has none).
     """
     rng = random.Random(seed)
     interval = RATE_HZ * 60.0 / (24 * bpm)
     session = LiveSession(Meter(4, 4))
     truth: dict[float, int] = {}
+    previous: list[tuple[float, bytes]] = []
     transport, rolling, n = 0, False, 0
     for k in range(cycles):
         first = k * PERIOD_FRAMES
@@ -380,13 +386,23 @@ def jack_midi_clock_run(bpm: float, cycles: int, seed: int, late: float = 0.05, 
         if k == start_cycle:
             rolling = True
             events.append((start, START))
-        if rolling:
+        if not clean and previous and rng.random() < stale:
+            events = [(when + PERIOD_S, data) for when, data in previous]  # the master's buffer, again
+            while round(n * interval) < transport + PERIOD_FRAMES:
+                n += 1  # due while the master was skipped: it never sends them
+            transport += PERIOD_FRAMES
+            previous = []
+        elif rolling:
             while round(n * interval) < transport + PERIOD_FRAMES:
                 stamp = (first + round(n * interval) - transport) / RATE_HZ
+                if not clean and rng.random() < off_grid:
+                    stamp -= rng.uniform(0.2, 0.8) * PERIOD_S  # misdated: no truth
+                else:
+                    truth[stamp] = n
                 events.append((stamp, CLOCK))
-                truth[stamp] = n
                 n += 1
             transport += PERIOD_FRAMES
+            previous = events
         if start_cycle <= k < start_cycle + start_skipped:
             continue  # our cycle skipped: the Start (and the ticks with it) lost to us
         if clean or rng.random() >= skipped:
@@ -402,6 +418,22 @@ def test_positions_exact_through_transport_slips_and_skipped_cycles_on_jack(bpm)
     assert len(ticks) > 0.8 * len(truth)
     assert session.follower.missed > 50  # ticks were lost, and found
     assert not wrong, wrong[:5]
+    assert session.state.locked_bpm == bpm
+
+
+@pytest.mark.parametrize("bpm", [90.0, 120.0, 137.5, 174.0])
+def test_positions_exact_when_a_stale_buffer_is_read_again_or_a_tick_stamped_off_the_grid(bpm):
+    # Measured on jackd -R (asynchronous) under load: both once or more a minute at 137.5 and 174
+    # BPM; counted as ticks, each moved every later position by one.
+    session, truth = jack_midi_clock_run(bpm, cycles=3000, seed=int(bpm * 10) + 1, late=0.02, skipped=0.02,
+                                         stale=0.004, off_grid=0.01)
+    ticks = [event for event in session.clock_events if event.kind is Kind.TICK]
+    wrong = [(event.position, truth[event.time]) for event in ticks
+             if event.time in truth and event.position != truth[event.time]]
+    follower = session.follower
+    assert follower.stale > 0 and follower.off_grid > 0  # both faults happened, and were seen
+    assert not wrong, wrong[:5]
+    assert ticks[-1].position == max(truth.values())
     assert session.state.locked_bpm == bpm
 
 
@@ -439,3 +471,56 @@ def test_a_tick_delivered_twice_at_one_frame_takes_no_new_position():
     assert follower.position == 47
     assert follower.missed == 0
 
+
+
+def run_windows(events: list[tuple[int, bytes]], cycles: int,
+                session: LiveSession | None = None) -> list[tuple[int, int, int]]:
+    """Feed (frame, bytes) events to a `LiveSession` in 256-frame windows, as `JackPorts` does;
+    return (window's first frame, position, last tick's frame) after each window while running."""
+    session = session or LiveSession(Meter(4, 4))
+    states = []
+    for k in range(cycles):
+        first = k * PERIOD_FRAMES
+        window = [(frame / RATE_HZ, data) for frame, data in events if first <= frame < first + PERIOD_FRAMES]
+        session.process(window, first / RATE_HZ, (first + PERIOD_FRAMES) / RATE_HZ)
+        state = session.state
+        if state.transport is Transport.RUNNING and session.follower.last_position is not None:
+            states.append((first, state.position, round(state.last_tick_time * RATE_HZ)))
+    return states
+
+
+def test_a_tick_stamped_periods_early_and_read_again_on_time_counts_once():
+    # Measured on jackd -R under load: a client run late was handed a tick one to three periods
+    # before the transport reached it, and read it again on time; counted twice, every later
+    # position was one ahead.
+    interval = 1000  # frames per tick at 120 BPM, 48 kHz
+    events = [(0, START)] + [(256 + k * interval, CLOCK) for k in range(200)]
+    early = {120: 1, 150: 2, 170: 3}  # tick -> periods early (the on-time copy comes as well)
+    events += [(256 + k * interval - p * PERIOD_FRAMES, CLOCK) for k, p in early.items()]
+    events.sort(key=lambda e: e[0])
+    session = LiveSession(Meter(4, 4))
+    states = run_windows(events, (256 + 200 * interval) // PERIOD_FRAMES, session)
+    due = {first: (first + PERIOD_FRAMES - 1 - 256) // interval for first, _, _ in states}
+    wrong = [(first, position) for first, position, _ in states if position != due[first]
+             and not any(tick - p * PERIOD_FRAMES < first + PERIOD_FRAMES <= tick
+                         for tick, p in ((256 + k * interval, p) for k, p in early.items()))]
+    assert not wrong, wrong[:5]  # off only in the periods between an early stamp and its tick's time
+    assert states[-1][1] == 199
+    follower = session.follower
+    # One or two periods early fits the grid, three is off it: each is taken at its stamp, and its
+    # on-time copy is stale.
+    assert (follower.early, follower.stale, follower.off_grid) == (2, 3, 1)
+
+
+def test_a_run_whose_first_interval_holds_a_lost_tick_and_a_slip_finds_its_tempo_and_positions():
+    # Measured at a Start on jackd -R under load (174 BPM): tick 1 lost and the transport slipped a
+    # period, so the run's first interval was 2.37 intervals; the tempo read 73 BPM and then jumped.
+    interval = RATE_HZ * 60 / (24 * 174.0)
+    frames = [512] + [512 + 256 + round(k * interval) for k in range(2, 24 * 8)]
+    states = run_windows([(0, START)] + [(f, CLOCK) for f in frames], frames[-1] // PERIOD_FRAMES + 1)
+    truth = {512: 0} | {512 + 256 + round(k * interval): k for k in range(2, 24 * 8)}
+    # The first four ticks come before any tempo can tell that one was lost; from the fifth on, exact.
+    wrong = [(position, truth[frame]) for _, position, frame in states
+             if frame >= frames[4] and position != truth[frame]]
+    assert not wrong, wrong[:5]
+    assert states[-1][1] == 24 * 8 - 1
