@@ -1083,7 +1083,7 @@ def shape_part(track: Track, part: Part, spec: MusicSpec, style: styles.Style, b
     if scale:
         keep_to_scale(track, spec.key.tonic_pc, scale)
     mood = phrases.mood_entry(spec.mood)
-    sit_in_register(track, part)
+    sit_in_register(track, part, style)
     if part.role in SHAPED_ROLES:
         move_register(track, part, int(mood.get("register", 0)))
     if part.role in HELD_WHEN_QUIET_ROLES:
@@ -1152,13 +1152,13 @@ def arpeggiate(track: Track, step: int) -> None:
     track.notes.extend(out)
 
 
-def sit_in_register(track: Track, part: Part) -> None:
+def sit_in_register(track: Track, part: Part, style: styles.Style | None = None) -> None:
     """A tune written above its instrument's singing register (the corpus model's top line given to a
     cello: C4-Eb5 for a lament) moves down an octave into it (``_register``) when that brings its median
     nearer the register's middle and the notes stay in range (``move_register``)."""
     if part.role != "melody" or not track.notes:
         return
-    lo, hi = _register(part)
+    lo, hi = _register(part, style)
     pitches = sorted(n.pitch for n in track.notes)
     median = pitches[len(pitches) // 2]
     if abs(median - 12 - (lo + hi) / 2) < abs(median - (lo + hi) / 2):

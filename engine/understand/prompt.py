@@ -46,9 +46,8 @@ class Overrides:
     chords: str | None = None  # a progression (engine/chords.py)
 
 
-# The tonic assumed when only a mode is asked ("in a minor key"): the keys without sharps or flats.
-# The tonic a mode gets when the prompt names no tonic: each church mode on its white-key tonic
-# ("in phrygian" is E phrygian, the flamenco mode on the guitar's open low string).
+# The tonic assumed when only a mode is asked ("in a minor key", "in phrygian"): each mode on its white-key
+# tonic, the key without sharps or flats (E phrygian, the flamenco mode on the guitar's open low string).
 DEFAULT_TONIC = {"major": "C", "minor": "A", "dorian": "D", "phrygian": "E", "lydian": "F",
                  "mixolydian": "G", "locrian": "B"}
 # Tempo words, as quarter-note BPM.
