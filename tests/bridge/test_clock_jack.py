@@ -145,7 +145,8 @@ def test_garbage_between_clock_bytes_changes_nothing(clock_rig):
     print(f"garbage events written {injector.written} (refused by JACK {injector.failed}), "
           f"ignored by the follower {dirty.ignored}")
     assert dirty.ignored > 100
-    assert dirty.ticks == clean.ticks
+    # ticks that took a position (asynchronous JACK may hand a late client a buffer twice)
+    assert dirty.ticks - dirty.duplicates - dirty.stale == clean.ticks - clean.duplicates - clean.stale
     assert dirty.state() == clean.state()
     assert not ports.errors
 
