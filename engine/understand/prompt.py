@@ -559,9 +559,16 @@ def _as_named(instrument: instruments.Instrument, word: str, style: styles.Style
     return instrument
 
 
-def _named_instruments(text: str, style_span: tuple[int, int],
-                       style: styles.Style | None = None) -> list[instruments.Instrument]:
-    """The instruments the prompt names, in order, less those it excludes or that are a style's name.
+# Words that name a part's job, not its sound: beside an instrument ("harmonica lead", "a sax lead") such a
+# word says that instrument plays the tune; on its own ("trance with a lead") it names its instrument.
+JOB_WORDS = ("lead",)
+_BESIDE_RE = re.compile(r"[\s-]*")
+
+
+def _named_instruments(text: str, style_span: tuple[int, int], style: styles.Style | None = None
+                       ) -> tuple[list[instruments.Instrument], list[instruments.Instrument]]:
+    """The instruments the prompt names, in order, less those it excludes or that are a style's name;
+    and those of them a job word beside them makes the lead (JOB_WORDS).
 
     A family word ("guitars") in a style that plays that family means the style's sound; an instrument
     General MIDI lacks plays on a stand-in in a part named after the word said (``_as_named``)."""
@@ -570,9 +577,24 @@ def _named_instruments(text: str, style_span: tuple[int, int],
     skip = _negated_spans(text) + [m.span() for p in (_TEMPO_RANGE_RE, *_TEMPO_RES) for m in p.finditer(text)]
     if text[style_span[0]:style_span[1]] not in instruments.all_words():
         skip.append(style_span)
+    hits = [hit for hit in _find_words(text, instruments.all_words(), plural=True)
+            if not any(s <= hit[0] and hit[1] <= e for s, e in skip)]
+    led: set[int] = set()  # indexes into hits of the instruments a job word qualifies
+    jobs: set[int] = set()  # ... and of those job words
+    for index, (start, end, word) in enumerate(hits):
+        if word not in JOB_WORDS:
+            continue
+        for other in (index - 1, index + 1):
+            if 0 <= other < len(hits) and hits[other][2] not in JOB_WORDS:
+                gap = text[hits[other][1]:start] if other < index else text[end:hits[other][0]]
+                if _BESIDE_RE.fullmatch(gap):
+                    led.add(other)
+                    jobs.add(index)
+                    break
     named: list[instruments.Instrument] = []
-    for start, end, word in _find_words(text, instruments.all_words(), plural=True):
-        if any(s <= start and end <= e for s, e in skip):
+    leads: list[instruments.Instrument] = []
+    for index, (_, _, word) in enumerate(hits):
+        if index in jobs:
             continue
         found = instruments.lookup_all(word)
         if len(found) == 1:
@@ -580,7 +602,9 @@ def _named_instruments(text: str, style_span: tuple[int, int],
         # An ensemble may double an instrument; two words for one sound ("a choir of four voices") name one part.
         if len(found) > 1 or all(_sound(i) != _sound(found[0]) for i in named):
             named.extend(found)
-    return named
+            if index in led and not found[0].is_drum and not found[0].is_percussion:
+                leads.append(found[0])
+    return named, leads
 
 
 def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: list[str],
@@ -595,7 +619,7 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     does not add its drums and bass to the instruments named.
     """
     excluded_instruments, excluded_roles = _excluded(text)
-    named = _named_instruments(text, style_span, style)
+    named, leads = _named_instruments(text, style_span, style)
     source = Source.EXPLICIT
     # The style's own instruments join only when the prompt names the genre, not when an instrument word
     # chose it ("a choir" is gospel's keyword, but a hymn for choir wants no gospel band).
@@ -604,15 +628,17 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     # The soloist (the first instrument named when the prompt says "solo") plays the tune, whatever its
     # catalogue role: a trombone or double bass solo is a melody, not a bass line.
     soloist = named[0] if named and re.search(r"\bsolo", text) and named[0].role == "bass" else None
+    # ... and so does an instrument named as the lead ("a piano lead"), the first one if several are.
+    tune = soloist or (leads[0] if leads else None)
 
     def role_of(instrument: instruments.Instrument) -> str:
-        return "melody" if instrument is soloist else instrument.role
+        return "melody" if instrument is tune else instrument.role
     sparse = _SPARSE_RE.search(text) is not None
     if not named:
         named = [instruments.lookup(word) for word in style.default_parts]
         source = Source.INFERRED
     elif not solo and genre_named and not _NO_ADDITIONS_RE.search(text):
-        covered = {_slot(i) for i in named}
+        covered = {"melody" if i is tune else _slot(i) for i in named}
         for word in style.default_parts:
             instrument = instruments.lookup(word)
             if _slot(instrument) not in covered and instrument not in named:
@@ -636,7 +662,7 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     pitched = [i for i in chosen if not i.is_drum and not i.is_percussion]
     # With company, an instrument plays the role its style gives it (ragtime's piano: the melody
     # over its own left hand); alone, it plays everything its catalogue role does.
-    roles = {i.part: "melody" if i is soloist else style.role_of(i.part, i.role) if len(pitched) > 1 else i.role
+    roles = {i.part: "melody" if i is tune else style.role_of(i.part, i.role) if len(pitched) > 1 else i.role
              for i in chosen}
     melody = next((instruments.lookup(w) for w in style.default_parts if instruments.lookup(w).role == "melody"), None)
     if (style.song and melody is not None and genre_named and not solo and not _NO_ADDITIONS_RE.search(text)

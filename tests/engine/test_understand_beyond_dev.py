@@ -246,3 +246,27 @@ def test_a_solo_over_a_band_keeps_the_band_and_the_soloist_plays_the_tune() -> N
 
 def test_a_solo_bass_instrument_alone_plays_a_tune_not_a_bass_line() -> None:
     assert [(p.name, p.role) for p in understand("an unaccompanied trombone solo").parts] == [("trombone", "melody")]
+
+
+@pytest.mark.parametrize(("prompt", "lead"), [
+    ("blues with harmonica lead", "harmonica"),
+    ("funk with a sax lead", "sax"),
+    ("jazz with trumpet lead and piano", "trumpet"),
+    ("pop with a piano lead and synth bass", "piano"),
+])
+def test_a_lead_beside_an_instrument_makes_it_the_tune_and_adds_no_synth(prompt: str, lead: str) -> None:
+    roles = parts(prompt)
+    assert roles[lead] == "melody" and "saw_lead" not in roles, roles
+    assert [name for name, role in roles.items() if role == "melody"] == [lead], roles
+
+
+def test_a_lead_on_its_own_is_still_the_styles_lead_sound() -> None:
+    assert parts("trance with a lead")["saw_lead"] == "melody"
+
+
+@pytest.mark.parametrize(("prompt", "style"), [
+    ("house, four on the floor", "house"),
+    ("disco with four on the floor, strings and slap bass", "disco"),
+])
+def test_a_genre_named_beside_a_groove_shared_by_several_genres_is_the_style(prompt: str, style: str) -> None:
+    assert understand(prompt).style == style
