@@ -156,6 +156,7 @@ _METER_WORDS_RE = re.compile(
 )
 _ACCIDENTAL = r"(?:#|♯|b|♭|[\s-]*sharp|[\s-]*flat)"
 _MODE_NAMES = "|".join(sorted(set(MODES) | {"maj", "min", "ionian", "aeolian"}, key=len, reverse=True))
+_DROP_TUNING_RE = re.compile(r"\bdrop[\s-]([a-g](?:#|b|\s?sharp|\s?flat)?)(?![a-z])")
 # "a minor key" means some minor key, not A minor: an article before these words is no tonic.
 _NOT_A_TONIC_AFTER = (r"[\s-]+(?:key|tonality|feel|vibe|mood|tone|sound|chord|progression|seventh|sixth|third"
                       r"|twist|change)")
@@ -796,7 +797,15 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
         if key is not None and key_source is Source.INFERRED:
             notes.append(f"a {key.mode} key was asked without a tonic: {key}")
         if key is None:
-            if sources["mood"] is Source.INFERRED and mood["mode"] == "minor":
+            drop = _DROP_TUNING_RE.search(text)  # "in drop D": the guitar's low string, the riff's tonic
+            # a minor mood makes any style minor; else the style's idiom says (metal, tango), else the default
+            minor_mood = sources["mood"] is Source.INFERRED and mood["mode"] == "minor"
+            mode = "minor" if minor_mood else style.mode
+            if drop:
+                mode = mode or DEFAULTS.mode
+                key, sources["key"] = parse_key(f"{drop.group(1)} {mode}"), Source.INFERRED
+                notes.append(f"drop {drop.group(1).upper()} tuning: the key is {key}")
+            elif mode == "minor":
                 key, sources["key"] = Key(DEFAULT_TONIC["minor"], "minor"), Source.INFERRED
             else:
                 key, sources["key"] = Key(DEFAULTS.tonic, DEFAULTS.mode), Source.DEFAULT

@@ -270,3 +270,14 @@ def test_a_lead_on_its_own_is_still_the_styles_lead_sound() -> None:
 ])
 def test_a_genre_named_beside_a_groove_shared_by_several_genres_is_the_style(prompt: str, style: str) -> None:
     assert understand(prompt).style == style
+
+
+@pytest.mark.parametrize(("prompt", "key"), [
+    ("heavy metal riff in drop D, double kick, fast", "D minor"),  # a major-leaning mood (energetic) stays minor
+    ("drop-b metalcore", "B minor"),
+    ("tango with bandoneon", "A minor"),
+    ("metal in E major", "E major"),  # a key said always wins
+    ("pop in drop D", "D major"),  # a drop tuning names the tonic; the mode is the style's or the default
+])
+def test_a_style_of_a_minor_idiom_and_a_drop_tuning_choose_the_key(prompt: str, key: str) -> None:
+    assert str(understand(prompt).key) == key
