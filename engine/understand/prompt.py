@@ -185,7 +185,9 @@ _NEGATION_RE = re.compile(
 )
 _SOLO_RE = re.compile(r"\b(solo|unaccompanied|alone|only|just)\b")
 # "a trombone solo over a slow blues": the instrument is featured, the band stays
-_SOLO_OVER_RE = re.compile(r"\bsolos?(?:ing)?\s+(?:over|on top of|above|with|backed by|against|in front of)\b")
+_SOLO_OVER_RE = re.compile(r"\bsolos?(?:ing)?\s+(?:over|on top of|above|with|backed by|against|in front of)\b"
+                           # "bossa nova with a flute solo", "featuring a sax solo": a solo inside a band
+                           r"|\b(?:with|featuring|and)\s+(?:an?\s+)?(?:[\w-]+\s+){1,3}solos?\b")
 # Words that ask for no more parts than those named (a style's other instruments do not join):
 # an ensemble size, or a sparse texture.
 # ("minimal" is not among them: "minimal techno" is a genre.)
@@ -560,16 +562,19 @@ def _as_named(instrument: instruments.Instrument, word: str, style: styles.Style
     return instrument
 
 
+# Slang for a feel, not the vibraphone: "beach vibes", "chill vibes" (but "with vibes", "piano, vibes and bass").
+_FEEL_VIBES_RE = re.compile(r"\b(?!(?:and|or|with|on|plus|a|the|some|of|by|for|featuring)\b)[a-z'-]+\s+(vibes)\b")
 # Words that name a part's job, not its sound: beside an instrument ("harmonica lead", "a sax lead") such a
 # word says that instrument plays the tune; on its own ("trance with a lead") it names its instrument.
 JOB_WORDS = ("lead",)
 _BESIDE_RE = re.compile(r"[\s-]*")
+_SOLO_AFTER_RE = re.compile(r"[\s-]*solos?\b")  # "a flute solo": the flute leads too
 
 
 def _named_instruments(text: str, style_span: tuple[int, int], style: styles.Style | None = None
                        ) -> tuple[list[instruments.Instrument], list[instruments.Instrument]]:
     """The instruments the prompt names, in order, less those it excludes or that are a style's name;
-    and those of them a job word beside them makes the lead (JOB_WORDS).
+    and those of them a job word beside them makes the lead (JOB_WORDS, or "solo" after them).
 
     A family word ("guitars") in a style that plays that family means the style's sound; an instrument
     General MIDI lacks plays on a stand-in in a part named after the word said (``_as_named``)."""
@@ -578,6 +583,7 @@ def _named_instruments(text: str, style_span: tuple[int, int], style: styles.Sty
     skip = _negated_spans(text) + [m.span() for p in (_TEMPO_RANGE_RE, *_TEMPO_RES) for m in p.finditer(text)]
     if text[style_span[0]:style_span[1]] not in instruments.all_words():
         skip.append(style_span)
+    skip += [m.span(1) for m in _FEEL_VIBES_RE.finditer(text)]
     hits = [hit for hit in _find_words(text, instruments.all_words(), plural=True)
             if not any(s <= hit[0] and hit[1] <= e for s, e in skip)]
     led: set[int] = set()  # indexes into hits of the instruments a job word qualifies
@@ -592,6 +598,7 @@ def _named_instruments(text: str, style_span: tuple[int, int], style: styles.Sty
                     led.add(other)
                     jobs.add(index)
                     break
+    led.update(index for index, (_, end, _) in enumerate(hits) if _SOLO_AFTER_RE.match(text, end))
     named: list[instruments.Instrument] = []
     leads: list[instruments.Instrument] = []
     for index, (_, _, word) in enumerate(hits):
@@ -663,8 +670,8 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     pitched = [i for i in chosen if not i.is_drum and not i.is_percussion]
     # With company, an instrument plays the role its style gives it (ragtime's piano: the melody
     # over its own left hand); alone, it plays everything its catalogue role does.
-    roles = {i.part: "melody" if i is tune else style.role_of(i.part, i.role) if len(pitched) > 1 else i.role
-             for i in chosen}
+    roles = {i.part: "melody" if i is soloist or (i is tune and len(pitched) > 1)
+             else style.role_of(i.part, i.role) if len(pitched) > 1 else i.role for i in chosen}
     melody = next((instruments.lookup(w) for w in style.default_parts if instruments.lookup(w).role == "melody"), None)
     if (style.song and melody is not None and genre_named and not solo and not _NO_ADDITIONS_RE.search(text)
             and len(pitched) > 1
@@ -782,8 +789,13 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
             tempo = max(tempo, style.tempo[1])  # "fast drum and bass" is fast for drum and bass
         if tempo is None:
             # A style named by keyword knows its tempo best; one only near by meaning, less than the mood.
+            # Within its range, as lively as the prompt ("romantic dinner jazz" near its slow end, "energetic
+            # punk rock" near its fast one); a prompt that says nothing of energy gets the range's middle.
             if sources["style"] is Source.INFERRED and not (style_note and sources["mood"] is Source.INFERRED):
-                tempo, sources["tempo_bpm"] = style.typical_tempo, Source.INFERRED
+                low, high = style.tempo
+                tempo = float(round(low + (high - low) * energy)) if sources["energy"] is Source.INFERRED \
+                    else style.typical_tempo
+                sources["tempo_bpm"] = Source.INFERRED
             elif sources["mood"] is Source.INFERRED:
                 tempo, sources["tempo_bpm"] = float(mood["tempo"]), Source.INFERRED
             else:

@@ -281,3 +281,39 @@ def test_a_genre_named_beside_a_groove_shared_by_several_genres_is_the_style(pro
 ])
 def test_a_style_of_a_minor_idiom_and_a_drop_tuning_choose_the_key(prompt: str, key: str) -> None:
     assert str(understand(prompt).key) == key
+
+
+@pytest.mark.parametrize(("prompt", "soloist"), [
+    ("jazzy bossa at 140 with a flute solo", "flute"),
+    ("rock with a guitar solo", "guitar"),
+    ("a vibes solo over swing", "vibes"),
+])
+def test_a_solo_inside_a_band_keeps_the_band_and_the_soloist_plays_the_tune(prompt: str, soloist: str) -> None:
+    roles = parts(prompt)
+    assert roles[soloist] == "melody" and {"bass", "drums"} <= set(roles.values()), roles
+
+
+def test_a_solo_piano_still_plays_both_hands() -> None:
+    assert parts("piano solo, romantic") == {"piano": "keys"}
+
+
+def test_a_singular_steel_drum_is_the_steel_pan() -> None:
+    assert "steel_drums" in parts("steel drum calypso in F")
+
+
+@pytest.mark.parametrize(("prompt", "vibraphone"), [
+    ("sunset beach vibes, tropical house", False),
+    ("chill lofi vibes", False),
+    ("piano, vibes and bass", True),
+    ("jazz quartet with vibes, bass and drums", True),
+])
+def test_vibes_after_a_describing_word_are_a_feel_not_a_vibraphone(prompt: str, vibraphone: bool) -> None:
+    assert ("vibes" in parts(prompt)) is vibraphone
+
+
+def test_a_named_style_plays_as_lively_as_the_prompt_within_its_range() -> None:
+    calm, lively = (understand(p) for p in ("a romantic candlelit dinner jazz piano",
+                                            "energetic, driving, high-energy jazz"))
+    assert 110 <= calm.tempo_bpm < 165 < lively.tempo_bpm <= 220, (calm.tempo_bpm, lively.tempo_bpm)  # 110-220
+    plain = understand("disco with strings and slap bass")
+    assert plain.sources["energy"] is Source.DEFAULT and plain.tempo_bpm == 120  # the middle of disco's 112-128
