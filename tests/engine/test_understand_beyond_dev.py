@@ -214,6 +214,8 @@ def test_arcs_by_word_order_and_meaning(prompt: str, arc: str) -> None:
     ("uplifting trance", "eurodance"), ("flamenco guitar", "flamenco"), ("reggaeton dembow beat", "reggaeton"),
     ("dubstep with wobble bass", "dubstep"), ("a military march", "march"), ("afrobeat groove", "afrobeat"),
     ("a raga on sitar", "indian"), ("Argentine tango", "tango"),
+    ("smooth R&B slow jam with electric piano", "soul"), ("neo-soul groove with rhodes", "soul"),
+    ("motown soul", "soul"),
 ])
 def test_styles_prompts_ask_for_often_are_in_the_catalogue(prompt: str, style: str) -> None:
     assert understand(prompt).style == style
