@@ -215,7 +215,7 @@ def test_arcs_by_word_order_and_meaning(prompt: str, arc: str) -> None:
     ("dubstep with wobble bass", "dubstep"), ("a military march", "march"), ("afrobeat groove", "afrobeat"),
     ("a raga on sitar", "indian"), ("Argentine tango", "tango"),
     ("smooth R&B slow jam with electric piano", "soul"), ("neo-soul groove with rhodes", "soul"),
-    ("motown soul", "soul"),
+    ("motown soul", "soul"), ("bouncy ska with upstroke guitar and horns", "ska"), ("two-tone ska punk", "ska"),
 ])
 def test_styles_prompts_ask_for_often_are_in_the_catalogue(prompt: str, style: str) -> None:
     assert understand(prompt).style == style
