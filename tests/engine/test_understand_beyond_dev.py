@@ -319,3 +319,17 @@ def test_a_named_style_plays_as_lively_as_the_prompt_within_its_range() -> None:
     assert 110 <= calm.tempo_bpm < 165 < lively.tempo_bpm <= 220, (calm.tempo_bpm, lively.tempo_bpm)  # 110-220
     plain = understand("disco with strings and slap bass")
     assert plain.sources["energy"] is Source.DEFAULT and plain.tempo_bpm == 120  # the middle of disco's 112-128
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("starts loud and ends in a whisper, strings", {"strings"}),
+    ("medieval dance with lute and recorder", {"lute", "recorder"}),
+    ("a moody piece in f sharp minor for clarinet and strings that gets louder towards the end",
+     {"clarinet", "strings"}),
+])
+def test_with_no_style_named_the_instruments_named_are_the_ensemble(prompt: str, expected: set[str]) -> None:
+    assert set(parts(prompt)) == expected
+
+
+def test_with_no_style_named_a_groove_still_brings_the_rhythm_section() -> None:
+    assert {"cowbell", "drums", "bass"} <= set(parts("a groove with cowbell"))
