@@ -104,6 +104,12 @@ def test_a_named_bassline_keeps_the_synths_of_80s_synth_pop() -> None:
     assert "bass" not in named
 
 
+def test_a_triangle_bass_is_the_chiptune_bass_and_not_a_percussion_triangle() -> None:
+    named = parts("8-bit chiptune with arpeggios and a triangle bass")
+    assert named.get("synth_bass") == "bass" and "triangle" not in named
+    assert parts("chiptune with a triangle wave bass and a triangle").get("triangle") == "drums"
+
+
 def test_a_family_word_plays_the_styles_own_sound_and_a_specific_word_its_own() -> None:
     assert parts("Metal with 7-string guitars and double kick, 200 bpm").get("distortion_guitar")
     assert parts("Jazz trio with bass and brushes").get("upright_bass") == "bass"
