@@ -204,7 +204,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 bar.refresh()
             return update
 
-        result = client.generate(args.prompt, overrides, progress(0.0, 0.3), session=session)
+        # Stems wanted with the options the spec decides: the engine renders each part as it is composed.
+        ahead = (not args.midi_only and args.sample_rate in (0, host_config.DEFAULT_SAMPLE_RATE)
+                 and cli_render_options.get("tail") == host_config.DEFAULT_TAIL
+                 and not any(cli_render_options.get(name) for name in ("plugins", "presets", "soundfont", "sounds")))
+        result = client.generate(args.prompt, overrides, progress(0.0, 0.3), session=session, render_ahead=ahead)
         clip = write_take_folder(client, out, result, sample_rate=args.sample_rate, options=cli_render_options,
                                  fmt=args.format, overwrite=args.force, midi_only=args.midi_only,
                                  on_progress=progress(0.3, 0.65))

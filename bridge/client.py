@@ -157,14 +157,16 @@ class EngineClient:
 
     def generate(self, prompt: str, overrides: pb.Overrides | None = None,
                  on_progress: ProgressFn | None = None, session: str = "", candidates: int = 0,
-                 request_id: str | None = None) -> pb.GenerateResult:
+                 request_id: str | None = None, render_ahead: bool = False) -> pb.GenerateResult:
         """The resolved spec and SMF bytes; progress events go to ``on_progress``.
 
         With a ``session`` the clip is recorded as a take there (result.take is its id).
-        ``request_id`` defaults to a fresh one; a retry sends the same.
+        ``request_id`` defaults to a fresh one; a retry sends the same. ``render_ahead``: the caller renders
+        the result next with the options the spec decides, so the engine starts on each part as it is composed.
         """
         result = None
-        request = pb.GenerateRequest(prompt=prompt, overrides=overrides, session=session, candidates=candidates)
+        request = pb.GenerateRequest(prompt=prompt, overrides=overrides, session=session, candidates=candidates,
+                                     render_ahead=render_ahead)
         try:
             for event in self._stream("Generate", request, request_id):
                 if event is _RESTART:
@@ -189,14 +191,15 @@ class EngineClient:
 
     def render(self, midi: bytes, sample_rate: int = 0, on_progress: ProgressFn | None = None,
                request_id: str | None = None, on_audio: Callable[[RenderedAudio], None] | None = None,
-               **options) -> RenderedAudio:
+               on_stem: Callable[[str, np.ndarray, int], None] | None = None, **options) -> RenderedAudio:
         """Stems for SMF bytes, reassembled from the engine's chunks.
 
         ``options`` are RenderRequest fields: tail, soundfont, plugins, presets, style, roles, bars,
         loudness_lufs, sounds, prompt, picture_title. ``on_audio`` is called with the stems and mix as soon
         as their last sample is in, while the engine may still be drawing clip.png (it comes last, as
-        ``picture``). A render restarted after a lost replica starts from empty buffers (and calls
-        ``on_audio`` again).
+        ``picture``); ``on_stem`` with (part, samples, rate) as each part's last sample is in, before the
+        rest (the engine sends the parts one after another, then the mix). A render restarted after a lost
+        replica starts from empty buffers (and calls ``on_audio`` again).
         """
         import numpy as np  # here, not at the top: a CLI call imports it while the engine composes
 
@@ -204,6 +207,7 @@ class EngineClient:
         audio: RenderedAudio | None = None
         buffers: dict[str, np.ndarray] = {}
         missing = 0  # samples (frames x buffers) not received yet
+        left: dict[str, int] = {}  # frames not received yet, per buffer
         picture = None
         try:
             for event in self._stream("Render", pb.RenderRequest(midi=midi, sample_rate=sample_rate, **options),
@@ -216,6 +220,7 @@ class EngineClient:
                     header = event.header
                     for name in [*header.parts, "mix"]:
                         buffers[name] = np.zeros((header.frames, header.channels), dtype=np.float32)
+                    left = dict.fromkeys(buffers, header.frames)  # frames still to come, per buffer
                     missing = header.frames * len(buffers)
                     if missing == 0:
                         audio = _assembled(header, buffers, on_audio)
@@ -224,6 +229,9 @@ class EngineClient:
                     block = np.frombuffer(chunk.samples, dtype="<f4").reshape(-1, header.channels)
                     buffers[chunk.part][chunk.start_frame:chunk.start_frame + len(block)] = block
                     missing -= len(block)
+                    left[chunk.part] -= len(block)
+                    if on_stem is not None and left[chunk.part] == 0 and chunk.part != "mix":
+                        on_stem(chunk.part, buffers[chunk.part], header.sample_rate)
                     if missing == 0 and audio is None:
                         audio = _assembled(header, buffers, on_audio)
                 elif event.HasField("picture_png"):

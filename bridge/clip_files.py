@@ -74,6 +74,22 @@ class ClipWriter:
         self.midi_path = confine(self.out_dir, "clip.mid")
         self.midi_path.unlink(missing_ok=True)  # while its files are replaced the folder is an unfinished clip
         self.written: list[Path] = []
+        self._early: dict[Path, object] = {}  # stem path -> the Future writing it (``stem``)
+        self._pool = None
+
+    def stem(self, name: str, audio: np.ndarray, sample_rate: int, time_reference: int = 0) -> None:
+        """Start writing stems/<name>.<fmt> now, while the rest of the clip's audio is still arriving;
+        ``audio`` then waits for it (and reports its error). A stem already started is not started again."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from engine.config import CLIP_WRITE_THREADS
+
+        path = stem_file(self.out_dir, name, self.fmt)
+        if path in self._early:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=CLIP_WRITE_THREADS)
+        self._early[path] = self._pool.submit(write_audio, path, audio, sample_rate, self.fmt, time_reference, True)
 
     def audio(self, sample_rate: int, stems: dict[str, np.ndarray], mix: np.ndarray | None,
               time_reference: int = 0) -> list[Path]:
@@ -96,9 +112,16 @@ class ClipWriter:
         if not files:
             return []
         # libsndfile's encoding and the fsyncs run without the GIL: the files are written side by side
+        # (those ``stem`` started are waited for)
         with ThreadPoolExecutor(max_workers=min(CLIP_WRITE_THREADS, len(files))) as pool:
-            done = [pool.submit(write_audio, path, audio, sample_rate, self.fmt, time_reference, True)
+            done = [self._early[path] if path in self._early else
+                    pool.submit(write_audio, path, audio, sample_rate, self.fmt, time_reference, True)
                     for path, audio in files]
+            for future in done:
+                future.exception()  # wait for every write, early ones included
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         paths = []
         for (path, _), future in zip(files, done, strict=True):
             if future.exception() is None:
@@ -128,10 +151,18 @@ class ClipWriter:
         return [*self.written, self.midi_path]
 
     def abandon(self) -> None:
-        """Remove every file written so far: no part of this clip is left behind."""
+        """Remove every file written so far (stems started early included): no part of this clip is left behind."""
+        for path, future in self._early.items():
+            future.exception()  # finished writing, or failed
+            if path not in self.written:
+                self.written.append(path)
+        self._early = {}
         for path in self.written:
             path.unlink(missing_ok=True)
         self.written = []
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 def write_clip(out_dir: Path, spec: dict, midi: bytes, sample_rate: int,

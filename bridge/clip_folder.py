@@ -83,13 +83,21 @@ def write_take_folder(client, out: Path, take, *, sample_rate: int = 0, options:
     writer = ClipWriter(out, overwrite, fmt)
     placed: dict = {}
 
+    def placement(rate: int) -> int:
+        """The stems' bext time reference (and the clip's MIDI at its bar), worked out once."""
+        if "time_reference" not in placed:
+            placed["midi"], placed["time_reference"] = clip_at_bar(spec, take.midi, rate)
+        return placed["time_reference"]
+
+    def write_stem(name: str, samples, rate: int) -> None:  # written while the other parts still arrive
+        writer.stem(name, samples, rate, placement(rate))
+
     def write_audio(audio) -> None:  # every sample is in; the engine may still be drawing clip.png
         placed["rendered"] = time.monotonic()
-        placed["midi"], time_reference = clip_at_bar(spec, take.midi, audio.sample_rate)
-        writer.audio(audio.sample_rate, audio.parts, audio.mix, time_reference)
+        writer.audio(audio.sample_rate, audio.parts, audio.mix, placement(audio.sample_rate))
 
     try:
-        audio = client.render(take.midi, sample_rate, on_progress, on_audio=write_audio,
+        audio = client.render(take.midi, sample_rate, on_progress, on_audio=write_audio, on_stem=write_stem,
                               **{"tail": "cut", **(options or {})}, **render_options(take.spec),
                               picture_title=picture_title(take.spec) if picture else "")
     except BaseException:  # the render failed (or was interrupted) after its audio was written

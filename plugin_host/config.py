@@ -28,6 +28,7 @@ IDLE_WORKERS = 1                 # render workers kept alive between renders (im
 WORKER_MAX_RENDERS = 200         # a worker is replaced after this many renders, bounding any slow leak
 RENDER_THREADS = 2               # parts rendered at once (SoundFont + built-in effects; plugins go one by one)
 PLUGIN_CACHE_SIZE = 8            # plugins a worker keeps loaded between renders (least recently used go)
+PART_CACHE_BYTES = 256 * 1024**2  # rendered parts a worker keeps for the next render of the same notes (LRU)
 WORKER_HEAP_KEEP_BYTES = 512 * 1024**2  # the worker's malloc keeps this much freed memory for the next render
 WORKER_START_SECONDS = 30.0      # a spawned worker's imports (numpy, pedalboard) before the render clock starts
 

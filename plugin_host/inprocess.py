@@ -26,6 +26,7 @@ from plugin_host import treatments as processing
 from plugin_host.config import (
     DEFAULT_TAIL,
     LUFS_RANGE,
+    PART_CACHE_BYTES,
     PLUGIN_CACHE_SIZE,
     RENDER_THREADS,
     TARGET_LUFS,
@@ -125,16 +126,64 @@ def _stamp(path: Path) -> int:
 
 
 class RenderCache:
-    """Plugins a long-lived render worker keeps loaded between renders (least recently used dropped).
+    """What a long-lived render worker keeps between renders (least recently used dropped): loaded
+    plugins, and rendered parts.
 
-    Keyed by the plugin's path and modification time and the preset's, so a rebuilt plugin or an
-    edited preset is loaded afresh. Only the worker keeps one: ``render_in_process`` without a
-    cache loads everything per render, as before.
+    Plugins are keyed by their path and modification time and the preset's, so a rebuilt plugin or an
+    edited preset is loaded afresh. A part (its instrument, chain, width and pan: everything before the
+    mix) is keyed by all that shapes its sound: its notes in seconds, program, name, index and role, the
+    source that plays it (and that file's modification time), the style, prompt and sound choices, the
+    tempo, rate and length. A vary of one part re-renders that part only, and parts rendered ahead
+    (``warm_parts``, while the rest of the clip is still being composed) are taken as they are. Only the
+    worker keeps one: ``render_in_process`` without a cache renders everything, as before.
     """
 
-    def __init__(self, size: int = PLUGIN_CACHE_SIZE) -> None:
+    def __init__(self, size: int = PLUGIN_CACHE_SIZE, part_bytes: int = PART_CACHE_BYTES) -> None:
         self.size = size
         self._plugins: OrderedDict[tuple, object] = OrderedDict()
+        self.part_bytes = part_bytes
+        self._parts: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # parts are rendered on several threads
+        self._pending: dict[tuple, threading.Event] = {}  # parts some thread is rendering now
+        self.part_hits = 0
+        self.part_misses = 0
+
+    def part(self, key: tuple) -> np.ndarray | None:
+        """A part rendered before with this key (waiting for it if another thread is rendering it now), or
+        None: the caller renders it and must then ``keep_part`` (or ``drop_part``) it."""
+        while True:
+            with self._lock:
+                audio = self._parts.get(key)
+                if audio is not None:
+                    self._parts.move_to_end(key)
+                    self.part_hits += 1
+                    return audio
+                pending = self._pending.get(key)
+                if pending is None:
+                    self._pending[key] = threading.Event()
+                    self.part_misses += 1
+                    return None
+            pending.wait()  # rendered ahead on another thread: taken when it is done (or rendered here if it failed)
+
+    def keep_part(self, key: tuple, audio: np.ndarray) -> None:
+        """Keep a rendered part (read-only) for a later render, within ``part_bytes`` in all."""
+        audio.setflags(write=False)  # shared by later renders: nothing may change it in place
+        with self._lock:
+            self._parts[key] = audio
+            self._parts.move_to_end(key)
+            while sum(a.nbytes for a in self._parts.values()) > self.part_bytes and len(self._parts) > 1:
+                self._parts.popitem(last=False)
+            self._done(key)
+
+    def drop_part(self, key: tuple) -> None:
+        """The part whose ``part`` returned None was not rendered after all (an error): others may try."""
+        with self._lock:
+            self._done(key)
+
+    def _done(self, key: tuple) -> None:
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            pending.set()
 
     def plugin(self, path: str, preset: Path | None):
         """The plugin at ``path`` with ``preset`` applied, loaded now or earlier."""
@@ -244,35 +293,26 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
             plugin_for(key)  # every plugin loads first, one at a time, each announced
         jobs.append((index, name, track, role, key))
     sources: dict[str, str] = {}
+    reused: list[str] = []
 
     def render_part(job: tuple[int, str, object, str, str | None]) -> np.ndarray:
         index, name, track, role, key = job
         plugin = loaded[key] if key else None
-        chain = effects.build_chain(effects.role_mix(role, options.style).effects, tempo) if options.effects else []
+        notes = _timed_notes(score, track)
+        if plugin is None and cache is not None:  # a built-in part: rendered before?
+            audio, sources[name], kept = _cached_part(cache, index, name, role, track, notes, options, sample_rate,
+                                                      frames, tempo, say, count)
+            if kept:
+                reused.append(name)
+            return audio
         if plugin is not None and getattr(plugin, "is_instrument", False):
             instrument = PluginInstrument(plugin, sample_rate, name=options.plugins[key])
             sources[name] = f"plugin:{options.plugins[key]}"
         else:
-            if plugin is not None:
-                chain.append(plugin)
             instrument, sources[name] = instrument_for(name, role, options, sample_rate)
-        notes = [TimedNote(tick_to_second(score, n.time), tick_to_second(score, n.time + n.duration), n.pitch,
-                           n.velocity) for n in track.notes]
-        say(0.85 * index / count, f"rendering {name} with {instrument.name}")
-        audio = _check_finite(instrument.render(notes, frames, track.program, track.is_drum), instrument.name)
-        if chain:
-            import pedalboard
-
-            who = options.plugins[key] if plugin is not None and plugin in chain else "built-in effects"
-            say(0.85 * (index + 0.5) / count, f"processing {name} through {who}")
-            board = pedalboard.Pedalboard(chain)
-            processed = _check_finite(board(audio.T.copy(), sample_rate, reset=True).T.astype(np.float32), who)
-            audio = dynamics.keep_arc(audio, processed, sample_rate)
-        mix_data = effects.role_mix(role, options.style)
-        if audio.shape[1] == 2:  # widening is processing (off with the effects); the pan is placement
-            width = mix_data.width if options.effects else 0.0
-            audio = stereo.pan(stereo.widen(audio, width, sample_rate, seed=index), mix_data.pan)
-        return audio
+        return _render_part_audio(index, name, role, track, notes, instrument, plugin,
+                                  options.plugins.get(key) if key else None, options, sample_rate, frames, tempo,
+                                  say, count)
 
     built_in = [job for job in jobs if job[4] is None]
     rendered: dict[str, np.ndarray] = {}
@@ -297,7 +337,7 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
     if not parts:
         length = clip_frames
         return Stems(sample_rate, {}, np.zeros((length, 2), np.float32), clip_frames, sources=sources,
-                     treatments=applied)
+                     treatments=applied, reused=sorted(reused))
     ride = _velocity_ride(score, mix.shape[0], sample_rate)
     if ride is not None:
         ride32 = ride.astype(np.float32)[:, None]
@@ -308,7 +348,96 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
     say(1.0, "done")
     return Stems(sample_rate=sample_rate, parts=parts, mix=mix, clip_frames=clip_frames,
                  loudness_lufs=report.loudness_lufs, true_peak_dbtp=report.true_peak_dbtp, sources=sources,
-                 treatments=applied)
+                 treatments=applied, reused=sorted(reused))
+
+
+def _render_part_audio(index: int, name: str, role: str, track, notes: list[TimedNote], instrument, plugin,
+                       plugin_name: str | None, options: RenderOptions, sample_rate: int, frames: int, tempo: float,
+                       say: StatusFn, count: int) -> np.ndarray:
+    """One part before the mix: its instrument, its role's chain (and an effect ``plugin``), width and pan."""
+    chain = effects.build_chain(effects.role_mix(role, options.style).effects, tempo) if options.effects else []
+    if plugin is not None and not getattr(plugin, "is_instrument", False):
+        chain.append(plugin)
+    say(0.85 * index / count, f"rendering {name} with {instrument.name}")
+    audio = _check_finite(instrument.render(notes, frames, track.program, track.is_drum), instrument.name)
+    if chain:
+        import pedalboard
+
+        who = plugin_name if plugin is not None and plugin in chain else "built-in effects"
+        say(0.85 * (index + 0.5) / count, f"processing {name} through {who}")
+        board = pedalboard.Pedalboard(chain)
+        processed = _check_finite(board(audio.T.copy(), sample_rate, reset=True).T.astype(np.float32), who)
+        audio = dynamics.keep_arc(audio, processed, sample_rate)
+    mix_data = effects.role_mix(role, options.style)
+    if audio.shape[1] == 2:  # widening is processing (off with the effects); the pan is placement
+        width = mix_data.width if options.effects else 0.0
+        audio = stereo.pan(stereo.widen(audio, width, sample_rate, seed=index), mix_data.pan)
+    return audio
+
+
+def _timed_notes(score: Score, track) -> list[TimedNote]:
+    return [TimedNote(tick_to_second(score, n.time), tick_to_second(score, n.time + n.duration), n.pitch, n.velocity)
+            for n in track.notes]
+
+
+def _cached_part(cache: RenderCache, index: int, name: str, role: str, track, notes: list[TimedNote],
+                 options: RenderOptions, sample_rate: int, frames: int, tempo: float, say: StatusFn,
+                 count: int) -> tuple[np.ndarray, str, bool]:
+    """A built-in part from the cache, or rendered now and kept there; the source that plays it; whether
+    it came from the cache."""
+    instrument, source = instrument_for(name, role, options, sample_rate)
+    key = _part_key(index, name, role, track, notes, source, options, sample_rate, frames, tempo)
+    if (kept := cache.part(key)) is not None:
+        say(0.85 * (index + 1) / count, f"{name}: rendered before")
+        return kept, source, True
+    try:
+        audio = _render_part_audio(index, name, role, track, notes, instrument, None, None, options, sample_rate,
+                                   frames, tempo, say, count)
+    except BaseException:
+        cache.drop_part(key)
+        raise
+    cache.keep_part(key, audio)
+    return audio, source, False
+
+
+def warm_parts(score: Score, sample_rate: int, options: RenderOptions, indexes: list[int],
+               cache: RenderCache) -> None:
+    """Render the built-in parts at ``indexes`` of ``score`` into ``cache`` as ``render_in_process`` would,
+    so a render of the finished clip (whose first tracks these are) takes them as they are. The engine
+    sends each part as soon as it is composed, while the rest of the clip is still being written."""
+    clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
+    frames = clip_frames + tails.tail_frames(options.tail, sample_rate)
+    tempo = first_tempo(score)
+    names = _part_names(score)
+    claimed = []  # every part is claimed before the first is rendered: a render arriving meanwhile waits for them
+    for index in indexes:
+        track, name = score.tracks[index], names[index]
+        role = options.roles.get(name) or effects.role_for_program(track.program, track.is_drum)
+        if name in options.plugins or role in options.plugins:
+            continue  # a plugin's part is rendered with the clip, where a crash names it
+        notes = _timed_notes(score, track)
+        instrument, source = instrument_for(name, role, options, sample_rate)
+        key = _part_key(index, name, role, track, notes, source, options, sample_rate, frames, tempo)
+        if cache.part(key) is None:
+            claimed.append((key, index, name, role, track, notes, instrument))
+    for number, (key, index, name, role, track, notes, instrument) in enumerate(claimed):
+        try:
+            audio = _render_part_audio(index, name, role, track, notes, instrument, None, None, options,
+                                       sample_rate, frames, tempo, lambda fraction, doing: None, len(score.tracks))
+        except BaseException:
+            for other in claimed[number:]:
+                cache.drop_part(other[0])
+            raise
+        cache.keep_part(key, audio)
+
+
+def _part_key(index: int, name: str, role: str, track, notes: list[TimedNote], source: str,
+              options: RenderOptions, sample_rate: int, frames: int, tempo: float) -> tuple:
+    """Everything that shapes a built-in part's audio before the mix (RenderCache)."""
+    path = Path(source.split(":", 1)[1]) if source.startswith("soundfont:") else None
+    return (index, name, str(role), track.program, track.is_drum, source, _stamp(path) if path else None,
+            options.style, options.prompt, tuple(sorted(options.sounds.items())), options.effects, sample_rate,
+            frames, round(tempo, 6), tuple((n.start, n.end, n.pitch, n.velocity) for n in notes))
 
 
 def beat_frames(score: Score, sample_rate: int, frames: int) -> list[int]:

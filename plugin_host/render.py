@@ -25,10 +25,10 @@ from plugin_host.inprocess import (
     tick_to_second,
 )
 from plugin_host.stems import Stems
-from plugin_host.worker import render_isolated
+from plugin_host.worker import render_isolated, warm
 
 __all__ = ["RenderCache", "RenderOptionError", "RenderOptions", "bar_ticks", "clip_seconds", "first_tempo",
-           "render", "render_in_process", "tick_to_second"]
+           "render", "render_ahead", "render_in_process", "tick_to_second"]
 
 
 def render(score: Score, sample_rate: int = 48000, *, tail: str = DEFAULT_TAIL, soundfont: Path | None = None,
@@ -60,3 +60,14 @@ def render(score: Score, sample_rate: int = 48000, *, tail: str = DEFAULT_TAIL, 
             progress(fraction)
 
     return render_in_process(score, sample_rate, options, status)
+
+
+def render_ahead(score: Score, indexes: list[int], sample_rate: int, *, tail: str = DEFAULT_TAIL,
+                 style: str | None = None, roles: dict[str, str] | None = None, bars: int | None = None,
+                 prompt: str = "", sounds: dict[str, str] | None = None) -> bool:
+    """Have the render worker render the parts at ``indexes`` of ``score`` (a clip still being composed:
+    its first tracks) into its cache now, without waiting; a ``render`` of the finished clip with the same
+    options then takes them as they are. False when no worker was idle to take them."""
+    options = RenderOptions(tail=tail, style=style or None, roles=dict(roles or {}), bars=bars,
+                            sounds=dict(sounds or {}), prompt=prompt or "").check()
+    return warm(score, sample_rate, options, indexes)

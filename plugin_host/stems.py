@@ -14,7 +14,8 @@ class Stems:
     ``frames`` is longer only with the ``ring`` tail policy. ``loudness_lufs`` and
     ``true_peak_dbtp`` are the mix's, as measured after mastering (None if not measured).
     ``sources`` names what played each part (``synth:reese``, ``soundfont:/path/FluidR3_GM.sf2``,
-    ``plugin:/path/X.vst3``); ``treatments`` the genre processing applied (lofi, pumping, hall).
+    ``plugin:/path/X.vst3``); ``treatments`` the genre processing applied (lofi, pumping, hall);
+    ``reused`` the parts a render worker had rendered before (an earlier render, or ahead of this one).
     """
 
     sample_rate: int
@@ -25,6 +26,7 @@ class Stems:
     true_peak_dbtp: float | None = None
     sources: dict[str, str] = field(default_factory=dict)
     treatments: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
 
     @property
     def frames(self) -> int:

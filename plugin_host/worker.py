@@ -10,7 +10,8 @@ one is started in the background for the next render, so fault isolation is as b
 crashing plugin fails only its render, a hang is cut off at the timeout, and either names the
 plugin.
 
-Messages: jobs go down one pipe ((score as SMF bytes, rate, options), pickled: small); the worker
+Messages: jobs go down one pipe (("render", score as SMF bytes, rate, options), pickled: small, or
+("warm", SMF, rate, options, track indexes): parts rendered ahead into the worker's cache, no answer); the worker
 answers on its own pipe (not stdout, which a plugin may print to): ("ready",), ("status",
 fraction, doing), then ("done", layout) followed by every buffer as raw bytes (no pickling of
 audio: the parent receives them straight into numpy arrays), or ("error", kind, message, detail).
@@ -26,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -34,8 +36,14 @@ from symusic import Score
 
 from engine.config import RENDER_WORKER_ADDRESS_SPACE_BYTES, RENDER_WORKER_STDERR_KEEP_BYTES
 from engine.errors import CadenzaError, Cancelled, TimedOut
-from plugin_host.config import IDLE_WORKERS, WORKER_HEAP_KEEP_BYTES, WORKER_MAX_RENDERS, WORKER_START_SECONDS
-from plugin_host.inprocess import RenderCache, RenderOptionError, RenderOptions, render_in_process
+from plugin_host.config import (
+    IDLE_WORKERS,
+    RENDER_THREADS,
+    WORKER_HEAP_KEEP_BYTES,
+    WORKER_MAX_RENDERS,
+    WORKER_START_SECONDS,
+)
+from plugin_host.inprocess import RenderCache, RenderOptionError, RenderOptions, render_in_process, warm_parts
 from plugin_host.stems import Stems
 
 try:
@@ -126,6 +134,11 @@ class _Worker:
         self.jobs = Connection(job_write, readable=False)
         self.conn = Connection(reply_read, writable=False)
         self.renders = 0
+        self.send_lock = threading.Lock()  # a render's job and parts sent ahead come from different threads
+
+    def send(self, job: tuple) -> None:
+        with self.send_lock:
+            self.jobs.send(job)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -196,6 +209,23 @@ def stop_all() -> None:
     _stop_idle()
 
 
+def warm(score: Score, sample_rate: int, options, indexes: list[int]) -> bool:
+    """Send the parts at ``indexes`` of ``score`` to the idle worker to render ahead into its cache (without
+    waiting); the next render of a clip that starts with these tracks, with these options, takes them as they
+    are. False when no worker is idle (all busy rendering, or IDLE_WORKERS is 0): nothing is sent, and the
+    render does all the work, as without."""
+    prestart()  # none idle yet (the first render of a process): one starts, and takes the job once it is up
+    with _idle_lock:
+        worker = next((w for w in reversed(_idle) if w.alive()), None)
+    if worker is None:
+        return False
+    try:
+        worker.send(("warm", bytes(score.dumps_midi()), sample_rate, options, list(indexes)))
+    except OSError:  # it went away meanwhile: the render will find out and start another
+        return False
+    return True
+
+
 def render_isolated(score: Score, sample_rate: int, options, progress: Callable[[float], None] | None,
                     timeout: float, should_stop: Callable[[], bool] | None = None) -> Stems:
     """Run ``render_in_process`` in a worker; RenderTimeout / RenderFailed name the plugin at work.
@@ -231,7 +261,7 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
                             _plugin_in(doing))
 
     try:
-        worker.jobs.send((bytes(score.dumps_midi()), sample_rate, options))
+        worker.send(("render", bytes(score.dumps_midi()), sample_rate, options))
         deadline = time.monotonic() + WORKER_START_SECONDS
         while True:
             if conn.poll(POLL_SECONDS):
@@ -272,7 +302,7 @@ def _layout(stems: Stems) -> dict:
     return {"sample_rate": stems.sample_rate, "clip_frames": stems.clip_frames,
             "loudness_lufs": stems.loudness_lufs, "true_peak_dbtp": stems.true_peak_dbtp,
             "parts": [(name, audio.shape) for name, audio in stems.parts.items()], "mix": stems.mix.shape,
-            "sources": dict(stems.sources), "treatments": list(stems.treatments)}
+            "sources": dict(stems.sources), "treatments": list(stems.treatments), "reused": list(stems.reused)}
 
 
 def _send_stems(conn: Connection, stems: Stems) -> None:
@@ -295,7 +325,7 @@ def _receive_stems(conn: Connection, layout: dict) -> Stems:
     return Stems(sample_rate=layout["sample_rate"], parts=parts, mix=receive(layout["mix"]),
                  clip_frames=layout["clip_frames"], loudness_lufs=layout["loudness_lufs"],
                  true_peak_dbtp=layout["true_peak_dbtp"], sources=layout.get("sources", {}),
-                 treatments=layout.get("treatments", []))
+                 treatments=layout.get("treatments", []), reused=layout.get("reused", []))
 
 
 def _warm_up(cache) -> None:
@@ -346,6 +376,14 @@ def keep_freed_memory(keep: int = WORKER_HEAP_KEEP_BYTES) -> bool:
     return bool(mallopt(m_mmap_threshold, min(keep, mmap_threshold_max))) and bool(mallopt(m_trim_threshold, keep))
 
 
+def _warm(job: tuple, cache: RenderCache) -> None:
+    """A ("warm", SMF, rate, options, indexes) job: those parts rendered into ``cache``."""
+    try:
+        warm_parts(Score.from_midi(job[1]), job[2], job[3], job[4], cache)
+    except Exception as error:  # the render of the clip meets the same error and reports it
+        print(f"rendering parts ahead failed: {error}", file=sys.stderr)
+
+
 def _main(job_fd: int, reply_fd: int) -> None:
     """The worker's body: render jobs from ``job_fd`` until it closes, report on ``reply_fd``."""
     limit_memory()
@@ -356,11 +394,19 @@ def _main(job_fd: int, reply_fd: int) -> None:
 
     cache = RenderCache()
     _warm_up(cache)
+    # Parts sent ahead render on threads of their own, beside the next job: a render that needs one of them
+    # waits for it (RenderCache.part) instead of rendering it twice.
+    ahead = ThreadPoolExecutor(max_workers=RENDER_THREADS, thread_name_prefix="ahead")
     while True:
         try:
-            midi, sample_rate, options = jobs.recv()  # an idle worker waits here, warmed up
+            job = jobs.recv()  # an idle worker waits here, warmed up
         except EOFError:
+            ahead.shutdown(wait=False, cancel_futures=True)
             return  # the parent went away or let this worker go
+        if job[0] == "warm":  # nobody waits for the answer: a failure only costs time
+            ahead.submit(_warm, job, cache)
+            continue
+        _, midi, sample_rate, options = job
         try:
             conn.send(("ready",))
             stems = render_in_process(Score.from_midi(midi), sample_rate, options,

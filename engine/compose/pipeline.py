@@ -754,7 +754,10 @@ def held(notes: list[GridNote], max_gap: int, end: int) -> list[GridNote]:
     return sorted(out, key=lambda n: (n.time, n.slot))
 
 
-def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> Score:
+PartDone = Callable[[Score, int], None]  # (the score so far, the index of the track just finished)
+
+
+def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None, on_part: PartDone | None = None) -> Score:
     """A Score for the spec: one named track per part, tempo, meter and key written in.
 
     The draft is listened to with the key finder used on input clips; a draft heard in another
@@ -762,16 +765,17 @@ def compose(spec: MusicSpec, should_stop: Callable[[], bool] | None = None) -> S
     heard in the key the first is kept. The same spec and seed always give the same Score.
 
     ``should_stop`` is polled at every bar the model writes and between parts; when it
-    returns true the work ends with Cancelled.
+    returns true the work ends with Cancelled. ``on_part`` is called with the score so far each time a
+    track is finished (the engine renders it ahead meanwhile); a draft drawn again calls it anew.
 
     Raises CheckpointMissing (a FileNotFoundError naming the path) when the model's
     checkpoint is absent: there is no silent fallback to the rule-based melody.
     """
-    return compose_with_provenance(spec, should_stop)[0]
+    return compose_with_provenance(spec, should_stop, on_part)[0]
 
 
 def compose_with_provenance(spec: MusicSpec, should_stop: Callable[[], bool] | None = None,
-                            ) -> tuple[Score, Provenance]:
+                            on_part: PartDone | None = None) -> tuple[Score, Provenance]:
     """``compose``, and which notes of the returned draft a learned model wrote (engine/compose/learned.py)."""
     from engine.model.generator import key_attempts
 
@@ -779,7 +783,7 @@ def compose_with_provenance(spec: MusicSpec, should_stop: Callable[[], bool] | N
     for attempt in range(key_attempts()):
         drawn = spec if attempt == 0 else replace(spec, seed=draft_seed(spec.seed, attempt))
         provenance = Provenance()
-        score = _draft(drawn, should_stop, provenance)
+        score = _draft(drawn, should_stop, provenance, on_part)
         if heard_in_key(score, spec.key):
             return score, provenance
         first = first or (score, provenance)
@@ -807,7 +811,7 @@ def heard_in_key(score: Score, key: Key) -> bool:
 
 
 def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
-           provenance: Provenance | None = None) -> Score:
+           provenance: Provenance | None = None, on_part: PartDone | None = None) -> Score:
     """One draft of the clip: the form's chords, then every part (module docstring)."""
     style = styles.get(spec.style)
     settings = learned_parts.settings(spec.style)
@@ -896,6 +900,8 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
                                            for n in track.notes).items():
                 provenance.add(part.name, bar_kind, count)
         score.tracks.append(track)
+        if on_part is not None:
+            on_part(score, len(score.tracks) - 1)
     return score
 
 

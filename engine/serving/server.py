@@ -96,6 +96,24 @@ def _draw_picture(drawn: dict, score, stems, title: str, bars: int | None) -> No
         drawn["error"] = error
 
 
+def _render_ahead(spec) -> Callable:
+    """For compose: each part, as soon as it is finished, to the idle render worker, which renders it into
+    its cache while the rest of the clip is composed. The render a client asks next with the options the
+    spec decides (a CLI call asks one at once) finds those parts done; any other render misses and does
+    all the work, as without."""
+    from plugin_host.render import render_ahead
+
+    roles = {part.name: str(part.role) for part in spec.parts}
+
+    def ahead(score, index: int) -> None:
+        try:
+            render_ahead(score, [index], DEFAULT_SAMPLE_RATE, tail="cut", style=spec.style, roles=roles,
+                         bars=spec.bars, prompt=spec.prompt)
+        except Exception as error:  # only time is lost: the render does the part itself
+            log.warning("rendering part %d ahead failed: %s", index, error)
+    return ahead
+
+
 def _check_render_length(score, bars: int | None) -> None:
     from plugin_host.render import clip_seconds
 
@@ -257,13 +275,15 @@ class EngineServicer(pb_grpc.EngineServicer):
             spec = understand(request.prompt, overrides_from_pb(request.overrides))
             yield pb.GenerateEvent(progress=_progress("compose", 0.3, f"composing {spec.bars} bars"))
             if request.session:
+                ahead = _render_ahead(spec) if request.render_ahead else None
                 take, spec = self._co().generate(request.session, spec,
-                                                 lambda s: compose(s, should_stop=should_stop), request.candidates,
-                                                 request_id=client_request_id(context))
+                                                 lambda s: compose(s, should_stop=should_stop, on_part=ahead),
+                                                 request.candidates, request_id=client_request_id(context))
                 yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
                 yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=take.midi, take=take.id))
                 return
-            midi = score_to_smf(compose(spec, should_stop=should_stop))
+            midi = score_to_smf(compose(spec, should_stop=should_stop,
+                                        on_part=_render_ahead(spec) if request.render_ahead else None))
             yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
             yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=midi))
 
@@ -395,7 +415,8 @@ class EngineServicer(pb_grpc.EngineServicer):
                     log.error("drawing clip.png failed", exc_info=drawn["error"])
                     _abort(context, grpc.StatusCode.INTERNAL, f"drawing clip.png failed: {drawn['error']}")
                 yield pb.RenderEvent(picture_png=drawn["png"])
-            yield pb.RenderEvent(progress=_progress("render", 1.0, "done"))
+            reused = f"; {len(stems.reused)} of {len(stems.parts)} parts rendered before" if stems.reused else ""
+            yield pb.RenderEvent(progress=_progress("render", 1.0, f"done{reused}"))
 
 
 class Engine:

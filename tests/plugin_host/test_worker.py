@@ -78,3 +78,41 @@ def test_one_worker_renders_job_after_job_and_a_crash_gets_a_fresh_one(score, tm
     after = render(score, RATE, roles=ROLES, bars=1)
     assert _idle_pid() not in (None, pid)  # a new worker, started after the crash
     np.testing.assert_array_equal(after.mix, first.mix)
+
+
+def test_a_second_render_of_the_same_notes_takes_every_part_rendered_before_and_sounds_the_same(score):
+    first = render(score, RATE, roles=ROLES, style="pop", bars=4)
+    again = render(score, RATE, roles=ROLES, style="pop", bars=4)
+    assert again.reused == sorted(again.parts)  # every part, from the worker's cache
+    for name in first.parts:
+        np.testing.assert_array_equal(first.parts[name], again.parts[name])
+    np.testing.assert_array_equal(first.mix, again.mix)
+
+
+def test_a_part_whose_notes_changed_is_rendered_again_and_the_others_are_taken_as_they_were(score):
+    from symusic import Note
+
+    render(score, RATE, roles=ROLES, style="pop", bars=4)
+    varied = score.copy()
+    bass = next(track for track in varied.tracks if track.name == "bass")
+    bass.notes.append(Note(240, 120, 40, 100))  # a vary of the bass: one note more
+    stems = render(varied, RATE, roles=ROLES, style="pop", bars=4)
+    assert "bass" not in stems.reused and set(stems.reused) == set(stems.parts) - {"bass"}
+    plain = render(varied, RATE, roles=ROLES, style="pop", bars=4, isolate=False)  # no cache at all
+    np.testing.assert_array_equal(stems.mix, plain.mix)
+
+
+def test_parts_rendered_ahead_while_the_clip_is_composed_are_taken_by_its_render(score):
+    from plugin_host.render import render_ahead
+
+    score = score.copy()
+    for track in score.tracks:  # notes no earlier render of this module played
+        track.notes.append(type(track.notes[0])(960, 120, 77, 64))
+    partial = score.copy()
+    del partial.tracks[2:]  # compose has finished the first two parts
+    assert render_ahead(partial, [0, 1], RATE, style="pop", roles=ROLES, bars=4)
+    time.sleep(1.0)  # compose writing the other parts (a render sent at once would wait for the claimed parts)
+    stems = render(score, RATE, roles=ROLES, style="pop", bars=4)
+    assert stems.reused == sorted(score.tracks[i].name for i in (0, 1))
+    plain = render(score, RATE, roles=ROLES, style="pop", bars=4, isolate=False)
+    np.testing.assert_array_equal(stems.mix, plain.mix)

@@ -128,16 +128,18 @@ class DescribeRequest(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., overrides: _Optional[_Union[Overrides, _Mapping]] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "overrides", "session", "candidates")
+    __slots__ = ("prompt", "overrides", "session", "candidates", "render_ahead")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    RENDER_AHEAD_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     overrides: Overrides
     session: str
     candidates: int
-    def __init__(self, prompt: _Optional[str] = ..., overrides: _Optional[_Union[Overrides, _Mapping]] = ..., session: _Optional[str] = ..., candidates: _Optional[int] = ...) -> None: ...
+    render_ahead: bool
+    def __init__(self, prompt: _Optional[str] = ..., overrides: _Optional[_Union[Overrides, _Mapping]] = ..., session: _Optional[str] = ..., candidates: _Optional[int] = ..., render_ahead: _Optional[bool] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("stage", "fraction", "message")
