@@ -104,8 +104,8 @@ def test_a_draft_heard_in_another_key_is_drawn_again(monkeypatch):
     spec = understand("lo-fi hip hop beat with electric piano and bass in F minor, 8 bars", Overrides(seed=0))
     draft = pipeline._draft
 
-    def first_draft_elsewhere(drawn, should_stop, provenance=None):
-        score = draft(drawn, should_stop, provenance)
+    def first_draft_elsewhere(drawn, should_stop, provenance=None, on_part=None):
+        score = draft(drawn, should_stop, provenance, on_part)
         if drawn.seed == spec.seed:
             for track in score.tracks:
                 if not track.is_drum:
