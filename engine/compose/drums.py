@@ -103,6 +103,36 @@ def rule_grid(style: DrumStyle) -> np.ndarray | None:
         grid[:, VOICE_NAMES.index(voice)] = [cell[c] for c in cells]
     return grid
 
+def bar_rules(style: DrumStyle, fill: list[bool], position: list[int], steps_in_bar: int) -> np.ndarray | None:
+    """The kit's rules per bar, (bars, 16 positions, voices): the style's rules in every bar that is not a fill,
+    and its timeline (a clave) in every bar, fills too, its first bar where each phrase starts (``position``:
+    each bar's place in its phrase). A timeline is a 4/4 pattern: only a bar of 16 steps plays it. None when
+    the style has neither."""
+    from engine.model.drums import ACCENT, ALWAYS, FREE, VOICE_NAMES
+
+    grid = rule_grid(style)
+    timeline = style.timeline if steps_in_bar == 16 else None
+    if grid is None and timeline is None:
+        return None
+    free = np.full((16, len(VOICE_NAMES)), FREE, np.int8)
+    out = np.stack([free if f or grid is None else grid for f in fill]).copy()
+    if timeline is not None:
+        voice = VOICE_NAMES.index(timeline.voice)
+        for bar, pos in enumerate(position):
+            cells = timeline.cells[16 * (pos % timeline.bars):][:16]
+            for step, cell in enumerate(cells):
+                if cell != "-":
+                    out[bar, step, voice] = ACCENT if cell == "X" else ALWAYS
+    return out
+
+def timeline_strokes(style: DrumStyle, position: list[int], steps_in_bar: int) -> set[tuple[int, int]]:
+    """(bar, step) of every stroke of the style's timeline in the clip (bar_rules)."""
+    timeline = style.timeline
+    if timeline is None or steps_in_bar != 16:
+        return set()
+    return {(bar, step) for bar, pos in enumerate(position)
+            for step, cell in enumerate(timeline.cells[16 * (pos % timeline.bars):][:16]) if cell != "-"}
+
 def bar_energy(clip_form: Form | None, bars: int, energy: float, dynamics: np.ndarray | None) -> tuple[
         np.ndarray, np.ndarray]:
     """(energy per bar for the hit density, velocity scale per bar from section and prompt) (module docstring)."""
@@ -139,15 +169,18 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
     else:
         fill, start = phrase_flags(bars)
         crash = [False] * bars
+    position = [b.position for b in clip_form.bars] if clip_form is not None else [b % DRUM_PHRASE_BARS
+                                                                                  for b in range(bars)]
     if not style.kit:
         return written
-    from engine.model.drums import load_default
+    from engine.model.drums import VOICE_NAMES, load_default
 
     generator = load_default()
+    keeper = VOICE_NAMES.index(style.time_keeper) if style.time_keeper else None
     hits = generator.generate([spb] * bars, genre, tempo, fill, start, seed=seed, temperature=DRUM_TEMPERATURE,
-                              guidance=DRUM_GENRE_GUIDANCE, rules=rule_grid(style),
+                              guidance=DRUM_GENRE_GUIDANCE, rules=bar_rules(style, fill, position, spb),
                               density=list(DRUM_DENSITY_PER_ENERGY * level), crash=crash,
-                              accent_velocity=DRUM_ACCENT_VELOCITY)
+                              accent_velocity=DRUM_ACCENT_VELOCITY, time_keeper=keeper)
     hits = keep_groove_in_thin_fills(hits, bars, spb, fill)
     if four_on_the_floor:
         hits = [hit for hit in hits if hit.pitch not in KICKS]
@@ -159,14 +192,20 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
                 track.notes.append(Note(bar * bar_ticks + tick, DRUM_NOTE_TICKS, KICKS[1], velocity))
                 written += 1
     swung = swing_ticks(hits) if swing else {}
+    key_of = {VOICE_NAMES.index(voice): key for voice, key in style.keys}
+    clave = timeline_strokes(style, position, spb)
+    clave_voice = VOICE_NAMES.index(style.timeline.voice) if style.timeline else -1
     for hit in hits:
+        pitch = key_of.get(hit.voice, hit.pitch)
+        if hit.voice == clave_voice and (hit.bar, hit.step) in clave:
+            pitch = style.timeline.key
         time = hit.bar * bar_ticks + hit.step * STEP_TICKS + swung.get(hit.step % 4, 0)
         if not quantize:
             time += round(hit.offset * STEP_TICKS)
         time = min(max(time, 0), end - 1)
         scale = (float(dynamics[hit.bar]) if dynamics is not None else 1.0) * float(loudness[hit.bar])
         velocity = int(np.clip(round(hit.velocity * scale), 1, 127))
-        track.notes.append(Note(time, min(DRUM_NOTE_TICKS, end - time), hit.pitch, velocity))
+        track.notes.append(Note(time, min(DRUM_NOTE_TICKS, end - time), pitch, velocity))
         written += 1
     return written
 
