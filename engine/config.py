@@ -134,6 +134,9 @@ DRUM_SECTION_ENERGY = {"A": 0.0, "B": 0.5}
 # The least velocity of a hit a style rule accents (styles.toml rule cell X) and of a section's crash
 # and kick: the model's velocity where it would not have played is often a ghost note's.
 DRUM_ACCENT_VELOCITY = 100
+# The least velocity of a style's timeline stroke (a clave, engine/compose/drums.py): the model's velocity
+# for a stroke it is made to play is sometimes a ghost note's (1-10), and a clave is a steady, heard pattern.
+DRUM_TIMELINE_MIN_VELOCITY = 50
 DRUM_DENSITY_PER_ENERGY = 1.2
 DRUM_VELOCITY_PER_ENERGY = 0.2
 DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)

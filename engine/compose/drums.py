@@ -15,6 +15,15 @@ teach), applied while sampling in every bar that is not a fill, so the model hea
 from them; ``kit = false`` for styles whose percussion is not a band's kit (a film score, a
 string quartet); ``hits``, strokes the form places (a cymbal swell into a new section, a bass
 drum and cymbals on a phrase's downbeat), beside the kit or instead of it.
+``time_keeper``, the voice the model's hi-hat strokes are played on (jazz keeps time on the ride: the
+GRU hears its hat strokes there, and is primed with one of its genre's Groove grooves kept on the ride,
+not the jazz-march and fusion grooves Groove files under jazz); ``keys``, the General MIDI key a voice
+is written at in the style (jazz's hi-hat, left only on 2 and 4 by its rule, is the pedal hi-hat);
+``timeline``, a clave of one or more 4/4 bars that runs through the whole clip, fills too, its first
+bar where each phrase starts: the model plays it on one of its voices (the snare, where Groove's latin
+drummers play rim clicks), so it hears the clave and plays its groove around it, and its strokes are
+written at the timeline's key, at least `DRUM_TIMELINE_MIN_VELOCITY` loud. Only a bar of 16 steps (4/4,
+2/2) plays a timeline.
 
 A phrase-end bar the model leaves nearly empty (fewer hits than `DRUM_THIN_FILL_SHARE` of the
 clip's median groove bar; Groove's hip hop drummers sometimes drop out for a whole bar) keeps the
@@ -41,7 +50,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from symusic import Note, Track
 
-from engine.catalog.styles import DrumStyle, EnsembleHit
+from engine.catalog.styles import DrumStyle, EnsembleHit, Timeline
 from engine.compose.form import Form
 from engine.config import (
     DRUM_ACCENT_VELOCITY,
@@ -53,6 +62,7 @@ from engine.config import (
     DRUM_SIXTEENTH_SWING_SHARE,
     DRUM_TEMPERATURE,
     DRUM_THIN_FILL_SHARE,
+    DRUM_TIMELINE_MIN_VELOCITY,
     DRUM_VELOCITY_PER_ENERGY,
     TICKS_PER_QUARTER,
 )
@@ -119,11 +129,14 @@ def bar_rules(style: DrumStyle, fill: list[bool], position: list[int], steps_in_
     if timeline is not None:
         voice = VOICE_NAMES.index(timeline.voice)
         for bar, pos in enumerate(position):
-            cells = timeline.cells[16 * (pos % timeline.bars):][:16]
-            for step, cell in enumerate(cells):
+            for step, cell in enumerate(timeline_bar(timeline, pos)):
                 if cell != "-":
                     out[bar, step, voice] = ACCENT if cell == "X" else ALWAYS
     return out
+
+def timeline_bar(timeline: Timeline, position: int) -> str:
+    """The timeline's 16 cells for a bar at this place in its phrase: its first bar where a phrase starts."""
+    return timeline.cells[16 * (position % timeline.bars):][:16]
 
 def timeline_strokes(style: DrumStyle, position: list[int], steps_in_bar: int) -> set[tuple[int, int]]:
     """(bar, step) of every stroke of the style's timeline in the clip (bar_rules)."""
@@ -131,7 +144,12 @@ def timeline_strokes(style: DrumStyle, position: list[int], steps_in_bar: int) -
     if timeline is None or steps_in_bar != 16:
         return set()
     return {(bar, step) for bar, pos in enumerate(position)
-            for step, cell in enumerate(timeline.cells[16 * (pos % timeline.bars):][:16]) if cell != "-"}
+            for step, cell in enumerate(timeline_bar(timeline, pos)) if cell != "-"}
+
+def phrase_positions(clip_form: Form | None, bars: int) -> list[int]:
+    """Each bar's place in its phrase: the form's, or phrases of `DRUM_PHRASE_BARS` without a form."""
+    return [b.position for b in clip_form.bars] if clip_form is not None else [b % DRUM_PHRASE_BARS
+                                                                              for b in range(bars)]
 
 def bar_energy(clip_form: Form | None, bars: int, energy: float, dynamics: np.ndarray | None) -> tuple[
         np.ndarray, np.ndarray]:
@@ -169,8 +187,7 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
     else:
         fill, start = phrase_flags(bars)
         crash = [False] * bars
-    position = [b.position for b in clip_form.bars] if clip_form is not None else [b % DRUM_PHRASE_BARS
-                                                                                  for b in range(bars)]
+    position = phrase_positions(clip_form, bars)
     if not style.kit:
         return written
     from engine.model.drums import VOICE_NAMES, load_default
@@ -196,15 +213,15 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
     clave = timeline_strokes(style, position, spb)
     clave_voice = VOICE_NAMES.index(style.timeline.voice) if style.timeline else -1
     for hit in hits:
-        pitch = key_of.get(hit.voice, hit.pitch)
+        pitch, played = key_of.get(hit.voice, hit.pitch), hit.velocity
         if hit.voice == clave_voice and (hit.bar, hit.step) in clave:
-            pitch = style.timeline.key
+            pitch, played = style.timeline.key, max(played, DRUM_TIMELINE_MIN_VELOCITY)
         time = hit.bar * bar_ticks + hit.step * STEP_TICKS + swung.get(hit.step % 4, 0)
         if not quantize:
             time += round(hit.offset * STEP_TICKS)
         time = min(max(time, 0), end - 1)
         scale = (float(dynamics[hit.bar]) if dynamics is not None else 1.0) * float(loudness[hit.bar])
-        velocity = int(np.clip(round(hit.velocity * scale), 1, 127))
+        velocity = int(np.clip(round(played * scale), 1, 127))
         track.notes.append(Note(time, min(DRUM_NOTE_TICKS, end - time), pitch, velocity))
         written += 1
     return written
