@@ -71,6 +71,7 @@ class Style:
     scale: tuple[int, ...] = ()  # semitones above the tonic every pitched note keeps to (pelog), else the key's
     drums: DrumStyle = DrumStyle()  # what its drum part plays: the kit with the style's rules, or ensemble hits
     registers: tuple[tuple[str, tuple[int, int]], ...] = ()  # (role, (low, high) MIDI): where the style plays it
+    mode: str | None = None   # "minor": its idiom's mode, taken when the prompt names no key (before a mood's)
 
     def role_of(self, part: str, default: str) -> str:
         """The role an instrument's part plays in this style (``part_roles``), else its own ``default``."""
@@ -108,8 +109,19 @@ def catalogue() -> dict[str, Style]:
             scale=_scale(entry),
             drums=_drums(entry),
             registers=_registers(entry),
+            mode=_mode(entry),
         )
     return styles
+
+
+MODES = ("major", "minor")
+
+
+def _mode(entry: dict) -> str | None:
+    mode = entry.get("mode")
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"styles.toml: style {entry['name']!r} has mode = {mode!r}; accepted: {', '.join(MODES)}")
+    return mode
 
 
 REGISTER_ROLES = ("melody", "chords", "keys", "pad", "bass")

@@ -156,6 +156,7 @@ _METER_WORDS_RE = re.compile(
 )
 _ACCIDENTAL = r"(?:#|♯|b|♭|[\s-]*sharp|[\s-]*flat)"
 _MODE_NAMES = "|".join(sorted(set(MODES) | {"maj", "min", "ionian", "aeolian"}, key=len, reverse=True))
+_DROP_TUNING_RE = re.compile(r"\bdrop[\s-]([a-g](?:#|b|\s?sharp|\s?flat)?)(?![a-z])")
 # "a minor key" means some minor key, not A minor: an article before these words is no tonic.
 _NOT_A_TONIC_AFTER = (r"[\s-]+(?:key|tonality|feel|vibe|mood|tone|sound|chord|progression|seventh|sixth|third"
                       r"|twist|change)")
@@ -184,7 +185,9 @@ _NEGATION_RE = re.compile(
 )
 _SOLO_RE = re.compile(r"\b(solo|unaccompanied|alone|only|just)\b")
 # "a trombone solo over a slow blues": the instrument is featured, the band stays
-_SOLO_OVER_RE = re.compile(r"\bsolos?(?:ing)?\s+(?:over|on top of|above|with|backed by|against|in front of)\b")
+_SOLO_OVER_RE = re.compile(r"\bsolos?(?:ing)?\s+(?:over|on top of|above|with|backed by|against|in front of)\b"
+                           # "bossa nova with a flute solo", "featuring a sax solo": a solo inside a band
+                           r"|\b(?:with|featuring|and)\s+(?:an?\s+)?(?:[\w-]+\s+){1,3}solos?\b")
 # Words that ask for no more parts than those named (a style's other instruments do not join):
 # an ensemble size, or a sparse texture.
 # ("minimal" is not among them: "minimal techno" is a genre.)
@@ -559,9 +562,19 @@ def _as_named(instrument: instruments.Instrument, word: str, style: styles.Style
     return instrument
 
 
-def _named_instruments(text: str, style_span: tuple[int, int],
-                       style: styles.Style | None = None) -> list[instruments.Instrument]:
-    """The instruments the prompt names, in order, less those it excludes or that are a style's name.
+# Slang for a feel, not the vibraphone: "beach vibes", "chill vibes" (but "with vibes", "piano, vibes and bass").
+_FEEL_VIBES_RE = re.compile(r"\b(?!(?:and|or|with|on|plus|a|the|some|of|by|for|featuring)\b)[a-z'-]+\s+(vibes)\b")
+# Words that name a part's job, not its sound: beside an instrument ("harmonica lead", "a sax lead") such a
+# word says that instrument plays the tune; on its own ("trance with a lead") it names its instrument.
+JOB_WORDS = ("lead",)
+_BESIDE_RE = re.compile(r"[\s-]*")
+_SOLO_AFTER_RE = re.compile(r"[\s-]*solos?\b")  # "a flute solo": the flute leads too
+
+
+def _named_instruments(text: str, style_span: tuple[int, int], style: styles.Style | None = None
+                       ) -> tuple[list[instruments.Instrument], list[instruments.Instrument]]:
+    """The instruments the prompt names, in order, less those it excludes or that are a style's name;
+    and those of them a job word beside them makes the lead (JOB_WORDS, or "solo" after them).
 
     A family word ("guitars") in a style that plays that family means the style's sound; an instrument
     General MIDI lacks plays on a stand-in in a part named after the word said (``_as_named``)."""
@@ -570,9 +583,26 @@ def _named_instruments(text: str, style_span: tuple[int, int],
     skip = _negated_spans(text) + [m.span() for p in (_TEMPO_RANGE_RE, *_TEMPO_RES) for m in p.finditer(text)]
     if text[style_span[0]:style_span[1]] not in instruments.all_words():
         skip.append(style_span)
+    skip += [m.span(1) for m in _FEEL_VIBES_RE.finditer(text)]
+    hits = [hit for hit in _find_words(text, instruments.all_words(), plural=True)
+            if not any(s <= hit[0] and hit[1] <= e for s, e in skip)]
+    led: set[int] = set()  # indexes into hits of the instruments a job word qualifies
+    jobs: set[int] = set()  # ... and of those job words
+    for index, (start, end, word) in enumerate(hits):
+        if word not in JOB_WORDS:
+            continue
+        for other in (index - 1, index + 1):
+            if 0 <= other < len(hits) and hits[other][2] not in JOB_WORDS:
+                gap = text[hits[other][1]:start] if other < index else text[end:hits[other][0]]
+                if _BESIDE_RE.fullmatch(gap):
+                    led.add(other)
+                    jobs.add(index)
+                    break
+    led.update(index for index, (_, end, _) in enumerate(hits) if _SOLO_AFTER_RE.match(text, end))
     named: list[instruments.Instrument] = []
-    for start, end, word in _find_words(text, instruments.all_words(), plural=True):
-        if any(s <= start and end <= e for s, e in skip):
+    leads: list[instruments.Instrument] = []
+    for index, (_, _, word) in enumerate(hits):
+        if index in jobs:
             continue
         found = instruments.lookup_all(word)
         if len(found) == 1:
@@ -580,7 +610,9 @@ def _named_instruments(text: str, style_span: tuple[int, int],
         # An ensemble may double an instrument; two words for one sound ("a choir of four voices") name one part.
         if len(found) > 1 or all(_sound(i) != _sound(found[0]) for i in named):
             named.extend(found)
-    return named
+            if index in led and not found[0].is_drum and not found[0].is_percussion:
+                leads.append(found[0])
+    return named, leads
 
 
 def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: list[str],
@@ -595,7 +627,7 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     does not add its drums and bass to the instruments named.
     """
     excluded_instruments, excluded_roles = _excluded(text)
-    named = _named_instruments(text, style_span, style)
+    named, leads = _named_instruments(text, style_span, style)
     source = Source.EXPLICIT
     # The style's own instruments join only when the prompt names the genre, not when an instrument word
     # chose it ("a choir" is gospel's keyword, but a hymn for choir wants no gospel band).
@@ -604,15 +636,17 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     # The soloist (the first instrument named when the prompt says "solo") plays the tune, whatever its
     # catalogue role: a trombone or double bass solo is a melody, not a bass line.
     soloist = named[0] if named and re.search(r"\bsolo", text) and named[0].role == "bass" else None
+    # ... and so does an instrument named as the lead ("a piano lead"), the first one if several are.
+    tune = soloist or (leads[0] if leads else None)
 
     def role_of(instrument: instruments.Instrument) -> str:
-        return "melody" if instrument is soloist else instrument.role
+        return "melody" if instrument is tune else instrument.role
     sparse = _SPARSE_RE.search(text) is not None
     if not named:
         named = [instruments.lookup(word) for word in style.default_parts]
         source = Source.INFERRED
     elif not solo and genre_named and not _NO_ADDITIONS_RE.search(text):
-        covered = {_slot(i) for i in named}
+        covered = {"melody" if i is tune else _slot(i) for i in named}
         for word in style.default_parts:
             instrument = instruments.lookup(word)
             if _slot(instrument) not in covered and instrument not in named:
@@ -636,8 +670,8 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     pitched = [i for i in chosen if not i.is_drum and not i.is_percussion]
     # With company, an instrument plays the role its style gives it (ragtime's piano: the melody
     # over its own left hand); alone, it plays everything its catalogue role does.
-    roles = {i.part: "melody" if i is soloist else style.role_of(i.part, i.role) if len(pitched) > 1 else i.role
-             for i in chosen}
+    roles = {i.part: "melody" if i is soloist or (i is tune and len(pitched) > 1)
+             else style.role_of(i.part, i.role) if len(pitched) > 1 else i.role for i in chosen}
     melody = next((instruments.lookup(w) for w in style.default_parts if instruments.lookup(w).role == "melody"), None)
     if (style.song and melody is not None and genre_named and not solo and not _NO_ADDITIONS_RE.search(text)
             and len(pitched) > 1
@@ -755,8 +789,13 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
             tempo = max(tempo, style.tempo[1])  # "fast drum and bass" is fast for drum and bass
         if tempo is None:
             # A style named by keyword knows its tempo best; one only near by meaning, less than the mood.
+            # Within its range, as lively as the prompt ("romantic dinner jazz" near its slow end, "energetic
+            # punk rock" near its fast one); a prompt that says nothing of energy gets the range's middle.
             if sources["style"] is Source.INFERRED and not (style_note and sources["mood"] is Source.INFERRED):
-                tempo, sources["tempo_bpm"] = style.typical_tempo, Source.INFERRED
+                low, high = style.tempo
+                tempo = float(round(low + (high - low) * energy)) if sources["energy"] is Source.INFERRED \
+                    else style.typical_tempo
+                sources["tempo_bpm"] = Source.INFERRED
             elif sources["mood"] is Source.INFERRED:
                 tempo, sources["tempo_bpm"] = float(mood["tempo"]), Source.INFERRED
             else:
@@ -770,7 +809,15 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
         if key is not None and key_source is Source.INFERRED:
             notes.append(f"a {key.mode} key was asked without a tonic: {key}")
         if key is None:
-            if sources["mood"] is Source.INFERRED and mood["mode"] == "minor":
+            drop = _DROP_TUNING_RE.search(text)  # "in drop D": the guitar's low string, the riff's tonic
+            # a minor mood makes any style minor; else the style's idiom says (metal, tango), else the default
+            minor_mood = sources["mood"] is Source.INFERRED and mood["mode"] == "minor"
+            mode = "minor" if minor_mood else style.mode
+            if drop:
+                mode = mode or DEFAULTS.mode
+                key, sources["key"] = parse_key(f"{drop.group(1)} {mode}"), Source.INFERRED
+                notes.append(f"drop {drop.group(1).upper()} tuning: the key is {key}")
+            elif mode == "minor":
                 key, sources["key"] = Key(DEFAULT_TONIC["minor"], "minor"), Source.INFERRED
             else:
                 key, sources["key"] = Key(DEFAULTS.tonic, DEFAULTS.mode), Source.DEFAULT

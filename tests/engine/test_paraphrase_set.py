@@ -33,7 +33,7 @@ def test_the_set_has_200_prompts_and_says_every_attribute_five_ways() -> None:
         **{f"energy {v}": [c for c in CASES if c.expect.get("energy") == v] for v in ("low", "high")},
         **{f"arc {v}": [c for c in CASES if c.expect.get("arc") == v] for v in ("crescendo", "decrescendo")},
         **{f"mood {v}": [c for c in CASES if c.expect.get("mood") == v] for v in
-           ("happy", "sad", "calm", "tense", "dark", "energetic", "dramatic")},
+           ("happy", "sad", "calm", "tense", "dark", "energetic", "dramatic", "triumphant")},
     }
     few = {name: len(cases) for name, cases in ways.items() if len(cases) < MIN_WAYS}
     assert not few, f"said fewer than {MIN_WAYS} ways: {few}"

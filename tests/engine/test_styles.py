@@ -24,6 +24,7 @@ def test_every_style_is_complete_and_composes(style: str) -> None:
     for part, role in entry.part_roles:  # a part the catalogue knows, a role the arranger plays
         assert part in parts and role in ("melody", "chords", "keys", "pad", "bass"), (part, role)
     assert all(1 <= degree <= 7 for progression in entry.progressions for degree in progression)
+    assert entry.mode in (None, *styles.MODES)
     spec = understand(f"{entry.keywords[0]}, 4 bars", Overrides(seed=1))
     assert spec.style == style
     score = compose(spec)

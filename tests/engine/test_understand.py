@@ -302,7 +302,7 @@ def test_a_prompt_naming_no_style_keeps_the_default(prompt: str) -> None:
     ("music for a haunted house, creeping dread", "tense"),
     ("peaceful morning by the lake", "calm"),
     ("piano in C major", "neutral"),
-    ("victory fanfare", "neutral"),
+    ("victory fanfare", "triumphant"),  # heroic, not tragic: a major key
 ])
 def test_moods_by_meaning(prompt: str, mood: str) -> None:
     assert understand(prompt).mood == mood

@@ -214,6 +214,8 @@ def test_arcs_by_word_order_and_meaning(prompt: str, arc: str) -> None:
     ("uplifting trance", "eurodance"), ("flamenco guitar", "flamenco"), ("reggaeton dembow beat", "reggaeton"),
     ("dubstep with wobble bass", "dubstep"), ("a military march", "march"), ("afrobeat groove", "afrobeat"),
     ("a raga on sitar", "indian"), ("Argentine tango", "tango"),
+    ("smooth R&B slow jam with electric piano", "soul"), ("neo-soul groove with rhodes", "soul"),
+    ("motown soul", "soul"),
 ])
 def test_styles_prompts_ask_for_often_are_in_the_catalogue(prompt: str, style: str) -> None:
     assert understand(prompt).style == style
@@ -246,3 +248,74 @@ def test_a_solo_over_a_band_keeps_the_band_and_the_soloist_plays_the_tune() -> N
 
 def test_a_solo_bass_instrument_alone_plays_a_tune_not_a_bass_line() -> None:
     assert [(p.name, p.role) for p in understand("an unaccompanied trombone solo").parts] == [("trombone", "melody")]
+
+
+@pytest.mark.parametrize(("prompt", "lead"), [
+    ("blues with harmonica lead", "harmonica"),
+    ("funk with a sax lead", "sax"),
+    ("jazz with trumpet lead and piano", "trumpet"),
+    ("pop with a piano lead and synth bass", "piano"),
+])
+def test_a_lead_beside_an_instrument_makes_it_the_tune_and_adds_no_synth(prompt: str, lead: str) -> None:
+    roles = parts(prompt)
+    assert roles[lead] == "melody" and "saw_lead" not in roles, roles
+    assert [name for name, role in roles.items() if role == "melody"] == [lead], roles
+
+
+def test_a_lead_on_its_own_is_still_the_styles_lead_sound() -> None:
+    assert parts("trance with a lead")["saw_lead"] == "melody"
+
+
+@pytest.mark.parametrize(("prompt", "style"), [
+    ("house, four on the floor", "house"),
+    ("disco with four on the floor, strings and slap bass", "disco"),
+])
+def test_a_genre_named_beside_a_groove_shared_by_several_genres_is_the_style(prompt: str, style: str) -> None:
+    assert understand(prompt).style == style
+
+
+@pytest.mark.parametrize(("prompt", "key"), [
+    ("heavy metal riff in drop D, double kick, fast", "D minor"),  # a major-leaning mood (energetic) stays minor
+    ("drop-b metalcore", "B minor"),
+    ("tango with bandoneon", "A minor"),
+    ("metal in E major", "E major"),  # a key said always wins
+    ("pop in drop D", "D major"),  # a drop tuning names the tonic; the mode is the style's or the default
+])
+def test_a_style_of_a_minor_idiom_and_a_drop_tuning_choose_the_key(prompt: str, key: str) -> None:
+    assert str(understand(prompt).key) == key
+
+
+@pytest.mark.parametrize(("prompt", "soloist"), [
+    ("jazzy bossa at 140 with a flute solo", "flute"),
+    ("rock with a guitar solo", "guitar"),
+    ("a vibes solo over swing", "vibes"),
+])
+def test_a_solo_inside_a_band_keeps_the_band_and_the_soloist_plays_the_tune(prompt: str, soloist: str) -> None:
+    roles = parts(prompt)
+    assert roles[soloist] == "melody" and {"bass", "drums"} <= set(roles.values()), roles
+
+
+def test_a_solo_piano_still_plays_both_hands() -> None:
+    assert parts("piano solo, romantic") == {"piano": "keys"}
+
+
+def test_a_singular_steel_drum_is_the_steel_pan() -> None:
+    assert "steel_drums" in parts("steel drum calypso in F")
+
+
+@pytest.mark.parametrize(("prompt", "vibraphone"), [
+    ("sunset beach vibes, tropical house", False),
+    ("chill lofi vibes", False),
+    ("piano, vibes and bass", True),
+    ("jazz quartet with vibes, bass and drums", True),
+])
+def test_vibes_after_a_describing_word_are_a_feel_not_a_vibraphone(prompt: str, vibraphone: bool) -> None:
+    assert ("vibes" in parts(prompt)) is vibraphone
+
+
+def test_a_named_style_plays_as_lively_as_the_prompt_within_its_range() -> None:
+    calm, lively = (understand(p) for p in ("a romantic candlelit dinner jazz piano",
+                                            "energetic, driving, high-energy jazz"))
+    assert 110 <= calm.tempo_bpm < 165 < lively.tempo_bpm <= 220, (calm.tempo_bpm, lively.tempo_bpm)  # 110-220
+    plain = understand("disco with strings and slap bass")
+    assert plain.sources["energy"] is Source.DEFAULT and plain.tempo_bpm == 120  # the middle of disco's 112-128

@@ -1,7 +1,7 @@
 """Rendered clips as files, through the real CLI and a real engine process, read back by other readers.
 
 soundfile (libsndfile) and the standard library's ``wave`` read every WAV; the bext chunk is
-walked here with ``struct``, independently of bridge/bwf.py; clip.png is read by matplotlib.
+walked here with ``struct``, independently of bridge/bwf.py; clip.png (drawn with Pillow) is read by matplotlib.
 """
 from __future__ import annotations
 
@@ -74,12 +74,22 @@ def test_bext_time_reference_puts_each_stem_at_the_clip_bar(wav_clip):
 
 
 def test_clip_png_shows_the_parts_and_the_mix(wav_clip):
+    """One row per part, each with notes in its own colour, and the mix's waveform below them."""
     from matplotlib import image
 
-    picture = image.imread(str(wav_clip / "clip.png"))
+    from plugin_host.picture import PART_COLOURS
+
+    picture = image.imread(str(wav_clip / "clip.png"))[..., :3]
     height, width = picture.shape[:2]
     assert width >= 1000 and height >= 400
-    assert picture[..., :3].std() > 0.05  # not a blank canvas
+    assert picture.std() > 0.05  # not a blank canvas
+    parts = len(list((wav_clip / "stems").glob("*.wav")))
+    pixels = picture.reshape(-1, 3)
+    for colour in PART_COLOURS[:parts]:  # the loudest notes are drawn in the part's colour itself
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+        assert (np.abs(pixels - rgb).max(axis=1) < 0.12).sum() > 50, f"no notes drawn in {colour}"
+    waveform = picture[int(height * 0.8):int(height * 0.95), width // 2]  # the mix's row, mid-clip
+    assert (waveform.max(axis=1) < 0.3).any()  # dark waveform samples
 
 
 def test_flac_ring_and_another_sample_rate(engine_process, tmp_path):
