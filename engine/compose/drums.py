@@ -35,7 +35,9 @@ spec asks for `quantize`, its micro-timing offset; quantized, every hit sits exa
 Ensemble hits sit on the grid. A swung spec swings the drummer at its own subdivision, before its
 own offset: a part whose time keeper (its hi-hat or ride) plays 8ths moves the off-beat eighths to the
 triplet position, as every part's are; one whose time keeper plays 16ths (hip hop's and funk's hats)
-swings its 16ths, each second 16th of an eighth moved to the 16th triplet (an MPC's 16th swing). Moving
+swings its 16ths, each second 16th of an eighth moved to the 16th triplet (an MPC's 16th swing). A jazz
+ride's skip note is a triplet that Groove's 16th grid files under the beat's fourth 16th (the model plays
+it there, a third of a step early): that ride plays swung 8ths, not 16ths. Moving
 only the eighths of a 16th groove put each off-beat hat a third of a step before the next 16th's: a
 flam on every beat, and a groove no Groove drummer plays.
 
@@ -59,6 +61,7 @@ from engine.config import (
     DRUM_NOTE_TICKS,
     DRUM_PHRASE_BARS,
     DRUM_SECTION_ENERGY,
+    DRUM_SIXTEENTH_E_SHARE,
     DRUM_SIXTEENTH_SWING_SHARE,
     DRUM_TEMPERATURE,
     DRUM_THIN_FILL_SHARE,
@@ -209,6 +212,8 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
                 track.notes.append(Note(bar * bar_ticks + tick, DRUM_NOTE_TICKS, KICKS[1], velocity))
                 written += 1
     swung = swing_ticks(hits) if swing else {}
+    if swung == {2: SWING_TICKS}:
+        hits = merge_swung_pairs(hits)
     key_of = {VOICE_NAMES.index(voice): key for voice, key in style.keys}
     clave = timeline_strokes(style, position, spb)
     clave_voice = VOICE_NAMES.index(style.timeline.voice) if style.timeline else -1
@@ -230,7 +235,8 @@ def swing_ticks(hits: list[DrumHit]) -> dict[int, int]:
     """How far a swung clip moves the drummer's hits, by their place in the beat (16th 0-3): at the part's own
     subdivision (module docstring). Its time keeper is the cymbal it strikes most (closed or open hi-hat,
     ride); when at least `DRUM_SIXTEENTH_SWING_SHARE` of that cymbal's hits fall on a beat's second or
-    fourth 16th, the part plays 16ths and swings them (each second 16th of an eighth moves to the 16th
+    fourth 16th, and `DRUM_SIXTEENTH_E_SHARE` on its second (a jazz ride's triplet skip note sits on the
+    fourth alone), the part plays 16ths and swings them (each second 16th of an eighth moves to the 16th
     triplet, a third of a step late); otherwise its off-beat eighth moves to the triplet, as every part's does."""
     from engine.model.drums import VOICE_NAMES
 
@@ -238,9 +244,22 @@ def swing_ticks(hits: list[DrumHit]) -> dict[int, int]:
     counts = [sum(h.voice == v for h in hits) for v in cymbals]
     keeper = cymbals[int(np.argmax(counts))]
     steps = [h.step for h in hits if h.voice == keeper]
-    if steps and sum(s % 2 for s in steps) >= DRUM_SIXTEENTH_SWING_SHARE * len(steps):
+    if steps and sum(s % 2 for s in steps) >= DRUM_SIXTEENTH_SWING_SHARE * len(steps) and \
+            sum(s % 4 == 1 for s in steps) >= DRUM_SIXTEENTH_E_SHARE * len(steps):
         return {1: SWING_TICKS // 2, 3: SWING_TICKS // 2}
     return {2: SWING_TICKS}
+
+def merge_swung_pairs(hits: list[DrumHit]) -> list[DrumHit]:
+    """The hits with each voice's pair of strokes on a beat's third and fourth 16th made one, the louder: swung
+    8ths move the third to the triplet, where the model already plays the fourth (a third of a step early,
+    as Groove's swing drummers' skip notes sit in its grid), so the two would flam."""
+    at = {(h.bar, h.step, h.voice): h for h in hits}
+    drop = set()
+    for (bar, step, voice), hit in at.items():
+        other = at.get((bar, step + 1, voice)) if step % 4 == 2 else None
+        if other is not None:
+            drop.add(id(other) if other.velocity <= hit.velocity else id(hit))
+    return [h for h in hits if id(h) not in drop]
 
 def keep_groove_in_thin_fills(hits: list[DrumHit], bars: int, steps_in_bar: int, fill: list[bool]) -> list[DrumHit]:
     """The hits with each nearly empty phrase-end bar's first half replaced by the last groove bar's
