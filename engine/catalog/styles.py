@@ -25,12 +25,12 @@ class EnsembleHit:
 
 @dataclass(frozen=True)
 class Timeline:
-    """A style's timeline (styles.toml ``[style.drums.timeline]``): a clave or bell pattern of one or more 4/4
-    bars that runs through the whole clip, fills too, restarting where each phrase starts."""
+    """A style's timeline (styles.toml ``[style.drums] timeline``): a clave, or jazz's hi-hat foot, of one or
+    more 4/4 bars that runs through the whole clip, fills too, restarting where each phrase starts."""
 
     name: str      # what it is ("son clave 3-2")
     voice: str     # the kit voice the drum model plays it on (and hears it as): one of KIT_VOICES
-    key: int       # the General MIDI percussion key its strokes are written at (75 claves, 37 side stick)
+    key: int       # the General MIDI percussion key its strokes are written at (37 side stick, 44 pedal hi-hat)
     cells: str     # 16 cells per bar of RULE_CELLS without "." (X accented stroke, x stroke, - rest)
 
     @property
@@ -46,8 +46,7 @@ class DrumStyle:
     rules: tuple[tuple[str, str], ...] = ()     # (kit voice, 16 cells of RULE_CELLS): the style's constraints
     hits: tuple[EnsembleHit, ...] = ()          # strokes the form places (beside the kit, or instead of it)
     time_keeper: str = ""                       # the kit voice the model's hi-hat strokes are played on ("" as learned)
-    keys: tuple[tuple[str, int], ...] = ()      # (kit voice, General MIDI key): where the style writes that voice
-    timeline: Timeline | None = None            # the clave the kit plays through the clip
+    timeline: Timeline | None = None            # a pattern the kit plays through the clip (a clave)
 
 
 @dataclass(frozen=True)
@@ -146,9 +145,9 @@ def _drums(entry: dict) -> DrumStyle:
     raw = entry.get("drums", {})
     name = entry["name"]
     where = f"styles.toml: style {name!r} [style.drums]"
-    unknown = set(raw) - {"kit", "rules", "hits", "time_keeper", "keys", "timeline"}
+    unknown = set(raw) - {"kit", "rules", "hits", "time_keeper", "timeline"}
     if unknown:
-        raise ValueError(f"{where} has {sorted(unknown)}; accepted: kit, rules, hits, time_keeper, keys, timeline")
+        raise ValueError(f"{where} has {sorted(unknown)}; accepted: kit, rules, hits, time_keeper, timeline")
     rules = []
     for voice, cells in raw.get("rules", {}).items():
         if voice not in KIT_VOICES:
@@ -172,15 +171,8 @@ def _drums(entry: dict) -> DrumStyle:
     time_keeper = raw.get("time_keeper", "")
     if time_keeper and time_keeper not in KIT_VOICES:
         raise ValueError(f"{where} time_keeper = {time_keeper!r}; accepted: one of {', '.join(KIT_VOICES)}")
-    keys = []
-    for voice, key in raw.get("keys", {}).items():
-        if voice not in KIT_VOICES:
-            raise ValueError(f"{where} keys name voice {voice!r}; accepted: {', '.join(KIT_VOICES)}")
-        if not isinstance(key, int) or not 0 <= key <= 127:
-            raise ValueError(f"{where} keys.{voice} = {key!r}; accepted: a General MIDI percussion key 0-127")
-        keys.append((voice, key))
     return DrumStyle(kit=bool(raw.get("kit", True)), rules=tuple(rules), hits=tuple(hits), time_keeper=time_keeper,
-                     keys=tuple(keys), timeline=_timeline(raw.get("timeline"), where))
+                     timeline=_timeline(raw.get("timeline"), where))
 
 
 def _timeline(raw: dict | None, where: str) -> Timeline | None:

@@ -17,13 +17,12 @@ string quartet); ``hits``, strokes the form places (a cymbal swell into a new se
 drum and cymbals on a phrase's downbeat), beside the kit or instead of it.
 ``time_keeper``, the voice the model's hi-hat strokes are played on (jazz keeps time on the ride: the
 GRU hears its hat strokes there, and is primed with one of its genre's Groove grooves kept on the ride,
-not the jazz-march and fusion grooves Groove files under jazz); ``keys``, the General MIDI key a voice
-is written at in the style (jazz's hi-hat, left only on 2 and 4 by its rule, is the pedal hi-hat);
-``timeline``, a clave of one or more 4/4 bars that runs through the whole clip, fills too, its first
-bar where each phrase starts: the model plays it on one of its voices (the snare, where Groove's latin
-drummers play rim clicks), so it hears the clave and plays its groove around it, and its strokes are
-written at the timeline's key, at least `DRUM_TIMELINE_MIN_VELOCITY` loud. Only a bar of 16 steps (4/4,
-2/2) plays a timeline.
+not the jazz-march and fusion grooves Groove files under jazz); ``timeline``, a pattern of one or more
+4/4 bars that runs through the whole clip, fills too, its first bar where each phrase starts (a salsa's
+son clave, a bossa's clave, jazz's hi-hat foot on 2 and 4): the model plays it on one of its voices (a
+clave on the snare, where Groove's latin drummers play rim clicks), so it hears it and plays its groove
+around it, and its strokes are written at the timeline's key (the side stick, the pedal hi-hat), at least
+`DRUM_TIMELINE_MIN_VELOCITY` loud. Only a bar of 16 steps (4/4, 2/2) plays a timeline.
 
 A phrase-end bar the model leaves nearly empty (fewer hits than `DRUM_THIN_FILL_SHARE` of the
 clip's median groove bar; Groove's hip hop drummers sometimes drop out for a whole bar) keeps the
@@ -214,12 +213,11 @@ def write_drums(track: Track, *, meter: Meter, bars: int, tempo: float, genre: s
     swung = swing_ticks(hits) if swing else {}
     if swung == {2: SWING_TICKS}:
         hits = merge_swung_pairs(hits)
-    key_of = {VOICE_NAMES.index(voice): key for voice, key in style.keys}
-    clave = timeline_strokes(style, position, spb)
-    clave_voice = VOICE_NAMES.index(style.timeline.voice) if style.timeline else -1
+    on_timeline = timeline_strokes(style, position, spb)
+    timeline_voice = VOICE_NAMES.index(style.timeline.voice) if style.timeline else -1
     for hit in hits:
-        pitch, played = key_of.get(hit.voice, hit.pitch), hit.velocity
-        if hit.voice == clave_voice and (hit.bar, hit.step) in clave:
+        pitch, played = hit.pitch, hit.velocity
+        if hit.voice == timeline_voice and (hit.bar, hit.step) in on_timeline:
             pitch, played = style.timeline.key, max(played, DRUM_TIMELINE_MIN_VELOCITY)
         time = hit.bar * bar_ticks + hit.step * STEP_TICKS + swung.get(hit.step % 4, 0)
         if not quantize:
