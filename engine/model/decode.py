@@ -58,7 +58,8 @@ from engine.model.tokens import POSITIONS_PER_BEAT, SLOTS, Vocab
 from engine.music.notes import GridNote
 from engine.music.theory import Key, Meter
 
-MAX_NOTES_PER_VOICE_PER_BAR = 16
+MAX_NOTES_PER_VOICE_PER_BAR = 16  # ... at least; a longer bar than 4/4 allows as many per quarter (7/4: 28)
+MAX_NOTES_PER_VOICE_PER_QUARTER = 4
 NEG_INF = float("-inf")
 
 
@@ -104,6 +105,8 @@ class Constraints:
     repeat_penalty: float = 0.0  # logits taken, per earlier occurrence, from the pitch classes a voice
     repeat_window: int = 4       # played in its last this-many notes: lines move through the scale
     max_rest_quarters: float = 0.0  # the longest silence of all voices together inside the clip (0: any)
+    max_lead_quarters: float = 0.0  # the latest the first note may start (0: any): a clip whose tune waits
+    # most of a bar (the corpus's jigs open with a pickup) sounds like a late entry, in each return of it too
     syncopation: float = 0.0  # logits added to onsets off the beat (a style's rhythm feel: ragtime's
     # 16th-note syncopations and notes tied over the beat); 0 leaves the model's own rhythm
     phrase_ends: frozenset[int] = frozenset()  # bars (from 0) that end a phrase: the melody voice (slot 0)
@@ -207,7 +210,9 @@ class Grammar:
         self._durations = (duration_ticks > 0) & (duration_ticks % step_ticks == 0)
         self.busy_until = dict.fromkeys(c.voices, 0)
         self._returns = {bar: (source, whole) for bar, source, whole in c.returns} if 0 in c.voices else {}
-        self._max_notes = MAX_NOTES_PER_VOICE_PER_BAR * len(c.voices)
+        per_voice = max(MAX_NOTES_PER_VOICE_PER_BAR,
+                        round(MAX_NOTES_PER_VOICE_PER_QUARTER * self.bar_ticks / TICKS_PER_QUARTER))
+        self._max_notes = per_voice * len(c.voices)
 
     def _chord_bias(self, chord: tuple[int, int, int]) -> torch.Tensor:
         """Logits (vocab,) adding the bias to pitches of the chord's root, third and fifth."""
@@ -233,8 +238,12 @@ class Grammar:
         return self._positions_on_grid & (self._position_of >= first)
 
     def _rest_ends(self) -> int | None:
-        """The latest tick the next onset may come at: all voices silent for at most
-        ``max_rest_quarters`` after the last note ends (None: no limit)."""
+        """The latest tick the next onset may come at: the first within ``max_lead_quarters`` of the clip's
+        start, then all voices silent for at most ``max_rest_quarters`` after the last note ends (None: no limit)."""
+        if not self.notes and self.constraints.max_lead_quarters:
+            lead = round(self.constraints.max_lead_quarters * TICKS_PER_QUARTER)
+            rest = round(self.constraints.max_rest_quarters * TICKS_PER_QUARTER)
+            return min(lead, rest) if rest else lead
         if not self.constraints.max_rest_quarters:
             return None
         return max(self.busy_until.values()) + round(self.constraints.max_rest_quarters * TICKS_PER_QUARTER)
@@ -314,6 +323,10 @@ class Grammar:
                 later = self._later_positions()
                 if rest_ends is not None:  # the next onset comes before the silence grows too long
                     within = later & (self._position_of * self.ticks_per_position + self._bar_start() <= rest_ends)
+                    if not bool(within.any()) and bool(later.any()):
+                        # Already too long (a bar ended at its note cap): the earliest onset left, not any.
+                        earliest = int(self._position_of[later].min())
+                        within = later & (self._position_of == earliest)
                     later = within if bool(within.any()) else later
                 mask |= later
             silent = set(self.constraints.voices) - self.sounding

@@ -275,7 +275,8 @@ def decoding_settings(mode: str) -> dict:
             "plan_tonic_share": float(table.get("plan_tonic_share", 0.0)),
             "repeat_penalty": float(table.get("repeat_penalty", 0.0)),
             "repeat_window": int(table.get("repeat_window", 4)),
-            "max_rest_quarters": float(table.get("max_rest_quarters", 0.0))}
+            "max_rest_quarters": float(table.get("max_rest_quarters", 0.0)),
+            "max_lead_quarters": float(table.get("max_lead_quarters", 0.0))}
 
 
 def decoding_extras(mode: str, fill_rests: bool = True) -> dict:
@@ -283,7 +284,7 @@ def decoding_extras(mode: str, fill_rests: bool = True) -> dict:
     without ``fill_rests`` the voices may rest as long as they like (other parts play on)."""
     settings = decoding_settings(mode)
     extras = {name: settings[name] for name in ("plan_tonic_share", "repeat_penalty", "repeat_window",
-                                                "max_rest_quarters")}
+                                                "max_rest_quarters", "max_lead_quarters")}
     if not fill_rests:
         extras["max_rest_quarters"] = 0.0
     return extras

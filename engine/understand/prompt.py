@@ -564,6 +564,9 @@ def _as_named(instrument: instruments.Instrument, word: str, style: styles.Style
 
 # Slang for a feel, not the vibraphone: "beach vibes", "chill vibes" (but "with vibes", "piano, vibes and bass").
 _FEEL_VIBES_RE = re.compile(r"\b(?!(?:and|or|with|on|plus|a|the|some|of|by|for|featuring)\b)[a-z'-]+\s+(vibes)\b")
+# Words that ask for a rhythm section whatever the style: with no style named, the instruments named are
+# the whole ensemble unless the prompt asks for a groove ("a groove with cowbell", "a beat", "full band").
+_BAND_RE = re.compile(r"\b(?:grooves?|groovy|beats?|band|backing(?:\s+track)?|rhythm section|jam)\b")
 # Words that name a part's job, not its sound: beside an instrument ("harmonica lead", "a sax lead") such a
 # word says that instrument plays the tune; on its own ("trance with a lead") it names its instrument.
 JOB_WORDS = ("lead",)
@@ -616,7 +619,7 @@ def _named_instruments(text: str, style_span: tuple[int, int], style: styles.Sty
 
 
 def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: list[str],
-           quiet: bool = False) -> tuple[list[Part], Source]:
+           quiet: bool = False, band: bool = True) -> tuple[list[Part], Source]:
     """The parts: the instruments named, joined by the style's own (unless the prompt says only, solo,
     a trio, sparse...), a drum kit and bass where the style always has them, and a melody in a song style.
 
@@ -624,7 +627,9 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     the style's bass); the others stay ("80s synth pop with a driving bassline" keeps its synths).
     ``notes`` gets a line for every instrument named but played by another sound, or left out.
     ``quiet`` (a calm, sad or tense prompt, or a low energy): a style that is only near by meaning
-    does not add its drums and bass to the instruments named.
+    does not add its drums and bass to the instruments named. Without ``band`` (no style named or near:
+    the default style, and no groove or band asked: _BAND_RE) the instruments named are the ensemble ("piano
+    and strings that grow" has no kit).
     """
     excluded_instruments, excluded_roles = _excluded(text)
     named, leads = _named_instruments(text, style_span, style)
@@ -657,7 +662,7 @@ def _parts(text: str, style: styles.Style, style_span: tuple[int, int], notes: l
     if source is Source.INFERRED:
         named = named[:room]  # "a jazz trio": the style's first three parts (piano, bass, drums)
     by_meaning_only = source is Source.EXPLICIT and style_span == (0, 0)
-    if not solo and not (by_meaning_only and quiet):
+    if not solo and band and not (by_meaning_only and quiet):
         present = {role_of(i) for i in named if not i.is_percussion}
         for role in style.core_roles:
             if role not in present and not (role == "drums" and sparse) and len(named) < room:
@@ -875,7 +880,8 @@ def understand(prompt: str, overrides: Overrides = Overrides()) -> MusicSpec:
         notes.append(f"\"{scale[0]}\": every pitched note is kept to it, "
                      f"{' '.join(str(step) for step in scale[1])} semitones above {key.tonic}")
     quiet = (sources["mood"] is Source.INFERRED and mood["name"] in QUIET_MOODS) or energy < QUIET_ENERGY
-    parts, sources["parts"] = _parts(text, style, style_span, notes, quiet=quiet)
+    parts, sources["parts"] = _parts(text, style, style_span, notes, quiet=quiet,
+                                     band=sources["style"] is not Source.DEFAULT or _BAND_RE.search(text) is not None)
     if not parts:
         raise SpecError("prompt", "leaves no instrument to play; name at least one that is not excluded")
 

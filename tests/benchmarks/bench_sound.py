@@ -7,7 +7,9 @@ it in process and prints one line per clip: the mix's stereo width (side/mid ene
 and 99% roll-off, loudness per quarter of the clip (first and last quarter, mix and stems), the
 mix's energy per band (<60 Hz / 60-250 / 250-2k / 2k-6k / >6k, %), and per part the source that
 played it with its stem's centroid, width and share of the mix's mid energy (m). ``--gm`` renders
-every part with the General MIDI bank instead (the "before" sound, for comparison); ``--out`` writes
+every part with the General MIDI bank instead (the "before" sound, for comparison); ``--vs-gm``
+renders each clip both ways and prints, per part, its stem's centroid against the General MIDI bank's
+for the same notes (issue 17: a synth-genre stem should be at least twice as bright); ``--out`` writes
 the mixes as WAV.
 """
 from __future__ import annotations
@@ -80,6 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path)
     parser.add_argument("--gm", action="store_true", help="every part on the General MIDI bank")
+    parser.add_argument("--vs-gm", action="store_true",
+                        help="also render every part on the General MIDI bank and print each stem's centroid ratio")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--only", help="prompts containing this text (several: separated by |)")
     parser.add_argument("--prompts", type=Path, default=PROMPTS, help="a JSONL file of prompts (default: %(default)s)")
@@ -123,6 +127,15 @@ def main() -> None:
         print(f"{index:2d} {spec.style:13s} width {row['width']:.2f} mono {row['mono_lu']:+.1f} LU "
               f"centroid {c:5.0f} Hz r99 {r:5.0f} Hz q1->q4 {last - first:+.1f} LU bands% "
               f"{'/'.join(f'{b:.0f}' for b in bands)} | {parts}", flush=True)
+        if args.vs_gm:
+            gm_options = RenderOptions(style=spec.style, roles=roles, bars=spec.bars,
+                                       **{**extra, "sounds": {p.name: "gm" for p in spec.parts}})
+            gm_stems = render_in_process(score, RATE, gm_options)
+            for name, part in row["parts"].items():
+                part["gm_centroid"] = centroid_rolloff(gm_stems.parts[name])[0]
+            print("   vs GM, same notes: " + ", ".join(
+                f"{n}[{p['source']}] {p['centroid']:.0f}/{p['gm_centroid']:.0f} Hz = "
+                f"{p['centroid'] / max(p['gm_centroid'], 1e-9):.2f}x" for n, p in row["parts"].items()), flush=True)
         if args.out:
             import soundfile
 

@@ -134,7 +134,25 @@ def test_only_heard_voices_are_written_and_harmony_asks_the_chorale_style() -> N
 
     melody_only = plan_voices([LEAD, BASS, DRUMS, GUITAR])
     assert list(melody_only.ranges) == [0]
-    assert model_request(make_spec(parts=[LEAD, BASS, DRUMS, GUITAR], style="folk"), melody_only).style == "folk"
+    # a melody alone is asked in the style's own token (the folk style's jigs and reels: the celtic tunes)
+    assert model_request(make_spec(parts=[LEAD, BASS, DRUMS, GUITAR], style="folk"), melody_only).style == "celtic"
     ghost = plan_voices([BASS, DRUMS, GUITAR])
     assert ghost.slots_of == {} and list(ghost.ranges) == [0, 1, 2, 3]
     assert model_request(make_spec(parts=[BASS, DRUMS, GUITAR]), ghost).style == "chorale"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_tune_from_the_corpus_model_starts_within_a_beat_and_leaves_no_bar_long_hole(seed: int) -> None:
+    """The corpus's jigs open with a pickup (the fiddle waited most of its first bar), and a bar that reached
+    its note cap used to release the rest limit (a 7/4 rag's right hand fell silent for six quarters)."""
+    from engine.compose.pipeline import compose
+    from engine.understand.prompt import Overrides, understand
+
+    jig = compose(understand("irish jig on fiddle", Overrides(seed=seed, bars=8)))
+    fiddle = next(t for t in jig.tracks if t.name == "fiddle")
+    assert min(n.time for n in fiddle.notes) <= jig.tpq
+    spec = understand("Upbeat ragtime piano in 7/4", Overrides(seed=seed + 4, bars=8))
+    rag = compose(spec)
+    tune = sorted(next(t for t in rag.tracks if t.name == "piano").notes, key=lambda n: n.time)
+    gaps = [b.time - (a.time + a.duration) for a, b in zip(tune, tune[1:], strict=False)]
+    assert max(gaps) <= 2 * rag.tpq, max(gaps) / rag.tpq

@@ -120,3 +120,24 @@ def test_a_reggae_skank_chops_its_chords_on_the_off_beats() -> None:
     assert len(idiom_bars) >= spec.bars // 2  # the skank's off-beats (2 and 4) in most bars
     chops = [n for n in organ.notes if n.time // grid.bar_ticks in idiom_bars]
     assert max(n.duration for n in chops) <= 1.5 * grid.step_ticks  # chopped, not held to the next off-beat
+
+
+def test_ska_plays_upstrokes_on_the_offbeats_over_a_backbeat() -> None:
+    """Ska's guitar chops every 'and' and its drummer keeps the snare on 2 and 4 (not reggae's one drop)."""
+    from collections import Counter
+
+    from engine.compose.pipeline import compose
+    from engine.understand.prompt import Overrides, understand
+
+    score = compose(understand("bouncy ska with upstroke guitar and horns, 8 bars", Overrides(seed=1)))
+    bar = score.tpq * 4
+
+    def step(note) -> int:  # the nearest 16th of the bar (the drummer plays a little early or late)
+        return int(((note.time % bar) + score.tpq / 8) * 4 // score.tpq) % 16
+
+    guitar = next(t for t in score.tracks if t.name == "guitar")
+    offbeats = sum(step(n) in (2, 6, 10, 14) for n in guitar.notes) / len(guitar.notes)
+    assert offbeats >= 0.8, offbeats  # the rest: a phrase end's push or pickup
+    drums = next(t for t in score.tracks if t.is_drum)
+    snares = Counter(step(n) for n in drums.notes if n.pitch in (38, 40))
+    assert snares[4] >= 6 and snares[12] >= 6, snares  # on 2 and 4 in every bar but the fills

@@ -104,6 +104,12 @@ def test_a_named_bassline_keeps_the_synths_of_80s_synth_pop() -> None:
     assert "bass" not in named
 
 
+def test_a_triangle_bass_is_the_chiptune_bass_and_not_a_percussion_triangle() -> None:
+    named = parts("8-bit chiptune with arpeggios and a triangle bass")
+    assert named.get("synth_bass") == "bass" and "triangle" not in named
+    assert parts("chiptune with a triangle wave bass and a triangle").get("triangle") == "drums"
+
+
 def test_a_family_word_plays_the_styles_own_sound_and_a_specific_word_its_own() -> None:
     assert parts("Metal with 7-string guitars and double kick, 200 bpm").get("distortion_guitar")
     assert parts("Jazz trio with bass and brushes").get("upright_bass") == "bass"
@@ -215,7 +221,7 @@ def test_arcs_by_word_order_and_meaning(prompt: str, arc: str) -> None:
     ("dubstep with wobble bass", "dubstep"), ("a military march", "march"), ("afrobeat groove", "afrobeat"),
     ("a raga on sitar", "indian"), ("Argentine tango", "tango"),
     ("smooth R&B slow jam with electric piano", "soul"), ("neo-soul groove with rhodes", "soul"),
-    ("motown soul", "soul"),
+    ("motown soul", "soul"), ("bouncy ska with upstroke guitar and horns", "ska"), ("two-tone ska punk", "ska"),
 ])
 def test_styles_prompts_ask_for_often_are_in_the_catalogue(prompt: str, style: str) -> None:
     assert understand(prompt).style == style
@@ -319,3 +325,17 @@ def test_a_named_style_plays_as_lively_as_the_prompt_within_its_range() -> None:
     assert 110 <= calm.tempo_bpm < 165 < lively.tempo_bpm <= 220, (calm.tempo_bpm, lively.tempo_bpm)  # 110-220
     plain = understand("disco with strings and slap bass")
     assert plain.sources["energy"] is Source.DEFAULT and plain.tempo_bpm == 120  # the middle of disco's 112-128
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("starts loud and ends in a whisper, strings", {"strings"}),
+    ("medieval dance with lute and recorder", {"lute", "recorder"}),
+    ("a moody piece in f sharp minor for clarinet and strings that gets louder towards the end",
+     {"clarinet", "strings"}),
+])
+def test_with_no_style_named_the_instruments_named_are_the_ensemble(prompt: str, expected: set[str]) -> None:
+    assert set(parts(prompt)) == expected
+
+
+def test_with_no_style_named_a_groove_still_brings_the_rhythm_section() -> None:
+    assert {"cowbell", "drums", "bass"} <= set(parts("a groove with cowbell"))
