@@ -134,6 +134,9 @@ DRUM_SECTION_ENERGY = {"A": 0.0, "B": 0.5}
 # The least velocity of a hit a style rule accents (styles.toml rule cell X) and of a section's crash
 # and kick: the model's velocity where it would not have played is often a ghost note's.
 DRUM_ACCENT_VELOCITY = 100
+# The least velocity of a style's timeline stroke (a clave, engine/compose/drums.py): the model's velocity
+# for a stroke it is made to play is sometimes a ghost note's (1-10), and a clave is a steady, heard pattern.
+DRUM_TIMELINE_MIN_VELOCITY = 50
 DRUM_DENSITY_PER_ENERGY = 1.2
 DRUM_VELOCITY_PER_ENERGY = 0.2
 DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)
@@ -142,8 +145,12 @@ DRUM_NOTE_TICKS = TICKS_PER_QUARTER // 4  # a drum hit's written length (a 16th)
 DRUM_THIN_FILL_SHARE = 0.5
 # A swung clip swings its drummer at the drummer's own subdivision (engine/compose/drums.py): 16ths when
 # at least this share of its time-keeping cymbal's hits fall on a beat's second or fourth 16th (straight
-# 16th hats: about half; 8th-note hats or a jazz ride: few), else the off-beat eighths.
+# 16th hats: about half; 8th-note hats: few), and at least DRUM_SIXTEENTH_E_SHARE on its second (the
+# "e"): a jazz ride's skip note is a triplet Groove's 16th grid files under the fourth 16th (the "a",
+# 0.2-0.35 of a jazz ride's hits, its "e" 0-0.06; hip hop's 16th hats 0.23-0.39 on the "e"), and it is
+# a swung 8th groove, else swung a second time, late to the "a".
 DRUM_SIXTEENTH_SWING_SHARE = 0.25
+DRUM_SIXTEENTH_E_SHARE = 0.1
 # An engine the CLI starts in the background (bridge/local_engine.py) stops after this many
 # seconds without a request; `cadenza serve --idle-timeout` sets it for any engine.
 LOCAL_ENGINE_IDLE_SECONDS = 600.0

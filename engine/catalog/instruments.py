@@ -24,6 +24,7 @@ class Instrument:
     keys: tuple[int, ...] = ()  # percussion: the keys (GM percussion map, or pitches of ``program``) it strikes
     pattern: str = ""           # percussion: a 4/4 bar of 16 steps, "1".."9" strike that key of ``keys``, "-" rests
     stand_in: str = ""          # an instrument General MIDI has no program for: what plays it instead
+    timeline: bool = False      # percussion: plays the style's timeline (its clave, styles.toml) where it has one
 
     @property
     def is_percussion(self) -> bool:
@@ -40,7 +41,7 @@ def catalogue() -> tuple[Instrument, ...]:
             name=entry["name"], part=entry["part"], program=entry["program"], role=entry["role"],
             low=entry["range"][0], high=entry["range"][1], is_drum=entry.get("drum", False),
             words=tuple(entry["words"]), keys=tuple(entry.get("keys", ())), pattern=entry.get("pattern", ""),
-            stand_in=entry.get("stand_in", ""),
+            stand_in=entry.get("stand_in", ""), timeline=bool(entry.get("timeline", False)),
         )
         for entry in raw["instrument"]
     )

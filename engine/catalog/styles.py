@@ -24,12 +24,29 @@ class EnsembleHit:
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """A style's timeline (styles.toml ``[style.drums] timeline``): a clave, or jazz's hi-hat foot, of one or
+    more 4/4 bars that runs through the whole clip, fills too, restarting where each phrase starts."""
+
+    name: str      # what it is ("son clave 3-2")
+    voice: str     # the kit voice the drum model plays it on (and hears it as): one of KIT_VOICES
+    key: int       # the General MIDI percussion key its strokes are written at (37 side stick, 44 pedal hi-hat)
+    cells: str     # 16 cells per bar of RULE_CELLS without "." (X accented stroke, x stroke, - rest)
+
+    @property
+    def bars(self) -> int:
+        return len(self.cells) // 16
+
+
+@dataclass(frozen=True)
 class DrumStyle:
     """What a drum part plays in a style (styles.toml ``[style.drums]``; see engine/compose/drums.py)."""
 
     kit: bool = True                            # the drum model's kit plays
     rules: tuple[tuple[str, str], ...] = ()     # (kit voice, 16 cells of RULE_CELLS): the style's constraints
     hits: tuple[EnsembleHit, ...] = ()          # strokes the form places (beside the kit, or instead of it)
+    time_keeper: str = ""                       # the kit voice the model's hi-hat strokes are played on ("" as learned)
+    timeline: Timeline | None = None            # a pattern the kit plays through the clip (a clave)
 
 
 @dataclass(frozen=True)
@@ -128,9 +145,9 @@ def _drums(entry: dict) -> DrumStyle:
     raw = entry.get("drums", {})
     name = entry["name"]
     where = f"styles.toml: style {name!r} [style.drums]"
-    unknown = set(raw) - {"kit", "rules", "hits"}
+    unknown = set(raw) - {"kit", "rules", "hits", "time_keeper", "timeline"}
     if unknown:
-        raise ValueError(f"{where} has {sorted(unknown)}; accepted: kit, rules, hits")
+        raise ValueError(f"{where} has {sorted(unknown)}; accepted: kit, rules, hits, time_keeper, timeline")
     rules = []
     for voice, cells in raw.get("rules", {}).items():
         if voice not in KIT_VOICES:
@@ -151,7 +168,28 @@ def _drums(entry: dict) -> DrumStyle:
         if not 1 <= len(velocity) <= 2 or not all(isinstance(v, int) and 1 <= v <= 127 for v in velocity):
             raise ValueError(f"{where} hit velocity = {velocity!r}; accepted: [v] or [first, last], each 1-127")
         hits.append(EnsembleHit(at, key, tuple(steps), (velocity[0], velocity[-1])))
-    return DrumStyle(kit=bool(raw.get("kit", True)), rules=tuple(rules), hits=tuple(hits))
+    time_keeper = raw.get("time_keeper", "")
+    if time_keeper and time_keeper not in KIT_VOICES:
+        raise ValueError(f"{where} time_keeper = {time_keeper!r}; accepted: one of {', '.join(KIT_VOICES)}")
+    return DrumStyle(kit=bool(raw.get("kit", True)), rules=tuple(rules), hits=tuple(hits), time_keeper=time_keeper,
+                     timeline=_timeline(raw.get("timeline"), where))
+
+
+def _timeline(raw: dict | None, where: str) -> Timeline | None:
+    if raw is None:
+        return None
+    unknown = set(raw) - {"name", "voice", "key", "cells"}
+    if unknown:
+        raise ValueError(f"{where} timeline has {sorted(unknown)}; accepted: name, voice, key, cells")
+    voice, key, cells = raw.get("voice", "snare"), raw.get("key"), raw.get("cells", "")
+    if voice not in KIT_VOICES:
+        raise ValueError(f"{where} timeline voice = {voice!r}; accepted: {', '.join(KIT_VOICES)}")
+    if not isinstance(key, int) or not 0 <= key <= 127:
+        raise ValueError(f"{where} timeline key = {key!r}; accepted: a General MIDI percussion key 0-127")
+    if not cells or len(cells) % 16 or set(cells) - set("Xx-") or not set(cells) & set("Xx"):
+        raise ValueError(f"{where} timeline cells = {cells!r}; accepted: 16 cells per 4/4 bar (one or more bars) "
+                         "of X (accented stroke), x (stroke), - (rest), with at least one stroke")
+    return Timeline(str(raw.get("name", "")), voice, key, cells)
 
 
 def _scale(entry: dict) -> tuple[int, ...]:

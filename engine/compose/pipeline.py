@@ -293,7 +293,8 @@ def percussion_pattern(instrument: instruments.Instrument, grid: Grid, meter: Me
 
 
 def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, meter: Meter, *,
-                genre: str | None, seed: int, clip_form: form.Form | None = None) -> list[str]:
+                genre: str | None, seed: int, clip_form: form.Form | None = None,
+                timeline: styles.Timeline | None = None) -> list[str]:
     """A hand drum, bell or shaker beside the kit, played by the drum model (trained on the Groove
     drummers) in the style's genre; returns each bar's provenance kind (a fill bar is "learned", an
     idiom bar "style_rhythm").
@@ -305,9 +306,11 @@ def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, mete
     form, every fourth bar) the part plays the drum model's fill instead, its snare and tom strokes
     moved onto the instrument's keys. A pitched
     program (taiko, melodic toms) is moved so its first key is the clip's tonic: its low strokes do not
-    pull the key away. ``quantize`` keeps every stroke on its step.
+    pull the key away. ``quantize`` keeps every stroke on its step. An instrument that plays the style's
+    ``timeline`` (instruments.toml ``timeline = true``: the claves) plays its bars in place of its own
+    pattern, from each phrase start and through the fills as the kit does, so the two play one clave.
     """
-    from engine.compose.drums import STEP_TICKS, form_places, phrase_flags
+    from engine.compose.drums import STEP_TICKS, form_places, phrase_flags, phrase_positions, timeline_bar
     from engine.model.drums import load_default
 
     keys = list(instrument.keys)
@@ -317,6 +320,11 @@ def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, mete
         keys = [k + shift for k in keys]
     pattern = percussion_pattern(instrument, grid, meter)
     bars = w.spec.bars
+    patterns = [pattern] * bars
+    plays_timeline = instrument.timeline and timeline is not None and grid.steps == 16
+    if plays_timeline:
+        patterns = [timeline_bar(timeline, p).replace("X", "1").replace("x", "1")
+                    for p in phrase_positions(clip_form, bars)]
     if clip_form is not None:  # the form's phrase ends, as the kit's (a 32-bar clip's phrases are 8 bars)
         places = form_places(clip_form)
         fill, start = places["phrase_end"], places["phrase_start"]
@@ -339,7 +347,7 @@ def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, mete
     for bar in range(bars):
         in_bar = [hit for hit in hits if hit.bar == bar]
         strokes = [hit for hit in in_bar if hit.voice in FILL_VOICES]
-        if fill[bar] and strokes:
+        if fill[bar] and strokes and not plays_timeline:
             order = sorted({hit.voice for hit in strokes}, key=FILL_VOICES.index)
             for hit in strokes:
                 key = keys[min(len(keys) - 1, order.index(hit.voice) * len(keys) // max(1, len(order)))]
@@ -348,7 +356,7 @@ def _percussion(w: _Writer, instrument: instruments.Instrument, grid: Grid, mete
             continue
         # where the drummer rests, the idiom's stroke takes three quarters of the bar's middle velocity
         quiet = round(0.75 * float(np.median([hit.velocity for hit in in_bar]))) if in_bar else PERCUSSION_VELOCITY[1]
-        for step, char, _ in _onsets(pattern):
+        for step, char, _ in _onsets(patterns[bar]):
             index = int(char) - 1 if char.isdigit() else 0
             accents = [hit for hit in at.get((bar, step), []) if hit.voice in ACCENT_VOICES] or at.get((bar, step), [])
             played = max(accents, key=lambda hit: hit.velocity) if accents else None
@@ -867,7 +875,7 @@ def _draft(spec: MusicSpec, should_stop: Callable[[], bool] | None,
             bar_kinds = _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter,
                                     genre=style.drum_genre,
                                     seed=drum_seed(spec.seed, PERCUSSION_SALT + len(score.tracks)),
-                                    clip_form=clip_form)
+                                    clip_form=clip_form, timeline=style.drums.timeline)
             kind = None  # counted per bar: the idiom's bars and the model's fills
         elif part.role == "drums" or part.is_drum:
             _drums(writer, style, drum_seed(spec.seed, len(score.tracks)), clip_form)
@@ -1248,7 +1256,7 @@ def arrange_part(spec: MusicSpec, part: Part, chords: list[ChordPcs], seed: int)
         write_bars(track, spec, bars)
     elif (part.role == "drums" or part.is_drum) and instruments.percussion(part.instrument):
         _percussion(writer, instruments.percussion(part.instrument), grid, spec.meter, genre=style.drum_genre,
-                    seed=drum_seed(seed, PERCUSSION_SALT))
+                    seed=drum_seed(seed, PERCUSSION_SALT), timeline=style.drums.timeline)
     elif part.role == "drums" or part.is_drum:
         loop = learned_parts.settings(spec.style).loop
         _drums(writer, style, drum_seed(seed, 7919),

@@ -31,6 +31,8 @@ N_VOICES = 9
 VOICE_PITCHES = (36, 38, 42, 46, 43, 47, 50, 49, 51)  # kick, snare, closed/open hat, low/mid/high tom, crash, ride
 VOICE_NAMES = ("kick", "snare", "closed_hat", "open_hat", "low_tom", "mid_tom", "high_tom", "crash", "ride")
 CRASH = VOICE_NAMES.index("crash")
+HATS = (VOICE_NAMES.index("closed_hat"), VOICE_NAMES.index("open_hat"))  # the stick's hi-hat strokes
+CYMBALS = (*HATS, VOICE_NAMES.index("ride"))  # the time keepers a groove keeps its time on
 FREE, NEVER, ALWAYS, ACCENT = -1, 0, 1, 2  # a rule cell: the model's choice, no hit, a hit, an accented hit
 POSITIONS = 16  # steps of a 4/4 bar: the model's sense of where it is
 CHECKPOINT_NAME = "drums-groove.pt"
@@ -187,7 +189,8 @@ class DrumGenerator:
     def generate(self, bar_steps: list[int], genre: str | None, tempo: float, fill: list[bool],
                  phrase_start: list[bool], seed: int, temperature: float = 1.0, guidance: float = 1.0,
                  rules: np.ndarray | None = None, density: list[float] | None = None,
-                 crash: list[bool] | None = None, accent_velocity: int = 100) -> list[DrumHit]:
+                 crash: list[bool] | None = None, accent_velocity: int = 100,
+                 time_keeper: int | None = None) -> list[DrumHit]:
         """Hits for bars of the given lengths (16th steps each), sampled step by step.
 
         ``temperature`` sharpens (below 1) or flattens the hit probabilities only; velocity and
@@ -199,9 +202,14 @@ class DrumGenerator:
         hears (and continues from) every hit it is made to play:
         ``rules`` (16 positions of a 4/4 bar, 9 voices): FREE, NEVER, ALWAYS or ACCENT (a hit at least
         ``accent_velocity`` loud; an ALWAYS hit takes the model's velocity), applied by each step's 4/4
-        position in every bar that is not a fill. ``density`` per bar is added to the hit logits of
-        the voices the rules leave free (positive: busier). ``crash`` per bar puts an accented crash
-        and kick on the bar's downbeat (no kick where the rules keep the downbeat empty).
+        position in every bar that is not a fill; or (bars, 16, 9), one grid per bar, applied as given
+        (fill bars too: a clave that runs through the clip). ``time_keeper`` (a voice: the ride in
+        jazz) is where the model's hi-hat strokes are played: a hat it samples where the rules ask for
+        none sounds (and is heard by the GRU) on that voice instead, with that voice's learned velocity
+        and timing, and the primer is one of the genre's grooves kept on that voice. ``density`` per bar
+        is added to the hit logits of the voices the rules leave free (positive: busier). ``crash`` per
+        bar puts an accented crash and kick on the bar's downbeat (no kick where the rules keep the
+        downbeat empty).
 
         Runs the GRU in numpy (`_Stepper`, the same arithmetic as torch's GRU): one step of a
         batch of one is dominated by call overhead in torch, ten times less in numpy.
@@ -218,7 +226,7 @@ class DrumGenerator:
         guided = guidance != 1.0 and g != len(cfg.genres)
         conds_of = [g, len(cfg.genres)] if guided else [g]  # guided: a second row for the 'no genre' prediction
         state = stepper.initial_state(len(conds_of))  # this call's own: the generator is shared between requests
-        primer = self.primer(genre, rng)
+        primer = self.primer(genre, rng, time_keeper)
         if primer is not None:  # play the primer through the GRU (its hits are not written)
             steps = len(primer) // POSITIONS
             pfeats = step_features([POSITIONS] * steps, np.zeros(steps), np.zeros(steps))
@@ -239,11 +247,18 @@ class DrumGenerator:
             out = outs[0]
             logit = out[:, 0] if not guided else outs[1][:, 0] + guidance * (out[:, 0] - outs[1][:, 0])
             bar = int(bar_of[i])
-            rule = rules[pos_of[i]] if rules is not None and not fill[bar] else np.full(N_VOICES, FREE)
+            if rules is not None and rules.ndim == 3:
+                rule = rules[bar, pos_of[i]]
+            else:
+                rule = rules[pos_of[i]] if rules is not None and not fill[bar] else np.full(N_VOICES, FREE)
             if density is not None:
                 logit = logit + density[bar] * (rule == FREE)
             p_hit = 1.0 / (1.0 + np.exp(-logit / temperature))
             on = rng.random(N_VOICES) < p_hit
+            if time_keeper is not None:  # the stick's hat strokes played on the style's time keeper
+                stick = on[list(HATS)] & (rule[list(HATS)] < ALWAYS)
+                on[list(HATS)] &= ~stick
+                on[time_keeper] |= bool(stick.any())
             on = np.where(rule == FREE, on, rule >= ALWAYS)
             accent = rule == ACCENT
             if crash is not None and crash[bar] and step_in_bar[i] == 0:
@@ -269,14 +284,18 @@ class DrumGenerator:
         lo, hi = self.record.get("genre_tempo", {}).get(genre, (tempo, tempo))
         return float(min(max(tempo, lo), hi))
 
-    def primer(self, genre: str | None, rng: np.random.Generator) -> np.ndarray | None:
+    def primer(self, genre: str | None, rng: np.random.Generator, time_keeper: int | None = None) -> np.ndarray | None:
         """A real groove of the genre (2 bars from a Groove training recording, stored in the checkpoint)
         that the GRU hears before the clip, so it starts inside a groove instead of from silence;
-        None when the checkpoint has no primers."""
+        None when the checkpoint has no primers. With ``time_keeper``, one of the genre's grooves whose
+        most struck cymbal is that voice (a jazz ride groove, not Groove's jazz-march or fusion
+        grooves on the hi-hat), if the genre has any."""
         primers = self.record.get("primers")
         if not primers:
             return None
         pool = primers.get(genre) or [p for group in primers.values() for p in group]
+        if time_keeper is not None:
+            pool = [p for p in pool if keeper_of(np.asarray(p)) == time_keeper] or pool
         return np.asarray(pool[int(rng.integers(len(pool)))], np.float32)
 
     def _stepper(self) -> _Stepper:
@@ -331,6 +350,13 @@ class _Stepper:
             n = np.tanh(gi[..., 2 * H:] + r * gh[..., 2 * H:])
             x = state[k] = (1.0 - z) * n + z * h
         return (x @ self.w_head_t + self.b_head).reshape(*x.shape[:-1], N_VOICES, self.config.per_voice)
+
+
+def keeper_of(events: np.ndarray) -> int:
+    """The time keeper of a groove given as steps of (hit, velocity, offset) per voice: the cymbal (closed or
+    open hi-hat, ride) it strikes most."""
+    counts = (np.asarray(events)[:, list(CYMBALS)] > 0.5).sum(axis=0)
+    return CYMBALS[int(np.argmax(counts))]
 
 
 def _sample(logits: np.ndarray, rng: np.random.Generator) -> int:

@@ -51,6 +51,9 @@ temperature `DRUM_TEMPERATURE` (engine/config.py); velocity and timing at 1. The
 genre' prediction's pushed `DRUM_GENRE_GUIDANCE` times as far toward the genre's (classifier-free
 guidance: the genre was dropped {train['genre_dropout']:.0%} of the time in training, so the model knows
 both), so the genre counts against the primer's groove; the measure and the choice are in engine/config.py.
+A style that names a time keeper (styles.toml: jazz keeps time on the ride) is primed only with its genre's
+grooves kept on that cymbal, and the model's hi-hat strokes are played there; a style's timeline (a clave, jazz's
+hi-hat foot) is played by the model on one of its voices through the clip, so it hears it.
 
 ## Data
 

@@ -191,3 +191,80 @@ def test_only_a_thin_phrase_end_bar_takes_the_last_groove_bars_first_half():
     assert sorted(bar3) == sorted(from_bar2 + [(14, 2, 60, 0.0)])  # the groove's first half, the model's end
     assert [h for h in out if h.bar == 7] == busy_fill  # a fill the model played stays as played
     assert [h for h in out if h.bar not in (3, 7)] == [h for h in hits if h.bar not in (3, 7)]
+
+
+RIDE_KEYS, STICK_HAT_KEYS, PEDAL_HAT, SIDE_STICK = {51, 53, 59}, {42, 46}, 44, 37
+JAZZ_PROMPTS = ["Jazz swing trio, walking upright bass, ride cymbal and piano comping, C major, 160 bpm",
+                "Fast bebop jazz at 220 bpm with saxophone, piano and upright bass in Bb major"]
+
+
+def _kit_bars(spec, drums):
+    """Each bar's kit notes as (pitch, onset in beats from the bar's downbeat, velocity)."""
+    tpq = 480  # the clip's resolution (engine/config.py TICKS_PER_QUARTER), read back from the file
+    bar_ticks = round(spec.meter.quarters_per_bar * tpq)
+    bars = [[] for _ in range(spec.bars)]
+    for note in (n for track in drums for n in track.notes):
+        bar = min(spec.bars - 1, int(note.time / bar_ticks + 1 / 32))  # a stroke played early stays in its bar
+        bars[bar].append((note.pitch, (note.time - bar * bar_ticks) / tpq, note.velocity))
+    return bars
+
+
+@pytest.mark.parametrize("prompt", JAZZ_PROMPTS)
+def test_a_jazz_clip_keeps_time_on_the_ride_with_the_swung_skip_note_and_the_hat_foot_on_2_and_4(prompt):
+    spang = groove_bars = 0
+    for seed in range(3):
+        spec, drums, _ = _clip(prompt, seed=seed)
+        assert spec.style == "jazz" and spec.swing
+        for bar, notes in zip(_clip_form(spec).bars, _kit_bars(spec, drums), strict=True):
+            if bar.phrase_end:
+                continue  # a fill
+            groove_bars += 1
+            ride = [beat for pitch, beat, _ in notes if pitch in RIDE_KEYS]
+            assert not [n for n in notes if n[0] in STICK_HAT_KEYS], (seed, bar.index, "time is kept on the ride")
+            foot = {round(beat) for pitch, beat, _ in notes if pitch == PEDAL_HAT and abs(beat - round(beat)) < 0.2}
+            assert {1, 3} <= foot, (seed, bar.index, "the hi-hat foot on 2 and 4")
+            on_beats = {round(b) for b in ride if abs(b - round(b)) < 0.2} & {0, 1, 2, 3}
+            skip = [b for b in ride if int(b) in (1, 3) and 0.55 <= b - int(b) <= 0.8]  # swung, not the 8th
+            spang += len(on_beats) >= 3 and bool(skip)
+    assert spang / groove_bars >= 0.75, (spang, groove_bars)
+
+
+def _clave_steps(spec, drums, key):
+    """Each bar's 16th steps struck on ``key``."""
+    return [sorted({round(beat * 4) % 16 for pitch, beat, _ in notes if pitch == key})
+            for notes in _kit_bars(spec, drums)]
+
+
+@pytest.mark.parametrize(("prompt", "style", "two_side"), [
+    ("salsa with piano montuno, congas and bass", "latin", [4, 8]),  # son clave 3-2: 1, 2&, 4 | 2, 3
+    ("Latin salsa montuno on piano with congas, timbales and bass, 190 bpm, C major", "latin", [4, 8]),
+    ("Bossa nova with nylon guitar, soft brushes and upright bass in F major at 132 bpm", "bossa nova", [4, 10]),
+])
+@pytest.mark.parametrize("quantize", [True, False])
+def test_a_latin_clip_plays_its_clave_on_the_rim_from_each_phrase_start_through_its_fills(prompt, style, two_side,
+                                                                                            quantize):
+    for seed in range(2):
+        spec, drums, _ = _clip(prompt, seed=seed, quantize=quantize)
+        assert spec.style == style
+        clip_form = _clip_form(spec)
+        assert any(bar.phrase_end for bar in clip_form.bars)  # the clave runs through fill bars too
+        for bar, steps in zip(clip_form.bars, _clave_steps(spec, drums, SIDE_STICK), strict=True):
+            want = [0, 6, 12] if bar.position % 2 == 0 else two_side  # the three side where each phrase starts
+            assert steps == want, (seed, bar.index, bar.position, steps)
+        rim = [v for notes in _kit_bars(spec, drums) for pitch, _, v in notes if pitch == SIDE_STICK]
+        assert np.median(rim) >= 50, "a clave is heard, not ghosted"
+        assert any(pitch == 38 for notes in _kit_bars(spec, drums) for pitch, _, _ in notes), \
+            "the drummer's own snare still plays around the clave"
+
+
+def test_a_style_time_keeper_or_timeline_that_is_not_valid_is_refused_with_what_is_accepted():
+    from engine.catalog.styles import _drums
+
+    with pytest.raises(ValueError, match="time_keeper = 'cowbell'; accepted: one of kick"):
+        _drums({"name": "x", "drums": {"time_keeper": "cowbell"}})
+    with pytest.raises(ValueError, match="timeline key = 200; accepted: a General MIDI percussion key"):
+        _drums({"name": "x", "drums": {"timeline": {"key": 200, "cells": "x" * 16}}})
+    with pytest.raises(ValueError, match="16 cells per 4/4 bar"):
+        _drums({"name": "x", "drums": {"timeline": {"key": 75, "cells": "x-----x-----x---x-----"}}})
+    with pytest.raises(ValueError, match="timeline voice = 'clave'; accepted: kick"):
+        _drums({"name": "x", "drums": {"timeline": {"voice": "clave", "key": 75, "cells": "x" * 16}}})

@@ -124,4 +124,23 @@ def test_the_drummers_swing_follows_its_time_keepers_subdivision():
     eighths = [DrumHit(0, s, 2, 90, 0.0) for s in range(0, 16, 2)] + [DrumHit(0, s, 0, 100, 0.0) for s in (3, 7, 11)]
     jazz_ride = [DrumHit(0, s, 8, 90, 0.0) for s in (0, 4, 6, 8, 12, 14)] + [DrumHit(0, s, 2, 80, 0.0) for s in (4, 12)]
     assert swing_ticks(sixteenths) == {1: 40, 3: 40}
-    assert swing_ticks(eighths) == swing_ticks(jazz_ride) == {2: 80}
+    # Groove's grid files a jazz ride's triplet skip note under the beat's fourth 16th: still a swung 8th groove
+    triplet_skip = [DrumHit(0, s, 8, 90, -0.3) for s in (0, 4, 7, 8, 12, 15)]
+    assert swing_ticks(eighths) == swing_ticks(jazz_ride) == swing_ticks(triplet_skip) == {2: 80}
+
+
+def test_swung_eighths_make_one_stroke_of_a_voices_third_and_fourth_sixteenth_not_a_flam():
+    from engine.compose.drums import merge_swung_pairs
+
+    # a ride's skip on the "&" (moved to the triplet by the swing) and on the "a" (the model's own triplet, a third
+    # of a step early): one stroke, the louder; a snare's "&" and a ride's "a" are different voices and both stay
+    hits = [DrumHit(0, 6, 8, 70, 0.0), DrumHit(0, 7, 8, 90, -0.3), DrumHit(0, 14, 8, 95, 0.0),
+            DrumHit(0, 15, 8, 60, -0.3), DrumHit(0, 10, 1, 50, 0.0), DrumHit(0, 11, 8, 80, -0.3)]
+    assert [(h.step, h.voice) for h in merge_swung_pairs(hits)] == [(7, 8), (14, 8), (10, 1), (11, 8)]
+    jazz = understand("Medium swing jazz with piano and upright bass at 130 bpm in F major", Overrides(seed=2))
+    _, drums = _drums(jazz)
+    ride = [n.time for n in drums.notes if n.pitch == 51]
+    assert len(ride) >= 3 * 8, "the ride keeps time"
+    beat = 4 * STEP
+    skips = [t // beat for t in ride if 0.45 <= t % beat / beat <= 0.85]  # strokes around a beat's swung "&"
+    assert len(skips) == len(set(skips)), "two ride strokes flam where one swung skip note belongs"

@@ -49,3 +49,23 @@ def test_unquantized_strokes_carry_the_drum_models_micro_timing() -> None:
     congas = next(t for t in score.tracks if t.name == "congas")
     off_grid = [n for n in congas.notes if n.time % grid.step_ticks]
     assert len(off_grid) >= len(congas.notes) // 3
+
+
+def test_claves_in_a_salsa_play_the_styles_son_clave_in_step_with_the_kits_rim() -> None:
+    spec = replace(understand("salsa with claves, piano and bass", Overrides(seed=1)), quantize=True)
+    assert spec.style == "latin" and any(p.name == "claves" for p in spec.parts)
+    score, _ = compose_with_provenance(spec)
+    grid = Grid.of(spec.meter)
+    clip_form = form.plan(spec.bars, spec.key, list(styles.get(spec.style).progressions), spec.seed,
+                          learned_parts.settings(spec.style).loop)
+    claves = next(t for t in score.tracks if t.name == "claves")
+    kit = next(t for t in score.tracks if t.name == "drums")
+
+    def steps(track, key, bar):
+        return sorted((n.time % grid.bar_ticks) // grid.step_ticks for n in track.notes
+                      if n.pitch == key and n.time // grid.bar_ticks == bar)
+
+    for bar in clip_form.bars:  # fills too: a clave does not stop for the drummer's fill
+        want = [0, 6, 12] if bar.position % 2 == 0 else [4, 8]  # son clave 3-2 over two bars
+        assert steps(claves, 75, bar.index) == want, (bar.index, bar.position)
+        assert steps(kit, 37, bar.index) == want, (bar.index, bar.position)

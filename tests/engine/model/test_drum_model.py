@@ -196,3 +196,32 @@ def test_genre_guidance_makes_the_requested_genre_heard_in_more_bars_than_the_pr
     assert DRUM_GENRE_GUIDANCE > 1.0
     alone, guided = heard(1.0), heard(DRUM_GENRE_GUIDANCE)
     assert guided >= alone + 0.08, (alone, guided)
+
+
+def test_a_time_keeper_plays_the_models_hat_strokes_and_its_primer_keeps_time_on_that_voice():
+    from engine.model.drums import HATS, VOICE_NAMES, keeper_of
+
+    ride = VOICE_NAMES.index("ride")
+    model = load_default()
+    args = ([16] * 4, "jazz", 160.0, [False] * 4, [True, False, False, False])
+    kept = [h for s in range(4) for h in model.generate(*args, seed=s, time_keeper=ride)]
+    free = [h for s in range(4) for h in model.generate(*args, seed=s)]
+    assert not [h for h in kept if h.voice in HATS]
+    assert sum(h.voice == ride for h in kept) > sum(h.voice == ride for h in free)
+    assert sum(h.voice == ride for h in kept) >= 4 * 4 * 4, "at least a stroke a beat on the ride"
+    # Groove's jazz grooves are kept on the ride or on the hats; with a time keeper only the ride's prime the model
+    drawn = {keeper_of(model.primer("jazz", np.random.default_rng(s))) for s in range(40)}
+    assert drawn - {ride}, "the genre's grooves include some kept on the hats"
+    assert {keeper_of(model.primer("jazz", np.random.default_rng(s), ride)) for s in range(40)} == {ride}
+
+
+def test_per_bar_rules_apply_as_given_in_fill_bars_too():
+    from engine.model.drums import ALWAYS, FREE, NEVER
+
+    fill = [False, True]
+    rules = np.full((2, POSITIONS, 9), FREE, np.int8)
+    rules[:, :, 1] = NEVER
+    rules[0, [0, 6, 12], 1] = ALWAYS  # a clave on the snare voice: 1, 2&, 4 | 2, 3, the fill bar too
+    rules[1, [4, 8], 1] = ALWAYS
+    hits = load_default().generate([16] * 2, "latin", 180.0, fill, [True, False], seed=2, rules=rules)
+    assert sorted((h.bar, h.step) for h in hits if h.voice == 1) == [(0, 0), (0, 6), (0, 12), (1, 4), (1, 8)]
