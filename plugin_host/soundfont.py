@@ -114,11 +114,14 @@ def _silent_lead(loaded: _Loaded, notes: list[TimedNote], sample_rate: int, prog
 
 def _play(synth: tinysoundfont.Synth, sfid: int, notes: list[TimedNote], frames: int, sample_rate: int,
           program: int, is_drum: bool) -> np.ndarray:
-    """``notes`` on channel 0 of ``synth`` at ``program`` (or its drum kit), as a (frames, 2) buffer."""
+    """``notes`` on channel 0 of ``synth`` at ``program``, as a (frames, 2) buffer; a drum part's program is
+    its kit (General MIDI 2: 0 standard, 8 room, 16 power, 24 electronic, 25 TR-808, 32 jazz, 40 brush)."""
     bank = 128 if is_drum else 0
+    if program and synth.sfpreset_name(sfid, bank, program) is None:
+        program = 0  # the font lacks this preset (a kit beyond its standard one): its first of the bank, not silence
     try:
-        synth.program_select(0, sfid, bank, 0 if is_drum else program, is_drums=is_drum)
-    except RuntimeError:  # the font lacks this preset: fall back to its first of the bank
+        synth.program_select(0, sfid, bank, program, is_drums=is_drum)
+    except RuntimeError:
         synth.program_select(0, sfid, bank, 0, is_drums=is_drum)
     events: list[tuple[int, int, int, int]] = []  # (frame, order, pitch, velocity); off before on
     for note in notes:

@@ -339,3 +339,13 @@ def test_with_no_style_named_the_instruments_named_are_the_ensemble(prompt: str,
 
 def test_with_no_style_named_a_groove_still_brings_the_rhythm_section() -> None:
     assert {"cowbell", "drums", "bass"} <= set(parts("a groove with cowbell"))
+
+
+@pytest.mark.parametrize(("prompt", "kit"), [
+    ("Bossa nova with nylon guitar, soft brushes and upright bass", 40),
+    ("A lounge jazz trio: piano, upright bass and brushed drums", 40),
+    ("jazz trio", 0),
+])
+def test_brushes_ask_for_the_brush_kit(prompt: str, kit: int) -> None:
+    drums = [p for p in understand(prompt).parts if p.name == "drums"]
+    assert [p.program for p in drums] == [kit]

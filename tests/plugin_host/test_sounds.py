@@ -367,3 +367,17 @@ def test_a_trailer_gets_a_large_hall():
         return float(np.mean(audio[RATE * 3 // 2:RATE * 2] ** 2) / np.mean(audio[:RATE // 2] ** 2))
 
     assert late_energy(hall.parts["part"]) > 4 * late_energy(dry.parts["part"])
+
+
+def test_a_drum_part_plays_the_kit_its_program_names_and_a_bank_without_it_its_standard_kit():
+    """Program 40 on the drum channel is General MIDI 2's brush kit ("soft brushes"): the bank's brush snare is
+    another sample than its stick snare; a kit the bank lacks (program 56) plays its standard kit, not silence."""
+    from plugin_host.soundfont import SoundFontInstrument
+
+    notes = [TimedNote(0.25 * n, 0.25 * n + 0.1, 38, 90) for n in range(4)]
+    bank = sounds.find_bank()
+    assert bank is not None, "CI installs fluid-soundfont-gm (FluidR3 has the brush kit)"
+    fluid = SoundFontInstrument(bank, RATE)
+    stick, brush = (fluid.render(notes, RATE, program, is_drum=True) for program in (0, 40))
+    assert np.abs(brush).max() > 0.01 and not np.allclose(stick, brush, atol=1e-3)
+    np.testing.assert_array_equal(fluid.render(notes, RATE, 56, is_drum=True), stick)
