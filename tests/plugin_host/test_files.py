@@ -85,9 +85,15 @@ def test_clip_png_shows_the_parts_and_the_mix(wav_clip):
     assert picture.std() > 0.05  # not a blank canvas
     parts = len(list((wav_clip / "stems").glob("*.wav")))
     pixels = picture.reshape(-1, 3)
-    for colour in PART_COLOURS[:parts]:  # the loudest notes are drawn in the part's colour itself
+    for colour in PART_COLOURS[:parts]:
+        # a note is the part's colour over white at an opacity that follows its velocity (0.35-1.0): a pixel on
+        # the line from white to that colour, the same opacity in each channel
         rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
-        assert (np.abs(pixels - rgb).max(axis=1) < 0.12).sum() > 50, f"no notes drawn in {colour}"
+        tinted = rgb < 0.99  # a full channel (#ff7f0e's red) stays full at any opacity
+        opacity = (1.0 - pixels[:, tinted]) / (1.0 - rgb[tinted])
+        on_line = ((opacity.max(axis=1) - opacity.min(axis=1) < 0.06) & (opacity.mean(axis=1) > 0.3)
+                   & (pixels[:, ~tinted] > 0.97).all(axis=1))
+        assert on_line.sum() > 50, f"no notes drawn in {colour}"
     waveform = picture[int(height * 0.8):int(height * 0.95), width // 2]  # the mix's row, mid-clip
     assert (waveform.max(axis=1) < 0.3).any()  # dark waveform samples
 
