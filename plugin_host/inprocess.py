@@ -401,10 +401,11 @@ def _cached_part(cache: RenderCache, index: int, name: str, role: str, track, no
 
 
 def warm_parts(score: Score, sample_rate: int, options: RenderOptions, indexes: list[int],
-               cache: RenderCache) -> None:
-    """Render the built-in parts at ``indexes`` of ``score`` into ``cache`` as ``render_in_process`` would,
-    so a render of the finished clip (whose first tracks these are) takes them as they are. The engine
-    sends each part as soon as it is composed, while the rest of the clip is still being written."""
+               cache: RenderCache) -> Callable[[], None]:
+    """Claim the built-in parts at ``indexes`` of ``score`` in ``cache`` now, and return the work that renders
+    them into it as ``render_in_process`` would: a render of the finished clip (whose first tracks these are)
+    that starts after the claim waits for them and takes them as they are. The engine sends each part as soon
+    as it is composed, while the rest of the clip is still being written."""
     clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
     frames = clip_frames + tails.tail_frames(options.tail, sample_rate)
     tempo = first_tempo(score)
@@ -420,15 +421,19 @@ def warm_parts(score: Score, sample_rate: int, options: RenderOptions, indexes: 
         key = _part_key(index, name, role, track, notes, source, options, sample_rate, frames, tempo)
         if cache.part(key) is None:
             claimed.append((key, index, name, role, track, notes, instrument))
-    for number, (key, index, name, role, track, notes, instrument) in enumerate(claimed):
-        try:
-            audio = _render_part_audio(index, name, role, track, notes, instrument, None, None, options,
-                                       sample_rate, frames, tempo, lambda fraction, doing: None, len(score.tracks))
-        except BaseException:
-            for other in claimed[number:]:
-                cache.drop_part(other[0])
-            raise
-        cache.keep_part(key, audio)
+
+    def render_claimed() -> None:
+        for number, (key, index, name, role, track, notes, instrument) in enumerate(claimed):
+            try:
+                audio = _render_part_audio(index, name, role, track, notes, instrument, None, None, options,
+                                           sample_rate, frames, tempo, lambda fraction, doing: None,
+                                           len(score.tracks))
+            except BaseException:
+                for other in claimed[number:]:
+                    cache.drop_part(other[0])
+                raise
+            cache.keep_part(key, audio)
+    return render_claimed
 
 
 def _part_key(index: int, name: str, role: str, track, notes: list[TimedNote], source: str,

@@ -376,10 +376,10 @@ def keep_freed_memory(keep: int = WORKER_HEAP_KEEP_BYTES) -> bool:
     return bool(mallopt(m_mmap_threshold, min(keep, mmap_threshold_max))) and bool(mallopt(m_trim_threshold, keep))
 
 
-def _warm(job: tuple, cache: RenderCache) -> None:
-    """A ("warm", SMF, rate, options, indexes) job: those parts rendered into ``cache``."""
+def _warm(render_claimed: Callable[[], None]) -> None:
+    """The rendering of a ("warm", SMF, rate, options, indexes) job's parts, claimed before (``warm_parts``)."""
     try:
-        warm_parts(Score.from_midi(job[1]), job[2], job[3], job[4], cache)
+        render_claimed()
     except Exception as error:  # the render of the clip meets the same error and reports it
         print(f"rendering parts ahead failed: {error}", file=sys.stderr)
 
@@ -404,7 +404,12 @@ def _main(job_fd: int, reply_fd: int) -> None:
             ahead.shutdown(wait=False, cancel_futures=True)
             return  # the parent went away or let this worker go
         if job[0] == "warm":  # nobody waits for the answer: a failure only costs time
-            ahead.submit(_warm, job, cache)
+            try:  # claimed here, before the next job is read: a render sent after it waits for these parts
+                claimed = warm_parts(Score.from_midi(job[1]), job[2], job[3], job[4], cache)
+            except Exception as error:
+                print(f"rendering parts ahead failed: {error}", file=sys.stderr)
+                continue
+            ahead.submit(_warm, claimed)
             continue
         _, midi, sample_rate, options = job
         try:

@@ -111,8 +111,7 @@ def test_parts_rendered_ahead_while_the_clip_is_composed_are_taken_by_its_render
     partial = score.copy()
     del partial.tracks[2:]  # compose has finished the first two parts
     assert render_ahead(partial, [0, 1], RATE, style="pop", roles=ROLES, bars=4)
-    time.sleep(1.0)  # compose writing the other parts (a render sent at once would wait for the claimed parts)
-    stems = render(score, RATE, roles=ROLES, style="pop", bars=4)
+    stems = render(score, RATE, roles=ROLES, style="pop", bars=4)  # at once: it waits for the parts claimed
     assert stems.reused == sorted(score.tracks[i].name for i in (0, 1))
     plain = render(score, RATE, roles=ROLES, style="pop", bars=4, isolate=False)
     np.testing.assert_array_equal(stems.mix, plain.mix)
