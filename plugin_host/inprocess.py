@@ -269,9 +269,7 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
             if status:
                 status(reached[0], doing)
 
-    clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
-    frames = clip_frames + tails.tail_frames(options.tail, sample_rate)
-    tempo = first_tempo(score)
+    clip_frames, frames, tempo = _timing(score, sample_rate, options)
     loaded: dict[str, object] = {}
 
     def plugin_for(key: str):
@@ -287,8 +285,7 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
     count = max(1, len(score.tracks))
     jobs: list[tuple[int, str, object, str, str | None]] = []  # (index, name, track, role, plugin key)
     for index, (name, track) in enumerate(zip(names, score.tracks, strict=True)):
-        role = options.roles.get(name) or effects.role_for_program(track.program, track.is_drum)
-        key = name if name in options.plugins else role if role in options.plugins else None
+        role, key = _role_and_plugin(name, track, options)
         if key:
             plugin_for(key)  # every plugin loads first, one at a time, each announced
         jobs.append((index, name, track, role, key))
@@ -390,6 +387,15 @@ def _cached_part(cache: RenderCache, index: int, name: str, role: str, track, no
     if (kept := cache.part(key)) is not None:
         say(0.85 * (index + 1) / count, f"{name}: rendered before")
         return kept, source, True
+    return _render_kept(cache, key, index, name, role, track, notes, instrument, options, sample_rate, frames,
+                        tempo, say, count), source, False
+
+
+def _render_kept(cache: RenderCache, key: tuple, index: int, name: str, role: str, track, notes: list[TimedNote],
+                 instrument, options: RenderOptions, sample_rate: int, frames: int, tempo: float, say: StatusFn,
+                 count: int) -> np.ndarray:
+    """A built-in part claimed in ``cache`` (its ``part`` gave None), rendered and kept there; on an error
+    the claim is let go, so a waiting render does the part itself."""
     try:
         audio = _render_part_audio(index, name, role, track, notes, instrument, None, None, options, sample_rate,
                                    frames, tempo, say, count)
@@ -397,7 +403,20 @@ def _cached_part(cache: RenderCache, index: int, name: str, role: str, track, no
         cache.drop_part(key)
         raise
     cache.keep_part(key, audio)
-    return audio, source, False
+    return audio
+
+
+def _timing(score: Score, sample_rate: int, options: RenderOptions) -> tuple[int, int, float]:
+    """(the clip's frames, the frames rendered with the tail policy's room, the first tempo)."""
+    clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
+    return clip_frames, clip_frames + tails.tail_frames(options.tail, sample_rate), first_tempo(score)
+
+
+def _role_and_plugin(name: str, track, options: RenderOptions) -> tuple[str, str | None]:
+    """A part's role (the request's, else its MIDI program's) and the ``plugins`` key that names a plugin for
+    it (its name, else its role), if any."""
+    role = options.roles.get(name) or effects.role_for_program(track.program, track.is_drum)
+    return role, name if name in options.plugins else role if role in options.plugins else None
 
 
 def warm_parts(score: Score, sample_rate: int, options: RenderOptions, indexes: list[int],
@@ -406,15 +425,13 @@ def warm_parts(score: Score, sample_rate: int, options: RenderOptions, indexes: 
     them into it as ``render_in_process`` would: a render of the finished clip (whose first tracks these are)
     that starts after the claim waits for them and takes them as they are. The engine sends each part as soon
     as it is composed, while the rest of the clip is still being written."""
-    clip_frames = round(clip_seconds(score, options.bars) * sample_rate)
-    frames = clip_frames + tails.tail_frames(options.tail, sample_rate)
-    tempo = first_tempo(score)
+    _, frames, tempo = _timing(score, sample_rate, options)
     names = _part_names(score)
     claimed = []  # every part is claimed before the first is rendered: a render arriving meanwhile waits for them
     for index in indexes:
         track, name = score.tracks[index], names[index]
-        role = options.roles.get(name) or effects.role_for_program(track.program, track.is_drum)
-        if name in options.plugins or role in options.plugins:
+        role, plugin_key = _role_and_plugin(name, track, options)
+        if plugin_key:
             continue  # a plugin's part is rendered with the clip, where a crash names it
         notes = _timed_notes(score, track)
         instrument, source = instrument_for(name, role, options, sample_rate)
@@ -425,14 +442,12 @@ def warm_parts(score: Score, sample_rate: int, options: RenderOptions, indexes: 
     def render_claimed() -> None:
         for number, (key, index, name, role, track, notes, instrument) in enumerate(claimed):
             try:
-                audio = _render_part_audio(index, name, role, track, notes, instrument, None, None, options,
-                                           sample_rate, frames, tempo, lambda fraction, doing: None,
-                                           len(score.tracks))
+                _render_kept(cache, key, index, name, role, track, notes, instrument, options, sample_rate,
+                             frames, tempo, lambda fraction, doing: None, len(score.tracks))
             except BaseException:
-                for other in claimed[number:]:
+                for other in claimed[number + 1:]:  # this one _render_kept let go itself
                     cache.drop_part(other[0])
                 raise
-            cache.keep_part(key, audio)
     return render_claimed
 
 
