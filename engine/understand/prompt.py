@@ -156,7 +156,7 @@ _METER_WORDS_RE = re.compile(
 )
 _ACCIDENTAL = r"(?:#|♯|b|♭|[\s-]*sharp|[\s-]*flat)"
 _MODE_NAMES = "|".join(sorted(set(MODES) | {"maj", "min", "ionian", "aeolian"}, key=len, reverse=True))
-_DROP_TUNING_RE = re.compile(r"\bdrop[\s-]([a-g](?:#|b|\s?sharp|\s?flat)?)(?![a-z])")
+_DROP_TUNING_RE = re.compile(r"\bdrop[\s-]([a-g]" + _ACCIDENTAL + r"?)(?![a-z])")  # "drop D", "drop c#"
 # "a minor key" means some minor key, not A minor: an article before these words is no tonic.
 _NOT_A_TONIC_AFTER = (r"[\s-]+(?:key|tonality|feel|vibe|mood|tone|sound|chord|progression|seventh|sixth|third"
                       r"|twist|change)")
