@@ -77,30 +77,32 @@ class ClipWriter:
         self._early: dict[Path, object] = {}  # stem path -> the Future writing it (``stem``)
         self._pool = None
 
+    def _start(self, path: Path, audio: np.ndarray, sample_rate: int, time_reference: int):
+        """The Future writing ``path`` (started now, unless it was already): libsndfile's encoding and the
+        fsyncs run without the GIL, so CLIP_WRITE_THREADS files are written side by side."""
+        if path not in self._early:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                from engine.config import CLIP_WRITE_THREADS
+
+                self._pool = ThreadPoolExecutor(max_workers=CLIP_WRITE_THREADS)
+            self._early[path] = self._pool.submit(write_audio, path, audio, sample_rate, self.fmt, time_reference,
+                                                  True)
+        return self._early[path]
+
     def stem(self, name: str, audio: np.ndarray, sample_rate: int, time_reference: int = 0) -> None:
         """Start writing stems/<name>.<fmt> now, while the rest of the clip's audio is still arriving;
         ``audio`` then waits for it (and reports its error). A stem already started is not started again."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from engine.config import CLIP_WRITE_THREADS
-
-        path = stem_file(self.out_dir, name, self.fmt)
-        if path in self._early:
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=CLIP_WRITE_THREADS)
-        self._early[path] = self._pool.submit(write_audio, path, audio, sample_rate, self.fmt, time_reference, True)
+        self._start(stem_file(self.out_dir, name, self.fmt), audio, sample_rate, time_reference)
 
     def audio(self, sample_rate: int, stems: dict[str, np.ndarray], mix: np.ndarray | None,
               time_reference: int = 0) -> list[Path]:
-        """Write stems/<part>.<fmt> and mix.<fmt> (CLIP_WRITE_THREADS files at once); their paths.
+        """Write stems/<part>.<fmt> and mix.<fmt> (CLIP_WRITE_THREADS files at once, those ``stem`` started
+        waited for); their paths.
 
         ``time_reference`` is their bext position in samples (the clip's bar on the project timeline).
         """
-        from concurrent.futures import ThreadPoolExecutor
-
-        from engine.config import CLIP_WRITE_THREADS
-
         files: list[tuple[Path, np.ndarray]] = []
         for name, audio in stems.items():
             path = stem_file(self.out_dir, name, self.fmt)
@@ -111,17 +113,8 @@ class ClipWriter:
             files.append((confine(self.out_dir, f"mix.{self.fmt}"), mix))
         if not files:
             return []
-        # libsndfile's encoding and the fsyncs run without the GIL: the files are written side by side
-        # (those ``stem`` started are waited for)
-        with ThreadPoolExecutor(max_workers=min(CLIP_WRITE_THREADS, len(files))) as pool:
-            done = [self._early[path] if path in self._early else
-                    pool.submit(write_audio, path, audio, sample_rate, self.fmt, time_reference, True)
-                    for path, audio in files]
-            for future in done:
-                future.exception()  # wait for every write, early ones included
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        done = [self._start(path, audio, sample_rate, time_reference) for path, audio in files]
+        self._close_pool()  # every write finished
         paths = []
         for (path, _), future in zip(files, done, strict=True):
             if future.exception() is None:
@@ -160,6 +153,10 @@ class ClipWriter:
         for path in self.written:
             path.unlink(missing_ok=True)
         self.written = []
+        self._close_pool()
+
+    def _close_pool(self) -> None:
+        """Wait for every write started and let the threads go."""
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None

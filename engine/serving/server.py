@@ -274,16 +274,15 @@ class EngineServicer(pb_grpc.EngineServicer):
             yield pb.GenerateEvent(progress=_progress("understand", 0.0, "reading the prompt"))
             spec = understand(request.prompt, overrides_from_pb(request.overrides))
             yield pb.GenerateEvent(progress=_progress("compose", 0.3, f"composing {spec.bars} bars"))
+            ahead = _render_ahead(spec) if request.render_ahead else None
             if request.session:
-                ahead = _render_ahead(spec) if request.render_ahead else None
                 take, spec = self._co().generate(request.session, spec,
                                                  lambda s: compose(s, should_stop=should_stop, on_part=ahead),
                                                  request.candidates, request_id=client_request_id(context))
                 yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
                 yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=take.midi, take=take.id))
                 return
-            midi = score_to_smf(compose(spec, should_stop=should_stop,
-                                        on_part=_render_ahead(spec) if request.render_ahead else None))
+            midi = score_to_smf(compose(spec, should_stop=should_stop, on_part=ahead))
             yield pb.GenerateEvent(progress=_progress("compose", 1.0, "done"))
             yield pb.GenerateEvent(result=pb.GenerateResult(spec=spec_to_pb(spec), midi=midi))
 
