@@ -33,7 +33,7 @@ from plugin_host.config import (
     TRUE_PEAK_CEILING_DBTP,
 )
 from plugin_host.instruments import PluginError, PluginInstrument, TimedNote, load_plugin, resolve_preset
-from plugin_host.mix import master, section_levels, stage_gains, sum_stems
+from plugin_host.mix import master, part_loudness, section_levels, stage_gains, sum_stems
 from plugin_host.soundfont import SOUNDFONT_SUFFIXES, SoundFontInstrument, default_soundfont
 from plugin_host.stems import Stems
 from plugin_host.synth import SynthInstrument
@@ -311,26 +311,41 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
                                   options.plugins.get(key) if key else None, options, sample_rate, frames, tempo,
                                   say, count)
 
+    chosen = catalog.treatments(options.style, options.prompt, options.treatments) if options.effects else []
+    # Genre treatments and the ring tail look at every stem; without them a part's tail and its loudness
+    # (for the gain staging) are its own, taken on the pool as soon as it is rendered.
+    together = bool(chosen) or not tails.stem_by_stem(options.tail)
+    measured: dict[str, float] = {}
+
+    def finished(job: tuple[int, str, object, str, str | None]) -> np.ndarray:
+        audio = render_part(job)
+        if together:
+            return audio
+        name = job[1]
+        audio = tails.apply_tail({name: audio}, clip_frames, options.tail, sample_rate)[name]
+        measured[name] = part_loudness(audio, sample_rate)
+        return audio
+
     built_in = [job for job in jobs if job[4] is None]
     rendered: dict[str, np.ndarray] = {}
     with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
-        rendered.update(zip((job[1] for job in built_in), pool.map(render_part, built_in), strict=True))
+        rendered.update(zip((job[1] for job in built_in), pool.map(finished, built_in), strict=True))
     for job in jobs:
         if job[4] is not None:
-            rendered[job[1]] = render_part(job)
+            rendered[job[1]] = finished(job)
     parts = {name: rendered[name] for name in names}
     roles = {name: role for _, name, _, role, _ in jobs}
-    chosen = catalog.treatments(options.style, options.prompt, options.treatments)
-    if chosen and options.effects:
+    if chosen:
         say(0.86, f"processing: {', '.join(t.name for t in chosen)}")
         parts = processing.apply(parts, roles, chosen, beat_frames(score, sample_rate, frames), 60.0 / tempo,
                                  sample_rate)
     levels = section_levels({name: effects.role_mix(role, options.style).level_lufs for name, role in roles.items()},
                             roles)
     say(0.88, "mixing")
-    parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
-    parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate))
-    applied = [t.name for t in chosen] if options.effects else []
+    if together:
+        parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
+    parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate, measured))
+    applied = [t.name for t in chosen]
     if not parts:
         length = clip_frames
         return Stems(sample_rate, {}, np.zeros((length, 2), np.float32), clip_frames, sources=sources,

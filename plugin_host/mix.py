@@ -177,21 +177,28 @@ def limiter_gain(envelope: np.ndarray, sample_rate: int, ceiling: float) -> np.n
     return np.minimum(uniform_filter1d(held, size=min(smooth, hold) + 1, mode="nearest"), need)
 
 
-def stage_gains(parts: dict[str, np.ndarray], levels_lufs: dict[str, float], sample_rate: int) -> dict[str, float]:
+def part_loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """A stem's BS.1770 integrated loudness (LUFS) for gain staging; -inf when shorter than one 400 ms block."""
+    enough = audio.shape[0] > round(0.4 * sample_rate)
+    return _LoudnessModel(audio, sample_rate).loudness(1.0) if enough else float("-inf")
+
+
+def stage_gains(parts: dict[str, np.ndarray], levels_lufs: dict[str, float], sample_rate: int,
+                measured: dict[str, float] | None = None) -> dict[str, float]:
     """Per stem, the gain (dB) that brings its integrated loudness to its role's level; 0 for silent stems.
 
     Gain staging by loudness, not by fixed faders: General MIDI samples differ by 10 dB and more
     in level from one program to the next, so a fixed fader cannot keep a bass next to its kick.
+    ``measured`` holds stems' ``part_loudness`` taken already (the render measures each part as it comes).
     """
-    def measure(audio: np.ndarray) -> float:
-        enough = audio.shape[0] > round(0.4 * sample_rate)
-        return _LoudnessModel(audio, sample_rate).loudness(1.0) if enough else float("-inf")
-
+    measured = dict(measured or {})
+    todo = [name for name in parts if name not in measured]
     with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:  # scipy's filter releases the GIL
-        measured = dict(zip(parts, pool.map(measure, parts.values()), strict=True))
+        measured.update(zip(todo, pool.map(lambda name: part_loudness(parts[name], sample_rate), todo),
+                            strict=True))
     gains = {}
-    for name, loudness in measured.items():
-        level = levels_lufs.get(name)
+    for name in parts:
+        level, loudness = levels_lufs.get(name), measured[name]
         gains[name] = level - loudness if level is not None and np.isfinite(loudness) and loudness > SILENCE_LUFS \
             else 0.0
     return gains
@@ -307,13 +314,14 @@ def _joint_envelope(mix: np.ndarray, parts: dict[str, np.ndarray], floor: float)
     bound of it (``_true_peak``).
 
     The mix's envelope is exact above ``floor``. A stem matters only where it peaks above the mix (where
-    parts cancel), so a stem's block is interpolated only where its bound can exceed the mix's peak in
-    that block; elsewhere its samples stand in (master's check after the gain is exact near the ceiling).
+    parts cancel), so a stem's block is interpolated only where its bound can exceed the mix's sample peak
+    in that block (the mix's true peak is at least that); elsewhere its samples stand in (master's check
+    after the gain is exact near the ceiling). The mix and the stems are measured side by side.
     """
-    envelope, upper = _true_peak(mix, floor)
-    mix_block = _block_max(envelope)
-    only = [_block_peak(audio) * np.float32(_OVERSHOOT_BOUND) > mix_block for audio in parts.values()]
-    for other, other_upper in _envelopes(list(parts.values()), [floor] * len(parts), only):
+    mix_peak = _block_peak(mix)
+    only = [_block_peak(audio) * np.float32(_OVERSHOOT_BOUND) > mix_peak for audio in parts.values()]
+    (envelope, upper), *others = _envelopes([mix, *parts.values()], [floor] * (len(parts) + 1), [None, *only])
+    for other, other_upper in others:
         np.maximum(envelope, other, out=envelope)
         np.maximum(upper, other_upper, out=upper)
     return envelope, upper

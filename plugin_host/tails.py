@@ -19,6 +19,11 @@ def check_policy(policy: str) -> str:
     return policy
 
 
+def stem_by_stem(policy: str) -> bool:
+    """Whether ``policy`` makes each stem's length from its own samples alone (``ring`` looks at them all)."""
+    return check_policy(policy) != "ring"
+
+
 def tail_frames(policy: str, sample_rate: int) -> int:
     """How far past the clip each stem must be rendered for ``policy``."""
     return 0 if check_policy(policy) == "cut" else round(TAIL_MAX_SECONDS * sample_rate)
