@@ -186,13 +186,11 @@ def _percent_bar(quiet: bool):
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from bridge.clip_files import check_free
-    from bridge.clip_folder import import_audio_writing_meanwhile, write_take_folder
+    from bridge.clip_folder import write_take_folder
 
     out = Path(args.out)
     check_out_folder(out)
     check_free(out, args.force)
-    if not args.midi_only:
-        import_audio_writing_meanwhile()
     cli_render_options = _render_options(args)
     overrides = _overrides(args)
     session = args.session or default_session()

@@ -97,7 +97,7 @@ def print_clip_summary(args: argparse.Namespace, clip) -> None:
     audio = clip.audio
     if audio is not None:
         print(f"  mix {audio.loudness_lufs:.1f} LUFS, true peak {audio.true_peak_dbtp:.1f} dBTP, "
-              f"{audio.mix.shape[0] / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, "
+              f"{audio.frames / audio.sample_rate:.2f} s at {audio.sample_rate} Hz, "
               f"tail {getattr(args, 'tail', 'cut')}")
         for part, source in audio.sources.items():  # spec.json's "sound" records the same
             print(f"  sound {part}: {source}")

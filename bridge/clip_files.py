@@ -6,20 +6,20 @@ Every path stays inside the folder: part names become safe file names.
 """
 from __future__ import annotations
 
-import io
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.atomic import sweep_leftovers, write_bytes
 from bridge.paths import confine, safe_name
 from engine.errors import Exists
+from plugin_host.config import STEM_FILE_FORMATS
 
 if TYPE_CHECKING:
     import numpy as np
 
-WAV_SUBTYPE = "PCM_24"
-AUDIO_FORMATS = ("wav", "flac")
 
 
 class ClipExists(Exists):
@@ -40,18 +40,9 @@ def stem_file(out_dir: Path, part_name: str, fmt: str = "wav") -> Path:
 def write_audio(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, time_reference: int,
                 overwrite: bool) -> None:
     """One 24-bit stem: Broadcast WAV with its time reference, or FLAC."""
-    if fmt == "wav":
-        from bridge.bwf import write_bwf  # numpy and soundfile: imported when audio is written, not before
+    from plugin_host.encode import file_bytes  # numpy and soundfile: imported when audio is written, not before
 
-        write_bwf(path, audio, sample_rate, time_reference, WAV_SUBTYPE, overwrite=overwrite)
-    elif fmt == "flac":
-        import soundfile
-
-        buffer = io.BytesIO()  # encoded in memory, written by Python: a full disk is an OSError saying so
-        soundfile.write(buffer, audio, sample_rate, subtype="PCM_24", format="FLAC")
-        write_bytes(path, buffer.getvalue(), overwrite)
-    else:
-        raise ValueError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, got {fmt!r}")
+    write_bytes(path, file_bytes(audio, sample_rate, fmt, time_reference), overwrite)
 
 
 class ClipWriter:
@@ -66,20 +57,20 @@ class ClipWriter:
     def __init__(self, out_dir: Path, overwrite: bool = False, fmt: str = "wav") -> None:
         self.out_dir = Path(out_dir)
         check_free(self.out_dir, overwrite)
-        if fmt not in AUDIO_FORMATS:
-            raise ValueError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, got {fmt!r}")
+        if fmt not in STEM_FILE_FORMATS:
+            raise ValueError(f"audio format must be one of {', '.join(STEM_FILE_FORMATS)}, got {fmt!r}")
         self.fmt = fmt
         for folder in (self.out_dir, self.out_dir / "stems"):  # an earlier run killed mid-write
             sweep_leftovers(folder)
         self.midi_path = confine(self.out_dir, "clip.mid")
         self.midi_path.unlink(missing_ok=True)  # while its files are replaced the folder is an unfinished clip
         self.written: list[Path] = []
-        self._early: dict[Path, object] = {}  # stem path -> the Future writing it (``stem``)
+        self._early: dict[Path, object] = {}  # path -> the Future writing it (``stem``, ``file``)
         self._pool = None
 
-    def _start(self, path: Path, audio: np.ndarray, sample_rate: int, time_reference: int):
-        """The Future writing ``path`` (started now, unless it was already): libsndfile's encoding and the
-        fsyncs run without the GIL, so CLIP_WRITE_THREADS files are written side by side."""
+    def _start(self, path: Path, write: Callable[[], None]):
+        """The Future running ``write`` (started now, unless ``path`` was started already): libsndfile's
+        encoding and the fsyncs run without the GIL, so CLIP_WRITE_THREADS files are written side by side."""
         if path not in self._early:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
@@ -87,14 +78,25 @@ class ClipWriter:
                 from engine.config import CLIP_WRITE_THREADS
 
                 self._pool = ThreadPoolExecutor(max_workers=CLIP_WRITE_THREADS)
-            self._early[path] = self._pool.submit(write_audio, path, audio, sample_rate, self.fmt, time_reference,
-                                                  True)
+            self._early[path] = self._pool.submit(write)
         return self._early[path]
+
+    def _audio_file(self, path: Path, audio: np.ndarray, sample_rate: int, time_reference: int):
+        return self._start(path, partial(write_audio, path, audio, sample_rate, self.fmt, time_reference, True))
+
+    def _mix_path(self) -> Path:
+        return confine(self.out_dir, f"mix.{self.fmt}")
 
     def stem(self, name: str, audio: np.ndarray, sample_rate: int, time_reference: int = 0) -> None:
         """Start writing stems/<name>.<fmt> now, while the rest of the clip's audio is still arriving;
         ``audio`` then waits for it (and reports its error). A stem already started is not started again."""
-        self._start(stem_file(self.out_dir, name, self.fmt), audio, sample_rate, time_reference)
+        self._audio_file(stem_file(self.out_dir, name, self.fmt), audio, sample_rate, time_reference)
+
+    def file(self, name: str, data: bytes | bytearray) -> None:
+        """Start writing a file the engine encoded (a stem's, or "mix"'s) now, while the others still arrive;
+        ``files`` then waits for it. One already started is not started again."""
+        path = self._mix_path() if name == "mix" else stem_file(self.out_dir, name, self.fmt)
+        self._start(path, partial(write_bytes, path, data, True))
 
     def audio(self, sample_rate: int, stems: dict[str, np.ndarray], mix: np.ndarray | None,
               time_reference: int = 0) -> list[Path]:
@@ -103,25 +105,42 @@ class ClipWriter:
 
         ``time_reference`` is their bext position in samples (the clip's bar on the project timeline).
         """
-        files: list[tuple[Path, np.ndarray]] = []
-        for name, audio in stems.items():
+        paths = self._layout(list(stems), mix is not None)
+        buffers = [*stems.values(), mix]
+        return self._wait([(path, self._audio_file(path, audio, sample_rate, time_reference))
+                           for path, audio in zip(paths, buffers, strict=False)])
+
+    def files(self, parts: list[str]) -> list[Path]:
+        """Wait for the stems of ``parts`` and the mix, each started by ``file``; their paths."""
+        paths = self._layout(parts, mix=True)
+        unsent = [path.name for path in paths if path not in self._early]
+        if unsent:
+            raise ValueError(f"no file was given for {', '.join(unsent)}")
+        return self._wait([(path, self._early[path]) for path in paths])
+
+    def _layout(self, parts: list[str], mix: bool) -> list[Path]:
+        """The path of each part's stem, then the mix's; two parts whose names make one file are refused."""
+        paths: list[Path] = []
+        for name in parts:
             path = stem_file(self.out_dir, name, self.fmt)
-            if path in (p for p, _ in files):
+            if path in paths:
                 raise ValueError(f"two parts would share the stem file {path.name}; part names must differ")
-            files.append((path, audio))
-        if mix is not None:
-            files.append((confine(self.out_dir, f"mix.{self.fmt}"), mix))
-        if not files:
+            paths.append(path)
+        return [*paths, self._mix_path()] if mix else paths
+
+    def _wait(self, started: list[tuple[Path, object]]) -> list[Path]:
+        """Every write started finished (the pool let go); the paths written, or the first error raised (an
+        OSError removes every file written)."""
+        if not started:
             return []
-        done = [self._start(path, audio, sample_rate, time_reference) for path, audio in files]
-        self._close_pool()  # every write finished
+        self._close_pool()
         paths = []
-        for (path, _), future in zip(files, done, strict=True):
+        for path, future in started:
             if future.exception() is None:
                 paths.append(path)
                 if path not in self.written:
                     self.written.append(path)
-        for future in done:
+        for _, future in started:
             if future.exception() is not None:
                 if isinstance(future.exception(), OSError):
                     self.abandon()

@@ -1,11 +1,11 @@
 """The one path from a take (spec + MIDI from the engine) to a clip folder a producer can hear.
 
 `generate`, `export`, the co-creation verbs (vary, infill, continue, accompany, rearrange) and
-`batch` all come through `write_take_folder`: the engine renders the stems and the mix, the clip is
-placed at its bar (bridge/timeline/place.py), and bridge/clip_files.py writes stems/<part>.wav and
-mix.wav as soon as their samples are in (while the engine draws clip.png), then spec.json, clip.png
-and clip.mid. With ``midi_only`` nothing is rendered: the
-folder holds clip.mid and spec.json.
+`batch` all come through `write_take_folder`: the clip is placed at its bar (bridge/timeline/place.py),
+the engine renders the stems and the mix and encodes them as files (Broadcast WAV carrying the bar's
+time reference, or FLAC), and bridge/clip_files.py writes stems/<part>.wav and mix.wav as each arrives
+(while the engine draws clip.png), then spec.json, clip.png and clip.mid. A CLI call so needs no
+audio library. With ``midi_only`` nothing is rendered: the folder holds clip.mid and spec.json.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class ClipFolder:
     stems: dict[str, Path] = field(default_factory=dict)
     picture: Path | None = None
     files: list[Path] = field(default_factory=list)
-    audio: object | None = None  # bridge.client.RenderedAudio, for a summary line
+    audio: object | None = None  # bridge.client.RenderedFiles (the header's figures), for a summary line
     render_seconds: float = 0.0  # waiting for the engine's stems
     write_seconds: float = 0.0   # placing and writing the files (clip.png is drawn by the engine meanwhile)
 
@@ -38,16 +38,6 @@ class ClipFolder:
         return {"folder": str(self.folder), "midi": str(self.midi), "mix": self.mix and str(self.mix),
                 "stems": {name: str(path) for name, path in self.stems.items()}, "spec": str(self.spec_file),
                 "picture": self.picture and str(self.picture), "files": [str(p) for p in self.files]}
-
-
-def import_audio_writing_meanwhile() -> None:
-    """Import what writing the stems needs (numpy, soundfile: a tenth of a second or more) in a thread of its
-    own, so a CLI call does it while the engine composes and renders rather than after."""
-    import importlib
-    import threading
-
-    threading.Thread(target=importlib.import_module, args=("bridge.bwf",), name="audio-imports",
-                     daemon=True).start()
 
 
 def clip_at_bar(spec: dict, midi: bytes, sample_rate: int) -> tuple[bytes, int]:
@@ -71,42 +61,32 @@ def write_take_folder(client, out: Path, take, *, sample_rate: int = 0, options:
     source that played each part and the genre processing applied.
     """
     from bridge.clip_files import ClipWriter, check_free, stem_file, write_clip
+    from engine.config import DEFAULT_SAMPLE_RATE
 
     out = Path(out)
     check_free(out, overwrite)
     spec = spec_json(take.spec)
     if midi_only:
-        midi, _ = clip_at_bar(spec, take.midi, 48000)
+        midi, _ = clip_at_bar(spec, take.midi, DEFAULT_SAMPLE_RATE)
         paths = write_clip(out, spec, midi, 0, {}, None, overwrite)
         return ClipFolder(out.resolve(), spec, paths[-1], paths[0], files=paths)
+
     began = time.monotonic()
     writer = ClipWriter(out, overwrite, fmt)
-    placed: dict = {}
-
-    def placement(rate: int) -> int:
-        """The stems' bext time reference (and the clip's MIDI at its bar), worked out once."""
-        if "time_reference" not in placed:
-            placed["midi"], placed["time_reference"] = clip_at_bar(spec, take.midi, rate)
-        return placed["time_reference"]
-
-    def write_stem(name: str, samples, rate: int) -> None:  # written while the other parts still arrive
-        writer.stem(name, samples, rate, placement(rate))
-
-    def write_audio(audio) -> None:  # every sample is in; the engine may still be drawing clip.png
-        placed["rendered"] = time.monotonic()
-        writer.audio(audio.sample_rate, audio.parts, audio.mix, placement(audio.sample_rate))
-
-    try:
-        audio = client.render(take.midi, sample_rate, on_progress, on_audio=write_audio, on_stem=write_stem,
-                              **{"tail": "cut", **(options or {})}, **render_options(take.spec),
-                              picture_title=picture_title(take.spec) if picture else "")
-    except BaseException:  # the render failed (or was interrupted) after its audio was written
+    midi, time_reference = clip_at_bar(spec, take.midi, sample_rate or DEFAULT_SAMPLE_RATE)
+    try:  # the engine encodes the files; each is written as soon as its last byte is in
+        rendered = client.render_files(take.midi, fmt, time_reference, sample_rate, on_progress, on_file=writer.file,
+                                       **{"tail": "cut", **(options or {})}, **render_options(take.spec),
+                                       picture_title=picture_title(take.spec) if picture else "")
+        arrived = time.monotonic()
+        writer.files(rendered.parts)
+    except BaseException:  # the render failed (or was interrupted) after some files were written
         writer.abandon()
         raise
-    spec["sound"] = {"sources": dict(audio.sources), "treatments": list(audio.treatments)}  # what played each part
-    paths = writer.finish(spec, placed["midi"], audio.picture)
+    spec["sound"] = {"sources": dict(rendered.sources), "treatments": list(rendered.treatments)}  # what played
+    paths = writer.finish(spec, midi, rendered.picture)
     by_name = {path.name: path for path in paths}
     return ClipFolder(out.resolve(), spec, by_name["clip.mid"], by_name["spec.json"], mix=by_name[f"mix.{fmt}"],
-                      stems={name: stem_file(out, name, fmt) for name in audio.parts},
-                      picture=by_name.get("clip.png"), files=paths, audio=audio,
-                      render_seconds=placed["rendered"] - began, write_seconds=time.monotonic() - placed["rendered"])
+                      stems={name: stem_file(out, name, fmt) for name in rendered.parts},
+                      picture=by_name.get("clip.png"), files=paths, audio=rendered,
+                      render_seconds=arrived - began, write_seconds=time.monotonic() - arrived)

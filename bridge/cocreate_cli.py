@@ -48,13 +48,9 @@ def _resolve(client, args: argparse.Namespace, ref: str | None = None):
 
 
 def _out_folder(args: argparse.Namespace) -> Path | None:
-    """``--out``, checked before any work (a file there is a usage error); None for the default. Starts
-    importing what writing audio needs meanwhile."""
+    """``--out``, checked before any work (a file there is a usage error); None for the default."""
     from bridge.clip_files import check_free
-    from bridge.clip_folder import import_audio_writing_meanwhile
 
-    if not getattr(args, "midi_only", False):
-        import_audio_writing_meanwhile()
     if not getattr(args, "out", None):
         return None
     out = Path(args.out)

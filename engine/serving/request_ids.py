@@ -23,6 +23,6 @@ def sent_request_id(metadata: Iterable[tuple[str, str | bytes]] | None) -> str |
             value = value.strip() if isinstance(value, str) else ""
             if not value or len(value) > REQUEST_ID_MAX_CHARS:
                 raise SpecError(REQUEST_ID_KEY, f"must be 1-{REQUEST_ID_MAX_CHARS} characters of text "
-                                                f"(a fresh uuid4 hex per logical call), got {value[:40]!r}")
+                                                f"(a fresh random hex id per logical call), got {value[:40]!r}")
             return value
     return None

@@ -30,6 +30,8 @@ from engine.config import (
     ENGINE_QUEUE,
     ENGINE_WORKERS,
     ERROR_DETAILS_MAX_CHARS,
+    FILE_CHUNK_BYTES,
+    FILE_ENCODE_THREADS,
     GRPC_MAX_RECEIVE_BYTES,
     GRPC_MAX_SEND_BYTES,
     RENDER_MAX_SECONDS,
@@ -157,6 +159,38 @@ def _check_plugin_keys(score, options: dict) -> None:
             if key not in parts and key not in roles:
                 raise SpecError(f"{field}[{key}]", f"{key!r} is neither a role of this clip ({', '.join(roles)}) "
                                                    f"nor one of its parts ({', '.join(parts) or 'none named'})")
+
+
+def _check_file_request(request: pb.RenderRequest) -> str:
+    """The file format a Render asks for ("" = float32 chunks), checked with its time reference."""
+    from plugin_host.config import STEM_FILE_FORMATS
+
+    if request.file_format and request.file_format not in STEM_FILE_FORMATS:
+        raise SpecError("file_format", f"must be one of {', '.join(STEM_FILE_FORMATS)}, or empty for float32 "
+                                       f"chunks; got {request.file_format!r}")
+    if request.time_reference < 0:
+        raise SpecError("time_reference", f"must be >= 0 samples, got {request.time_reference}")
+    return request.file_format
+
+
+def _file_chunks(stems, fmt: str, time_reference: int) -> Iterator[pb.FileChunk]:
+    """Each stem, then the mix, as a ``fmt`` file in FILE_CHUNK_BYTES slices; FILE_ENCODE_THREADS files are
+    encoded at once, ahead of the one being sent (at most that many held beside it)."""
+    from plugin_host.encode import file_bytes
+
+    buffers = [*stems.parts.items(), ("mix", stems.mix)]
+    with futures.ThreadPoolExecutor(max_workers=FILE_ENCODE_THREADS, thread_name_prefix="encode") as pool:
+        def encode(index: int) -> futures.Future:
+            return pool.submit(file_bytes, buffers[index][1], stems.sample_rate, fmt, time_reference)
+        pending = [encode(index) for index in range(min(FILE_ENCODE_THREADS, len(buffers)))]
+        for index, (name, _) in enumerate(buffers):
+            data = pending.pop(0).result()
+            if index + FILE_ENCODE_THREADS < len(buffers):
+                pending.append(encode(index + FILE_ENCODE_THREADS))
+            view = memoryview(data)
+            for offset in range(0, max(1, len(data)), FILE_CHUNK_BYTES):
+                yield pb.FileChunk(part=name, offset=offset, data=bytes(view[offset:offset + FILE_CHUNK_BYTES]),
+                                   size=len(data))
 
 
 def _check_sample_rate(rate: int) -> int:
@@ -353,6 +387,7 @@ class EngineServicer(pb_grpc.EngineServicer):
 
         with self._serving(context) as should_stop:
             sample_rate = _check_sample_rate(request.sample_rate)
+            file_format = _check_file_request(request)
             score = smf_to_score(request.midi)
             options = {"tail": request.tail or "cut", "soundfont": request.soundfont or None,
                        "plugins": dict(request.plugins), "presets": dict(request.presets),
@@ -404,10 +439,15 @@ class EngineServicer(pb_grpc.EngineServicer):
                 sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames, parts=list(stems.parts),
                 clip_frames=stems.clip_frames or stems.frames, loudness_lufs=stems.loudness_lufs or 0.0,
                 true_peak_dbtp=stems.true_peak_dbtp or 0.0, sources=stems.sources, treatments=stems.treatments))
-            for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
-                for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
-                    block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
-                    yield pb.RenderEvent(chunk=pb.AudioChunk(part=name, start_frame=start, samples=block.tobytes()))
+            if file_format:
+                for chunk in _file_chunks(stems, file_format, request.time_reference):
+                    yield pb.RenderEvent(file=chunk)
+            else:
+                for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
+                    for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
+                        block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
+                        yield pb.RenderEvent(chunk=pb.AudioChunk(part=name, start_frame=start,
+                                                                 samples=block.tobytes()))
             if drawing is not None:
                 drawing.join()
                 if "error" in drawn:

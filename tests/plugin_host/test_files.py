@@ -1,7 +1,7 @@
 """Rendered clips as files, through the real CLI and a real engine process, read back by other readers.
 
 soundfile (libsndfile) and the standard library's ``wave`` read every WAV; the bext chunk is
-walked here with ``struct``, independently of bridge/bwf.py; clip.png (drawn with Pillow) is read by matplotlib.
+walked here with ``struct``, independently of plugin_host/encode.py; clip.png (drawn with Pillow) is read by matplotlib.
 """
 from __future__ import annotations
 
@@ -149,3 +149,41 @@ def test_style_and_roles_reach_the_renderer_over_grpc(engine):
     as_bass = engine.render(midi, 48000, style="metal", roles={**ROLES, "chords": "bass"}, bars=1)
     assert not np.allclose(pop.parts["chords"], metal.parts["chords"], atol=1e-3)  # metal distorts the chords
     assert not np.allclose(metal.parts["chords"], as_bass.parts["chords"], atol=1e-3)  # a role picks the chain
+
+
+def test_files_the_engine_encodes_hold_the_samples_it_renders(engine, tmp_path):
+    """RenderRequest.file_format: the same render as float32 chunks, as 24-bit Broadcast WAV at the time reference
+    asked (read back by soundfile, the bext walked here), and as FLAC; the stems come first, the mix last."""
+    from engine.music.midi import score_to_smf
+    from tests.plugin_host.clip_scores import ROLES, make_score
+
+    midi = score_to_smf(make_score(tempo=120, bars=2))
+    options = {"style": "pop", "roles": ROLES, "bars": 2}
+    audio = engine.render(midi, 48000, **options)
+    arrived: list[str] = []
+    wav = engine.render_files(midi, "wav", 123_456, 48000, on_file=lambda name, data: arrived.append(name), **options)
+    flac = engine.render_files(midi, "flac", 0, 48000, **options)
+    assert arrived == [*audio.parts, "mix"] and wav.parts == list(audio.parts) and wav.frames == audio.frames
+    assert (wav.loudness_lufs, wav.sources) == (audio.loudness_lufs, audio.sources)
+    for name, samples in [*audio.parts.items(), ("mix", audio.mix)]:
+        for rendered, suffix in ((wav, "wav"), (flac, "flac")):
+            path = tmp_path / f"{name}.{suffix}"
+            path.write_bytes(rendered.files[name])
+            decoded, rate = soundfile.read(str(path), dtype="float32")
+            assert rate == 48000 and decoded.shape == samples.shape
+            assert np.abs(decoded - np.clip(samples, -1, 1)).max() <= 2.0 ** -22  # 24-bit rounding, no more
+        assert _time_reference(tmp_path / f"{name}.wav") == 123_456
+
+
+def test_a_file_format_or_time_reference_out_of_range_is_refused_by_name(engine):
+    from engine.music.midi import score_to_smf
+    from tests.plugin_host.clip_scores import make_score
+
+    midi = score_to_smf(make_score(bars=1))
+    with pytest.raises(RequestRejected, match=r"file_format: must be one of wav, flac, or empty for float32 chunks; "
+                                              r"got 'mp3'") as caught:
+        engine.render_files(midi, "mp3")
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(RequestRejected, match="time_reference: must be >= 0 samples, got -1"):
+        engine.render_files(midi, "wav", -1)
+    assert engine.render_files(midi, "wav").files["mix"][:4] == b"RIFF"  # the engine is still up

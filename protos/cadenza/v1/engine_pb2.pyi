@@ -170,7 +170,7 @@ class GenerateEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[GenerateResult, _Mapping]] = ...) -> None: ...
 
 class RenderRequest(_message.Message):
-    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs", "sounds", "prompt", "picture_title")
+    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs", "sounds", "prompt", "picture_title", "file_format", "time_reference")
     class PluginsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +212,8 @@ class RenderRequest(_message.Message):
     SOUNDS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     PICTURE_TITLE_FIELD_NUMBER: _ClassVar[int]
+    FILE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TIME_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     midi: bytes
     sample_rate: int
     tail: str
@@ -225,7 +227,9 @@ class RenderRequest(_message.Message):
     sounds: _containers.ScalarMap[str, str]
     prompt: str
     picture_title: str
-    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., sounds: _Optional[_Mapping[str, str]] = ..., prompt: _Optional[str] = ..., picture_title: _Optional[str] = ...) -> None: ...
+    file_format: str
+    time_reference: int
+    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., sounds: _Optional[_Mapping[str, str]] = ..., prompt: _Optional[str] = ..., picture_title: _Optional[str] = ..., file_format: _Optional[str] = ..., time_reference: _Optional[int] = ...) -> None: ...
 
 class StemsHeader(_message.Message):
     __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp", "sources", "treatments")
@@ -266,17 +270,31 @@ class AudioChunk(_message.Message):
     samples: bytes
     def __init__(self, part: _Optional[str] = ..., start_frame: _Optional[int] = ..., samples: _Optional[bytes] = ...) -> None: ...
 
+class FileChunk(_message.Message):
+    __slots__ = ("part", "offset", "data", "size")
+    PART_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    part: str
+    offset: int
+    data: bytes
+    size: int
+    def __init__(self, part: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., size: _Optional[int] = ...) -> None: ...
+
 class RenderEvent(_message.Message):
-    __slots__ = ("progress", "header", "chunk", "picture_png")
+    __slots__ = ("progress", "header", "chunk", "picture_png", "file")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     PICTURE_PNG_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
     progress: Progress
     header: StemsHeader
     chunk: AudioChunk
     picture_png: bytes
-    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., header: _Optional[_Union[StemsHeader, _Mapping]] = ..., chunk: _Optional[_Union[AudioChunk, _Mapping]] = ..., picture_png: _Optional[bytes] = ...) -> None: ...
+    file: FileChunk
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., header: _Optional[_Union[StemsHeader, _Mapping]] = ..., chunk: _Optional[_Union[AudioChunk, _Mapping]] = ..., picture_png: _Optional[bytes] = ..., file: _Optional[_Union[FileChunk, _Mapping]] = ...) -> None: ...
 
 class TakeResult(_message.Message):
     __slots__ = ("take", "parent", "operation", "spec", "midi", "verdict", "reason", "rating", "created", "params_json", "seed", "model_version", "session")
