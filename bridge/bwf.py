@@ -16,9 +16,9 @@ __all__ = ["BEXT_SIZE", "read_time_reference", "write_bwf"]
 
 
 def write_bwf(path: Path, audio: np.ndarray, sample_rate: int, time_reference: int = 0,
-              subtype: str = "PCM_24", description: str = "Cadenza stem", overwrite: bool = False) -> None:
-    """Write ``audio`` ((frames, channels) float) as a Broadcast WAV placed at ``time_reference`` samples."""
-    write_bytes(path, bwf_bytes(audio, sample_rate, time_reference, subtype, description), overwrite)
+              description: str = "Cadenza stem", overwrite: bool = False) -> None:
+    """Write ``audio`` ((frames, channels) float) as a 24-bit Broadcast WAV placed at ``time_reference`` samples."""
+    write_bytes(path, bwf_bytes(audio, sample_rate, time_reference, description), overwrite)
 
 
 def read_time_reference(path: Path) -> int | None:

@@ -1,7 +1,8 @@
 """Stems as file bytes: 24-bit Broadcast WAV placed on a timeline by its bext chunk, or 24-bit FLAC.
 
-soundfile (libsndfile) encodes the audio; the bext chunk (EBU Tech 3285) goes before the data chunk,
-so DAWs that honour its TimeReference insert the file at its sample position. FLAC has no bext chunk.
+The WAV is written here (numpy packs the samples); its bext chunk (EBU Tech 3285) comes before the data
+chunk, so DAWs that honour its TimeReference insert the file at its sample position. soundfile
+(libsndfile) encodes FLAC, which has no bext chunk.
 The engine encodes a render's files for clients that write them as they come (a CLI call then needs
 neither numpy nor soundfile); bridge/bwf.py writes them to disk.
 """
@@ -39,18 +40,31 @@ def _bext_chunk(time_reference: int, description: str, originator: str) -> bytes
     return b"bext" + struct.pack("<I", len(body)) + body
 
 
-def bwf_bytes(audio: np.ndarray, sample_rate: int, time_reference: int = 0, subtype: str = STEM_SUBTYPE,
+def pcm24(audio: np.ndarray) -> bytes:
+    """(frames, channels) float samples as interleaved little-endian 24-bit integers, as libsndfile writes
+    them: scaled by 2**23, rounded to the nearest, clipped to the 24-bit range. numpy does it in a few passes
+    without the GIL (libsndfile on a BytesIO calls back into Python for every block it writes)."""
+    scaled = np.rint(np.asarray(audio, dtype=np.float32) * np.float32(2 ** 23))  # float32 holds 24-bit integers
+    np.clip(scaled, -2 ** 23, 2 ** 23 - 1, out=scaled)
+    return scaled.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+
+
+def bwf_bytes(audio: np.ndarray, sample_rate: int, time_reference: int = 0,
               description: str = "Cadenza stem") -> bytes:
-    """``audio`` ((frames, channels) float) as a Broadcast WAV placed at ``time_reference`` samples."""
+    """``audio`` ((frames, channels) float) as a 24-bit Broadcast WAV placed at ``time_reference`` samples:
+    RIFF, then bext, fmt (PCM) and data chunks."""
     if time_reference < 0:
         raise ValueError(f"time_reference must be >= 0 samples, got {time_reference}")
-    buffer = io.BytesIO()
-    soundfile.write(buffer, audio, sample_rate, subtype=subtype, format="WAV")
-    data = buffer.getbuffer()
-    # RIFF header (12 bytes), then chunks; bext goes right after the header.
-    chunk = _bext_chunk(time_reference, description, "Cadenza")
-    riff_size = struct.unpack("<I", data[4:8])[0] + len(chunk)
-    return b"".join((data[:4], struct.pack("<I", riff_size), data[8:12], chunk, data[12:]))
+    audio = np.asarray(audio)
+    channels = audio.shape[1] if audio.ndim == 2 else 1
+    data = pcm24(audio.reshape(-1, channels))
+    block = 3 * channels
+    fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, sample_rate * block, block, 24)
+    pad = b"\0" * (len(data) & 1)  # chunks start on even offsets
+    chunks = (_bext_chunk(time_reference, description, "Cadenza"), b"fmt " + struct.pack("<I", len(fmt)) + fmt,
+              b"data" + struct.pack("<I", len(data)))
+    riff_size = 4 + sum(map(len, chunks)) + len(data) + len(pad)
+    return b"".join((b"RIFF", struct.pack("<I", riff_size), b"WAVE", *chunks, data, pad))
 
 
 def file_bytes(audio: np.ndarray, sample_rate: int, fmt: str, time_reference: int = 0) -> bytes:

@@ -289,7 +289,7 @@ def _add_stems(out: ArdourSession, clip: Clip, names: Sequence[str], new_tempo_m
             # interchange/<name>/audiofiles must be the session's own folder, not a symlink out of it
             path = confine(out.folder, _free_file(out.audiofiles, f"{name.replace(' ', '_')}-{channel}")
                            .relative_to(out.folder))
-            write_bwf(path, np.ascontiguousarray(audio[:, channel:channel + 1]), rate, position, "PCM_24")
+            write_bwf(path, np.ascontiguousarray(audio[:, channel:channel + 1]), rate, position)
             files.append(path)
         _add_region(root, name, files, position, audio.shape[0], rate, new_id)
         placed.append((name, position, tuple(files)))

@@ -22,7 +22,6 @@ from bridge.timeline.clip import Clip, MidiPart, midi_parts, read_clip
 from bridge.timeline.errors import TimelineError
 from bridge.timeline.tempo_map import TempoMap
 from engine.config import START_BAR_MAX, START_BAR_MIN
-from plugin_host.config import STEM_SUBTYPE
 
 FORMATS = {".mid": "smf", ".midi": "smf", ".rpp": "reaper", ".dawproject": "dawproject", ".ardour": "ardour"}
 ACCEPTED = ".dawproject, .RPP/.rpp, .mid/.midi, .ardour or an Ardour session folder"
@@ -122,7 +121,7 @@ def write_stems(clip: Clip, folder: Path, tempo_map: TempoMap, at_bar: int) -> l
         audio, rate = soundfile.read(str(stem.path), dtype="float32", always_2d=True)
         position = tempo_map.bar_to_sample(at_bar, rate)
         path = folder / f"{stem.name}.wav"
-        write_bwf(path, audio, rate, position, STEM_SUBTYPE, description=f"Cadenza stem {stem.name}, bar {at_bar}")
+        write_bwf(path, audio, rate, position, description=f"Cadenza stem {stem.name}, bar {at_bar}")
         written.append((path, position))
     return written
 

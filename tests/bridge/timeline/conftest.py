@@ -47,8 +47,8 @@ def make_clip(folder: Path, tempo_bpm: float = 120.0, meter: tuple[int, int] = (
         audio = np.zeros((frames, 2), dtype=np.float32)
         audio[0, :] = CLICK_LEVEL
         mix += audio / 2
-        write_bwf(folder / "stems" / f"{name}.wav", audio, sample_rate, position, "PCM_24")
-    write_bwf(folder / "mix.wav", mix, sample_rate, position, "PCM_24")
+        write_bwf(folder / "stems" / f"{name}.wav", audio, sample_rate, position)
+    write_bwf(folder / "mix.wav", mix, sample_rate, position)
     write_bytes(folder / "spec.json", json.dumps(spec).encode())
     write_bytes(folder / "clip.mid", clip_smf(own, parts, start_bar))
     return folder
