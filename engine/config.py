@@ -51,10 +51,8 @@ RENDER_WORKER_STDERR_KEEP_BYTES = 64 * 1024
 DEFAULT_SAMPLE_RATE = 48000
 # Audio chunk size over gRPC: 256k frames x 2 channels x 4 bytes = 2 MiB, under the 4 MiB limit.
 AUDIO_CHUNK_FRAMES = 256 * 1024
-# Encoded stem files (RenderRequest.file_format) go in 2 MiB slices too; this many are encoded at once
-# (libsndfile runs without the GIL) while the earlier ones are sent.
+# Encoded stem files (RenderRequest.file_format) go in 2 MiB slices too.
 FILE_CHUNK_BYTES = 2 * 1024 * 1024
-FILE_ENCODE_THREADS = 2
 # Largest gRPC message the engine accepts: the biggest valid request (a MIDI_MAX_BYTES clip plus
 # its other fields) with headroom; bigger ones get RESOURCE_EXHAUSTED from gRPC before any parsing.
 GRPC_MAX_RECEIVE_BYTES = MIDI_MAX_BYTES + 1024 * 1024

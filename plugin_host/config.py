@@ -7,6 +7,7 @@ from __future__ import annotations
 DEFAULT_SAMPLE_RATE = 48000
 STEM_FILE_FORMATS = ("wav", "flac")  # stems and mix as files: Broadcast WAV (with a time reference) or FLAC
 STEM_SUBTYPE = "PCM_24"        # ... both 24-bit
+FILE_ENCODE_THREADS = 2        # stem files encoded at once, ahead of the one being sent
 TARGET_LUFS = -14.0            # integrated loudness of the mix (ITU-R BS.1770-4, via pyloudnorm)
 LUFS_RANGE = (-40.0, -5.0)     # accepted loudness targets
 TRUE_PEAK_CEILING_DBTP = -1.0  # oversampled true peak of the mix and of every stem

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import soundfile
 
-from plugin_host.config import STEM_FILE_FORMATS, STEM_SUBTYPE
+from plugin_host.config import FILE_ENCODE_THREADS, STEM_FILE_FORMATS, STEM_SUBTYPE
+from plugin_host.stems import Stems
 
 BEXT_SIZE = 602  # fixed part of the bext chunk, version 1, no coding history
 
@@ -74,3 +77,19 @@ def file_bytes(audio: np.ndarray, sample_rate: int, fmt: str, time_reference: in
     buffer = io.BytesIO()
     soundfile.write(buffer, audio, sample_rate, subtype=STEM_SUBTYPE, format="FLAC")
     return buffer.getvalue()
+
+
+def stem_files(stems: Stems, fmt: str, time_reference: int = 0) -> Iterator[tuple[str, bytes]]:
+    """(name, file bytes) of each stem, then of the mix ("mix"), in order: FILE_ENCODE_THREADS files are
+    encoded at once, ahead of the one the caller is sending (numpy packs WAV samples without the GIL)."""
+    buffers = [*stems.parts.items(), ("mix", stems.mix)]
+    with ThreadPoolExecutor(max_workers=FILE_ENCODE_THREADS, thread_name_prefix="encode") as pool:
+        def encode(index: int) -> Future:
+            return pool.submit(file_bytes, buffers[index][1], stems.sample_rate, fmt, time_reference)
+
+        pending = [encode(index) for index in range(min(FILE_ENCODE_THREADS, len(buffers)))]
+        for index, (name, _) in enumerate(buffers):
+            data = pending.pop(0).result()
+            if index + FILE_ENCODE_THREADS < len(buffers):
+                pending.append(encode(index + FILE_ENCODE_THREADS))
+            yield name, data

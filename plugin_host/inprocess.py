@@ -29,6 +29,7 @@ from plugin_host.config import (
     PART_CACHE_BYTES,
     PLUGIN_CACHE_SIZE,
     RENDER_THREADS,
+    STEM_FILE_FORMATS,
     TARGET_LUFS,
     TRUE_PEAK_CEILING_DBTP,
 )
@@ -114,6 +115,25 @@ class RenderOptions:
             raise RenderOptionError("loudness_lufs", f"must be {low:g} to {high:g} LUFS, got {self.loudness_lufs:g}")
         if self.bars is not None and self.bars < 1:
             raise RenderOptionError("bars", f"must be at least 1, got {self.bars}")
+        return self
+
+
+@dataclass(frozen=True)
+class FileRequest:
+    """A render delivered as files: each stem and the mix encoded as ``file_format`` ("wav": 24-bit Broadcast
+    WAV placed at ``time_reference`` samples; "flac"), and clip.png titled ``picture_title`` when it is set.
+    The render worker encodes them and draws the picture, so the engine only passes bytes on."""
+
+    file_format: str
+    time_reference: int = 0
+    picture_title: str = ""
+
+    def check(self) -> FileRequest:
+        if self.file_format not in STEM_FILE_FORMATS:
+            raise RenderOptionError("file_format", f"must be one of {', '.join(STEM_FILE_FORMATS)}, or empty for "
+                                                   f"float32 chunks; got {self.file_format!r}")
+        if self.time_reference < 0:
+            raise RenderOptionError("time_reference", f"must be >= 0 samples, got {self.time_reference}")
         return self
 
 

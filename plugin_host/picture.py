@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from symusic import Score
 
-from plugin_host.render import bar_ticks, clip_seconds, tick_to_second
+from plugin_host.inprocess import bar_ticks, clip_seconds, tick_to_second
 
 PART_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 WIDTH = 1200  # pixels
@@ -135,3 +135,10 @@ def clip_png(score: Score, mix: np.ndarray, sample_rate: int, title: str = "", b
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
+
+
+def stems_png(score: Score, stems, title: str, bars: int | None = None) -> bytes:
+    """clip.png of a render (``stems``: its mix, rate, loudness and true peak), titled ``title`` and the mix's
+    loudness and true peak."""
+    return clip_png(score, stems.mix, stems.sample_rate, f"{title[:200]}: mix {stems.loudness_lufs or 0.0:.1f} LUFS, "
+                    f"{stems.true_peak_dbtp or 0.0:.1f} dBTP", bars)

@@ -1,6 +1,7 @@
 """Stems: one float32 buffer per part, all the same length, sample 0 = the first downbeat."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,3 +36,30 @@ class Stems:
     @property
     def channels(self) -> int:
         return int(self.mix.shape[1])
+
+
+@dataclass
+class StemFiles:
+    """A render's stems and mix as encoded files (plugin_host/encode.py): ``files`` maps each part's name,
+    then "mix", to the file's bytes; ``picture`` is clip.png when one was asked for. The other fields are
+    ``Stems``'s."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    parts: list[str]
+    files: dict[str, bytes] = field(default_factory=dict)
+    picture: bytes | None = None
+    clip_frames: int | None = None
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    treatments: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+
+
+# Called with (the stems being received, a part's name or "mix") as that buffer's samples are all in,
+# before the later ones: a caller can send or encode it meanwhile (plugin_host/worker.py).
+BufferFn = Callable[[Stems, str], None]
+# Called with (the files being received, a part's name or "mix", that file's bytes) as each file is in.
+FileFn = Callable[[StemFiles, str, bytes], None]

@@ -10,11 +10,13 @@ one is started in the background for the next render, so fault isolation is as b
 crashing plugin fails only its render, a hang is cut off at the timeout, and either names the
 plugin.
 
-Messages: jobs go down one pipe (("render", score as SMF bytes, rate, options), pickled: small, or
-("warm", SMF, rate, options, track indexes): parts rendered ahead into the worker's cache, no answer); the worker
-answers on its own pipe (not stdout, which a plugin may print to): ("ready",), ("status",
-fraction, doing), then ("done", layout) followed by every buffer as raw bytes (no pickling of
-audio: the parent receives them straight into numpy arrays), or ("error", kind, message, detail).
+Messages: jobs go down one pipe (("render", score as SMF bytes, rate, options, file request or None),
+pickled: small, or ("warm", SMF, rate, options, track indexes): parts rendered ahead into the worker's
+cache, no answer); the worker answers on its own pipe (not stdout, which a plugin may print to):
+("ready",), ("status", fraction, doing), then ("done", layout) followed by every buffer as raw bytes
+(no pickling of audio: the parent receives them straight into numpy arrays), or, for a file request,
+("files", layout), ("file", name) + the file's bytes for each stem and the mix as it is encoded,
+("picture",) + clip.png's bytes, ("end",); or ("error", kind, message, detail).
 The parent stops a worker after ``timeout`` seconds of render time; the error names what the
 worker was doing, which names the plugin when a plugin was at work.
 """
@@ -43,8 +45,15 @@ from plugin_host.config import (
     WORKER_MAX_RENDERS,
     WORKER_START_SECONDS,
 )
-from plugin_host.inprocess import RenderCache, RenderOptionError, RenderOptions, render_in_process, warm_parts
-from plugin_host.stems import Stems
+from plugin_host.inprocess import (
+    FileRequest,
+    RenderCache,
+    RenderOptionError,
+    RenderOptions,
+    render_in_process,
+    warm_parts,
+)
+from plugin_host.stems import BufferFn, FileFn, StemFiles, Stems
 
 try:
     import fcntl
@@ -227,13 +236,17 @@ def warm(score: Score, sample_rate: int, options, indexes: list[int]) -> bool:
 
 
 def render_isolated(score: Score, sample_rate: int, options, progress: Callable[[float], None] | None,
-                    timeout: float, should_stop: Callable[[], bool] | None = None) -> Stems:
+                    timeout: float, should_stop: Callable[[], bool] | None = None,
+                    on_buffer: BufferFn | None = None, files: FileRequest | None = None,
+                    on_file: FileFn | None = None) -> Stems | StemFiles:
     """Run ``render_in_process`` in a worker; RenderTimeout / RenderFailed name the plugin at work.
 
-    When ``should_stop`` turns true the worker is killed and Cancelled raised."""
+    When ``should_stop`` turns true the worker is killed and Cancelled raised. ``on_buffer`` is called as
+    each stem's samples come from the worker (``_receive_stems``). With ``files`` the worker encodes the
+    stems (and draws clip.png) itself and StemFiles come back, ``on_file`` called as each file arrives."""
     worker = _take_worker()
     try:
-        stems = _run(worker, score, sample_rate, options, progress, timeout, should_stop)
+        stems = _run(worker, score, sample_rate, options, progress, timeout, should_stop, on_buffer, files, on_file)
     except BaseException:
         with _idle_lock:
             _busy.discard(worker)
@@ -245,8 +258,10 @@ def render_isolated(score: Score, sample_rate: int, options, progress: Callable[
 
 
 def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Callable[[float], None] | None,
-         timeout: float, should_stop: Callable[[], bool] | None = None) -> Stems:
-    """Give ``worker`` the job and follow its messages until stems, an error, its death or the deadline."""
+         timeout: float, should_stop: Callable[[], bool] | None = None, on_buffer: BufferFn | None = None,
+         files: FileRequest | None = None, on_file: FileFn | None = None) -> Stems | StemFiles:
+    """Give ``worker`` the job and follow its messages until stems (or every file), an error, its death or the
+    deadline."""
     from plugin_host.instruments import PluginError
 
     process, conn = worker.process, worker.conn
@@ -261,7 +276,8 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
                             _plugin_in(doing))
 
     try:
-        worker.send(("render", bytes(score.dumps_midi()), sample_rate, options))
+        worker.send(("render", bytes(score.dumps_midi()), sample_rate, options, files))
+        delivered: StemFiles | None = None
         deadline = time.monotonic() + WORKER_START_SECONDS
         while True:
             if conn.poll(POLL_SECONDS):
@@ -277,7 +293,18 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
                     if progress:
                         progress(message[1])
                 elif kind == "done":
-                    return _receive_stems(conn, message[1])
+                    return _receive_stems(conn, message[1], on_buffer)
+                elif kind == "files":  # the stems' layout; each file follows as it is encoded
+                    delivered = _stem_files(message[1])
+                elif kind == "file":
+                    name, data = message[1], conn.recv_bytes()
+                    delivered.files[name] = data
+                    if on_file is not None:
+                        on_file(delivered, name, data)
+                elif kind == "picture":
+                    delivered.picture = conn.recv_bytes() or None
+                elif kind == "end":
+                    return delivered
                 elif kind == "error":
                     _, error_kind, text, detail = message
                     if error_kind == "plugin":
@@ -311,21 +338,57 @@ def _send_stems(conn: Connection, stems: Stems) -> None:
         conn.send_bytes(np.ascontiguousarray(audio, dtype=np.float32).data.cast("B"))
 
 
-def _receive_stems(conn: Connection, layout: dict) -> Stems:
-    """The buffers ``_send_stems`` wrote, received straight into float32 arrays (no unpickling copy)."""
-    def receive(shape: tuple[int, ...]) -> np.ndarray:
-        audio = np.empty(shape, dtype=np.float32)
+def _send_files(conn: Connection, stems: Stems, request: FileRequest, score: Score, bars: int | None) -> None:
+    """The stems as files (``request``): their layout, then each file as soon as it is encoded (the stems, then
+    the mix), then clip.png, drawn meanwhile, if asked for; then "end". Each file's bytes follow a message
+    naming it, so an error part-way reaches the parent as an error, not as a file."""
+    from plugin_host.encode import stem_files
+    from plugin_host.picture import stems_png
+
+    conn.send(("files", _layout(stems)))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="picture") as drawing:
+        picture = drawing.submit(stems_png, score, stems, request.picture_title, bars) \
+            if request.picture_title else None
+        for name, data in stem_files(stems, request.file_format, request.time_reference):
+            conn.send(("file", name))
+            conn.send_bytes(data)
+        if picture is not None:
+            png = picture.result()
+            conn.send(("picture",))
+            conn.send_bytes(png)
+    conn.send(("end",))
+
+
+def _stem_files(layout: dict) -> StemFiles:
+    """The StemFiles ``_send_files``'s layout announces, its files still to come."""
+    frames, channels = layout["mix"]
+    return StemFiles(sample_rate=layout["sample_rate"], channels=channels, frames=frames,
+                     parts=[name for name, _ in layout["parts"]], clip_frames=layout["clip_frames"],
+                     loudness_lufs=layout["loudness_lufs"], true_peak_dbtp=layout["true_peak_dbtp"],
+                     sources=layout.get("sources", {}), treatments=layout.get("treatments", []),
+                     reused=layout.get("reused", []))
+
+
+def _receive_stems(conn: Connection, layout: dict, on_buffer: BufferFn | None = None) -> Stems:
+    """The buffers ``_send_stems`` wrote, received straight into float32 arrays (no unpickling copy).
+
+    ``on_buffer(stems, name)`` is called as each buffer is in (the parts in order, then "mix"), while the
+    rest still travel: ``stems`` has every field but only those buffers filled."""
+    def empty(shape: tuple[int, ...]) -> np.ndarray:
+        return np.empty(shape, dtype=np.float32)  # its pages are taken as the bytes arrive
+
+    stems = Stems(sample_rate=layout["sample_rate"], parts={name: empty(shape) for name, shape in layout["parts"]},
+                  mix=empty(layout["mix"]), clip_frames=layout["clip_frames"], loudness_lufs=layout["loudness_lufs"],
+                  true_peak_dbtp=layout["true_peak_dbtp"], sources=layout.get("sources", {}),
+                  treatments=layout.get("treatments", []), reused=layout.get("reused", []))
+    for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
         if audio.nbytes:
             conn.recv_bytes_into(audio.data.cast("B"))
         else:
             conn.recv_bytes()
-        return audio
-
-    parts = {name: receive(shape) for name, shape in layout["parts"]}
-    return Stems(sample_rate=layout["sample_rate"], parts=parts, mix=receive(layout["mix"]),
-                 clip_frames=layout["clip_frames"], loudness_lufs=layout["loudness_lufs"],
-                 true_peak_dbtp=layout["true_peak_dbtp"], sources=layout.get("sources", {}),
-                 treatments=layout.get("treatments", []), reused=layout.get("reused", []))
+        if on_buffer is not None:
+            on_buffer(stems, name)
+    return stems
 
 
 def _warm_up(cache) -> None:
@@ -411,12 +474,16 @@ def _main(job_fd: int, reply_fd: int) -> None:
                 continue
             ahead.submit(_warm, claimed)
             continue
-        _, midi, sample_rate, options = job
+        _, midi, sample_rate, options, files = job
         try:
             conn.send(("ready",))
-            stems = render_in_process(Score.from_midi(midi), sample_rate, options,
+            score = Score.from_midi(midi)
+            stems = render_in_process(score, sample_rate, options,
                                       lambda fraction, doing: conn.send(("status", fraction, doing)), cache=cache)
-            _send_stems(conn, stems)
+            if files is None:
+                _send_stems(conn, stems)
+            else:
+                _send_files(conn, stems, files, score, options.bars)
         except PluginError as error:
             conn.send(("error", "plugin", str(error), error.plugin))
         except RenderOptionError as error:

@@ -31,7 +31,6 @@ from engine.config import (
     ENGINE_WORKERS,
     ERROR_DETAILS_MAX_CHARS,
     FILE_CHUNK_BYTES,
-    FILE_ENCODE_THREADS,
     GRPC_MAX_RECEIVE_BYTES,
     GRPC_MAX_SEND_BYTES,
     RENDER_MAX_SECONDS,
@@ -89,11 +88,9 @@ def _progress(stage: str, fraction: float, message: str = "") -> pb.Progress:
 def _draw_picture(drawn: dict, score, stems, title: str, bars: int | None) -> None:
     """clip.png of a render into ``drawn["png"]`` (or the exception into ``drawn["error"]``), for a thread."""
     try:
-        from plugin_host.picture import clip_png
+        from plugin_host.picture import stems_png
 
-        drawn["png"] = clip_png(score, stems.mix, stems.sample_rate,
-                                f"{title[:200]}: mix {stems.loudness_lufs or 0.0:.1f} LUFS, "
-                                f"{stems.true_peak_dbtp or 0.0:.1f} dBTP", bars)
+        drawn["png"] = stems_png(score, stems, title, bars)
     except Exception as error:  # reported by the request's thread
         drawn["error"] = error
 
@@ -161,36 +158,24 @@ def _check_plugin_keys(score, options: dict) -> None:
                                                    f"nor one of its parts ({', '.join(parts) or 'none named'})")
 
 
-def _check_file_request(request: pb.RenderRequest) -> str:
-    """The file format a Render asks for ("" = float32 chunks), checked with its time reference."""
-    from plugin_host.config import STEM_FILE_FORMATS
-
-    if request.file_format and request.file_format not in STEM_FILE_FORMATS:
-        raise SpecError("file_format", f"must be one of {', '.join(STEM_FILE_FORMATS)}, or empty for float32 "
-                                       f"chunks; got {request.file_format!r}")
-    if request.time_reference < 0:
-        raise SpecError("time_reference", f"must be >= 0 samples, got {request.time_reference}")
-    return request.file_format
+def _header(stems) -> pb.StemsHeader:
+    return pb.StemsHeader(sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames,
+                          parts=list(stems.parts), clip_frames=stems.clip_frames or stems.frames,
+                          loudness_lufs=stems.loudness_lufs or 0.0, true_peak_dbtp=stems.true_peak_dbtp or 0.0,
+                          sources=stems.sources, treatments=stems.treatments)
 
 
-def _file_chunks(stems, fmt: str, time_reference: int) -> Iterator[pb.FileChunk]:
-    """Each stem, then the mix, as a ``fmt`` file in FILE_CHUNK_BYTES slices; FILE_ENCODE_THREADS files are
-    encoded at once, ahead of the one being sent (at most that many held beside it)."""
-    from plugin_host.encode import file_bytes
+def _float_chunks(name: str, audio: np.ndarray, frames: int) -> Iterator[pb.RenderEvent]:
+    for start in range(0, max(1, frames), AUDIO_CHUNK_FRAMES):
+        block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
+        yield pb.RenderEvent(chunk=pb.AudioChunk(part=name, start_frame=start, samples=block.tobytes()))
 
-    buffers = [*stems.parts.items(), ("mix", stems.mix)]
-    with futures.ThreadPoolExecutor(max_workers=FILE_ENCODE_THREADS, thread_name_prefix="encode") as pool:
-        def encode(index: int) -> futures.Future:
-            return pool.submit(file_bytes, buffers[index][1], stems.sample_rate, fmt, time_reference)
-        pending = [encode(index) for index in range(min(FILE_ENCODE_THREADS, len(buffers)))]
-        for index, (name, _) in enumerate(buffers):
-            data = pending.pop(0).result()
-            if index + FILE_ENCODE_THREADS < len(buffers):
-                pending.append(encode(index + FILE_ENCODE_THREADS))
-            view = memoryview(data)
-            for offset in range(0, max(1, len(data)), FILE_CHUNK_BYTES):
-                yield pb.FileChunk(part=name, offset=offset, data=bytes(view[offset:offset + FILE_CHUNK_BYTES]),
-                                   size=len(data))
+
+def _file_chunks(name: str, data: bytes) -> Iterator[pb.RenderEvent]:
+    view = memoryview(data)
+    for offset in range(0, max(1, len(data)), FILE_CHUNK_BYTES):
+        yield pb.RenderEvent(file=pb.FileChunk(part=name, offset=offset, size=len(data),
+                                               data=bytes(view[offset:offset + FILE_CHUNK_BYTES])))
 
 
 def _check_sample_rate(rate: int) -> int:
@@ -383,11 +368,12 @@ class EngineServicer(pb_grpc.EngineServicer):
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> Iterator[pb.RenderEvent]:
         from plugin_host.folders import check_plugin_path, check_preset_path, check_soundfont_path
-        from plugin_host.render import render
+        from plugin_host.render import FileRequest, render
 
         with self._serving(context) as should_stop:
             sample_rate = _check_sample_rate(request.sample_rate)
-            file_format = _check_file_request(request)
+            files = FileRequest(request.file_format, request.time_reference, request.picture_title).check() \
+                if request.file_format else None
             score = smf_to_score(request.midi)
             options = {"tail": request.tail or "cut", "soundfont": request.soundfont or None,
                        "plugins": dict(request.plugins), "presets": dict(request.presets),
@@ -412,16 +398,37 @@ class EngineServicer(pb_grpc.EngineServicer):
 
             def work() -> None:
                 try:
-                    outcome["stems"] = render(score, sample_rate, progress=events.put, should_stop=should_stop,
-                                              timeout=self.render_timeout, **options)
+                    outcome["stems"] = render(
+                        score, sample_rate, progress=events.put, should_stop=should_stop, timeout=self.render_timeout,
+                        on_buffer=lambda stems, name: events.put(("buffer", stems, name, None)),
+                        files=files, on_file=lambda delivered, name, data: events.put(("file", delivered, name, data)),
+                        **options)
                 except Exception as error:  # reported to the client below, not lost in a thread
                     outcome["error"] = error
                 events.put(None)
 
             threading.Thread(target=work, name="render", daemon=True).start()
             yield pb.RenderEvent(progress=_progress("render", 0.0, f"rendering {len(score.tracks)} parts"))
-            while (fraction := events.get()) is not None:
-                yield pb.RenderEvent(progress=_progress("render", 0.9 * fraction))
+            # Each buffer (or file, which the worker encodes) is sent as it comes from the worker, the header first.
+            header_sent = False
+            drawn: dict = {}
+            drawing = None
+            while (event := events.get()) is not None:
+                if not isinstance(event, tuple):
+                    yield pb.RenderEvent(progress=_progress("render", 0.9 * event))
+                    continue
+                kind, rendered, name, data = event
+                if not header_sent:
+                    header_sent = True
+                    yield pb.RenderEvent(header=_header(rendered))
+                if kind == "file":
+                    yield from _file_chunks(name, data)
+                    continue
+                if name == "mix" and request.picture_title:  # drawn while the mix travels; sent after it
+                    drawing = threading.Thread(target=_draw_picture, name="picture", daemon=True,
+                                               args=(drawn, score, rendered, request.picture_title, options["bars"]))
+                    drawing.start()
+                yield from _float_chunks(name, rendered.mix if name == "mix" else rendered.parts[name], rendered.frames)
             error = outcome.get("error")
             if isinstance(error, CadenzaError):
                 raise error  # its own status via _serving: bad options, a broken plugin, a timeout...
@@ -429,25 +436,8 @@ class EngineServicer(pb_grpc.EngineServicer):
                 log.error("render failed", exc_info=error)
                 _abort(context, grpc.StatusCode.INTERNAL, f"render failed: {error}")
             stems = outcome["stems"]
-            drawn: dict = {}
-            drawing = None
-            if request.picture_title:  # drawn while the samples travel; sent after them
-                drawing = threading.Thread(target=_draw_picture, name="picture", daemon=True,
-                                           args=(drawn, score, stems, request.picture_title, options["bars"]))
-                drawing.start()
-            yield pb.RenderEvent(header=pb.StemsHeader(
-                sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames, parts=list(stems.parts),
-                clip_frames=stems.clip_frames or stems.frames, loudness_lufs=stems.loudness_lufs or 0.0,
-                true_peak_dbtp=stems.true_peak_dbtp or 0.0, sources=stems.sources, treatments=stems.treatments))
-            if file_format:
-                for chunk in _file_chunks(stems, file_format, request.time_reference):
-                    yield pb.RenderEvent(file=chunk)
-            else:
-                for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
-                    for start in range(0, max(1, stems.frames), AUDIO_CHUNK_FRAMES):
-                        block = np.ascontiguousarray(audio[start:start + AUDIO_CHUNK_FRAMES], dtype="<f4")
-                        yield pb.RenderEvent(chunk=pb.AudioChunk(part=name, start_frame=start,
-                                                                 samples=block.tobytes()))
+            if files is not None and stems.picture is not None:
+                yield pb.RenderEvent(picture_png=stems.picture)
             if drawing is not None:
                 drawing.join()
                 if "error" in drawn:
