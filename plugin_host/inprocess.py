@@ -364,17 +364,13 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
     say(0.88, "mixing")
     if together:
         parts = tails.apply_tail(parts, clip_frames, options.tail, sample_rate)
-    parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate, measured))
     applied = [t.name for t in chosen]
     if not parts:
         length = clip_frames
         return Stems(sample_rate, {}, np.zeros((length, 2), np.float32), clip_frames, sources=sources,
                      treatments=applied, reused=sorted(reused))
-    ride = _velocity_ride(score, mix.shape[0], sample_rate)
-    if ride is not None:
-        ride32 = ride.astype(np.float32)[:, None]
-        parts = {name: np.asarray(audio, dtype=np.float32) * ride32 for name, audio in parts.items()}
-        mix = mix * ride[:, None]
+    ride = _velocity_ride(score, next(iter(parts.values())).shape[0], sample_rate)
+    parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate, measured), ride)
     say(0.92, "mastering")
     parts, mix, report = master(parts, mix, sample_rate, options.loudness_lufs, TRUE_PEAK_CEILING_DBTP)
     say(1.0, "done")
@@ -518,7 +514,7 @@ def instrument_for(name: str, role: str, options: RenderOptions, sample_rate: in
 
 
 def _velocity_ride(score: Score, frames: int, sample_rate: int) -> np.ndarray | None:
-    """The mix-bus gain (linear, per sample) that follows the score's mean velocity per bar, or None."""
+    """The mix-bus gain (linear, float32, per sample) that follows the score's mean velocity per bar, or None."""
     per_bar = bar_ticks(score)
     bars = -(-max(score.end(), 1) // per_bar)
     totals, counts = np.zeros(bars), np.zeros(bars)
@@ -533,4 +529,4 @@ def _velocity_ride(score: Score, frames: int, sample_rate: int) -> np.ndarray | 
     ride_db = dynamics.velocity_ride_db(velocities, spans, frames, sample_rate)
     if not np.any(ride_db):
         return None
-    return 10 ** (ride_db / 20)
+    return np.exp(ride_db.astype(np.float32) * np.float32(np.log(10) / 20))  # 10 ** (dB / 20)

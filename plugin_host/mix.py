@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 import pyloudnorm
-from scipy.ndimage import convolve1d, minimum_filter1d, uniform_filter1d
+from scipy.ndimage import convolve1d, maximum_filter1d, uniform_filter1d
 from scipy.signal import firwin, sosfilt
 
 from plugin_host.config import (
@@ -161,20 +161,33 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
     return float(pyloudnorm.Meter(sample_rate).integrated_loudness(audio.astype(np.float64)))
 
 
-def limiter_gain(envelope: np.ndarray, sample_rate: int, ceiling: float) -> np.ndarray:
-    """A smooth per-sample gain (<= 1) that keeps a true-peak ``envelope`` under ``ceiling``.
+class _Limiter:
+    """Look-ahead limiter curves for one true-peak ``envelope`` under any make-up gain: the gain starts falling
+    ``LIMITER_LOOKAHEAD_SECONDS`` before a peak and recovers over ``LIMITER_RELEASE_SECONDS``; a centred
+    minimum filter followed by a shorter moving average never lets the gain at any sample exceed what that
+    sample needs. The minimum filter of the need under a gain is the need of the envelope's maximum filter,
+    so that filter runs once for every gain the master tries."""
 
-    Look-ahead: the gain starts falling ``LIMITER_LOOKAHEAD_SECONDS`` before a peak and recovers
-    over ``LIMITER_RELEASE_SECONDS``; a centred minimum filter followed by a shorter moving average
-    never lets the gain at any sample exceed what that sample needs.
-    """
-    need = np.minimum(1.0, ceiling / np.maximum(envelope.astype(np.float64), 1e-12))
-    if need.min() >= 1.0:
-        return np.ones(envelope.shape[0])
-    hold = max(1, round(LIMITER_RELEASE_SECONDS * sample_rate))
-    smooth = max(1, round(LIMITER_LOOKAHEAD_SECONDS * sample_rate))
-    held = minimum_filter1d(need, size=2 * hold + 1, mode="nearest")
-    return np.minimum(uniform_filter1d(held, size=min(smooth, hold) + 1, mode="nearest"), need)
+    def __init__(self, envelope: np.ndarray, sample_rate: int) -> None:
+        self.envelope = np.maximum(envelope.astype(np.float64), 1e-12)
+        self.hold = max(1, round(LIMITER_RELEASE_SECONDS * sample_rate))
+        self.smooth = max(1, round(LIMITER_LOOKAHEAD_SECONDS * sample_rate))
+        self._peaks: np.ndarray | None = None
+
+    def gain(self, make_up: float, ceiling: float) -> np.ndarray:
+        """The per-sample gain (<= 1) that keeps ``make_up`` times the envelope under ``ceiling``."""
+        need = np.minimum(1.0, (ceiling / make_up) / self.envelope)
+        if need.min() >= 1.0:
+            return np.ones(self.envelope.shape[0])
+        if self._peaks is None:
+            self._peaks = maximum_filter1d(self.envelope, size=2 * self.hold + 1, mode="nearest")
+        held = np.minimum(1.0, (ceiling / make_up) / self._peaks)
+        return np.minimum(uniform_filter1d(held, size=min(self.smooth, self.hold) + 1, mode="nearest"), need)
+
+
+def limiter_gain(envelope: np.ndarray, sample_rate: int, ceiling: float) -> np.ndarray:
+    """A smooth per-sample gain (<= 1) that keeps a true-peak ``envelope`` under ``ceiling`` (_Limiter)."""
+    return _Limiter(envelope, sample_rate).gain(1.0, ceiling)
 
 
 def part_loudness(audio: np.ndarray, sample_rate: int) -> float:
@@ -213,16 +226,25 @@ def section_levels(levels_lufs: dict[str, float], roles: dict[str, str]) -> dict
             else level for name, level in levels_lufs.items()}
 
 
-def sum_stems(parts: dict[str, np.ndarray], gains_db: dict[str, float]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Apply each stem's gain and add them up; returns (stems at gain, mix)."""
-    scaled = {name: audio * np.float32(db_to_gain(gains_db.get(name, 0.0))) for name, audio in parts.items()}
-    if not scaled:
-        return scaled, np.zeros((0, 2))
-    stems = iter(scaled.values())
+def sum_stems(parts: dict[str, np.ndarray], gains_db: dict[str, float],
+              ride: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Apply each stem's gain (and the bus ``ride``, a per-frame gain every stem shares) and add them up;
+    returns (stems at gain, mix). One multiplication per stem, on RENDER_THREADS threads."""
+    if not parts:
+        return {}, np.zeros((0, 2))
+
+    def scaled(item: tuple[str, np.ndarray]) -> np.ndarray:
+        name, audio = item
+        gain = np.float32(db_to_gain(gains_db.get(name, 0.0)))
+        return audio * (ride * gain)[:, None] if ride is not None else audio * gain
+
+    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
+        out = dict(zip(parts, pool.map(scaled, parts.items()), strict=True))
+    stems = iter(out.values())
     mix = next(stems).astype(np.float64)  # summed in place: no (stems, frames, 2) stack
     for audio in stems:
         mix += audio
-    return scaled, mix
+    return out, mix
 
 
 @lru_cache(maxsize=4)
@@ -270,12 +292,12 @@ class _LoudnessModel:
         return float(-0.691 + 10 * np.log10(kept.mean())) if kept.size else float("-inf")
 
 
-def _gain_curve(model: _LoudnessModel, envelope: np.ndarray, sample_rate: int, target_lufs: float,
+def _gain_curve(model: _LoudnessModel, limiter: _Limiter, target_lufs: float,
                 ceiling: float) -> tuple[float, np.ndarray]:
     """The make-up gain (dB) and limiter curve whose product brings the model's loudness to the target."""
     def evaluate(gain_db: float) -> tuple[float, np.ndarray]:
         gain = db_to_gain(gain_db)
-        limit = limiter_gain(envelope * gain, sample_rate, ceiling)
+        limit = limiter.gain(gain, ceiling)
         return model.loudness(gain * limit), limit
 
     unity = model.loudness(1.0)
@@ -320,7 +342,9 @@ def _joint_envelope(mix: np.ndarray, parts: dict[str, np.ndarray], floor: float)
     """
     mix_peak = _block_peak(mix)
     only = [_block_peak(audio) * np.float32(_OVERSHOOT_BOUND) > mix_peak for audio in parts.values()]
-    (envelope, upper), *others = _envelopes([mix, *parts.values()], [floor] * (len(parts) + 1), [None, *only])
+    channels = [mix[:, channel:channel + 1] for channel in range(mix.shape[1])]  # the longest job, split in two
+    (envelope, upper), *others = _envelopes([*channels, *parts.values()], [floor] * (len(channels) + len(parts)),
+                                            [None] * len(channels) + only)
     for other, other_upper in others:
         np.maximum(envelope, other, out=envelope)
         np.maximum(upper, other_upper, out=upper)
@@ -356,8 +380,9 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
     floor = ceiling / db_to_gain(target_lufs - loudness) / 2.0
     envelope, upper = _joint_envelope(work, parts, floor)
     aim = target_lufs
+    limiter = _Limiter(envelope, sample_rate)
     for _ in range(MASTER_PASSES):
-        gain_db, limit = _gain_curve(model, envelope, sample_rate, aim, ceiling)
+        gain_db, limit = _gain_curve(model, limiter, aim, ceiling)
         curve = db_to_gain(gain_db) * limit
         out = work * curve[:, None]
         # BS.1770 on the result itself; under a constant gain (the limiter idle) the model is exact
@@ -367,7 +392,9 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
             break
         aim += target_lufs - loudness
     curve32 = curve.astype(np.float32)[:, None]
-    out_parts = {name: np.asarray(audio, dtype=np.float32) * curve32 for name, audio in parts.items()}
+    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
+        out_parts = dict(zip(parts, pool.map(lambda audio: np.asarray(audio, dtype=np.float32) * curve32,
+                                             parts.values()), strict=True))
     # Checked again after the gain: exact wherever it can reach the ceiling, so anything over it is
     # found; the mix's envelope is exact down to its own sample peak too, so its maximum is the mix's
     # true peak (true_peak_dbtp). Which blocks can is predicted from the bound measured before the gain
