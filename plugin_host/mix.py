@@ -265,31 +265,50 @@ class _LoudnessModel:
     milliseconds; K-weighting's high-pass is at 38 Hz). ``master`` checks the result with pyloudnorm.
     """
 
-    def __init__(self, mix: np.ndarray, sample_rate: int) -> None:
+    def __init__(self, mix: np.ndarray, sample_rate: int, threads: int = 1) -> None:
+        """``threads`` > 1 filters the channels side by side (scipy's filter releases the GIL)."""
         # float32, channel-contiguous (twice as fast as float64 frames-first; well under 0.01 LU apart)
         channels = np.ascontiguousarray(np.asarray(mix, dtype=np.float32).T)
-        weighted = sosfilt(_k_weighting(sample_rate).astype(np.float32), channels, axis=-1)
+        sos = _k_weighting(sample_rate).astype(np.float32)
+        if threads > 1 and len(channels) > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                weighted = np.stack(list(pool.map(lambda channel: sosfilt(sos, channel), channels)))
+        else:
+            weighted = sosfilt(sos, channels, axis=-1)
         self.power = np.einsum("ij,ij->j", weighted, weighted).astype(np.float64)
         block = round(0.4 * sample_rate)
         step = round(0.1 * sample_rate)
         count = (len(self.power) - block) // step + 1
         self.starts = np.arange(max(0, count)) * step
         self.block = block
+        self._unity: np.ndarray | None = None  # block powers under a gain of 1, once asked for
 
     def loudness(self, gain: np.ndarray | float) -> float:
-        weighted = self.power * np.square(gain)
+        """The gated loudness (LUFS) of the mix times ``gain``: a number, or a curve of one value per frame."""
         if self.starts.size == 0:
             return float("-inf")
+        if np.ndim(gain) == 0:  # every block's power scales alike: the unity blocks, measured once, scaled
+            if self._unity is None:
+                self._unity = self._blocks(self.power)
+            return _gated(self._unity * float(gain) ** 2)
+        return _gated(self._blocks(self.power * np.square(gain)))
+
+    def _blocks(self, weighted: np.ndarray) -> np.ndarray:
+        """Mean power of every 400 ms block, a block every 100 ms."""
         total = np.concatenate([[0.0], np.cumsum(weighted)])
-        z = (total[self.starts + self.block] - total[self.starts]) / self.block
-        with np.errstate(divide="ignore"):
-            levels = -0.691 + 10 * np.log10(z)
-        gated = z[levels >= -70.0]
-        if gated.size == 0:
-            return float("-inf")
-        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-        kept = z[(levels >= -70.0) & (levels > relative)]
-        return float(-0.691 + 10 * np.log10(kept.mean())) if kept.size else float("-inf")
+        return (total[self.starts + self.block] - total[self.starts]) / self.block
+
+
+def _gated(z: np.ndarray) -> float:
+    """BS.1770's gating of block powers ``z``: absolute at -70 LUFS, then relative at -10 LU."""
+    with np.errstate(divide="ignore"):
+        levels = -0.691 + 10 * np.log10(z)
+    gated = z[levels >= -70.0]
+    if gated.size == 0:
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+    kept = z[(levels >= -70.0) & (levels > relative)]
+    return float(-0.691 + 10 * np.log10(kept.mean())) if kept.size else float("-inf")
 
 
 def _gain_curve(model: _LoudnessModel, limiter: _Limiter, target_lufs: float,
@@ -367,8 +386,8 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
     corrected and the search repeated.
     """
     ceiling = db_to_gain(ceiling_dbtp - TRUE_PEAK_MARGIN_DB)
-    work = mix.astype(np.float64)
-    model = _LoudnessModel(work, sample_rate) if work.shape[0] > round(0.4 * sample_rate) else None
+    work = np.asarray(mix, dtype=np.float64)  # read only: every step below makes new arrays
+    model = _LoudnessModel(work, sample_rate, RENDER_THREADS) if work.shape[0] > round(0.4 * sample_rate) else None
     loudness = model.loudness(1.0) if model else float("-inf")
     if not np.isfinite(loudness) or loudness < SILENCE_LUFS:
         report = MasterReport(loudness, true_peak_dbtp(work), 0.0, 0.0)
@@ -387,7 +406,7 @@ def master(parts: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, targ
         out = work * curve[:, None]
         # BS.1770 on the result itself; under a constant gain (the limiter idle) the model is exact
         loudness = model.loudness(db_to_gain(gain_db)) if float(limit.min()) >= 1.0 \
-            else _LoudnessModel(out, sample_rate).loudness(1.0)
+            else _LoudnessModel(out, sample_rate, RENDER_THREADS).loudness(1.0)
         if abs(loudness - target_lufs) <= 0.1:
             break
         aim += target_lufs - loudness
