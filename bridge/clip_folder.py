@@ -4,7 +4,7 @@
 `batch` all come through `write_take_folder`: the clip is placed at its bar (bridge/timeline/place.py),
 the engine renders the stems and the mix and encodes them as files (Broadcast WAV carrying the bar's
 time reference, or FLAC), and bridge/clip_files.py writes stems/<part>.wav and mix.wav as each arrives
-(while the engine draws clip.png), then spec.json, clip.png and clip.mid. A CLI call so needs no
+(while clip.png is drawn), then spec.json, clip.png and clip.mid. A CLI call so needs no
 audio library. With ``midi_only`` nothing is rendered: the folder holds clip.mid and spec.json.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ClipFolder:
     files: list[Path] = field(default_factory=list)
     audio: object | None = None  # bridge.client.RenderedFiles (the header's figures), for a summary line
     render_seconds: float = 0.0  # waiting for the engine's stems
-    write_seconds: float = 0.0   # placing and writing the files (clip.png is drawn by the engine meanwhile)
+    write_seconds: float = 0.0   # writing what was left after the last file arrived
 
     def as_json(self) -> dict:
         """The paths as strings: midi, mix, stems {part: path}, spec, picture, files."""

@@ -65,8 +65,8 @@ def test_the_second_generate_uses_the_engine_the_first_started_and_a_vary_is_aud
     made = json.loads(second.stdout)
     assert_audible(made)
     # The issue asks for the second call in under a quarter of the first's time. That is printed above, not
-    # asserted: on this machine it is 0.24-0.28 (issue 21 is open on it), and timings belong in benchmarks
-    # (tests/benchmarks/bench_local_engine.py), not in a test that would fail by load alone.
+    # asserted: timings belong in benchmarks (tests/benchmarks/bench_local_engine.py), not in a test that
+    # would fail by load alone; the figures are in the issue's notes.
     assert json.loads(first.stdout)["session"] == made["session"] == tmp_path.name
 
     varied, vary_seconds = cli("vary", "last", "--parts", "bass", "--json", cwd=tmp_path)
