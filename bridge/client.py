@@ -56,39 +56,45 @@ class RequestRejected(UsageError):
         self.code = code
 
 
-@dataclass
-class RenderedAudio:
-    """Stems as they came over the wire: name -> (frames, channels) float32."""
+@dataclass(kw_only=True)
+class RenderReport:
+    """What the engine says of a render beside its audio (StemsHeader), and clip.png when asked for."""
 
     sample_rate: int
-    parts: dict[str, np.ndarray]
-    mix: np.ndarray
     clip_frames: int = 0
     loudness_lufs: float = 0.0
     true_peak_dbtp: float = 0.0
     sources: dict[str, str] = field(default_factory=dict)  # part -> what played it
     treatments: list[str] = field(default_factory=list)    # genre processing applied
     picture: bytes | None = None  # clip.png, when the request asked for it (picture_title)
+
+    @staticmethod
+    def of(header: pb.StemsHeader) -> dict:
+        """A header's report, as keyword arguments."""
+        return {"sample_rate": header.sample_rate, "clip_frames": header.clip_frames,
+                "loudness_lufs": header.loudness_lufs, "true_peak_dbtp": header.true_peak_dbtp,
+                "sources": dict(header.sources), "treatments": list(header.treatments)}
+
+
+@dataclass(kw_only=True)
+class RenderedAudio(RenderReport):
+    """Stems as they came over the wire: name -> (frames, channels) float32."""
+
+    parts: dict[str, np.ndarray]
+    mix: np.ndarray
 
     @property
     def frames(self) -> int:
         return self.mix.shape[0]
 
 
-@dataclass
-class RenderedFiles:
+@dataclass(kw_only=True)
+class RenderedFiles(RenderReport):
     """Stems and mix as files the engine encoded (RenderRequest.file_format): name -> the file's bytes."""
 
-    sample_rate: int
     frames: int
     parts: list[str]                # stem names in order; ``files`` holds each, and "mix"
     files: dict[str, bytes | bytearray]
-    clip_frames: int = 0
-    loudness_lufs: float = 0.0
-    true_peak_dbtp: float = 0.0
-    sources: dict[str, str] = field(default_factory=dict)  # part -> what played it
-    treatments: list[str] = field(default_factory=list)    # genre processing applied
-    picture: bytes | None = None  # clip.png, when the request asked for it (picture_title)
 
 
 def _translate(error: grpc.RpcError, target: str) -> Exception:
@@ -146,6 +152,19 @@ class EngineClient:
             time.sleep(STREAM_RETRY_BACKOFF_SECONDS * attempt)
             yield _RESTART
 
+    def _events(self, method: str, request, request_id: str | None, on_progress: ProgressFn | None) -> Iterator:
+        """``_stream``'s events but progress, which goes to ``on_progress``; gRPC errors become RequestRejected /
+        EngineUnavailable."""
+        try:
+            for event in self._stream(method, request, request_id):
+                if event is not _RESTART and event.HasField("progress"):
+                    if on_progress:
+                        on_progress(event.progress)
+                    continue
+                yield event
+        except grpc.RpcError as error:
+            raise _translate(error, self.target) from None
+
     def __enter__(self) -> EngineClient:
         return self
 
@@ -188,16 +207,11 @@ class EngineClient:
         result = None
         request = pb.GenerateRequest(prompt=prompt, overrides=overrides, session=session, candidates=candidates,
                                      render_ahead=render_ahead)
-        try:
-            for event in self._stream("Generate", request, request_id):
-                if event is _RESTART:
-                    result = None
-                elif event.HasField("progress") and on_progress:
-                    on_progress(event.progress)
-                elif event.HasField("result"):
-                    result = event.result
-        except grpc.RpcError as error:
-            raise _translate(error, self.target) from None
+        for event in self._events("Generate", request, request_id, on_progress):
+            if event is _RESTART:
+                result = None
+            elif event.HasField("result"):
+                result = event.result
         if result is None:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no result")
         return result
@@ -211,54 +225,40 @@ class EngineClient:
             raise _translate(error, self.target) from None
 
     def render(self, midi: bytes, sample_rate: int = 0, on_progress: ProgressFn | None = None,
-               request_id: str | None = None, on_audio: Callable[[RenderedAudio], None] | None = None,
-               on_stem: Callable[[str, np.ndarray, int], None] | None = None, **options) -> RenderedAudio:
-        """Stems for SMF bytes, reassembled from the engine's chunks.
+               request_id: str | None = None, **options) -> RenderedAudio:
+        """Stems for SMF bytes, reassembled from the engine's float32 chunks (``render_files`` for files).
 
         ``options`` are RenderRequest fields: tail, soundfont, plugins, presets, style, roles, bars,
-        loudness_lufs, sounds, prompt, picture_title. ``on_audio`` is called with the stems and mix as soon
-        as their last sample is in, while the engine may still be drawing clip.png (it comes last, as
-        ``picture``); ``on_stem`` with (part, samples, rate) as each part's last sample is in, before the
-        rest (the engine sends the parts one after another, then the mix). A render restarted after a lost
-        replica starts from empty buffers (and calls ``on_audio`` again).
+        loudness_lufs, sounds, prompt, picture_title (clip.png then comes last, as ``picture``). A render
+        restarted after a lost replica starts from empty buffers.
         """
-        import numpy as np  # here, not at the top: a CLI call imports it while the engine composes
+        import numpy as np  # here, not at the top: a CLI call, which asks for files, needs no numpy
 
         header = None
         audio: RenderedAudio | None = None
         buffers: dict[str, np.ndarray] = {}
         missing = 0  # samples (frames x buffers) not received yet
-        left: dict[str, int] = {}  # frames not received yet, per buffer
         picture = None
-        try:
-            for event in self._stream("Render", pb.RenderRequest(midi=midi, sample_rate=sample_rate, **options),
-                                      request_id):
-                if event is _RESTART:
-                    header, audio, buffers, picture = None, None, {}, None
-                elif event.HasField("progress") and on_progress:
-                    on_progress(event.progress)
-                elif event.HasField("header"):
-                    header = event.header
-                    for name in [*header.parts, "mix"]:
-                        buffers[name] = np.zeros((header.frames, header.channels), dtype=np.float32)
-                    left = dict.fromkeys(buffers, header.frames)  # frames still to come, per buffer
-                    missing = header.frames * len(buffers)
-                    if missing == 0:
-                        audio = _assembled(header, buffers, on_audio)
-                elif event.HasField("chunk"):
-                    chunk = event.chunk
-                    block = np.frombuffer(chunk.samples, dtype="<f4").reshape(-1, header.channels)
-                    buffers[chunk.part][chunk.start_frame:chunk.start_frame + len(block)] = block
-                    missing -= len(block)
-                    left[chunk.part] -= len(block)
-                    if on_stem is not None and left[chunk.part] == 0 and chunk.part != "mix":
-                        on_stem(chunk.part, buffers[chunk.part], header.sample_rate)
-                    if missing == 0 and audio is None:
-                        audio = _assembled(header, buffers, on_audio)
-                elif event.HasField("picture_png"):
-                    picture = event.picture_png
-        except grpc.RpcError as error:
-            raise _translate(error, self.target) from None
+        request = pb.RenderRequest(midi=midi, sample_rate=sample_rate, **options)
+        for event in self._events("Render", request, request_id, on_progress):
+            if event is _RESTART:
+                header, audio, buffers, picture = None, None, {}, None
+            elif event.HasField("header"):
+                header = event.header
+                for name in [*header.parts, "mix"]:
+                    buffers[name] = np.zeros((header.frames, header.channels), dtype=np.float32)
+                missing = header.frames * len(buffers)
+                if missing == 0:
+                    audio = _assembled(header, buffers)
+            elif event.HasField("chunk"):
+                chunk = event.chunk
+                block = np.frombuffer(chunk.samples, dtype="<f4").reshape(-1, header.channels)
+                buffers[chunk.part][chunk.start_frame:chunk.start_frame + len(block)] = block
+                missing -= len(block)
+                if missing == 0 and audio is None:
+                    audio = _assembled(header, buffers)
+            elif event.HasField("picture_png"):
+                picture = event.picture_png
         if header is None:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no audio")
         if audio is None:
@@ -281,51 +281,37 @@ class EngineClient:
         picture = None
         request = pb.RenderRequest(midi=midi, sample_rate=sample_rate, file_format=file_format,
                                    time_reference=time_reference, **options)
-        try:
-            for event in self._stream("Render", request, request_id):
-                if event is _RESTART:
-                    header, files, arriving, picture = None, {}, {}, None
-                elif event.HasField("progress") and on_progress:
-                    on_progress(event.progress)
-                elif event.HasField("header"):
-                    header = event.header
-                elif event.HasField("file"):
-                    chunk = event.file
-                    data = arriving.setdefault(chunk.part, bytearray())
-                    if chunk.offset != len(data):
-                        raise RequestRejected(grpc.StatusCode.INTERNAL, f"the engine's {chunk.part} file jumped "
-                                                                        f"from byte {len(data)} to {chunk.offset}")
-                    data += chunk.data
-                    if len(data) == chunk.size:
-                        files[chunk.part] = arriving.pop(chunk.part)
-                        if on_file is not None:
-                            on_file(chunk.part, files[chunk.part])
-                elif event.HasField("picture_png"):
-                    picture = event.picture_png
-        except grpc.RpcError as error:
-            raise _translate(error, self.target) from None
+        for event in self._events("Render", request, request_id, on_progress):
+            if event is _RESTART:
+                header, files, arriving, picture = None, {}, {}, None
+            elif event.HasField("header"):
+                header = event.header
+            elif event.HasField("file"):
+                chunk = event.file
+                data = arriving.setdefault(chunk.part, bytearray())
+                if chunk.offset != len(data):
+                    raise RequestRejected(grpc.StatusCode.INTERNAL, f"the engine's {chunk.part} file jumped "
+                                                                    f"from byte {len(data)} to {chunk.offset}")
+                data += chunk.data
+                if len(data) == chunk.size:
+                    files[chunk.part] = arriving.pop(chunk.part)
+                    if on_file is not None:
+                        on_file(chunk.part, files[chunk.part])
+            elif event.HasField("picture_png"):
+                picture = event.picture_png
         if header is None:
             raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent no audio")
         missing = [name for name in [*header.parts, "mix"] if name not in files]
         if missing:
             raise RequestRejected(grpc.StatusCode.INTERNAL, f"the engine's files ended without {', '.join(missing)}")
-        return RenderedFiles(sample_rate=header.sample_rate, frames=header.frames, parts=list(header.parts),
-                             files=files, clip_frames=header.clip_frames, loudness_lufs=header.loudness_lufs,
-                             true_peak_dbtp=header.true_peak_dbtp, sources=dict(header.sources),
-                             treatments=list(header.treatments), picture=picture or None)
+        return RenderedFiles(**RenderReport.of(header), frames=header.frames, parts=list(header.parts), files=files,
+                             picture=picture or None)
 
 
-def _assembled(header: pb.StemsHeader, buffers: dict, on_audio: Callable[[RenderedAudio], None] | None
-               ) -> RenderedAudio:
-    """The stems and mix of a render whose last sample has arrived, handed to ``on_audio`` if given."""
+def _assembled(header: pb.StemsHeader, buffers: dict) -> RenderedAudio:
+    """The stems and mix of a render whose last sample has arrived."""
     parts = {name: audio for name, audio in buffers.items() if name != "mix"}
-    audio = RenderedAudio(sample_rate=header.sample_rate, parts=parts, mix=buffers["mix"],
-                          clip_frames=header.clip_frames, loudness_lufs=header.loudness_lufs,
-                          true_peak_dbtp=header.true_peak_dbtp, sources=dict(header.sources),
-                          treatments=list(header.treatments))
-    if on_audio is not None:
-        on_audio(audio)
-    return audio
+    return RenderedAudio(**RenderReport.of(header), parts=parts, mix=buffers["mix"])
 
 
 LOG_TAIL_LINES = 200

@@ -65,7 +65,7 @@ class ClipWriter:
         self.midi_path = confine(self.out_dir, "clip.mid")
         self.midi_path.unlink(missing_ok=True)  # while its files are replaced the folder is an unfinished clip
         self.written: list[Path] = []
-        self._early: dict[Path, object] = {}  # path -> the Future writing it (``stem``, ``file``)
+        self._early: dict[Path, object] = {}  # path -> the Future writing it
         self._pool = None
 
     def _start(self, path: Path, write: Callable[[], None]):
@@ -81,16 +81,8 @@ class ClipWriter:
             self._early[path] = self._pool.submit(write)
         return self._early[path]
 
-    def _audio_file(self, path: Path, audio: np.ndarray, sample_rate: int, time_reference: int):
-        return self._start(path, partial(write_audio, path, audio, sample_rate, self.fmt, time_reference, True))
-
     def _mix_path(self) -> Path:
         return confine(self.out_dir, f"mix.{self.fmt}")
-
-    def stem(self, name: str, audio: np.ndarray, sample_rate: int, time_reference: int = 0) -> None:
-        """Start writing stems/<name>.<fmt> now, while the rest of the clip's audio is still arriving;
-        ``audio`` then waits for it (and reports its error). A stem already started is not started again."""
-        self._audio_file(stem_file(self.out_dir, name, self.fmt), audio, sample_rate, time_reference)
 
     def file(self, name: str, data: bytes | bytearray) -> None:
         """Start writing a file the engine encoded (a stem's, or "mix"'s) now, while the others still arrive;
@@ -100,14 +92,14 @@ class ClipWriter:
 
     def audio(self, sample_rate: int, stems: dict[str, np.ndarray], mix: np.ndarray | None,
               time_reference: int = 0) -> list[Path]:
-        """Write stems/<part>.<fmt> and mix.<fmt> (CLIP_WRITE_THREADS files at once, those ``stem`` started
-        waited for); their paths.
+        """Write stems/<part>.<fmt> and mix.<fmt> (CLIP_WRITE_THREADS files at once); their paths.
 
         ``time_reference`` is their bext position in samples (the clip's bar on the project timeline).
         """
         paths = self._layout(list(stems), mix is not None)
         buffers = [*stems.values(), mix]
-        return self._wait([(path, self._audio_file(path, audio, sample_rate, time_reference))
+        return self._wait([(path, self._start(path, partial(write_audio, path, audio, sample_rate, self.fmt,
+                                                             time_reference, True)))
                            for path, audio in zip(paths, buffers, strict=False)])
 
     def files(self, parts: list[str]) -> list[Path]:

@@ -367,8 +367,8 @@ def render_in_process(score: Score, sample_rate: int, options: RenderOptions,
     applied = [t.name for t in chosen]
     if not parts:
         length = clip_frames
-        return Stems(sample_rate, {}, np.zeros((length, 2), np.float32), clip_frames, sources=sources,
-                     treatments=applied, reused=sorted(reused))
+        return Stems(sample_rate=sample_rate, parts={}, mix=np.zeros((length, 2), np.float32), clip_frames=clip_frames,
+                     sources=sources, treatments=applied, reused=sorted(reused))
     ride = _velocity_ride(score, next(iter(parts.values())).shape[0], sample_rate)
     parts, mix = sum_stems(parts, stage_gains(parts, levels, sample_rate, measured), ride)
     say(0.92, "mastering")

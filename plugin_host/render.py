@@ -80,10 +80,7 @@ def _as_files(stems: Stems, request: FileRequest, score: Score, bars: int | None
     from plugin_host.encode import stem_files
     from plugin_host.picture import stems_png
 
-    delivered = StemFiles(sample_rate=stems.sample_rate, channels=stems.channels, frames=stems.frames,
-                          parts=list(stems.parts), clip_frames=stems.clip_frames, loudness_lufs=stems.loudness_lufs,
-                          true_peak_dbtp=stems.true_peak_dbtp, sources=stems.sources, treatments=stems.treatments,
-                          reused=stems.reused)
+    delivered = StemFiles(**stems.report(), channels=stems.channels, frames=stems.frames, parts=list(stems.parts))
     for name, data in stem_files(stems, request.file_format, request.time_reference):
         delivered.files[name] = data
         if on_file is not None:

@@ -53,7 +53,7 @@ from plugin_host.inprocess import (
     render_in_process,
     warm_parts,
 )
-from plugin_host.stems import BufferFn, FileFn, StemFiles, Stems
+from plugin_host.stems import BufferFn, FileFn, StemFiles, Stems, report_of
 
 try:
     import fcntl
@@ -325,11 +325,9 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
 
 
 def _layout(stems: Stems) -> dict:
-    """Everything about the stems but their samples, which follow as raw bytes in this order."""
-    return {"sample_rate": stems.sample_rate, "clip_frames": stems.clip_frames,
-            "loudness_lufs": stems.loudness_lufs, "true_peak_dbtp": stems.true_peak_dbtp,
-            "parts": [(name, audio.shape) for name, audio in stems.parts.items()], "mix": stems.mix.shape,
-            "sources": dict(stems.sources), "treatments": list(stems.treatments), "reused": list(stems.reused)}
+    """Everything about the stems but their samples, which follow as raw bytes (or files) in this order."""
+    return {**stems.report(), "parts": [(name, audio.shape) for name, audio in stems.parts.items()],
+            "mix": stems.mix.shape}
 
 
 def _send_stems(conn: Connection, stems: Stems) -> None:
@@ -362,11 +360,7 @@ def _send_files(conn: Connection, stems: Stems, request: FileRequest, score: Sco
 def _stem_files(layout: dict) -> StemFiles:
     """The StemFiles ``_send_files``'s layout announces, its files still to come."""
     frames, channels = layout["mix"]
-    return StemFiles(sample_rate=layout["sample_rate"], channels=channels, frames=frames,
-                     parts=[name for name, _ in layout["parts"]], clip_frames=layout["clip_frames"],
-                     loudness_lufs=layout["loudness_lufs"], true_peak_dbtp=layout["true_peak_dbtp"],
-                     sources=layout.get("sources", {}), treatments=layout.get("treatments", []),
-                     reused=layout.get("reused", []))
+    return StemFiles(**report_of(layout), channels=channels, frames=frames, parts=[name for name, _ in layout["parts"]])
 
 
 def _receive_stems(conn: Connection, layout: dict, on_buffer: BufferFn | None = None) -> Stems:
@@ -377,10 +371,8 @@ def _receive_stems(conn: Connection, layout: dict, on_buffer: BufferFn | None = 
     def empty(shape: tuple[int, ...]) -> np.ndarray:
         return np.empty(shape, dtype=np.float32)  # its pages are taken as the bytes arrive
 
-    stems = Stems(sample_rate=layout["sample_rate"], parts={name: empty(shape) for name, shape in layout["parts"]},
-                  mix=empty(layout["mix"]), clip_frames=layout["clip_frames"], loudness_lufs=layout["loudness_lufs"],
-                  true_peak_dbtp=layout["true_peak_dbtp"], sources=layout.get("sources", {}),
-                  treatments=layout.get("treatments", []), reused=layout.get("reused", []))
+    stems = Stems(**report_of(layout), parts={name: empty(shape) for name, shape in layout["parts"]},
+                  mix=empty(layout["mix"]))
     for name, audio in [*stems.parts.items(), ("mix", stems.mix)]:
         if audio.nbytes:
             conn.recv_bytes_into(audio.data.cast("B"))
