@@ -12,6 +12,7 @@ the attention mask, then L2 normalisation: what sentence-transformers does for t
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +24,7 @@ from engine.errors import Broken
 
 MAX_TOKENS = 128  # the model was trained on inputs up to this length; longer prompts are cut
 ENCODE_BATCH = 16  # sentences run through the encoder at once
+SENTENCES_KEPT = 256  # a prompt's clauses' embeddings kept (1.5 KB each): asked again, not encoded again
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,29 @@ def encode(sentences: Sequence[str]) -> np.ndarray:
         pooled[chunk] = (tokens * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
     return pooled.astype(np.float32)
+
+
+_kept: OrderedDict[str, np.ndarray] = OrderedDict()  # sentence -> embedding, least recently used first
+_kept_lock = threading.Lock()
+
+
+def encode_kept(sentences: Sequence[str]) -> np.ndarray:
+    """``encode``, keeping the last SENTENCES_KEPT sentences' embeddings: a prompt asked again (another seed, a
+    vary, describe then generate) is not run through the model again."""
+    with _kept_lock:
+        missing = list(dict.fromkeys(s for s in sentences if s not in _kept))
+    if missing:
+        fresh = encode(missing)
+        with _kept_lock:
+            for sentence, vector in zip(missing, fresh, strict=True):
+                _kept[sentence] = vector
+            while len(_kept) > SENTENCES_KEPT:
+                _kept.popitem(last=False)
+    with _kept_lock:
+        for sentence in sentences:
+            _kept.move_to_end(sentence)
+        rows = [_kept[s] for s in sentences]
+    return np.stack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
 
 
 @lru_cache(maxsize=8)

@@ -48,7 +48,7 @@ def by_meaning(attribute: str, text: str) -> PhraseMatch | None:
     anchors = tuple(a for v in values for a in table["anchors"][v])
     owner = [v for v in values for _ in table["anchors"][v]]
     pieces = clauses(text)
-    similarity = embed.encode(pieces) @ _anchor_embeddings(anchors).T     # (clauses, anchors)
+    similarity = embed.encode_kept(pieces) @ _anchor_embeddings(anchors).T  # (clauses, anchors)
     best: PhraseMatch | None = None
     for clause, row in zip(pieces, similarity, strict=True):
         per_value = {v: float(np.max([s for s, o in zip(row, owner, strict=True) if o == v])) for v in values}
