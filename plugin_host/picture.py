@@ -114,14 +114,17 @@ def clip_png(score: Score, mix: np.ndarray, sample_rate: int, title: str = "", b
 
     wave = row_at(len(tracks), -1.0, 1.0)
     if mix.size:
-        mono = mix.mean(axis=1) if mix.ndim == 2 else mix
+        mono = (mix[:, 0] + mix[:, 1]) * np.float32(0.5) if mix.ndim == 2 and mix.shape[1] == 2 else \
+            (mix.mean(axis=1) if mix.ndim == 2 else mix)
         columns = wave.right - wave.left
         edges = np.minimum((np.arange(columns + 1) * (seconds * sample_rate / columns)).astype(np.int64), len(mono))
-        for column in range(columns):
-            block = mono[edges[column]:edges[column + 1]]
-            if block.size:
+        filled = np.flatnonzero(edges[1:] > edges[:-1])  # columns holding samples (the clip may end early)
+        if filled.size:  # each column's extremes in one pass (reduceat from each column's first sample)
+            highs = np.maximum.reduceat(mono, edges[filled])
+            lows = np.minimum.reduceat(mono, edges[filled])
+            for column, high, low in zip(filled.tolist(), highs.tolist(), lows.tolist(), strict=True):
                 x = wave.left + column
-                draw.line([(x, wave.y(float(block.max()))), (x, wave.y(float(block.min())))], fill=WAVE)
+                draw.line([(x, wave.y(high)), (x, wave.y(low))], fill=WAVE)
     frame(wave, [-1.0, -0.5, 0.0, 0.5, 1.0], "mix")
     step = _step(seconds, 12)
     for second in np.arange(0.0, seconds + 1e-9, step):
