@@ -133,21 +133,21 @@ _kept_lock = threading.Lock()
 
 def encode_kept(sentences: Sequence[str]) -> np.ndarray:
     """``encode``, keeping the last SENTENCES_KEPT sentences' embeddings: a prompt asked again (another seed, a
-    vary, describe then generate) is not run through the model again."""
+    vary, describe then generate) is not run through the model again. Safe on the server's threads: what one
+    call found or encoded is its own, whatever others keep or drop meanwhile."""
     with _kept_lock:
-        missing = list(dict.fromkeys(s for s in sentences if s not in _kept))
+        found = {s: _kept[s] for s in sentences if s in _kept}
+        for sentence in found:
+            _kept.move_to_end(sentence)
+    missing = [s for s in dict.fromkeys(sentences) if s not in found]
     if missing:
-        fresh = encode(missing)
+        fresh = dict(zip(missing, encode(missing), strict=True))
+        found.update(fresh)
         with _kept_lock:
-            for sentence, vector in zip(missing, fresh, strict=True):
-                _kept[sentence] = vector
+            _kept.update(fresh)
             while len(_kept) > SENTENCES_KEPT:
                 _kept.popitem(last=False)
-    with _kept_lock:
-        for sentence in sentences:
-            _kept.move_to_end(sentence)
-        rows = [_kept[s] for s in sentences]
-    return np.stack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
+    return np.stack([found[s] for s in sentences]) if sentences else np.zeros((0, 384), dtype=np.float32)
 
 
 @lru_cache(maxsize=8)

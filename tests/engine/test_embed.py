@@ -25,3 +25,15 @@ def test_concurrent_encodes_from_a_thread_pool_agree_with_serial_ones() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         parallel = list(pool.map(lambda s: embed.encode([s])[0], sentences))
     assert np.allclose(np.stack(parallel), serial, atol=1e-4)
+
+
+def test_kept_embeddings_are_the_models_and_survive_a_full_cache(monkeypatch):
+    """encode_kept answers as encode does, and a sentence found in a full cache is answered even when the same
+    call's new sentences push the oldest ones out (it was a KeyError once the suite had read 256 clauses)."""
+    monkeypatch.setattr(embed, "SENTENCES_KEPT", 3)
+    monkeypatch.setattr(embed, "_kept", type(embed._kept)())
+    first = embed.encode_kept(["warm pad", "slap bass", "brushes"])
+    again = embed.encode_kept(["warm pad", "a new clause", "another one"])  # "warm pad" was the oldest kept
+    assert np.allclose(first, embed.encode(["warm pad", "slap bass", "brushes"]), atol=1e-6)
+    assert np.array_equal(again[0], first[0])
+    assert list(embed._kept) == ["warm pad", "a new clause", "another one"]
