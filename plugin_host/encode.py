@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile
 
 from plugin_host.config import FILE_ENCODE_THREADS, STEM_FILE_FORMATS, STEM_SUBTYPE
 from plugin_host.stems import Stems
+
+if TYPE_CHECKING:  # for annotations: bridge/bwf.py imports this module without the renderer
+    from symusic import Score
+
+    from plugin_host.inprocess import FileRequest
 
 BEXT_SIZE = 602  # fixed part of the bext chunk, version 1, no coding history
 
@@ -93,3 +99,18 @@ def stem_files(stems: Stems, fmt: str, time_reference: int = 0) -> Iterator[tupl
             if index + FILE_ENCODE_THREADS < len(buffers):
                 pending.append(encode(index + FILE_ENCODE_THREADS))
             yield name, data
+
+
+def deliver(stems: Stems, request: FileRequest, score: Score, bars: int | None,
+            on_file: Callable[[str, bytes], None]) -> bytes | None:
+    """A file request carried out: each file to ``on_file`` as soon as it is encoded (the stems, then the mix),
+    clip.png drawn meanwhile; returns clip.png's bytes, or None when the request asks for none. The render
+    worker and an in-process render deliver alike."""
+    from plugin_host.picture import stems_png
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="picture") as drawing:
+        picture = drawing.submit(stems_png, score, stems, request.picture_title, bars) \
+            if request.picture_title else None
+        for name, data in stem_files(stems, request.file_format, request.time_reference):
+            on_file(name, data)
+        return picture.result() if picture is not None else None

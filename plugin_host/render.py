@@ -77,15 +77,16 @@ def render(score: Score, sample_rate: int = 48000, *, tail: str = DEFAULT_TAIL, 
 def _as_files(stems: Stems, request: FileRequest, score: Score, bars: int | None,
               on_file: FileFn | None) -> StemFiles:
     """What a worker sends for a file request, made in this process."""
-    from plugin_host.encode import stem_files
-    from plugin_host.picture import stems_png
+    from plugin_host.encode import deliver
 
     delivered = StemFiles(**stems.report(), channels=stems.channels, frames=stems.frames, parts=list(stems.parts))
-    for name, data in stem_files(stems, request.file_format, request.time_reference):
+
+    def keep(name: str, data: bytes) -> None:
         delivered.files[name] = data
         if on_file is not None:
             on_file(delivered, name, data)
-    delivered.picture = stems_png(score, stems, request.picture_title, bars) if request.picture_title else None
+
+    delivered.picture = deliver(stems, request, score, bars, keep)
     return delivered
 
 

@@ -340,20 +340,17 @@ def _send_files(conn: Connection, stems: Stems, request: FileRequest, score: Sco
     """The stems as files (``request``): their layout, then each file as soon as it is encoded (the stems, then
     the mix), then clip.png, drawn meanwhile, if asked for; then "end". Each file's bytes follow a message
     naming it, so an error part-way reaches the parent as an error, not as a file."""
-    from plugin_host.encode import stem_files
-    from plugin_host.picture import stems_png
+    from plugin_host.encode import deliver
+
+    def send(name: str, data: bytes) -> None:
+        conn.send(("file", name))
+        conn.send_bytes(data)
 
     conn.send(("files", _layout(stems)))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="picture") as drawing:
-        picture = drawing.submit(stems_png, score, stems, request.picture_title, bars) \
-            if request.picture_title else None
-        for name, data in stem_files(stems, request.file_format, request.time_reference):
-            conn.send(("file", name))
-            conn.send_bytes(data)
-        if picture is not None:
-            png = picture.result()
-            conn.send(("picture",))
-            conn.send_bytes(png)
+    png = deliver(stems, request, score, bars, send)
+    if png is not None:
+        conn.send(("picture",))
+        conn.send_bytes(png)
     conn.send(("end",))
 
 
