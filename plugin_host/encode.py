@@ -53,9 +53,15 @@ def pcm24(audio: np.ndarray) -> bytes:
     """(frames, channels) float samples as interleaved little-endian 24-bit integers, as libsndfile writes
     them: scaled by 2**23, rounded to the nearest, clipped to the 24-bit range. numpy does it in a few passes
     without the GIL (libsndfile on a BytesIO calls back into Python for every block it writes)."""
-    scaled = np.rint(np.asarray(audio, dtype=np.float32) * np.float32(2 ** 23))  # float32 holds 24-bit integers
+    scaled = np.asarray(audio, dtype=np.float32) * np.float32(2 ** 23)  # float32 holds 24-bit integers
+    np.rint(scaled, out=scaled)
     np.clip(scaled, -2 ** 23, 2 ** 23 - 1, out=scaled)
-    return scaled.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    little = scaled.astype("<i4").reshape(-1).view(np.uint8).reshape(-1, 4)
+    packed = bytearray(3 * len(little))
+    rows = np.frombuffer(packed, dtype=np.uint8).reshape(-1, 3)
+    for byte in range(3):  # a column at a time: numpy copies a (n, 3) of a (n, 4) view twice as slowly
+        rows[:, byte] = little[:, byte]
+    return bytes(packed)
 
 
 def bwf_bytes(audio: np.ndarray, sample_rate: int, time_reference: int = 0,
