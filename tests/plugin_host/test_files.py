@@ -187,3 +187,18 @@ def test_a_file_format_or_time_reference_out_of_range_is_refused_by_name(engine)
     with pytest.raises(RequestRejected, match="time_reference: must be >= 0 samples, got -1"):
         engine.render_files(midi, "wav", -1)
     assert engine.render_files(midi, "wav").files["mix"][:4] == b"RIFF"  # the engine is still up
+
+
+def test_wav_samples_are_the_nearest_24_bit_step_clipped_to_full_scale(tmp_path):
+    from plugin_host.encode import bwf_bytes
+
+    rng = np.random.default_rng(7)
+    steps = rng.integers(-2 ** 23, 2 ** 23, size=(4001, 2)).astype(np.float64)
+    audio = ((steps + rng.uniform(-0.49, 0.49, size=steps.shape)) / 2 ** 23).astype(np.float32)
+    audio[::97] = [1.5, -1.5]  # over full scale: clipped, not wrapped
+    path = tmp_path / "steps.wav"
+    path.write_bytes(bwf_bytes(audio, 48000))
+    decoded, rate = soundfile.read(path, dtype="int32")  # libsndfile puts 24-bit samples in the high bytes
+    expected = np.clip(np.rint(audio.astype(np.float64) * 2 ** 23), -2 ** 23, 2 ** 23 - 1)
+    assert rate == 48000 and decoded.shape == audio.shape
+    np.testing.assert_array_equal(decoded >> 8, expected.astype(np.int32))
