@@ -49,7 +49,7 @@ def _bext_chunk(time_reference: int, description: str, originator: str) -> bytes
     return b"bext" + struct.pack("<I", len(body)) + body
 
 
-def pcm24(audio: np.ndarray) -> bytes:
+def pcm24(audio: np.ndarray) -> bytearray:
     """(frames, channels) float samples as interleaved little-endian 24-bit integers, as libsndfile writes
     them: scaled by 2**23, rounded to the nearest, clipped to the 24-bit range. numpy does it in a few passes
     without the GIL (libsndfile on a BytesIO calls back into Python for every block it writes)."""
@@ -61,7 +61,7 @@ def pcm24(audio: np.ndarray) -> bytes:
     rows = np.frombuffer(packed, dtype=np.uint8).reshape(-1, 3)
     for byte in range(3):  # a column at a time: numpy copies a (n, 3) of a (n, 4) view twice as slowly
         rows[:, byte] = little[:, byte]
-    return bytes(packed)
+    return packed  # bwf_bytes joins it into the file: no bytes() copy of it first
 
 
 def bwf_bytes(audio: np.ndarray, sample_rate: int, time_reference: int = 0,
