@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 import pyloudnorm
-from scipy.ndimage import convolve1d, maximum_filter1d, uniform_filter1d
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.signal import firwin, sosfilt
 
 from plugin_host.config import (
@@ -56,7 +56,6 @@ def _true_peak_phases() -> np.ndarray:
 
 
 _PHASES = _true_peak_phases()
-_TAPS_PER_PHASE = _PHASES.shape[1]
 # No interpolated value can exceed the largest input magnitude in its window times this.
 _OVERSHOOT_BOUND = float(np.abs(_PHASES).sum(axis=1).max())
 
@@ -132,18 +131,12 @@ def _true_peak(audio: np.ndarray, floor: float = 0.0,
 
 
 def _interpolated_peak(x: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """max over channels and the 4 phases of the interpolated signal, for frames start..stop."""
-    # phase sample n = sum_k h[k] x[n + DELAY - k]; convolve1d centres a 12-tap filter exactly there
-    # (DELAY = 6 = 12 // 2), and the margin keeps the filter's reach inside real samples.
-    margin = _TAPS_PER_PHASE
-    lo, hi = max(0, start - margin), min(x.shape[0], stop + margin)
-    peak = np.zeros(stop - start, dtype=np.float32)
-    for channel in range(x.shape[1]):
-        signal = np.ascontiguousarray(x[lo:hi, channel])
-        for phase in _PHASES:
-            y = convolve1d(signal, phase, mode="constant")[start - lo:stop - lo]
-            np.maximum(peak, np.abs(y), out=peak)
-    return peak
+    """max over channels and the 4 phases of the interpolated signal, for frames start..stop (float32 x)."""
+    # phase sample n = sum_k h[k] x[n + DELAY - k], DELAY = 6 = 12 // 2; compiled (numba), imported here so
+    # that only the processes that master load numba (the engine imports this module for the render API)
+    from plugin_host.peak_kernel import interpolated_peak
+
+    return interpolated_peak(x, start, stop, _PHASES, np.zeros(stop - start, dtype=np.float32))
 
 
 def true_peak_dbtp(audio: np.ndarray) -> float:
@@ -345,7 +338,7 @@ def _gain_curve(model: _LoudnessModel, limiter: _Limiter, target_lufs: float,
 
 def _envelopes(signals: list[np.ndarray], floors: list[float],
                only: list[np.ndarray | None] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``_true_peak`` of each signal, on RENDER_THREADS threads (scipy's filter releases the GIL)."""
+    """``_true_peak`` of each signal, on RENDER_THREADS threads (the compiled interpolation releases the GIL)."""
     with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
         return list(pool.map(_true_peak, signals, floors, only or [None] * len(signals)))
 

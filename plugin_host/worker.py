@@ -385,6 +385,7 @@ def _warm_up(cache) -> None:
     while the worker waits rather than while a user does."""
     from symusic import Note, Tempo, Track
 
+    import plugin_host.peak_kernel  # noqa: F401  the true-peak interpolation, compiled or loaded from numba's cache
 
     score = Score(480)
     score.tempos.append(Tempo(0, qpm=120.0))
