@@ -65,6 +65,16 @@ def write_bytes(path: Path, data: bytes, overwrite: bool = False) -> None:
         tmp.write_bytes(data)
 
 
+def move_in(path: Path, source: Path, overwrite: bool = False) -> None:
+    """Put the file ``source`` at ``path`` atomically (copied in the kernel, then fsynced and renamed), then
+    remove ``source``: a file another process left for this one (the engine's handoff)."""
+    import shutil
+
+    with atomic_path(path, overwrite) as tmp:
+        shutil.copyfile(source, tmp)
+    Path(source).unlink(missing_ok=True)
+
+
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:

@@ -9,13 +9,16 @@ from a new request.
 from __future__ import annotations
 
 import collections
+import os
 import secrets
+import stat
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -90,11 +93,36 @@ class RenderedAudio(RenderReport):
 
 @dataclass(kw_only=True)
 class RenderedFiles(RenderReport):
-    """Stems and mix as files the engine encoded (RenderRequest.file_format): name -> the file's bytes."""
+    """Stems and mix as files the engine encoded (RenderRequest.file_format): name -> the file's bytes, or
+    the path of the file the engine handed over (FileHandoff) when it went to an ``on_file`` to move."""
 
     frames: int
     parts: list[str]                # stem names in order; ``files`` holds each, and "mix"
-    files: dict[str, bytes | bytearray]
+    files: dict[str, bytes | bytearray | Path]
+
+
+@dataclass(frozen=True)
+class FileHandoff:
+    """What lets a client of the user's own engine take its files from the runtime folder: the secret from
+    engine.json, and the folder the files must be in (engine/serving/local.py's Handoff)."""
+
+    secret: str
+    folder: Path
+
+    def take(self, chunk: pb.FileChunk) -> Path:
+        """The handed-over file ``chunk`` names, checked: a regular file of this user's, of the size the engine
+        said, inside ``folder`` (an engine cannot point a client at any other file)."""
+        path = Path(chunk.path)
+        try:
+            inside = path.is_absolute() and path.parent.resolve().is_relative_to(self.folder.resolve())
+            info = path.lstat() if inside else None
+        except OSError as error:
+            raise RequestRejected(grpc.StatusCode.INTERNAL, f"the engine's {chunk.part} file {path} cannot be "
+                                                            f"read: {error}") from error
+        if info is None or not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_size != chunk.size:
+            raise RequestRejected(grpc.StatusCode.INTERNAL, f"the engine handed over {path} for {chunk.part}: not a "
+                                                            f"file of {chunk.size} bytes of yours in {self.folder}")
+        return path
 
 
 def _translate(error: grpc.RpcError, target: str) -> Exception:
@@ -118,8 +146,10 @@ class EngineClient:
     or the certificate itself) with its bearer ``token``.
     """
 
-    def __init__(self, target: str, tls_ca: bytes | None = None, token: str | None = None) -> None:
+    def __init__(self, target: str, tls_ca: bytes | None = None, token: str | None = None,
+                 handoff: FileHandoff | None = None) -> None:
         self.target = check_target(target)
+        self.handoff = handoff  # the user's own engine: rendered files come through the runtime folder
         options = channel_options()
         if tls_ca is not None or token:
             credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca)
@@ -268,24 +298,37 @@ class EngineClient:
 
     def render_files(self, midi: bytes, file_format: str, time_reference: int = 0, sample_rate: int = 0,
                      on_progress: ProgressFn | None = None, request_id: str | None = None,
-                     on_file: Callable[[str, bytes | bytearray], None] | None = None, **options) -> RenderedFiles:
+                     on_file: Callable[[str, bytes | bytearray | Path], None] | None = None,
+                     **options) -> RenderedFiles:
         """Stems and mix encoded by the engine as ``file_format`` files ("wav": 24-bit Broadcast WAV placed at
         ``time_reference`` samples; "flac"), so the caller writes bytes and needs no audio library.
 
         ``options`` are RenderRequest fields as for ``render``. ``on_file`` is called with (part or "mix",
-        bytes) as each file's last byte is in, the stems first, while clip.png may still be drawn.
+        bytes) as each file's last byte is in, the stems first, while clip.png may still be drawn. From the
+        user's own engine (``handoff``) it gets the path of the whole file instead, to move into place.
         """
         header = None
         files: dict[str, bytes | bytearray] = {}
         arriving: dict[str, bytearray] = {}
         picture = None
         request = pb.RenderRequest(midi=midi, sample_rate=sample_rate, file_format=file_format,
-                                   time_reference=time_reference, **options)
+                                   time_reference=time_reference, handoff=self.handoff.secret if self.handoff else "",
+                                   **options)
         for event in self._events("Render", request, request_id, on_progress):
             if event is _RESTART:
                 header, files, arriving, picture = None, {}, {}, None
             elif event.HasField("header"):
                 header = event.header
+            elif event.HasField("file") and event.file.path:
+                if self.handoff is None:
+                    raise RequestRejected(grpc.StatusCode.INTERNAL, "the engine sent a file's path, not its bytes")
+                path = self.handoff.take(event.file)
+                if on_file is not None:
+                    files[event.file.part] = path
+                    on_file(event.file.part, path)
+                else:
+                    files[event.file.part] = path.read_bytes()
+                    path.unlink()
             elif event.HasField("file"):
                 chunk = event.file
                 data = arriving.setdefault(chunk.part, bytearray())

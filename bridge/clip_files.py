@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bridge.atomic import sweep_leftovers, write_bytes
+from bridge.atomic import move_in, sweep_leftovers, write_bytes
 from bridge.paths import confine, safe_name
 from engine.errors import Exists
 from plugin_host.config import STEM_FILE_FORMATS
@@ -84,11 +84,13 @@ class ClipWriter:
     def _mix_path(self) -> Path:
         return confine(self.out_dir, f"mix.{self.fmt}")
 
-    def file(self, name: str, data: bytes | bytearray) -> None:
+    def file(self, name: str, data: bytes | bytearray | Path) -> None:
         """Start writing a file the engine encoded (a stem's, or "mix"'s) now, while the others still arrive;
-        ``files`` then waits for it. One already started is not started again."""
+        ``files`` then waits for it. One already started is not started again. ``data`` is the file's bytes,
+        or the path of the whole file the engine left in the runtime folder (moved in from there)."""
         path = self._mix_path() if name == "mix" else stem_file(self.out_dir, name, self.fmt)
-        self._start(path, partial(write_bytes, path, data, True))
+        self._start(path, partial(move_in, path, data, True) if isinstance(data, Path)
+                    else partial(write_bytes, path, data, True))
 
     def audio(self, sample_rate: int, stems: dict[str, np.ndarray], mix: np.ndarray | None,
               time_reference: int = 0) -> list[Path]:

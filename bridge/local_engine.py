@@ -26,9 +26,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bridge.client import ENGINE_START_TIMEOUT_SECONDS, EngineClient, EngineProcess, EngineUnavailable
+from bridge.client import ENGINE_START_TIMEOUT_SECONDS, EngineClient, EngineProcess, EngineUnavailable, FileHandoff
 from engine.config import LOCAL_ENGINE_IDLE_SECONDS
-from engine.serving.local import LOG_FILE, LocalEngine, code_root, find_local_engine, runtime_dir
+from engine.serving.local import LOG_FILE, LocalEngine, code_root, find_local_engine, handoff_folder, runtime_dir
 from engine.sessions.store import store_name
 
 HEALTH_TIMEOUT_SECONDS = 2.0
@@ -60,7 +60,10 @@ def _start_lock() -> Iterator[None]:
 
 
 def _healthy(found: LocalEngine) -> EngineClient | None:
-    client = EngineClient(found.target)
+    """A checked client of the engine ``found`` announced (taking rendered files from the runtime folder when
+    it announced a handoff secret), or None when it does not answer."""
+    handoff = FileHandoff(found.handoff, handoff_folder()) if found.handoff else None
+    client = EngineClient(found.target, handoff=handoff)
     try:
         client.check(timeout=HEALTH_TIMEOUT_SECONDS)
     except EngineUnavailable:

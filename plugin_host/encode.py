@@ -9,9 +9,12 @@ neither numpy nor soundfile); bridge/bwf.py writes them to disk.
 from __future__ import annotations
 
 import io
+import os
+import secrets
 import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -107,16 +110,34 @@ def stem_files(stems: Stems, fmt: str, time_reference: int = 0) -> Iterator[tupl
             yield name, data
 
 
+def leave_file(folder: str | Path, data: bytes | bytearray, fmt: str) -> Path:
+    """``data`` written whole to a new file of a random name in ``folder`` (mode 0600, never through a link);
+    its path."""
+    path = Path(folder) / f"{secrets.token_hex(8)}.{check_format(fmt)}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return path
+
+
 def deliver(stems: Stems, request: FileRequest, score: Score, bars: int | None,
-            on_file: Callable[[str, bytes], None]) -> bytes | None:
+            on_file: Callable[[str, bytes | Path], None]) -> bytes | None:
     """A file request carried out: each file to ``on_file`` as soon as it is encoded (the stems, then the mix),
-    clip.png drawn meanwhile; returns clip.png's bytes, or None when the request asks for none. The render
-    worker and an in-process render deliver alike."""
+    clip.png drawn meanwhile; returns clip.png's bytes, or None when the request asks for none. With the
+    request's ``folder``, ``on_file`` gets the path of the file left there (its bytes when it cannot be
+    written there: a full or read-only folder). The render worker and an in-process render deliver alike."""
     from plugin_host.picture import stems_png
+
+    def left(data: bytes) -> bytes | Path:
+        try:
+            return leave_file(request.folder, data, request.file_format)
+        except OSError:
+            return data
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="picture") as drawing:
         picture = drawing.submit(stems_png, score, stems, request.picture_title, bars) \
             if request.picture_title else None
+        # stem_files encodes the next files while this one is written and passed on
         for name, data in stem_files(stems, request.file_format, request.time_reference):
-            on_file(name, data)
+            on_file(name, left(data) if request.folder else data)
         return picture.result() if picture is not None else None

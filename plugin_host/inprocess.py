@@ -122,11 +122,13 @@ class RenderOptions:
 class FileRequest:
     """A render delivered as files: each stem and the mix encoded as ``file_format`` ("wav": 24-bit Broadcast
     WAV placed at ``time_reference`` samples; "flac"), and clip.png titled ``picture_title`` when it is set.
-    The render worker encodes them and draws the picture, so the engine only passes bytes on."""
+    The render worker encodes them and draws the picture, so the engine only passes bytes on. With ``folder``
+    each file is left there whole (a handoff folder, engine/serving/local.py) and its path passed on instead."""
 
     file_format: str
     time_reference: int = 0
     picture_title: str = ""
+    folder: str = ""
 
     def check(self) -> FileRequest:
         if self.file_format not in STEM_FILE_FORMATS:

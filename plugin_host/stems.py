@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 
@@ -58,17 +59,18 @@ class Stems(Rendered):
 @dataclass(kw_only=True)
 class StemFiles(Rendered):
     """A render's stems and mix as encoded files (plugin_host/encode.py): ``files`` maps each part's name,
-    then "mix", to the file's bytes; ``picture`` is clip.png when one was asked for."""
+    then "mix", to the file's bytes (or its path, left in the FileRequest's folder); ``picture`` is clip.png
+    when one was asked for."""
 
     channels: int
     frames: int
     parts: list[str]
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, bytes | Path] = field(default_factory=dict)
     picture: bytes | None = None
 
 
 # Called with (the stems being received, a part's name or "mix") as that buffer's samples are all in,
 # before the later ones: a caller can send or encode it meanwhile (plugin_host/worker.py).
 BufferFn = Callable[[Stems, str], None]
-# Called with (the files being received, a part's name or "mix", that file's bytes) as each file is in.
-FileFn = Callable[[StemFiles, str, bytes], None]
+# Called with (the files being received, a part's name or "mix", that file's bytes or path) as each file is in.
+FileFn = Callable[[StemFiles, str, bytes | Path], None]

@@ -15,7 +15,8 @@ pickled: small, or ("warm", SMF, rate, options, track indexes): parts rendered a
 cache, no answer); the worker answers on its own pipe (not stdout, which a plugin may print to):
 ("ready",), ("status", fraction, doing), then ("done", layout) followed by every buffer as raw bytes
 (no pickling of audio: the parent receives them straight into numpy arrays), or, for a file request,
-("files", layout), ("file", name) + the file's bytes for each stem and the mix as it is encoded,
+("files", layout), ("file", name) + the file's bytes for each stem and the mix as it is encoded (or
+("file", name, path) for a file left in the request's folder),
 ("picture",) + clip.png's bytes, ("end",); or ("error", kind, message, detail).
 The parent stops a worker after ``timeout`` seconds of render time; the error names what the
 worker was doing, which names the plugin when a plugin was at work.
@@ -296,8 +297,9 @@ def _run(worker: _Worker, score: Score, sample_rate: int, options, progress: Cal
                     return _receive_stems(conn, message[1], on_buffer)
                 elif kind == "files":  # the stems' layout; each file follows as it is encoded
                     delivered = _stem_files(message[1])
-                elif kind == "file":
-                    name, data = message[1], conn.recv_bytes()
+                elif kind == "file":  # its bytes follow, or it names the file left in the request's folder
+                    name = message[1]
+                    data = Path(message[2]) if len(message) > 2 else conn.recv_bytes()
                     delivered.files[name] = data
                     if on_file is not None:
                         on_file(delivered, name, data)
@@ -342,7 +344,10 @@ def _send_files(conn: Connection, stems: Stems, request: FileRequest, score: Sco
     naming it, so an error part-way reaches the parent as an error, not as a file."""
     from plugin_host.encode import deliver
 
-    def send(name: str, data: bytes) -> None:
+    def send(name: str, data: bytes | Path) -> None:
+        if isinstance(data, Path):  # left in the request's folder: only its path travels
+            conn.send(("file", name, str(data)))
+            return
         conn.send(("file", name))
         conn.send_bytes(data)
 

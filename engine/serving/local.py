@@ -8,7 +8,10 @@ which checks that the process is alive before trusting it (the caller then asks 
 health service, which is the real test of liveness).
 
 A loopback engine has no token (SECURITY.md: loopback is open to local clients), so the file
-holds none; engines listening beyond loopback are not announced.
+holds none; engines listening beyond loopback are not announced. It holds a handoff secret instead:
+a client that can read the file (the user's own) sends it with a render, and the engine leaves the
+encoded stems in the runtime folder's ``handoff`` folder for the client to move into place
+(`Handoff`), instead of pushing megabytes through the stream.
 
 An engine may stop itself after a quiet spell (``idle_timeout``): `Activity` stamps every call
 (health checks included, so a client that has just checked the engine is not cut off).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -29,6 +33,8 @@ import grpc
 RUNTIME_ENV = "CADENZA_RUNTIME_DIR"
 STATE_FILE = "engine.json"
 LOG_FILE = "engine.log"
+HANDOFF_FOLDER = "handoff"
+HANDOFF_KEEP_SECONDS = 600.0  # a file no client took (it died mid-render) is removed after this long
 
 
 def code_root() -> str:
@@ -84,6 +90,7 @@ class LocalEngine:
     plugin_folders: tuple[str, ...] = ()
     idle_timeout: float | None = None
     started: float = field(default_factory=time.time)
+    handoff: str = ""                # the secret a render sends to get its files as paths (Handoff)
 
     def current(self) -> bool:
         """True if this engine runs this code as it is now (same folder, no file changed since)."""
@@ -94,6 +101,51 @@ class LocalEngine:
         folders = [Path(f) for f in self.plugin_folders]
         allowed = all(any(Path(p).resolve().is_relative_to(f) for f in folders) for p in plugin_paths)
         return self.store == store and allowed
+
+
+def handoff_folder(folder: Path | None = None) -> Path:
+    """Where local engines leave encoded files for their clients: ``handoff`` in the runtime folder."""
+    return (folder or runtime_dir(create=False)) / HANDOFF_FOLDER
+
+
+class Handoff:
+    """Files an engine leaves in the user's runtime folder for a client of the same user to move away.
+
+    The render worker writes each file whole (plugin_host/encode.py's ``leave_file``: mode 0600, a random
+    name, in ``folder``, a 0700 folder of this engine's own, ``handoff/PID``) before its path is sent; the
+    client moves it into its clip folder. The engine removes its folder when it stops, and files older than
+    HANDOFF_KEEP_SECONDS (a client that died before taking them) before each render that hands files over.
+    """
+
+    def __init__(self, secret: str, folder: Path) -> None:
+        self.secret = secret
+        self.folder = folder / str(os.getpid())
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def accepts(self, secret: str) -> bool:
+        """True if ``secret`` (a request's) is this engine's: the client read engine.json."""
+        import hmac
+
+        return bool(secret) and hmac.compare_digest(secret.encode(), self.secret.encode())
+
+    def sweep(self, now: float | None = None) -> None:
+        """Remove files no client took within HANDOFF_KEEP_SECONDS (and make the folder again if it went)."""
+        now = time.time() if now is None else now
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            left = list(self.folder.iterdir())
+        except OSError:
+            return  # the worker cannot leave files there either: they go through the stream
+        for path in left:
+            try:
+                if now - path.stat().st_mtime > HANDOFF_KEEP_SECONDS:
+                    path.unlink()
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        """Remove this engine's handoff folder and whatever is still in it."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def pid_alive(pid: int) -> bool:

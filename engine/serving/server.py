@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -213,8 +214,6 @@ def take_to_pb(take, with_midi: bool = True) -> pb.TakeResult:
 
 def _base_spec(prompt: str):
     """The spec a prompt asks for; with no prompt (optional for Continue and Accompany) the defaults."""
-    from dataclasses import replace
-
     from engine.config import DEFAULTS
 
     if prompt.strip():
@@ -255,6 +254,7 @@ class EngineServicer(pb_grpc.EngineServicer):
         self.plugin_folders = plugin_folders  # plugins load only from inside these
         self.render_timeout = render_timeout or RENDER_TIMEOUT_SECONDS
         self.cocreation = cocreation  # engine.serving.cocreation.CoCreation: sessions and takes
+        self.handoff = None  # engine.serving.local.Handoff once announced: files left for the user's own clients
 
     def _co(self):
         if self.cocreation is None:  # an engine built without a store (tests of other RPCs)
@@ -393,6 +393,9 @@ class EngineServicer(pb_grpc.EngineServicer):
                 options["soundfont"] = check_soundfont_path(options["soundfont"], self.plugin_folders)
             _check_render_length(score, options["bars"])
             _check_render_memory(score, options["bars"], sample_rate)
+            if files is not None and self.handoff is not None and self.handoff.accepts(request.handoff):
+                self.handoff.sweep()  # the worker leaves each file there and sends its path
+                files = replace(files, folder=str(self.handoff.folder))
             events: queue.Queue = queue.Queue()
             outcome: dict = {}
 
@@ -422,7 +425,10 @@ class EngineServicer(pb_grpc.EngineServicer):
                     header_sent = True
                     yield pb.RenderEvent(header=_header(rendered))
                 if kind == "file":
-                    yield from _file_chunks(name, data)
+                    if isinstance(data, Path):  # left in the handoff folder for the user's own client
+                        yield pb.RenderEvent(file=pb.FileChunk(part=name, size=data.stat().st_size, path=str(data)))
+                    else:
+                        yield from _file_chunks(name, data)
                     continue
                 if name == "mix" and request.picture_title:  # drawn while the mix travels; sent after it
                     drawing = threading.Thread(target=_draw_picture, name="picture", daemon=True,
@@ -489,9 +495,9 @@ class Engine:
 
         # --store (a URL or folder) names the sessions database; else the state folder's SQLite file.
         self.store = open_store(store) if store else open_store(state_dir)
-        pb_grpc.add_EngineServicer_to_server(
-            EngineServicer(self.admission, plugin_folders, render_timeout, CoCreation(self.store), self.stopping),
-            self.server)
+        self.servicer = EngineServicer(self.admission, plugin_folders, render_timeout, CoCreation(self.store),
+                                       self.stopping)
+        pb_grpc.add_EngineServicer_to_server(self.servicer, self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self._bind(host, port, server_credentials(*tls) if tls else None)
@@ -542,13 +548,18 @@ class Engine:
             self.metrics_server.close()
         if idle:  # an abandoned request may still be using the store
             self.store.close()
+        if self.servicer.handoff is not None:
+            self.servicer.handoff.close()
         return idle
 
 
 def _announce(engine: Engine, host: str, store: str | None, state_dir: Path | None,
               plugin_folders: tuple[Path, ...], idle_timeout: float | None) -> bool:
-    """Tell local clients where this engine is (loopback engines only); False if not announced."""
-    from engine.serving.local import LocalEngine, announce
+    """Tell local clients where this engine is (loopback engines only), with the secret that gets them their
+    files through the runtime folder (engine.servicer.handoff); False if not announced."""
+    import secrets
+
+    from engine.serving.local import Handoff, LocalEngine, announce, handoff_folder, runtime_dir
     from engine.sessions.store import store_name
 
     if not is_loopback(host):
@@ -556,9 +567,11 @@ def _announce(engine: Engine, host: str, store: str | None, state_dir: Path | No
     shown = "127.0.0.1" if host == "localhost" else host.strip("[]")
     target = f"[{shown}]:{engine.port}" if ":" in shown else f"{shown}:{engine.port}"
     try:
+        secret = secrets.token_urlsafe(24)
+        engine.servicer.handoff = Handoff(secret, handoff_folder(runtime_dir()))
         announce(LocalEngine(target=target, pid=os.getpid(), store=store_name(store, state_dir),
                              plugin_folders=tuple(str(Path(f).resolve()) for f in plugin_folders),
-                             idle_timeout=idle_timeout))
+                             idle_timeout=idle_timeout, handoff=secret))
     except OSError as error:  # a read-only or foreign runtime folder: serve all the same, unannounced
         log.warning("not announced to local clients: %s", error)
         return False

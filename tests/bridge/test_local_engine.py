@@ -170,3 +170,57 @@ def test_takes_by_prefix_and_last_across_sessions(runtime: Path, tmp_path: Path)
     assert nothing.returncode == 2 and "no take 'fff0000' in any session" in nothing.stderr
     bad, _ = cli("keep", "../x", cwd=other)
     assert bad.returncode == 2 and "hex digits" in bad.stderr
+
+
+def test_the_users_engine_hands_rendered_files_over_through_the_runtime_folder(runtime: Path,
+                                                                               tmp_path: Path) -> None:
+    from bridge.client import EngineClient, FileHandoff
+    from bridge.local_engine import connect_local
+    from engine.serving.local import handoff_folder
+
+    made, _ = cli("generate", PROMPT, "--out", "one", "--bars", "2", "--json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    midi = Path(json.loads(made.stdout)["midi"]).read_bytes()
+    engine = find_local_engine()
+    assert engine is not None and engine.handoff, "the engine announced no handoff secret"
+    connection = connect_local()
+    try:
+        handed: dict = {}
+        connection.client.render_files(midi, "wav", on_file=handed.__setitem__)
+    finally:
+        connection.close()
+    folder = handoff_folder() / str(engine.pid)
+    assert set(handed) == {"flute", "piano", "bass", "drums", "mix"}
+    assert all(isinstance(path, Path) and path.parent == folder for path in handed.values())
+    # the same render through the stream, by a client without the secret: the same bytes
+    with EngineClient(engine.target, handoff=FileHandoff("not-the-secret", handoff_folder())) as stranger:
+        streamed = stranger.render_files(midi, "wav").files
+    for name, path in handed.items():
+        assert path.read_bytes() == streamed[name], name
+        path.unlink()
+    assert not any(folder.iterdir()), "the engine left files nobody asked for"
+    stop_local_engine()
+    assert not folder.exists(), "the stopped engine left its handoff folder"
+
+
+def test_a_client_takes_only_its_own_whole_files_from_the_handoff_folder(runtime: Path, tmp_path: Path) -> None:
+    from bridge.client import FileHandoff, RequestRejected
+    from protos.cadenza.v1 import engine_pb2 as pb
+
+    folder = runtime / "handoff"
+    (folder / "123").mkdir(parents=True)
+    handoff = FileHandoff("secret", folder)
+    good = folder / "123" / "1.wav"
+    good.write_bytes(b"RIFF" + bytes(60))
+    assert handoff.take(pb.FileChunk(part="mix", size=64, path=str(good))) == good
+    outside = tmp_path / "secret.txt"
+    outside.write_bytes(bytes(64))
+    link = folder / "123" / "2.wav"
+    link.symlink_to(outside)
+    for chunk in (pb.FileChunk(part="mix", size=64, path=str(outside)),   # outside the folder
+                  pb.FileChunk(part="mix", size=64, path=str(folder / "123" / ".." / ".." / ".." / "secret.txt")),
+                  pb.FileChunk(part="mix", size=64, path=str(link)),      # a link out of it
+                  pb.FileChunk(part="mix", size=65, path=str(good)),      # not the size the engine said
+                  pb.FileChunk(part="mix", size=64, path="1.wav")):       # not an absolute path
+        with pytest.raises(RequestRejected, match="mix"):
+            handoff.take(chunk)

@@ -170,7 +170,7 @@ class GenerateEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[GenerateResult, _Mapping]] = ...) -> None: ...
 
 class RenderRequest(_message.Message):
-    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs", "sounds", "prompt", "picture_title", "file_format", "time_reference")
+    __slots__ = ("midi", "sample_rate", "tail", "soundfont", "plugins", "presets", "style", "roles", "bars", "loudness_lufs", "sounds", "prompt", "picture_title", "file_format", "time_reference", "handoff")
     class PluginsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -214,6 +214,7 @@ class RenderRequest(_message.Message):
     PICTURE_TITLE_FIELD_NUMBER: _ClassVar[int]
     FILE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     TIME_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    HANDOFF_FIELD_NUMBER: _ClassVar[int]
     midi: bytes
     sample_rate: int
     tail: str
@@ -229,7 +230,8 @@ class RenderRequest(_message.Message):
     picture_title: str
     file_format: str
     time_reference: int
-    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., sounds: _Optional[_Mapping[str, str]] = ..., prompt: _Optional[str] = ..., picture_title: _Optional[str] = ..., file_format: _Optional[str] = ..., time_reference: _Optional[int] = ...) -> None: ...
+    handoff: str
+    def __init__(self, midi: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., tail: _Optional[str] = ..., soundfont: _Optional[str] = ..., plugins: _Optional[_Mapping[str, str]] = ..., presets: _Optional[_Mapping[str, str]] = ..., style: _Optional[str] = ..., roles: _Optional[_Mapping[str, str]] = ..., bars: _Optional[int] = ..., loudness_lufs: _Optional[float] = ..., sounds: _Optional[_Mapping[str, str]] = ..., prompt: _Optional[str] = ..., picture_title: _Optional[str] = ..., file_format: _Optional[str] = ..., time_reference: _Optional[int] = ..., handoff: _Optional[str] = ...) -> None: ...
 
 class StemsHeader(_message.Message):
     __slots__ = ("sample_rate", "channels", "frames", "parts", "clip_frames", "loudness_lufs", "true_peak_dbtp", "sources", "treatments")
@@ -271,16 +273,18 @@ class AudioChunk(_message.Message):
     def __init__(self, part: _Optional[str] = ..., start_frame: _Optional[int] = ..., samples: _Optional[bytes] = ...) -> None: ...
 
 class FileChunk(_message.Message):
-    __slots__ = ("part", "offset", "data", "size")
+    __slots__ = ("part", "offset", "data", "size", "path")
     PART_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
     part: str
     offset: int
     data: bytes
     size: int
-    def __init__(self, part: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., size: _Optional[int] = ...) -> None: ...
+    path: str
+    def __init__(self, part: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., size: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
 
 class RenderEvent(_message.Message):
     __slots__ = ("progress", "header", "chunk", "picture_png", "file")
