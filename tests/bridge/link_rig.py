@@ -183,6 +183,11 @@ def make_quarters(bars: int, tpq: int = 480):
     return score
 
 
+# How long peers may take to find each other and Cadenza to join: a deadline, not a measure (10 s ran out
+# once with the README's install and a CI run sharing 2 cores).
+JOIN_SECONDS = 30.0
+
+
 def wait(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -229,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         with cpu_load(args.load) if args.load else _nothing():
             peer_a, peer_b = link.Link(args.tempo), link.Link(args.tempo)
             peer_a.enabled = peer_b.enabled = True
-            wait(lambda: peer_a.numPeers() >= 1 and peer_b.numPeers() >= 1, 10, "peers A and B to meet")
+            wait(lambda: peer_a.numPeers() >= 1 and peer_b.numPeers() >= 1, JOIN_SECONDS, "peers A and B to meet")
             recorder = Recorder(["out"])
             recorder.client.deactivate()
             frames = FrameClock(recorder, peer_a.clock())
@@ -246,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             tempo_seen: list[tuple[int, float | None]] = []  # (Link micros, Cadenza's tempo) every 2 ms
             with JackPorts(session.process, connect_out=["cadenza-recorder:out"]) as ports:
                 follower.use_port(ports)
-                wait(lambda: session.state.transport is Transport.RUNNING and session.state.tempo_bpm, 10,
+                wait(lambda: session.state.transport is Transport.RUNNING and session.state.tempo_bpm, JOIN_SECONDS,
                      "Cadenza to join the session")
                 if cli is not None:
                     wait(lambda: any('"tick"' in line for line in cli_lines), 30, "the CLI's first beat")
@@ -328,7 +333,7 @@ def bridge_main(args: argparse.Namespace) -> int:
     try:
         peer_a, peer_b = link.Link(args.tempo), link.Link(args.tempo)
         peer_a.enabled = peer_b.enabled = True
-        wait(lambda: peer_a.numPeers() >= 1 and peer_b.numPeers() >= 1, 10, "peers A and B to meet")
+        wait(lambda: peer_a.numPeers() >= 1 and peer_b.numPeers() >= 1, JOIN_SECONDS, "peers A and B to meet")
         recorder = Recorder(["out"])
         recorder.client.deactivate()
         frames = FrameClock(recorder, peer_a.clock())
@@ -396,7 +401,7 @@ def start_stop_main(args: argparse.Namespace) -> int:
         for peer in (peer_a, peer_b):
             peer.startStopSyncEnabled = True
             peer.enabled = True
-        wait(lambda: peer_a.numPeers() >= 1 and peer_b.numPeers() >= 1, 10, "peers A and B to meet")
+        wait(lambda: peer_a.numPeers() >= 1 and peer_b.numPeers() >= 1, JOIN_SECONDS, "peers A and B to meet")
         recorder = Recorder(["out"])
         recorder.client.deactivate()
         frames = FrameClock(recorder, peer_a.clock())
@@ -406,7 +411,7 @@ def start_stop_main(args: argparse.Namespace) -> int:
         clock = peer_a.clock()
         with JackPorts(session.process, connect_out=["cadenza-recorder:out"]) as ports:
             follower.use_port(ports)
-            wait(lambda: follower.peers >= 2 and follower.tempo_bpm == args.tempo, 10, "Cadenza to join")
+            wait(lambda: follower.peers >= 2 and follower.tempo_bpm == args.tempo, JOIN_SECONDS, "Cadenza to join")
             time.sleep(1.0)  # the session stopped: Cadenza must not run
             result["while_stopped"] = {"transport": session.state.transport.value, "ticks": follower.ticks}
             session.request(QueueClip(make_quarters(args.bars + 2)))  # longer than the run: the stop cuts it
