@@ -308,7 +308,7 @@ class EngineClient:
         user's own engine (``handoff``) it gets the path of the whole file instead, to move into place.
         """
         header = None
-        files: dict[str, bytes | bytearray] = {}
+        files: dict[str, bytes | bytearray | Path] = {}
         arriving: dict[str, bytearray] = {}
         picture = None
         request = pb.RenderRequest(midi=midi, sample_rate=sample_rate, file_format=file_format,
