@@ -125,18 +125,19 @@ def _true_peak(audio: np.ndarray, floor: float = 0.0,
     breaks = np.flatnonzero(np.diff(loud) > 1)
     for first, last in zip(np.r_[loud[0], loud[breaks + 1]], np.r_[loud[breaks], loud[-1]], strict=True):
         start, stop = int(first) * block, min(frames, (int(last) + 1) * block)
-        envelope[start:stop] = np.maximum(envelope[start:stop], _interpolated_peak(x, start, stop))
+        _raise_to_interpolated_peak(envelope[start:stop], x, start, stop)
     upper[loud] = _block_max(envelope)[loud]
     return envelope, upper
 
 
-def _interpolated_peak(x: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """max over channels and the 4 phases of the interpolated signal, for frames start..stop (float32 x)."""
+def _raise_to_interpolated_peak(peak: np.ndarray, x: np.ndarray, start: int, stop: int) -> None:
+    """``peak`` (frames start..stop, float32) raised in place to the largest magnitude over channels and the 4
+    phases of the interpolated signal (float32 ``x``)."""
     # phase sample n = sum_k h[k] x[n + DELAY - k], DELAY = 6 = 12 // 2; compiled (numba), imported here so
     # that only the processes that master load numba (the engine imports this module for the render API)
     from plugin_host.peak_kernel import interpolated_peak
 
-    return interpolated_peak(x, start, stop, _PHASES, np.zeros(stop - start, dtype=np.float32))
+    interpolated_peak(x, start, stop, _PHASES, peak)
 
 
 def true_peak_dbtp(audio: np.ndarray) -> float:
